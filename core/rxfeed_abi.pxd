@@ -1,0 +1,38 @@
+# Cython declarations of the rxfeed C ABI (include/rxfeed/abi.h).
+from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
+
+cdef extern from "rxfeed/abi.h" nogil:
+    enum: RXF_ABI_VERSION
+    enum: RXF_EOF
+    enum: RXF_ERROR
+    enum: RXF_PKT_STREAM
+    enum: RXF_PKT_SOURCE_RESET
+    enum: RXF_PKT_HW_TIMESTAMP
+    const char *RXF_BACKEND_CAPSULE
+    const char *RXF_SINK_CAPSULE
+
+    ctypedef struct rxf_packet:
+        const uint8_t *data
+        uint32_t len
+        uint32_t flags
+        uint64_t rx_ts_ns
+        uint32_t src_ip
+        uint32_t dst_ip
+        uint16_t src_port
+        uint16_t dst_port
+        uint32_t reserved
+
+    ctypedef struct rxf_backend_ops:
+        uint32_t abi_version
+        uint32_t struct_size
+        void *ctx
+        int (*rx_burst)(void *ctx, rxf_packet *pkts, uint32_t max) noexcept nogil
+        void (*release)(void *ctx, rxf_packet *pkts, uint32_t n) noexcept nogil
+        const char *(*last_error)(void *ctx) noexcept nogil
+
+    ctypedef struct rxf_sink_ops:
+        uint32_t abi_version
+        uint32_t struct_size
+        void *ctx
+        int (*on_burst)(void *ctx, const rxf_packet *pkts, uint32_t n) noexcept nogil
+        void (*on_end)(void *ctx) noexcept nogil

@@ -1,0 +1,22 @@
+# Cython declarations of the MoldUDP64 session tracker (include/rxfeed/moldudp64.h).
+from libc.stdint cimport uint8_t, uint32_t, uint64_t
+
+cdef extern from "rxfeed/moldudp64.h" nogil:
+    enum: RXF_MOLD_HEADER_LEN
+    ctypedef struct rxf_mold_session:
+        char session[10]
+        uint8_t have_session
+        uint8_t ended
+        uint64_t initial_seq
+        uint64_t next_seq
+        uint64_t packets, short_packets, heartbeats, end_of_session, session_changes
+        uint64_t gaps, gap_messages, duplicate_packets, duplicate_messages
+    ctypedef struct rxf_mold_verdict:
+        uint64_t seq
+        uint32_t count
+        uint32_t skip
+        uint64_t gap_first
+        uint64_t gap_count
+        uint8_t session_changed, end_of_session, heartbeat
+    void rxf_mold_reset(rxf_mold_session *s)
+    int rxf_mold_accept(rxf_mold_session *s, const uint8_t *p, uint32_t len, rxf_mold_verdict *v)

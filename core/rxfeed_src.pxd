@@ -1,0 +1,8 @@
+# Cython declarations of the byte source (include/rxfeed/bytesource.h).
+from libc.stdint cimport uint8_t, uint64_t
+
+cdef extern from "rxfeed/bytesource.h" nogil:
+    ctypedef struct rxf_src:
+        int gzip
+        uint64_t offset
+        char error[160]
