@@ -1,0 +1,37 @@
+"""The template backend: a pure-Python source of UDP payloads, one per line of
+a file of hex strings. Replace the body of ``read_burst`` with your source."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rxfeed.interfaces import RxBackend
+
+from .config import TemplateConfig
+
+
+class TemplateBackend(RxBackend):
+    name = "template"
+    Config = TemplateConfig
+    description = "copy me: payloads from a file of hex lines"
+
+    def __init__(self, config: TemplateConfig) -> None:
+        super().__init__(config)
+        self._lines = open(config.path, encoding="ascii")
+        self._count = 0
+
+    def read_burst(self, max_packets: int) -> list[bytes] | None:
+        out = []
+        for _ in range(min(max_packets, self.config.burst_limit)):
+            line = self._lines.readline()
+            if not line:
+                return out or None
+            out.append(bytes.fromhex(line.strip()))
+        self._count += len(out)
+        return out
+
+    def stats(self) -> dict[str, Any]:
+        return {"packets": self._count, "drops": {}}
+
+    def close(self) -> None:
+        self._lines.close()

@@ -1,0 +1,33 @@
+"""The nasdaq_file backend class."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rxfeed.interfaces import RxBackend
+
+from ._nasdaq_file import NasdaqFileReader
+from .config import NasdaqFileConfig
+
+
+class NasdaqFileBackend(RxBackend):
+    """Hands the file to the decoder as stream chunks (``RXF_PKT_STREAM``):
+    pointers into the mapping for plain files, an inflate window for gzip."""
+
+    name = "nasdaq_file"
+    Config = NasdaqFileConfig
+    description = "NASDAQ ITCH file (length-prefixed, plain or gzip)"
+    stream = True
+
+    def __init__(self, config: NasdaqFileConfig) -> None:
+        super().__init__(config)
+        self.reader = NasdaqFileReader(config.path, config.chunk_size, config.loops)
+
+    def native_capsule(self) -> Any:
+        return self.reader.capsule()
+
+    def stats(self) -> dict[str, Any]:
+        return self.reader.stats()
+
+    def close(self) -> None:
+        self.reader.close()

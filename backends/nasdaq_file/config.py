@@ -1,0 +1,20 @@
+"""Settings of the nasdaq_file backend."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from rxfeed.config import PluginConfig
+
+
+class NasdaqFileConfig(PluginConfig):
+    """Read a NASDAQ ITCH file such as ``12302019.NASDAQ_ITCH50[.gz]``.
+
+    :ivar path: the file, plain or gzip.
+    :ivar chunk_size: bytes handed to the decoder per stream chunk.
+    :ivar loops: passes over the file.
+    """
+
+    path: str
+    chunk_size: int = Field(1 << 18, ge=4096, le=1 << 26)
+    loops: int = Field(1, ge=1)

@@ -1,0 +1,244 @@
+"""The ``rxfeed`` command line: plugins, replay, inspect, generate."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from . import config as cfg
+from . import sources
+from .interfaces import RxBackend
+from .plugins import get_plugins
+
+
+def _fail(msg: str) -> None:
+    click.echo(f"rxfeed: error: {msg}", err=True)
+    sys.exit(2)
+
+
+def _resolve(source: str, backend: str | None, plugins: Any) -> tuple[str, str]:
+    if backend:
+        return backend, "itch50"
+    try:
+        head = sources.head(source)
+    except OSError as exc:
+        _fail(f"{source}: {exc.strerror or exc}")
+    found = plugins.detect(source, head)
+    if not found:
+        _fail(f"{source}: no plugin recognises this file (give --backend)")
+    return found
+
+
+def _build(source: str, backend: str | None, decoder: str | None, filters: tuple[str, ...], speed: float,
+           loops: int, config_file: str | None, run: dict[str, Any]):
+    from .pipeline import Pipeline
+
+    plugins = get_plugins()
+    tree = cfg.load(config_file)
+    run_tree = {**tree.get("run", {}), **{k: v for k, v in run.items() if v is not None}}
+    bname, dname = _resolve(source, backend or run_tree.get("backend"), plugins)
+    dname = decoder or run_tree.get("decoder") or dname
+    run_tree["backend"], run_tree["decoder"] = bname, dname
+    bconf = dict(tree.get("backend", {}).get(bname, {}))
+    bconf["path"] = source
+    if bname == "pcap_replay":
+        if filters:
+            bconf["filters"] = list(filters)
+        if speed:
+            bconf["speed"] = speed
+    if loops > 1:
+        bconf["loops"] = loops
+    try:
+        return Pipeline(bname, dname, backend_config=bconf, decoder_config=tree.get("decoder", {}).get(dname),
+                        run=run_tree, plugins=plugins)
+    except (cfg.ConfigError, KeyError) as exc:
+        _fail(str(exc).strip("'\""))
+    except ValueError as exc:  # the backend could not open the source
+        _fail(str(exc))
+
+
+_source_opts = [
+    click.option("--backend", "-b", help="backend (default: detected from the file)"),
+    click.option("--decoder", "-d", help="decoder (default: itch50)"),
+    click.option("--filter", "filters", multiple=True, metavar="GROUP:PORT", help="keep only these destinations"),
+    click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False), help="TOML config"),
+]
+
+
+def _add(opts):
+    def deco(f):
+        for o in reversed(opts):
+            f = o(f)
+        return f
+    return deco
+
+
+@click.group()
+@click.version_option(package_name="rxfeed")
+def main() -> None:
+    """rxfeed: exchange market data at kernel-bypass speed."""
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+def plugins(as_json: bool) -> None:
+    """What was found: plugins, backends, decoders, native parts, failures."""
+    ps = get_plugins()
+    info = {
+        "plugins": [vars(p) for p in ps.loaded],
+        "backends": {n: {"plugin": ps.backends.owner(n), "description": ps.backends.get(n).description,
+                         "native": ps.backends.get(n).native_capsule is not RxBackend.native_capsule}
+                     for n in ps.backends.names()},
+        "decoders": {n: {"plugin": ps.decoders.owner(n), "description": ps.decoders.get(n).description}
+                     for n in ps.decoders.names()},
+        "native": ps.native_info(),
+        "failures": [{"plugin": n, "error": e} for n, e in ps.failures],
+        "blocked": ps.blocked,
+    }
+    if as_json:
+        click.echo(json.dumps(info, indent=2, default=str))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    con = Console()
+    t = Table(title="rxfeed plugins")
+    for col in ("plugin", "distribution", "version", "module"):
+        t.add_column(col)
+    for p in ps.loaded:
+        t.add_row(p.name, p.distribution, p.version, p.module)
+    con.print(t)
+    for kind in ("backends", "decoders"):
+        t = Table(title=kind)
+        t.add_column("name")
+        t.add_column("plugin")
+        t.add_column("description")
+        for n, d in info[kind].items():
+            t.add_row(n, d["plugin"], d["description"])
+        con.print(t)
+    for part, what in info["native"].items():
+        con.print(f"native {part}: {what}")
+    for f in info["failures"]:
+        con.print(f"[red]failed plugin {f['plugin']}: {f['error']}[/red]")
+
+
+@main.command()
+@click.argument("source", type=click.Path())
+@_add(_source_opts)
+@click.option("--speed", type=float, default=0.0, help="pcap pacing: 1 original timing, k k-times faster")
+@click.option("--loop", "loops", type=int, default=1, help="passes over the file")
+@click.option("--max-packets", type=int, help="stop after N packets")
+@click.option("--max-seconds", type=float, help="stop after S seconds")
+@click.option("--burst", type=int, help="packets per burst")
+@click.option("--cpu", type=int, help="pin the loop to this CPU")
+@click.option("--json", "as_json", is_flag=True, help="print the summary as one JSON object")
+def replay(source: str, backend: str | None, decoder: str | None, filters: tuple[str, ...],
+           config_file: str | None, speed: float, loops: int, max_packets: int | None,
+           max_seconds: float | None, burst: int | None, cpu: int | None, as_json: bool) -> None:
+    """Replay SOURCE through a backend and decoder; print what was received."""
+    run = {"max_packets": max_packets, "max_seconds": max_seconds, "burst": burst, "cpu": cpu}
+    pipe = _build(source, backend, decoder, filters, speed, loops, config_file, run)
+    with pipe:
+        try:
+            summary = pipe.run()
+        except cfg.ConfigError as exc:
+            _fail(str(exc))
+    if as_json:
+        click.echo(summary.to_json())
+    else:
+        _print_summary(summary)
+    if summary.error:
+        sys.exit(1)
+
+
+def _print_summary(s: Any) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    con = Console()
+    t = Table(title=f"{s.source} via {s.backend} -> {s.decoder}", show_header=False)
+    t.add_row("stopped", s.stop_reason)
+    t.add_row("packets", f"{s.packets:,}")
+    t.add_row("messages", f"{s.messages:,}")
+    t.add_row("elapsed", f"{s.elapsed_s:.3f} s")
+    t.add_row("throughput", f"{s.messages_per_s:,.0f} msg/s")
+    t.add_row("gaps", f"{s.gaps} ({s.gap_messages} messages)")
+    t.add_row("duplicates", str(s.duplicates))
+    t.add_row("errors", ", ".join(f"{k}={v}" for k, v in s.errors.items()) or "none")
+    t.add_row("drops", ", ".join(f"{k}={v}" for k, v in s.drops.items()) or "none")
+    t.add_row("per type", " ".join(f"{k}:{v}" for k, v in s.messages_per_type.items()))
+    con.print(t)
+    for w in s.warnings:
+        con.print(f"[yellow]warning: {w}[/yellow]")
+    if s.error:
+        con.print(f"[red]error: {s.error}[/red]")
+
+
+@main.command()
+@click.argument("source", type=click.Path())
+@_add(_source_opts)
+@click.option("-n", "count", type=int, default=20, show_default=True, help="messages to print (0: all)")
+@click.option("--types", help="only these message types, e.g. AFE")
+@click.option("--format", "fmt", type=click.Choice(["text", "jsonl"]), default="text", show_default=True)
+def inspect(source: str, backend: str | None, decoder: str | None, filters: tuple[str, ...],
+            config_file: str | None, count: int, types: str | None, fmt: str) -> None:
+    """Print the first N messages of SOURCE (``--format jsonl``: one JSON object each)."""
+    pipe = _build(source, backend, decoder, filters, 0.0, 1, config_file, {"burst": 1})
+    seen = 0
+    out = sys.stdout
+
+    class _Enough(Exception):
+        pass
+
+    def on_msg(msg: Any, meta: tuple) -> None:
+        nonlocal seen
+        d = dict(zip(msg._fields, msg))
+        if meta[1] is not None:
+            d["session"], d["sequence"] = meta[0].rstrip(), meta[1]
+        if fmt == "jsonl":
+            out.write(json.dumps(d) + "\n")
+        else:
+            out.write(" ".join(f"{k}={v}" for k, v in d.items()) + "\n")
+        seen += 1
+        if count and seen >= count:
+            raise _Enough()
+
+    try:
+        pipe.decoder.subscribe(on_msg, types, with_meta=True)
+    except ValueError as exc:
+        _fail(str(exc))
+    with pipe:
+        try:
+            summary = pipe.run()
+        except _Enough:
+            return
+    if summary.error:
+        _fail(summary.error)
+
+
+@main.command()
+@click.argument("output", type=click.Path(dir_okay=False))
+@click.option("--messages", "-n", type=int, default=100_000, show_default=True)
+@click.option("--symbols", type=int, default=8, show_default=True)
+@click.option("--seed", type=int, default=1, show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["nasdaq", "pcap", "pcapng"]), help="default: from the name")
+def generate(output: str, messages: int, symbols: int, seed: int, fmt: str | None) -> None:
+    """Write a deterministic synthetic ITCH 5.0 day (NASDAQ file, pcap or pcapng; .gz compresses)."""
+    from .generator import generate as gen
+
+    t0 = time.perf_counter()
+    try:
+        n = gen(output, messages, symbols, seed, fmt)
+    except ValueError as exc:
+        _fail(str(exc))
+    click.echo(f"wrote {n:,} messages to {output} ({Path(output).stat().st_size:,} bytes) "
+               f"in {time.perf_counter() - t0:.1f} s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,71 @@
+"""Hook specifications of rxfeed plugins.
+
+A plugin is a module (or object) registered under the ``rxfeed`` entry-point
+group; it implements any of these hooks with :data:`hookimpl`. The
+first-party backends and decoders are plugins of exactly this kind.
+
+Example (a plugin module)::
+
+    from rxfeed.hookspecs import hookimpl
+
+    @hookimpl
+    def rxfeed_register_backends(registry):
+        registry.add(MyBackend)
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pluggy
+
+if TYPE_CHECKING:
+    from .registry import BackendRegistry, DecoderRegistry
+
+PROJECT = "rxfeed"
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+@hookspec
+def rxfeed_register_backends(registry: "BackendRegistry") -> None:
+    """Register :class:`rxfeed.interfaces.RxBackend` subclasses.
+
+    Called once when the plugin manager is built. Call
+    ``registry.add(BackendClass)`` for each backend the plugin provides; a
+    name already taken is an error reported against this plugin.
+
+    :param registry: the backend registry.
+    """
+
+
+@hookspec
+def rxfeed_register_decoders(registry: "DecoderRegistry") -> None:
+    """Register :class:`rxfeed.interfaces.ProtocolDecoder` subclasses.
+
+    Called once when the plugin manager is built, like
+    :func:`rxfeed_register_backends`.
+
+    :param registry: the decoder registry.
+    """
+
+
+@hookspec(firstresult=True)
+def rxfeed_detect_source(path: str, head: bytes) -> tuple[str, str] | None:
+    """Say which ``(backend, decoder)`` reads a file, from its first bytes.
+
+    Called by ``rxfeed replay``/``inspect`` when no ``--backend`` is given.
+    The first plugin that recognises the file answers; return ``None`` to
+    pass.
+
+    :param path: the file's path.
+    :param head: up to 64 leading bytes, already gunzipped if the file is gzip.
+    """
+
+
+@hookspec
+def rxfeed_native_info() -> dict[str, str] | None:
+    """Report native parts for ``rxfeed plugins``: ``{part: "built ..."}``.
+
+    Called by ``rxfeed plugins``; return ``None`` when the plugin has none.
+    """

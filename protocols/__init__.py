@@ -1,0 +1,1 @@
+"""First-party protocol decoders (plugins of the ``rxfeed`` entry-point group)."""

@@ -1,0 +1,71 @@
+from libc.stdint cimport uint8_t, uint32_t, uint64_t
+from rxfeed_abi cimport rxf_sink_ops, rxf_packet
+from rxfeed_mold cimport rxf_mold_session
+from _records cimport rxf_itch_record
+from itch50_handlers cimport rxf_itch_handlers
+
+
+
+
+cdef struct PendingRec:
+    rxf_itch_record rec
+    uint64_t sequence
+    uint64_t rx_ts_ns
+    uint8_t has_seq
+
+cdef struct EventRec:
+    int kind
+    char session[10]
+    uint64_t first
+    uint64_t count
+    uint64_t rx_ts_ns
+
+cdef struct DecoderState:
+    rxf_mold_session mold
+    uint64_t per_type[256]
+    uint64_t messages
+    uint64_t packets
+    uint64_t bytes
+    uint64_t err_unknown_type
+    uint64_t err_bad_length
+    uint64_t err_truncated_block
+    uint64_t err_trailing_bytes
+    uint64_t lost_in_malformed
+    uint64_t implied_length
+    uint64_t stream_unrecoverable
+    uint64_t stream_truncated_tail
+    uint64_t source_resets
+    int stream_dead
+    uint8_t carry[65540]
+    uint32_t carry_len
+    rxf_itch_handlers *handlers[8]
+    int n_handlers
+    uint8_t py_sub[256]
+    uint8_t batch_sub[256]
+    PendingRec *pending
+    uint32_t n_pending
+    uint32_t cap_pending
+    uint8_t *batch_buf[256]
+    uint32_t batch_n[256]
+    uint32_t batch_cap
+    EventRec *events
+    uint32_t n_events
+    uint32_t cap_events
+    void *owner
+    int stop
+
+
+cdef class ItchDecoder:
+    cdef DecoderState *st
+    cdef rxf_sink_ops ops
+    cdef dict _callbacks
+    cdef dict _meta_wanted
+    cdef object _batch_callback
+    cdef dict _batches
+    cdef object _event_callback
+    cdef list _events
+    cdef list _handler_capsules
+    cdef object error
+    cdef void _flush_pending(self) noexcept
+    cdef void _flush_batch(self, uint8_t t) noexcept
+    cdef void _flush_events(self) noexcept

@@ -1,0 +1,499 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
+"""The ITCH 5.0 decoder sink: MoldUDP64 session layer or NASDAQ-file stream
+framing, then length-checked decode into aligned records, then three ways out:
+C handler tables, Python callbacks per type, numpy batches per type.
+
+Every length is checked before bytes are read (``boundscheck(False)`` is safe
+here because indexes come from validated lengths, see the comments)."""
+from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
+from libc.stdlib cimport calloc, malloc, realloc, free
+from libc.string cimport memcpy, memset
+from cpython.pycapsule cimport PyCapsule_New, PyCapsule_GetPointer, PyCapsule_IsValid
+from cpython.unicode cimport PyUnicode_DecodeLatin1
+
+from rxfeed_abi cimport (RXF_ABI_VERSION, RXF_SINK_CAPSULE, RXF_PKT_STREAM, RXF_PKT_SOURCE_RESET,
+                         rxf_packet, rxf_sink_ops)
+from rxfeed_mold cimport (RXF_MOLD_HEADER_LEN, rxf_mold_session, rxf_mold_verdict, rxf_mold_accept,
+                          rxf_mold_reset)
+from _records cimport *
+from itch50_handlers cimport (RXF_ITCH_HANDLERS_VERSION, RXF_ITCH_HANDLERS_CAPSULE, rxf_itch_meta,
+                              rxf_itch_handlers)
+
+import numpy as np
+from rxfeed.protocols.itch50 import messages as _messages
+from rxfeed.protocols.itch50.dtypes import DTYPES as _DTYPES
+
+DEF MAX_HANDLER_TABLES = 8
+DEF EV_GAP = 1
+DEF EV_SESSION_CHANGE = 2
+DEF EV_END_OF_SESSION = 3
+DEF EV_UNRECOVERABLE = 4
+
+cdef object _tuple_new = tuple.__new__
+cdef list _CHARS = [chr(i) for i in range(256)]
+
+cdef inline object _alpha(const char *p, Py_ssize_t n):
+    while n > 0 and p[n - 1] == b' ':
+        n -= 1
+    return PyUnicode_DecodeLatin1(p, n, NULL)
+
+include "_convert.pxi"
+
+EVENT_KINDS = {EV_GAP: "gap", EV_SESSION_CHANGE: "session_change", EV_END_OF_SESSION: "end_of_session",
+               EV_UNRECOVERABLE: "unrecoverable_framing"}
+
+
+def c_layout():
+    """The record layout as the C compiler laid it out: (type, field, offset, size);
+    a row with an empty field name gives the record size."""
+    out = []
+    cdef int i
+    for i in range(RXF_ITCH_LAYOUT_LEN):
+        out.append((chr(rxf_itch_layout[i].type), rxf_itch_layout[i].name.decode(),
+                    rxf_itch_layout[i].offset, rxf_itch_layout[i].size))
+    return out
+
+
+def decode_one(bytes data):
+    """Decode one message with the C decoder (for tests and tools)."""
+    cdef rxf_itch_record rec
+    cdef int rc = rxf_itch_decode(<const uint8_t *>data, <uint32_t>len(data), &rec)
+    if rc == RXF_ITCH_UNKNOWN_TYPE:
+        raise ValueError(f"unknown ITCH 5.0 message type {data[:1]!r}")
+    if rc == RXF_ITCH_BAD_LENGTH:
+        raise ValueError(f"bad length {len(data)} for ITCH 5.0 type {data[:1]!r}")
+    return record_to_py(&rec)
+
+
+cdef inline void _event(DecoderState *st, int kind, const char *session, uint64_t first, uint64_t count,
+                        uint64_t ts) noexcept nogil:
+    cdef EventRec *e
+    if st.n_events == st.cap_events:
+        e = <EventRec *>realloc(st.events, (st.cap_events * 2 + 16) * sizeof(EventRec))
+        if e == NULL:
+            return  # counters still hold the event; only the detail is lost
+        st.events = e
+        st.cap_events = st.cap_events * 2 + 16
+    e = &st.events[st.n_events]
+    st.n_events += 1
+    e.kind = kind
+    if session != NULL:
+        memcpy(e.session, session, 10)
+    else:
+        memset(e.session, 32, 10)
+    e.first = first
+    e.count = count
+    e.rx_ts_ns = ts
+
+
+cdef inline void _message(DecoderState *st, const uint8_t *m, uint32_t mlen, const rxf_packet *pkt,
+                          int has_seq, uint64_t seq) noexcept nogil:
+    cdef rxf_itch_record rec
+    cdef rxf_itch_meta meta
+    cdef int rc, i
+    cdef uint8_t t
+    cdef uint32_t rsize
+    cdef PendingRec *pend
+    rc = rxf_itch_decode(m, mlen, &rec)  # checks mlen against the type first
+    if rc != RXF_ITCH_OK:
+        if rc == RXF_ITCH_UNKNOWN_TYPE:
+            st.err_unknown_type += 1
+        else:
+            st.err_bad_length += 1
+        return
+    t = m[0]
+    st.per_type[t] += 1
+    st.messages += 1
+    if st.n_handlers:
+        meta.packet = pkt
+        meta.raw = m
+        meta.raw_len = mlen
+        meta.has_sequence = has_seq
+        meta.sequence = seq
+        meta.session = st.mold.session if has_seq else NULL
+        for i in range(st.n_handlers):
+            if st.handlers[i].on[t] != NULL:
+                st.handlers[i].on[t](st.handlers[i].ctx, &rec, &meta)
+    if st.py_sub[t]:
+        if st.n_pending == st.cap_pending:
+            pend = <PendingRec *>realloc(st.pending, (st.cap_pending * 2 + 256) * sizeof(PendingRec))
+            if pend == NULL:
+                with gil:
+                    (<ItchDecoder>st.owner).error = MemoryError("python callback queue")
+                st.stop = 1
+                return
+            st.pending = pend
+            st.cap_pending = st.cap_pending * 2 + 256
+        pend = &st.pending[st.n_pending]
+        st.n_pending += 1
+        memcpy(&pend.rec, &rec, rxf_itch_record_size[t])
+        pend.sequence = seq
+        pend.has_seq = has_seq
+        pend.rx_ts_ns = pkt.rx_ts_ns
+    if st.batch_sub[t]:
+        rsize = rxf_itch_record_size[t]
+        memcpy(st.batch_buf[t] + <size_t>st.batch_n[t] * rsize, &rec, rsize)
+        st.batch_n[t] += 1
+        if st.batch_n[t] == st.batch_cap:
+            with gil:
+                (<ItchDecoder>st.owner)._flush_batch(t)
+
+
+cdef inline void _mold_packet(DecoderState *st, const rxf_packet *pkt) noexcept nogil:
+    cdef rxf_mold_verdict v
+    cdef const uint8_t *p = pkt.data
+    cdef uint32_t len = pkt.len
+    cdef uint32_t off = RXF_MOLD_HEADER_LEN
+    cdef uint32_t i = 0, mlen
+    cdef int rc = rxf_mold_accept(&st.mold, p, len, &v)  # checks len >= 20 first
+    if rc < 0:
+        return
+    if v.session_changed:
+        _event(st, EV_SESSION_CHANGE, st.mold.session, v.seq, 0, pkt.rx_ts_ns)
+    if v.gap_count:
+        _event(st, EV_GAP, st.mold.session, v.gap_first, v.gap_count, pkt.rx_ts_ns)
+    if v.end_of_session:
+        _event(st, EV_END_OF_SESSION, st.mold.session, v.seq, 0, pkt.rx_ts_ns)
+    if rc == 0:
+        return
+    while i < v.count:
+        if off + 2 > len:
+            st.err_truncated_block += 1
+            if i >= v.skip:
+                st.lost_in_malformed += v.count - i
+            return
+        mlen = (<uint32_t>p[off] << 8) | p[off + 1]
+        off += 2
+        if off + mlen > len:  # the block runs past the datagram
+            st.err_truncated_block += 1
+            if i >= v.skip:
+                st.lost_in_malformed += v.count - i
+            return
+        if i >= v.skip:
+            _message(st, p + off, mlen, pkt, 1, v.seq + i)
+        off += mlen
+        i += 1
+    if off < len:
+        st.err_trailing_bytes += 1
+
+
+cdef inline long _frame_len(const uint8_t *q, uint32_t avail, int *implied) noexcept nogil:
+    """Framed length (prefix included) of the message at q; 0 if more bytes
+    are needed to tell; -1 if it cannot be known (zero prefix, unknown type)."""
+    cdef uint32_t L, w
+    if avail < 2:
+        return 0
+    L = (<uint32_t>q[0] << 8) | q[1]
+    implied[0] = 0
+    if L != 0:
+        return 2 + L
+    if avail < 3:
+        return 0
+    w = rxf_itch_wire_size[q[2]]
+    if w == 0:
+        return -1
+    implied[0] = 1
+    return 2 + w
+
+
+cdef inline void _framed(DecoderState *st, const uint8_t *q, uint32_t total, int implied,
+                         const rxf_packet *pkt) noexcept nogil:
+    if implied:
+        st.implied_length += 1
+    _message(st, q + 2, total - 2, pkt, 0, 0)
+
+
+cdef inline void _stream_chunk(DecoderState *st, const rxf_packet *pkt) noexcept nogil:
+    cdef const uint8_t *p = pkt.data
+    cdef uint32_t len = pkt.len, pos = 0, want, take
+    cdef long need
+    cdef int implied = 0
+    if st.stream_dead:
+        return
+    # 1. finish a message carried over from the previous chunk
+    while st.carry_len > 0:
+        need = _frame_len(st.carry, st.carry_len, &implied)
+        if need < 0:
+            st.stream_unrecoverable += 1
+            st.stream_dead = 1
+            _event(st, EV_UNRECOVERABLE, NULL, st.messages, 0, 0)
+            return
+        want = <uint32_t>need if need > 0 else st.carry_len + 1
+        take = want - st.carry_len
+        if take > len - pos:
+            take = len - pos
+        memcpy(st.carry + st.carry_len, p + pos, take)
+        st.carry_len += take
+        pos += take
+        if st.carry_len < want:
+            if pos == len:
+                return
+            continue
+        if need > 0:
+            _framed(st, st.carry, st.carry_len, implied, pkt)
+            st.carry_len = 0
+    # 2. whole messages in place
+    while pos < len:
+        need = _frame_len(p + pos, len - pos, &implied)
+        if need < 0:
+            st.stream_unrecoverable += 1
+            st.stream_dead = 1
+            _event(st, EV_UNRECOVERABLE, NULL, st.messages, 0, 0)
+            return
+        if need == 0 or <uint32_t>need > len - pos:
+            memcpy(st.carry, p + pos, len - pos)  # < 65537 + 2 bytes: fits CARRY_CAP
+            st.carry_len = len - pos
+            return
+        _framed(st, p + pos, <uint32_t>need, implied, pkt)
+        pos += <uint32_t>need
+
+
+cdef int _on_burst(void *ctx, const rxf_packet *pkts, uint32_t n) noexcept nogil:
+    cdef DecoderState *st = <DecoderState *>ctx
+    cdef uint32_t i
+    for i in range(n):
+        if pkts[i].flags & RXF_PKT_SOURCE_RESET:
+            rxf_mold_reset(&st.mold)
+            st.carry_len = 0
+            st.stream_dead = 0
+            st.source_resets += 1
+        st.packets += 1
+        st.bytes += pkts[i].len
+        if pkts[i].flags & RXF_PKT_STREAM:
+            _stream_chunk(st, &pkts[i])
+        else:
+            _mold_packet(st, &pkts[i])
+        if st.stop:
+            break
+    if st.n_pending or st.n_events:
+        with gil:
+            if st.n_events:
+                (<ItchDecoder>st.owner)._flush_events()
+            if st.n_pending:
+                (<ItchDecoder>st.owner)._flush_pending()
+    return st.stop
+
+
+cdef void _on_end(void *ctx) noexcept nogil:
+    cdef DecoderState *st = <DecoderState *>ctx
+    if st.carry_len:
+        st.stream_truncated_tail += 1
+        st.carry_len = 0
+
+
+cdef class ItchDecoder:
+    """ITCH 5.0 decoder sink.
+
+    :param initial_sequence: sequence number a MoldUDP64 session is expected
+        to start at (1); 0 synchronises on the first packet seen.
+    :param batch_size: records per numpy batch.
+    """
+
+    def __cinit__(self, unsigned long long initial_sequence=1, unsigned int batch_size=65536):
+        if batch_size < 1:
+            raise ValueError("batch_size must be >= 1")
+        self.st = <DecoderState *>calloc(1, sizeof(DecoderState))
+        if self.st == NULL:
+            raise MemoryError()
+        self.st.mold.initial_seq = initial_sequence
+        self.st.batch_cap = batch_size
+        self.st.owner = <void *>self
+        self.ops.abi_version = RXF_ABI_VERSION
+        self.ops.struct_size = sizeof(rxf_sink_ops)
+        self.ops.ctx = self.st
+        self.ops.on_burst = _on_burst
+        self.ops.on_end = _on_end
+        self._callbacks = {}
+        self._meta_wanted = {}
+        self._batches = {}
+        self._events = []
+        self._handler_capsules = []
+        self._batch_callback = None
+        self._event_callback = None
+        self.error = None
+
+    def __dealloc__(self):
+        cdef int t
+        if self.st != NULL:
+            for t in range(256):
+                free(self.st.batch_buf[t])
+            free(self.st.pending)
+            free(self.st.events)
+            free(self.st)
+
+    def capsule(self):
+        """The sink function table for the run loop (valid while this object lives)."""
+        return PyCapsule_New(&self.ops, RXF_SINK_CAPSULE, NULL)
+
+    # --- (a) C handlers -------------------------------------------------
+    def add_handlers(self, consumer):
+        """Attach a C handler table: a PyCapsule named ``rxfeed.itch50.handlers.v1``
+        or an object whose ``capsule()`` returns one (kept alive by the decoder)."""
+        capsule = consumer.capsule() if hasattr(consumer, "capsule") else consumer
+        if not PyCapsule_IsValid(capsule, RXF_ITCH_HANDLERS_CAPSULE):
+            raise TypeError("expected a PyCapsule named " + RXF_ITCH_HANDLERS_CAPSULE.decode())
+        cdef rxf_itch_handlers *h = <rxf_itch_handlers *>PyCapsule_GetPointer(capsule, RXF_ITCH_HANDLERS_CAPSULE)
+        if h.version != RXF_ITCH_HANDLERS_VERSION or h.struct_size != sizeof(rxf_itch_handlers):
+            raise ValueError(f"handler table version {h.version}/size {h.struct_size} is not "
+                             f"{RXF_ITCH_HANDLERS_VERSION}/{sizeof(rxf_itch_handlers)}: rebuild the consumer")
+        if self.st.n_handlers >= MAX_HANDLER_TABLES:
+            raise ValueError(f"at most {MAX_HANDLER_TABLES} handler tables")
+        self.st.handlers[self.st.n_handlers] = h
+        self.st.n_handlers += 1
+        self._handler_capsules.append((consumer, capsule))  # keeps the owner alive
+
+    # --- (b) Python callbacks ------------------------------------------
+    def subscribe(self, callback, types=None, *, bint with_meta=False):
+        """Call ``callback(msg)`` (or ``callback(msg, meta)``) for each message of
+        ``types`` (a string of type characters; None: all). Unsubscribed types
+        never reach Python. ``meta`` is ``(session, sequence, rx_ts_ns)``."""
+        for t in self._types(types):
+            self._callbacks[t] = callback
+            self._meta_wanted[t] = with_meta
+            self.st.py_sub[t] = 1
+
+    def unsubscribe(self, types=None):
+        for t in self._types(types):
+            self._callbacks.pop(t, None)
+            self.st.py_sub[t] = 0
+
+    # --- (c) numpy batches ----------------------------------------------
+    def subscribe_batches(self, callback=None, types=None):
+        """Collect records of ``types`` into numpy structured arrays (dtypes in
+        :mod:`rxfeed.protocols.itch50.dtypes`). With ``callback``, each full
+        batch is passed as ``callback(type_char, array)``; without, batches are
+        kept for :meth:`take_batches`."""
+        self._batch_callback = callback
+        cdef int t
+        for t in self._types(types):
+            if self.st.batch_buf[t] == NULL:
+                self.st.batch_buf[t] = <uint8_t *>malloc(<size_t>self.st.batch_cap * rxf_itch_record_size[t])
+                if self.st.batch_buf[t] == NULL:
+                    raise MemoryError()
+            self.st.batch_sub[t] = 1
+
+    def flush(self):
+        """Deliver partial batches and queued callbacks (called at end of run)."""
+        cdef int t
+        if self.st.n_events:
+            self._flush_events()
+        if self.st.n_pending:
+            self._flush_pending()
+        for t in range(256):
+            if self.st.batch_sub[t] and self.st.batch_n[t]:
+                self._flush_batch(t)
+        if self.error is not None:
+            err, self.error = self.error, None
+            raise err
+
+    def take_batches(self):
+        """``{type_char: array}`` of everything collected so far (concatenated)."""
+        self.flush()
+        out = {t: (arrs[0] if len(arrs) == 1 else np.concatenate(arrs)) for t, arrs in self._batches.items()}
+        self._batches = {}
+        return out
+
+    # --- events ----------------------------------------------------------
+    def on_event(self, callback):
+        """``callback(event_dict)`` for gaps, session changes, end of session."""
+        self._event_callback = callback
+
+    @property
+    def events(self):
+        """Events so far, as dicts (kind, session, first, count, rx_ts_ns)."""
+        return list(self._events)
+
+    def pop_error(self):
+        """The exception a Python callback raised (which stopped the loop), or None."""
+        err, self.error = self.error, None
+        return err
+
+    def counters(self) -> dict:
+        """Everything counted, as plain ints."""
+        st = self.st
+        per_type = {chr(t): st.per_type[t] for t in range(256) if st.per_type[t]}
+        m = st.mold
+        errors = {k: v for k, v in {
+            "unknown_type": st.err_unknown_type, "bad_length": st.err_bad_length,
+            "truncated_block": st.err_truncated_block, "trailing_bytes": st.err_trailing_bytes,
+            "short_packet": m.short_packets, "stream_unrecoverable": st.stream_unrecoverable,
+            "stream_truncated_tail": st.stream_truncated_tail}.items() if v}
+        return {
+            "packets": st.packets, "bytes": st.bytes, "messages": st.messages, "messages_per_type": per_type,
+            "gaps": m.gaps, "gap_messages": m.gap_messages, "duplicate_packets": m.duplicate_packets,
+            "duplicates": m.duplicate_messages, "heartbeats": m.heartbeats, "end_of_session": m.end_of_session,
+            "session_changes": m.session_changes, "session": m.session[:10].decode("latin-1") if m.have_session else None,
+            "next_sequence": m.next_seq if m.have_session else None,
+            "implied_lengths": st.implied_length, "lost_in_malformed": st.lost_in_malformed,
+            "source_resets": st.source_resets, "errors": errors,
+        }
+
+    # --- internals ---------------------------------------------------------
+    @staticmethod
+    def _types(types):
+        if types is None:
+            from rxfeed.protocols.itch50.spec import TYPES as types
+        out = []
+        for c in types:
+            b = ord(c)
+            if b > 255 or rxf_itch_wire_size[b] == 0:
+                raise ValueError(f"not an ITCH 5.0 message type: {c!r}")
+            out.append(b)
+        return out
+
+    cdef void _flush_pending(self) noexcept:
+        cdef uint32_t i, n = self.st.n_pending
+        cdef PendingRec *p
+        self.st.n_pending = 0
+        if self.error is not None:
+            return
+        cbs = self._callbacks
+        try:
+            for i in range(n):
+                p = &self.st.pending[i]
+                t = <uint8_t>p.rec.hdr.type
+                cb = cbs.get(t)
+                if cb is None:
+                    continue
+                msg = record_to_py(&p.rec)
+                if self._meta_wanted[t]:
+                    cb(msg, (self.st.mold.session[:10].decode("latin-1") if p.has_seq else None,
+                             p.sequence if p.has_seq else None, p.rx_ts_ns))
+                else:
+                    cb(msg)
+        except BaseException as exc:
+            self.error = exc
+            self.st.stop = 1
+
+    cdef void _flush_batch(self, uint8_t t) noexcept:
+        cdef uint32_t n = self.st.batch_n[t]
+        cdef size_t nbytes = <size_t>n * rxf_itch_record_size[t]
+        self.st.batch_n[t] = 0
+        try:
+            arr = np.frombuffer((<char *>self.st.batch_buf[t])[:nbytes], dtype=_DTYPES[chr(t)])
+            if self._batch_callback is not None:
+                self._batch_callback(chr(t), arr)
+            else:
+                self._batches.setdefault(chr(t), []).append(arr)
+        except BaseException as exc:
+            if self.error is None:
+                self.error = exc
+            self.st.stop = 1
+
+    cdef void _flush_events(self) noexcept:
+        cdef uint32_t i, n = self.st.n_events
+        cdef EventRec *e
+        self.st.n_events = 0
+        try:
+            for i in range(n):
+                e = &self.st.events[i]
+                ev = {"kind": EVENT_KINDS[e.kind], "session": e.session[:10].decode("latin-1").rstrip(),
+                      "first": e.first, "count": e.count, "rx_ts_ns": e.rx_ts_ns}
+                if len(self._events) < 100000:
+                    self._events.append(ev)
+                if self._event_callback is not None:
+                    self._event_callback(ev)
+        except BaseException as exc:
+            if self.error is None:
+                self.error = exc
+            self.st.stop = 1

@@ -1,0 +1,39 @@
+"""The itch50 ProtocolDecoder: a thin Python face over the Cython ItchDecoder."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rxfeed.interfaces import ProtocolDecoder
+
+from ._decoder import ItchDecoder
+from .config import Itch50Config
+
+
+class Itch50Decoder(ProtocolDecoder):
+    """MoldUDP64 (datagrams) or NASDAQ-file framing (stream chunks) -> ITCH 5.0 records.
+
+    Everything of :class:`ItchDecoder` is reachable as ``self.native`` and
+    forwarded: ``subscribe``, ``subscribe_batches``, ``take_batches``,
+    ``add_handlers``, ``on_event``, ``events``.
+    """
+
+    name = "itch50"
+    Config = Itch50Config
+    description = "NASDAQ TotalView-ITCH 5.0 (all 23 message types), Cython"
+
+    def __init__(self, config: Itch50Config | None = None) -> None:
+        super().__init__(config or Itch50Config())
+        self.native = ItchDecoder(self.config.initial_sequence, self.config.batch_size)
+
+    def sink_capsule(self) -> Any:
+        return self.native.capsule()
+
+    def counters(self) -> dict[str, Any]:
+        return self.native.counters()
+
+    def finish(self) -> None:
+        self.native.flush()
+
+    def __getattr__(self, item: str) -> Any:
+        return getattr(self.native, item)
