@@ -389,7 +389,9 @@ cdef class ItchDecoder:
     def take_batches(self):
         """``{type_char: array}`` of everything collected so far (concatenated)."""
         self.flush()
-        out = {t: (arrs[0] if len(arrs) == 1 else np.concatenate(arrs)) for t, arrs in self._batches.items()}
+        # joined as bytes: np.concatenate would drop the records' padding (and the C layout)
+        out = {t: (arrs[0] if len(arrs) == 1 else np.frombuffer(b"".join([a.data for a in arrs]), dtype=_DTYPES[t]))
+               for t, arrs in self._batches.items()}
         self._batches = {}
         return out
 

@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# rxfeed's one entry point for a fresh Debian 12 machine (run as root, or as a
+# user when the system packages are already there):
+#
+#   bash scripts/dev.sh demo   # set up, then replay the bundled capture
+#   bash scripts/dev.sh test   # set up, then run the whole test suite
+#
+# Set-up is idempotent: system packages (compiler, zlib headers, pkg-config),
+# a virtualenv in .venv, rxfeed built in place (meson-python editable install:
+# native extensions rebuild on import after an edit), test dependencies, and
+# the example third-party plugin the tests load through its entry point.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+VENV=${RXFEED_VENV:-$ROOT/.venv}
+
+apt_install() {
+    local missing=()
+    for p in "$@"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    if [ "$(id -u)" != 0 ]; then
+        echo "dev.sh: missing system packages: ${missing[*]} (run as root to install them)" >&2
+        return 1
+    fi
+    echo "dev.sh: apt-get install ${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+}
+
+setup() {
+    if command -v dpkg >/dev/null 2>&1; then
+        apt_install gcc g++ make pkg-config zlib1g-dev
+    fi
+    if [ ! -x "$VENV/bin/python" ]; then
+        python3 -m venv "$VENV" 2>/dev/null || { apt_install python3-venv python3-dev && python3 -m venv "$VENV"; }
+    fi
+    local pip="$VENV/bin/python -m pip"
+    $pip install -q --upgrade pip
+    $pip install -q "meson-python>=0.16" "meson>=1.3" ninja "cython>=3.0.10" numpy setuptools wheel
+    $pip install -q --no-build-isolation -e "$ROOT[test,bench]"
+    $pip install -q --no-build-isolation "$ROOT/tests/plugins/rxfeed_example"
+}
+
+cmd=${1:-}
+shift || true
+case "$cmd" in
+    demo)
+        setup
+        "$VENV/bin/rxfeed" replay "$ROOT/data/demo_day.pcap.gz" "$@"
+        ;;
+    test)
+        setup
+        "$VENV/bin/python" -m pytest "$@"
+        ;;
+    setup)
+        setup
+        ;;
+    *)
+        echo "usage: bash scripts/dev.sh demo|test|setup [args...]" >&2
+        exit 2
+        ;;
+esac

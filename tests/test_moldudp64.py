@@ -1,0 +1,90 @@
+"""MoldUDP64 session layer: in-order, at-most-once delivery; gaps, duplicates,
+session changes, heartbeats and end of session are events and counters."""
+
+from __future__ import annotations
+
+from rxfeed.protocols.itch50.reference import encode
+
+from .conftest import mold, run_payloads
+
+
+def D(ref: int) -> bytes:
+    return encode("D", stock_locate=1, timestamp=ref, order_reference_number=ref)
+
+
+def seqs(got):
+    return [meta[1] for _, meta in got]
+
+
+def test_in_order_delivery_with_sequences():
+    _, s, got = run_payloads([mold(1, [D(1), D(2)]), mold(3, [D(3)])])
+    assert seqs(got) == [1, 2, 3]
+    assert [m.order_reference_number for m, _ in got] == [1, 2, 3]
+    assert got[0][1][0] == "TESTSESS01"
+    assert s.gaps == 0 and s.duplicates == 0 and s.messages == 3
+
+
+def test_gap_is_an_event_and_counted():
+    pipe, s, got = run_payloads([mold(1, [D(1)]), mold(5, [D(5), D(6)])])
+    assert seqs(got) == [1, 5, 6]
+    assert s.gaps == 1 and s.gap_messages == 3
+    (ev,) = [e for e in pipe.decoder.events if e["kind"] == "gap"]
+    assert ev["session"] == "TESTSESS01" and ev["first"] == 2 and ev["count"] == 3
+
+
+def test_late_join_is_a_gap_unless_configured():
+    _, s, _ = run_payloads([mold(10, [D(10)])])
+    assert s.gaps == 1 and s.gap_messages == 9
+    _, s, got = run_payloads([mold(10, [D(10)])], initial_sequence=0)
+    assert s.gaps == 0 and seqs(got) == [10]
+
+
+def test_duplicates_and_overlaps_are_dropped_and_counted():
+    payloads = [mold(1, [D(1), D(2)]), mold(1, [D(1), D(2)]), mold(2, [D(2), D(3)]), mold(4, [D(4)])]
+    _, s, got = run_payloads(payloads)
+    assert seqs(got) == [1, 2, 3, 4]
+    assert s.duplicates == 3
+    assert s.session["duplicate_packets"] == 1
+
+
+def test_reordered_packet_after_gap_is_not_delivered_twice():
+    _, s, got = run_payloads([mold(1, [D(1)]), mold(3, [D(3)]), mold(2, [D(2)])])
+    assert seqs(got) == [1, 3]  # 2 arrived late: already reported as a gap, never out of order
+    assert s.gaps == 1 and s.duplicates == 1
+
+
+def test_heartbeat_reveals_a_gap_and_end_of_session_is_an_event():
+    pipe, s, got = run_payloads([mold(1, [D(1)]), mold(2, []), mold(4, [], count=0), mold(4, [], count=0xFFFF)])
+    assert seqs(got) == [1]
+    assert s.session["heartbeats"] == 2
+    assert s.gaps == 1 and s.gap_messages == 2
+    assert s.session["end_of_session"] == 1
+    assert [e["kind"] for e in pipe.decoder.events] == ["gap", "end_of_session"]
+
+
+def test_session_change_is_an_event_and_restarts_sequences():
+    pipe, s, got = run_payloads([mold(1, [D(1), D(2)]), mold(1, [D(11)], session=b"TESTSESS02")])
+    assert seqs(got) == [1, 2, 1]
+    assert got[-1][1][0] == "TESTSESS02"
+    assert s.session["session_changes"] == 1
+    assert [e["kind"] for e in pipe.decoder.events] == ["session_change"]
+
+
+def test_malformed_packets_are_counted_not_crashed():
+    good = D(1)
+    payloads = [
+        b"short",                                         # shorter than the header
+        mold(1, [good])[:-5],                             # block runs past the datagram
+        mold(2, [good], count=3),                         # count says 3, one present
+        mold(5, [b"Z" + bytes(10)]),                      # unknown type: skipped by its length
+        mold(6, [good[:-1]]),                             # length does not match type
+        mold(7, [good]) + b"xx",                          # trailing bytes after the block
+    ]
+    _, s, got = run_payloads(payloads)
+    assert s.errors["short_packet"] == 1
+    assert s.errors["truncated_block"] == 2
+    assert s.errors["unknown_type"] == 1
+    assert s.errors["bad_length"] == 1
+    assert s.errors["trailing_bytes"] == 1
+    assert seqs(got) == [2, 7]
+    assert any("lost inside malformed" in w for w in s.warnings)
