@@ -1,0 +1,93 @@
+"""The command line, run as a user would (a subprocess for the real entry point)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from rxfeed.cli import main
+
+from .conftest import REAL_ITCH
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def cli(*args):
+    r = CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+    return r
+
+
+def test_replay_json_summary(day_dir):
+    r = cli("replay", day_dir / "day.pcap", "--json")
+    assert r.exit_code == 0, r.output
+    s = json.loads(r.output)
+    for key in ("packets", "messages", "messages_per_type", "gaps", "duplicates", "errors", "drops", "elapsed_s",
+                "messages_per_s"):
+        assert key in s
+    assert s["messages"] == 20_000 and s["backend"] == "pcap_replay" and s["stop_reason"] == "end_of_source"
+
+
+def test_replay_text_and_limits(day_dir):
+    r = cli("replay", day_dir / "day.itch.gz", "--max-packets", "1", "--json")
+    s = json.loads(r.output)
+    assert s["stop_reason"] == "packet_limit" and s["backend"] == "nasdaq_file"
+    r = cli("replay", day_dir / "day.pcapng")
+    assert r.exit_code == 0 and "messages" in r.output and "20,000" in r.output
+
+
+def test_inspect_jsonl_keys(day_dir):
+    r = cli("inspect", day_dir / "day.pcap", "--format", "jsonl", "-n", "5", "--types", "A")
+    rows = [json.loads(line) for line in r.output.splitlines()]
+    assert len(rows) == 5
+    row = rows[0]
+    assert row["type"] == "A"
+    assert set(row) == {"type", "stock_locate", "tracking_number", "timestamp", "order_reference_number",
+                        "buy_sell_indicator", "shares", "stock", "price", "session", "sequence"}
+    assert row["session"] == "RXFEED0001" and isinstance(row["price"], int) and row["stock"] == row["stock"].strip()
+
+
+def test_inspect_nasdaq_file_has_no_sequence():
+    r = cli("inspect", REAL_ITCH, "--format", "jsonl", "-n", "2")
+    rows = [json.loads(line) for line in r.output.splitlines()]
+    assert len(rows) == 2 and "sequence" not in rows[0] and rows[0]["type"] == "S"
+
+
+def test_generate_and_errors(tmp_path):
+    r = cli("generate", tmp_path / "g.pcapng", "-n", "1000")
+    assert r.exit_code == 0 and "1,000 messages" in r.output
+    r = CliRunner().invoke(main, ["replay", str(tmp_path / "nope.pcap")])
+    assert r.exit_code == 2 and "No such file" in r.output
+    (tmp_path / "x.txt").write_text("hello")
+    r = CliRunner().invoke(main, ["replay", str(tmp_path / "x.txt")])
+    assert r.exit_code == 2 and "no plugin recognises" in r.output
+    r = CliRunner().invoke(main, ["replay", str(tmp_path / "g.pcapng"), "--filter", "nonsense:1"])
+    assert r.exit_code == 2 and "bad destination" in r.output
+
+
+def test_plugins_command_and_console_script(tmp_path):
+    out = subprocess.run([sys.executable, "-m", "rxfeed.cli", "plugins", "--json"], capture_output=True, text=True,
+                         check=True).stdout
+    info = json.loads(out)
+    assert info["backends"]["pcap_replay"]["native"] is True
+    assert info["backends"]["example_py"]["native"] is False
+    assert {"plugin": "example_broken", "error": "ImportError: rxfeed_example.broken is broken on purpose"} in info["failures"]
+
+
+def test_sigint_stops_a_paced_replay(tmp_path):
+    import signal
+    import time
+
+    from rxfeed.generator import generate
+
+    generate(tmp_path / "slow.pcap", 2000)
+    p = subprocess.Popen([sys.executable, "-m", "rxfeed.cli", "replay", str(tmp_path / "slow.pcap"), "--speed", "1",
+                          "--json"], stdout=subprocess.PIPE, text=True)
+    time.sleep(1.5)
+    p.send_signal(signal.SIGINT)
+    out, _ = p.communicate(timeout=20)
+    s = json.loads(out)
+    assert s["stop_reason"] == "signal" and p.returncode == 0
