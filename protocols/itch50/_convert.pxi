@@ -26,73 +26,287 @@ cdef object _cls_RetailPriceImprovementIndicator = _messages.RetailPriceImprovem
 cdef object _cls_DirectListingCapitalRaise = _messages.DirectListingCapitalRaise
 
 cdef inline object _py_SystemEvent(const rxf_itch_SystemEvent *r):
-    return _tuple_new(_cls_SystemEvent, (_CHARS[<uint8_t>r.type], r.stock_locate, r.tracking_number, r.timestamp, _CHARS[<uint8_t>r.event_code],))
+    cdef object o = rxf_tuple_alloc(_cls_SystemEvent, 5)
+    _put(o, 0, _CHARS[<uint8_t>r.type])
+    _put(o, 1, r.stock_locate)
+    _put(o, 2, r.tracking_number)
+    _put(o, 3, r.timestamp)
+    _put(o, 4, _CHARS[<uint8_t>r.event_code])
+    return o
 
 cdef inline object _py_StockDirectory(const rxf_itch_StockDirectory *r):
-    return _tuple_new(_cls_StockDirectory, (_CHARS[<uint8_t>r.type], r.stock_locate, r.tracking_number, r.timestamp, _alpha(r.stock, 8), _CHARS[<uint8_t>r.market_category], _CHARS[<uint8_t>r.financial_status_indicator], r.round_lot_size, _CHARS[<uint8_t>r.round_lots_only], _CHARS[<uint8_t>r.issue_classification], _alpha(r.issue_sub_type, 2), _CHARS[<uint8_t>r.authenticity], _CHARS[<uint8_t>r.short_sale_threshold_indicator], _CHARS[<uint8_t>r.ipo_flag], _CHARS[<uint8_t>r.luld_reference_price_tier], _CHARS[<uint8_t>r.etp_flag], r.etp_leverage_factor, _CHARS[<uint8_t>r.inverse_indicator],))
+    cdef object o = rxf_tuple_alloc(_cls_StockDirectory, 18)
+    _put(o, 0, _CHARS[<uint8_t>r.type])
+    _put(o, 1, r.stock_locate)
+    _put(o, 2, r.tracking_number)
+    _put(o, 3, r.timestamp)
+    _put(o, 4, _stock(r.stock_locate, r.stock))
+    _put(o, 5, _CHARS[<uint8_t>r.market_category])
+    _put(o, 6, _CHARS[<uint8_t>r.financial_status_indicator])
+    _put(o, 7, r.round_lot_size)
+    _put(o, 8, _CHARS[<uint8_t>r.round_lots_only])
+    _put(o, 9, _CHARS[<uint8_t>r.issue_classification])
+    _put(o, 10, _alpha(r.issue_sub_type, 2))
+    _put(o, 11, _CHARS[<uint8_t>r.authenticity])
+    _put(o, 12, _CHARS[<uint8_t>r.short_sale_threshold_indicator])
+    _put(o, 13, _CHARS[<uint8_t>r.ipo_flag])
+    _put(o, 14, _CHARS[<uint8_t>r.luld_reference_price_tier])
+    _put(o, 15, _CHARS[<uint8_t>r.etp_flag])
+    _put(o, 16, r.etp_leverage_factor)
+    _put(o, 17, _CHARS[<uint8_t>r.inverse_indicator])
+    return o
 
 cdef inline object _py_StockTradingAction(const rxf_itch_StockTradingAction *r):
-    return _tuple_new(_cls_StockTradingAction, (_CHARS[<uint8_t>r.type], r.stock_locate, r.tracking_number, r.timestamp, _alpha(r.stock, 8), _CHARS[<uint8_t>r.trading_state], _CHARS[<uint8_t>r.reserved], _alpha(r.reason, 4),))
+    cdef object o = rxf_tuple_alloc(_cls_StockTradingAction, 8)
+    _put(o, 0, _CHARS[<uint8_t>r.type])
+    _put(o, 1, r.stock_locate)
+    _put(o, 2, r.tracking_number)
+    _put(o, 3, r.timestamp)
+    _put(o, 4, _stock(r.stock_locate, r.stock))
+    _put(o, 5, _CHARS[<uint8_t>r.trading_state])
+    _put(o, 6, _CHARS[<uint8_t>r.reserved])
+    _put(o, 7, _alpha(r.reason, 4))
+    return o
 
 cdef inline object _py_RegSHORestriction(const rxf_itch_RegSHORestriction *r):
-    return _tuple_new(_cls_RegSHORestriction, (_CHARS[<uint8_t>r.type], r.stock_locate, r.tracking_number, r.timestamp, _alpha(r.stock, 8), _CHARS[<uint8_t>r.reg_sho_action],))
+    cdef object o = rxf_tuple_alloc(_cls_RegSHORestriction, 6)
+    _put(o, 0, _CHARS[<uint8_t>r.type])
+    _put(o, 1, r.stock_locate)
+    _put(o, 2, r.tracking_number)
+    _put(o, 3, r.timestamp)
+    _put(o, 4, _stock(r.stock_locate, r.stock))
+    _put(o, 5, _CHARS[<uint8_t>r.reg_sho_action])
+    return o
 
 cdef inline object _py_MarketParticipantPosition(const rxf_itch_MarketParticipantPosition *r):
-    return _tuple_new(_cls_MarketParticipantPosition, (_CHARS[<uint8_t>r.type], r.stock_locate, r.tracking_number, r.timestamp, _alpha(r.mpid, 4), _alpha(r.stock, 8), _CHARS[<uint8_t>r.primary_market_maker], _CHARS[<uint8_t>r.market_maker_mode], _CHARS[<uint8_t>r.market_participant_state],))
+    cdef object o = rxf_tuple_alloc(_cls_MarketParticipantPosition, 9)
+    _put(o, 0, _CHARS[<uint8_t>r.type])
+    _put(o, 1, r.stock_locate)
+    _put(o, 2, r.tracking_number)
+    _put(o, 3, r.timestamp)
+    _put(o, 4, _alpha(r.mpid, 4))
+    _put(o, 5, _stock(r.stock_locate, r.stock))
+    _put(o, 6, _CHARS[<uint8_t>r.primary_market_maker])
+    _put(o, 7, _CHARS[<uint8_t>r.market_maker_mode])
+    _put(o, 8, _CHARS[<uint8_t>r.market_participant_state])
+    return o
 
 cdef inline object _py_MWCBDeclineLevel(const rxf_itch_MWCBDeclineLevel *r):
-    return _tuple_new(_cls_MWCBDeclineLevel, (_CHARS[<uint8_t>r.type], r.stock_locate, r.tracking_number, r.timestamp, r.level_1, r.level_2, r.level_3,))
+    cdef object o = rxf_tuple_alloc(_cls_MWCBDeclineLevel, 7)
+    _put(o, 0, _CHARS[<uint8_t>r.type])
+    _put(o, 1, r.stock_locate)
+    _put(o, 2, r.tracking_number)
+    _put(o, 3, r.timestamp)
+    _put(o, 4, r.level_1)
+    _put(o, 5, r.level_2)
+    _put(o, 6, r.level_3)
+    return o
 
 cdef inline object _py_MWCBStatus(const rxf_itch_MWCBStatus *r):
-    return _tuple_new(_cls_MWCBStatus, (_CHARS[<uint8_t>r.type], r.stock_locate, r.tracking_number, r.timestamp, _CHARS[<uint8_t>r.breached_level],))
+    cdef object o = rxf_tuple_alloc(_cls_MWCBStatus, 5)
+    _put(o, 0, _CHARS[<uint8_t>r.type])
+    _put(o, 1, r.stock_locate)
+    _put(o, 2, r.tracking_number)
+    _put(o, 3, r.timestamp)
+    _put(o, 4, _CHARS[<uint8_t>r.breached_level])
+    return o
 
 cdef inline object _py_IPOQuotingPeriodUpdate(const rxf_itch_IPOQuotingPeriodUpdate *r):
-    return _tuple_new(_cls_IPOQuotingPeriodUpdate, (_CHARS[<uint8_t>r.type], r.stock_locate, r.tracking_number, r.timestamp, _alpha(r.stock, 8), r.ipo_quotation_release_time, _CHARS[<uint8_t>r.ipo_quotation_release_qualifier], r.ipo_price,))
+    cdef object o = rxf_tuple_alloc(_cls_IPOQuotingPeriodUpdate, 8)
+    _put(o, 0, _CHARS[<uint8_t>r.type])
+    _put(o, 1, r.stock_locate)
+    _put(o, 2, r.tracking_number)
+    _put(o, 3, r.timestamp)
+    _put(o, 4, _stock(r.stock_locate, r.stock))
+    _put(o, 5, r.ipo_quotation_release_time)
+    _put(o, 6, _CHARS[<uint8_t>r.ipo_quotation_release_qualifier])
+    _put(o, 7, r.ipo_price)
+    return o
 
 cdef inline object _py_LULDAuctionCollar(const rxf_itch_LULDAuctionCollar *r):
-    return _tuple_new(_cls_LULDAuctionCollar, (_CHARS[<uint8_t>r.type], r.stock_locate, r.tracking_number, r.timestamp, _alpha(r.stock, 8), r.auction_collar_reference_price, r.upper_auction_collar_price, r.lower_auction_collar_price, r.auction_collar_extension,))
+    cdef object o = rxf_tuple_alloc(_cls_LULDAuctionCollar, 9)
+    _put(o, 0, _CHARS[<uint8_t>r.type])
+    _put(o, 1, r.stock_locate)
+    _put(o, 2, r.tracking_number)
+    _put(o, 3, r.timestamp)
+    _put(o, 4, _stock(r.stock_locate, r.stock))
+    _put(o, 5, r.auction_collar_reference_price)
+    _put(o, 6, r.upper_auction_collar_price)
+    _put(o, 7, r.lower_auction_collar_price)
+    _put(o, 8, r.auction_collar_extension)
+    return o
 
 cdef inline object _py_OperationalHalt(const rxf_itch_OperationalHalt *r):
-    return _tuple_new(_cls_OperationalHalt, (_CHARS[<uint8_t>r.type], r.stock_locate, r.tracking_number, r.timestamp, _alpha(r.stock, 8), _CHARS[<uint8_t>r.market_code], _CHARS[<uint8_t>r.operational_halt_action],))
+    cdef object o = rxf_tuple_alloc(_cls_OperationalHalt, 7)
+    _put(o, 0, _CHARS[<uint8_t>r.type])
+    _put(o, 1, r.stock_locate)
+    _put(o, 2, r.tracking_number)
+    _put(o, 3, r.timestamp)
+    _put(o, 4, _stock(r.stock_locate, r.stock))
+    _put(o, 5, _CHARS[<uint8_t>r.market_code])
+    _put(o, 6, _CHARS[<uint8_t>r.operational_halt_action])
+    return o
 
 cdef inline object _py_AddOrder(const rxf_itch_AddOrder *r):
-    return _tuple_new(_cls_AddOrder, (_CHARS[<uint8_t>r.type], r.stock_locate, r.tracking_number, r.timestamp, r.order_reference_number, _CHARS[<uint8_t>r.buy_sell_indicator], r.shares, _alpha(r.stock, 8), r.price,))
+    cdef object o = rxf_tuple_alloc(_cls_AddOrder, 9)
+    _put(o, 0, _CHARS[<uint8_t>r.type])
+    _put(o, 1, r.stock_locate)
+    _put(o, 2, r.tracking_number)
+    _put(o, 3, r.timestamp)
+    _put(o, 4, r.order_reference_number)
+    _put(o, 5, _CHARS[<uint8_t>r.buy_sell_indicator])
+    _put(o, 6, r.shares)
+    _put(o, 7, _stock(r.stock_locate, r.stock))
+    _put(o, 8, r.price)
+    return o
 
 cdef inline object _py_AddOrderMPID(const rxf_itch_AddOrderMPID *r):
-    return _tuple_new(_cls_AddOrderMPID, (_CHARS[<uint8_t>r.type], r.stock_locate, r.tracking_number, r.timestamp, r.order_reference_number, _CHARS[<uint8_t>r.buy_sell_indicator], r.shares, _alpha(r.stock, 8), r.price, _alpha(r.attribution, 4),))
+    cdef object o = rxf_tuple_alloc(_cls_AddOrderMPID, 10)
+    _put(o, 0, _CHARS[<uint8_t>r.type])
+    _put(o, 1, r.stock_locate)
+    _put(o, 2, r.tracking_number)
+    _put(o, 3, r.timestamp)
+    _put(o, 4, r.order_reference_number)
+    _put(o, 5, _CHARS[<uint8_t>r.buy_sell_indicator])
+    _put(o, 6, r.shares)
+    _put(o, 7, _stock(r.stock_locate, r.stock))
+    _put(o, 8, r.price)
+    _put(o, 9, _alpha(r.attribution, 4))
+    return o
 
 cdef inline object _py_OrderExecuted(const rxf_itch_OrderExecuted *r):
-    return _tuple_new(_cls_OrderExecuted, (_CHARS[<uint8_t>r.type], r.stock_locate, r.tracking_number, r.timestamp, r.order_reference_number, r.executed_shares, r.match_number,))
+    cdef object o = rxf_tuple_alloc(_cls_OrderExecuted, 7)
+    _put(o, 0, _CHARS[<uint8_t>r.type])
+    _put(o, 1, r.stock_locate)
+    _put(o, 2, r.tracking_number)
+    _put(o, 3, r.timestamp)
+    _put(o, 4, r.order_reference_number)
+    _put(o, 5, r.executed_shares)
+    _put(o, 6, r.match_number)
+    return o
 
 cdef inline object _py_OrderExecutedWithPrice(const rxf_itch_OrderExecutedWithPrice *r):
-    return _tuple_new(_cls_OrderExecutedWithPrice, (_CHARS[<uint8_t>r.type], r.stock_locate, r.tracking_number, r.timestamp, r.order_reference_number, r.executed_shares, r.match_number, _CHARS[<uint8_t>r.printable], r.execution_price,))
+    cdef object o = rxf_tuple_alloc(_cls_OrderExecutedWithPrice, 9)
+    _put(o, 0, _CHARS[<uint8_t>r.type])
+    _put(o, 1, r.stock_locate)
+    _put(o, 2, r.tracking_number)
+    _put(o, 3, r.timestamp)
+    _put(o, 4, r.order_reference_number)
+    _put(o, 5, r.executed_shares)
+    _put(o, 6, r.match_number)
+    _put(o, 7, _CHARS[<uint8_t>r.printable])
+    _put(o, 8, r.execution_price)
+    return o
 
 cdef inline object _py_OrderCancel(const rxf_itch_OrderCancel *r):
-    return _tuple_new(_cls_OrderCancel, (_CHARS[<uint8_t>r.type], r.stock_locate, r.tracking_number, r.timestamp, r.order_reference_number, r.cancelled_shares,))
+    cdef object o = rxf_tuple_alloc(_cls_OrderCancel, 6)
+    _put(o, 0, _CHARS[<uint8_t>r.type])
+    _put(o, 1, r.stock_locate)
+    _put(o, 2, r.tracking_number)
+    _put(o, 3, r.timestamp)
+    _put(o, 4, r.order_reference_number)
+    _put(o, 5, r.cancelled_shares)
+    return o
 
 cdef inline object _py_OrderDelete(const rxf_itch_OrderDelete *r):
-    return _tuple_new(_cls_OrderDelete, (_CHARS[<uint8_t>r.type], r.stock_locate, r.tracking_number, r.timestamp, r.order_reference_number,))
+    cdef object o = rxf_tuple_alloc(_cls_OrderDelete, 5)
+    _put(o, 0, _CHARS[<uint8_t>r.type])
+    _put(o, 1, r.stock_locate)
+    _put(o, 2, r.tracking_number)
+    _put(o, 3, r.timestamp)
+    _put(o, 4, r.order_reference_number)
+    return o
 
 cdef inline object _py_OrderReplace(const rxf_itch_OrderReplace *r):
-    return _tuple_new(_cls_OrderReplace, (_CHARS[<uint8_t>r.type], r.stock_locate, r.tracking_number, r.timestamp, r.original_order_reference_number, r.new_order_reference_number, r.shares, r.price,))
+    cdef object o = rxf_tuple_alloc(_cls_OrderReplace, 8)
+    _put(o, 0, _CHARS[<uint8_t>r.type])
+    _put(o, 1, r.stock_locate)
+    _put(o, 2, r.tracking_number)
+    _put(o, 3, r.timestamp)
+    _put(o, 4, r.original_order_reference_number)
+    _put(o, 5, r.new_order_reference_number)
+    _put(o, 6, r.shares)
+    _put(o, 7, r.price)
+    return o
 
 cdef inline object _py_Trade(const rxf_itch_Trade *r):
-    return _tuple_new(_cls_Trade, (_CHARS[<uint8_t>r.type], r.stock_locate, r.tracking_number, r.timestamp, r.order_reference_number, _CHARS[<uint8_t>r.buy_sell_indicator], r.shares, _alpha(r.stock, 8), r.price, r.match_number,))
+    cdef object o = rxf_tuple_alloc(_cls_Trade, 10)
+    _put(o, 0, _CHARS[<uint8_t>r.type])
+    _put(o, 1, r.stock_locate)
+    _put(o, 2, r.tracking_number)
+    _put(o, 3, r.timestamp)
+    _put(o, 4, r.order_reference_number)
+    _put(o, 5, _CHARS[<uint8_t>r.buy_sell_indicator])
+    _put(o, 6, r.shares)
+    _put(o, 7, _stock(r.stock_locate, r.stock))
+    _put(o, 8, r.price)
+    _put(o, 9, r.match_number)
+    return o
 
 cdef inline object _py_CrossTrade(const rxf_itch_CrossTrade *r):
-    return _tuple_new(_cls_CrossTrade, (_CHARS[<uint8_t>r.type], r.stock_locate, r.tracking_number, r.timestamp, r.shares, _alpha(r.stock, 8), r.cross_price, r.match_number, _CHARS[<uint8_t>r.cross_type],))
+    cdef object o = rxf_tuple_alloc(_cls_CrossTrade, 9)
+    _put(o, 0, _CHARS[<uint8_t>r.type])
+    _put(o, 1, r.stock_locate)
+    _put(o, 2, r.tracking_number)
+    _put(o, 3, r.timestamp)
+    _put(o, 4, r.shares)
+    _put(o, 5, _stock(r.stock_locate, r.stock))
+    _put(o, 6, r.cross_price)
+    _put(o, 7, r.match_number)
+    _put(o, 8, _CHARS[<uint8_t>r.cross_type])
+    return o
 
 cdef inline object _py_BrokenTrade(const rxf_itch_BrokenTrade *r):
-    return _tuple_new(_cls_BrokenTrade, (_CHARS[<uint8_t>r.type], r.stock_locate, r.tracking_number, r.timestamp, r.match_number,))
+    cdef object o = rxf_tuple_alloc(_cls_BrokenTrade, 5)
+    _put(o, 0, _CHARS[<uint8_t>r.type])
+    _put(o, 1, r.stock_locate)
+    _put(o, 2, r.tracking_number)
+    _put(o, 3, r.timestamp)
+    _put(o, 4, r.match_number)
+    return o
 
 cdef inline object _py_NOII(const rxf_itch_NOII *r):
-    return _tuple_new(_cls_NOII, (_CHARS[<uint8_t>r.type], r.stock_locate, r.tracking_number, r.timestamp, r.paired_shares, r.imbalance_shares, _CHARS[<uint8_t>r.imbalance_direction], _alpha(r.stock, 8), r.far_price, r.near_price, r.current_reference_price, _CHARS[<uint8_t>r.cross_type], _CHARS[<uint8_t>r.price_variation_indicator],))
+    cdef object o = rxf_tuple_alloc(_cls_NOII, 13)
+    _put(o, 0, _CHARS[<uint8_t>r.type])
+    _put(o, 1, r.stock_locate)
+    _put(o, 2, r.tracking_number)
+    _put(o, 3, r.timestamp)
+    _put(o, 4, r.paired_shares)
+    _put(o, 5, r.imbalance_shares)
+    _put(o, 6, _CHARS[<uint8_t>r.imbalance_direction])
+    _put(o, 7, _stock(r.stock_locate, r.stock))
+    _put(o, 8, r.far_price)
+    _put(o, 9, r.near_price)
+    _put(o, 10, r.current_reference_price)
+    _put(o, 11, _CHARS[<uint8_t>r.cross_type])
+    _put(o, 12, _CHARS[<uint8_t>r.price_variation_indicator])
+    return o
 
 cdef inline object _py_RetailPriceImprovementIndicator(const rxf_itch_RetailPriceImprovementIndicator *r):
-    return _tuple_new(_cls_RetailPriceImprovementIndicator, (_CHARS[<uint8_t>r.type], r.stock_locate, r.tracking_number, r.timestamp, _alpha(r.stock, 8), _CHARS[<uint8_t>r.interest_flag],))
+    cdef object o = rxf_tuple_alloc(_cls_RetailPriceImprovementIndicator, 6)
+    _put(o, 0, _CHARS[<uint8_t>r.type])
+    _put(o, 1, r.stock_locate)
+    _put(o, 2, r.tracking_number)
+    _put(o, 3, r.timestamp)
+    _put(o, 4, _stock(r.stock_locate, r.stock))
+    _put(o, 5, _CHARS[<uint8_t>r.interest_flag])
+    return o
 
 cdef inline object _py_DirectListingCapitalRaise(const rxf_itch_DirectListingCapitalRaise *r):
-    return _tuple_new(_cls_DirectListingCapitalRaise, (_CHARS[<uint8_t>r.type], r.stock_locate, r.tracking_number, r.timestamp, _alpha(r.stock, 8), _CHARS[<uint8_t>r.open_eligibility_status], r.minimum_allowable_price, r.maximum_allowable_price, r.near_execution_price, r.near_execution_time, r.lower_price_range_collar, r.upper_price_range_collar,))
+    cdef object o = rxf_tuple_alloc(_cls_DirectListingCapitalRaise, 12)
+    _put(o, 0, _CHARS[<uint8_t>r.type])
+    _put(o, 1, r.stock_locate)
+    _put(o, 2, r.tracking_number)
+    _put(o, 3, r.timestamp)
+    _put(o, 4, _stock(r.stock_locate, r.stock))
+    _put(o, 5, _CHARS[<uint8_t>r.open_eligibility_status])
+    _put(o, 6, r.minimum_allowable_price)
+    _put(o, 7, r.maximum_allowable_price)
+    _put(o, 8, r.near_execution_price)
+    _put(o, 9, r.near_execution_time)
+    _put(o, 10, r.lower_price_range_collar)
+    _put(o, 11, r.upper_price_range_collar)
+    return o
 
 cdef object record_to_py(const rxf_itch_record *r):
     cdef char t = r.hdr.type

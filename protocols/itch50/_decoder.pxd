@@ -59,6 +59,8 @@ cdef class ItchDecoder:
     cdef DecoderState *st
     cdef rxf_sink_ops ops
     cdef dict _callbacks
+    cdef void *_cb[256]
+    cdef uint8_t _cbmeta[256]
     cdef dict _meta_wanted
     cdef object _batch_callback
     cdef dict _batches

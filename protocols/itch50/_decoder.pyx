@@ -10,6 +10,8 @@ from libc.stdlib cimport calloc, malloc, realloc, free
 from libc.string cimport memcpy, memset
 from cpython.pycapsule cimport PyCapsule_New, PyCapsule_GetPointer, PyCapsule_IsValid
 from cpython.unicode cimport PyUnicode_DecodeLatin1
+from cpython.ref cimport Py_INCREF, PyObject
+from cpython.tuple cimport PyTuple_SET_ITEM
 
 from rxfeed_abi cimport (RXF_ABI_VERSION, RXF_SINK_CAPSULE, RXF_PKT_STREAM, RXF_PKT_SOURCE_RESET,
                          rxf_packet, rxf_sink_ops)
@@ -29,13 +31,42 @@ DEF EV_SESSION_CHANGE = 2
 DEF EV_END_OF_SESSION = 3
 DEF EV_UNRECOVERABLE = 4
 
-cdef object _tuple_new = tuple.__new__
+cdef extern from *:
+    """
+    /* A namedtuple instance without the intermediate tuple or a Python-level
+       __new__: the type's allocator, then the slots filled in place. */
+    static PyObject *rxf_tuple_alloc(PyObject *cls, Py_ssize_t n) {
+        return ((PyTypeObject *)cls)->tp_alloc((PyTypeObject *)cls, n);
+    }
+    """
+    object rxf_tuple_alloc(object cls, Py_ssize_t n)
+
+cdef inline void _put(object o, Py_ssize_t i, object v):
+    Py_INCREF(v)
+    PyTuple_SET_ITEM(o, i, v)
 cdef list _CHARS = [chr(i) for i in range(256)]
 
 cdef inline object _alpha(const char *p, Py_ssize_t n):
     while n > 0 and p[n - 1] == b' ':
         n -= 1
     return PyUnicode_DecodeLatin1(p, n, NULL)
+
+# The stock of a locate rarely changes: keep the last str made per locate and
+# reuse it while the 8 bytes are the same (one 64-bit compare per message).
+cdef uint64_t _stock_key[65536]
+cdef uint8_t _stock_set[65536]
+cdef list _stock_obj = [None] * 65536
+
+cdef inline object _stock(uint16_t loc, const char *p):
+    cdef uint64_t k
+    memcpy(&k, p, 8)
+    if _stock_set[loc] and _stock_key[loc] == k:
+        return _stock_obj[loc]
+    s = _alpha(p, 8)
+    _stock_key[loc] = k
+    _stock_set[loc] = 1
+    _stock_obj[loc] = s
+    return s
 
 include "_convert.pxi"
 
@@ -348,14 +379,16 @@ cdef class ItchDecoder:
         ``types`` (a string of type characters; None: all). Unsubscribed types
         never reach Python. ``meta`` is ``(session, sequence, rx_ts_ns)``."""
         for t in self._types(types):
-            self._callbacks[t] = callback
-            self._meta_wanted[t] = with_meta
+            self._callbacks[t] = callback  # owns the reference _cb borrows
+            self._cb[t] = <void *>callback
+            self._cbmeta[t] = with_meta
             self.st.py_sub[t] = 1
 
     def unsubscribe(self, types=None):
         for t in self._types(types):
-            self._callbacks.pop(t, None)
             self.st.py_sub[t] = 0
+            self._cb[t] = NULL
+            self._callbacks.pop(t, None)
 
     # --- (c) numpy batches ----------------------------------------------
     def subscribe_batches(self, callback=None, types=None):
@@ -449,16 +482,16 @@ cdef class ItchDecoder:
         self.st.n_pending = 0
         if self.error is not None:
             return
-        cbs = self._callbacks
+        cdef uint8_t t
         try:
             for i in range(n):
                 p = &self.st.pending[i]
                 t = <uint8_t>p.rec.hdr.type
-                cb = cbs.get(t)
-                if cb is None:
+                if self._cb[t] == NULL:
                     continue
+                cb = <object>self._cb[t]
                 msg = record_to_py(&p.rec)
-                if self._meta_wanted[t]:
+                if self._cbmeta[t]:
                     cb(msg, (self.st.mold.session[:10].decode("latin-1") if p.has_seq else None,
                              p.sequence if p.has_seq else None, p.rx_ts_ns))
                 else:

@@ -184,14 +184,19 @@ def generate_convert() -> str:
         fields, _ = spec.record_layout(m)
         args = [f"_CHARS[<uint8_t>r.type]", "r.stock_locate", "r.tracking_number", "r.timestamp"]
         for f in fields:
-            if f.kind == "alpha":
+            if f.kind == "alpha" and f.name == "stock" and f.size == 8:
+                args.append("_stock(r.stock_locate, r.stock)")
+            elif f.kind == "alpha":
                 args.append(f"_alpha(r.{f.name}, {f.size})")
             elif f.kind == "char":
                 args.append(f"_CHARS[<uint8_t>r.{f.name}]")
             else:
                 args.append(f"r.{f.name}")
         out.append(f"cdef inline object _py_{m.name}(const rxf_itch_{m.name} *r):")
-        out.append(f"    return _tuple_new(_cls_{m.name}, ({', '.join(args)},))")
+        out.append(f"    cdef object o = rxf_tuple_alloc(_cls_{m.name}, {len(args)})")
+        for i, a in enumerate(args):
+            out.append(f"    _put(o, {i}, {a})")
+        out.append("    return o")
         out.append("")
     out.append("cdef object record_to_py(const rxf_itch_record *r):")
     out.append("    cdef char t = r.hdr.type")
