@@ -13,6 +13,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 VENV=${RXFEED_VENV:-$ROOT/.venv}
+export PATH="$VENV/bin:$PATH"  # meson, ninja and cython for the build, rxfeed for the demo
 
 apt_install() {
     local missing=()

@@ -85,6 +85,21 @@ def c_layout():
     return out
 
 
+def count_framed(const uint8_t[::1] data not None):
+    """The floor for benchmarks: walk NASDAQ-file length prefixes in C, decode
+    nothing. Returns the number of messages (a zero prefix ends the walk)."""
+    cdef size_t pos = 0, n = 0, size = data.shape[0]
+    cdef uint32_t L
+    with nogil:
+        while pos + 2 <= size:
+            L = (<uint32_t>data[pos] << 8) | data[pos + 1]
+            if L == 0 or pos + 2 + L > size:
+                break
+            pos += 2 + L
+            n += 1
+    return n
+
+
 def decode_one(bytes data):
     """Decode one message with the C decoder (for tests and tools)."""
     cdef rxf_itch_record rec
