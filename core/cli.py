@@ -145,7 +145,7 @@ def replay(source: str, backend: str | None, decoder: str | None, filters: tuple
     pipe = _build(source, backend, decoder, filters, speed, loops, config_file, run)
     with pipe:
         try:
-            summary = pipe.run()
+            summary = _run_with_progress(pipe, show=not as_json and sys.stderr.isatty())
         except cfg.ConfigError as exc:
             _fail(str(exc))
     if as_json:
@@ -154,6 +154,39 @@ def replay(source: str, backend: str | None, decoder: str | None, filters: tuple
         _print_summary(summary)
     if summary.error:
         sys.exit(1)
+
+
+PROGRESS_MIN_BYTES = 64 << 20
+
+
+def _run_with_progress(pipe: Any, show: bool) -> Any:
+    """Run; on a terminal and a large source, draw a progress bar from another
+    thread (the loop holds no GIL, so the bar costs the loop nothing)."""
+    prog = pipe.backend.progress() if show else None
+    if not prog or prog[1] < PROGRESS_MIN_BYTES:
+        return pipe.run()
+    import threading
+
+    from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
+
+    done_flag = threading.Event()
+    with Progress("[progress.description]{task.description}", BarColumn(), DownloadColumn(), TimeRemainingColumn(),
+                  transient=True) as bar:
+        task = bar.add_task("replay", total=prog[1])
+
+        def poll() -> None:
+            while not done_flag.wait(0.2):
+                p = pipe.backend.progress()
+                if p:
+                    bar.update(task, completed=p[0])
+
+        t = threading.Thread(target=poll, daemon=True)
+        t.start()
+        try:
+            return pipe.run()
+        finally:
+            done_flag.set()
+            t.join()
 
 
 def _print_summary(s: Any) -> None:

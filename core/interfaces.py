@@ -57,6 +57,11 @@ class RxBackend(ABC):
         """Counters for the summary; ``drops`` maps a reason to a count."""
         return {}
 
+    def progress(self) -> tuple[int, int] | None:
+        """``(done, total)`` in any unit, for progress bars; None if unknown.
+        Called from another thread while the loop runs: read counters only."""
+        return None
+
     def close(self) -> None:
         """Release resources. Called once, after the run."""
 

@@ -6,3 +6,4 @@ cdef extern from "rxfeed/bytesource.h" nogil:
         int gzip
         uint64_t offset
         char error[160]
+    void rxf_src_progress(const rxf_src *src, uint64_t *done, uint64_t *total)

@@ -91,3 +91,18 @@ def test_sigint_stops_a_paced_replay(tmp_path):
     out, _ = p.communicate(timeout=20)
     s = json.loads(out)
     assert s["stop_reason"] == "signal" and p.returncode == 0
+
+
+def test_progress_reporting(day_dir, monkeypatch):
+    from rxfeed import Pipeline
+    from rxfeed import cli as climod
+
+    for name in ("day.pcap", "day.itch.gz"):
+        backend = "pcap_replay" if "pcap" in name else "nasdaq_file"
+        pipe = Pipeline(backend, backend_config={"path": str(day_dir / name)})
+        done, total = pipe.backend.progress()
+        assert done <= 24 and total == (day_dir / name).stat().st_size  # pcap: global header read at open
+        monkeypatch.setattr(climod, "PROGRESS_MIN_BYTES", 0)
+        s = climod._run_with_progress(pipe, show=True)
+        assert s.messages == 20_000
+        assert pipe.backend.progress() == (total, total)

@@ -2,7 +2,7 @@
 """NASDAQ historical ITCH file (2-byte length-prefixed messages, plain or gzip)
 handed to the decoder as stream chunks (RXF_PKT_STREAM): zero copy for plain
 files (pointers into the mapping), one inflate for gzip."""
-from libc.stdint cimport uint8_t
+from libc.stdint cimport uint8_t, uint64_t
 from libc.stdlib cimport calloc, free
 from libc.string cimport strncpy
 from cpython.pycapsule cimport PyCapsule_New
@@ -16,6 +16,7 @@ cdef extern from "rxfeed/bytesource.h" nogil:
     void rxf_src_advance(rxf_src *src, size_t n)
     int rxf_src_rewind(rxf_src *src)
     int rxf_src_at_end(rxf_src *src)
+    void rxf_src_progress(const rxf_src *src, uint64_t *done, uint64_t *total)
 
 
 cdef int _rx_burst(void *ctx, rxf_packet *pkts, uint32_t max) noexcept nogil:
@@ -108,6 +109,13 @@ cdef class NasdaqFileReader:
     def stats(self) -> dict:
         return {"chunks": self.st.chunks, "bytes": self.st.bytes, "loops": self.st.loops_done,
                 "gzip": bool(self.st.src.gzip), "drops": {}}
+
+    def progress(self):
+        """(bytes done, bytes total) of the file (compressed bytes for gzip)."""
+        cdef uint64_t done = 0, total = 0
+        if self.is_open:
+            rxf_src_progress(&self.st.src, &done, &total)
+        return done, total
 
     def close(self):
         if self.is_open:

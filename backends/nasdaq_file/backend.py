@@ -29,5 +29,8 @@ class NasdaqFileBackend(RxBackend):
     def stats(self) -> dict[str, Any]:
         return self.reader.stats()
 
+    def progress(self) -> tuple[int, int]:
+        return self.reader.progress()
+
     def close(self) -> None:
         self.reader.close()

@@ -1,5 +1,6 @@
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
 from rxfeed_abi cimport rxf_backend_ops, rxf_packet
+from rxfeed_src cimport rxf_src
 
 cdef extern from "pcap_source.h" nogil:
     enum: RXF_NET_NVERDICTS
@@ -13,6 +14,7 @@ cdef extern from "pcap_source.h" nogil:
         uint64_t drops[7]
         uint64_t truncated_records, skipped_blocks
     ctypedef struct rxf_pcap:
+        rxf_src src
         int format
         uint32_t n_if
         rxf_dst_filter filter

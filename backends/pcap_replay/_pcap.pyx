@@ -3,6 +3,7 @@
 from libc.stdlib cimport calloc, free
 from cpython.pycapsule cimport PyCapsule_New
 from rxfeed_abi cimport RXF_ABI_VERSION, RXF_BACKEND_CAPSULE
+from rxfeed_src cimport rxf_src_progress
 
 #: Names of the per-verdict drop counters, index = rxf_net_verdict.
 DROP_KINDS = ("ok", "truncated_frame", "not_ipv4", "not_udp", "ip_fragment", "bad_header", "unsupported_linktype")
@@ -75,6 +76,13 @@ cdef class PcapReader:
             drops["truncated_record"] = s.truncated_records
         return {"frames": s.records, "packets": s.packets, "bytes": s.bytes, "loops": s.loops_done,
                 "skipped_blocks": s.skipped_blocks, "drops": drops}
+
+    def progress(self):
+        """(bytes done, bytes total) of the file (compressed bytes for gzip)."""
+        cdef uint64_t done = 0, total = 0
+        if self.is_open:
+            rxf_src_progress(&self.pc.src, &done, &total)
+        return done, total
 
     def close(self):
         if self.is_open:

@@ -31,5 +31,8 @@ class PcapReplayBackend(RxBackend):
         s["format"] = self.reader.format
         return s
 
+    def progress(self) -> tuple[int, int]:
+        return self.reader.progress()
+
     def close(self) -> None:
         self.reader.close()

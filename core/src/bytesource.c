@@ -152,3 +152,9 @@ int rxf_src_at_end(rxf_src *src) {
     if (!src->gzip) return src->pos >= src->map_len;
     return src->z_done && src->win_start >= src->win_end;
 }
+
+void rxf_src_progress(const rxf_src *src, uint64_t *done, uint64_t *total) {
+    *total = src->map_len;
+    if (!src->gzip) *done = src->pos;
+    else *done = src->zs_live ? (uint64_t)((const uint8_t *)src->zs.next_in - src->map) : src->map_len;
+}

@@ -850,14 +850,20 @@ static const rxf_itch_field_layout rxf_itch_layout[] = {
 
 /* Caller guarantees p holds 12 bytes. */
 static inline void rxf_itch_decode_SystemEvent(const uint8_t *p, rxf_itch_SystemEvent *r) {
-    memset(r, 0, sizeof(*r));
+    memset(&r->_pad0, 0, sizeof(r->_pad0));
+    memset(&r->_pad1, 0, sizeof(r->_pad1));
+    memset(&r->_pad2, 0, sizeof(r->_pad2));
     r->type = (char)p[0]; r->stock_locate = rxf_be16(p + 1);
     r->tracking_number = rxf_be16(p + 3); r->timestamp = rxf_be48(p + 5);
     r->event_code = (char)p[11];
 }
 /* Caller guarantees p holds 39 bytes. */
 static inline void rxf_itch_decode_StockDirectory(const uint8_t *p, rxf_itch_StockDirectory *r) {
-    memset(r, 0, sizeof(*r));
+    memset(&r->_pad0, 0, sizeof(r->_pad0));
+    memset(&r->_pad1, 0, sizeof(r->_pad1));
+    memset(&r->_pad2, 0, sizeof(r->_pad2));
+    memset(&r->_pad3, 0, sizeof(r->_pad3));
+    memset(&r->_pad4, 0, sizeof(r->_pad4));
     r->type = (char)p[0]; r->stock_locate = rxf_be16(p + 1);
     r->tracking_number = rxf_be16(p + 3); r->timestamp = rxf_be48(p + 5);
     memcpy(r->stock, p + 11, 8);
@@ -877,7 +883,9 @@ static inline void rxf_itch_decode_StockDirectory(const uint8_t *p, rxf_itch_Sto
 }
 /* Caller guarantees p holds 25 bytes. */
 static inline void rxf_itch_decode_StockTradingAction(const uint8_t *p, rxf_itch_StockTradingAction *r) {
-    memset(r, 0, sizeof(*r));
+    memset(&r->_pad0, 0, sizeof(r->_pad0));
+    memset(&r->_pad1, 0, sizeof(r->_pad1));
+    memset(&r->_pad2, 0, sizeof(r->_pad2));
     r->type = (char)p[0]; r->stock_locate = rxf_be16(p + 1);
     r->tracking_number = rxf_be16(p + 3); r->timestamp = rxf_be48(p + 5);
     memcpy(r->stock, p + 11, 8);
@@ -887,7 +895,9 @@ static inline void rxf_itch_decode_StockTradingAction(const uint8_t *p, rxf_itch
 }
 /* Caller guarantees p holds 20 bytes. */
 static inline void rxf_itch_decode_RegSHORestriction(const uint8_t *p, rxf_itch_RegSHORestriction *r) {
-    memset(r, 0, sizeof(*r));
+    memset(&r->_pad0, 0, sizeof(r->_pad0));
+    memset(&r->_pad1, 0, sizeof(r->_pad1));
+    memset(&r->_pad2, 0, sizeof(r->_pad2));
     r->type = (char)p[0]; r->stock_locate = rxf_be16(p + 1);
     r->tracking_number = rxf_be16(p + 3); r->timestamp = rxf_be48(p + 5);
     memcpy(r->stock, p + 11, 8);
@@ -895,7 +905,9 @@ static inline void rxf_itch_decode_RegSHORestriction(const uint8_t *p, rxf_itch_
 }
 /* Caller guarantees p holds 26 bytes. */
 static inline void rxf_itch_decode_MarketParticipantPosition(const uint8_t *p, rxf_itch_MarketParticipantPosition *r) {
-    memset(r, 0, sizeof(*r));
+    memset(&r->_pad0, 0, sizeof(r->_pad0));
+    memset(&r->_pad1, 0, sizeof(r->_pad1));
+    memset(&r->_pad2, 0, sizeof(r->_pad2));
     r->type = (char)p[0]; r->stock_locate = rxf_be16(p + 1);
     r->tracking_number = rxf_be16(p + 3); r->timestamp = rxf_be48(p + 5);
     memcpy(r->mpid, p + 11, 4);
@@ -906,7 +918,8 @@ static inline void rxf_itch_decode_MarketParticipantPosition(const uint8_t *p, r
 }
 /* Caller guarantees p holds 35 bytes. */
 static inline void rxf_itch_decode_MWCBDeclineLevel(const uint8_t *p, rxf_itch_MWCBDeclineLevel *r) {
-    memset(r, 0, sizeof(*r));
+    memset(&r->_pad0, 0, sizeof(r->_pad0));
+    memset(&r->_pad1, 0, sizeof(r->_pad1));
     r->type = (char)p[0]; r->stock_locate = rxf_be16(p + 1);
     r->tracking_number = rxf_be16(p + 3); r->timestamp = rxf_be48(p + 5);
     r->level_1 = rxf_be64(p + 11);
@@ -915,14 +928,19 @@ static inline void rxf_itch_decode_MWCBDeclineLevel(const uint8_t *p, rxf_itch_M
 }
 /* Caller guarantees p holds 12 bytes. */
 static inline void rxf_itch_decode_MWCBStatus(const uint8_t *p, rxf_itch_MWCBStatus *r) {
-    memset(r, 0, sizeof(*r));
+    memset(&r->_pad0, 0, sizeof(r->_pad0));
+    memset(&r->_pad1, 0, sizeof(r->_pad1));
+    memset(&r->_pad2, 0, sizeof(r->_pad2));
     r->type = (char)p[0]; r->stock_locate = rxf_be16(p + 1);
     r->tracking_number = rxf_be16(p + 3); r->timestamp = rxf_be48(p + 5);
     r->breached_level = (char)p[11];
 }
 /* Caller guarantees p holds 28 bytes. */
 static inline void rxf_itch_decode_IPOQuotingPeriodUpdate(const uint8_t *p, rxf_itch_IPOQuotingPeriodUpdate *r) {
-    memset(r, 0, sizeof(*r));
+    memset(&r->_pad0, 0, sizeof(r->_pad0));
+    memset(&r->_pad1, 0, sizeof(r->_pad1));
+    memset(&r->_pad2, 0, sizeof(r->_pad2));
+    memset(&r->_pad3, 0, sizeof(r->_pad3));
     r->type = (char)p[0]; r->stock_locate = rxf_be16(p + 1);
     r->tracking_number = rxf_be16(p + 3); r->timestamp = rxf_be48(p + 5);
     memcpy(r->stock, p + 11, 8);
@@ -932,7 +950,8 @@ static inline void rxf_itch_decode_IPOQuotingPeriodUpdate(const uint8_t *p, rxf_
 }
 /* Caller guarantees p holds 35 bytes. */
 static inline void rxf_itch_decode_LULDAuctionCollar(const uint8_t *p, rxf_itch_LULDAuctionCollar *r) {
-    memset(r, 0, sizeof(*r));
+    memset(&r->_pad0, 0, sizeof(r->_pad0));
+    memset(&r->_pad1, 0, sizeof(r->_pad1));
     r->type = (char)p[0]; r->stock_locate = rxf_be16(p + 1);
     r->tracking_number = rxf_be16(p + 3); r->timestamp = rxf_be48(p + 5);
     memcpy(r->stock, p + 11, 8);
@@ -943,7 +962,9 @@ static inline void rxf_itch_decode_LULDAuctionCollar(const uint8_t *p, rxf_itch_
 }
 /* Caller guarantees p holds 21 bytes. */
 static inline void rxf_itch_decode_OperationalHalt(const uint8_t *p, rxf_itch_OperationalHalt *r) {
-    memset(r, 0, sizeof(*r));
+    memset(&r->_pad0, 0, sizeof(r->_pad0));
+    memset(&r->_pad1, 0, sizeof(r->_pad1));
+    memset(&r->_pad2, 0, sizeof(r->_pad2));
     r->type = (char)p[0]; r->stock_locate = rxf_be16(p + 1);
     r->tracking_number = rxf_be16(p + 3); r->timestamp = rxf_be48(p + 5);
     memcpy(r->stock, p + 11, 8);
@@ -952,7 +973,10 @@ static inline void rxf_itch_decode_OperationalHalt(const uint8_t *p, rxf_itch_Op
 }
 /* Caller guarantees p holds 36 bytes. */
 static inline void rxf_itch_decode_AddOrder(const uint8_t *p, rxf_itch_AddOrder *r) {
-    memset(r, 0, sizeof(*r));
+    memset(&r->_pad0, 0, sizeof(r->_pad0));
+    memset(&r->_pad1, 0, sizeof(r->_pad1));
+    memset(&r->_pad2, 0, sizeof(r->_pad2));
+    memset(&r->_pad3, 0, sizeof(r->_pad3));
     r->type = (char)p[0]; r->stock_locate = rxf_be16(p + 1);
     r->tracking_number = rxf_be16(p + 3); r->timestamp = rxf_be48(p + 5);
     r->order_reference_number = rxf_be64(p + 11);
@@ -963,7 +987,9 @@ static inline void rxf_itch_decode_AddOrder(const uint8_t *p, rxf_itch_AddOrder 
 }
 /* Caller guarantees p holds 40 bytes. */
 static inline void rxf_itch_decode_AddOrderMPID(const uint8_t *p, rxf_itch_AddOrderMPID *r) {
-    memset(r, 0, sizeof(*r));
+    memset(&r->_pad0, 0, sizeof(r->_pad0));
+    memset(&r->_pad1, 0, sizeof(r->_pad1));
+    memset(&r->_pad2, 0, sizeof(r->_pad2));
     r->type = (char)p[0]; r->stock_locate = rxf_be16(p + 1);
     r->tracking_number = rxf_be16(p + 3); r->timestamp = rxf_be48(p + 5);
     r->order_reference_number = rxf_be64(p + 11);
@@ -975,7 +1001,9 @@ static inline void rxf_itch_decode_AddOrderMPID(const uint8_t *p, rxf_itch_AddOr
 }
 /* Caller guarantees p holds 31 bytes. */
 static inline void rxf_itch_decode_OrderExecuted(const uint8_t *p, rxf_itch_OrderExecuted *r) {
-    memset(r, 0, sizeof(*r));
+    memset(&r->_pad0, 0, sizeof(r->_pad0));
+    memset(&r->_pad1, 0, sizeof(r->_pad1));
+    memset(&r->_pad2, 0, sizeof(r->_pad2));
     r->type = (char)p[0]; r->stock_locate = rxf_be16(p + 1);
     r->tracking_number = rxf_be16(p + 3); r->timestamp = rxf_be48(p + 5);
     r->order_reference_number = rxf_be64(p + 11);
@@ -984,7 +1012,10 @@ static inline void rxf_itch_decode_OrderExecuted(const uint8_t *p, rxf_itch_Orde
 }
 /* Caller guarantees p holds 36 bytes. */
 static inline void rxf_itch_decode_OrderExecutedWithPrice(const uint8_t *p, rxf_itch_OrderExecutedWithPrice *r) {
-    memset(r, 0, sizeof(*r));
+    memset(&r->_pad0, 0, sizeof(r->_pad0));
+    memset(&r->_pad1, 0, sizeof(r->_pad1));
+    memset(&r->_pad2, 0, sizeof(r->_pad2));
+    memset(&r->_pad3, 0, sizeof(r->_pad3));
     r->type = (char)p[0]; r->stock_locate = rxf_be16(p + 1);
     r->tracking_number = rxf_be16(p + 3); r->timestamp = rxf_be48(p + 5);
     r->order_reference_number = rxf_be64(p + 11);
@@ -995,7 +1026,9 @@ static inline void rxf_itch_decode_OrderExecutedWithPrice(const uint8_t *p, rxf_
 }
 /* Caller guarantees p holds 23 bytes. */
 static inline void rxf_itch_decode_OrderCancel(const uint8_t *p, rxf_itch_OrderCancel *r) {
-    memset(r, 0, sizeof(*r));
+    memset(&r->_pad0, 0, sizeof(r->_pad0));
+    memset(&r->_pad1, 0, sizeof(r->_pad1));
+    memset(&r->_pad2, 0, sizeof(r->_pad2));
     r->type = (char)p[0]; r->stock_locate = rxf_be16(p + 1);
     r->tracking_number = rxf_be16(p + 3); r->timestamp = rxf_be48(p + 5);
     r->order_reference_number = rxf_be64(p + 11);
@@ -1003,14 +1036,16 @@ static inline void rxf_itch_decode_OrderCancel(const uint8_t *p, rxf_itch_OrderC
 }
 /* Caller guarantees p holds 19 bytes. */
 static inline void rxf_itch_decode_OrderDelete(const uint8_t *p, rxf_itch_OrderDelete *r) {
-    memset(r, 0, sizeof(*r));
+    memset(&r->_pad0, 0, sizeof(r->_pad0));
+    memset(&r->_pad1, 0, sizeof(r->_pad1));
     r->type = (char)p[0]; r->stock_locate = rxf_be16(p + 1);
     r->tracking_number = rxf_be16(p + 3); r->timestamp = rxf_be48(p + 5);
     r->order_reference_number = rxf_be64(p + 11);
 }
 /* Caller guarantees p holds 35 bytes. */
 static inline void rxf_itch_decode_OrderReplace(const uint8_t *p, rxf_itch_OrderReplace *r) {
-    memset(r, 0, sizeof(*r));
+    memset(&r->_pad0, 0, sizeof(r->_pad0));
+    memset(&r->_pad1, 0, sizeof(r->_pad1));
     r->type = (char)p[0]; r->stock_locate = rxf_be16(p + 1);
     r->tracking_number = rxf_be16(p + 3); r->timestamp = rxf_be48(p + 5);
     r->original_order_reference_number = rxf_be64(p + 11);
@@ -1020,7 +1055,10 @@ static inline void rxf_itch_decode_OrderReplace(const uint8_t *p, rxf_itch_Order
 }
 /* Caller guarantees p holds 44 bytes. */
 static inline void rxf_itch_decode_Trade(const uint8_t *p, rxf_itch_Trade *r) {
-    memset(r, 0, sizeof(*r));
+    memset(&r->_pad0, 0, sizeof(r->_pad0));
+    memset(&r->_pad1, 0, sizeof(r->_pad1));
+    memset(&r->_pad2, 0, sizeof(r->_pad2));
+    memset(&r->_pad3, 0, sizeof(r->_pad3));
     r->type = (char)p[0]; r->stock_locate = rxf_be16(p + 1);
     r->tracking_number = rxf_be16(p + 3); r->timestamp = rxf_be48(p + 5);
     r->order_reference_number = rxf_be64(p + 11);
@@ -1032,7 +1070,10 @@ static inline void rxf_itch_decode_Trade(const uint8_t *p, rxf_itch_Trade *r) {
 }
 /* Caller guarantees p holds 40 bytes. */
 static inline void rxf_itch_decode_CrossTrade(const uint8_t *p, rxf_itch_CrossTrade *r) {
-    memset(r, 0, sizeof(*r));
+    memset(&r->_pad0, 0, sizeof(r->_pad0));
+    memset(&r->_pad1, 0, sizeof(r->_pad1));
+    memset(&r->_pad2, 0, sizeof(r->_pad2));
+    memset(&r->_pad3, 0, sizeof(r->_pad3));
     r->type = (char)p[0]; r->stock_locate = rxf_be16(p + 1);
     r->tracking_number = rxf_be16(p + 3); r->timestamp = rxf_be48(p + 5);
     r->shares = rxf_be64(p + 11);
@@ -1043,14 +1084,18 @@ static inline void rxf_itch_decode_CrossTrade(const uint8_t *p, rxf_itch_CrossTr
 }
 /* Caller guarantees p holds 19 bytes. */
 static inline void rxf_itch_decode_BrokenTrade(const uint8_t *p, rxf_itch_BrokenTrade *r) {
-    memset(r, 0, sizeof(*r));
+    memset(&r->_pad0, 0, sizeof(r->_pad0));
+    memset(&r->_pad1, 0, sizeof(r->_pad1));
     r->type = (char)p[0]; r->stock_locate = rxf_be16(p + 1);
     r->tracking_number = rxf_be16(p + 3); r->timestamp = rxf_be48(p + 5);
     r->match_number = rxf_be64(p + 11);
 }
 /* Caller guarantees p holds 50 bytes. */
 static inline void rxf_itch_decode_NOII(const uint8_t *p, rxf_itch_NOII *r) {
-    memset(r, 0, sizeof(*r));
+    memset(&r->_pad0, 0, sizeof(r->_pad0));
+    memset(&r->_pad1, 0, sizeof(r->_pad1));
+    memset(&r->_pad2, 0, sizeof(r->_pad2));
+    memset(&r->_pad3, 0, sizeof(r->_pad3));
     r->type = (char)p[0]; r->stock_locate = rxf_be16(p + 1);
     r->tracking_number = rxf_be16(p + 3); r->timestamp = rxf_be48(p + 5);
     r->paired_shares = rxf_be64(p + 11);
@@ -1065,7 +1110,9 @@ static inline void rxf_itch_decode_NOII(const uint8_t *p, rxf_itch_NOII *r) {
 }
 /* Caller guarantees p holds 20 bytes. */
 static inline void rxf_itch_decode_RetailPriceImprovementIndicator(const uint8_t *p, rxf_itch_RetailPriceImprovementIndicator *r) {
-    memset(r, 0, sizeof(*r));
+    memset(&r->_pad0, 0, sizeof(r->_pad0));
+    memset(&r->_pad1, 0, sizeof(r->_pad1));
+    memset(&r->_pad2, 0, sizeof(r->_pad2));
     r->type = (char)p[0]; r->stock_locate = rxf_be16(p + 1);
     r->tracking_number = rxf_be16(p + 3); r->timestamp = rxf_be48(p + 5);
     memcpy(r->stock, p + 11, 8);
@@ -1073,7 +1120,9 @@ static inline void rxf_itch_decode_RetailPriceImprovementIndicator(const uint8_t
 }
 /* Caller guarantees p holds 48 bytes. */
 static inline void rxf_itch_decode_DirectListingCapitalRaise(const uint8_t *p, rxf_itch_DirectListingCapitalRaise *r) {
-    memset(r, 0, sizeof(*r));
+    memset(&r->_pad0, 0, sizeof(r->_pad0));
+    memset(&r->_pad1, 0, sizeof(r->_pad1));
+    memset(&r->_pad2, 0, sizeof(r->_pad2));
     r->type = (char)p[0]; r->stock_locate = rxf_be16(p + 1);
     r->tracking_number = rxf_be16(p + 3); r->timestamp = rxf_be48(p + 5);
     memcpy(r->stock, p + 11, 8);

@@ -117,7 +117,9 @@ def generate_header() -> str:
         fields, _ = spec.record_layout(m)
         out.append(f"/* Caller guarantees p holds {m.wire_size} bytes. */")
         out.append(f"static inline void rxf_itch_decode_{m.name}(const uint8_t *p, {sname} *r) {{")
-        out.append(f"    memset(r, 0, sizeof(*r));")
+        pads = [d.split("[")[0] for _, d, _ in _struct_members(m) if d.startswith("_pad")]
+        for pad in pads:  # zero only the padding (records are compared and summed as bytes)
+            out.append(f"    memset(&r->{pad}, 0, sizeof(r->{pad}));")
         out.append("    r->type = (char)p[0]; r->stock_locate = rxf_be16(p + 1);")
         out.append("    r->tracking_number = rxf_be16(p + 3); r->timestamp = rxf_be48(p + 5);")
         for f in fields:

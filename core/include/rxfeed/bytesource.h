@@ -38,6 +38,8 @@ void rxf_src_close(rxf_src *src);
 const uint8_t *rxf_src_peek(rxf_src *src, size_t want, size_t *avail, int may_refill);
 void rxf_src_advance(rxf_src *src, size_t n);
 int rxf_src_rewind(rxf_src *src);
+/* How far through the file (compressed bytes for gzip), for progress bars. */
+void rxf_src_progress(const rxf_src *src, uint64_t *done, uint64_t *total);
 /* 1 when every byte has been consumed. */
 int rxf_src_at_end(rxf_src *src);
 
