@@ -122,6 +122,17 @@ static void parse_idb(rxf_pcap *pc, const uint8_t *b, uint32_t blen) {
     }
 }
 
+/* A peek came back short: an error, the clean end of the data, a refill we
+   may not do now (2), or a file cut inside a record (counted, then end). */
+static int short_read(rxf_pcap *pc, int may_refill, size_t avail, int header) {
+    if (pc->src.error[0]) return fail(pc, pc->src.error);
+    if (header && avail == 0 && rxf_src_at_end(&pc->src)) return 0;
+    if (!may_refill && !rxf_src_at_end(&pc->src)) return 2;
+    pc->stats.truncated_records++;
+    rxf_src_advance(&pc->src, avail);
+    return 0;
+}
+
 /* Find the next frame. 1: frame found; 0: end of data; RXF_ERROR; 2: need refill (not allowed). */
 static int next_frame(rxf_pcap *pc, int may_refill, const uint8_t **frame, uint32_t *caplen,
                       uint32_t *linktype, uint64_t *ts_ns, size_t *consume) {
@@ -129,24 +140,11 @@ static int next_frame(rxf_pcap *pc, int may_refill, const uint8_t **frame, uint3
     for (;;) {
         if (pc->format == 1) {
             const uint8_t *h = rxf_src_peek(&pc->src, 16, &avail, may_refill);
-            if (!h) {
-                if (pc->src.error[0]) return fail(pc, pc->src.error);
-                if (avail == 0 && rxf_src_at_end(&pc->src)) return 0;
-                if (!may_refill && !rxf_src_at_end(&pc->src)) return 2;
-                pc->stats.truncated_records++;
-                rxf_src_advance(&pc->src, avail);
-                return 0;
-            }
+            if (!h) return short_read(pc, may_refill, avail, 1);
             uint32_t incl = rd32(pc, h + 8);
             if (incl > RXF_PCAP_MAX_RECORD) return fail(pc, "corrupt pcap: record length is implausible");
             const uint8_t *r = rxf_src_peek(&pc->src, 16u + incl, &avail, may_refill);
-            if (!r) {
-                if (pc->src.error[0]) return fail(pc, pc->src.error);
-                if (!may_refill && !rxf_src_at_end(&pc->src)) return 2;
-                pc->stats.truncated_records++; /* file cut inside the last record */
-                rxf_src_advance(&pc->src, avail);
-                return 0;
-            }
+            if (!r) return short_read(pc, may_refill, avail, 0);
             uint64_t sec = rd32(pc, r), frac = rd32(pc, r + 4);
             *ts_ns = sec * 1000000000ull + (pc->nsec ? frac : frac * 1000ull);
             *frame = r + 16;
@@ -157,14 +155,7 @@ static int next_frame(rxf_pcap *pc, int may_refill, const uint8_t **frame, uint3
         }
         /* pcapng */
         const uint8_t *h = rxf_src_peek(&pc->src, 12, &avail, may_refill);
-        if (!h) {
-            if (pc->src.error[0]) return fail(pc, pc->src.error);
-            if (avail == 0 && rxf_src_at_end(&pc->src)) return 0;
-            if (!may_refill && !rxf_src_at_end(&pc->src)) return 2;
-            pc->stats.truncated_records++;
-            rxf_src_advance(&pc->src, avail);
-            return 0;
-        }
+        if (!h) return short_read(pc, may_refill, avail, 1);
         uint32_t btype_raw;
         memcpy(&btype_raw, h, 4);
         if (btype_raw == 0x0A0D0D0Au) { /* new section: new byte order, interfaces restart */
@@ -174,13 +165,7 @@ static int next_frame(rxf_pcap *pc, int may_refill, const uint8_t **frame, uint3
         uint32_t btype = rd32(pc, h), blen = rd32(pc, h + 4);
         if (blen < 12 || (blen & 3) || blen > RXF_PCAP_MAX_RECORD) return fail(pc, "corrupt pcapng: bad block length");
         const uint8_t *b = rxf_src_peek(&pc->src, blen, &avail, may_refill);
-        if (!b) {
-            if (pc->src.error[0]) return fail(pc, pc->src.error);
-            if (!may_refill && !rxf_src_at_end(&pc->src)) return 2;
-            pc->stats.truncated_records++;
-            rxf_src_advance(&pc->src, avail);
-            return 0;
-        }
+        if (!b) return short_read(pc, may_refill, avail, 0);
         if (rd32(pc, b + blen - 4) != blen) return fail(pc, "corrupt pcapng: trailing block length differs");
         if (btype == 1) {
             parse_idb(pc, b, blen);
