@@ -8,7 +8,7 @@ from libc.stdint cimport uint8_t, uint32_t, uint64_t
 from libc.stdlib cimport malloc, free
 from libc.signal cimport signal as c_signal, SIGINT, SIGTERM, sighandler_t
 from posix.time cimport clock_gettime, timespec, CLOCK_MONOTONIC
-from cpython.pycapsule cimport PyCapsule_GetPointer, PyCapsule_IsValid
+from cpython.pycapsule cimport PyCapsule_GetPointer, PyCapsule_IsValid, PyCapsule_New
 from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_SIMPLE
 
 from rxfeed_abi cimport (RXF_ABI_VERSION, RXF_BACKEND_CAPSULE, RXF_SINK_CAPSULE, RXF_EOF, RXF_ERROR,
@@ -209,3 +209,20 @@ def run_python(backend, sink_capsule, unsigned int burst=32, unsigned long long 
         free(pkts)
         free(views)
     return total, reason, ""
+
+
+cdef int _null_on_burst(void *ctx, const rxf_packet *pkts, uint32_t n) noexcept nogil:
+    return 0
+
+
+cdef rxf_sink_ops _null_ops
+_null_ops.abi_version = RXF_ABI_VERSION
+_null_ops.struct_size = sizeof(rxf_sink_ops)
+_null_ops.ctx = NULL
+_null_ops.on_burst = _null_on_burst
+_null_ops.on_end = NULL
+
+
+def null_sink():
+    """A sink that discards every burst (frame counting, backend benchmarks)."""
+    return PyCapsule_New(&_null_ops, RXF_SINK_CAPSULE, NULL)

@@ -45,20 +45,19 @@ def _build(source: str, backend: str | None, decoder: str | None, filters: tuple
     dname = decoder or run_tree.get("decoder") or dname
     run_tree["backend"], run_tree["decoder"] = bname, dname
     bconf = dict(tree.get("backend", {}).get(bname, {}))
-    bconf["path"] = source
-    if bname == "pcap_replay":
-        if filters:
-            bconf["filters"] = list(filters)
-        if speed:
-            bconf["speed"] = speed
+    if filters:
+        bconf["filters"] = list(filters)
+    if speed:
+        bconf["speed"] = speed
     if loops > 1:
         bconf["loops"] = loops
     try:
+        bconf = plugins.backends.get(bname).config_for_source(source, bconf)
         return Pipeline(bname, dname, backend_config=bconf, decoder_config=tree.get("decoder", {}).get(dname),
                         run=run_tree, plugins=plugins)
     except (cfg.ConfigError, KeyError) as exc:
         _fail(str(exc).strip("'\""))
-    except ValueError as exc:  # the backend could not open the source
+    except (ValueError, RuntimeError) as exc:  # the backend could not open the source
         _fail(str(exc))
 
 

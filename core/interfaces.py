@@ -48,6 +48,12 @@ class RxBackend(ABC):
         """The C function table, or ``None`` for a pure-Python backend."""
         return None
 
+    @classmethod
+    def config_for_source(cls, path: str, overrides: dict[str, Any]) -> dict[str, Any]:
+        """Settings to replay the file ``path`` (``rxfeed replay FILE --backend NAME``);
+        ``overrides`` (from a config file and options) win."""
+        return {"path": path, **overrides}
+
     def read_burst(self, max_packets: int) -> Sequence[Any] | None:
         """Pure-Python path: up to ``max_packets`` UDP payloads (any buffer:
         bytes, memoryview), ``[]`` when nothing is ready, ``None`` at end."""

@@ -93,7 +93,7 @@ class Pipeline:
                                          "session_changes", "duplicate_packets", "source_resets")}
         messages = int(c.get("messages", 0))
         return Summary(
-            source=getattr(self.backend.config, "path", None),
+            source=getattr(self.backend, "source", None) or getattr(self.backend.config, "path", None),
             backend=self.backend.name, decoder=self.decoder.name, stop_reason=reason,
             packets=int(c.get("packets", 0)), messages=messages,
             messages_per_type=dict(sorted(c.get("messages_per_type", {}).items())),

@@ -28,13 +28,26 @@ apt_install() {
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 }
 
+# DPDK runs faster on 2 MiB hugepages; its tests also run without them.
+reserve_hugepages() {
+    local want=${RXFEED_HUGEPAGES:-256} have
+    have=$(awk '/HugePages_Total/ {print $2}' /proc/meminfo 2>/dev/null || echo 0)
+    [ "${have:-0}" -ge "$want" ] && return 0
+    if [ "$(id -u)" = 0 ] && echo "$want" > /proc/sys/vm/nr_hugepages 2>/dev/null; then
+        echo "dev.sh: reserved $(awk '/HugePages_Total/ {print $2}' /proc/meminfo) x 2 MiB hugepages"
+    else
+        echo "dev.sh: could not reserve hugepages (not root, or the kernel refused): DPDK runs with --no-huge"
+    fi
+}
+
 setup() {
     if command -v dpkg >/dev/null 2>&1; then
-        apt_install gcc g++ make pkg-config zlib1g-dev
+        apt_install gcc g++ make pkg-config zlib1g-dev libdpdk-dev iproute2
     fi
     if [ ! -x "$VENV/bin/python" ]; then
         python3 -m venv "$VENV" 2>/dev/null || { apt_install python3-venv python3-dev && python3 -m venv "$VENV"; }
     fi
+    reserve_hugepages
     local pip="$VENV/bin/python -m pip"
     $pip install -q --upgrade pip
     $pip install -q "meson-python>=0.16" "meson>=1.3" ninja "cython>=3.0.10" numpy setuptools wheel

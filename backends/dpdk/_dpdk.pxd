@@ -1,0 +1,50 @@
+from libc.stdint cimport uint16_t, uint32_t, uint64_t
+from rxfeed_abi cimport rxf_backend_ops, rxf_packet
+
+cdef extern from "dpdk_port.h" nogil:
+    ctypedef struct rxf_dpdk_cfg:
+        const char *port_name
+        uint16_t port_id
+        uint16_t rx_queue
+        uint16_t rx_desc
+        uint16_t tx_desc
+        uint32_t pool_size
+        uint32_t pool_cache
+        int promiscuous
+        int all_multicast
+        uint64_t expected_frames
+        double idle_timeout_s
+        double nic_ts_unit_ns
+    ctypedef struct rxf_dst_filter:
+        uint32_t n
+        uint32_t ip[16]
+        uint16_t port[16]
+    ctypedef struct rxf_dpdk_stats:
+        uint64_t bursts, frames, packets, bytes, filtered
+        uint64_t drops[7]
+    ctypedef struct rxf_dpdk_port:
+        uint16_t port
+        int ts_offset
+        int numa_mismatch
+        int port_socket
+        int lcore_socket
+        rxf_dst_filter filter
+        rxf_dpdk_stats stats
+        char error[256]
+    int rxf_dpdk_eal_init(int argc, char **argv, char *errbuf, size_t errlen)
+    int rxf_dpdk_eal_ready()
+    int rxf_dpdk_port_open(rxf_dpdk_port *p, const rxf_dpdk_cfg *cfg)
+    void rxf_dpdk_port_close(rxf_dpdk_port *p)
+    int rxf_dpdk_rx_burst(void *ctx, rxf_packet *pkts, uint32_t max)
+    void rxf_dpdk_release(void *ctx, rxf_packet *pkts, uint32_t n)
+    const char *rxf_dpdk_last_error(void *ctx)
+    int rxf_dpdk_nic_stats(rxf_dpdk_port *p, uint64_t out[6])
+    const char *rxf_dpdk_version()
+    uint16_t rxf_dpdk_port_count()
+
+
+cdef class DpdkPort:
+    cdef rxf_dpdk_port *p
+    cdef rxf_backend_ops ops
+    cdef bytes _name
+    cdef bint is_open

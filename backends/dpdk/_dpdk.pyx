@@ -1,0 +1,146 @@
+# cython: language_level=3, boundscheck=False, wraparound=False
+"""DPDK receive port exported through the rxfeed C ABI (see dpdk_port.c)."""
+from libc.stdlib cimport calloc, free, malloc
+from cpython.pycapsule cimport PyCapsule_New
+from rxfeed_abi cimport RXF_ABI_VERSION, RXF_BACKEND_CAPSULE
+
+DROP_KINDS = ("ok", "truncated_frame", "not_ipv4", "not_udp", "ip_fragment", "bad_header", "unsupported_linktype")
+_EAL_ARGS = None
+
+
+def version() -> str:
+    """The DPDK version this extension is linked against."""
+    return rxf_dpdk_version().decode()
+
+
+def eal_args():
+    """The arguments EAL was started with in this process, or None."""
+    return _EAL_ARGS
+
+
+def eal_init(args):
+    """Start DPDK's EAL with ``args`` (argv without the program name).
+
+    EAL can start once per process. Calling again with the same arguments is a
+    no-op; with different ones it raises, saying so."""
+    global _EAL_ARGS
+    args = [str(a) for a in args]
+    if _EAL_ARGS is not None:
+        if args != _EAL_ARGS:
+            raise RuntimeError("DPDK's EAL is already running in this process with "
+                               f"{' '.join(_EAL_ARGS)!r}; it can start only once per process "
+                               "(run another backend configuration in a new process)")
+        return
+    argv_b = [b"rxfeed"] + [a.encode() for a in args]
+    cdef int argc = len(argv_b)
+    cdef char **argv = <char **>malloc((argc + 1) * sizeof(char *))
+    cdef char err[256]
+    if argv == NULL:
+        raise MemoryError()
+    try:
+        for i, a in enumerate(argv_b):
+            argv[i] = a
+        argv[argc] = NULL
+        if rxf_dpdk_eal_init(argc, argv, err, sizeof(err)) != 0:
+            raise RuntimeError(f"{err.decode(errors='replace')} (EAL arguments: {' '.join(args)})")
+    finally:
+        free(argv)
+    _EAL_ARGS = args
+
+
+cdef int _rx(void *ctx, rxf_packet *pkts, uint32_t max) noexcept nogil:
+    return rxf_dpdk_rx_burst(ctx, pkts, max)
+
+
+cdef void _rel(void *ctx, rxf_packet *pkts, uint32_t n) noexcept nogil:
+    rxf_dpdk_release(ctx, pkts, n)
+
+
+cdef const char *_err(void *ctx) noexcept nogil:
+    return rxf_dpdk_last_error(ctx)
+
+
+cdef class DpdkPort:
+    """One started RX queue of a DPDK port (EAL must be running)."""
+
+    def __cinit__(self, port, unsigned int rx_queue=0, unsigned int rx_desc=1024, unsigned int tx_desc=512,
+                  unsigned int pool_size=8191, unsigned int pool_cache=256, bint promiscuous=True,
+                  bint all_multicast=True, unsigned long long expected_frames=0, double idle_timeout_s=0.0,
+                  double nic_ts_unit_ns=1.0, filters=()):
+        cdef rxf_dpdk_cfg cfg
+        if not rxf_dpdk_eal_ready():
+            raise RuntimeError("DPDK's EAL is not running: call eal_init() first")
+        self._name = port.encode() if isinstance(port, str) else b""
+        cfg.port_name = self._name
+        cfg.port_id = port if isinstance(port, int) else 0
+        cfg.rx_queue = rx_queue
+        cfg.rx_desc = rx_desc
+        cfg.tx_desc = tx_desc
+        cfg.pool_size = pool_size
+        cfg.pool_cache = pool_cache
+        cfg.promiscuous = promiscuous
+        cfg.all_multicast = all_multicast
+        cfg.expected_frames = expected_frames
+        cfg.idle_timeout_s = idle_timeout_s
+        cfg.nic_ts_unit_ns = nic_ts_unit_ns
+        self.p = <rxf_dpdk_port *>calloc(1, sizeof(rxf_dpdk_port))
+        if self.p == NULL:
+            raise MemoryError()
+        if rxf_dpdk_port_open(self.p, &cfg) != 0:
+            msg = self.p.error.decode(errors="replace")
+            rxf_dpdk_port_close(self.p)
+            free(self.p)
+            self.p = NULL
+            raise RuntimeError(msg)
+        self.is_open = True
+        filters = list(filters)
+        for i, (ip, prt) in enumerate(filters[:16]):
+            self.p.filter.ip[i] = ip
+            self.p.filter.port[i] = prt
+        self.p.filter.n = min(len(filters), 16)
+        self.ops.abi_version = RXF_ABI_VERSION
+        self.ops.struct_size = sizeof(rxf_backend_ops)
+        self.ops.ctx = self.p
+        self.ops.rx_burst = _rx
+        self.ops.release = _rel
+        self.ops.last_error = _err
+
+    def __dealloc__(self):
+        if self.p != NULL:
+            if self.is_open:
+                rxf_dpdk_port_close(self.p)
+            free(self.p)
+
+    def capsule(self):
+        return PyCapsule_New(&self.ops, RXF_BACKEND_CAPSULE, NULL)
+
+    @property
+    def numa_mismatch(self) -> bool:
+        """True when the polling core and the port sit on different NUMA nodes."""
+        return bool(self.p.numa_mismatch)
+
+    @property
+    def has_nic_timestamps(self) -> bool:
+        return self.p.ts_offset >= 0
+
+    def stats(self) -> dict:
+        s = self.p.stats
+        cdef uint64_t nic[6]
+        drops = {DROP_KINDS[i]: s.drops[i] for i in range(1, 7) if s.drops[i]}
+        if s.filtered:
+            drops["filtered"] = s.filtered
+        out = {"port": self.p.port, "bursts": s.bursts, "frames": s.frames, "packets": s.packets,
+               "bytes": s.bytes, "nic_timestamps": self.p.ts_offset >= 0}
+        if self.is_open and rxf_dpdk_nic_stats(self.p, nic) == 0:
+            out["nic"] = {"ipackets": nic[0], "imissed": nic[1], "ierrors": nic[2], "rx_nombuf": nic[3],
+                          "ibytes": nic[4]}
+            for k, i in (("nic_imissed", 1), ("nic_ierrors", 2), ("nic_rx_nombuf", 3)):
+                if nic[i]:
+                    drops[k] = nic[i]
+        out["drops"] = drops
+        return out
+
+    def close(self):
+        if self.is_open:
+            rxf_dpdk_port_close(self.p)
+            self.is_open = False

@@ -1,0 +1,114 @@
+"""Settings of the DPDK backend. Everything is checked before EAL is touched."""
+
+from __future__ import annotations
+
+import os
+import re
+
+from pydantic import Field, field_validator, model_validator
+
+from rxfeed.backends.pcap_replay.config import parse_destination
+from rxfeed.config import PluginConfig
+
+_LCORES = re.compile(r"^[0-9]+([-,][0-9]+)*$")
+
+
+def _lcore_ids(spec: str) -> set[int]:
+    out: set[int] = set()
+    for part in spec.split(","):
+        a, _, b = part.partition("-")
+        out.update(range(int(a), int(b or a) + 1))
+    return out
+
+
+class DpdkConfig(PluginConfig):
+    """A DPDK port and the EAL it needs.
+
+    :ivar port: port name (``net_pcap0``, ``net_af_packet0``, a PCI address) or id.
+    :ivar lcores: EAL ``-l``; the polling thread is the main lcore.
+    :ivar main_lcore: EAL ``--main-lcore`` (default: the first of ``lcores``).
+    :ivar hugepages: True: use reserved hugepages (``--in-memory``: no files
+        left behind); False: ``--no-huge`` (ordinary memory; fine for virtual
+        devices, slower TLB behaviour on real NICs).
+    :ivar memory_mb: EAL ``-m``.
+    :ivar file_prefix: EAL ``--file-prefix`` (default ``rxfeed<pid>``).
+    :ivar pci_allow: EAL ``-a`` allow-list; empty with ``no_pci`` false: all.
+    :ivar no_pci: EAL ``--no-pci`` (virtual devices only).
+    :ivar vdevs: EAL ``--vdev`` arguments, e.g. ``net_pcap0,rx_pcap=day.pcap``.
+    :ivar eal_extra: further EAL arguments, passed as given.
+    :ivar rx_queue, rx_desc, tx_desc: queue and descriptor ring sizes.
+    :ivar pool_size, pool_cache: mbuf pool (size should be 2^n - 1).
+    :ivar promiscuous, all_multicast: port modes (best effort per PMD).
+    :ivar filters: ``group:port`` destinations to keep.
+    :ivar expected_frames: end of source after this many frames (replay).
+    :ivar idle_timeout_s: end of source after this long with no frame (replay; 0: never).
+    :ivar nic_ts_unit_ns: ns per unit of the PMD's RX timestamp (net_pcap: the pcap's unit).
+    :ivar log_level: EAL log level.
+    """
+
+    port: str | int = 0
+    lcores: str = "0"
+    main_lcore: int | None = None
+    hugepages: bool = False
+    memory_mb: int = Field(256, ge=16, le=1 << 20)
+    file_prefix: str | None = Field(None, pattern=r"^[A-Za-z0-9_]+$")
+    pci_allow: tuple[str, ...] = ()
+    no_pci: bool = False
+    vdevs: tuple[str, ...] = ()
+    eal_extra: tuple[str, ...] = ()
+    rx_queue: int = Field(0, ge=0, le=1023)
+    rx_desc: int = Field(1024, ge=32, le=32768)
+    tx_desc: int = Field(512, ge=32, le=32768)
+    pool_size: int = Field(8191, ge=255)
+    pool_cache: int = Field(256, ge=0, le=512)
+    promiscuous: bool = True
+    all_multicast: bool = True
+    filters: tuple[str, ...] = ()
+    expected_frames: int = Field(0, ge=0)
+    idle_timeout_s: float = Field(0.0, ge=0.0)
+    nic_ts_unit_ns: float = Field(1.0, gt=0.0)
+    log_level: str = Field("warning", pattern=r"^(emergency|alert|critical|error|warning|notice|info|debug|[1-8])$")
+
+    @field_validator("lcores")
+    @classmethod
+    def _lcores_exist(cls, v: str) -> str:
+        if not _LCORES.match(v):
+            raise ValueError(f"{v!r} is not an lcore list like '0' or '0-1' or '0,2'")
+        missing = _lcore_ids(v) - os.sched_getaffinity(0)
+        if missing:
+            raise ValueError(f"lcore(s) {sorted(missing)} are not CPUs this process may use "
+                             f"(allowed: {sorted(os.sched_getaffinity(0))})")
+        return v
+
+    @field_validator("filters")
+    @classmethod
+    def _filters(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        for f in v:
+            parse_destination(f)
+        return v
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "DpdkConfig":
+        if self.main_lcore is not None and self.main_lcore not in _lcore_ids(self.lcores):
+            raise ValueError(f"main_lcore {self.main_lcore} is not in lcores {self.lcores!r}")
+        if self.pool_cache * 1.5 > self.pool_size:
+            raise ValueError(f"pool_cache {self.pool_cache} is too large for pool_size {self.pool_size}")
+        if self.pool_size < self.rx_desc:
+            raise ValueError(f"pool_size {self.pool_size} cannot fill rx_desc {self.rx_desc} descriptors")
+        return self
+
+    def eal_args(self) -> list[str]:
+        """The EAL argument list this config means."""
+        args = ["-l", self.lcores]
+        if self.main_lcore is not None:
+            args += ["--main-lcore", str(self.main_lcore)]
+        args += ["--in-memory"] if self.hugepages else ["--no-huge"]
+        args += ["-m", str(self.memory_mb), "--file-prefix", self.file_prefix or f"rxfeed{os.getpid()}"]
+        if self.no_pci:
+            args.append("--no-pci")
+        for a in self.pci_allow:
+            args += ["-a", a]
+        args += [f"--vdev={v}" for v in self.vdevs]
+        args.append(f"--log-level={self.log_level}")
+        args.append("--no-telemetry")  # its socket banner would go to stdout
+        return args + list(self.eal_extra)

@@ -1,0 +1,97 @@
+"""The DPDK backend on real DPDK (Debian's libdpdk, installed by scripts/dev.sh),
+no NIC needed: the net_pcap virtual device replays a generated capture.
+EAL starts once per process, so every DPDK run here is its own process."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from rxfeed.backends.dpdk.backend import hugepages_free
+
+
+def rx(*args, check=True):
+    p = subprocess.run([sys.executable, "-m", "rxfeed.cli", *map(str, args)], capture_output=True, text=True,
+                       timeout=120)
+    if check and p.returncode != 0:
+        raise AssertionError(f"rxfeed {' '.join(map(str, args))} failed:\n{p.stdout}\n{p.stderr}")
+    return p
+
+
+def test_extension_is_built():
+    from rxfeed.backends.dpdk import _dpdk
+
+    assert _dpdk.version().startswith("DPDK ")
+
+
+def test_net_pcap_replay_equals_pcap_replay(day_dir):
+    via_dpdk = rx("inspect", day_dir / "day.pcap", "--backend", "dpdk", "-n", "0", "--format", "jsonl").stdout
+    via_file = rx("inspect", day_dir / "day.pcap", "-n", "0", "--format", "jsonl").stdout
+    assert via_dpdk.count("\n") == 20_000
+    assert via_dpdk == via_file
+
+
+def test_replay_summary_has_nic_counters(day_dir):
+    s = json.loads(rx("replay", day_dir / "day.pcap", "--backend", "dpdk", "--json").stdout)
+    assert s["backend"] == "dpdk" and s["stop_reason"] == "end_of_source"
+    assert s["messages"] == 20_000 and s["gaps"] == 0
+    nic = s["backend_stats"]["nic"]
+    assert nic["ipackets"] == s["packets"] and nic["imissed"] == 0 and nic["rx_nombuf"] == 0
+    assert s["backend_stats"]["nic_timestamps"] is True
+
+
+def test_hugepages_when_reserved(day_dir, tmp_path):
+    cfg = tmp_path / "huge.toml"
+    want = hugepages_free() >= 128
+    cfg.write_text(f"[backend.dpdk]\nhugepages = {'true' if want else 'false'}\n")
+    s = json.loads(rx("replay", day_dir / "day.pcap", "--backend", "dpdk", "--config", cfg, "--json").stdout)
+    assert s["messages"] == 20_000
+    assert ("--in-memory" if want else "--no-huge") in s["backend_stats"]["eal_args"]
+
+
+def _hugepage_files() -> set[str]:
+    d = Path("/dev/hugepages")
+    return {p.name for p in d.iterdir()} if d.is_dir() else set()
+
+
+def test_bad_configs_fail_clearly_and_leave_nothing(day_dir, tmp_path):
+    before = _hugepage_files()
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text('[backend.dpdk]\nport = "net_nosuch0"\n')
+    p = rx("replay", day_dir / "day.pcap", "--backend", "dpdk", "--config", cfg, check=False)
+    assert p.returncode == 2 and "no DPDK port named 'net_nosuch0'" in p.stderr
+    cfg.write_text('[backend.dpdk]\nlcores = "4096"\n')
+    p = rx("replay", day_dir / "day.pcap", "--backend", "dpdk", "--config", cfg, check=False)
+    assert p.returncode == 2 and "backend.dpdk.lcores" in p.stderr and "not CPUs this process may use" in p.stderr
+    cfg.write_text('[backend.dpdk]\npool_size = 300\n')
+    p = rx("replay", day_dir / "day.pcap", "--backend", "dpdk", "--config", cfg, check=False)
+    assert p.returncode == 2 and "pool_size" in p.stderr
+    if hugepages_free() < 128:
+        cfg.write_text("[backend.dpdk]\nhugepages = true\nmemory_mb = 64\n")
+        p = rx("replay", day_dir / "day.pcap", "--backend", "dpdk", "--config", cfg, check=False)
+        assert p.returncode == 2 and "rte_eal_init failed" in p.stderr
+    p = rx("replay", str(day_dir / "day.pcap.gz"), "--backend", "dpdk", check=False)
+    assert p.returncode == 2 and "plain pcap only" in p.stderr
+    assert _hugepage_files() == before
+
+
+def test_eal_is_once_per_process(day_dir):
+    code = f"""
+import sys
+from rxfeed import Pipeline
+from rxfeed.backends.dpdk.backend import DpdkBackend
+cfg = DpdkBackend.config_for_source({str(day_dir / 'day.pcap')!r}, {{}})
+Pipeline("dpdk", backend_config=cfg).run()
+try:
+    Pipeline("dpdk", backend_config={{**cfg, "memory_mb": 128}})
+except RuntimeError as e:
+    print("REFUSED:", e)
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert "REFUSED: DPDK's EAL is already running in this process" in out.stdout, out.stderr
+    assert "can start only once per process" in out.stdout
