@@ -135,12 +135,14 @@ def plugins(as_json: bool) -> None:
 @click.option("--max-seconds", type=float, help="stop after S seconds")
 @click.option("--burst", type=int, help="packets per burst")
 @click.option("--cpu", type=int, help="pin the loop to this CPU")
+@click.option("--latency", is_flag=True, help="rdtsc histogram per burst, inside the loop")
 @click.option("--json", "as_json", is_flag=True, help="print the summary as one JSON object")
 def replay(source: str, backend: str | None, decoder: str | None, filters: tuple[str, ...],
            config_file: str | None, speed: float, loops: int, max_packets: int | None,
-           max_seconds: float | None, burst: int | None, cpu: int | None, as_json: bool) -> None:
+           max_seconds: float | None, burst: int | None, cpu: int | None, latency: bool, as_json: bool) -> None:
     """Replay SOURCE through a backend and decoder; print what was received."""
-    run = {"max_packets": max_packets, "max_seconds": max_seconds, "burst": burst, "cpu": cpu}
+    run = {"max_packets": max_packets, "max_seconds": max_seconds, "burst": burst, "cpu": cpu,
+           "latency": latency or None}
     pipe = _build(source, backend, decoder, filters, speed, loops, config_file, run)
     with pipe:
         try:
@@ -204,6 +206,9 @@ def _print_summary(s: Any) -> None:
     t.add_row("errors", ", ".join(f"{k}={v}" for k, v in s.errors.items()) or "none")
     t.add_row("drops", ", ".join(f"{k}={v}" for k, v in s.drops.items()) or "none")
     t.add_row("per type", " ".join(f"{k}:{v}" for k, v in s.messages_per_type.items()))
+    if s.latency:
+        t.add_row("burst latency (ns)", " ".join(f"{k}={v}" for k, v in s.latency.items()
+                                                 if k.startswith(("p", "max"))))
     con.print(t)
     for w in s.warnings:
         con.print(f"[yellow]warning: {w}[/yellow]")

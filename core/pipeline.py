@@ -56,11 +56,14 @@ class Pipeline:
             os.sched_setaffinity(0, {rc.cpu})
         sink = self.decoder.sink_capsule()
         capsule = self.backend.native_capsule()
+        latency: dict[str, Any] | None = {} if rc.latency else None
+        if latency is not None:
+            _runloop.cycles_per_ns()  # calibrate outside the timed run
         t0 = time.perf_counter()
         try:
             if capsule is not None:
                 packets, reason, err = _runloop.run_native(capsule, sink, rc.burst, rc.max_packets,
-                                                           rc.max_seconds, rc.handle_signals)
+                                                           rc.max_seconds, rc.handle_signals, latency)
             else:
                 packets, reason, err = _runloop.run_python(self.backend, sink, rc.burst, rc.max_packets,
                                                            rc.max_seconds, rc.handle_signals)
@@ -69,7 +72,10 @@ class Pipeline:
             if old_affinity is not None:
                 os.sched_setaffinity(0, old_affinity)
         self.decoder.finish()
-        return self._summary(reason, err, elapsed)
+        summary = self._summary(reason, err, elapsed)
+        if latency is not None:
+            summary.latency = latency
+        return summary
 
     def close(self) -> None:
         self.backend.close()

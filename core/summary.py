@@ -28,6 +28,7 @@ class Summary:
     session: dict[str, Any] = field(default_factory=dict)
     backend_stats: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    latency: dict[str, Any] | None = None
     error: str | None = None
 
     def to_dict(self) -> dict[str, Any]:

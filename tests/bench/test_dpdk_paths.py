@@ -1,0 +1,60 @@
+"""DPDK (net_pcap virtual device) vs pcap_replay on the same generated 5M-message
+capture, same run; and per-datagram software latency inside the loop (rdtsc,
+burst of 1: rx_burst returned -> decoder done). Opt-in: ``pytest -m bench``.
+
+Each run is a separate ``rxfeed replay`` process (EAL starts once per process);
+``messages_per_s`` is the decoder's own count over the loop's wall time.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from rxfeed.generator import generate
+
+pytestmark = pytest.mark.bench
+N = int(os.environ.get("RXFEED_BENCH_MESSAGES", "5000000"))
+
+
+@pytest.fixture(scope="module")
+def capture(tmp_path_factory):
+    cache = Path(os.environ.get("RXFEED_BENCH_DIR", tmp_path_factory.mktemp("bench")))
+    cache.mkdir(parents=True, exist_ok=True)
+    p = cache / f"day{N}.pcap"
+    if not p.exists():
+        generate(p, N, symbols=16, seed=42)
+    return p
+
+
+def replay(path, *args):
+    out = subprocess.run([sys.executable, "-m", "rxfeed.cli", "replay", str(path), "--json", *args],
+                         capture_output=True, text=True, check=True, timeout=600).stdout
+    return json.loads(out)
+
+
+def test_dpdk_vs_pcap_replay_throughput(capture):
+    best = {}
+    for _ in range(3):
+        for backend in ("pcap_replay", "dpdk"):
+            s = replay(capture, "--backend", backend)
+            assert s["messages"] == N and s["gaps"] == 0
+            best[backend] = max(best.get(backend, 0), s["messages_per_s"])
+    ratio = best["pcap_replay"] / best["dpdk"]
+    print(f"\npcap_replay {best['pcap_replay'] / 1e6:.2f} M msg/s, dpdk net_pcap {best['dpdk'] / 1e6:.2f} M msg/s; "
+          f"DPDK cost per message = {ratio:.2f}x pcap_replay's")
+
+
+def test_per_datagram_latency(capture):
+    for backend in ("pcap_replay", "dpdk"):
+        s = replay(capture, "--backend", backend, "--burst", "1", "--latency", "--max-packets", "100000")
+        lat = s["latency"]
+        per_dgram = s["messages"] / s["packets"]
+        print(f"\n{backend}: {lat['bursts']} datagrams of {per_dgram:.1f} messages: p50 {lat['p50']} ns, "
+              f"p99 {lat['p99']} ns, p99.9 {lat['p99_9']} ns, max {lat['max']} ns")
+        assert lat["bursts"] == s["packets"]
