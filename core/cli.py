@@ -190,6 +190,61 @@ def _run_with_progress(pipe: Any, show: bool) -> Any:
             t.join()
 
 
+def _parse_options(options: tuple[str, ...]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for o in options:
+        key, sep, value = o.partition("=")
+        if not sep:
+            _fail(f"-o {o!r}: expected KEY=VALUE")
+        try:
+            out[key] = json.loads(value)
+        except ValueError:
+            out[key] = value
+    return out
+
+
+@main.command()
+@click.option("--backend", "-b", required=True, help="backend, e.g. dpdk")
+@click.option("--decoder", "-d", default="itch50", show_default=True)
+@click.option("-o", "--option", "options", multiple=True, metavar="KEY=VALUE",
+              help="backend setting (JSON values allowed), e.g. -o port=net_af_packet0")
+@click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False), help="TOML config")
+@click.option("--max-packets", type=int, help="stop after N packets")
+@click.option("--max-seconds", type=float, help="stop after S seconds")
+@click.option("--until-end-of-session", is_flag=True, help="stop at MoldUDP64's end-of-session packet")
+@click.option("--burst", type=int, help="packets per burst")
+@click.option("--cpu", type=int, help="pin the loop to this CPU")
+@click.option("--latency", is_flag=True, help="rdtsc histogram per burst, inside the loop")
+@click.option("--json", "as_json", is_flag=True, help="print the summary as one JSON object")
+def listen(backend: str, decoder: str, options: tuple[str, ...], config_file: str | None, max_packets: int | None,
+           max_seconds: float | None, until_end_of_session: bool, burst: int | None, cpu: int | None,
+           latency: bool, as_json: bool) -> None:
+    """Receive live from a backend (busy-polling) until a limit, Ctrl-C or end of session."""
+    from .pipeline import Pipeline
+
+    tree = cfg.load(config_file)
+    run = {**tree.get("run", {}), **{k: v for k, v in {"max_packets": max_packets, "max_seconds": max_seconds,
+                                                       "burst": burst, "cpu": cpu,
+                                                       "latency": latency or None}.items() if v is not None}}
+    run["backend"], run["decoder"] = backend, decoder
+    bconf = {**tree.get("backend", {}).get(backend, {}), **_parse_options(options)}
+    dconf = dict(tree.get("decoder", {}).get(decoder, {}))
+    if until_end_of_session:
+        dconf["stop_at_end_of_session"] = True
+    try:
+        pipe = Pipeline(backend, decoder, backend_config=bconf, decoder_config=dconf, run=run)
+    except (cfg.ConfigError, KeyError, ValueError, RuntimeError) as exc:
+        _fail(str(exc).strip("'\""))
+    click.echo(f"rxfeed: listening on {backend}", err=True)
+    with pipe:
+        summary = pipe.run()
+    click.echo(summary.to_json() if as_json else "", nl=as_json)
+    if not as_json:
+        _print_summary(summary)
+    if summary.error:
+        sys.exit(1)
+
+
 def _print_summary(s: Any) -> None:
     from rich.console import Console
     from rich.table import Table

@@ -72,6 +72,9 @@ class Pipeline:
             if old_affinity is not None:
                 os.sched_setaffinity(0, old_affinity)
         self.decoder.finish()
+        if reason == "sink_stopped" and self.decoder.counters().get("end_of_session") and \
+                getattr(self.decoder.config, "stop_at_end_of_session", False):
+            reason = "end_of_session"
         summary = self._summary(reason, err, elapsed)
         if latency is not None:
             summary.latency = latency

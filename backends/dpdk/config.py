@@ -69,10 +69,11 @@ class DpdkConfig(PluginConfig):
     nic_ts_unit_ns: float = Field(1.0, gt=0.0)
     log_level: str = Field("warning", pattern=r"^(emergency|alert|critical|error|warning|notice|info|debug|[1-8])$")
 
-    @field_validator("lcores")
+    @field_validator("lcores", mode="before")
     @classmethod
-    def _lcores_exist(cls, v: str) -> str:
-        if not _LCORES.match(v):
+    def _lcores_exist(cls, v: object) -> str:
+        v = str(v) if isinstance(v, int) else v
+        if not isinstance(v, str) or not _LCORES.match(v):
             raise ValueError(f"{v!r} is not an lcore list like '0' or '0-1' or '0,2'")
         missing = _lcore_ids(v) - os.sched_getaffinity(0)
         if missing:

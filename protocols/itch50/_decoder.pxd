@@ -53,6 +53,7 @@ cdef struct DecoderState:
     uint32_t cap_events
     void *owner
     int stop
+    int stop_at_eos
 
 
 cdef class ItchDecoder:

@@ -200,6 +200,8 @@ cdef inline void _mold_packet(DecoderState *st, const rxf_packet *pkt) noexcept 
         _event(st, EV_GAP, st.mold.session, v.gap_first, v.gap_count, pkt.rx_ts_ns)
     if v.end_of_session:
         _event(st, EV_END_OF_SESSION, st.mold.session, v.seq, 0, pkt.rx_ts_ns)
+        if st.stop_at_eos:
+            st.stop = 1
     if rc == 0:
         return
     while i < v.count:
@@ -333,15 +335,18 @@ cdef class ItchDecoder:
     :param initial_sequence: sequence number a MoldUDP64 session is expected
         to start at (1); 0 synchronises on the first packet seen.
     :param batch_size: records per numpy batch.
+    :param stop_at_end_of_session: stop the loop at MoldUDP64's end of session.
     """
 
-    def __cinit__(self, unsigned long long initial_sequence=1, unsigned int batch_size=65536):
+    def __cinit__(self, unsigned long long initial_sequence=1, unsigned int batch_size=65536,
+                  bint stop_at_end_of_session=False):
         if batch_size < 1:
             raise ValueError("batch_size must be >= 1")
         self.st = <DecoderState *>calloc(1, sizeof(DecoderState))
         if self.st == NULL:
             raise MemoryError()
         self.st.mold.initial_seq = initial_sequence
+        self.st.stop_at_eos = stop_at_end_of_session
         self.st.batch_cap = batch_size
         self.st.owner = <void *>self
         self.ops.abi_version = RXF_ABI_VERSION

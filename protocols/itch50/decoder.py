@@ -24,7 +24,8 @@ class Itch50Decoder(ProtocolDecoder):
 
     def __init__(self, config: Itch50Config | None = None) -> None:
         super().__init__(config or Itch50Config())
-        self.native = ItchDecoder(self.config.initial_sequence, self.config.batch_size)
+        self.native = ItchDecoder(self.config.initial_sequence, self.config.batch_size,
+                                  self.config.stop_at_end_of_session)
 
     def sink_capsule(self) -> Any:
         return self.native.capsule()
