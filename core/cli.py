@@ -146,7 +146,7 @@ def replay(source: str, backend: str | None, decoder: str | None, filters: tuple
     pipe = _build(source, backend, decoder, filters, speed, loops, config_file, run)
     with pipe:
         try:
-            summary = _run_with_progress(pipe, show=not as_json and sys.stderr.isatty())
+            summary = _run(pipe, not as_json and sys.stderr.isatty())
         except cfg.ConfigError as exc:
             _fail(str(exc))
     if as_json:
@@ -158,6 +158,20 @@ def replay(source: str, backend: str | None, decoder: str | None, filters: tuple
 
 
 PROGRESS_MIN_BYTES = 64 << 20
+
+
+def _run(pipe: Any, show_progress: bool) -> Any:
+    """Run one pipeline, or, for a backend with several RX queues, one pipeline
+    (own decoder, own thread, own lcore) per queue and a merged summary."""
+    from .pipeline import Pipeline, merge_summaries, run_parallel
+
+    queues = getattr(pipe.backend, "queue_backends", None)
+    backends = queues() if queues else [pipe.backend]
+    if len(backends) == 1:
+        return _run_with_progress(pipe, show_progress)
+    pipes = [pipe] + [Pipeline(b, type(pipe.decoder)(pipe.decoder.config), run=pipe.run_config)
+                      for b in backends[1:]]
+    return merge_summaries(run_parallel(pipes))
 
 
 def _run_with_progress(pipe: Any, show: bool) -> Any:
@@ -237,7 +251,7 @@ def listen(backend: str, decoder: str, options: tuple[str, ...], config_file: st
         _fail(str(exc).strip("'\""))
     click.echo(f"rxfeed: listening on {backend}", err=True)
     with pipe:
-        summary = pipe.run()
+        summary = _run(pipe, False)
     click.echo(summary.to_json() if as_json else "", nl=as_json)
     if not as_json:
         _print_summary(summary)

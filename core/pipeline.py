@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -47,13 +48,18 @@ class Pipeline:
     def run(self) -> Summary:
         """Run until the source ends, a limit or a signal; return the summary."""
         rc = self.run_config
+        if rc.cpu is None and getattr(self.backend, "cpu", None) is not None:
+            rc = rc.model_copy(update={"cpu": self.backend.cpu})  # the backend's own lcore
         old_affinity = None
         if rc.cpu is not None:
-            if rc.cpu not in os.sched_getaffinity(0):
-                raise ConfigError(f"run.cpu: CPU {rc.cpu} is not available to this process "
-                                  f"(allowed: {sorted(os.sched_getaffinity(0))})")
+            # the calling thread's mask may already be narrowed (DPDK's EAL pins
+            # the thread that started it), so ask the kernel, not that mask
             old_affinity = os.sched_getaffinity(0)
-            os.sched_setaffinity(0, {rc.cpu})
+            try:
+                os.sched_setaffinity(0, {rc.cpu})
+            except OSError:
+                raise ConfigError(f"run.cpu: CPU {rc.cpu} is not available to this process "
+                                  f"({os.cpu_count()} CPUs)") from None
         sink = self.decoder.sink_capsule()
         capsule = self.backend.native_capsule()
         latency: dict[str, Any] | None = {} if rc.latency else None
@@ -63,7 +69,9 @@ class Pipeline:
         try:
             if capsule is not None:
                 packets, reason, err = _runloop.run_native(capsule, sink, rc.burst, rc.max_packets,
-                                                           rc.max_seconds, rc.handle_signals, latency)
+                                                           rc.max_seconds, rc.handle_signals and
+                                                           threading.current_thread() is threading.main_thread(),
+                                                           latency)
             else:
                 packets, reason, err = _runloop.run_python(self.backend, sink, rc.burst, rc.max_packets,
                                                            rc.max_seconds, rc.handle_signals)
@@ -112,3 +120,56 @@ class Pipeline:
             messages_per_s=round(messages / elapsed, 1) if elapsed > 0 else 0.0,
             session=session, backend_stats={k: v for k, v in b.items() if k != "drops"},
             warnings=warnings, error=err or None)
+
+
+def run_parallel(pipelines: list[Pipeline]) -> list[Summary]:
+    """Run several pipelines at once, one thread each (the loops hold no GIL),
+    e.g. one per RX queue. Each pipeline's ``run.cpu`` pins its thread.
+    SIGINT/SIGTERM stop them all. Returns their summaries in order."""
+    import threading
+
+    results: list[Any] = [None] * len(pipelines)
+
+    def work(i: int, p: Pipeline) -> None:
+        try:
+            results[i] = p.run()
+        except BaseException as exc:  # reported to the caller below
+            results[i] = exc
+
+    with _runloop._Signals():
+        threads = [threading.Thread(target=work, args=(i, p), name=f"rxfeed-loop-{i}")
+                   for i, p in enumerate(pipelines)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    for r in results:
+        if isinstance(r, BaseException):
+            raise r
+    return results
+
+
+def merge_summaries(parts: list[Summary]) -> Summary:
+    """One summary of several queues' runs: counts added, each queue kept in
+    ``backend_stats["queues"]``."""
+    first = parts[0]
+    types: dict[str, int] = {}
+    errors: dict[str, int] = {}
+    drops: dict[str, int] = {}
+    for s in parts:
+        for d, src in ((types, s.messages_per_type), (errors, s.errors), (drops, s.drops)):
+            for k, v in src.items():
+                d[k] = d.get(k, 0) + v
+    elapsed = max(s.elapsed_s for s in parts)
+    messages = sum(s.messages for s in parts)
+    return Summary(
+        source=first.source, backend=first.backend, decoder=first.decoder,
+        stop_reason=",".join(sorted({s.stop_reason for s in parts})), packets=sum(s.packets for s in parts),
+        messages=messages, messages_per_type=dict(sorted(types.items())), gaps=sum(s.gaps for s in parts),
+        gap_messages=sum(s.gap_messages for s in parts), duplicates=sum(s.duplicates for s in parts),
+        errors=errors, drops=drops, elapsed_s=elapsed,
+        messages_per_s=round(messages / elapsed, 1) if elapsed > 0 else 0.0,
+        session={"queues": [s.session for s in parts]},
+        backend_stats={"queues": [s.backend_stats for s in parts]},
+        warnings=[w for s in parts for w in s.warnings],
+        error="; ".join(s.error for s in parts if s.error) or None)

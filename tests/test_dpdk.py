@@ -156,3 +156,18 @@ def test_live_veth_overload_losses_are_counted():
     print(f"\noverload: sent {sent['messages']} messages in {sent['datagrams']} datagrams over "
           f"{sent['seconds']:.2f} s; delivered {s['messages']}, gaps {s['gaps']} ({s['gap_messages']} messages), "
           f"NIC imissed {nic['imissed']}, rx_nombuf {nic['rx_nombuf']}")
+
+
+def test_two_rx_queues_two_pollers_each_with_its_own_decoder(day_dir, tmp_path):
+    from rxfeed.generator import generate
+
+    other = tmp_path / "other.pcap"
+    generate(other, 5000, symbols=2, seed=11)
+    p = rx("listen", "--backend", "dpdk", "--json", "-o", "port=net_pcap0", "-o", "no_pci=true",
+           "-o", "lcores=0-1", "-o", "rx_queues=2", "-o", "idle_timeout_s=1.5",
+           "-o", f'vdevs=["net_pcap0,rx_pcap={day_dir / "day.pcap"},rx_pcap={other}"]')
+    s = json.loads(p.stdout)
+    queues = s["backend_stats"]["queues"]
+    assert [q["queue"] for q in queues] == [0, 1]
+    assert s["messages"] == 25_000 and s["gaps"] == 0 and s["errors"] == {}
+    assert [q["next_sequence"] for q in s["session"]["queues"]] == [20_001, 5_001]

@@ -5,7 +5,7 @@ cdef extern from "dpdk_port.h" nogil:
     ctypedef struct rxf_dpdk_cfg:
         const char *port_name
         uint16_t port_id
-        uint16_t rx_queue
+        uint16_t rx_queues
         uint16_t rx_desc
         uint16_t tx_desc
         uint32_t pool_size
@@ -22,29 +22,43 @@ cdef extern from "dpdk_port.h" nogil:
     ctypedef struct rxf_dpdk_stats:
         uint64_t bursts, frames, packets, bytes, filtered
         uint64_t drops[7]
-    ctypedef struct rxf_dpdk_port:
+    ctypedef struct rxf_dpdk_dev:
         uint16_t port
+        uint16_t nq
         int ts_offset
         int numa_mismatch
         int port_socket
         int lcore_socket
+        char error[256]
+    ctypedef struct rxf_dpdk_port:
+        uint16_t port
+        uint16_t queue
+        int ts_offset
         rxf_dst_filter filter
         rxf_dpdk_stats stats
         char error[256]
     int rxf_dpdk_eal_init(int argc, char **argv, char *errbuf, size_t errlen)
     int rxf_dpdk_eal_ready()
-    int rxf_dpdk_port_open(rxf_dpdk_port *p, const rxf_dpdk_cfg *cfg)
-    void rxf_dpdk_port_close(rxf_dpdk_port *p)
+    int rxf_dpdk_dev_open(rxf_dpdk_dev *d, const rxf_dpdk_cfg *cfg)
+    void rxf_dpdk_dev_close(rxf_dpdk_dev *d)
+    void rxf_dpdk_queue_init(rxf_dpdk_port *p, const rxf_dpdk_dev *d, uint16_t q)
+    void rxf_dpdk_queue_drain(rxf_dpdk_port *p)
     int rxf_dpdk_rx_burst(void *ctx, rxf_packet *pkts, uint32_t max)
     void rxf_dpdk_release(void *ctx, rxf_packet *pkts, uint32_t n)
     const char *rxf_dpdk_last_error(void *ctx)
-    int rxf_dpdk_nic_stats(rxf_dpdk_port *p, uint64_t out[6])
+    int rxf_dpdk_nic_stats(const rxf_dpdk_dev *d, uint64_t out[6])
     const char *rxf_dpdk_version()
     uint16_t rxf_dpdk_port_count()
 
 
-cdef class DpdkPort:
-    cdef rxf_dpdk_port *p
-    cdef rxf_backend_ops ops
+cdef class DpdkDevice:
+    cdef rxf_dpdk_dev *d
     cdef bytes _name
     cdef bint is_open
+    cdef list _queues
+
+
+cdef class DpdkQueue:
+    cdef rxf_dpdk_port *p
+    cdef rxf_backend_ops ops
+    cdef DpdkDevice device

@@ -60,20 +60,21 @@ cdef const char *_err(void *ctx) noexcept nogil:
     return rxf_dpdk_last_error(ctx)
 
 
-cdef class DpdkPort:
-    """One started RX queue of a DPDK port (EAL must be running)."""
+cdef class DpdkDevice:
+    """A started DPDK port with ``rx_queues`` RX queues (RSS over them when > 1).
+    EAL must be running. :meth:`queue` gives the poller of one queue."""
 
-    def __cinit__(self, port, unsigned int rx_queue=0, unsigned int rx_desc=1024, unsigned int tx_desc=512,
+    def __cinit__(self, port, unsigned int rx_queues=1, unsigned int rx_desc=1024, unsigned int tx_desc=512,
                   unsigned int pool_size=8191, unsigned int pool_cache=256, bint promiscuous=True,
                   bint all_multicast=True, unsigned long long expected_frames=0, double idle_timeout_s=0.0,
-                  double nic_ts_unit_ns=1.0, filters=()):
+                  double nic_ts_unit_ns=1.0):
         cdef rxf_dpdk_cfg cfg
         if not rxf_dpdk_eal_ready():
             raise RuntimeError("DPDK's EAL is not running: call eal_init() first")
         self._name = port.encode() if isinstance(port, str) else b""
         cfg.port_name = self._name
         cfg.port_id = port if isinstance(port, int) else 0
-        cfg.rx_queue = rx_queue
+        cfg.rx_queues = rx_queues
         cfg.rx_desc = rx_desc
         cfg.tx_desc = tx_desc
         cfg.pool_size = pool_size
@@ -83,16 +84,64 @@ cdef class DpdkPort:
         cfg.expected_frames = expected_frames
         cfg.idle_timeout_s = idle_timeout_s
         cfg.nic_ts_unit_ns = nic_ts_unit_ns
+        self._queues = []
+        self.d = <rxf_dpdk_dev *>calloc(1, sizeof(rxf_dpdk_dev))
+        if self.d == NULL:
+            raise MemoryError()
+        if rxf_dpdk_dev_open(self.d, &cfg) != 0:
+            msg = self.d.error.decode(errors="replace")
+            rxf_dpdk_dev_close(self.d)
+            free(self.d)
+            self.d = NULL
+            raise RuntimeError(msg)
+        self.is_open = True
+
+    def __dealloc__(self):
+        if self.d != NULL:
+            if self.is_open:
+                rxf_dpdk_dev_close(self.d)
+            free(self.d)
+
+    @property
+    def rx_queues(self) -> int:
+        return self.d.nq
+
+    @property
+    def numa_mismatch(self) -> bool:
+        """True when the polling core and the port sit on different NUMA nodes."""
+        return bool(self.d.numa_mismatch)
+
+    def queue(self, unsigned int q, filters=()):
+        """The poller of RX queue ``q`` (one per thread/lcore)."""
+        if q >= self.d.nq:
+            raise ValueError(f"queue {q}: the port has {self.d.nq} RX queues")
+        dq = DpdkQueue(self, q, filters)
+        self._queues.append(dq)
+        return dq
+
+    def nic_stats(self) -> dict:
+        cdef uint64_t nic[6]
+        if not self.is_open or rxf_dpdk_nic_stats(self.d, nic) != 0:
+            return {}
+        return {"ipackets": nic[0], "imissed": nic[1], "ierrors": nic[2], "rx_nombuf": nic[3], "ibytes": nic[4]}
+
+    def close(self):
+        if self.is_open:
+            for dq in self._queues:
+                dq.drain()
+            rxf_dpdk_dev_close(self.d)
+            self.is_open = False
+
+
+cdef class DpdkQueue:
+    """One RX queue's poller, exported as an rxfeed backend capsule."""
+
+    def __cinit__(self, DpdkDevice device, unsigned int q, filters=()):
+        self.device = device
         self.p = <rxf_dpdk_port *>calloc(1, sizeof(rxf_dpdk_port))
         if self.p == NULL:
             raise MemoryError()
-        if rxf_dpdk_port_open(self.p, &cfg) != 0:
-            msg = self.p.error.decode(errors="replace")
-            rxf_dpdk_port_close(self.p)
-            free(self.p)
-            self.p = NULL
-            raise RuntimeError(msg)
-        self.is_open = True
+        rxf_dpdk_queue_init(self.p, device.d, q)
         filters = list(filters)
         for i, (ip, prt) in enumerate(filters[:16]):
             self.p.filter.ip[i] = ip
@@ -107,40 +156,26 @@ cdef class DpdkPort:
 
     def __dealloc__(self):
         if self.p != NULL:
-            if self.is_open:
-                rxf_dpdk_port_close(self.p)
             free(self.p)
 
     def capsule(self):
         return PyCapsule_New(&self.ops, RXF_BACKEND_CAPSULE, NULL)
 
-    @property
-    def numa_mismatch(self) -> bool:
-        """True when the polling core and the port sit on different NUMA nodes."""
-        return bool(self.p.numa_mismatch)
-
-    @property
-    def has_nic_timestamps(self) -> bool:
-        return self.p.ts_offset >= 0
+    def drain(self):
+        rxf_dpdk_queue_drain(self.p)
 
     def stats(self) -> dict:
         s = self.p.stats
-        cdef uint64_t nic[6]
         drops = {DROP_KINDS[i]: s.drops[i] for i in range(1, 7) if s.drops[i]}
         if s.filtered:
             drops["filtered"] = s.filtered
-        out = {"port": self.p.port, "bursts": s.bursts, "frames": s.frames, "packets": s.packets,
-               "bytes": s.bytes, "nic_timestamps": self.p.ts_offset >= 0}
-        if self.is_open and rxf_dpdk_nic_stats(self.p, nic) == 0:
-            out["nic"] = {"ipackets": nic[0], "imissed": nic[1], "ierrors": nic[2], "rx_nombuf": nic[3],
-                          "ibytes": nic[4]}
-            for k, i in (("nic_imissed", 1), ("nic_ierrors", 2), ("nic_rx_nombuf", 3)):
-                if nic[i]:
-                    drops[k] = nic[i]
+        out = {"port": self.p.port, "queue": self.p.queue, "bursts": s.bursts, "frames": s.frames,
+               "packets": s.packets, "bytes": s.bytes, "nic_timestamps": self.p.ts_offset >= 0}
+        nic = self.device.nic_stats()
+        if nic:
+            out["nic"] = nic
+            for k in ("imissed", "ierrors", "rx_nombuf"):
+                if nic[k]:
+                    drops["nic_" + k] = nic[k]
         out["drops"] = drops
         return out
-
-    def close(self):
-        if self.is_open:
-            rxf_dpdk_port_close(self.p)
-            self.is_open = False

@@ -42,20 +42,31 @@ class DpdkBackend(RxBackend):
     Config = DpdkConfig
     description = "DPDK poll-mode driver (any PMD: NICs, net_pcap, net_af_packet, net_af_xdp)"
 
-    def __init__(self, config: DpdkConfig) -> None:
+    def __init__(self, config: DpdkConfig, device: Any = None, queue: int = 0) -> None:
         super().__init__(config)
         from rxfeed.backends.pcap_replay.config import parse_destination
 
-        dpdk = load_extension()
-        dpdk.eal_init(config.eal_args())
-        self.port = dpdk.DpdkPort(config.port, config.rx_queue, config.rx_desc, config.tx_desc, config.pool_size,
-                                  config.pool_cache, config.promiscuous, config.all_multicast,
-                                  config.expected_frames, config.idle_timeout_s, config.nic_ts_unit_ns,
-                                  [parse_destination(f) for f in config.filters])
-        if self.port.numa_mismatch:
-            warnings.warn(f"DPDK port {config.port} is on another NUMA node than the polling lcore: "
-                          "every packet crosses the interconnect", RuntimeWarning, stacklevel=2)
+        self._owns_device = device is None
+        if device is None:
+            dpdk = load_extension()
+            dpdk.eal_init(config.eal_args())
+            device = dpdk.DpdkDevice(config.port, config.rx_queues, config.rx_desc, config.tx_desc,
+                                     config.pool_size, config.pool_cache, config.promiscuous,
+                                     config.all_multicast, config.expected_frames, config.idle_timeout_s,
+                                     config.nic_ts_unit_ns)
+            if device.numa_mismatch:
+                warnings.warn(f"DPDK port {config.port} is on another NUMA node than the polling lcore: "
+                              "every packet crosses the interconnect", RuntimeWarning, stacklevel=2)
+        self.device = device
+        self.queue = device.queue(queue, [parse_destination(f) for f in config.filters])
+        self.queue_id = queue
+        self.cpu = config.lcore_list()[queue]
         self.source = next((v.split("rx_pcap=")[1].split(",")[0] for v in config.vdevs if "rx_pcap=" in v), None)
+
+    def queue_backends(self) -> list["DpdkBackend"]:
+        """One backend per RX queue (this one is queue 0), sharing the device:
+        run each in its own pipeline and thread (``rxfeed.pipeline.run_parallel``)."""
+        return [self] + [DpdkBackend(self.config, self.device, q) for q in range(1, self.device.rx_queues)]
 
     @classmethod
     def config_for_source(cls, path: str, overrides: dict[str, Any]) -> dict[str, Any]:
@@ -78,10 +89,10 @@ class DpdkBackend(RxBackend):
         return cfg
 
     def native_capsule(self) -> Any:
-        return self.port.capsule()
+        return self.queue.capsule()
 
     def stats(self) -> dict[str, Any]:
-        s = self.port.stats()
+        s = self.queue.stats()
         from . import _dpdk
 
         s["dpdk_version"] = _dpdk.version()
@@ -89,5 +100,6 @@ class DpdkBackend(RxBackend):
         return s
 
     def close(self) -> None:
-        self.port.close()
+        if self._owns_device:
+            self.device.close()
 

@@ -36,7 +36,9 @@ class DpdkConfig(PluginConfig):
     :ivar no_pci: EAL ``--no-pci`` (virtual devices only).
     :ivar vdevs: EAL ``--vdev`` arguments, e.g. ``net_pcap0,rx_pcap=day.pcap``.
     :ivar eal_extra: further EAL arguments, passed as given.
-    :ivar rx_queue, rx_desc, tx_desc: queue and descriptor ring sizes.
+    :ivar rx_queues: RX queues; > 1 spreads flows with RSS, one poller thread
+        (and decoder) per queue, on the lcores in order.
+    :ivar rx_desc, tx_desc: descriptor ring sizes.
     :ivar pool_size, pool_cache: mbuf pool (size should be 2^n - 1).
     :ivar promiscuous, all_multicast: port modes (best effort per PMD).
     :ivar filters: ``group:port`` destinations to keep.
@@ -56,7 +58,7 @@ class DpdkConfig(PluginConfig):
     no_pci: bool = False
     vdevs: tuple[str, ...] = ()
     eal_extra: tuple[str, ...] = ()
-    rx_queue: int = Field(0, ge=0, le=1023)
+    rx_queues: int = Field(1, ge=1, le=16)
     rx_desc: int = Field(1024, ge=32, le=32768)
     tx_desc: int = Field(512, ge=32, le=32768)
     pool_size: int = Field(8191, ge=255)
@@ -94,9 +96,15 @@ class DpdkConfig(PluginConfig):
             raise ValueError(f"main_lcore {self.main_lcore} is not in lcores {self.lcores!r}")
         if self.pool_cache * 1.5 > self.pool_size:
             raise ValueError(f"pool_cache {self.pool_cache} is too large for pool_size {self.pool_size}")
+        if self.rx_queues > len(_lcore_ids(self.lcores)):
+            raise ValueError(f"rx_queues {self.rx_queues} needs as many lcores; lcores is {self.lcores!r}")
         if self.pool_size < self.rx_desc:
             raise ValueError(f"pool_size {self.pool_size} cannot fill rx_desc {self.rx_desc} descriptors")
         return self
+
+    def lcore_list(self) -> list[int]:
+        """The lcores in order (queue i is polled on the i-th)."""
+        return sorted(_lcore_ids(self.lcores))
 
     def eal_args(self) -> list[str]:
         """The EAL argument list this config means."""
