@@ -35,7 +35,7 @@ def _resolve(source: str, backend: str | None, plugins: Any) -> tuple[str, str]:
 
 
 def _build(source: str, backend: str | None, decoder: str | None, filters: tuple[str, ...], speed: float,
-           loops: int, config_file: str | None, run: dict[str, Any]):
+           loops: int, config_file: str | None, run: dict[str, Any], options: dict[str, Any] | None = None):
     from .pipeline import Pipeline
 
     plugins = get_plugins()
@@ -44,7 +44,7 @@ def _build(source: str, backend: str | None, decoder: str | None, filters: tuple
     bname, dname = _resolve(source, backend or run_tree.get("backend"), plugins)
     dname = decoder or run_tree.get("decoder") or dname
     run_tree["backend"], run_tree["decoder"] = bname, dname
-    bconf = dict(tree.get("backend", {}).get(bname, {}))
+    bconf = {**tree.get("backend", {}).get(bname, {}), **(options or {})}
     if filters:
         bconf["filters"] = list(filters)
     if speed:
@@ -66,6 +66,18 @@ _source_opts = [
     click.option("--decoder", "-d", help="decoder (default: itch50)"),
     click.option("--filter", "filters", multiple=True, metavar="GROUP:PORT", help="keep only these destinations"),
     click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False), help="TOML config"),
+]
+
+
+_run_opts = [
+    click.option("-o", "--option", "options", multiple=True, metavar="KEY=VALUE",
+                 help="backend setting (JSON values allowed), e.g. -o port=net_af_packet0 -o lcores=1"),
+    click.option("--max-packets", type=int, help="stop after N packets"),
+    click.option("--max-seconds", type=float, help="stop after S seconds"),
+    click.option("--burst", type=int, help="packets per burst"),
+    click.option("--cpu", type=int, help="pin the loop to this CPU"),
+    click.option("--latency", is_flag=True, help="rdtsc histogram per burst, inside the loop"),
+    click.option("--json", "as_json", is_flag=True, help="print the summary as one JSON object"),
 ]
 
 
@@ -131,19 +143,14 @@ def plugins(as_json: bool) -> None:
 @_add(_source_opts)
 @click.option("--speed", type=float, default=0.0, help="pcap pacing: 1 original timing, k k-times faster")
 @click.option("--loop", "loops", type=int, default=1, help="passes over the file")
-@click.option("--max-packets", type=int, help="stop after N packets")
-@click.option("--max-seconds", type=float, help="stop after S seconds")
-@click.option("--burst", type=int, help="packets per burst")
-@click.option("--cpu", type=int, help="pin the loop to this CPU")
-@click.option("--latency", is_flag=True, help="rdtsc histogram per burst, inside the loop")
-@click.option("--json", "as_json", is_flag=True, help="print the summary as one JSON object")
+@_add(_run_opts)
 def replay(source: str, backend: str | None, decoder: str | None, filters: tuple[str, ...],
-           config_file: str | None, speed: float, loops: int, max_packets: int | None,
+           config_file: str | None, speed: float, loops: int, options: tuple[str, ...], max_packets: int | None,
            max_seconds: float | None, burst: int | None, cpu: int | None, latency: bool, as_json: bool) -> None:
     """Replay SOURCE through a backend and decoder; print what was received."""
     run = {"max_packets": max_packets, "max_seconds": max_seconds, "burst": burst, "cpu": cpu,
            "latency": latency or None}
-    pipe = _build(source, backend, decoder, filters, speed, loops, config_file, run)
+    pipe = _build(source, backend, decoder, filters, speed, loops, config_file, run, _parse_options(options))
     with pipe:
         try:
             summary = _run(pipe, not as_json and sys.stderr.isatty())
@@ -220,16 +227,9 @@ def _parse_options(options: tuple[str, ...]) -> dict[str, Any]:
 @main.command()
 @click.option("--backend", "-b", required=True, help="backend, e.g. dpdk")
 @click.option("--decoder", "-d", default="itch50", show_default=True)
-@click.option("-o", "--option", "options", multiple=True, metavar="KEY=VALUE",
-              help="backend setting (JSON values allowed), e.g. -o port=net_af_packet0")
 @click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False), help="TOML config")
-@click.option("--max-packets", type=int, help="stop after N packets")
-@click.option("--max-seconds", type=float, help="stop after S seconds")
 @click.option("--until-end-of-session", is_flag=True, help="stop at MoldUDP64's end-of-session packet")
-@click.option("--burst", type=int, help="packets per burst")
-@click.option("--cpu", type=int, help="pin the loop to this CPU")
-@click.option("--latency", is_flag=True, help="rdtsc histogram per burst, inside the loop")
-@click.option("--json", "as_json", is_flag=True, help="print the summary as one JSON object")
+@_add(_run_opts)
 def listen(backend: str, decoder: str, options: tuple[str, ...], config_file: str | None, max_packets: int | None,
            max_seconds: float | None, until_end_of_session: bool, burst: int | None, cpu: int | None,
            latency: bool, as_json: bool) -> None:
