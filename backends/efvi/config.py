@@ -1,0 +1,50 @@
+"""Settings of the ef_vi backend."""
+
+from __future__ import annotations
+
+from pydantic import Field, field_validator
+
+from rxfeed.backends.pcap_replay.config import parse_destination
+from rxfeed.config import PluginConfig
+
+
+class EfviConfig(PluginConfig):
+    """A Solarflare/AMD interface received with ef_vi.
+
+    :ivar interface: the Solarflare/AMD interface (e.g. ``enp1s0f0``).
+    :ivar filters: ``group:port`` multicast (or unicast) UDP destinations to
+        steer to this VI (``ef_filter_spec_set_ip4_local``); both parts exact.
+    :ivar rx_ring: RX descriptors (512, 1024, 2048 or 4096 on EF10).
+    :ivar ev_ring: event queue entries (-1: the driver's default).
+    :ivar refill_batch: repost buffers when at least this many are free.
+    :ivar timestamps: hardware RX timestamps from the RX prefix (``EF_VI_RX_TIMESTAMPS``).
+    :ivar expected_frames: end of source after this many frames (replays through the stand-in).
+    :ivar idle_timeout_s: end of source after this long without an event (0: never).
+    """
+
+    interface: str = Field(min_length=1, max_length=15)
+    filters: tuple[str, ...] = ()
+    rx_ring: int = Field(512, ge=64, le=4096)
+    ev_ring: int = Field(-1, ge=-1, le=32768)
+    refill_batch: int = Field(16, ge=1, le=64)
+    timestamps: bool = False
+    expected_frames: int = Field(0, ge=0)
+    idle_timeout_s: float = Field(0.0, ge=0.0)
+
+    @field_validator("filters")
+    @classmethod
+    def _exact(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        if len(v) > 16:
+            raise ValueError("at most 16 filters")
+        for f in v:
+            ip, port = parse_destination(f)
+            if ip == 0 or port == 0:
+                raise ValueError(f"{f!r}: ef_vi filters need an exact group and port (no wildcards)")
+        return v
+
+    @field_validator("rx_ring")
+    @classmethod
+    def _pow2(cls, v: int) -> int:
+        if v & (v - 1):
+            raise ValueError(f"{v} is not a power of two")
+        return v
