@@ -178,21 +178,11 @@ int rxf_dpdk_rx_burst(void *ctx, rxf_packet *pkts, uint32_t max) {
         rxf_net_verdict v = rxf_parse_ethernet(frame, len, &u);
         if (v != RXF_NET_OK) { p->stats.drops[v]++; continue; }
         if (!rxf_filter_pass(&p->filter, u.dst_ip, u.dst_port)) { p->stats.filtered++; continue; }
-        rxf_packet *k = &pkts[n++];
-        k->data = u.payload;
-        k->len = u.len;
-        k->src_ip = u.src_ip;
-        k->dst_ip = u.dst_ip;
-        k->src_port = u.src_port;
-        k->dst_port = u.dst_port;
-        k->reserved = 0;
         if (p->ts_offset >= 0 && (m->ol_flags & p->ts_flag)) {
             uint64_t raw = *RTE_MBUF_DYNFIELD(m, p->ts_offset, uint64_t *);
-            k->rx_ts_ns = (uint64_t)((double)raw * p->cfg.nic_ts_unit_ns);
-            k->flags = RXF_PKT_HW_TIMESTAMP;
+            rxf_packet_set(&pkts[n++], &u, (uint64_t)((double)raw * p->cfg.nic_ts_unit_ns), RXF_PKT_HW_TIMESTAMP);
         } else {
-            k->rx_ts_ns = tsc_ns;
-            k->flags = 0;
+            rxf_packet_set(&pkts[n++], &u, tsc_ns, 0);
         }
         p->stats.packets++;
         p->stats.bytes += u.len;

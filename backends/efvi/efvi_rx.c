@@ -132,24 +132,15 @@ int rxf_efvi_rx_burst(void *ctx, rxf_packet *pkts, uint32_t max) {
             rxf_udp_view u;
             rxf_net_verdict v = rxf_parse_ethernet(buf + e->prefix, (uint32_t)bytes, &u);
             if (v != RXF_NET_OK) { e->stats.drops[v]++; give_back(e, id); break; }
-            rxf_packet *k = &pkts[n++];
-            k->data = u.payload;
-            k->len = u.len;
-            k->src_ip = u.src_ip;
-            k->dst_ip = u.dst_ip;
-            k->src_port = u.src_port;
-            k->dst_port = u.dst_port;
-            k->reserved = 0;
-            k->flags = 0;
             ef_timespec ts;
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wdeprecated-declarations"
             if (e->cfg.timestamps && ef_vi_receive_get_timestamp(&e->vi, buf, &ts) == 0) {
 #pragma GCC diagnostic pop
-                k->rx_ts_ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-                k->flags = RXF_PKT_HW_TIMESTAMP;
+                rxf_packet_set(&pkts[n++], &u, (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec,
+                               RXF_PKT_HW_TIMESTAMP);
             } else {
-                k->rx_ts_ns = now_ns(CLOCK_REALTIME);
+                rxf_packet_set(&pkts[n++], &u, now_ns(CLOCK_REALTIME), 0);
             }
             e->held[e->n_held++] = id;
             e->stats.packets++;

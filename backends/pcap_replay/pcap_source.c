@@ -234,17 +234,8 @@ int rxf_pcap_rx_burst(void *ctx, rxf_packet *pkts, uint32_t max) {
         rxf_net_verdict v = rxf_parse_frame(linktype, frame, caplen, &u);
         if (v != RXF_NET_OK) { pc->stats.drops[v]++; continue; }
         if (!rxf_filter_pass(&pc->filter, u.dst_ip, u.dst_port)) { pc->stats.filtered++; continue; }
-        rxf_packet *k = &pkts[n++];
-        k->data = u.payload;
-        k->len = u.len;
-        k->flags = pc->pending_reset ? RXF_PKT_SOURCE_RESET : 0;
+        rxf_packet_set(&pkts[n++], &u, ts, pc->pending_reset ? RXF_PKT_SOURCE_RESET : 0);
         pc->pending_reset = 0;
-        k->rx_ts_ns = ts;
-        k->src_ip = u.src_ip;
-        k->dst_ip = u.dst_ip;
-        k->src_port = u.src_port;
-        k->dst_port = u.dst_port;
-        k->reserved = 0;
         pc->stats.packets++;
         pc->stats.bytes += u.len;
     }

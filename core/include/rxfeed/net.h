@@ -105,6 +105,22 @@ static inline rxf_net_verdict rxf_parse_frame(uint32_t linktype, const uint8_t *
     }
 }
 
+#include "rxfeed/abi.h"
+
+/* Fill a packet descriptor from a parsed UDP datagram (timestamp and flags
+   are the caller's). */
+static inline void rxf_packet_set(rxf_packet *k, const rxf_udp_view *u, uint64_t rx_ts_ns, uint32_t flags) {
+    k->data = u->payload;
+    k->len = u->len;
+    k->flags = flags;
+    k->rx_ts_ns = rx_ts_ns;
+    k->src_ip = u->src_ip;
+    k->dst_ip = u->dst_ip;
+    k->src_port = u->src_port;
+    k->dst_port = u->dst_port;
+    k->reserved = 0;
+}
+
 /* Destination filter: a frame passes when it matches any entry; an empty
    filter passes everything. ip 0 / port 0 are wildcards. */
 #define RXF_FILTER_MAX 16
