@@ -143,19 +143,29 @@ def plugins(as_json: bool) -> None:
 @_add(_source_opts)
 @click.option("--speed", type=float, default=0.0, help="pcap pacing: 1 original timing, k k-times faster")
 @click.option("--loop", "loops", type=int, default=1, help="passes over the file")
+@click.option("--books", is_flag=True, help="build every order book; add integrity counters and final BBOs")
 @_add(_run_opts)
 def replay(source: str, backend: str | None, decoder: str | None, filters: tuple[str, ...],
-           config_file: str | None, speed: float, loops: int, options: tuple[str, ...], max_packets: int | None,
+           config_file: str | None, speed: float, loops: int, books: bool, options: tuple[str, ...],
+           max_packets: int | None,
            max_seconds: float | None, burst: int | None, cpu: int | None, latency: bool, as_json: bool) -> None:
     """Replay SOURCE through a backend and decoder; print what was received."""
     run = {"max_packets": max_packets, "max_seconds": max_seconds, "burst": burst, "cpu": cpu,
            "latency": latency or None}
     pipe = _build(source, backend, decoder, filters, speed, loops, config_file, run, _parse_options(options))
+    order_books = None
+    if books:
+        from rxfeed.protocols.itch50._book import OrderBooks
+
+        order_books = OrderBooks()
+        pipe.decoder.add_handlers(order_books)
     with pipe:
         try:
             summary = _run(pipe, not as_json and sys.stderr.isatty())
         except cfg.ConfigError as exc:
             _fail(str(exc))
+    if order_books is not None:
+        summary.books = {**order_books.counters(), "final_bbo": order_books.final_bbo()}
     if as_json:
         click.echo(summary.to_json())
     else:
@@ -279,6 +289,14 @@ def _print_summary(s: Any) -> None:
         t.add_row("burst latency (ns)", " ".join(f"{k}={v}" for k, v in s.latency.items()
                                                  if k.startswith(("p", "max"))))
     con.print(t)
+    if s.books:
+        t = Table(title="books: final best bid / offer (price in 1/10,000 $, shares)")
+        for col in ("symbol", "bid", "bid shares", "ask", "ask shares"):
+            t.add_column(col)
+        for sym, q in s.books["final_bbo"].items():
+            t.add_row(sym, str(q["bid_price"]), str(q["bid_shares"]), str(q["ask_price"]), str(q["ask_shares"]))
+        con.print(t)
+        con.print("book integrity: " + ", ".join(f"{k}={v}" for k, v in s.books["integrity"].items()))
     for w in s.warnings:
         con.print(f"[yellow]warning: {w}[/yellow]")
     if s.error:

@@ -29,6 +29,7 @@ class Summary:
     backend_stats: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     latency: dict[str, Any] | None = None
+    books: dict[str, Any] | None = None
     error: str | None = None
 
     def to_dict(self) -> dict[str, Any]:

@@ -1,0 +1,49 @@
+from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int32_t
+from itch50_handlers cimport rxf_itch_handlers
+
+cdef extern from "book.h" nogil:
+    ctypedef struct rxf_level:
+        uint32_t price
+        uint32_t orders
+        uint64_t shares
+        int32_t head, tail
+    ctypedef struct rxf_side:
+        rxf_level *lv
+        uint32_t n
+    ctypedef struct rxf_stock:
+        rxf_side side[2]
+        char name[8]
+        char trading_state
+        uint8_t seen
+        uint8_t crossed
+    ctypedef struct rxf_order:
+        uint64_t ref
+        uint32_t price
+        uint32_t shares
+        int32_t next
+    ctypedef struct rxf_book_counters:
+        uint64_t messages, adds, executions, cancels, deletes, replaces, trades, cross_trades, broken_trades
+        uint64_t unknown_order, exec_beyond_remaining, cancel_beyond_remaining, duplicate_add
+        uint64_t crossed, locked, halts, system_events
+        uint64_t bbo_changes
+    ctypedef struct rxf_bbo_event:
+        pass
+    ctypedef struct rxf_trade_event:
+        pass
+    ctypedef struct rxf_books:
+        rxf_itch_handlers table
+        rxf_stock *stocks
+        rxf_order *orders
+        rxf_book_counters c
+        char system_state
+        rxf_bbo_event *bbo
+        uint64_t n_bbo
+        rxf_trade_event *trades
+        uint64_t n_trades
+        int oom
+    int rxf_books_init(rxf_books *b, int want_bbo, int want_trades)
+    void rxf_books_free(rxf_books *b)
+
+
+cdef class OrderBooks:
+    cdef rxf_books *b

@@ -1,0 +1,152 @@
+# cython: language_level=3, boundscheck=False, wraparound=False
+"""Full-depth books for every stock locate (C, see book.c), attached to the
+ITCH decoder as a C handler table: ``decoder.add_handlers(books)``."""
+from libc.stdlib cimport calloc, free
+from cpython.pycapsule cimport PyCapsule_New
+from itch50_handlers cimport RXF_ITCH_HANDLERS_CAPSULE
+
+import numpy as np
+
+#: One BBO change (``books.take_bbo()``); prices in Price(4) units, 0 = empty side.
+BBO_DTYPE = np.dtype({"names": ["timestamp", "bid_price", "ask_price", "bid_shares", "ask_shares", "locate"],
+                      "formats": ["<u8", "<u4", "<u4", "<u8", "<u8", "<u2"],
+                      "offsets": [0, 8, 12, 16, 24, 32], "itemsize": 40})
+#: One trade (E, C, P, Q) (``books.take_trades()``).
+TRADE_DTYPE = np.dtype({"names": ["timestamp", "match_number", "order_reference_number", "price", "shares",
+                                  "locate", "type", "side"],
+                        "formats": ["<u8", "<u8", "<u8", "<u4", "<u4", "<u2", "S1", "S1"],
+                        "offsets": [0, 8, 16, 24, 28, 32, 34, 35], "itemsize": 40})
+
+
+cdef class OrderBooks:
+    """Every symbol's book. ``books["AAPL"]`` or ``books[locate]`` is a :class:`Book`.
+
+    :param bbo: record every top-of-book change (``take_bbo()``).
+    :param trades: record every trade (``take_trades()``).
+    """
+
+    def __cinit__(self, bint bbo=False, bint trades=False):
+        self.b = <rxf_books *>calloc(1, sizeof(rxf_books))
+        if self.b == NULL or rxf_books_init(self.b, bbo, trades) != 0:
+            raise MemoryError()
+
+    def __dealloc__(self):
+        if self.b != NULL:
+            rxf_books_free(self.b)
+            free(self.b)
+
+    def capsule(self):
+        return PyCapsule_New(&self.b.table, RXF_ITCH_HANDLERS_CAPSULE, NULL)
+
+    def counters(self) -> dict:
+        c = self.b.c
+        return {"messages": c.messages, "adds": c.adds, "executions": c.executions, "cancels": c.cancels,
+                "deletes": c.deletes, "replaces": c.replaces, "trades": c.trades, "cross_trades": c.cross_trades,
+                "broken_trades": c.broken_trades, "halts": c.halts, "bbo_changes": c.bbo_changes,
+                "integrity": {"unknown_order": c.unknown_order, "exec_beyond_remaining": c.exec_beyond_remaining,
+                              "cancel_beyond_remaining": c.cancel_beyond_remaining,
+                              "duplicate_add": c.duplicate_add, "crossed": c.crossed, "locked": c.locked,
+                              "out_of_memory": self.b.oom}}
+
+    @property
+    def system_state(self) -> str:
+        return chr(<unsigned char>self.b.system_state) if self.b.system_state else ""
+
+    def symbols(self) -> dict:
+        """``{symbol: locate}`` for every locate named by an R message."""
+        out = {}
+        cdef int i
+        for i in range(65536):
+            if self.b.stocks[i].seen:
+                out[self.b.stocks[i].name[:8].decode("latin-1").rstrip()] = i
+        return out
+
+    def __getitem__(self, key):
+        if isinstance(key, str):
+            locs = self.symbols()
+            if key not in locs:
+                raise KeyError(f"no stock directory (R) message named {key!r}")
+            key = locs[key]
+        if not 0 <= key < 65536:
+            raise KeyError(key)
+        return Book(self, key)
+
+    def _levels(self, int loc, int side, int n):
+        cdef rxf_side *sd = &self.b.stocks[loc].side[side]
+        cdef int i, k = 0
+        out = []
+        i = <int>sd.n - 1
+        while i >= 0 and (n < 0 or k < n):
+            out.append((sd.lv[i].price, sd.lv[i].shares, sd.lv[i].orders))
+            i -= 1
+            k += 1
+        return out
+
+    def _queue(self, int loc, int side, unsigned int price):
+        cdef rxf_side *sd = &self.b.stocks[loc].side[side]
+        cdef int i, s
+        for i in range(sd.n):
+            if sd.lv[i].price == price:
+                s = sd.lv[i].head
+                out = []
+                while s >= 0:
+                    out.append((self.b.orders[s].ref, self.b.orders[s].shares))
+                    s = self.b.orders[s].next
+                return out
+        return []
+
+    def _state(self, int loc):
+        return chr(<unsigned char>self.b.stocks[loc].trading_state) if self.b.stocks[loc].trading_state else ""
+
+    def take_bbo(self):
+        """Top-of-book changes so far (numpy, :data:`BBO_DTYPE`); the buffer is emptied."""
+        n = self.b.n_bbo
+        arr = np.frombuffer((<char *>self.b.bbo)[:n * 40], dtype=BBO_DTYPE).copy() if n else np.empty(0, BBO_DTYPE)
+        self.b.n_bbo = 0
+        return arr
+
+    def take_trades(self):
+        """Trades so far (numpy, :data:`TRADE_DTYPE`); the buffer is emptied."""
+        n = self.b.n_trades
+        arr = np.frombuffer((<char *>self.b.trades)[:n * 40], dtype=TRADE_DTYPE).copy() if n else np.empty(0, TRADE_DTYPE)
+        self.b.n_trades = 0
+        return arr
+
+    def final_bbo(self) -> dict:
+        """``{symbol: {bid_price, bid_shares, ask_price, ask_shares}}`` for every named locate."""
+        out = {}
+        for sym, loc in self.symbols().items():
+            bk = Book(self, loc)
+            (bp, bs), (ap, as_) = bk.bbo()
+            out[sym] = {"bid_price": bp, "bid_shares": bs, "ask_price": ap, "ask_shares": as_}
+        return out
+
+
+class Book:
+    """One symbol's book (a view: it reads the live C structures)."""
+
+    def __init__(self, books, locate):
+        self._books = books
+        self.locate = locate
+
+    def bbo(self):
+        """``((bid_price, bid_shares), (ask_price, ask_shares))``; ``(0, 0)`` for an empty side."""
+        b = self._books._levels(self.locate, 0, 1)
+        a = self._books._levels(self.locate, 1, 1)
+        return ((b[0][0], b[0][1]) if b else (0, 0)), ((a[0][0], a[0][1]) if a else (0, 0))
+
+    def depth(self, n=10):
+        """``{"bids": [(price, shares, orders), ...], "asks": [...]}``, best first, ``n`` levels."""
+        return {"bids": self._books._levels(self.locate, 0, n), "asks": self._books._levels(self.locate, 1, n)}
+
+    def levels(self, side):
+        """Every level of ``side`` (``"B"``/``"S"``), best first."""
+        return iter(self._books._levels(self.locate, 0 if side == "B" else 1, -1))
+
+    def queue(self, side, price):
+        """The FIFO at a price: ``[(order_reference_number, shares), ...]``, first in line first."""
+        return self._books._queue(self.locate, 0 if side == "B" else 1, price)
+
+    @property
+    def trading_state(self):
+        return self._books._state(self.locate)

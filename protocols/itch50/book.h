@@ -1,0 +1,97 @@
+/*
+ * Full-depth (L3) order books for every stock locate, fed by the ITCH 5.0
+ * decoder's C handler table. No Python on this path.
+ *
+ * Orders live in a pool indexed through an open-addressing hash on the order
+ * reference number; each (locate, side) keeps its price levels in a sorted
+ * array with the best price at the END (most activity is near the top, so
+ * inserts and removals there move little); orders within a level form a
+ * FIFO (doubly linked through the pool).
+ *
+ * Integrity is measured: references to unknown orders, executions or
+ * cancels beyond the remaining shares, crossed and locked books are counted,
+ * never fatal; the book stays usable.
+ */
+#ifndef RXF_ITCH50_BOOK_H
+#define RXF_ITCH50_BOOK_H
+
+#include <stdint.h>
+#include "itch50_handlers.h"
+
+#define RXF_BOOK_MAX_LOCATES 65536
+
+typedef struct rxf_level {
+    uint32_t price;
+    uint32_t orders;
+    uint64_t shares;
+    int32_t head, tail;   /* FIFO of order slots */
+} rxf_level;
+
+typedef struct rxf_side {
+    rxf_level *lv;        /* sorted; best at lv[n-1] */
+    uint32_t n, cap;
+} rxf_side;
+
+typedef struct rxf_stock {
+    rxf_side side[2];     /* 0 bid, 1 ask */
+    char name[8];
+    char trading_state;   /* H: 'H' halted, 'P' paused, 'Q' quotation only, 'T' trading */
+    uint8_t seen;
+    uint8_t crossed;      /* 1 crossed, 2 locked, 0 neither (after the last message) */
+    uint32_t last_bid_px, last_ask_px;
+    uint64_t last_bid_sz, last_ask_sz;
+} rxf_stock;
+
+typedef struct rxf_order {
+    uint64_t ref;
+    uint32_t price;
+    uint32_t shares;
+    uint16_t locate;
+    uint8_t side;
+    uint8_t live;
+    int32_t prev, next;
+} rxf_order;
+
+typedef struct rxf_bbo_event {
+    uint64_t timestamp;
+    uint32_t bid_price, ask_price;   /* 0: empty side */
+    uint64_t bid_shares, ask_shares;
+    uint16_t locate;
+    uint16_t _pad[3];
+} rxf_bbo_event;
+
+typedef struct rxf_trade_event {
+    uint64_t timestamp, match_number, order_reference_number;
+    uint32_t price, shares;
+    uint16_t locate;
+    char type, side;
+    uint16_t _pad[2];
+} rxf_trade_event;
+
+typedef struct rxf_book_counters {
+    uint64_t messages, adds, executions, cancels, deletes, replaces, trades, cross_trades, broken_trades;
+    uint64_t unknown_order, exec_beyond_remaining, cancel_beyond_remaining, duplicate_add;
+    uint64_t crossed, locked, halts, system_events;
+    uint64_t bbo_changes;
+} rxf_book_counters;
+
+typedef struct rxf_books {
+    rxf_itch_handlers table;
+    rxf_stock *stocks;            /* RXF_BOOK_MAX_LOCATES */
+    rxf_order *orders;            /* pool */
+    uint32_t n_orders, cap_orders;
+    int32_t free_head;            /* free list through .next */
+    int32_t *hash;                /* ref -> slot, -1 empty, -2 tombstone */
+    uint64_t hash_cap, hash_used;
+    rxf_book_counters c;
+    char system_state;            /* last S event code */
+    int want_bbo, want_trades;
+    rxf_bbo_event *bbo; uint64_t n_bbo, cap_bbo;
+    rxf_trade_event *trades; uint64_t n_trades, cap_trades;
+    int oom;
+} rxf_books;
+
+int rxf_books_init(rxf_books *b, int want_bbo, int want_trades);
+void rxf_books_free(rxf_books *b);
+
+#endif

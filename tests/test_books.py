@@ -1,0 +1,78 @@
+"""Order books: the C books equal an independent Python reconstruction on a
+generated day (final depth of every symbol and the whole BBO sequence), the
+real extract's inconsistencies are counted, and the CLI reports books."""
+
+from __future__ import annotations
+
+import json
+
+from click.testing import CliRunner
+
+from rxfeed import Pipeline
+from rxfeed.cli import main
+from rxfeed.protocols.itch50._book import OrderBooks
+
+from .book_reference import RefBooks
+from .conftest import REAL_ITCH
+
+
+def build(path, backend="pcap_replay", **kw):
+    pipe = Pipeline(backend, backend_config={"path": str(path)})
+    books = OrderBooks(**kw)
+    ref = RefBooks()
+    pipe.decoder.add_handlers(books)
+    pipe.decoder.subscribe(ref.on)
+    s = pipe.run()
+    return s, books, ref
+
+
+def test_books_equal_the_reference_and_bbo_sequences_match(day_dir):
+    s, books, ref = build(day_dir / "day.pcap", bbo=True)
+    assert books.counters()["integrity"] == {"unknown_order": 0, "exec_beyond_remaining": 0,
+                                             "cancel_beyond_remaining": 0, "duplicate_add": 0, "crossed": 0,
+                                             "locked": 0, "out_of_memory": 0}
+    for sym, loc in books.symbols().items():
+        d = books[sym].depth(n=10_000)
+        assert d["bids"] == ref.depth(loc, "B"), sym
+        assert d["asks"] == ref.depth(loc, "S"), sym
+    bbo = books.take_bbo()
+    got = [tuple(int(x) for x in (r["timestamp"], r["locate"], r["bid_price"], r["bid_shares"], r["ask_price"],
+                                  r["ask_shares"])) for r in bbo]
+    assert got == ref.bbo_seq and len(got) > 1000
+
+
+def test_fifo_priority_and_replace_loses_it(day_dir):
+    _, books, ref = build(day_dir / "day.pcap")
+    sym, loc = next(iter(books.symbols().items()))
+    (bp, _), _ = books[sym].bbo()
+    q = books[sym].queue("B", bp)
+    assert [r for r, _ in q] == ref.levels[(loc, "B")][bp]
+    assert sum(sh for _, sh in q) == books[sym].bbo()[0][1]
+
+
+def test_same_books_from_every_file_backend(day_dir):
+    finals = []
+    for path, backend in ((day_dir / "day.pcap", "pcap_replay"), (day_dir / "day.itch.gz", "nasdaq_file")):
+        _, books, _ = build(path, backend)
+        finals.append(books.final_bbo())
+    assert finals[0] == finals[1]
+
+
+def test_real_extract_inconsistent_books_are_counted_not_fatal():
+    s, books, ref = build(REAL_ITCH, "nasdaq_file")
+    c = books.counters()
+    assert s.messages == 12_012
+    assert c["integrity"]["unknown_order"] == ref.unknown > 0
+    assert set(books.final_bbo()) == {"ALC", "BOB", "CHAR"}
+    assert books["ALC"].depth(5)["bids"] or books["ALC"].depth(5)["asks"]
+
+
+def test_replay_books_json(day_dir):
+    r = CliRunner().invoke(main, ["replay", str(day_dir / "day.pcap"), "--books", "--json"])
+    s = json.loads(r.output)
+    assert set(s["books"]["final_bbo"]) == {"AAPL", "MSFT", "NVDA", "AMZN", "GOOG", "META"}
+    q = s["books"]["final_bbo"]["AAPL"]
+    assert 0 < q["bid_price"] < q["ask_price"] and q["bid_shares"] > 0
+    assert s["books"]["integrity"]["crossed"] == 0
+    r = CliRunner().invoke(main, ["replay", str(REAL_ITCH), "--books"])
+    assert r.exit_code == 0 and "book integrity: unknown_order=" in r.output
