@@ -18,38 +18,11 @@ import threading
 
 ABI_VERSION = RXF_ABI_VERSION
 
-cdef extern from *:
-    """
-    #if defined(__x86_64__) || defined(__i386__)
-    #include <x86intrin.h>
-    static inline uint64_t rxf_cycles(void) { return __rdtsc(); }
-    #else
-    #include <time.h>
-    static inline uint64_t rxf_cycles(void) {
-        struct timespec ts; clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-    }
-    #endif
-    /* HDR-style log-linear buckets: exact below 128 cycles, then 64 sub-buckets
-       per power of two (<= 1.6% relative error), up to 2^48 cycles. */
-    #define RXF_HIST_SUB 64
-    #define RXF_HIST_BUCKETS (128 + 42 * RXF_HIST_SUB)
-    static inline uint32_t rxf_hist_index(uint64_t v) {
-        if (v < 128) return (uint32_t)v;
-        int e = 63 - __builtin_clzll(v);          /* >= 7 */
-        if (e > 47) return RXF_HIST_BUCKETS - 1;
-        return 128 + (uint32_t)(e - 7) * RXF_HIST_SUB + (uint32_t)((v >> (e - 6)) & 63);
-    }
-    static inline uint64_t rxf_hist_value(uint32_t i) {   /* lower bound of bucket i */
-        if (i < 128) return i;
-        uint32_t e = (i - 128) / RXF_HIST_SUB + 7, sub = (i - 128) % RXF_HIST_SUB;
-        return ((uint64_t)(64 + sub)) << (e - 6);
-    }
-    """
-    uint64_t rxf_cycles() nogil
+cdef extern from "rxfeed/hist.h" nogil:
+    uint64_t rxf_cycles()
     enum: RXF_HIST_BUCKETS
-    uint32_t rxf_hist_index(uint64_t v) nogil
-    uint64_t rxf_hist_value(uint32_t i) nogil
+    uint32_t rxf_hist_index(uint64_t v)
+    uint64_t rxf_hist_value(uint32_t i)
 
 cdef extern from *:
     """
@@ -118,7 +91,7 @@ cdef object _hist_summary(uint64_t *hist):
     if total == 0:
         return {"bursts": 0}
     cpn = cycles_per_ns()
-    out = {"bursts": total, "unit": "ns", "what": "rx_burst returned -> sink done, per burst"}
+    out = {"bursts": total, "count": total, "unit": "ns", "what": "rx_burst returned -> sink done, per burst"}
     wanted = [("p50", 0.50), ("p90", 0.90), ("p99", 0.99), ("p99_9", 0.999)]
     k = 0
     for i in range(RXF_HIST_BUCKETS):
@@ -130,6 +103,17 @@ cdef object _hist_summary(uint64_t *hist):
             k += 1
         last = i
     out["max"] = round(rxf_hist_value(last + 1) / cpn, 1)
+    return out
+
+
+def histogram_summary(const unsigned long long[::1] hist not None, str what=""):
+    """Percentiles in ns of a histogram of cycle counts kept by native code
+    (``rxfeed/hist.h``; ``len(hist) == RXF_HIST_BUCKETS``)."""
+    if hist.shape[0] != RXF_HIST_BUCKETS:
+        raise ValueError(f"histogram must have {RXF_HIST_BUCKETS} buckets")
+    out = _hist_summary(<uint64_t *>&hist[0])
+    if what:
+        out["what"] = what
     return out
 
 

@@ -3,8 +3,8 @@
 :func:`generate_messages` yields encoded messages: a system-event lifecycle,
 a directory (R) and trading state (H, Y, L) per symbol, at least one of every
 ITCH 5.0 type, then a seeded mix of order-book activity in which every
-referenced order is live, executions and cancels never exceed the remaining
-shares, and bids stay below and asks above each symbol's mid (no crossed
+referenced order is live, executions hit the first order in line at the best
+price and never exceed the remaining shares, cancels never exceed them either, and bids stay below and asks above each symbol's mid (no crossed
 books). Writers put the same day into NASDAQ file framing, or into MoldUDP64
 datagrams (frames of at most 1,500 bytes) in pcap or pcapng.
 """
@@ -81,12 +81,14 @@ def generate_messages(n_messages: int = 100_000, symbols: int = 8, seed: int = 1
     if count + tail > n_messages:
         raise ValueError(f"n_messages must be at least {count + tail}")
 
-    # live orders: parallel lists with swap-remove for O(1) random choice
+    # live orders: ref -> [locate index, side, shares, price]; a list with
+    # swap-remove for O(1) random choice; FIFO queues per (symbol, side,
+    # price) as insertion-ordered dicts, so executions hit the first order at
+    # the best price, as a matching engine would
+    orders: dict[int, list] = {}
     refs: list[int] = []
-    locs: list[int] = []
-    sides: list[bytes] = []
-    shares: list[int] = []
-    prices: list[int] = []
+    pos: dict[int, int] = {}
+    book: list[list[dict[int, dict[int, None]]]] = [[{}, {}] for _ in range(symbols)]
     next_ref = 1
     match = 0
     span = (20 * 3600 - 9 * 3600) * 10**9
@@ -104,11 +106,27 @@ def generate_messages(n_messages: int = 100_000, symbols: int = 8, seed: int = 1
     packA, packF, packE, packC = S["A"].pack, S["F"].pack, S["E"].pack, S["C"].pack
     packX, packD, packU, packP = S["X"].pack, S["D"].pack, S["U"].pack, S["P"].pack
 
-    def remove(i: int) -> None:
-        last = len(refs) - 1
-        if i != last:
-            refs[i], locs[i], sides[i], shares[i], prices[i] = refs[last], locs[last], sides[last], shares[last], prices[last]
-        refs.pop(); locs.pop(); sides.pop(); shares.pop(); prices.pop()
+    def place(ref: int, li: int, side: bytes, qty: int, price: int) -> None:
+        orders[ref] = [li, side, qty, price]
+        pos[ref] = len(refs)
+        refs.append(ref)
+        book[li][side == b"S"].setdefault(price, {})[ref] = None
+
+    def remove(ref: int) -> None:
+        li, side, _, price = orders.pop(ref)
+        i = pos.pop(ref)
+        last = refs.pop()
+        if last != ref:
+            refs[i] = last
+            pos[last] = i
+        level = book[li][side == b"S"][price]
+        del level[ref]
+        if not level:
+            del book[li][side == b"S"][price]
+
+    def new_price(li: int, side: bytes) -> int:
+        k = 1 + int(rnd() * rnd() * 20)
+        return mids[li] - k * 100 if side == b"B" else mids[li] + k * 100
 
     while count < n_messages - tail:
         ts += 1 + int(rnd() * 2 * step)
@@ -116,71 +134,69 @@ def generate_messages(n_messages: int = 100_000, symbols: int = 8, seed: int = 1
         r = rnd()
         if len(refs) < 16 and r >= cum[1]:
             r = 0.0  # build some depth before removing
+        th, tl = _ts_pack(ts)
         if r < cum[1]:  # add (A or F)
             li = randrange(symbols)
             side = b"B" if rnd() < 0.5 else b"S"
-            k = 1 + int(rnd() * rnd() * 20)
-            price = mids[li] - k * 100 if side == b"B" else mids[li] + k * 100
+            price = new_price(li, side)
             qty = 100 * (1 + randrange(10))
-            th, tl = _ts_pack(ts)
             if r < cum[0]:
                 msg = packA(b"A", li + 1, track, th, tl, next_ref, side, qty, names[li], price)
             else:
                 msg = packF(b"F", li + 1, track, th, tl, next_ref, side, qty, names[li], price, b"RXFD")
-            refs.append(next_ref); locs.append(li); sides.append(side); shares.append(qty); prices.append(price)
+            place(next_ref, li, side, qty, price)
             next_ref += 1
-        elif r < cum[6]:  # act on a live order
-            i = randrange(len(refs))
-            ref, li = refs[i], locs[i]
-            th, tl = _ts_pack(ts)
-            if r < cum[3]:  # execution, E or C
-                q = min(shares[i], 100 * (1 + randrange(5)))
-                match += 1
-                if r < cum[2]:
-                    msg = packE(b"E", li + 1, track, th, tl, ref, q, match)
-                else:
-                    msg = packC(b"C", li + 1, track, th, tl, ref, q, match, b"Y", prices[i])
-                shares[i] -= q
-                if shares[i] == 0:
-                    remove(i)
-            elif r < cum[4]:  # partial cancel
-                if shares[i] <= 100:
+        elif r < cum[3]:  # execution (E or C) of the first order at the best price of a random book
+            li, side = orders[refs[randrange(len(refs))]][:2]
+            levels = book[li][side == b"S"]
+            best = max(levels) if side == b"B" else min(levels)
+            ref = next(iter(levels[best]))
+            o = orders[ref]
+            q = min(o[2], 100 * (1 + randrange(5)))
+            match += 1
+            if r < cum[2]:
+                msg = packE(b"E", li + 1, track, th, tl, ref, q, match)
+            else:
+                msg = packC(b"C", li + 1, track, th, tl, ref, q, match, b"Y", o[3])
+            o[2] -= q
+            if o[2] == 0:
+                remove(ref)
+        elif r < cum[6]:  # act on a random live order
+            ref = refs[randrange(len(refs))]
+            li, side, qty, price = orders[ref]
+            if r < cum[4]:  # partial cancel (or delete when too small to split)
+                if qty <= 100:
                     msg = packD(b"D", li + 1, track, th, tl, ref)
-                    remove(i)
+                    remove(ref)
                 else:
-                    q = 100 * (1 + randrange(shares[i] // 100 - 1)) if shares[i] > 200 else 100
+                    q = 100 * (1 + randrange(qty // 100 - 1)) if qty > 200 else 100
                     msg = packX(b"X", li + 1, track, th, tl, ref, q)
-                    shares[i] -= q
+                    orders[ref][2] -= q
             elif r < cum[5]:
                 msg = packD(b"D", li + 1, track, th, tl, ref)
-                remove(i)
-            else:  # replace: same side, new reference, new price and size
-                side = sides[i]
-                k = 1 + int(rnd() * rnd() * 20)
-                price = mids[li] - k * 100 if side == b"B" else mids[li] + k * 100
+                remove(ref)
+            else:  # replace: same side, new reference, price and size; back of the queue
+                price = new_price(li, side)
                 qty = 100 * (1 + randrange(10))
                 msg = packU(b"U", li + 1, track, th, tl, ref, next_ref, qty, price)
-                refs[i], shares[i], prices[i] = next_ref, qty, price
+                remove(ref)
+                place(next_ref, li, side, qty, price)
                 next_ref += 1
         elif r < cum[7]:  # non-displayed trade
             li = randrange(symbols)
             match += 1
-            th, tl = _ts_pack(ts)
             msg = packP(b"P", li + 1, track, th, tl, 0, b"B", 100 * (1 + randrange(5)), names[li], mids[li], match)
         elif r < cum[8]:
             li = randrange(symbols)
-            th, tl = _ts_pack(ts)
             msg = S["I"].pack(b"I", li + 1, track, th, tl, 1000 * randrange(50), 100 * randrange(50),
                               b"B" if rnd() < 0.5 else b"S", names[li], mids[li] + 100, mids[li] - 100, mids[li],
                               b"C", b" ")
         elif r < cum[9]:
             li = randrange(symbols)
             match += 1
-            th, tl = _ts_pack(ts)
             msg = S["Q"].pack(b"Q", li + 1, track, th, tl, 1000 * (1 + randrange(100)), names[li], mids[li], match,
                               b"O" if rnd() < 0.5 else b"C")
         else:
-            th, tl = _ts_pack(ts)
             msg = S["B"].pack(b"B", 1 + randrange(symbols), track, th, tl, max(1, match))
         yield msg
         count += 1

@@ -41,7 +41,8 @@ cdef extern from "book.h" nogil:
         rxf_trade_event *trades
         uint64_t n_trades
         int oom
-    int rxf_books_init(rxf_books *b, int want_bbo, int want_trades)
+        uint64_t *latency_hist
+    int rxf_books_init(rxf_books *b, int want_bbo, int want_trades, int want_latency)
     void rxf_books_free(rxf_books *b)
 
 

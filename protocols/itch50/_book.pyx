@@ -5,6 +5,9 @@ from libc.stdlib cimport calloc, free
 from cpython.pycapsule cimport PyCapsule_New
 from itch50_handlers cimport RXF_ITCH_HANDLERS_CAPSULE
 
+cdef extern from "rxfeed/hist.h":
+    enum: RXF_HIST_BUCKETS
+
 import numpy as np
 
 #: One BBO change (``books.take_bbo()``); prices in Price(4) units, 0 = empty side.
@@ -23,11 +26,12 @@ cdef class OrderBooks:
 
     :param bbo: record every top-of-book change (``take_bbo()``).
     :param trades: record every trade (``take_trades()``).
+    :param latency: time every book update with the cycle counter (``latency()``).
     """
 
-    def __cinit__(self, bint bbo=False, bint trades=False):
+    def __cinit__(self, bint bbo=False, bint trades=False, bint latency=False):
         self.b = <rxf_books *>calloc(1, sizeof(rxf_books))
-        if self.b == NULL or rxf_books_init(self.b, bbo, trades) != 0:
+        if self.b == NULL or rxf_books_init(self.b, bbo, trades, latency) != 0:
             raise MemoryError()
 
     def __dealloc__(self):
@@ -47,6 +51,15 @@ cdef class OrderBooks:
                               "cancel_beyond_remaining": c.cancel_beyond_remaining,
                               "duplicate_add": c.duplicate_add, "crossed": c.crossed, "locked": c.locked,
                               "out_of_memory": self.b.oom}}
+
+    def latency(self) -> dict:
+        """Percentiles (ns) of the time each message took to update the books."""
+        if self.b.latency_hist == NULL:
+            raise ValueError("OrderBooks(latency=True) was not asked for")
+        from rxfeed import _runloop
+
+        return _runloop.histogram_summary(<unsigned long long[:RXF_HIST_BUCKETS]>self.b.latency_hist,
+                                          "one ITCH message applied to the books (rdtsc)")
 
     @property
     def system_state(self) -> str:

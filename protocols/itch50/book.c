@@ -1,5 +1,6 @@
 /* See book.h. */
 #include "book.h"
+#include "rxfeed/hist.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -181,9 +182,7 @@ static void reduce(rxf_books *b, int64_t h, uint32_t k) {
     b->free_head = s;
 }
 
-static void on_msg(void *ctx, const rxf_itch_record *r, const rxf_itch_meta *meta) {
-    (void)meta;
-    rxf_books *b = ctx;
+static inline void apply(rxf_books *b, const rxf_itch_record *r) {
     uint16_t loc = r->hdr.stock_locate;
     uint64_t ts = r->hdr.timestamp;
     int64_t h;
@@ -261,7 +260,20 @@ static void on_msg(void *ctx, const rxf_itch_record *r, const rxf_itch_meta *met
     check_top(b, loc, ts);
 }
 
-int rxf_books_init(rxf_books *b, int want_bbo, int want_trades) {
+static void on_msg(void *ctx, const rxf_itch_record *r, const rxf_itch_meta *meta) {
+    (void)meta;
+    apply((rxf_books *)ctx, r);
+}
+
+static void on_msg_timed(void *ctx, const rxf_itch_record *r, const rxf_itch_meta *meta) {
+    (void)meta;
+    rxf_books *b = ctx;
+    uint64_t c0 = rxf_cycles();
+    apply(b, r);
+    b->latency_hist[rxf_hist_index(rxf_cycles() - c0)]++;
+}
+
+int rxf_books_init(rxf_books *b, int want_bbo, int want_trades, int want_latency) {
     memset(b, 0, sizeof(*b));
     b->stocks = calloc(RXF_BOOK_MAX_LOCATES, sizeof(rxf_stock));
     b->cap_orders = 1u << 16;
@@ -276,14 +288,15 @@ int rxf_books_init(rxf_books *b, int want_bbo, int want_trades) {
     b->table.version = RXF_ITCH_HANDLERS_VERSION;
     b->table.struct_size = sizeof(rxf_itch_handlers);
     b->table.ctx = b;
+    if (want_latency && !(b->latency_hist = calloc(RXF_HIST_BUCKETS, sizeof(uint64_t)))) return -1;
     const char *types = "AFECXDUPQBHRS";
-    for (const char *t = types; *t; t++) b->table.on[(uint8_t)*t] = on_msg;
+    for (const char *t = types; *t; t++) b->table.on[(uint8_t)*t] = want_latency ? on_msg_timed : on_msg;
     return 0;
 }
 
 void rxf_books_free(rxf_books *b) {
     if (b->stocks)
         for (uint32_t i = 0; i < RXF_BOOK_MAX_LOCATES; i++) { free(b->stocks[i].side[0].lv); free(b->stocks[i].side[1].lv); }
-    free(b->stocks); free(b->orders); free(b->hash); free(b->bbo); free(b->trades);
+    free(b->stocks); free(b->orders); free(b->hash); free(b->bbo); free(b->trades); free(b->latency_hist);
     memset(b, 0, sizeof(*b));
 }

@@ -89,9 +89,11 @@ typedef struct rxf_books {
     rxf_bbo_event *bbo; uint64_t n_bbo, cap_bbo;
     rxf_trade_event *trades; uint64_t n_trades, cap_trades;
     int oom;
+    uint64_t *latency_hist;       /* RXF_HIST_BUCKETS cycle counts per message, or NULL */
 } rxf_books;
 
-int rxf_books_init(rxf_books *b, int want_bbo, int want_trades);
+/* want_latency: time every book update with the cycle counter (rxfeed/hist.h). */
+int rxf_books_init(rxf_books *b, int want_bbo, int want_trades, int want_latency);
 void rxf_books_free(rxf_books *b);
 
 #endif
