@@ -144,9 +144,12 @@ def plugins(as_json: bool) -> None:
 @click.option("--speed", type=float, default=0.0, help="pcap pacing: 1 original timing, k k-times faster")
 @click.option("--loop", "loops", type=int, default=1, help="passes over the file")
 @click.option("--books", is_flag=True, help="build every order book; add integrity counters and final BBOs")
+@click.option("--publish", multiple=True, metavar="ENDPOINT",
+              help="publish decoded records with ZeroMQ PUB, a topic per symbol (e.g. tcp://127.0.0.1:5556)")
 @_add(_run_opts)
 def replay(source: str, backend: str | None, decoder: str | None, filters: tuple[str, ...],
-           config_file: str | None, speed: float, loops: int, books: bool, options: tuple[str, ...],
+           config_file: str | None, speed: float, loops: int, books: bool, publish: tuple[str, ...],
+           options: tuple[str, ...],
            max_packets: int | None,
            max_seconds: float | None, burst: int | None, cpu: int | None, latency: bool, as_json: bool) -> None:
     """Replay SOURCE through a backend and decoder; print what was received."""
@@ -159,6 +162,12 @@ def replay(source: str, backend: str | None, decoder: str | None, filters: tuple
 
         order_books = OrderBooks()
         pipe.decoder.add_handlers(order_books)
+    sink = None
+    if publish:
+        plugins = get_plugins()
+        scls = plugins.sinks.get("zmq_pub")
+        sink = scls(cfg.validate(scls.Config, {"endpoints": publish}, "sink.zmq_pub"))
+        sink.attach(pipe.decoder)
     with pipe:
         try:
             summary = _run(pipe, not as_json and sys.stderr.isatty())
@@ -166,6 +175,9 @@ def replay(source: str, backend: str | None, decoder: str | None, filters: tuple
             _fail(str(exc))
     if order_books is not None:
         summary.books = {**order_books.counters(), "final_bbo": order_books.final_bbo()}
+    if sink is not None:
+        summary.backend_stats["published"] = {"messages": sink.sent_messages, "records": sink.sent_records}
+        sink.close()
     if as_json:
         click.echo(summary.to_json())
     else:
@@ -362,6 +374,61 @@ def generate(output: str, messages: int, symbols: int, seed: int, fmt: str | Non
         _fail(str(exc))
     click.echo(f"wrote {n:,} messages to {output} ({Path(output).stat().st_size:,} bytes) "
                f"in {time.perf_counter() - t0:.1f} s")
+
+
+@main.command()
+@click.argument("source", type=click.Path())
+@click.option("-o", "--output", "outdir", required=True, type=click.Path(file_okay=False), help="output directory")
+@click.option("--types", default=None, help="message types to write (default: all)")
+@click.option("--no-books", is_flag=True, help="skip trades.parquet and bbo.parquet")
+@click.option("--backend", "-b", help="backend (default: detected from the file)")
+def convert(source: str, outdir: str, types: str | None, no_books: bool, backend: str | None) -> None:
+    """Write SOURCE to Parquet: messages per type, trades and BBO changes (bounded memory)."""
+    from rxfeed.protocols.itch50._book import OrderBooks
+
+    from .outputs import ParquetOutput
+
+    pipe = _build(source, backend, None, (), 0.0, 1, None, {})
+    books = None if no_books else OrderBooks(bbo=True, trades=True)
+    out = ParquetOutput(outdir, books)
+    if books is not None:
+        pipe.decoder.add_handlers(books)
+    try:
+        pipe.decoder.subscribe_batches(out.on_batch, types)
+    except ValueError as exc:
+        _fail(str(exc))
+    with pipe:
+        summary = _run(pipe, sys.stderr.isatty())
+    rows = out.close()
+    click.echo(json.dumps({"messages": summary.messages, "files": {f"{k}.parquet": v for k, v in rows.items()},
+                           "directory": outdir}))
+
+
+@main.command()
+@click.argument("source", type=click.Path())
+@click.option("--symbol", "-s", required=True, help="symbol to plot, e.g. AAPL")
+@click.option("-o", "--output", default=None, help="PNG path (default: SYMBOL.png)")
+@click.option("--backend", "-b", help="backend (default: detected from the file)")
+def plot(source: str, symbol: str, output: str | None, backend: str | None) -> None:
+    """PNG of one symbol's best bid/offer and trades over the day, and its final depth."""
+    from rxfeed.protocols.itch50._book import OrderBooks
+
+    from .outputs import plot_symbol
+
+    pipe = _build(source, backend, None, (), 0.0, 1, None, {})
+    books = OrderBooks(bbo=True, trades=True)
+    pipe.decoder.add_handlers(books)
+    with pipe:
+        pipe.run()
+    try:
+        book = books[symbol]
+    except KeyError as exc:
+        _fail(str(exc).strip("'\""))
+    bbo = books.take_bbo()
+    trades = books.take_trades()
+    path = plot_symbol(bbo[bbo["locate"] == book.locate], trades[trades["locate"] == book.locate],
+                       book.depth(20), symbol, output or f"{symbol}.png")
+    click.echo(f"wrote {path}")
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 import pluggy
 
 if TYPE_CHECKING:
-    from .registry import BackendRegistry, DecoderRegistry
+    from .registry import BackendRegistry, DecoderRegistry, SinkRegistry
 
 PROJECT = "rxfeed"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -47,6 +47,17 @@ def rxfeed_register_decoders(registry: "DecoderRegistry") -> None:
     :func:`rxfeed_register_backends`.
 
     :param registry: the decoder registry.
+    """
+
+
+@hookspec
+def rxfeed_register_sinks(registry: "SinkRegistry") -> None:
+    """Register output sinks (classes with ``name``, ``Config``,
+    ``attach(decoder)`` and ``close()``), e.g. a ZeroMQ publisher.
+
+    Called once when the plugin manager is built.
+
+    :param registry: the sink registry.
     """
 
 

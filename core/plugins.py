@@ -23,7 +23,7 @@ from typing import Any
 import pluggy
 
 from . import hookspecs
-from .registry import BackendRegistry, DecoderRegistry
+from .registry import BackendRegistry, DecoderRegistry, SinkRegistry
 
 GROUP = "rxfeed"
 
@@ -43,6 +43,7 @@ class PluginSet:
     manager: pluggy.PluginManager
     backends: BackendRegistry
     decoders: DecoderRegistry
+    sinks: SinkRegistry
     loaded: list[PluginInfo] = field(default_factory=list)
     failures: list[tuple[str, str]] = field(default_factory=list)
     blocked: list[str] = field(default_factory=list)
@@ -70,7 +71,7 @@ def discover(extra_plugins: list[tuple[str, Any]] | None = None) -> PluginSet:
     """
     pm = pluggy.PluginManager(hookspecs.PROJECT)
     pm.add_hookspecs(hookspecs)
-    result = PluginSet(pm, BackendRegistry(), DecoderRegistry())
+    result = PluginSet(pm, BackendRegistry(), DecoderRegistry(), SinkRegistry())
     autoload = os.environ.get("RXFEED_DISABLE_PLUGIN_AUTOLOAD", "") in ("", "0")
     allowed = _csv_env("RXFEED_PLUGINS")
     blocked = _csv_env("RXFEED_BLOCK_PLUGINS")
@@ -97,6 +98,7 @@ def discover(extra_plugins: list[tuple[str, Any]] | None = None) -> PluginSet:
         result.loaded.append(PluginInfo(name, getattr(plugin, "__name__", repr(plugin)), "(in process)", "-"))
     _call_register(pm, "rxfeed_register_backends", result.backends, result)
     _call_register(pm, "rxfeed_register_decoders", result.decoders, result)
+    _call_register(pm, "rxfeed_register_sinks", result.sinks, result)
     return result
 
 

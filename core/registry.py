@@ -52,3 +52,9 @@ class DecoderRegistry(_Registry["object"]):
     """Protocol decoders by name (``itch50``, ...)."""
 
     kind = "decoder"
+
+
+class SinkRegistry(_Registry["object"]):
+    """Output sinks by name (``zmq_pub``, ...)."""
+
+    kind = "sink"

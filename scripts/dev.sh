@@ -53,7 +53,7 @@ setup() {
     $pip install -q "meson-python>=0.16" "meson>=1.3" ninja "cython>=3.0.10" numpy setuptools wheel
     # the efvi backend is built against rxfeed's ef_vi stand-in here (no Onload
     # driver or Solarflare NIC on this machine); production builds use -Donload_prefix
-    $pip install -q --no-build-isolation -Csetup-args=-Defvi_standin=true -e "$ROOT[test,bench]"
+    $pip install -q --no-build-isolation -Csetup-args=-Defvi_standin=true -e "$ROOT[test,bench,outputs]"
     $pip install -q --no-build-isolation "$ROOT/tests/plugins/rxfeed_example"
 }
 

@@ -77,7 +77,7 @@ def test_third_party_backends_feed_the_same_decoder(tmp_path, backend, day_dir):
 def test_every_hook_is_documented_and_exercised():
     specs = [n for n, f in inspect.getmembers(hookspecs, inspect.isfunction) if n.startswith("rxfeed_")]
     assert sorted(specs) == ["rxfeed_detect_source", "rxfeed_native_info", "rxfeed_register_backends",
-                             "rxfeed_register_decoders"]
+                             "rxfeed_register_decoders", "rxfeed_register_sinks"]
     docs = open(__file__.rsplit("/", 2)[0] + "/docs/writing-a-plugin.md").read()
     for name in specs:
         assert (getattr(hookspecs, name).__doc__ or "").strip(), name
@@ -87,6 +87,7 @@ def test_every_hook_is_documented_and_exercised():
     assert ps.detect("x", b"\x00\x0cS" + bytes(9)) == ("nasdaq_file", "itch50")
     assert ps.detect("x", b"\xff\xff\xff") is None
     assert set(ps.native_info()) >= {"pcap_replay", "nasdaq_file", "itch50"}
+    assert "zmq_pub" in ps.sinks
 
 
 def test_template_plugins_work(tmp_path):

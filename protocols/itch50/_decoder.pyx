@@ -182,6 +182,9 @@ cdef inline void _message(DecoderState *st, const uint8_t *m, uint32_t mlen, con
         st.batch_n[t] += 1
         if st.batch_n[t] == st.batch_cap:
             with gil:
+                # callbacks queued so far go first: outputs see messages in decode order
+                if st.n_pending:
+                    (<ItchDecoder>st.owner)._flush_pending()
                 (<ItchDecoder>st.owner)._flush_batch(t)
 
 

@@ -1,0 +1,100 @@
+"""Outputs users reach for: Parquet files and plots, built from the decoder's
+numpy batches and the order books' event buffers. Memory stays bounded: every
+batch is written as it arrives."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+def records_to_arrow(arr: np.ndarray) -> Any:
+    """A numpy record batch as a pyarrow Table: numeric columns as they are,
+    alpha fields as right-trimmed strings, prices kept as integers."""
+    import pyarrow as pa
+
+    cols = {}
+    for name in arr.dtype.names:
+        col = arr[name]
+        if col.dtype.kind == "S":
+            cols[name] = pa.array(np.char.rstrip(np.char.decode(col, "latin-1"), " "))
+        else:
+            cols[name] = pa.array(np.ascontiguousarray(col))
+    return pa.table(cols)
+
+
+class ParquetOutput:
+    """One Parquet file per message type (``messages_A.parquet``, ...), plus
+    ``trades.parquet`` and ``bbo.parquet`` from the books, in ``directory``."""
+
+    def __init__(self, directory: str | Path, books: Any = None, drain_every: int = 1 << 18) -> None:
+        self.dir = Path(directory)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.books = books
+        self.drain_every = drain_every
+        self._writers: dict[str, Any] = {}
+        self.rows: dict[str, int] = {}
+
+    def _write(self, name: str, table: Any) -> None:
+        import pyarrow.parquet as pq
+
+        w = self._writers.get(name)
+        if w is None:
+            w = self._writers[name] = pq.ParquetWriter(self.dir / f"{name}.parquet", table.schema)
+        w.write_table(table)
+        self.rows[name] = self.rows.get(name, 0) + table.num_rows
+
+    def on_batch(self, type_char: str, arr: np.ndarray) -> None:
+        self._write(f"messages_{type_char}", records_to_arrow(arr))
+        if self.books is not None:
+            self.drain_books(final=False)
+
+    def drain_books(self, final: bool = True) -> None:
+        for name, take in (("trades", self.books.take_trades), ("bbo", self.books.take_bbo)):
+            arr = take()
+            if len(arr):
+                self._write(name, records_to_arrow(arr))
+
+    def close(self) -> dict[str, int]:
+        if self.books is not None:
+            self.drain_books()
+        for w in self._writers.values():
+            w.close()
+        return dict(sorted(self.rows.items()))
+
+
+def plot_symbol(books_bbo: np.ndarray, trades: np.ndarray, depth: dict[str, list], symbol: str,
+                out: str | Path) -> Path:
+    """PNG of a symbol's best bid/offer and trades over the day, and a depth snapshot."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax, axd) = plt.subplots(1, 2, figsize=(13, 5), gridspec_kw={"width_ratios": [3, 1]})
+    hours = books_bbo["timestamp"] / 3.6e12
+    bid = np.where(books_bbo["bid_price"] > 0, books_bbo["bid_price"] / 1e4, np.nan)
+    ask = np.where(books_bbo["ask_price"] > 0, books_bbo["ask_price"] / 1e4, np.nan)
+    ax.step(hours, bid, where="post", color="tab:green", lw=0.8, label="best bid")
+    ax.step(hours, ask, where="post", color="tab:red", lw=0.8, label="best offer")
+    if len(trades):
+        ax.scatter(trades["timestamp"] / 3.6e12, trades["price"] / 1e4, s=4, color="black", alpha=0.5,
+                   label="trades")
+    ax.set_xlabel("hours since midnight")
+    ax.set_ylabel("price ($)")
+    ax.set_title(f"{symbol}: best bid/offer and trades")
+    ax.legend(loc="best", fontsize=8)
+    for side, color in (("bids", "tab:green"), ("asks", "tab:red")):
+        lv = depth[side]
+        if lv:
+            axd.barh([p / 1e4 for p, _, _ in lv], [s for _, s, _ in lv], height=0.008, color=color, label=side)
+    axd.set_xlabel("shares")
+    axd.set_title("depth at end of day")
+    axd.legend(fontsize=8)
+    fig.tight_layout()
+    out = Path(out)
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out

@@ -1,0 +1,87 @@
+"""Outputs: Parquet conversion, the plot, and the ZeroMQ fan-out sink with a
+real subscriber over loopback TCP and IPC."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections import Counter
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+import zmq
+from click.testing import CliRunner
+
+from rxfeed import Pipeline
+from rxfeed.cli import main
+from rxfeed.sinks.zmq_pub import ZmqPubConfig, ZmqPubSink, decode_message
+
+from .conftest import collect
+
+
+def test_convert_to_parquet(day_dir, tmp_path):
+    r = CliRunner().invoke(main, ["convert", str(day_dir / "day.pcap"), "-o", str(tmp_path / "pq")])
+    assert r.exit_code == 0, r.output
+    info = json.loads(r.output)
+    s, msgs = collect("pcap_replay", day_dir / "day.pcap")
+    assert info["messages"] == 20_000
+    adds = pq.read_table(tmp_path / "pq" / "messages_A.parquet").to_pydict()
+    ref = [m for m in msgs if m.type == "A"]
+    assert adds["order_reference_number"] == [m.order_reference_number for m in ref]
+    assert adds["stock"] == [m.stock for m in ref] and adds["price"] == [m.price for m in ref]
+    trades = pq.read_table(tmp_path / "pq" / "trades.parquet")
+    assert trades.num_rows == sum(1 for m in msgs if m.type in "ECPQ")
+    assert pq.read_table(tmp_path / "pq" / "bbo.parquet").num_rows > 100
+
+
+def test_plot_png(day_dir, tmp_path):
+    out = tmp_path / "aapl.png"
+    r = CliRunner().invoke(main, ["plot", str(day_dir / "day.pcap"), "-s", "AAPL", "-o", str(out)])
+    assert r.exit_code == 0, r.output
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and out.stat().st_size > 20_000
+    r = CliRunner().invoke(main, ["plot", str(day_dir / "day.pcap"), "-s", "NOPE"])
+    assert r.exit_code == 2 and "NOPE" in r.output
+
+
+@pytest.mark.parametrize("kind", ["tcp", "ipc"])
+def test_zmq_fan_out_to_a_real_subscriber(day_dir, tmp_path, kind):
+    endpoint = "tcp://127.0.0.1:*" if kind == "tcp" else f"ipc://{tmp_path}/itch.sock"
+    pipe = Pipeline("pcap_replay", backend_config={"path": str(day_dir / "day.pcap")},
+                    decoder_config={"batch_size": 512})
+    sink = ZmqPubSink(ZmqPubConfig(endpoints=[endpoint]))
+    bound = sink._sock.getsockopt(zmq.LAST_ENDPOINT).decode()
+    sink.attach(pipe.decoder)
+    got: list = []
+    ready = threading.Event()
+    done = threading.Event()
+
+    def subscriber():
+        sub = zmq.Context.instance().socket(zmq.SUB)
+        sub.connect(bound)
+        sub.setsockopt(zmq.SUBSCRIBE, b"AAPL")
+        sub.setsockopt(zmq.SUBSCRIBE, b"MSFT")
+        ready.set()
+        while not done.is_set() or sub.poll(200):
+            if sub.poll(100):
+                got.append(decode_message(sub.recv_multipart()))
+        sub.close()
+
+    t = threading.Thread(target=subscriber)
+    t.start()
+    ready.wait(5)
+    time.sleep(0.5)  # ZeroMQ's slow joiner: the subscription must reach the publisher
+    pipe.run()
+    time.sleep(0.3)
+    done.set()
+    t.join(10)
+    sink.close()
+    _, msgs = collect("pcap_replay", day_dir / "day.pcap")
+    want = Counter((m.stock_locate, m.type) for m in msgs if m.type in "AFECXDUPQ" and m.stock_locate in (1, 2))
+    have = Counter()
+    for sym, typ, arr in got:
+        assert sym in ("AAPL", "MSFT")
+        assert set(np.unique(arr["stock_locate"])) == {1 if sym == "AAPL" else 2}
+        have[(int(arr["stock_locate"][0]), typ)] += len(arr)
+    assert have == want
