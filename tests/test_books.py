@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
+
 from click.testing import CliRunner
 
 from rxfeed import Pipeline
@@ -76,3 +78,39 @@ def test_replay_books_json(day_dir):
     assert s["books"]["integrity"]["crossed"] == 0
     r = CliRunner().invoke(main, ["replay", str(REAL_ITCH), "--books"])
     assert r.exit_code == 0 and "book integrity: unknown_order=" in r.output
+
+
+def test_depth_snapshots_on_change(day_dir):
+    s, books, ref = build(day_dir / "day.pcap", depth=10)
+    snaps = books.take_depth()
+    assert len(snaps) == books.counters()["depth_snapshots"] > 1000
+    for sym, loc in books.symbols().items():
+        last = snaps[snaps["locate"] == loc][-1]
+        want = ref.depth(loc, "B")[:10]
+        got = [(int(p), int(sh), int(o)) for p, o, sh in zip(last["bid"]["price"], last["bid"]["orders"],
+                                                             last["bid"]["shares"]) if p]
+        assert got == want, sym
+        want = ref.depth(loc, "S")[:10]
+        got = [(int(p), int(sh), int(o)) for p, o, sh in zip(last["ask"]["price"], last["ask"]["orders"],
+                                                             last["ask"]["shares"]) if p]
+        assert got == want, sym
+    assert (np.diff(snaps["timestamp"].astype(np.int64)) >= 0).all()
+
+
+def test_books_via_efvi_and_dpdk_equal_pcap_replay(day_dir, monkeypatch):
+    import subprocess
+    import sys
+
+    from rxfeed.backends.efvi.backend import EfviBackend
+    from rxfeed.backends.efvi.config import EfviConfig
+
+    _, base, _ = build(day_dir / "day.pcap")
+    monkeypatch.setenv("RXF_EFVI_STANDIN_PCAP", str(day_dir / "day.pcap"))
+    pipe = Pipeline(EfviBackend(EfviConfig(interface="sfc0", filters=["233.54.12.111:26477"], idle_timeout_s=0.3)))
+    books = OrderBooks()
+    pipe.decoder.add_handlers(books)
+    pipe.run()
+    assert books.final_bbo() == base.final_bbo()
+    out = subprocess.run([sys.executable, "-m", "rxfeed.cli", "replay", str(day_dir / "day.pcap"), "--backend",
+                          "dpdk", "--books", "--json"], capture_output=True, text=True, check=True, timeout=120)
+    assert json.loads(out.stdout)["books"]["final_bbo"] == base.final_bbo()

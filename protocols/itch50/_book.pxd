@@ -25,7 +25,7 @@ cdef extern from "book.h" nogil:
         uint64_t messages, adds, executions, cancels, deletes, replaces, trades, cross_trades, broken_trades
         uint64_t unknown_order, exec_beyond_remaining, cancel_beyond_remaining, duplicate_add
         uint64_t crossed, locked, halts, system_events
-        uint64_t bbo_changes
+        uint64_t bbo_changes, depth_snapshots
     ctypedef struct rxf_bbo_event:
         pass
     ctypedef struct rxf_trade_event:
@@ -42,7 +42,10 @@ cdef extern from "book.h" nogil:
         uint64_t n_trades
         int oom
         uint64_t *latency_hist
-    int rxf_books_init(rxf_books *b, int want_bbo, int want_trades, int want_latency)
+        uint32_t depth_n
+        uint8_t *depth
+        uint64_t n_depth
+    int rxf_books_init(rxf_books *b, int want_bbo, int want_trades, int want_latency, uint32_t depth_n)
     void rxf_books_free(rxf_books *b)
 
 

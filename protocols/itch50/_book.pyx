@@ -27,11 +27,15 @@ cdef class OrderBooks:
     :param bbo: record every top-of-book change (``take_bbo()``).
     :param trades: record every trade (``take_trades()``).
     :param latency: time every book update with the cycle counter (``latency()``).
+    :param depth: N > 0: a depth-N snapshot each time a message changes one of
+        a book's top N levels (``take_depth()``).
     """
 
-    def __cinit__(self, bint bbo=False, bint trades=False, bint latency=False):
+    def __cinit__(self, bint bbo=False, bint trades=False, bint latency=False, unsigned int depth=0):
+        if depth > 1000:
+            raise ValueError("depth must be <= 1000")
         self.b = <rxf_books *>calloc(1, sizeof(rxf_books))
-        if self.b == NULL or rxf_books_init(self.b, bbo, trades, latency) != 0:
+        if self.b == NULL or rxf_books_init(self.b, bbo, trades, latency, depth) != 0:
             raise MemoryError()
 
     def __dealloc__(self):
@@ -47,6 +51,7 @@ cdef class OrderBooks:
         return {"messages": c.messages, "adds": c.adds, "executions": c.executions, "cancels": c.cancels,
                 "deletes": c.deletes, "replaces": c.replaces, "trades": c.trades, "cross_trades": c.cross_trades,
                 "broken_trades": c.broken_trades, "halts": c.halts, "bbo_changes": c.bbo_changes,
+                "depth_snapshots": c.depth_snapshots,
                 "integrity": {"unknown_order": c.unknown_order, "exec_beyond_remaining": c.exec_beyond_remaining,
                               "cancel_beyond_remaining": c.cancel_beyond_remaining,
                               "duplicate_add": c.duplicate_add, "crossed": c.crossed, "locked": c.locked,
@@ -124,6 +129,21 @@ cdef class OrderBooks:
         arr = np.frombuffer((<char *>self.b.trades)[:n * 40], dtype=TRADE_DTYPE).copy() if n else np.empty(0, TRADE_DTYPE)
         self.b.n_trades = 0
         return arr
+
+    def take_depth(self):
+        """Depth snapshots so far (numpy; fields ``timestamp``, ``locate``, and
+        ``bid_price``/``bid_shares``/``bid_orders``/``ask_...`` arrays of N,
+        best first, 0 past the book's end); the buffer is emptied."""
+        cdef uint32_t n = self.b.depth_n
+        if n == 0:
+            raise ValueError("OrderBooks(depth=N) was not asked for")
+        lvl = np.dtype([("price", "<u4"), ("orders", "<u4"), ("shares", "<u8")])
+        dt = np.dtype([("timestamp", "<u8"), ("locate", "<u2"), ("levels", "<u2"), ("_pad", "<u4"),
+                       ("bid", lvl, (n,)), ("ask", lvl, (n,))])
+        cnt = self.b.n_depth
+        raw = np.frombuffer((<char *>self.b.depth)[:cnt * dt.itemsize], dtype=dt).copy() if cnt else np.empty(0, dt)
+        self.b.n_depth = 0
+        return raw
 
     def final_bbo(self) -> dict:
         """``{symbol: {bid_price, bid_shares, ask_price, ask_shares}}`` for every named locate."""

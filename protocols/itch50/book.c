@@ -120,6 +120,32 @@ static void check_top(rxf_books *b, uint16_t loc, uint64_t ts) {
     e->bid_price = bp; e->bid_shares = bs; e->ask_price = ap; e->ask_shares = as;
 }
 
+static void depth_snapshot(rxf_books *b, uint16_t loc, uint64_t ts) {
+    size_t rec = sizeof(rxf_depth_header) + 2 * (size_t)b->depth_n * sizeof(rxf_depth_level);
+    if (b->n_depth == b->cap_depth) {
+        uint64_t ncap = b->cap_depth ? b->cap_depth * 2 : 1024;
+        uint8_t *nd = realloc(b->depth, ncap * rec);
+        if (!nd) { b->oom = 1; return; }
+        b->depth = nd;
+        b->cap_depth = ncap;
+    }
+    uint8_t *p = b->depth + b->n_depth++ * rec;
+    memset(p, 0, rec);
+    rxf_depth_header *h = (rxf_depth_header *)p;
+    h->timestamp = ts; h->locate = loc; h->levels = (uint16_t)b->depth_n;
+    rxf_depth_level *out = (rxf_depth_level *)(p + sizeof(*h));
+    for (int side = 0; side < 2; side++) {
+        rxf_side *sd = &b->stocks[loc].side[side];
+        for (uint32_t i = 0; i < b->depth_n && i < sd->n; i++) {
+            rxf_level *lv = &sd->lv[sd->n - 1 - i];
+            out[side * b->depth_n + i].price = lv->price;
+            out[side * b->depth_n + i].orders = lv->orders;
+            out[side * b->depth_n + i].shares = lv->shares;
+        }
+    }
+    b->c.depth_snapshots++;
+}
+
 static void trade(rxf_books *b, char type, uint64_t ts, uint16_t loc, uint64_t match, uint64_t ref, uint32_t px,
                   uint32_t shares, char side) {
     if (!b->want_trades) return;
@@ -151,6 +177,7 @@ static void add(rxf_books *b, uint16_t loc, uint64_t ref, char side_c, uint32_t 
     lv->tail = s;
     lv->orders++;
     lv->shares += shares;
+    if (b->depth_n && sd->n - (uint32_t)li <= b->depth_n) b->touched = 1;
     if (hash_put(b, ref, s) != 0) return;
     b->c.adds++;
 }
@@ -163,6 +190,7 @@ static void reduce(rxf_books *b, int64_t h, uint32_t k) {
     int32_t li = level_at(b, sd, o->side, o->price, 0);
     if (li < 0) return; /* cannot happen: every live order sits on a level */
     rxf_level *lv = &sd->lv[li];
+    if (b->depth_n && sd->n - (uint32_t)li <= b->depth_n) b->touched = 1;
     if (k < o->shares) {
         o->shares -= k;
         lv->shares -= k;
@@ -183,6 +211,7 @@ static void reduce(rxf_books *b, int64_t h, uint32_t k) {
 }
 
 static inline void apply(rxf_books *b, const rxf_itch_record *r) {
+    b->touched = 0;
     uint16_t loc = r->hdr.stock_locate;
     uint64_t ts = r->hdr.timestamp;
     int64_t h;
@@ -258,6 +287,7 @@ static inline void apply(rxf_books *b, const rxf_itch_record *r) {
     default: return;
     }
     check_top(b, loc, ts);
+    if (b->touched) depth_snapshot(b, loc, ts);
 }
 
 static void on_msg(void *ctx, const rxf_itch_record *r, const rxf_itch_meta *meta) {
@@ -273,7 +303,7 @@ static void on_msg_timed(void *ctx, const rxf_itch_record *r, const rxf_itch_met
     b->latency_hist[rxf_hist_index(rxf_cycles() - c0)]++;
 }
 
-int rxf_books_init(rxf_books *b, int want_bbo, int want_trades, int want_latency) {
+int rxf_books_init(rxf_books *b, int want_bbo, int want_trades, int want_latency, uint32_t depth_n) {
     memset(b, 0, sizeof(*b));
     b->stocks = calloc(RXF_BOOK_MAX_LOCATES, sizeof(rxf_stock));
     b->cap_orders = 1u << 16;
@@ -285,6 +315,7 @@ int rxf_books_init(rxf_books *b, int want_bbo, int want_trades, int want_latency
     b->free_head = -1;
     b->want_bbo = want_bbo;
     b->want_trades = want_trades;
+    b->depth_n = depth_n;
     b->table.version = RXF_ITCH_HANDLERS_VERSION;
     b->table.struct_size = sizeof(rxf_itch_handlers);
     b->table.ctx = b;
@@ -297,6 +328,6 @@ int rxf_books_init(rxf_books *b, int want_bbo, int want_trades, int want_latency
 void rxf_books_free(rxf_books *b) {
     if (b->stocks)
         for (uint32_t i = 0; i < RXF_BOOK_MAX_LOCATES; i++) { free(b->stocks[i].side[0].lv); free(b->stocks[i].side[1].lv); }
-    free(b->stocks); free(b->orders); free(b->hash); free(b->bbo); free(b->trades); free(b->latency_hist);
+    free(b->stocks); free(b->orders); free(b->hash); free(b->bbo); free(b->trades); free(b->latency_hist); free(b->depth);
     memset(b, 0, sizeof(*b));
 }

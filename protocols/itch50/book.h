@@ -68,11 +68,15 @@ typedef struct rxf_trade_event {
     uint16_t _pad[2];
 } rxf_trade_event;
 
+/* depth snapshot: header then depth_n bid levels then depth_n ask levels */
+typedef struct rxf_depth_level { uint32_t price, orders; uint64_t shares; } rxf_depth_level;
+typedef struct rxf_depth_header { uint64_t timestamp; uint16_t locate, levels; uint32_t _pad; } rxf_depth_header;
+
 typedef struct rxf_book_counters {
     uint64_t messages, adds, executions, cancels, deletes, replaces, trades, cross_trades, broken_trades;
     uint64_t unknown_order, exec_beyond_remaining, cancel_beyond_remaining, duplicate_add;
     uint64_t crossed, locked, halts, system_events;
-    uint64_t bbo_changes;
+    uint64_t bbo_changes, depth_snapshots;
 } rxf_book_counters;
 
 typedef struct rxf_books {
@@ -90,10 +94,13 @@ typedef struct rxf_books {
     rxf_trade_event *trades; uint64_t n_trades, cap_trades;
     int oom;
     uint64_t *latency_hist;       /* RXF_HIST_BUCKETS cycle counts per message, or NULL */
+    uint32_t depth_n;             /* > 0: a depth snapshot whenever a message changes the top depth_n levels */
+    uint8_t *depth; uint64_t n_depth, cap_depth; /* snapshots, each rxf_depth_header + 2*depth_n levels */
+    int touched;                  /* set by add/reduce when a top-depth_n level changed */
 } rxf_books;
 
 /* want_latency: time every book update with the cycle counter (rxfeed/hist.h). */
-int rxf_books_init(rxf_books *b, int want_bbo, int want_trades, int want_latency);
+int rxf_books_init(rxf_books *b, int want_bbo, int want_trades, int want_latency, uint32_t depth_n);
 void rxf_books_free(rxf_books *b);
 
 #endif

@@ -36,9 +36,9 @@ def day(tmp_path_factory):
     return p
 
 
-def rxfeed_books(path, latency=False):
+def rxfeed_books(path, latency=False, depth=0):
     pipe = Pipeline("nasdaq_file", backend_config={"path": str(path)})
-    books = OrderBooks(bbo=True, latency=latency)
+    books = OrderBooks(bbo=True, latency=latency, depth=depth)
     pipe.decoder.add_handlers(books)
     t0 = time.perf_counter()
     s = pipe.run()
@@ -72,11 +72,13 @@ def meatpy_books(path):
 def test_books_vs_meatpy(day):
     pytest.importorskip("meatpy", reason="peer package meatpy not installed (pip install .[bench])")
     ours = max(rxfeed_books(day)[0] for _ in range(3))
+    ours_depth = max(rxfeed_books(day, depth=10)[0] for _ in range(3))
     peer = meatpy_books(day)
     _, books = rxfeed_books(day, latency=True)
     lat = books.latency()
     print(f"\n{N:,} messages: rxfeed all-symbol books + BBO events {ours / 1e6:.2f} M msg/s; "
-          f"meatpy {peer / 1e3:.1f} k msg/s; ratio {ours / peer:.0f}x\n"
+          f"meatpy {peer / 1e3:.1f} k msg/s; ratio {ours / peer:.0f}x; with depth-10 snapshots on change "
+          f"{ours_depth / 1e6:.2f} M msg/s ({ours_depth / peer:.0f}x)\n"
           f"per-message book update: p50 {lat['p50']} ns, p90 {lat['p90']} ns, p99 {lat['p99']} ns, "
           f"p99.9 {lat['p99_9']} ns, max {lat['max']} ns")
     assert books.counters()["integrity"]["unknown_order"] == 0
