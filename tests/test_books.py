@@ -114,3 +114,12 @@ def test_books_via_efvi_and_dpdk_equal_pcap_replay(day_dir, monkeypatch):
     out = subprocess.run([sys.executable, "-m", "rxfeed.cli", "replay", str(day_dir / "day.pcap"), "--backend",
                           "dpdk", "--books", "--json"], capture_output=True, text=True, check=True, timeout=120)
     assert json.loads(out.stdout)["books"]["final_bbo"] == base.final_bbo()
+
+
+def test_depth_snapshots_on_a_clock(day_dir):
+    minute = 60 * 10**9
+    s, books, ref = build(day_dir / "day.pcap", depth=5, depth_every_ns=minute)
+    snaps = books.take_depth()
+    ticks = np.unique(snaps["timestamp"])
+    assert (ticks % minute == 0).all() and len(ticks) > 100
+    assert all((snaps["timestamp"] == t).sum() == len(books.symbols()) for t in ticks[:5])

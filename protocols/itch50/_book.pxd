@@ -43,6 +43,7 @@ cdef extern from "book.h" nogil:
         int oom
         uint64_t *latency_hist
         uint32_t depth_n
+        uint64_t depth_every_ns
         uint8_t *depth
         uint64_t n_depth
     int rxf_books_init(rxf_books *b, int want_bbo, int want_trades, int want_latency, uint32_t depth_n)

@@ -29,14 +29,20 @@ cdef class OrderBooks:
     :param latency: time every book update with the cycle counter (``latency()``).
     :param depth: N > 0: a depth-N snapshot each time a message changes one of
         a book's top N levels (``take_depth()``).
+    :param depth_every_ns: with ``depth``, snapshot every named book on a clock
+        instead (message time: at each multiple of this many ns).
     """
 
-    def __cinit__(self, bint bbo=False, bint trades=False, bint latency=False, unsigned int depth=0):
+    def __cinit__(self, bint bbo=False, bint trades=False, bint latency=False, unsigned int depth=0,
+                  unsigned long long depth_every_ns=0):
         if depth > 1000:
             raise ValueError("depth must be <= 1000")
         self.b = <rxf_books *>calloc(1, sizeof(rxf_books))
         if self.b == NULL or rxf_books_init(self.b, bbo, trades, latency, depth) != 0:
             raise MemoryError()
+        if depth_every_ns and not depth:
+            raise ValueError("depth_every_ns needs depth=N")
+        self.b.depth_every_ns = depth_every_ns
 
     def __dealloc__(self):
         if self.b != NULL:

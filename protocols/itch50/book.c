@@ -287,18 +287,31 @@ static inline void apply(rxf_books *b, const rxf_itch_record *r) {
     default: return;
     }
     check_top(b, loc, ts);
-    if (b->touched) depth_snapshot(b, loc, ts);
+    if (b->touched && !b->depth_every_ns) depth_snapshot(b, loc, ts);
+}
+
+/* Clock mode: when message time passes the next tick, snapshot every named book. */
+static inline void clock_tick(rxf_books *b, uint64_t ts) {
+    if (!b->next_clock_ns) b->next_clock_ns = (ts / b->depth_every_ns + 1) * b->depth_every_ns;
+    while (ts >= b->next_clock_ns) {
+        for (uint32_t loc = 0; loc < RXF_BOOK_MAX_LOCATES; loc++)
+            if (b->stocks[loc].seen) depth_snapshot(b, (uint16_t)loc, b->next_clock_ns);
+        b->next_clock_ns += b->depth_every_ns;
+    }
 }
 
 static void on_msg(void *ctx, const rxf_itch_record *r, const rxf_itch_meta *meta) {
     (void)meta;
-    apply((rxf_books *)ctx, r);
+    rxf_books *b = ctx;
+    if (b->depth_every_ns) clock_tick(b, r->hdr.timestamp);
+    apply(b, r);
 }
 
 static void on_msg_timed(void *ctx, const rxf_itch_record *r, const rxf_itch_meta *meta) {
     (void)meta;
     rxf_books *b = ctx;
     uint64_t c0 = rxf_cycles();
+    if (b->depth_every_ns) clock_tick(b, r->hdr.timestamp);
     apply(b, r);
     b->latency_hist[rxf_hist_index(rxf_cycles() - c0)]++;
 }

@@ -97,6 +97,8 @@ typedef struct rxf_books {
     uint32_t depth_n;             /* > 0: a depth snapshot whenever a message changes the top depth_n levels */
     uint8_t *depth; uint64_t n_depth, cap_depth; /* snapshots, each rxf_depth_header + 2*depth_n levels */
     int touched;                  /* set by add/reduce when a top-depth_n level changed */
+    uint64_t depth_every_ns;      /* > 0: snapshots on a clock (message time) instead of on change */
+    uint64_t next_clock_ns;
 } rxf_books;
 
 /* want_latency: time every book update with the cycle counter (rxfeed/hist.h). */
