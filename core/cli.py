@@ -380,16 +380,18 @@ def generate(output: str, messages: int, symbols: int, seed: int, fmt: str | Non
 @click.argument("source", type=click.Path())
 @click.option("-o", "--output", "outdir", required=True, type=click.Path(file_okay=False), help="output directory")
 @click.option("--types", default=None, help="message types to write (default: all)")
-@click.option("--no-books", is_flag=True, help="skip trades.parquet and bbo.parquet")
+@click.option("--no-books", is_flag=True, help="skip trades.parquet, bbo.parquet and depth.parquet")
+@click.option("--depth", type=int, default=10, show_default=True,
+              help="levels per side in depth.parquet (a snapshot per top-N change; 0: none)")
 @click.option("--backend", "-b", help="backend (default: detected from the file)")
-def convert(source: str, outdir: str, types: str | None, no_books: bool, backend: str | None) -> None:
+def convert(source: str, outdir: str, types: str | None, no_books: bool, depth: int, backend: str | None) -> None:
     """Write SOURCE to Parquet: messages per type, trades and BBO changes (bounded memory)."""
     from rxfeed.protocols.itch50._book import OrderBooks
 
     from .outputs import ParquetOutput
 
     pipe = _build(source, backend, None, (), 0.0, 1, None, {})
-    books = None if no_books else OrderBooks(bbo=True, trades=True)
+    books = None if no_books else OrderBooks(bbo=True, trades=True, depth=depth)
     out = ParquetOutput(outdir, books)
     if books is not None:
         pipe.decoder.add_handlers(books)

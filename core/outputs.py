@@ -17,7 +17,14 @@ def records_to_arrow(arr: np.ndarray) -> Any:
 
     cols = {}
     for name in arr.dtype.names:
+        if name.startswith("_"):
+            continue  # padding
         col = arr[name]
+        if col.dtype.names and col.ndim == 2:  # depth snapshot side: (n, N) of (price, orders, shares)
+            for sub in col.dtype.names:
+                flat = np.ascontiguousarray(col[sub]).reshape(-1)
+                cols[f"{name}_{sub}"] = pa.FixedSizeListArray.from_arrays(pa.array(flat), col.shape[1])
+            continue
         if col.dtype.kind == "S":
             cols[name] = pa.array(np.char.rstrip(np.char.decode(col, "latin-1"), " "))
         else:
@@ -27,7 +34,8 @@ def records_to_arrow(arr: np.ndarray) -> Any:
 
 class ParquetOutput:
     """One Parquet file per message type (``messages_A.parquet``, ...), plus
-    ``trades.parquet`` and ``bbo.parquet`` from the books, in ``directory``."""
+    ``trades.parquet``, ``bbo.parquet`` and (with depth snapshots on)
+    ``depth.parquet`` from the books, in ``directory``."""
 
     def __init__(self, directory: str | Path, books: Any = None, drain_every: int = 1 << 18) -> None:
         self.dir = Path(directory)
@@ -52,7 +60,10 @@ class ParquetOutput:
             self.drain_books(final=False)
 
     def drain_books(self, final: bool = True) -> None:
-        for name, take in (("trades", self.books.take_trades), ("bbo", self.books.take_bbo)):
+        takers = [("trades", self.books.take_trades), ("bbo", self.books.take_bbo)]
+        if self.books.counters()["depth_snapshots"]:
+            takers.append(("depth", self.books.take_depth))
+        for name, take in takers:
             arr = take()
             if len(arr):
                 self._write(name, records_to_arrow(arr))

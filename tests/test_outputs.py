@@ -34,6 +34,8 @@ def test_convert_to_parquet(day_dir, tmp_path):
     trades = pq.read_table(tmp_path / "pq" / "trades.parquet")
     assert trades.num_rows == sum(1 for m in msgs if m.type in "ECPQ")
     assert pq.read_table(tmp_path / "pq" / "bbo.parquet").num_rows > 100
+    depth = pq.read_table(tmp_path / "pq" / "depth.parquet").to_pydict()
+    assert len(depth["bid_price"][0]) == 10 and "ask_shares" in depth and "_pad" not in depth
 
 
 def test_plot_png(day_dir, tmp_path):
