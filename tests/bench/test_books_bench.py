@@ -12,7 +12,6 @@ from __future__ import annotations
 import datetime
 import os
 import time
-from pathlib import Path
 
 import pytest
 
@@ -25,15 +24,11 @@ N = int(os.environ.get("RXFEED_BENCH_BOOK_MESSAGES", "1000000"))
 
 
 @pytest.fixture(scope="module")
-def day(tmp_path_factory):
-    cache = Path(os.environ.get("RXFEED_BENCH_DIR", tmp_path_factory.mktemp("bench")))
-    cache.mkdir(parents=True, exist_ok=True)
-    p = cache / f"books{N}.itch"
-    if not p.exists():
-        # meatpy 0.5 reads 'O' (DLCR) with a layout other than the 48 bytes of
-        # today's spec and stops on it, so both sides get the day without it
-        write_nasdaq(p, (m for m in generate_messages(N, symbols=16, seed=42) if m[:1] != b"O"))
-    return p
+def day(bench_day):
+    # meatpy 0.5 reads 'O' (DLCR) with a layout other than the 48 bytes of
+    # today's spec and stops on it, so both sides get the day without it
+    return bench_day(f"books{N}.itch", N, lambda p: write_nasdaq(
+        p, (m for m in generate_messages(N, symbols=16, seed=42) if m[:1] != b"O")))
 
 
 def rxfeed_books(path, latency=False, depth=0):

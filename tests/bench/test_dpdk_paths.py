@@ -12,24 +12,17 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-from rxfeed.generator import generate
 
 pytestmark = pytest.mark.bench
 N = int(os.environ.get("RXFEED_BENCH_MESSAGES", "5000000"))
 
 
 @pytest.fixture(scope="module")
-def capture(tmp_path_factory):
-    cache = Path(os.environ.get("RXFEED_BENCH_DIR", tmp_path_factory.mktemp("bench")))
-    cache.mkdir(parents=True, exist_ok=True)
-    p = cache / f"day{N}.pcap"
-    if not p.exists():
-        generate(p, N, symbols=16, seed=42)
-    return p
+def capture(bench_day):
+    return bench_day(f"day{N}.pcap", N)
 
 
 def replay(path, *args):

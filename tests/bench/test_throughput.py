@@ -20,7 +20,6 @@ from pathlib import Path
 import pytest
 
 from rxfeed import Pipeline
-from rxfeed.generator import generate
 from rxfeed.protocols.itch50._decoder import count_framed
 from rxfeed.protocols.itch50._handlers import ChecksumHandler
 
@@ -30,14 +29,8 @@ RESULTS: dict[str, float] = {}
 
 
 @pytest.fixture(scope="module")
-def day(tmp_path_factory):
-    cache = Path(os.environ.get("RXFEED_BENCH_DIR", tmp_path_factory.mktemp("bench")))
-    cache.mkdir(parents=True, exist_ok=True)
-    files = {"itch": cache / f"day{N}.itch", "pcap": cache / f"day{N}.pcap"}
-    for p in files.values():
-        if not p.exists():
-            generate(p, N, symbols=16, seed=42)
-    return files
+def day(bench_day):
+    return {"itch": bench_day(f"day{N}.itch", N), "pcap": bench_day(f"day{N}.pcap", N)}
 
 
 def _record(benchmark, name, messages):
