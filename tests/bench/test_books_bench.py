@@ -65,7 +65,6 @@ def meatpy_books(path):
 
 
 def test_books_vs_meatpy(day):
-    pytest.importorskip("meatpy", reason="peer package meatpy not installed (pip install .[bench])")
     ours = max(rxfeed_books(day)[0] for _ in range(3))
     ours_depth = max(rxfeed_books(day, depth=10)[0] for _ in range(3))
     peer = meatpy_books(day)
