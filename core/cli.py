@@ -433,5 +433,36 @@ def plot(source: str, symbol: str, output: str | None, backend: str | None) -> N
     click.echo(f"wrote {path}")
 
 
+@main.command("send")
+@click.argument("source", type=click.Path(exists=True, dir_okay=False))
+@click.option("--group", required=True, metavar="G:P", help="destination group (or unicast address) and port")
+@click.option("--rate", type=float, default=0.0, help="datagrams per second (0: as fast as possible)")
+@click.option("--msg-rate", type=float, default=None, help="messages per second instead of --rate")
+@click.option("--iface", "iface_ip", default=None, help="local address of the interface to send from")
+@click.option("--ttl", type=int, default=1, show_default=True)
+@click.option("--max-seconds", type=float, default=0.0, help="stop after S seconds")
+@click.option("--record", "record_path", type=click.Path(dir_okay=False), help="save send times (.npy)")
+def send_cmd(source: str, group: str, rate: float, msg_rate: float | None, iface_ip: str | None, ttl: int,
+             max_seconds: float, record_path: str | None) -> None:
+    """Replay SOURCE as MoldUDP64 over UDP, paced without sleeping, and print what was sent."""
+    import numpy as np
+
+    from .sender import send, source_messages
+
+    host, _, port = group.rpartition(":")
+    if not host or not port.isdigit():
+        _fail(f"--group {group!r}: expected ADDRESS:PORT")
+    from .generator import moldudp64_datagrams
+
+    msgs = source_messages(source)
+    if msg_rate:
+        n_dgrams = sum(1 for _ in moldudp64_datagrams(msgs, end_of_session=False))
+        rate = msg_rate * n_dgrams / max(1, len(msgs))
+    res = send(msgs, host, int(port), rate, iface_ip, ttl, max_seconds=max_seconds)
+    if record_path:
+        np.save(record_path, res.records)
+    click.echo(json.dumps(res.summary()))
+
+
 if __name__ == "__main__":
     main()

@@ -81,3 +81,32 @@ def test_config_errors():
         Pipeline("udp_socket", backend_config={"groups": ["233.1.1.1:1000", "233.1.1.2:1001"]})
     with pytest.raises(ConfigError, match="groups"):
         Pipeline("udp_socket", backend_config={"groups": ["233.1.1.1"]})
+
+
+def test_rxfeed_send_paced_to_a_udp_socket_listener(tmp_path, day_dir):
+    import numpy as np
+
+    port = 20000 + (os.getpid() + 7) % 20000
+    cmd = [sys.executable, "-m", "rxfeed.cli", "listen", "--backend", "udp_socket", "--until-end-of-session",
+           "--max-seconds", "60", "--json", "-o", f'groups=["127.0.0.1:{port}"]']
+    lst = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        ready, _, _ = select.select([lst.stderr], [], [], 30)
+        assert ready and "listening" in lst.stderr.readline()
+        rec = tmp_path / "sent.npy"
+        out = subprocess.run([sys.executable, "-m", "rxfeed.cli", "send", str(day_dir / "day.pcap"), "--group",
+                              f"127.0.0.1:{port}", "--rate", "4000", "--record", str(rec)],
+                             capture_output=True, text=True, check=True, timeout=120).stdout
+        got, err = lst.communicate(timeout=60)
+    finally:
+        if lst.poll() is None:
+            lst.kill()
+    sent = json.loads(out)
+    s = json.loads(got)
+    assert sent["messages"] == s["messages"] == 20_000 and s["gaps"] == 0
+    r = np.load(rec)
+    assert len(r) == sent["datagrams"] and int(r["count"].sum()) == 20_000
+    assert list(r["sequence"][:2]) == [1, 1 + int(r["count"][0])]
+    # paced: never faster than asked (the clock is busy-waited, not slept on)
+    assert sent["seconds"] >= (sent["datagrams"] - 1) / 4000
+    assert (np.diff(r["send_ns"].astype(np.int64)) > 0).all()
