@@ -1,0 +1,91 @@
+"""pytest plugin (``pytest11`` entry point ``rxfeed``) for users' own feed
+handler tests and latency suites.
+
+Fixtures:
+
+``rxfeed_day``
+    factory ``rxfeed_day(messages=100_000, symbols=8, seed=1, fmt="pcap")``:
+    a generated, book-consistent ITCH 5.0 day (``pcap``, ``pcapng`` or
+    ``nasdaq``), written once per session per arguments.
+``rxfeed_pipeline``
+    factory ``rxfeed_pipeline(backend, decoder="itch50", run=None, **backend_config)``:
+    a :class:`rxfeed.Pipeline`, closed after the test.
+``rxfeed_latency``
+    ``rxfeed_latency.run(pipeline)`` runs with the in-loop rdtsc histogram on
+    and returns the summary; its percentiles (ns) are attached to
+    pytest-benchmark's ``extra_info`` when the test also uses ``benchmark``,
+    and kept in ``rxfeed_latency.results``.
+
+See docs/latency-suites.md for a complete example.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def rxfeed_day(tmp_path_factory: pytest.TempPathFactory):
+    from rxfeed.generator import generate
+
+    cache: dict[tuple, Path] = {}
+    base = tmp_path_factory.mktemp("rxfeed_days")
+
+    def make(messages: int = 100_000, symbols: int = 8, seed: int = 1, fmt: str = "pcap") -> Path:
+        key = (messages, symbols, seed, fmt)
+        if key not in cache:
+            ext = {"pcap": "pcap", "pcapng": "pcapng", "nasdaq": "itch"}[fmt]
+            path = base / f"day_{messages}_{symbols}_{seed}.{ext}"
+            generate(path, messages, symbols, seed, fmt)
+            cache[key] = path
+        return cache[key]
+
+    return make
+
+
+@pytest.fixture
+def rxfeed_pipeline():
+    from rxfeed import Pipeline
+
+    made: list[Any] = []
+
+    def make(backend: str, decoder: str = "itch50", run: dict | None = None, **backend_config: Any) -> Any:
+        backend_config = {k: str(v) if isinstance(v, Path) else v for k, v in backend_config.items()}
+        pipe = Pipeline(backend, decoder, backend_config=backend_config, run=run)
+        made.append(pipe)
+        return pipe
+
+    yield make
+    for p in made:
+        p.close()
+
+
+class LatencyRecorder:
+    """Runs pipelines with the in-loop latency histogram and reports percentiles."""
+
+    def __init__(self, request: pytest.FixtureRequest) -> None:
+        self._request = request
+        self.results: list[dict[str, Any]] = []
+
+    def run(self, pipeline: Any) -> Any:
+        pipeline.run_config = pipeline.run_config.model_copy(update={"latency": True})
+        summary = pipeline.run()
+        lat = dict(summary.latency or {})
+        lat["messages"] = summary.messages
+        lat["packets"] = summary.packets
+        self.results.append(lat)
+        if "benchmark" in self._request.fixturenames:
+            bench = self._request.getfixturevalue("benchmark")
+            for k in ("p50", "p90", "p99", "p99_9", "max"):
+                if k in lat:
+                    bench.extra_info[f"latency_{k}_ns"] = lat[k]
+            bench.extra_info["latency_what"] = lat.get("what", "")
+        return summary
+
+
+@pytest.fixture
+def rxfeed_latency(request: pytest.FixtureRequest) -> LatencyRecorder:
+    return LatencyRecorder(request)
