@@ -28,7 +28,7 @@ cdef inline uint64_t _ns(int clock) noexcept nogil:
 def send_paced(int fd, list payloads, double rate_pps, double max_seconds=0.0):
     """Send ``payloads`` on the connected socket ``fd`` at ``rate_pps``
     datagrams per second (0: as fast as possible). Returns ``(sent,
-    send_times_ns, retries)``; ``send_times_ns[i]`` is datagram i's send time."""
+    send_times_ns, retries)``; ``send_times_ns[i]`` is datagram i's send time (taken just before send())."""
     cdef Py_ssize_t n = len(payloads), i
     cdef const uint8_t **bufs = <const uint8_t **>malloc(max(n, 1) * sizeof(uint8_t *))
     cdef size_t *lens = <size_t *>malloc(max(n, 1) * sizeof(size_t))
@@ -53,6 +53,7 @@ def send_paced(int fd, list payloads, double rate_pps, double max_seconds=0.0):
                 due = t0 + <uint64_t>i * gap
                 while _ns(CLOCK_MONOTONIC) < due:
                     pass
+                tv[i] = _ns(CLOCK_REALTIME)  # before send(): on veth the receiver may finish first
                 while True:
                     rc = send(fd, bufs[i], lens[i], 0)
                     if rc >= 0 or (errno != EAGAIN and errno != ENOBUFS):  # EWOULDBLOCK == EAGAIN on Linux
@@ -60,7 +61,6 @@ def send_paced(int fd, list payloads, double rate_pps, double max_seconds=0.0):
                     retries += 1
                 if rc < 0 and errno != ECONNREFUSED:  # refused: an earlier datagram found no listener
                     break
-                tv[i] = _ns(CLOCK_REALTIME)
                 sent += 1
                 if limit and _ns(CLOCK_MONOTONIC) > limit:
                     break

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -251,10 +252,12 @@ def _parse_options(options: tuple[str, ...]) -> dict[str, Any]:
 @click.option("--decoder", "-d", default="itch50", show_default=True)
 @click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False), help="TOML config")
 @click.option("--until-end-of-session", is_flag=True, help="stop at MoldUDP64's end-of-session packet")
+@click.option("--arrivals", "arrivals_path", type=click.Path(dir_okay=False),
+              help="save (sequence, count, handler-done ns) per packet (.npy) for one-way latency")
 @_add(_run_opts)
 def listen(backend: str, decoder: str, options: tuple[str, ...], config_file: str | None, max_packets: int | None,
-           max_seconds: float | None, until_end_of_session: bool, burst: int | None, cpu: int | None,
-           latency: bool, as_json: bool) -> None:
+           max_seconds: float | None, until_end_of_session: bool, arrivals_path: str | None, burst: int | None,
+           cpu: int | None, latency: bool, as_json: bool) -> None:
     """Receive live from a backend (busy-polling) until a limit, Ctrl-C or end of session."""
     from .pipeline import Pipeline
 
@@ -271,9 +274,15 @@ def listen(backend: str, decoder: str, options: tuple[str, ...], config_file: st
         pipe = Pipeline(backend, decoder, backend_config=bconf, decoder_config=dconf, run=run)
     except (cfg.ConfigError, KeyError, ValueError, RuntimeError) as exc:
         _fail(str(exc).strip("'\""))
+    if arrivals_path:
+        pipe.decoder.log_arrivals()
     click.echo(f"rxfeed: listening on {backend}", err=True)
     with pipe:
         summary = _run(pipe, False)
+    if arrivals_path:
+        import numpy as np
+
+        np.save(arrivals_path, pipe.decoder.take_arrivals())
     click.echo(summary.to_json() if as_json else "", nl=as_json)
     if not as_json:
         _print_summary(summary)
@@ -431,6 +440,54 @@ def plot(source: str, symbol: str, output: str | None, backend: str | None) -> N
     path = plot_symbol(bbo[bbo["locate"] == book.locate], trades[trades["locate"] == book.locate],
                        book.depth(20), symbol, output or f"{symbol}.png")
     click.echo(f"wrote {path}")
+
+
+@main.group()
+def bench() -> None:
+    """Measurements (``rxfeed bench latency``)."""
+
+
+@bench.command("latency")
+@click.option("--messages", "-n", type=int, default=20_000, show_default=True, help="messages per run")
+@click.option("--rates", default="2000,10000", show_default=True, help="datagrams per second, comma-separated")
+@click.option("--paths", default=None, help="comma-separated subset (default: every available path)")
+@click.option("--png", default="latency-cdf.png", show_default=True, help="CDF plot")
+@click.option("--json", "as_json", is_flag=True, help="print the rows as JSON")
+def bench_latency(messages: int, rates: str, paths: str | None, png: str, as_json: bool) -> None:
+    """Latency lab: a veth pair in a namespace it creates (and removes), a paced
+    sender, and each receive path at each rate; one-way send -> handler-done
+    latency per datagram, and loss. Needs root (namespaces)."""
+    from .lab import available_paths, run_lab
+
+    if os.geteuid() != 0:
+        _fail("bench latency needs root (it creates a network namespace and a veth pair)")
+    try:
+        rate_list = tuple(float(r) for r in rates.split(","))
+    except ValueError:
+        _fail(f"--rates {rates!r}: expected numbers separated by commas")
+    wanted = paths.split(",") if paths else None
+    unknown = set(wanted or []) - set(available_paths())
+    if unknown:
+        _fail(f"unknown or unavailable paths {sorted(unknown)}; available: {sorted(available_paths())}")
+    rows = run_lab(messages, rate_list, wanted, png)
+    table = [{k: v for k, v in r.items() if k != "latency_us"} for r in rows]
+    if as_json:
+        click.echo(json.dumps(table))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(title=f"one-way latency, send -> handler done (us); {messages:,} messages per run")
+    for col in ("path", "rate/s", "loss %", "p50", "p90", "p99", "p99.9", "max", "rxfeed p99 (ns)"):
+        t.add_column(col)
+    for r in table:
+        if "error" in r:
+            t.add_row(r["path"], str(int(r["rate"])), "-", f"failed: {r['error'][:60]}", "", "", "", "", "")
+            continue
+        t.add_row(r["path"], str(int(r["rate"])), str(r["loss_pct"]), *(str(r.get(k, "-")) for k in
+                  ("p50_us", "p90_us", "p99_us", "p99_9_us", "max_us")), str(r.get("rxfeed_p99_ns")))
+    Console().print(t)
+    click.echo(f"CDF: {png}")
 
 
 @main.command("send")

@@ -54,6 +54,10 @@ cdef struct DecoderState:
     void *owner
     int stop
     int stop_at_eos
+    int log_arrivals
+    uint64_t *arrivals
+    uint64_t n_arrivals
+    uint64_t cap_arrivals
 
 
 cdef class ItchDecoder:
