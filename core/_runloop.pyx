@@ -123,9 +123,11 @@ class _Signals:
 
     def __enter__(self):
         global rxf_stop_requested
-        rxf_stop_requested = 0
         self.installed = threading.current_thread() is threading.main_thread()
         if self.installed:
+            # only the thread that owns the handlers starts a fresh stop flag:
+            # loops in other threads (run_parallel) share the caller's
+            rxf_stop_requested = 0
             self.old_int = <size_t>c_signal(SIGINT, <sighandler_t>rxf_on_signal)
             self.old_term = <size_t>c_signal(SIGTERM, <sighandler_t>rxf_on_signal)
         return self

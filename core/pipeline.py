@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import threading
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -69,9 +68,7 @@ class Pipeline:
         try:
             if capsule is not None:
                 packets, reason, err = _runloop.run_native(capsule, sink, rc.burst, rc.max_packets,
-                                                           rc.max_seconds, rc.handle_signals and
-                                                           threading.current_thread() is threading.main_thread(),
-                                                           latency)
+                                                           rc.max_seconds, rc.handle_signals, latency)
             else:
                 packets, reason, err = _runloop.run_python(self.backend, sink, rc.burst, rc.max_packets,
                                                            rc.max_seconds, rc.handle_signals)

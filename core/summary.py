@@ -7,6 +7,12 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 
+#: Names of the frame drop counters of rxfeed/net.h, index = rxf_net_verdict
+#: (shared by every backend that parses frames).
+NET_DROP_KINDS = ("ok", "truncated_frame", "not_ipv4", "not_udp", "ip_fragment", "bad_header",
+                  "unsupported_linktype")
+
+
 @dataclass
 class Summary:
     """Everything a run counted. ``to_dict()`` is what ``--json`` prints."""

@@ -1,6 +1,50 @@
-"""Live tests use the lab's veth pair (rxfeed.lab.veth_pair): one end in a
-namespace of the test's own, removed on exit whatever happens."""
+"""Live-test helpers: the lab's veth pair (rxfeed.lab.veth_pair) and one
+harness that starts ``rxfeed listen``, waits until it is receiving, sends a
+day with ``rxfeed send`` (optionally from a namespace, optionally on the
+listener's CPU) and returns what both sides printed."""
+
+from __future__ import annotations
+
+import json
+import select
+import subprocess
+import sys
+from typing import Any
 
 from rxfeed.lab import veth_pair
 
-__all__ = ["veth_pair"]
+__all__ = ["live_run", "veth_pair"]
+
+
+def live_run(backend: str, options: dict[str, Any], source, group: str, rate: float, iface_ip: str,
+             netns: str | None = None, same_cpu: bool = False, env: dict | None = None,
+             max_seconds: float = 60) -> tuple[dict, dict]:
+    """``(sender summary, listener summary)`` of one live run."""
+    cmd = [sys.executable, "-m", "rxfeed.cli", "listen", "--backend", backend, "--until-end-of-session",
+           "--max-seconds", str(max_seconds), "--json"]
+    for k, v in options.items():
+        cmd += ["-o", f"{k}={v if isinstance(v, str) else json.dumps(v)}"]
+    if same_cpu:
+        cmd += ["--cpu", "0"]
+    lst = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        seen = ""
+        while "rxfeed: listening" not in seen:  # PMDs (libxdp) may log first
+            ready, _, _ = select.select([lst.stderr], [], [], 30)
+            line = lst.stderr.readline() if ready else ""
+            assert line, "listener did not start:\n" + seen + (lst.stderr.read() if lst.poll() is not None else "")
+            seen += line
+        snd = [sys.executable, "-m", "rxfeed.cli", "send", str(source), "--group", group, "--rate", str(rate),
+               "--iface", iface_ip]
+        if netns:
+            snd = ["ip", "netns", "exec", netns] + snd
+        if same_cpu:
+            snd = ["taskset", "-c", "0"] + snd
+        sent = json.loads(subprocess.run(snd, capture_output=True, text=True, check=True, timeout=180).stdout)
+        out, err = lst.communicate(timeout=max_seconds + 30)
+    finally:
+        if lst.poll() is None:
+            lst.kill()
+            lst.wait()
+    assert lst.returncode == 0, err
+    return sent, json.loads(out)

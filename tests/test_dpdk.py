@@ -97,58 +97,35 @@ except RuntimeError as e:
     assert "can start only once per process" in out.stdout
 
 
-def _live(net, backend_opts, messages, pps, max_seconds=30, same_cpu=False):
-    import select
-
-    from .netns import veth_pair  # noqa: F401
-
-    cmd = [sys.executable, "-m", "rxfeed.cli", "listen", "--backend", "dpdk", "--until-end-of-session",
-           "--max-seconds", str(max_seconds), "--json"] + [x for o in backend_opts for x in ("-o", o)]
-    lst = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        seen = ""
-        while "rxfeed: listening" not in seen:  # PMDs (libxdp) may log first
-            ready, _, _ = select.select([lst.stderr], [], [], 30)
-            line = lst.stderr.readline() if ready else ""
-            assert line, "listener did not start:\n" + seen + (lst.stderr.read() if lst.poll() is not None else "")
-            seen += line
-        pin = ["taskset", "-c", "0"] if same_cpu else []
-        sender = subprocess.run(pin + ["ip", "netns", "exec", net["ns"], sys.executable, "-m", "tests.helpers.mold_sender",
-                                 "--messages", str(messages), "--pps", str(pps), "--iface-ip", net["peer_ip"]],
-                                capture_output=True, text=True, check=True, timeout=120,
-                                cwd=str(Path(__file__).resolve().parents[1]))
-        out, err = lst.communicate(timeout=max_seconds + 30)
-    finally:
-        if lst.poll() is None:
-            lst.kill()
-    assert lst.returncode == 0, err
-    return json.loads(sender.stdout), json.loads(out)
+GROUP = "233.54.12.111:26477"
 
 
 @pytest.mark.parametrize("pmd", ["net_af_packet", "net_af_xdp"])
-def test_live_veth_every_message_arrives(pmd):
-    from .netns import veth_pair
+def test_live_veth_every_message_arrives(pmd, rxfeed_day):
+    from .netns import live_run, veth_pair
 
     with veth_pair("a" if pmd == "net_af_packet" else "c") as net:
-        opts = [f"port={pmd}0", f'vdevs=["{pmd}0,iface={net["host_if"]}"]', "no_pci=true",
-                'filters=["233.54.12.111:26477"]']
-        sent, s = _live(net, opts, 20_000, pps=2000)
+        opts = {"port": f"{pmd}0", "vdevs": [f"{pmd}0,iface={net['host_if']}"], "no_pci": True, "filters": [GROUP]}
+        sent, s = live_run("dpdk", opts, rxfeed_day(20_000, 4, 5, "nasdaq"), GROUP, 2000, net["peer_ip"],
+                           netns=net["ns"])
     assert s["stop_reason"] == "end_of_session"
     assert s["messages"] == sent["messages"] == 20_000
     assert s["gaps"] == 0 and s["errors"] == {}
     assert s["backend_stats"]["nic"]["imissed"] == 0
 
 
-def test_live_veth_overload_losses_are_counted():
-    from .netns import veth_pair
+def test_live_veth_overload_losses_are_counted(rxfeed_day):
+    from .netns import live_run, veth_pair
 
     with veth_pair("b") as net:
         # Past what the VM holds: the sender shares the poller's CPU and the
         # kernel ring feeding DPDK is tiny, so the ring overflows while the
         # poller is descheduled.
-        opts = ["port=net_af_packet0", "lcores=0", "no_pci=true", "rx_desc=64", "pool_size=1023", "pool_cache=32",
-                f'vdevs=["net_af_packet0,iface={net["host_if"]},framecnt=16,blocksz=4096,framesz=2048"]']
-        sent, s = _live(net, opts, 400_000, pps=0, same_cpu=True)
+        opts = {"port": "net_af_packet0", "lcores": "0", "no_pci": True, "rx_desc": 64, "pool_size": 1023,
+                "pool_cache": 32,
+                "vdevs": [f"net_af_packet0,iface={net['host_if']},framecnt=16,blocksz=4096,framesz=2048"]}
+        sent, s = live_run("dpdk", opts, rxfeed_day(400_000, 4, 5, "nasdaq"), GROUP, 0, net["peer_ip"],
+                           netns=net["ns"], same_cpu=True)
     nic = s["backend_stats"]["nic"]
     # Whatever was lost is accounted for: delivered + reported gaps == sent.
     assert s["messages"] + s["gap_messages"] == sent["messages"], (s, sent)

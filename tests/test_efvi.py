@@ -98,30 +98,16 @@ def test_bad_config_and_unknown_interface(monkeypatch, day_dir):
         Pipeline("efvi", backend_config={"interface": "nosuch0"})
 
 
-def test_live_veth_every_message_arrives():
+def test_live_veth_every_message_arrives(rxfeed_day):
     import os
-    import select
 
-    from .netns import veth_pair
+    from .netns import live_run, veth_pair
 
     with veth_pair("e") as net:
         env = {**os.environ, "RXF_EFVI_STANDIN_UDP": "1"}
         env.pop("RXF_EFVI_STANDIN_PCAP", None)
-        lst = subprocess.Popen([sys.executable, "-m", "rxfeed.cli", "listen", "--backend", "efvi",
-                                "--until-end-of-session", "--max-seconds", "40", "--json",
-                                "-o", f"interface={net['host_if']}", "-o", f'filters=["{FILTER}"]'],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-        try:
-            ready, _, _ = select.select([lst.stderr], [], [], 30)
-            assert ready and "listening" in lst.stderr.readline()
-            sender = subprocess.run(["ip", "netns", "exec", net["ns"], sys.executable, "-m",
-                                     "tests.helpers.mold_sender", "--messages", "20000", "--pps", "2000",
-                                     "--iface-ip", net["peer_ip"]], capture_output=True, text=True, check=True,
-                                    timeout=120, cwd=str(Path(__file__).resolve().parents[1]))
-            out, err = lst.communicate(timeout=60)
-        finally:
-            if lst.poll() is None:
-                lst.kill()
-    s = json.loads(out)
-    assert json.loads(sender.stdout)["messages"] == s["messages"] == 20_000
+        sent, s = live_run("efvi", {"interface": net["host_if"], "filters": [FILTER]},
+                           rxfeed_day(20_000, 4, 5, "nasdaq"), FILTER, 2000, net["peer_ip"], netns=net["ns"],
+                           env=env)
+    assert sent["messages"] == s["messages"] == 20_000
     assert s["gaps"] == 0 and s["stop_reason"] == "end_of_session"

@@ -15,60 +15,33 @@ import pytest
 
 from rxfeed import ConfigError, Pipeline
 
+from .netns import live_run, veth_pair
+
 ROOT = Path(__file__).resolve().parents[1]
+GROUP = "233.54.12.111:26477"
 
 
-def live(groups, sender_args, listen_opts=(), netns=None, same_cpu=False, messages=20000, pps=2000):
-    cmd = [sys.executable, "-m", "rxfeed.cli", "listen", "--backend", "udp_socket", "--until-end-of-session",
-           "--max-seconds", "60", "--json", "-o", "groups=" + json.dumps(groups)]
-    for o in listen_opts:
-        cmd += ["-o", o]
-    if same_cpu:
-        cmd += ["--cpu", "0"]
-    lst = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        ready, _, _ = select.select([lst.stderr], [], [], 30)
-        assert ready and "listening" in lst.stderr.readline()
-        snd = [sys.executable, "-m", "tests.helpers.mold_sender", "--messages", str(messages), "--pps", str(pps),
-               *sender_args]
-        if netns:
-            snd = ["ip", "netns", "exec", netns] + snd
-        if same_cpu:
-            snd = ["taskset", "-c", "0"] + snd
-        sent = json.loads(subprocess.run(snd, capture_output=True, text=True, check=True, timeout=120,
-                                         cwd=str(ROOT)).stdout)
-        out, err = lst.communicate(timeout=90)
-    finally:
-        if lst.poll() is None:
-            lst.kill()
-    assert lst.returncode == 0, err
-    return sent, json.loads(out)
-
-
-def test_loopback_unicast_every_message():
+def test_loopback_unicast_every_message(rxfeed_day):
     port = 20000 + os.getpid() % 20000
-    sent, s = live([f"127.0.0.1:{port}"], ["--group", "127.0.0.1", "--port", str(port), "--iface-ip", "127.0.0.1"])
+    sent, s = live_run("udp_socket", {"groups": [f"127.0.0.1:{port}"]}, rxfeed_day(20_000, 4, 5, "nasdaq"),
+                       f"127.0.0.1:{port}", 2000, "127.0.0.1")
     assert s["messages"] == sent["messages"] == 20_000 and s["gaps"] == 0
     assert s["stop_reason"] == "end_of_session"
     assert s["backend_stats"]["socket_drops"] == 0
 
 
-def test_multicast_over_veth_every_message_busy_poll():
-    from .netns import veth_pair
-
+def test_multicast_over_veth_every_message_busy_poll(rxfeed_day):
     with veth_pair("u") as net:
-        sent, s = live(["233.54.12.111:26477"], ["--iface-ip", net["peer_ip"]],
-                       [f"interface={net['host_if']}", "busy_poll_us=50"], netns=net["ns"])
+        sent, s = live_run("udp_socket", {"groups": [GROUP], "interface": net["host_if"], "busy_poll_us": 50},
+                           rxfeed_day(20_000, 4, 5, "nasdaq"), GROUP, 2000, net["peer_ip"], netns=net["ns"])
     assert s["messages"] == sent["messages"] == 20_000 and s["gaps"] == 0
 
 
-def test_overload_losses_are_socket_drops_and_gaps():
-    from .netns import veth_pair
-
+def test_overload_losses_are_socket_drops_and_gaps(rxfeed_day):
     with veth_pair("v") as net:
-        sent, s = live(["233.54.12.111:26477"], ["--iface-ip", net["peer_ip"]],
-                       [f"interface={net['host_if']}", "rcvbuf=4096"], netns=net["ns"], same_cpu=True,
-                       messages=400_000, pps=0)
+        sent, s = live_run("udp_socket", {"groups": [GROUP], "interface": net["host_if"], "rcvbuf": 4096},
+                           rxfeed_day(400_000, 4, 5, "nasdaq"), GROUP, 0, net["peer_ip"], netns=net["ns"],
+                           same_cpu=True)
     last_seen = s["session"]["next_sequence"] - 1
     assert s["backend_stats"]["socket_drops"] > 0 and s["gaps"] > 0
     assert s["messages"] + s["gap_messages"] == last_seen

@@ -4,7 +4,7 @@ from libc.stdlib cimport calloc, free, malloc
 from cpython.pycapsule cimport PyCapsule_New
 from rxfeed_abi cimport RXF_ABI_VERSION, RXF_BACKEND_CAPSULE
 
-DROP_KINDS = ("ok", "truncated_frame", "not_ipv4", "not_udp", "ip_fragment", "bad_header", "unsupported_linktype")
+from rxfeed.summary import NET_DROP_KINDS as DROP_KINDS
 _EAL_ARGS = None
 
 
@@ -166,7 +166,7 @@ cdef class DpdkQueue:
 
     def stats(self) -> dict:
         s = self.p.stats
-        drops = {DROP_KINDS[i]: s.drops[i] for i in range(1, 7) if s.drops[i]}
+        drops = {DROP_KINDS[i]: s.drops[i] for i in range(1, len(DROP_KINDS)) if s.drops[i]}
         if s.filtered:
             drops["filtered"] = s.filtered
         out = {"port": self.p.port, "queue": self.p.queue, "bursts": s.bursts, "frames": s.frames,

@@ -15,7 +15,7 @@ cdef extern from *:
 #: What this extension was compiled and linked against (real Onload or rxfeed's test stand-in).
 BUILT_AGAINST = RXF_EFVI_BUILT_AGAINST.decode()
 
-DROP_KINDS = ("ok", "truncated_frame", "not_ipv4", "not_udp", "ip_fragment", "bad_header", "unsupported_linktype")
+from rxfeed.summary import NET_DROP_KINDS as DROP_KINDS
 #: ef_vi RX_DISCARD subtypes, in the API's order.
 DISCARD_KINDS = ("csum_bad", "mcast_mismatch", "crc_bad", "trunc", "rights", "ev_error", "other",
                  "inner_csum_bad", "unknown")
@@ -86,7 +86,7 @@ cdef class EfviReceiver:
 
     def stats(self) -> dict:
         s = self.e.stats
-        drops = {DROP_KINDS[i]: s.drops[i] for i in range(1, 7) if s.drops[i]}
+        drops = {DROP_KINDS[i]: s.drops[i] for i in range(1, len(DROP_KINDS)) if s.drops[i]}
         discards = {DISCARD_KINDS[i]: s.discards[i] for i in range(9) if s.discards[i]}
         for k, v in discards.items():
             drops["discard_" + k] = v

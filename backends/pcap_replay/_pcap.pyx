@@ -5,8 +5,7 @@ from cpython.pycapsule cimport PyCapsule_New
 from rxfeed_abi cimport RXF_ABI_VERSION, RXF_BACKEND_CAPSULE
 from rxfeed_src cimport rxf_src_progress
 
-#: Names of the per-verdict drop counters, index = rxf_net_verdict.
-DROP_KINDS = ("ok", "truncated_frame", "not_ipv4", "not_udp", "ip_fragment", "bad_header", "unsupported_linktype")
+from rxfeed.summary import NET_DROP_KINDS as DROP_KINDS
 
 
 cdef int _rx_burst(void *ctx, rxf_packet *pkts, uint32_t max) noexcept nogil:
