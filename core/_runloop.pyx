@@ -1,8 +1,8 @@
 # cython: language_level=3, boundscheck=False, wraparound=False
-"""The rxfeed run loop: backend -> sink through the C ABI, without the GIL.
+"""The rxfeed run loop: backend -> decoder through the C ABI, without the GIL.
 
 It busy-polls (an empty burst is polled again at once, never slept on),
-stops on end of source, a packet or time limit, SIGINT/SIGTERM, or a sink
+stops on end of source, a packet or time limit, SIGINT/SIGTERM, or a decoder
 that asks to stop, and returns why it stopped."""
 from libc.stdint cimport uint8_t, uint32_t, uint64_t
 from libc.stdlib cimport malloc, calloc, free
@@ -11,8 +11,8 @@ from posix.time cimport clock_gettime, timespec, CLOCK_MONOTONIC
 from cpython.pycapsule cimport PyCapsule_GetPointer, PyCapsule_IsValid, PyCapsule_New
 from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_SIMPLE
 
-from rxfeed_abi cimport (RXF_ABI_VERSION, RXF_BACKEND_CAPSULE, RXF_SINK_CAPSULE, RXF_EOF, RXF_ERROR,
-                         RXF_PKT_STREAM, rxf_packet, rxf_backend_ops, rxf_sink_ops)
+from rxfeed_abi cimport (RXF_ABI_VERSION, RXF_BACKEND_CAPSULE, RXF_DECODER_CAPSULE, RXF_EOF, RXF_ERROR,
+                         RXF_PKT_STREAM, rxf_packet, rxf_backend_ops, rxf_decoder_ops)
 
 import threading
 
@@ -46,14 +46,14 @@ cdef rxf_backend_ops *backend_ops_from(object capsule) except NULL:
     return ops
 
 
-cdef rxf_sink_ops *sink_ops_from(object capsule) except NULL:
-    if not PyCapsule_IsValid(capsule, RXF_SINK_CAPSULE):
-        raise TypeError("not a sink capsule (" + RXF_SINK_CAPSULE.decode() + ")")
-    cdef rxf_sink_ops *ops = <rxf_sink_ops *>PyCapsule_GetPointer(capsule, RXF_SINK_CAPSULE)
-    if ops.abi_version != RXF_ABI_VERSION or ops.struct_size < sizeof(rxf_sink_ops):
-        raise ValueError(f"sink speaks ABI {ops.abi_version}; rxfeed speaks {RXF_ABI_VERSION}")
+cdef rxf_decoder_ops *decoder_ops_from(object capsule) except NULL:
+    if not PyCapsule_IsValid(capsule, RXF_DECODER_CAPSULE):
+        raise TypeError("not a decoder capsule (" + RXF_DECODER_CAPSULE.decode() + ")")
+    cdef rxf_decoder_ops *ops = <rxf_decoder_ops *>PyCapsule_GetPointer(capsule, RXF_DECODER_CAPSULE)
+    if ops.abi_version != RXF_ABI_VERSION or ops.struct_size < sizeof(rxf_decoder_ops):
+        raise ValueError(f"decoder speaks ABI {ops.abi_version}; rxfeed speaks {RXF_ABI_VERSION}")
     if ops.on_burst == NULL:
-        raise ValueError("sink has no on_burst")
+        raise ValueError("decoder has no on_burst")
     return ops
 
 
@@ -91,7 +91,7 @@ cdef object _hist_summary(uint64_t *hist):
     if total == 0:
         return {"bursts": 0}
     cpn = cycles_per_ns()
-    out = {"bursts": total, "count": total, "unit": "ns", "what": "rx_burst returned -> sink done, per burst"}
+    out = {"bursts": total, "count": total, "unit": "ns", "what": "rx_burst returned -> decoder done, per burst"}
     wanted = [("p50", 0.50), ("p90", 0.90), ("p99", 0.99), ("p99_9", 0.999)]
     k = 0
     for i in range(RXF_HIST_BUCKETS):
@@ -138,78 +138,139 @@ class _Signals:
             c_signal(SIGTERM, <sighandler_t><size_t>self.old_term)
 
 
-def run_native(backend_capsule, sink_capsule, unsigned int burst=32, unsigned long long max_packets=0,
-               double max_seconds=0.0, bint handle_signals=True, latency=None):
-    """Run a native backend into a sink until it stops.
+# Why a loop stopped: one code per reason, shared by both loops.
+cdef enum StopReason:
+    RUNNING = 0
+    END_OF_SOURCE = 1
+    PACKET_LIMIT = 2
+    TIME_LIMIT = 3
+    SIGNAL = 4
+    DECODER_STOPPED = 5
+    BACKEND_ERROR = 6
 
-    Returns ``(packets, reason, error_text)``; reason is one of
-    ``end_of_source``, ``packet_limit``, ``time_limit``, ``signal``,
-    ``sink_stopped``, ``backend_error``. With ``latency`` a dict, it is
-    filled with percentiles of the cycles from ``rx_burst`` returning to the
-    sink being done, per burst (rdtsc inside the loop).
-    """
-    cdef uint64_t *hist = NULL
-    cdef uint64_t c0
-    if latency is not None:
-        cycles_per_ns()
-        hist = <uint64_t *>calloc(RXF_HIST_BUCKETS, sizeof(uint64_t))
-        if hist == NULL:
-            raise MemoryError()
-    cdef rxf_backend_ops *be = backend_ops_from(backend_capsule)
-    cdef rxf_sink_ops *sk = sink_ops_from(sink_capsule)
+_REASON_NAMES = {END_OF_SOURCE: "end_of_source", PACKET_LIMIT: "packet_limit", TIME_LIMIT: "time_limit",
+                 SIGNAL: "signal", DECODER_STOPPED: "decoder_stopped", BACKEND_ERROR: "backend_error"}
+
+
+cdef struct Limits:
+    uint64_t max_packets   # 0: none
+    uint64_t deadline_ns   # CLOCK_MONOTONIC; 0: none
+    uint64_t total         # packets so far
+    uint64_t polls
+
+
+cdef Limits _limits(unsigned long long max_packets, double max_seconds):
+    cdef Limits lim
+    lim.max_packets = max_packets
+    lim.deadline_ns = _now_ns() + <uint64_t>(max_seconds * 1e9) if max_seconds > 0 else 0
+    lim.total = 0
+    lim.polls = 0
+    return lim
+
+
+cdef inline uint32_t _burst_size(const Limits *lim, uint32_t burst) noexcept nogil:
+    """Packets to ask for next: the burst, or fewer to land on the packet limit."""
+    if lim.max_packets and lim.max_packets - lim.total < burst:
+        return <uint32_t>(lim.max_packets - lim.total)
+    return burst
+
+
+cdef inline int _limit_reached(Limits *lim, bint every_poll) noexcept nogil:
+    """After a poll: the packet limit, a stop signal, or the deadline (read
+    every 64 polls on the busy path, every poll on the Python path)."""
+    lim.polls += 1
+    if lim.max_packets and lim.total >= lim.max_packets:
+        return PACKET_LIMIT
+    if rxf_stop_requested:
+        return SIGNAL
+    if lim.deadline_ns and (every_poll or (lim.polls & 63) == 0) and _now_ns() >= lim.deadline_ns:
+        return TIME_LIMIT
+    return RUNNING
+
+
+cdef str _decoder_error(const rxf_decoder_ops *dec):
+    cdef const char *text = NULL
+    if dec.last_error != NULL:
+        text = dec.last_error(dec.ctx)
+    return text.decode(errors="replace") if text != NULL else ""
+
+
+cdef uint64_t *_new_hist(latency) except? NULL:
+    if latency is None:
+        return NULL
+    cycles_per_ns()
+    cdef uint64_t *hist = <uint64_t *>calloc(RXF_HIST_BUCKETS, sizeof(uint64_t))
+    if hist == NULL:
+        raise MemoryError()
+    return hist
+
+
+cdef rxf_packet *_new_packets(unsigned int burst) except NULL:
     if burst < 1 or burst > 4096:
         raise ValueError("burst must be in 1..4096")
     cdef rxf_packet *pkts = <rxf_packet *>malloc(burst * sizeof(rxf_packet))
     if pkts == NULL:
         raise MemoryError()
-    cdef uint64_t total = 0
-    cdef uint64_t deadline = 0
-    cdef uint64_t polls = 0
-    cdef int n = 0, reason = 0, want
-    cdef bytes err = b""
+    return pkts
+
+
+cdef int _native_loop(rxf_backend_ops *be, rxf_decoder_ops *dec, rxf_packet *pkts, uint32_t burst,
+                      Limits *lim, uint64_t *hist) noexcept nogil:
+    """The busy-poll loop: burst in, decode, release, until a stop reason."""
+    cdef int n, reason = RUNNING
+    cdef uint64_t c0
+    while reason == RUNNING:
+        n = be.rx_burst(be.ctx, pkts, _burst_size(lim, burst))
+        if n > 0:
+            lim.total += n
+            c0 = rxf_cycles()
+            if dec.on_burst(dec.ctx, pkts, n) != 0:
+                reason = DECODER_STOPPED
+            if hist != NULL:
+                hist[rxf_hist_index(rxf_cycles() - c0)] += 1
+            if be.release != NULL:
+                be.release(be.ctx, pkts, n)
+        elif n == RXF_EOF:
+            reason = END_OF_SOURCE
+        elif n < 0:
+            reason = BACKEND_ERROR
+        if reason == RUNNING:
+            reason = _limit_reached(lim, False)
+    if dec.on_end != NULL:
+        dec.on_end(dec.ctx)
+    return reason
+
+
+def run_native(backend_capsule, decoder_capsule, unsigned int burst=32, unsigned long long max_packets=0,
+               double max_seconds=0.0, bint handle_signals=True, latency=None):
+    """Run a native backend into a decoder until it stops.
+
+    Returns ``(packets, reason, error_text)``; reason is one of
+    ``end_of_source``, ``packet_limit``, ``time_limit``, ``signal``,
+    ``decoder_stopped``, ``backend_error``; error_text is the backend's (or,
+    for ``decoder_stopped``, the decoder's) ``last_error``. With ``latency``
+    a dict, it is filled with percentiles of the cycles from ``rx_burst``
+    returning to the decoder being done, per burst (rdtsc inside the loop).
+    """
+    cdef rxf_backend_ops *be = backend_ops_from(backend_capsule)
+    cdef rxf_decoder_ops *dec = decoder_ops_from(decoder_capsule)
+    cdef rxf_packet *pkts = _new_packets(burst)
+    cdef uint64_t *hist = NULL
+    cdef int reason = RUNNING
+    cdef Limits lim
+    err = ""
     sig = _Signals() if handle_signals else None
-    if sig is not None:
-        sig.__enter__()
     try:
+        hist = _new_hist(latency)
+        if sig is not None:
+            sig.__enter__()
+        lim = _limits(max_packets, max_seconds)
         with nogil:
-            if max_seconds > 0:
-                deadline = _now_ns() + <uint64_t>(max_seconds * 1e9)
-            while True:
-                want = burst
-                if max_packets and max_packets - total < <uint64_t>want:
-                    want = <int>(max_packets - total)
-                n = be.rx_burst(be.ctx, pkts, want)
-                if n > 0:
-                    total += n
-                    c0 = rxf_cycles()
-                    if sk.on_burst(sk.ctx, pkts, n) != 0:
-                        reason = 5
-                    if hist != NULL:
-                        hist[rxf_hist_index(rxf_cycles() - c0)] += 1
-                    if be.release != NULL:
-                        be.release(be.ctx, pkts, n)
-                    if reason:
-                        break
-                    if max_packets and total >= max_packets:
-                        reason = 2
-                        break
-                elif n == RXF_EOF:
-                    reason = 1
-                    break
-                elif n < 0:
-                    reason = 6
-                    break
-                polls += 1
-                if rxf_stop_requested:
-                    reason = 4
-                    break
-                if deadline and (polls & 63) == 0 and _now_ns() >= deadline:
-                    reason = 3
-                    break
-            if sk.on_end != NULL:
-                sk.on_end(sk.ctx)
-        if reason == 6 and be.last_error != NULL:
-            err = be.last_error(be.ctx)
+            reason = _native_loop(be, dec, pkts, burst, &lim, hist)
+        if reason == BACKEND_ERROR and be.last_error != NULL:
+            err = (<bytes>be.last_error(be.ctx)).decode(errors="replace")
+        elif reason == DECODER_STOPPED:
+            err = _decoder_error(dec)
         if hist != NULL:
             latency.update(_hist_summary(hist))
     finally:
@@ -217,89 +278,85 @@ def run_native(backend_capsule, sink_capsule, unsigned int burst=32, unsigned lo
             sig.__exit__(None, None, None)
         free(pkts)
         free(hist)
-    names = {1: "end_of_source", 2: "packet_limit", 3: "time_limit", 4: "signal", 5: "sink_stopped",
-             6: "backend_error"}
-    return total, names[reason], err.decode(errors="replace")
+    return lim.total, _REASON_NAMES[reason], err
 
 
-def run_python(backend, sink_capsule, unsigned int burst=32, unsigned long long max_packets=0,
+cdef int _views_to_packets(list bufs, Py_buffer *views, rxf_packet *pkts, uint32_t flags,
+                           uint32_t *n) except -1:
+    """Borrow each buffer of a Python burst as one rxf_packet; ``*n`` counts
+    the buffers held, which the caller releases even after an error."""
+    for b in bufs:
+        PyObject_GetBuffer(b, &views[n[0]], PyBUF_SIMPLE)
+        pkts[n[0]].data = <const uint8_t *>views[n[0]].buf
+        pkts[n[0]].len = <uint32_t>views[n[0]].len
+        pkts[n[0]].flags = flags
+        pkts[n[0]].rx_ts_ns = 0
+        pkts[n[0]].src_ip = pkts[n[0]].dst_ip = 0
+        pkts[n[0]].src_port = pkts[n[0]].dst_port = 0
+        pkts[n[0]].reserved = 0
+        n[0] += 1
+    return 0
+
+
+def run_python(backend, decoder_capsule, unsigned int burst=32, unsigned long long max_packets=0,
                double max_seconds=0.0, bint handle_signals=True):
     """Run a pure-Python backend (``read_burst(n) -> list of buffers | None``)
-    into a native sink: one Python call per burst, the sink still runs nogil.
-    A backend with ``stream = True`` hands byte-stream chunks, not datagrams."""
-    cdef rxf_sink_ops *sk = sink_ops_from(sink_capsule)
-    cdef rxf_packet *pkts = <rxf_packet *>malloc(burst * sizeof(rxf_packet))
+    into a native decoder: one Python call per burst, the decoder still runs nogil.
+    A backend with ``stream = True`` hands byte-stream chunks, not datagrams.
+    Stops for the same reasons as :func:`run_native`."""
+    cdef rxf_decoder_ops *dec = decoder_ops_from(decoder_capsule)
+    cdef rxf_packet *pkts = _new_packets(burst)
     cdef Py_buffer *views = <Py_buffer *>malloc(burst * sizeof(Py_buffer))
-    if pkts == NULL or views == NULL:
-        free(pkts); free(views)
-        raise MemoryError()
-    cdef uint64_t total = 0, deadline = 0
-    cdef int rc = 0
     cdef uint32_t i, n, flags = RXF_PKT_STREAM if getattr(backend, "stream", False) else 0
-    reason = None
+    cdef int rc = 0, reason = RUNNING
+    cdef Limits lim
     sig = _Signals() if handle_signals else None
-    if sig is not None:
-        sig.__enter__()
-    if max_seconds > 0:
-        deadline = _now_ns() + <uint64_t>(max_seconds * 1e9)
     try:
-        while reason is None:
-            want = burst
-            if max_packets and max_packets - total < want:
-                want = max_packets - total
+        if views == NULL:
+            raise MemoryError()
+        if sig is not None:
+            sig.__enter__()
+        lim = _limits(max_packets, max_seconds)
+        while reason == RUNNING:
+            want = _burst_size(&lim, burst)
             bufs = backend.read_burst(want)
             if bufs is None:
-                reason = "end_of_source"
+                reason = END_OF_SOURCE
                 break
             n = 0
             try:
-                for b in bufs[:want]:
-                    PyObject_GetBuffer(b, &views[n], PyBUF_SIMPLE)
-                    pkts[n].data = <const uint8_t *>views[n].buf
-                    pkts[n].len = <uint32_t>views[n].len
-                    pkts[n].flags = flags
-                    pkts[n].rx_ts_ns = 0
-                    pkts[n].src_ip = pkts[n].dst_ip = 0
-                    pkts[n].src_port = pkts[n].dst_port = 0
-                    pkts[n].reserved = 0
-                    n += 1
+                _views_to_packets(list(bufs[:want]), views, pkts, flags, &n)
                 if n:
                     with nogil:
-                        rc = sk.on_burst(sk.ctx, pkts, n)
+                        rc = dec.on_burst(dec.ctx, pkts, n)
             finally:
                 for i in range(n):
                     PyBuffer_Release(&views[i])
-            total += n
-            if rc != 0:
-                reason = "sink_stopped"
-            elif max_packets and total >= max_packets:
-                reason = "packet_limit"
-            elif rxf_stop_requested:
-                reason = "signal"
-            elif deadline and _now_ns() >= deadline:
-                reason = "time_limit"
-        if sk.on_end != NULL:
-            sk.on_end(sk.ctx)
+            lim.total += n
+            reason = DECODER_STOPPED if rc != 0 else _limit_reached(&lim, True)
+        if dec.on_end != NULL:
+            dec.on_end(dec.ctx)
     finally:
         if sig is not None:
             sig.__exit__(None, None, None)
         free(pkts)
         free(views)
-    return total, reason, ""
+    return lim.total, _REASON_NAMES[reason], _decoder_error(dec) if reason == DECODER_STOPPED else ""
 
 
 cdef int _null_on_burst(void *ctx, const rxf_packet *pkts, uint32_t n) noexcept nogil:
     return 0
 
 
-cdef rxf_sink_ops _null_ops
+cdef rxf_decoder_ops _null_ops
 _null_ops.abi_version = RXF_ABI_VERSION
-_null_ops.struct_size = sizeof(rxf_sink_ops)
+_null_ops.struct_size = sizeof(rxf_decoder_ops)
 _null_ops.ctx = NULL
 _null_ops.on_burst = _null_on_burst
 _null_ops.on_end = NULL
+_null_ops.last_error = NULL
 
 
-def null_sink():
-    """A sink that discards every burst (frame counting, backend benchmarks)."""
-    return PyCapsule_New(&_null_ops, RXF_SINK_CAPSULE, NULL)
+def null_decoder():
+    """A decoder that discards every burst (frame counting, backend benchmarks)."""
+    return PyCapsule_New(&_null_ops, RXF_DECODER_CAPSULE, NULL)

@@ -6,7 +6,7 @@
                                  or :meth:`~RxBackend.read_burst` (pure Python)
                        optional  :meth:`~RxBackend.stats`, :meth:`~RxBackend.close`,
                                  ``stream``, ``description``
-``ProtocolDecoder``    required  ``name``, ``Config``, :meth:`~ProtocolDecoder.sink_capsule`,
+``ProtocolDecoder``    required  ``name``, ``Config``, :meth:`~ProtocolDecoder.decoder_capsule`,
                                  :meth:`~ProtocolDecoder.counters`
                        optional  :meth:`~ProtocolDecoder.finish`, ``description``
 =====================  ========  ===============================================
@@ -79,7 +79,7 @@ class RxBackend(ABC):
 
 
 class ProtocolDecoder(ABC):
-    """Framing + decoding of a protocol, exported as a C sink."""
+    """Framing + decoding of a protocol, exported as a C decoder table (``rxf_decoder_ops``)."""
 
     name: ClassVar[str]
     Config: ClassVar[type[PluginConfig]]
@@ -89,8 +89,8 @@ class ProtocolDecoder(ABC):
         self.config = config
 
     @abstractmethod
-    def sink_capsule(self) -> Any:
-        """PyCapsule ``rxfeed.sink_ops.v1`` the run loop feeds."""
+    def decoder_capsule(self) -> Any:
+        """PyCapsule ``rxfeed.decoder_ops.v1`` the run loop feeds."""
 
     @abstractmethod
     def counters(self) -> dict[str, Any]:

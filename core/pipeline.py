@@ -59,7 +59,7 @@ class Pipeline:
             except OSError:
                 raise ConfigError(f"run.cpu: CPU {rc.cpu} is not available to this process "
                                   f"({os.cpu_count()} CPUs)") from None
-        sink = self.decoder.sink_capsule()
+        decoder_ops = self.decoder.decoder_capsule()
         capsule = self.backend.native_capsule()
         latency: dict[str, Any] | None = {} if rc.latency else None
         if latency is not None:
@@ -67,17 +67,17 @@ class Pipeline:
         t0 = time.perf_counter()
         try:
             if capsule is not None:
-                packets, reason, err = _runloop.run_native(capsule, sink, rc.burst, rc.max_packets,
+                packets, reason, err = _runloop.run_native(capsule, decoder_ops, rc.burst, rc.max_packets,
                                                            rc.max_seconds, rc.handle_signals, latency)
             else:
-                packets, reason, err = _runloop.run_python(self.backend, sink, rc.burst, rc.max_packets,
+                packets, reason, err = _runloop.run_python(self.backend, decoder_ops, rc.burst, rc.max_packets,
                                                            rc.max_seconds, rc.handle_signals)
         finally:
             elapsed = time.perf_counter() - t0
             if old_affinity is not None:
                 os.sched_setaffinity(0, old_affinity)
         self.decoder.finish()
-        if reason == "sink_stopped" and self.decoder.counters().get("end_of_session") and \
+        if reason == "decoder_stopped" and self.decoder.counters().get("end_of_session") and \
                 getattr(self.decoder.config, "stop_at_end_of_session", False):
             reason = "end_of_session"
         summary = self._summary(reason, err, elapsed)

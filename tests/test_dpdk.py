@@ -16,7 +16,7 @@ from rxfeed.backends.dpdk.backend import hugepages_free
 
 
 def rx(*args, check=True):
-    p = subprocess.run([sys.executable, "-m", "rxfeed.cli", *map(str, args)], capture_output=True, text=True,
+    p = subprocess.run([sys.executable, "-m", "rxfeed.tools.cli", *map(str, args)], capture_output=True, text=True,
                        timeout=120)
     if check and p.returncode != 0:
         raise AssertionError(f"rxfeed {' '.join(map(str, args))} failed:\n{p.stdout}\n{p.stderr}")
@@ -136,7 +136,7 @@ def test_live_veth_overload_losses_are_counted(rxfeed_day):
 
 
 def test_two_rx_queues_two_pollers_each_with_its_own_decoder(day_dir, tmp_path):
-    from rxfeed.generator import generate
+    from rxfeed.tools.generator import generate
 
     other = tmp_path / "other.pcap"
     generate(other, 5000, symbols=2, seed=11)

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from rxfeed import Pipeline
 from rxfeed.backends.pcap_replay._pcap import PcapReader
-from rxfeed.generator import frames_for, generate_messages, write_pcap, write_pcapng
+from rxfeed.tools.generator import frames_for, generate_messages, write_pcap, write_pcapng
 
 from .conftest import mold, run_payloads
 

@@ -9,7 +9,7 @@ import inspect
 import pytest
 
 from rxfeed import Pipeline, hookspecs
-from rxfeed.generator import generate_messages, moldudp64_datagrams
+from rxfeed.tools.generator import generate_messages, moldudp64_datagrams
 from rxfeed.plugins import discover
 
 from .conftest import collect

@@ -60,14 +60,14 @@ def test_rxfeed_send_paced_to_a_udp_socket_listener(tmp_path, day_dir):
     import numpy as np
 
     port = 20000 + (os.getpid() + 7) % 20000
-    cmd = [sys.executable, "-m", "rxfeed.cli", "listen", "--backend", "udp_socket", "--until-end-of-session",
+    cmd = [sys.executable, "-m", "rxfeed.tools.cli", "listen", "--backend", "udp_socket", "--until-end-of-session",
            "--max-seconds", "60", "--json", "-o", f'groups=["127.0.0.1:{port}"]']
     lst = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         ready, _, _ = select.select([lst.stderr], [], [], 30)
         assert ready and "listening" in lst.stderr.readline()
         rec = tmp_path / "sent.npy"
-        out = subprocess.run([sys.executable, "-m", "rxfeed.cli", "send", str(day_dir / "day.pcap"), "--group",
+        out = subprocess.run([sys.executable, "-m", "rxfeed.tools.cli", "send", str(day_dir / "day.pcap"), "--group",
                               f"127.0.0.1:{port}", "--rate", "4000", "--record", str(rec)],
                              capture_output=True, text=True, check=True, timeout=120).stdout
         got, err = lst.communicate(timeout=60)

@@ -78,7 +78,7 @@ class DpdkBackend(RxBackend):
         if open(path, "rb").read(2) == b"\x1f\x8b":
             raise ValueError(f"{path}: DPDK's net_pcap reads plain pcap only; gunzip it first")
         reader = PcapReader(path)  # count frames so the replay ends exactly at the end of the file
-        _runloop.run_native(reader.capsule(), _runloop.null_sink(), 256, 0, 0.0, False)
+        _runloop.run_native(reader.capsule(), _runloop.null_decoder(), 256, 0, 0.0, False)
         frames = reader.stats()["frames"]
         reader.close()
         cfg: dict[str, Any] = {"port": "net_pcap0", "vdevs": [f"net_pcap0,rx_pcap={path}"], "no_pci": True,
