@@ -87,3 +87,59 @@ def test_zmq_fan_out_to_a_real_subscriber(day_dir, tmp_path, kind):
         assert set(np.unique(arr["stock_locate"])) == {1 if sym == "AAPL" else 2}
         have[(int(arr["stock_locate"][0]), typ)] += len(arr)
     assert have == want
+
+
+def test_convert_drains_the_books_whatever_types_are_written(day_dir, tmp_path, monkeypatch):
+    """``convert --types S`` (one S batch at the very end): the books' trade,
+    BBO and depth buffers are still drained on their own schedule, so what
+    they hold at once stays bounded, and the Parquet files are complete."""
+    from rxfeed.protocols.itch50 import _book
+
+    batch = 64
+    monkeypatch.setenv("RXFEED_DECODER__ITCH50__BATCH_SIZE", str(batch))
+    held: dict[str, list[int]] = {"trades": [], "bbo": [], "depth": []}
+    made = []
+
+    class MeasuredBooks(_book.OrderBooks):
+        """OrderBooks that remember how many events each take_*() found buffered."""
+
+        def take_trades(self):
+            arr = super().take_trades()
+            held["trades"].append(len(arr))
+            return arr
+
+        def take_bbo(self):
+            arr = super().take_bbo()
+            held["bbo"].append(len(arr))
+            return arr
+
+        def take_depth(self):
+            arr = super().take_depth()
+            held["depth"].append(len(arr))
+            return arr
+
+    def make_books(*args, **kwargs):
+        made.append(MeasuredBooks(*args, **kwargs))
+        return made[-1]
+
+    monkeypatch.setattr(_book, "OrderBooks", make_books)
+    out = tmp_path / "pq"
+    r = CliRunner().invoke(main, ["convert", str(day_dir / "day.pcap"), "-o", str(out), "--types", "S"])
+    assert r.exit_code == 0, r.output
+    counters = made[0].counters()
+    _, msgs = collect("pcap_replay", day_dir / "day.pcap")
+    # at most one batch of each book-changing type passes between two drains; a
+    # message adds at most one trade, one BBO change and one depth snapshot
+    bound = len("AFECXDUPQ") * batch
+    ref = [m for m in msgs if m.type in "ECPQ"]
+    totals = {"trades": len(ref), "bbo": counters["bbo_changes"], "depth": counters["depth_snapshots"]}
+    for name, sizes in held.items():
+        assert sum(sizes) == totals[name] > 5 * bound, name  # a real day, much larger than the bound
+        assert max(sizes) <= bound, (name, max(sizes))
+    assert sorted(p.name for p in out.iterdir()) == ["bbo.parquet", "depth.parquet", "messages_S.parquet",
+                                                     "trades.parquet"]
+    assert pq.read_table(out / "messages_S.parquet").num_rows == sum(1 for m in msgs if m.type == "S")
+    trades = pq.read_table(out / "trades.parquet").to_pydict()
+    assert trades["match_number"] == [m.match_number for m in ref]
+    assert pq.read_table(out / "bbo.parquet").num_rows == counters["bbo_changes"]
+    assert pq.read_table(out / "depth.parquet").num_rows == counters["depth_snapshots"]

@@ -395,17 +395,17 @@ def generate(output: str, messages: int, symbols: int, seed: int, fmt: str | Non
 @click.option("--backend", "-b", help="backend (default: detected from the file)")
 def convert(source: str, outdir: str, types: str | None, no_books: bool, depth: int, backend: str | None) -> None:
     """Write SOURCE to Parquet: messages per type, trades and BBO changes (bounded memory)."""
-    from rxfeed.protocols.itch50._book import OrderBooks
+    from rxfeed.protocols.itch50 import _book
 
     from .outputs import ParquetOutput
 
     pipe = _build(source, backend, None, (), 0.0, 1, None, {})
-    books = None if no_books else OrderBooks(bbo=True, trades=True, depth=depth)
+    books = None if no_books else _book.OrderBooks(bbo=True, trades=True, depth=depth)
     out = ParquetOutput(outdir, books)
     if books is not None:
         pipe.decoder.add_handlers(books)
     try:
-        pipe.decoder.subscribe_batches(out.on_batch, types)
+        out.attach(pipe.decoder, types)
     except ValueError as exc:
         _fail(str(exc))
     with pipe:

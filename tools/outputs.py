@@ -32,18 +32,37 @@ def records_to_arrow(arr: np.ndarray) -> Any:
     return pa.table(cols)
 
 
+#: ITCH types that change a book or print a trade: only these fill the books' buffers.
+BOOK_TYPES = "AFECXDUPQ"
+
+
 class ParquetOutput:
     """One Parquet file per message type (``messages_A.parquet``, ...), plus
     ``trades.parquet``, ``bbo.parquet`` and (with depth snapshots on)
-    ``depth.parquet`` from the books, in ``directory``."""
+    ``depth.parquet`` from the books, in ``directory``.
 
-    def __init__(self, directory: str | Path, books: Any = None, drain_every: int = 1 << 18) -> None:
+    Memory stays bounded whatever types are written: :meth:`attach` also
+    subscribes the decoder's batches of every book-changing type, and each
+    batch, written or not, drains the books. So between two drains at most one
+    batch of each of :data:`BOOK_TYPES` passes, and each message adds at most
+    one trade, one BBO change and one depth snapshot."""
+
+    def __init__(self, directory: str | Path, books: Any = None) -> None:
         self.dir = Path(directory)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.books = books
-        self.drain_every = drain_every
+        self.types: frozenset[str] | None = None
         self._writers: dict[str, Any] = {}
         self.rows: dict[str, int] = {}
+
+    def attach(self, decoder: Any, types: str | None = None) -> None:
+        """Write ``decoder``'s messages of ``types`` (None: all); with books,
+        also see every book-changing batch, to drain the books on time."""
+        self.types = None if types is None else frozenset(types)
+        wanted = types
+        if types is not None and self.books is not None:
+            wanted = types + "".join(t for t in BOOK_TYPES if t not in types)
+        decoder.subscribe_batches(self.on_batch, wanted)
 
     def _write(self, name: str, table: Any) -> None:
         import pyarrow.parquet as pq
@@ -55,11 +74,14 @@ class ParquetOutput:
         self.rows[name] = self.rows.get(name, 0) + table.num_rows
 
     def on_batch(self, type_char: str, arr: np.ndarray) -> None:
-        self._write(f"messages_{type_char}", records_to_arrow(arr))
+        """A full batch of one type: written if asked for; the books are drained."""
+        if self.types is None or type_char in self.types:
+            self._write(f"messages_{type_char}", records_to_arrow(arr))
         if self.books is not None:
-            self.drain_books(final=False)
+            self.drain_books()
 
-    def drain_books(self, final: bool = True) -> None:
+    def drain_books(self) -> None:
+        """Write and empty the books' trade, BBO and depth buffers."""
         takers = [("trades", self.books.take_trades), ("bbo", self.books.take_bbo)]
         if self.books.counters()["depth_snapshots"]:
             takers.append(("depth", self.books.take_depth))
@@ -69,6 +91,7 @@ class ParquetOutput:
                 self._write(name, records_to_arrow(arr))
 
     def close(self) -> dict[str, int]:
+        """Drain the books a last time, close every file; rows written per file."""
         if self.books is not None:
             self.drain_books()
         for w in self._writers.values():
