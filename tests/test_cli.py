@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from rxfeed.tools.cli import main
@@ -106,3 +109,101 @@ def test_progress_reporting(day_dir, monkeypatch):
         s = climod._run_with_progress(pipe, show=True)
         assert s.messages == 20_000
         assert pipe.backend.progress() == (total, total)
+
+
+# --- every misuse is one line, `rxfeed: error: ...`, with a usage (2) or runtime (1) exit code ----------------
+
+U64_PLUS_ONE = 1 << 64
+WITH_CONFIG = ["replay", "{day}", "--config", "{tmp}/c.toml"]
+
+#: (id, arguments, config file text or None, Python run before the CLI, exit code, regex the error line matches).
+#: ``{day}`` is a generated pcap, ``{tmp}`` a fresh directory holding ``afile`` (a regular file) and ``c.toml``.
+MISUSES = [
+    ("toml-invalid", WITH_CONFIG, "[run\n", "", 2,
+     r"c\.toml: not valid TOML"),
+    ("toml-unknown-table", WITH_CONFIG, "[nonsense]\n", "", 2,
+     r"unknown top-level table.*nonsense"),
+    ("toml-run-not-a-table", WITH_CONFIG, "run = 5\n", "", 2,
+     r"\[run\] must be a table \(got 5\)"),
+    ("toml-backend-not-a-table", WITH_CONFIG, "[backend]\npcap_replay = 5\n",
+     "", 2, r"\[backend\.pcap_replay\] must be a table \(got 5\)"),
+    ("toml-listen-run-not-a-table", ["listen", "-b", "udp_socket", "--config", "{tmp}/c.toml"], "run = 5\n", "", 2,
+     r"\[run\] must be a table"),
+    ("toml-wrong-value-type", WITH_CONFIG, '[run]\nburst = "many"\n', "", 2,
+     r"run\.burst: Input should be a valid integer"),
+    ("initial-sequence-2**64", WITH_CONFIG,
+     f"[decoder.itch50]\ninitial_sequence = {U64_PLUS_ONE}\n", "", 2,
+     r"decoder\.itch50\.initial_sequence: Input should be less than or equal to 18446744073709551615"),
+    ("convert-depth-negative", ["convert", "{day}", "-o", "{tmp}/out", "--depth", "-1"], None, "", 2,
+     r"Invalid value for '--depth': -1 is not in the range 0<=x<=1000"),
+    ("convert-depth-5000", ["convert", "{day}", "-o", "{tmp}/out", "--depth", "5000"], None, "", 2,
+     r"'--depth': 5000 is not in the range"),
+    ("convert-output-is-a-file", ["convert", "{day}", "-o", "{tmp}/afile"], None, "", 2,
+     r"'-o'.*afile'?: exists and is not a directory"),
+    ("convert-output-under-a-file", ["convert", "{day}", "-o", "{tmp}/afile/out"], None, "", 2,
+     r"afile is not a directory"),
+    ("generate-output-under-a-file", ["generate", "{tmp}/afile/day.pcap"], None, "", 2,
+     r"'OUTPUT'.*afile is not a directory"),
+    ("generate-output-no-directory", ["generate", "{tmp}/nodir/day.pcap"], None, "", 2,
+     r"directory .*nodir does not exist"),
+    ("plot-output-no-directory", ["plot", "{day}", "-s", "AAPL", "-o", "{tmp}/nodir/a.png"], None, "", 2,
+     r"'-o'.*nodir does not exist"),
+    ("publish-not-an-endpoint", ["replay", "{day}", "--publish", "notanendpoint"], None, "", 2,
+     r"--publish 'notanendpoint': .*expected tcp://HOST:PORT"),
+    ("bench-without-matplotlib", ["bench", "latency"], None, "sys.modules['matplotlib'] = None", 1,
+     r"needs matplotlib.*pip install 'rxfeed\[outputs\]'"),
+    ("convert-without-pyarrow", ["convert", "{day}", "-o", "{tmp}/out"], None, "sys.modules['pyarrow'] = None", 1,
+     r"needs pyarrow"),
+    ("quote-kept-backend", ["replay", "{day}", "--backend", "nic0"], None, "", 2, r"no backend named 'nic0' "),
+    ("quote-kept-symbol", ["plot", "{day}", "-s", "NOPE", "-o", "{tmp}/n.png"], None, "", 2,
+     r"no stock directory \(R\) message named 'NOPE'$"),
+    ("inspect-n-negative", ["inspect", "{day}", "-n", "-1"], None, "", 2,
+     r"Invalid value for '-n': -1 is not in the range x>=0"),
+    ("loop-0", ["replay", "{day}", "--loop", "0"], None, "", 2,
+     r"Invalid value for '--loop': 0 is not in the range x>=1"),
+    ("unknown-command", ["replya", "{day}"], None, "", 2, r"No such command 'replya'"),
+    ("generate-disk-full", ["generate", "/dev/full", "--format", "pcap"], None, "", 1,
+     r"/dev/full: No space left on device"),
+    ("send-port-out-of-range", ["send", "{day}", "--group", "239.1.1.1:99999"], None, "", 2,
+     r"--group '239\.1\.1\.1:99999': expected ADDRESS:PORT \(port 1\.\.65535\)"),
+    ("send-iface-not-an-address", ["send", "{day}", "--group", "239.1.1.1:5000", "--iface", "eth0"], None, "", 2,
+     r"--iface 'eth0': expected the IPv4 address"),
+    ("send-nothing", ["send", "{tmp}/afile", "--group", "239.1.1.1:5000"], None, "", 2,
+     r"afile: no ITCH messages to send"),
+    ("bench-too-few-messages", ["bench", "latency", "-n", "0"], None, "", 2,
+     r"'--messages' / '-n': 0 is not in the range x>=64"),
+]
+
+
+@pytest.fixture(scope="module")
+def small_day(tmp_path_factory):
+    from rxfeed.tools.generator import generate
+
+    path = tmp_path_factory.mktemp("misuse") / "day.pcap"
+    generate(path, 2000, symbols=4, seed=2)
+    return path
+
+
+@pytest.mark.parametrize("args,config,prelude,code,message", [m[1:] for m in MISUSES], ids=[m[0] for m in MISUSES])
+def test_misuse_is_one_clear_error_line(small_day, tmp_path, args, config, prelude, code, message):
+    """As a user sees it (a real process): the exit code, no traceback, one
+    ``rxfeed: error:`` line saying what is wrong, its quotes intact."""
+    (tmp_path / "afile").write_text("x")
+    if config is not None:
+        (tmp_path / "c.toml").write_text(config)
+    argv = [a.format(day=small_day, tmp=tmp_path) for a in args]
+    script = f"import sys\n{prelude}\nfrom rxfeed.tools.cli import main\nsys.argv = ['rxfeed'] + {argv!r}\nmain()\n"
+    p = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert "Traceback" not in p.stderr, p.stderr
+    assert p.returncode == code, p.stderr
+    assert p.stderr.startswith("rxfeed: error: "), p.stderr
+    assert re.search(message, p.stderr, re.MULTILINE), p.stderr
+
+
+def test_error_path_keeps_a_traceback_on_request(small_day, tmp_path, monkeypatch):
+    """RXFEED_TRACEBACK=1 shows the traceback of an expected failure (for bug reports)."""
+    (tmp_path / "c.toml").write_text("run = 5\n")
+    env = {**os.environ, "RXFEED_TRACEBACK": "1"}
+    p = subprocess.run([sys.executable, "-m", "rxfeed.tools.cli", "replay", str(small_day), "--config",
+                        str(tmp_path / "c.toml")], capture_output=True, text=True, env=env, timeout=120)
+    assert p.returncode == 2 and "Traceback" in p.stderr and "rxfeed: error: " in p.stderr

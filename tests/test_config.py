@@ -47,3 +47,37 @@ def test_cpu_pinning_checked(day_dir):
         Pipeline("pcap_replay", backend_config={"path": str(day_dir / "day.pcap")}, run={"cpu": 4096}).run()
     s = Pipeline("pcap_replay", backend_config={"path": str(day_dir / "day.pcap")}, run={"cpu": 0}).run()
     assert s.messages == 20_000
+
+
+@pytest.mark.parametrize("text,message", [
+    ("run = 5\n", r"\[run\] must be a table \(got 5\)"),
+    ('backend = "pcap_replay"\n', r"\[backend\] must hold one table per backend"),
+    ("[backend]\npcap_replay = 5\n", r"\[backend\.pcap_replay\] must be a table \(got 5\)"),
+    ("decoder = [1]\n", r"\[decoder\] must hold one table per decoder"),
+    ("[decoder]\nitch50 = true\n", r"\[decoder\.itch50\] must be a table \(got True\)"),
+])
+def test_config_tables_must_be_tables(tmp_path, text, message):
+    p = tmp_path / "rx.toml"
+    p.write_text(text)
+    with pytest.raises(ConfigError, match=message):
+        cfg.load(p, environ={})
+
+
+def test_environment_cannot_descend_into_a_value(tmp_path):
+    p = tmp_path / "rx.toml"
+    p.write_text("[run]\nburst = 8\n")
+    with pytest.raises(ConfigError, match=r"RXFEED_RUN__BURST__X: run\.burst is not a table"):
+        cfg.load(p, environ={"RXFEED_RUN__BURST__X": "1"})
+
+
+def test_unreadable_config_is_a_config_error(tmp_path):
+    with pytest.raises(ConfigError, match=r"nothere\.toml: No such file"):
+        cfg.load(tmp_path / "nothere.toml", environ={})
+
+
+def test_initial_sequence_fits_64_bits(day_dir):
+    with pytest.raises(ConfigError, match=r"decoder\.itch50\.initial_sequence: Input should be less than or equal"):
+        Pipeline("pcap_replay", backend_config={"path": str(day_dir / "day.pcap")},
+                 decoder_config={"initial_sequence": 1 << 64})
+    assert Pipeline("pcap_replay", backend_config={"path": str(day_dir / "day.pcap")},
+                    decoder_config={"initial_sequence": (1 << 64) - 1}).run().messages == 0

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import ipaddress
 import json
 import os
 import sys
 import time
+import traceback
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
+from pydantic import ValidationError
 
 from rxfeed import config as cfg
 from rxfeed import sources
@@ -17,9 +23,141 @@ from rxfeed.interfaces import RxBackend
 from rxfeed.plugins import get_plugins
 
 
-def _fail(msg: str) -> None:
-    click.echo(f"rxfeed: error: {msg}", err=True)
-    sys.exit(2)
+#: Exit codes: the command was not run as given (an argument, option, config
+#: value or named path is wrong) / it ran, or its environment could not run it, and failed.
+USAGE, RUNTIME = 2, 1
+
+#: Optional imports -> (distribution, extra) to install.
+OPTIONAL = {"pyarrow": ("pyarrow", "outputs"), "zmq": ("pyzmq", "outputs"), "matplotlib": ("matplotlib", "outputs")}
+
+
+class CliError(Exception):
+    """An expected failure, reported as ``rxfeed: error: <message>`` with exit ``code``."""
+
+    def __init__(self, message: str, code: int = USAGE) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def _fail(msg: str, code: int = USAGE) -> NoReturn:
+    raise CliError(msg, code)
+
+
+def _key_text(exc: KeyError) -> str:
+    """A KeyError's own text (``str()`` would quote it)."""
+    return str(exc.args[0]) if exc.args else "unknown key"
+
+
+def _missing_extra(module: str, what: str, exc: ImportError, hint: str = "") -> str:
+    dist, extra = OPTIONAL[module]
+    return f"{what} needs {dist}, which is not installed ({exc}): pip install 'rxfeed[{extra}]'{hint}"
+
+
+def _require(module: str, what: str, hint: str = "") -> None:
+    """Fail clearly, before any work, when an optional package is missing."""
+    try:
+        __import__(module)
+    except ImportError as exc:
+        _fail(_missing_extra(module, what, exc, hint), RUNTIME)
+
+
+def _os_text(exc: OSError) -> str:
+    names = [str(n) for n in (exc.filename, exc.filename2) if n is not None]
+    what = exc.strerror or str(exc)
+    return f"{' -> '.join(names)}: {what}" if names else what
+
+
+def _failure(exc: Exception) -> tuple[str, int] | None:
+    """Message and exit code of an expected failure; None for anything else
+    (a bug, which keeps its traceback)."""
+    if isinstance(exc, CliError):
+        return str(exc), exc.code
+    if isinstance(exc, click.UsageError):
+        hint = f"\nTry '{exc.ctx.command_path} --help' for help." if exc.ctx else ""
+        return exc.format_message() + hint, USAGE
+    if isinstance(exc, click.ClickException):
+        return exc.format_message(), exc.exit_code
+    if isinstance(exc, ValidationError):
+        return cfg.describe_validation(exc, exc.title), USAGE
+    if isinstance(exc, cfg.ConfigError):
+        return str(exc), USAGE
+    if isinstance(exc, ImportError):
+        return (_missing_extra(exc.name, "this command", exc), RUNTIME) if exc.name in OPTIONAL else None
+    if isinstance(exc, OSError):
+        return _os_text(exc), RUNTIME
+    if isinstance(exc, (ValueError, RuntimeError)):
+        return str(exc) or type(exc).__name__, RUNTIME
+    return None
+
+
+class RxfeedGroup(click.Group):
+    """The ``rxfeed`` command group, and its one error path: every expected
+    failure of any subcommand becomes ``rxfeed: error: <message>`` and exit
+    code 2 (usage) or 1 (runtime), never a traceback (``RXFEED_TRACEBACK=1``
+    adds it, for bug reports)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.Abort):
+            raise  # --help, --version, Ctrl-C: click's own
+        except Exception as exc:
+            failure = None if isinstance(exc, OSError) and exc.errno == errno.EPIPE else _failure(exc)
+            if failure is None:
+                raise
+            if os.environ.get("RXFEED_TRACEBACK"):
+                traceback.print_exception(exc)
+            click.echo(f"rxfeed: error: {failure[0]}", err=True)
+            ctx.exit(failure[1])
+
+
+class OutputPath(click.ParamType):
+    """A path the command writes, checked before any work: a file (its
+    directory exists and is writable) or, with ``directory``, a directory
+    (made if missing: its nearest existing parent is a writable directory)."""
+
+    name = "path"
+
+    def __init__(self, directory: bool = False, empty_ok: bool = False) -> None:
+        self.directory = directory
+        self.empty_ok = empty_ok
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        value = os.fspath(value)
+        if value == "" and self.empty_ok:
+            return value
+        problem = _dir_problem(Path(value)) if self.directory else _file_problem(Path(value))
+        if problem:
+            self.fail(f"{value!r}: {problem}", param, ctx)
+        return value
+
+
+def _writable_dir_problem(d: Path) -> str | None:
+    if not d.is_dir():
+        return f"{d} is not a directory"
+    if not os.access(d, os.W_OK | os.X_OK):
+        return f"directory {d} is not writable"
+    return None
+
+
+def _file_problem(p: Path) -> str | None:
+    if p.is_dir():
+        return "is a directory"
+    parent = p.parent
+    if not parent.exists():
+        # the nearest existing ancestor says why: a regular file, or a missing directory
+        anc = next((a for a in parent.parents if a.exists()), Path("."))
+        return f"{anc} is not a directory" if not anc.is_dir() else f"directory {parent} does not exist"
+    problem = _writable_dir_problem(parent)
+    if problem is None and p.exists() and not os.access(p, os.W_OK):
+        problem = "is not writable"
+    return problem
+
+
+def _dir_problem(p: Path) -> str | None:
+    if p.exists():
+        return "exists and is not a directory" if not p.is_dir() else _writable_dir_problem(p)
+    return _writable_dir_problem(next((a for a in p.parents if a.exists()), Path(".")))
 
 
 def _resolve(source: str, backend: str | None, plugins: Any) -> tuple[str, str]:
@@ -33,6 +171,21 @@ def _resolve(source: str, backend: str | None, plugins: Any) -> tuple[str, str]:
     if not found:
         _fail(f"{source}: no plugin recognises this file (give --backend)")
     return found
+
+
+@contextlib.contextmanager
+def _building(backend: str, decoder: str) -> Iterator[None]:
+    """While a pipeline is built, a failure is the user's (exit 2): no such
+    plugin, a wrong config value, a source the backend cannot open; or a
+    plugin's native part missing from this build (exit 1)."""
+    try:
+        yield
+    except KeyError as exc:
+        _fail(_key_text(exc))
+    except (ValueError, RuntimeError) as exc:
+        _fail(str(exc))
+    except ImportError as exc:
+        _fail(f"backend {backend!r} or decoder {decoder!r} cannot load: {exc}", RUNTIME)
 
 
 def _build(source: str, backend: str | None, decoder: str | None, filters: tuple[str, ...], speed: float,
@@ -52,14 +205,10 @@ def _build(source: str, backend: str | None, decoder: str | None, filters: tuple
         bconf["speed"] = speed
     if loops > 1:
         bconf["loops"] = loops
-    try:
+    with _building(bname, dname):
         bconf = plugins.backends.get(bname).config_for_source(source, bconf)
         return Pipeline(bname, dname, backend_config=bconf, decoder_config=tree.get("decoder", {}).get(dname),
                         run=run_tree, plugins=plugins)
-    except (cfg.ConfigError, KeyError) as exc:
-        _fail(str(exc).strip("'\""))
-    except (ValueError, RuntimeError) as exc:  # the backend could not open the source
-        _fail(str(exc))
 
 
 _source_opts = [
@@ -90,7 +239,7 @@ def _add(opts):
     return deco
 
 
-@click.group()
+@click.group(cls=RxfeedGroup)
 @click.version_option(package_name="rxfeed")
 def main() -> None:
     """rxfeed: exchange market data at kernel-bypass speed."""
@@ -143,7 +292,8 @@ def plugins(as_json: bool) -> None:
 @click.argument("source", type=click.Path())
 @_add(_source_opts)
 @click.option("--speed", type=float, default=0.0, help="pcap pacing: 1 original timing, k k-times faster")
-@click.option("--loop", "loops", type=int, default=1, help="passes over the file")
+@click.option("--loop", "loops", type=click.IntRange(min=1), default=1, show_default=True,
+              help="passes over the file")
 @click.option("--books", is_flag=True, help="build every order book; add integrity counters and final BBOs")
 @click.option("--publish", multiple=True, metavar="ENDPOINT",
               help="publish decoded records with ZeroMQ PUB, a topic per symbol (e.g. tcp://127.0.0.1:5556)")
@@ -163,17 +313,11 @@ def replay(source: str, backend: str | None, decoder: str | None, filters: tuple
 
         order_books = OrderBooks()
         pipe.decoder.add_handlers(order_books)
-    sink = None
-    if publish:
-        plugins = get_plugins()
-        scls = plugins.sinks.get("zmq_pub")
-        sink = scls(cfg.validate(scls.Config, {"endpoints": publish}, "sink.zmq_pub"))
+    sink = _publisher(publish) if publish else None
+    if sink is not None:
         sink.attach(pipe.decoder)
     with pipe:
-        try:
-            summary = _run(pipe, not as_json and sys.stderr.isatty())
-        except cfg.ConfigError as exc:
-            _fail(str(exc))
+        summary = _run(pipe, not as_json and sys.stderr.isatty())
     if order_books is not None:
         summary.books = {**order_books.counters(), "final_bbo": order_books.final_bbo()}
     if sink is not None:
@@ -185,6 +329,23 @@ def replay(source: str, backend: str | None, decoder: str | None, filters: tuple
         _print_summary(summary)
     if summary.error:
         sys.exit(1)
+
+
+def _publisher(endpoints: tuple[str, ...]) -> Any:
+    """The ZeroMQ PUB sink bound to ``endpoints``, or a clear error."""
+    _require("zmq", "--publish")
+    import zmq
+
+    for ep in endpoints:
+        if "://" not in ep:
+            _fail(f"--publish {ep!r}: not a ZeroMQ endpoint; expected tcp://HOST:PORT, ipc://PATH or inproc://NAME")
+    scls = get_plugins().sinks.get("zmq_pub")
+    config = cfg.validate(scls.Config, {"endpoints": endpoints}, "sink.zmq_pub")
+    try:
+        return scls(config)
+    except zmq.ZMQError as exc:
+        _fail(f"--publish {' '.join(endpoints)}: cannot bind: {exc}; expected tcp://HOST:PORT, ipc://PATH "
+              "or inproc://NAME")
 
 
 PROGRESS_MIN_BYTES = 64 << 20
@@ -252,7 +413,7 @@ def _parse_options(options: tuple[str, ...]) -> dict[str, Any]:
 @click.option("--decoder", "-d", default="itch50", show_default=True)
 @click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False), help="TOML config")
 @click.option("--until-end-of-session", is_flag=True, help="stop at MoldUDP64's end-of-session packet")
-@click.option("--arrivals", "arrivals_path", type=click.Path(dir_okay=False),
+@click.option("--arrivals", "arrivals_path", type=OutputPath(),
               help="save (sequence, count, handler-done ns) per packet (.npy) for one-way latency")
 @_add(_run_opts)
 def listen(backend: str, decoder: str, options: tuple[str, ...], config_file: str | None, max_packets: int | None,
@@ -270,10 +431,8 @@ def listen(backend: str, decoder: str, options: tuple[str, ...], config_file: st
     dconf = dict(tree.get("decoder", {}).get(decoder, {}))
     if until_end_of_session:
         dconf["stop_at_end_of_session"] = True
-    try:
+    with _building(backend, decoder):
         pipe = Pipeline(backend, decoder, backend_config=bconf, decoder_config=dconf, run=run)
-    except (cfg.ConfigError, KeyError, ValueError, RuntimeError) as exc:
-        _fail(str(exc).strip("'\""))
     if arrivals_path:
         pipe.decoder.log_arrivals()
     click.echo(f"rxfeed: listening on {backend}", err=True)
@@ -327,7 +486,8 @@ def _print_summary(s: Any) -> None:
 @main.command()
 @click.argument("source", type=click.Path())
 @_add(_source_opts)
-@click.option("-n", "count", type=int, default=20, show_default=True, help="messages to print (0: all)")
+@click.option("-n", "count", type=click.IntRange(min=0), default=20, show_default=True,
+              help="messages to print (0: all)")
 @click.option("--types", help="only these message types, e.g. AFE")
 @click.option("--format", "fmt", type=click.Choice(["text", "jsonl"]), default="text", show_default=True)
 def inspect(source: str, backend: str | None, decoder: str | None, filters: tuple[str, ...],
@@ -367,7 +527,7 @@ def inspect(source: str, backend: str | None, decoder: str | None, filters: tupl
 
 
 @main.command()
-@click.argument("output", type=click.Path(dir_okay=False))
+@click.argument("output", type=OutputPath())
 @click.option("--messages", "-n", type=int, default=100_000, show_default=True)
 @click.option("--symbols", type=int, default=8, show_default=True)
 @click.option("--seed", type=int, default=1, show_default=True)
@@ -381,20 +541,24 @@ def generate(output: str, messages: int, symbols: int, seed: int, fmt: str | Non
         n = gen(output, messages, symbols, seed, fmt)
     except ValueError as exc:
         _fail(str(exc))
+    except OSError as exc:
+        _fail(f"{output}: {exc.strerror or exc}", RUNTIME)
     click.echo(f"wrote {n:,} messages to {output} ({Path(output).stat().st_size:,} bytes) "
                f"in {time.perf_counter() - t0:.1f} s")
 
 
 @main.command()
 @click.argument("source", type=click.Path())
-@click.option("-o", "--output", "outdir", required=True, type=click.Path(file_okay=False), help="output directory")
+@click.option("-o", "--output", "outdir", required=True, type=OutputPath(directory=True),
+              help="output directory (made if missing)")
 @click.option("--types", default=None, help="message types to write (default: all)")
 @click.option("--no-books", is_flag=True, help="skip trades.parquet, bbo.parquet and depth.parquet")
-@click.option("--depth", type=int, default=10, show_default=True,
+@click.option("--depth", type=click.IntRange(0, 1000), default=10, show_default=True,
               help="levels per side in depth.parquet (a snapshot per top-N change; 0: none)")
 @click.option("--backend", "-b", help="backend (default: detected from the file)")
 def convert(source: str, outdir: str, types: str | None, no_books: bool, depth: int, backend: str | None) -> None:
     """Write SOURCE to Parquet: messages per type, trades and BBO changes (bounded memory)."""
+    _require("pyarrow", "convert")
     from rxfeed.protocols.itch50 import _book
 
     from .outputs import ParquetOutput
@@ -407,21 +571,24 @@ def convert(source: str, outdir: str, types: str | None, no_books: bool, depth: 
     try:
         out.attach(pipe.decoder, types)
     except ValueError as exc:
-        _fail(str(exc))
+        _fail(f"--types {types!r}: {exc}")
     with pipe:
         summary = _run(pipe, sys.stderr.isatty())
     rows = out.close()
     click.echo(json.dumps({"messages": summary.messages, "files": {f"{k}.parquet": v for k, v in rows.items()},
                            "directory": outdir}))
+    if summary.error:
+        _fail(summary.error, RUNTIME)
 
 
 @main.command()
 @click.argument("source", type=click.Path())
 @click.option("--symbol", "-s", required=True, help="symbol to plot, e.g. AAPL")
-@click.option("-o", "--output", default=None, help="PNG path (default: SYMBOL.png)")
+@click.option("-o", "--output", type=OutputPath(), default=None, help="PNG path (default: SYMBOL.png)")
 @click.option("--backend", "-b", help="backend (default: detected from the file)")
 def plot(source: str, symbol: str, output: str | None, backend: str | None) -> None:
     """PNG of one symbol's best bid/offer and trades over the day, and its final depth."""
+    _require("matplotlib", "plot")
     from rxfeed.protocols.itch50._book import OrderBooks
 
     from .outputs import plot_symbol
@@ -430,11 +597,13 @@ def plot(source: str, symbol: str, output: str | None, backend: str | None) -> N
     books = OrderBooks(bbo=True, trades=True)
     pipe.decoder.add_handlers(books)
     with pipe:
-        pipe.run()
+        summary = pipe.run()
+    if summary.error:
+        _fail(summary.error, RUNTIME)
     try:
         book = books[symbol]
     except KeyError as exc:
-        _fail(str(exc).strip("'\""))
+        _fail(_key_text(exc))
     bbo = books.take_bbo()
     trades = books.take_trades()
     path = plot_symbol(bbo[bbo["locate"] == book.locate], trades[trades["locate"] == book.locate],
@@ -448,19 +617,23 @@ def bench() -> None:
 
 
 @bench.command("latency")
-@click.option("--messages", "-n", type=int, default=20_000, show_default=True, help="messages per run")
+@click.option("--messages", "-n", type=click.IntRange(min=64), default=20_000, show_default=True,
+              help="messages per run")
 @click.option("--rates", default="2000,10000", show_default=True, help="datagrams per second, comma-separated")
 @click.option("--paths", default=None, help="comma-separated subset (default: every available path)")
-@click.option("--png", default="latency-cdf.png", show_default=True, help="CDF plot")
+@click.option("--png", type=OutputPath(empty_ok=True), default="latency-cdf.png", show_default=True,
+              help="CDF plot ('': none)")
 @click.option("--json", "as_json", is_flag=True, help="print the rows as JSON")
 def bench_latency(messages: int, rates: str, paths: str | None, png: str, as_json: bool) -> None:
     """Latency lab: a veth pair in a namespace it creates (and removes), a paced
     sender, and each receive path at each rate; one-way send -> handler-done
     latency per datagram, and loss. Needs root (namespaces)."""
+    if png:
+        _require("matplotlib", "bench latency", hint=" (or --png '' for no plot)")
     from .lab import available_paths, run_lab
 
     if os.geteuid() != 0:
-        _fail("bench latency needs root (it creates a network namespace and a veth pair)")
+        _fail("bench latency needs root (it creates a network namespace and a veth pair)", RUNTIME)
     try:
         rate_list = tuple(float(r) for r in rates.split(","))
     except ValueError:
@@ -493,12 +666,13 @@ def bench_latency(messages: int, rates: str, paths: str | None, png: str, as_jso
 @main.command("send")
 @click.argument("source", type=click.Path(exists=True, dir_okay=False))
 @click.option("--group", required=True, metavar="G:P", help="destination group (or unicast address) and port")
-@click.option("--rate", type=float, default=0.0, help="datagrams per second (0: as fast as possible)")
-@click.option("--msg-rate", type=float, default=None, help="messages per second instead of --rate")
-@click.option("--iface", "iface_ip", default=None, help="local address of the interface to send from")
-@click.option("--ttl", type=int, default=1, show_default=True)
-@click.option("--max-seconds", type=float, default=0.0, help="stop after S seconds")
-@click.option("--record", "record_path", type=click.Path(dir_okay=False), help="save send times (.npy)")
+@click.option("--rate", type=click.FloatRange(min=0), default=0.0, help="datagrams per second (0: as fast as possible)")
+@click.option("--msg-rate", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="messages per second instead of --rate")
+@click.option("--iface", "iface_ip", default=None, help="local IPv4 address of the interface to send from")
+@click.option("--ttl", type=click.IntRange(0, 255), default=1, show_default=True)
+@click.option("--max-seconds", type=click.FloatRange(min=0), default=0.0, help="stop after S seconds (0: no limit)")
+@click.option("--record", "record_path", type=OutputPath(), help="save send times (.npy)")
 def send_cmd(source: str, group: str, rate: float, msg_rate: float | None, iface_ip: str | None, ttl: int,
              max_seconds: float, record_path: str | None) -> None:
     """Replay SOURCE as MoldUDP64 over UDP, paced without sleeping, and print what was sent."""
@@ -507,11 +681,18 @@ def send_cmd(source: str, group: str, rate: float, msg_rate: float | None, iface
     from .sender import send, source_messages
 
     host, _, port = group.rpartition(":")
-    if not host or not port.isdigit():
-        _fail(f"--group {group!r}: expected ADDRESS:PORT")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        _fail(f"--group {group!r}: expected ADDRESS:PORT (port 1..65535)")
+    if iface_ip is not None:
+        try:
+            ipaddress.IPv4Address(iface_ip)
+        except ValueError:
+            _fail(f"--iface {iface_ip!r}: expected the IPv4 address of a local interface")
     from .generator import moldudp64_datagrams
 
     msgs = source_messages(source)
+    if not msgs:
+        _fail(f"{source}: no ITCH messages to send")
     if msg_rate:
         n_dgrams = sum(1 for _ in moldudp64_datagrams(msgs, end_of_session=False))
         rate = msg_rate * n_dgrams / max(1, len(msgs))

@@ -149,8 +149,12 @@ def run_one(name: str, spec: dict[str, Any], net: dict[str, str], source: Path, 
 
 def run_lab(messages: int = 20_000, rates: tuple[float, ...] = (2000.0, 10000.0),
             paths: list[str] | None = None, png: str | Path | None = None) -> list[dict[str, Any]]:
-    """Run every (path, rate); returns one row each (``latency_us`` holds the samples)."""
+    """Run every (path, rate); returns one row each (``latency_us`` holds the samples).
+    With ``png``, matplotlib is imported first: a missing one fails before any run."""
     from rxfeed.tools.generator import generate
+
+    if png:
+        import matplotlib  # noqa: F401
 
     avail = available_paths()
     chosen = {k: v for k, v in avail.items() if paths is None or k in paths}

@@ -13,6 +13,6 @@ class Itch50Config(PluginConfig):
     :ivar batch_size: records per numpy batch.
     :ivar stop_at_end_of_session: end a live run at the MoldUDP64 end-of-session packet."""
 
-    initial_sequence: int = Field(1, ge=0)
+    initial_sequence: int = Field(1, ge=0, le=(1 << 64) - 1)
     batch_size: int = Field(65536, ge=1, le=1 << 24)
     stop_at_end_of_session: bool = Field(False, description="stop the run when MoldUDP64 ends the session")
