@@ -1,16 +1,20 @@
 """Golden bytes for all 23 TotalView-ITCH 5.0 message types, written by hand
 from NASDAQ's published specification, not from ``spec.py``.
 
-Source of the layouts: *Nasdaq TotalView-ITCH 5.0* (NQTVITCHSpecification.pdf,
-the revision of April 28, 2023 that introduced the Direct Listing with Capital
-Raise 'O' message; section 1 "Message Formats", the Name/Offset/Length/Value
-tables of each message; section "Data Types": integers big-endian unsigned,
-alpha fields left-justified and padded on the right with spaces, Price(4) and
-Price(8) integers with 4 and 8 implied decimals, timestamps nanoseconds since
-midnight in 6 bytes). Every offset and length below was copied from those
-tables and checked against a second, independent transcription of the same
-document (the Open Markets Initiative's NASDAQ TotalView-ITCH 5.0 Wireshark
-dissector, version 5.0.2026); both agree on every field of every message.
+Source of the layouts: *Nasdaq TotalView-ITCH 5.0* (NQTVITCHSpecification.pdf
+on nasdaqtrader.com, the revision whose change log ends with April 28, 2023:
+"Introduction of Direct Listing with Capital Raise Message"), section
+"Message Formats" (1.1 to 1.8): the Name/Offset/Length/Value table of each
+message; section "Data Types": integers big-endian unsigned, alpha fields
+left-justified and padded on the right with spaces, Price(4)/Price(8)
+integers with 4/8 implied decimals, timestamps nanoseconds since midnight in
+6 bytes. The tables were read in a public text transcription of that
+document, and every offset and length was checked against a second,
+independent one (the Open Markets Initiative's "Nasdaq NsmEquities TotalView
+Itch 5.0.2026" Wireshark dissector, generated from NQTVITCHSpecification.pdf
+of February 19, 2026): the two agree on every field of all 23 messages, and
+rxfeed's ``spec.py`` agrees with both (only spelling differs: the PDF's
+"Canceled"/"Cancelled Shares", H's "Reason", Q's "Shares").
 
 Each message is packed field by field with ``struct.pack('>...')`` at the
 spec's offsets; the builder refuses a table whose offsets do not follow each
