@@ -215,6 +215,14 @@ cdef inline void _arrival(DecoderState *st, uint64_t seq, uint32_t count) noexce
     st.n_arrivals += 1
 
 
+cdef inline void _truncated_block(DecoderState *st, const rxf_mold_verdict *v, uint32_t i) noexcept nogil:
+    """Block ``i`` runs past the datagram: every new message from there on is
+    lost (the session already counts them as received). Blocks before
+    ``v.skip`` are duplicates, so the loss starts at ``max(i, v.skip)``."""
+    st.err_truncated_block += 1
+    st.lost_in_malformed += v.count - (i if i > v.skip else v.skip)
+
+
 cdef inline void _mold_packet(DecoderState *st, const rxf_packet *pkt) noexcept nogil:
     cdef rxf_mold_verdict v
     cdef const uint8_t *p = pkt.data
@@ -236,16 +244,12 @@ cdef inline void _mold_packet(DecoderState *st, const rxf_packet *pkt) noexcept 
         return
     while i < v.count:
         if off + 2 > len:
-            st.err_truncated_block += 1
-            if i >= v.skip:
-                st.lost_in_malformed += v.count - i
+            _truncated_block(st, &v, i)
             return
         mlen = (<uint32_t>p[off] << 8) | p[off + 1]
         off += 2
         if off + mlen > len:  # the block runs past the datagram
-            st.err_truncated_block += 1
-            if i >= v.skip:
-                st.lost_in_malformed += v.count - i
+            _truncated_block(st, &v, i)
             return
         if i >= v.skip:
             _message(st, p + off, mlen, pkt, 1, v.seq + i)
@@ -296,6 +300,7 @@ cdef inline void _stream_chunk(DecoderState *st, const rxf_packet *pkt) noexcept
         if need < 0:
             st.stream_unrecoverable += 1
             st.stream_dead = 1
+            st.carry_len = 0  # not a truncated tail: the same bytes in one chunk are not one either
             _event(st, EV_UNRECOVERABLE, NULL, st.messages, 0, 0)
             return
         want = <uint32_t>need if need > 0 else st.carry_len + 1
