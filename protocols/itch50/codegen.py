@@ -32,7 +32,7 @@ _LOAD = {"char": "(char)p[{o}]", "u8": "p[{o}]", "u16": "rxf_be16(p + {o})", "u3
          "u64": "rxf_be64(p + {o})", "price4": "rxf_be32(p + {o})", "price8": "rxf_be64(p + {o})"}
 
 
-def _struct_members(msg: spec.Message) -> list[tuple[str, str, int]]:
+def struct_members(msg: spec.Message) -> list[tuple[str, str, int]]:
     """(ctype, declarator, size) in order, padding made explicit."""
     members = [("char", "type", 1), ("uint8_t", "_pad0", 1), ("uint16_t", "stock_locate", 2),
                ("uint16_t", "tracking_number", 2), ("uint16_t", "_pad1", 2), ("uint64_t", "timestamp", 8)]
@@ -77,7 +77,7 @@ def _header_struct(m: spec.Message) -> list[str]:
     """One record struct with every size and offset pinned by _Static_assert."""
     sname = f"rxf_itch_{m.name}"
     out = [f"/* '{m.type}' {m.name}: {m.wire_size} bytes on the wire */", f"typedef struct {sname} {{"]
-    out += [f"    {ctype} {decl};" for ctype, decl, _ in _struct_members(m)]
+    out += [f"    {ctype} {decl};" for ctype, decl, _ in struct_members(m)]
     out.append(f"}} {sname};")
     fields, size = spec.record_layout(m)
     out.append(f"_Static_assert(sizeof({sname}) == {size}, \"{m.name} size\");")
@@ -119,7 +119,7 @@ def _header_decoder(m: spec.Message) -> list[str]:
     fields, _ = spec.record_layout(m)
     out = [f"/* Caller guarantees p holds {m.wire_size} bytes. */",
            f"static inline void rxf_itch_decode_{m.name}(const uint8_t *p, {sname} *r) {{"]
-    pads = [d.split("[")[0] for _, d, _ in _struct_members(m) if d.startswith("_pad")]
+    pads = [d.split("[")[0] for _, d, _ in struct_members(m) if d.startswith("_pad")]
     for pad in pads:  # zero only the padding (records are compared and summed as bytes)
         out.append(f"    memset(&r->{pad}, 0, sizeof(r->{pad}));")
     out.append("    r->type = (char)p[0]; r->stock_locate = rxf_be16(p + 1);")
