@@ -18,12 +18,16 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Generic, Self, TypeVar
 
 from .config import PluginConfig
 
+#: The config class of a plugin: ``class MyBackend(RxBackend[MyConfig])``
+#: makes ``self.config`` a ``MyConfig`` for type checkers.
+ConfigT = TypeVar("ConfigT", bound=PluginConfig)
 
-class RxBackend(ABC):
+
+class RxBackend(ABC, Generic[ConfigT]):
     """A packet source: a NIC, a socket, a capture file.
 
     A native backend returns a PyCapsule ``rxfeed.backend_ops.v1`` from
@@ -41,8 +45,8 @@ class RxBackend(ABC):
     #: True when buffers are chunks of a byte stream rather than datagrams.
     stream: ClassVar[bool] = False
 
-    def __init__(self, config: PluginConfig) -> None:
-        self.config = config
+    def __init__(self, config: ConfigT) -> None:
+        self.config: ConfigT = config
 
     def native_capsule(self) -> Any | None:
         """The C function table, or ``None`` for a pure-Python backend."""
@@ -71,22 +75,22 @@ class RxBackend(ABC):
     def close(self) -> None:
         """Release resources. Called once, after the run."""
 
-    def __enter__(self) -> "RxBackend":
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
 
 
-class ProtocolDecoder(ABC):
+class ProtocolDecoder(ABC, Generic[ConfigT]):
     """Framing + decoding of a protocol, exported as a C decoder table (``rxf_decoder_ops``)."""
 
     name: ClassVar[str]
     Config: ClassVar[type[PluginConfig]]
     description: ClassVar[str] = ""
 
-    def __init__(self, config: PluginConfig) -> None:
-        self.config = config
+    def __init__(self, config: ConfigT) -> None:
+        self.config: ConfigT = config
 
     @abstractmethod
     def decoder_capsule(self) -> Any:

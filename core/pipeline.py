@@ -30,7 +30,7 @@ class Pipeline:
         print(pipe.run().to_json())
     """
 
-    def __init__(self, backend: str | RxBackend, decoder: str | ProtocolDecoder = "itch50", *,
+    def __init__(self, backend: str | RxBackend[Any], decoder: str | ProtocolDecoder[Any] = "itch50", *,
                  backend_config: Mapping[str, Any] | Any = None, decoder_config: Mapping[str, Any] | Any = None,
                  run: RunConfig | Mapping[str, Any] | None = None, plugins: PluginSet | None = None) -> None:
         self.run_config = validate(RunConfig, run, "run")
@@ -38,17 +38,18 @@ class Pipeline:
         if isinstance(decoder, str):
             dcls = plugins.decoders.get(decoder)
             decoder = dcls(validate(dcls.Config, decoder_config, f"decoder.{decoder}"))
-        self.decoder: ProtocolDecoder = decoder
+        self.decoder: ProtocolDecoder[Any] = decoder
         if isinstance(backend, str):
             bcls = plugins.backends.get(backend)
             backend = bcls(validate(bcls.Config, backend_config, f"backend.{backend}"))
-        self.backend: RxBackend = backend
+        self.backend: RxBackend[Any] = backend
 
     def run(self) -> Summary:
         """Run until the source ends, a limit or a signal; return the summary."""
         rc = self.run_config
-        if rc.cpu is None and getattr(self.backend, "cpu", None) is not None:
-            rc = rc.model_copy(update={"cpu": self.backend.cpu})  # the backend's own lcore
+        backend_cpu = getattr(self.backend, "cpu", None)
+        if rc.cpu is None and backend_cpu is not None:
+            rc = rc.model_copy(update={"cpu": backend_cpu})  # the backend's own lcore
         old_affinity = None
         if rc.cpu is not None:
             # the calling thread's mask may already be narrowed (DPDK's EAL pins

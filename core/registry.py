@@ -10,7 +10,10 @@ first-party name cannot be taken by a third party unless the user allows it
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+if TYPE_CHECKING:
+    from .interfaces import ProtocolDecoder, RxBackend
 
 T = TypeVar("T")
 
@@ -84,7 +87,7 @@ def _require_subclass(registry: _Registry[Any], cls: Any, base_name: str) -> Non
         raise TypeError(f"{registry.kind} registry takes {base.__module__}.{base_name} subclasses, got {cls!r}")
 
 
-class BackendRegistry(_Registry["object"]):
+class BackendRegistry(_Registry["RxBackend[Any]"]):
     """Backends by name (``pcap_replay``, ``nasdaq_file``, ...): RxBackend subclasses."""
 
     kind = "backend"
@@ -93,7 +96,7 @@ class BackendRegistry(_Registry["object"]):
         _require_subclass(self, cls, "RxBackend")
 
 
-class DecoderRegistry(_Registry["object"]):
+class DecoderRegistry(_Registry["ProtocolDecoder[Any]"]):
     """Protocol decoders by name (``itch50``, ...): ProtocolDecoder subclasses."""
 
     kind = "decoder"
@@ -102,7 +105,7 @@ class DecoderRegistry(_Registry["object"]):
         _require_subclass(self, cls, "ProtocolDecoder")
 
 
-class SinkRegistry(_Registry["object"]):
+class SinkRegistry(_Registry[Any]):
     """Output sinks by name (``zmq_pub``, ...): classes with ``name``,
     ``Config``, ``attach(decoder)`` and ``close()``."""
 
