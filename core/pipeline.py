@@ -9,7 +9,7 @@ from typing import Any
 
 from . import _runloop
 from .config import ConfigError, RunConfig, validate
-from .interfaces import ProtocolDecoder, RxBackend
+from .interfaces import ProtocolDecoder, PythonDecoder, RxBackend
 from .plugins import PluginSet, get_plugins
 from .summary import Summary
 
@@ -60,19 +60,12 @@ class Pipeline:
             except OSError:
                 raise ConfigError(f"run.cpu: CPU {rc.cpu} is not available to this process "
                                   f"({os.cpu_count()} CPUs)") from None
-        decoder_ops = self.decoder.decoder_capsule()
-        capsule = self.backend.native_capsule()
         latency: dict[str, Any] | None = {} if rc.latency else None
         if latency is not None:
             _runloop.cycles_per_ns()  # calibrate outside the timed run
         t0 = time.perf_counter()
         try:
-            if capsule is not None:
-                packets, reason, err = _runloop.run_native(capsule, decoder_ops, rc.burst, rc.max_packets,
-                                                           rc.max_seconds, rc.handle_signals, latency)
-            else:
-                packets, reason, err = _runloop.run_python(self.backend, decoder_ops, rc.burst, rc.max_packets,
-                                                           rc.max_seconds, rc.handle_signals)
+            packets, reason, err, path = self._loop(rc, latency)
         finally:
             elapsed = time.perf_counter() - t0
             if old_affinity is not None:
@@ -84,7 +77,24 @@ class Pipeline:
         summary = self._summary(reason, err, elapsed)
         if latency is not None:
             summary.latency = latency
+            if path != "native":
+                summary.warnings.append(f"no latency histogram: it is measured inside the native loop, and this "
+                                        f"run took the {path} path (a Python backend or decoder)")
         return summary
+
+    def _loop(self, rc: RunConfig, latency: dict[str, Any] | None) -> tuple[int, str, str, str]:
+        """Run the loop that fits the two plugins; returns (packets, reason, error, path)."""
+        capsule = self.backend.native_capsule()
+        limits = (rc.burst, rc.max_packets, rc.max_seconds, rc.handle_signals)
+        if isinstance(self.decoder, PythonDecoder):
+            if capsule is not None:
+                return (*_runloop.run_native_to_python(capsule, self.decoder, *limits,
+                                                       stream=self.backend.stream), "native->python")
+            return (*_runloop.run_python_to_python(self.backend, self.decoder, *limits), "python->python")
+        decoder_ops = self.decoder.decoder_capsule()
+        if capsule is not None:
+            return (*_runloop.run_native(capsule, decoder_ops, *limits, latency), "native")
+        return (*_runloop.run_python(self.backend, decoder_ops, *limits), "python->native")
 
     def close(self) -> None:
         self.backend.close()
