@@ -124,9 +124,13 @@ class _Signals:
     """Route SIGINT/SIGTERM to the C stop flag for the duration of a run
     (main thread only; elsewhere the caller stops the loop by a limit)."""
 
+    def __init__(self, enabled=True):
+        self.enabled = enabled
+        self.installed = False
+
     def __enter__(self):
         global rxf_stop_requested
-        self.installed = threading.current_thread() is threading.main_thread()
+        self.installed = self.enabled and threading.current_thread() is threading.main_thread()
         if self.installed:
             # only the thread that owns the handlers starts a fresh stop flag:
             # loops in other threads (run_parallel) share the caller's
@@ -264,11 +268,10 @@ def run_native(backend_capsule, decoder_capsule, unsigned int burst=32, unsigned
     cdef int reason = RUNNING
     cdef Limits lim
     err = ""
-    sig = _Signals() if handle_signals else None
+    sig = _Signals(handle_signals)
     try:
         hist = _new_hist(latency)
-        if sig is not None:
-            sig.__enter__()
+        sig.__enter__()
         lim = _limits(max_packets, max_seconds)
         with nogil:
             reason = _native_loop(be, dec, pkts, burst, &lim, hist)
@@ -279,8 +282,7 @@ def run_native(backend_capsule, decoder_capsule, unsigned int burst=32, unsigned
         if hist != NULL:
             latency.update(_hist_summary(hist))
     finally:
-        if sig is not None:
-            sig.__exit__(None, None, None)
+        sig.__exit__(None, None, None)
         free(pkts)
         free(hist)
     return lim.total, _REASON_NAMES[reason], err
@@ -328,12 +330,11 @@ def run_python(backend, decoder_capsule, unsigned int burst=32, unsigned long lo
     cdef int rc = 0, reason = RUNNING
     cdef Limits lim
     err = ""
-    sig = _Signals() if handle_signals else None
+    sig = _Signals(handle_signals)
     try:
         if views == NULL:
             raise MemoryError()
-        if sig is not None:
-            sig.__enter__()
+        sig.__enter__()
         lim = _limits(max_packets, max_seconds)
         while reason == RUNNING:
             want = _burst_size(&lim, burst)
@@ -359,8 +360,7 @@ def run_python(backend, decoder_capsule, unsigned int burst=32, unsigned long lo
         if dec.on_end != NULL:
             dec.on_end(dec.ctx)
     finally:
-        if sig is not None:
-            sig.__exit__(None, None, None)
+        sig.__exit__(None, None, None)
         free(pkts)
         free(views)
     return lim.total, _REASON_NAMES[reason], _decoder_error(dec) if reason == DECODER_STOPPED else err
@@ -411,10 +411,9 @@ def run_native_to_python(backend_capsule, decoder, unsigned int burst=32, unsign
     cdef int n, i, reason = RUNNING
     cdef Limits lim
     err = ""
-    sig = _Signals() if handle_signals else None
+    sig = _Signals(handle_signals)
     try:
-        if sig is not None:
-            sig.__enter__()
+        sig.__enter__()
         lim = _limits(max_packets, max_seconds)
         while reason == RUNNING:
             with nogil:
@@ -437,8 +436,7 @@ def run_native_to_python(backend_capsule, decoder, unsigned int burst=32, unsign
             err = (<bytes>be.last_error(be.ctx)).decode(errors="replace")
         decoder.on_end()
     finally:
-        if sig is not None:
-            sig.__exit__(None, None, None)
+        sig.__exit__(None, None, None)
         free(pkts)
     return lim.total, _REASON_NAMES[reason], err
 
@@ -451,10 +449,9 @@ def run_python_to_python(backend, decoder, unsigned int burst=32, unsigned long 
     cdef uint32_t flags = RXF_PKT_STREAM if getattr(backend, "stream", False) else 0
     cdef Limits lim
     err = ""
-    sig = _Signals() if handle_signals else None
+    sig = _Signals(handle_signals)
     try:
-        if sig is not None:
-            sig.__enter__()
+        sig.__enter__()
         lim = _limits(max_packets, max_seconds)
         while reason == RUNNING:
             want = _burst_size(&lim, burst)
@@ -476,8 +473,7 @@ def run_python_to_python(backend, decoder, unsigned int burst=32, unsigned long 
                 reason = _limit_reached(&lim, True)
         decoder.on_end()
     finally:
-        if sig is not None:
-            sig.__exit__(None, None, None)
+        sig.__exit__(None, None, None)
     return lim.total, _REASON_NAMES[reason], err
 
 
