@@ -22,7 +22,7 @@ from typing import Annotated, Any, Protocol
 from pydantic import AfterValidator
 
 from .config import PluginConfig
-from .interfaces import RxBackend
+from .interfaces import ConfigT, RxBackend
 from .summary import NET_DROP_KINDS
 
 #: Most destination filters (or joined groups) a backend takes: the size of
@@ -91,7 +91,7 @@ class NativeReader(Protocol):
         """Release the source (idempotent)."""
 
 
-class NativeBackend(RxBackend):
+class NativeBackend(RxBackend[ConfigT]):
     """An :class:`RxBackend` around one native reader.
 
     Subclasses implement :meth:`open_reader`; :meth:`extra_stats` adds to the
@@ -99,12 +99,12 @@ class NativeBackend(RxBackend):
     reader's when it has one.
     """
 
-    def __init__(self, config: PluginConfig) -> None:
+    def __init__(self, config: ConfigT) -> None:
         super().__init__(config)
         self.reader: NativeReader = self.open_reader(config)
 
     @abstractmethod
-    def open_reader(self, config: PluginConfig) -> NativeReader:
+    def open_reader(self, config: ConfigT) -> NativeReader:
         """Open the native source ``config`` describes (raise on failure)."""
 
     def native_capsule(self) -> Any:
