@@ -34,6 +34,7 @@ def test_books_equal_the_reference_and_bbo_sequences_match(day_dir):
                                              "cancel_beyond_remaining": 0, "duplicate_add": 0, "invalid_side": 0,
                                              "zero_shares_add": 0, "directory_conflict": 0, "crossed": 0,
                                              "locked": 0, "out_of_memory": 0}
+    assert books._check() == ""
     for sym, loc in books.symbols().items():
         d = books[sym].depth(n=10_000)
         assert d["bids"] == ref.depth(loc, "B"), sym

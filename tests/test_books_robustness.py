@@ -271,6 +271,18 @@ def test_deep_random_books_equal_the_reference(tmp_path, seed):
         assert snapshot_states(snaps, loc) == want[loc]
 
 
+def test_memory_follows_live_orders_not_orders_ever_seen(tmp_path):
+    """A day of short-lived orders (each added then deleted) keeps the initial
+    pools and hash: deleted references do not accumulate."""
+    msgs = [directory(1, "AAA")]
+    for ref in range(1, 300_001):
+        msgs += [add(1, ref, "B", 100, 10_000 + ref % 50, 2 * SEC + 2 * ref), delete(1, ref, 2 * SEC + 2 * ref + 1)]
+    books, _ = run_books(tmp_path / "churn.itch", msgs)
+    assert books.counters()["deletes"] == 300_000
+    fresh = OrderBooks()._capacity()
+    assert books._capacity() == fresh
+
+
 # 12. malformed adds and directory conflicts are counted, not silently applied
 
 

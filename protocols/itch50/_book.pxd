@@ -36,7 +36,10 @@ cdef extern from "book.h" nogil:
         rxf_itch_handlers table
         rxf_stock *stocks
         rxf_order *orders
+        uint64_t cap_orders
+        uint64_t hash_cap
         rxf_level *lv
+        uint64_t cap_lv
         rxf_book_counters c
         char system_state
         rxf_bbo_event *bbo

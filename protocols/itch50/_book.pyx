@@ -137,6 +137,10 @@ cdef class OrderBooks:
         cdef char st = self.b.stocks[check_locate(loc)].trading_state
         return chr(<unsigned char>st) if st else ""
 
+    def _capacity(self) -> dict:
+        """Slots allocated: order pool, order-reference hash, level pool."""
+        return {"orders": self.b.cap_orders, "hash": self.b.hash_cap, "levels": self.b.cap_lv}
+
     def _check(self) -> str:
         """Every book's structure checked (red-black rules, price order, FIFO sums): "" when sound."""
         cdef const char *why = rxf_books_check(self.b)

@@ -46,8 +46,11 @@ static int64_t hash_find(const rxf_books *b, uint64_t ref) {
     }
 }
 
-static int hash_grow(rxf_books *b) {
-    uint64_t ncap = b->hash_cap * 2;
+/* Rebuild the table without tombstones: twice the size when live orders
+   fill more than 35% of it, else the same size (deleted references must not
+   make it grow: a day has far more orders than are ever live at once). */
+static int hash_rebuild(rxf_books *b) {
+    uint64_t ncap = (b->hash_live + 1) * 20 > b->hash_cap * 7 ? b->hash_cap * 2 : b->hash_cap;
     int32_t *nh = malloc(ncap * sizeof(int32_t));
     if (!nh) { b->oom = 1; return -1; }
     for (uint64_t i = 0; i < ncap; i++) nh[i] = EMPTY;
@@ -69,7 +72,7 @@ static int hash_grow(rxf_books *b) {
 
 /* Room for one more entry (grows the table); 0 or -1 on OOM. */
 static inline int hash_reserve(rxf_books *b) {
-    return (b->hash_used + 1) * 10 > b->hash_cap * 7 ? hash_grow(b) : 0;
+    return (b->hash_used + 1) * 10 > b->hash_cap * 7 ? hash_rebuild(b) : 0;
 }
 
 /* After hash_reserve: cannot fail. */
@@ -78,6 +81,7 @@ static void hash_insert(rxf_books *b, uint64_t ref, int32_t slot) {
     while (b->hash[i] >= 0) i = (i + 1) & m;
     if (b->hash[i] == EMPTY) b->hash_used++;
     b->hash[i] = slot;
+    b->hash_live++;
 }
 
 /* ---- pools ---- */
@@ -414,6 +418,7 @@ static void reduce(rxf_books *b, int64_t h, uint32_t k) {
     if (o->next >= 0) b->orders[o->next].prev = o->prev; else lv->tail = o->prev;
     if (lv->orders == 0) level_remove(b, sd, o->side, o->level);
     b->hash[h] = TOMB;
+    b->hash_live--;
     order_free(b, s);
 }
 

@@ -103,7 +103,8 @@ typedef struct rxf_books {
     uint64_t n_orders, cap_orders;
     int32_t free_head;            /* free list through .next */
     int32_t *hash;                /* ref -> slot, -1 empty, -2 tombstone */
-    uint64_t hash_cap, hash_used;
+    uint64_t hash_cap, hash_used; /* slots, slots not EMPTY (live or tombstone) */
+    uint64_t hash_live;           /* live orders */
     rxf_level *lv;                /* level pool; slot 0 is the nil sentinel */
     uint64_t n_lv, cap_lv;
     int32_t lv_free;              /* free list through .worse, 0 empty */
