@@ -14,7 +14,7 @@ from types import SimpleNamespace
 import pytest
 
 from rxfeed import Pipeline
-from rxfeed.generator import write_nasdaq
+from rxfeed.tools.generator import write_nasdaq
 from rxfeed.protocols.itch50._book import Book, OrderBooks
 from rxfeed.protocols.itch50.reference import decode, encode
 
