@@ -12,6 +12,7 @@
 
 #define IN_CAP (1u << 18)
 #define MIN_WINDOW (1u << 16)
+#define READ_MAX (1u << 18)  /* per read(): the bytes are still in cache when parsed */
 
 enum { RD_ERR = -1, RD_AGAIN = -2 };
 
@@ -147,7 +148,8 @@ static int inflate_step(rxf_src *src) {
 
 /* One read() into the window. 0: progress or end; 1: interrupted; -1: error. */
 static int plain_step(rxf_src *src) {
-    long r = raw_read(src, src->win + src->win_end, src->win_cap - src->win_end);
+    size_t room = src->win_cap - src->win_end;
+    long r = raw_read(src, src->win + src->win_end, room < READ_MAX ? room : READ_MAX);
     if (r == RD_AGAIN) return 1;
     if (r <= 0) { src->ended = 1; return r < 0 ? -1 : 0; }
     src->win_end += (size_t)r;
