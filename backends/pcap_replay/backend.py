@@ -12,11 +12,11 @@ from .config import PcapReplayConfig, parse_destination
 
 class PcapReplayBackend(RxBackend):
     """Replays pcap/pcapng (Ethernet, 802.1Q, Linux SLL/SLL2, raw IPv4) through the
-    native loop; UDP payloads point into the mmap'd file."""
+    native loop; UDP payloads point into the read window (files, pipes, FIFOs)."""
 
     name = "pcap_replay"
     Config = PcapReplayConfig
-    description = "pcap/pcapng replay (mmap, zero copy; gzip inflated in a window)"
+    description = "pcap/pcapng replay (file, pipe or FIFO read into a window; gzip inflated into it)"
 
     def __init__(self, config: PcapReplayConfig) -> None:
         super().__init__(config)
