@@ -39,6 +39,8 @@ static int shb_order(rxf_pcap *pc, const uint8_t *p) {
     return 0;
 }
 
+static int read_file_header(rxf_pcap *pc, const char *path);
+
 int rxf_pcap_open(rxf_pcap *pc, const char *path, int fd, const uint8_t *prefix, size_t prefix_len) {
     memset(pc, 0, sizeof(*pc));
     pc->loops = 1;
@@ -48,6 +50,15 @@ int rxf_pcap_open(rxf_pcap *pc, const char *path, int fd, const uint8_t *prefix,
         snprintf(pc->error, sizeof(pc->error), "%s", pc->src.error);
         return -1;
     }
+    if (read_file_header(pc, path) != 0) {
+        rxf_src_close(&pc->src);
+        return -1;
+    }
+    return 0;
+}
+
+/* The classic header or the first section header's byte order. */
+static int read_file_header(rxf_pcap *pc, const char *path) {
     size_t avail;
     const uint8_t *p = rxf_src_peek(&pc->src, 24, &avail, 1);
     if (!p) {

@@ -110,7 +110,7 @@ static int member_damaged(rxf_src *src, int truncated) {
 /* After a member: another starts (1f 8b), the input ends, or trailing bytes. */
 static int next_member(rxf_src *src) {
     while (src->zs.avail_in < 2 && !src->raw_eof) {
-        memmove(src->in, src->zs.next_in, src->zs.avail_in);
+        if (src->zs.avail_in) memmove(src->in, src->zs.next_in, src->zs.avail_in);
         src->zs.next_in = src->in;
         long r = raw_read(src, src->in + src->zs.avail_in, src->in_cap - src->zs.avail_in);
         if (r == RD_AGAIN) return 1;
@@ -173,7 +173,7 @@ static void refill(rxf_src *src, size_t want) {
 
 /* Put the first bytes (prefix, then reads) in the window and tell gzip from plain. */
 static int sniff(rxf_src *src, const uint8_t *prefix, size_t prefix_len) {
-    memcpy(src->win, prefix, prefix_len);
+    if (prefix_len) memcpy(src->win, prefix, prefix_len);
     src->win_end = prefix_len;
     while (src->win_end < 2 && !src->raw_eof) { /* a small read: a pipe keeps the rest */
         size_t n = src->win_cap - src->win_end < IN_CAP ? src->win_cap - src->win_end : IN_CAP;
