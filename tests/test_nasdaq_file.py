@@ -146,3 +146,36 @@ def test_nasdaq_file_through_a_fifo(tmp_path):
     rc, got, err = replay_fifo(tmp_path, REAL_ITCH)
     assert rc == 0, err
     assert got["messages"] == 12_012
+
+
+def test_a_stalled_pipe_neither_holds_back_what_came_nor_blocks_a_stop():
+    """A writer sends 5,000 messages and stalls (keeps the pipe open): they
+    are decoded at once, and SIGINT stops the run (the loop never sits in a
+    read())."""
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+    import threading
+    import time
+
+    data = REAL_ITCH.read_bytes()
+    cut = _message_offsets(data)[5000]
+    r, w = os.pipe()
+    p = subprocess.Popen([sys.executable, "-m", "rxfeed.cli", "replay", "/dev/stdin", "--backend", "nasdaq_file",
+                          "--json"], stdin=r, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    os.close(r)
+    writer = threading.Thread(target=os.write, args=(w, data[:cut]))
+    writer.start()
+    try:
+        writer.join(timeout=30)
+        time.sleep(3)  # the replay is in its loop, waiting on the stalled pipe
+        p.send_signal(signal.SIGINT)
+        out, err = p.communicate(timeout=15)
+    finally:
+        os.close(w)
+        p.kill()
+    s = json.loads(out)
+    assert s["stop_reason"] == "signal", err
+    assert s["messages"] == 5000

@@ -128,9 +128,30 @@ cdef size_t _whole_messages(NasdaqFileState *st, const uint8_t *p, size_t avail,
         pos += <size_t>f
 
 
+cdef int _not_whole(NasdaqFileState *st, int may_refill, long first, const uint8_t **out,
+                    size_t *out_len) noexcept nogil:
+    """The next message is not whole in the window: read on until it is
+    (CHUNK_OK, it alone), later (CHUNK_LATER), or, when the data ends inside
+    it, hand out the cut tail (the decoder counts it) or RXF_ERROR."""
+    cdef size_t avail
+    cdef const uint8_t *p = rxf_src_peek(&st.src, <size_t>first if first > 0 else 3, &avail, may_refill)
+    if p != NULL:
+        out[0] = p
+        out_len[0] = <size_t>first if first > 0 else 0
+        return CHUNK_OK
+    if not rxf_src_ended(&st.src):
+        return CHUNK_LATER
+    if avail == 0:
+        return RXF_ERROR if st.src.error[0] else CHUNK_END
+    out[0] = rxf_src_peek(&st.src, avail, &avail, 0)
+    out_len[0] = avail
+    return CHUNK_OK
+
+
 cdef int _next_chunk(NasdaqFileState *st, int may_refill, const uint8_t **out, size_t *out_len) noexcept nogil:
-    """CHUNK_OK: whole messages (or, at the very end, a cut one) in *out;
-    CHUNK_LATER: a refill is needed; CHUNK_END: end of this pass; RXF_ERROR."""
+    """CHUNK_OK: whole messages (or, at the very end, a cut one) in *out
+    (possibly none: call again); CHUNK_LATER: a refill is needed first;
+    CHUNK_END: end of this pass; RXF_ERROR."""
     cdef size_t avail, take
     cdef long first
     cdef const uint8_t *p
@@ -138,34 +159,21 @@ cdef int _next_chunk(NasdaqFileState *st, int may_refill, const uint8_t **out, s
         if st.resyncing and _resync(st, may_refill) == CHUNK_LATER:
             return CHUNK_LATER
         p = rxf_src_peek(&st.src, st.chunk, &avail, may_refill)
-        if p == NULL:
-            if st.src.error[0] and avail == 0:
-                return RXF_ERROR
-            if not rxf_src_ended(&st.src):
-                return CHUNK_LATER
-            if avail == 0:
-                return RXF_ERROR if st.src.error[0] else CHUNK_END
-            p = rxf_src_peek(&st.src, avail, &avail, 0)
-        else:
+        if p != NULL:
             avail = st.chunk
+        elif avail == 0:
+            return RXF_ERROR if st.src.error[0] else (CHUNK_END if rxf_src_ended(&st.src) else CHUNK_LATER)
+        else:  # less than a chunk: the end of the data, or what a pipe gave so far
+            p = rxf_src_peek(&st.src, avail, &avail, 0)
         take = _whole_messages(st, p, avail, &first)
-        if take == 0 and first < 0:
+        if take:
+            out[0] = p
+            out_len[0] = take
+            return CHUNK_OK
+        if first < 0:
             _start_resync(st)
             continue
-        if take == 0 and rxf_src_ended(&st.src) and avail < st.chunk:
-            take = avail  # the data ends inside this message: the decoder counts the cut tail
-        elif take == 0:
-            p = rxf_src_peek(&st.src, <size_t>first if first > 0 else MAX_FRAME, &avail, may_refill)
-            if p == NULL:
-                if st.src.error[0] or not rxf_src_ended(&st.src):
-                    return RXF_ERROR if st.src.error[0] else CHUNK_LATER
-                p = rxf_src_peek(&st.src, avail, &avail, 0)
-                take = avail
-            else:
-                take = <size_t>first if first > 0 else _whole_messages(st, p, avail, &first)
-        out[0] = p
-        out_len[0] = take
-        return CHUNK_OK
+        return _not_whole(st, may_refill, first, out, out_len)
 
 
 cdef void _set_packet(rxf_packet *pkt, const uint8_t *p, size_t n, int reset) noexcept nogil:
@@ -201,6 +209,8 @@ cdef int _rx_burst(void *ctx, rxf_packet *pkts, uint32_t max) noexcept nogil:
     cdef int rc
     while n < max:
         rc = _next_chunk(st, n == 0, &p, &take)  # refill only before the first: handed-out bytes stay put
+        if rc == CHUNK_OK and take == 0:
+            continue  # a long message is whole now: frame it next time round
         if rc == CHUNK_LATER:
             break
         if rc == RXF_ERROR:

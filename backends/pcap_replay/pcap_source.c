@@ -60,7 +60,7 @@ int rxf_pcap_open(rxf_pcap *pc, const char *path, int fd, const uint8_t *prefix,
 /* The classic header or the first section header's byte order. */
 static int read_file_header(rxf_pcap *pc, const char *path) {
     size_t avail;
-    const uint8_t *p = rxf_src_peek(&pc->src, 24, &avail, 1);
+    const uint8_t *p = rxf_src_wait(&pc->src, 24) == 0 ? rxf_src_peek(&pc->src, 24, &avail, 0) : NULL;
     if (!p) {
         if (pc->src.error[0]) snprintf(pc->error, sizeof(pc->error), "%s", pc->src.error);
         else snprintf(pc->error, sizeof(pc->error), "%s: too short to be a pcap or pcapng file", path);
@@ -93,7 +93,7 @@ static int read_file_header(rxf_pcap *pc, const char *path) {
 static int skip_file_header(rxf_pcap *pc) {
     if (pc->format != 1) return 0;
     size_t avail;
-    if (!rxf_src_peek(&pc->src, 24, &avail, 1)) return -1;
+    if (rxf_src_wait(&pc->src, 24) != 0 || !rxf_src_peek(&pc->src, 24, &avail, 0)) return -1;
     rxf_src_advance(&pc->src, 24);
     return 0;
 }

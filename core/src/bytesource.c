@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,7 +15,9 @@
 #define MIN_WINDOW (1u << 16)
 #define READ_MAX (1u << 18)  /* per read(): the bytes are still in cache when parsed */
 
-enum { RD_ERR = -1, RD_AGAIN = -2 };
+#define PIPE_WAIT_MS 10      /* a pipe with nothing to read: the loop polls again (and sees a stop) */
+
+enum { RD_ERR = -1, RD_AGAIN = -2, RD_INTR = -3 };
 
 static void set_error(rxf_src *src, const char *fmt, ...) {
     va_list ap;
@@ -33,13 +36,20 @@ static void report_shrink(rxf_src *src) {
 }
 
 /* read() up to n bytes (never past a regular file's size at open).
-   Returns bytes read, 0 at the end, RD_AGAIN when interrupted, RD_ERR. */
+   Returns bytes read, 0 at the end, RD_AGAIN (a pipe has nothing yet),
+   RD_INTR (a signal), RD_ERR. */
 static long raw_read(rxf_src *src, uint8_t *dst, size_t n) {
     if (src->raw_eof) return 0;
     if (src->seekable) {
         uint64_t left = src->size - src->raw_read;
         if (left == 0) { src->raw_eof = 1; return 0; }
         if (n > left) n = (size_t)left;
+    }
+    if (!src->seekable) {  /* never block on a stalled writer: a stop must be seen */
+        struct pollfd pfd = {.fd = src->fd, .events = POLLIN};
+        int pr = poll(&pfd, 1, PIPE_WAIT_MS);
+        if (pr == 0) return RD_AGAIN;
+        if (pr < 0) return errno == EINTR ? RD_INTR : RD_AGAIN;
     }
     ssize_t r = read(src->fd, dst, n);
     if (r > 0) { src->raw_read += (uint64_t)r; return (long)r; }
@@ -48,7 +58,8 @@ static long raw_read(rxf_src *src, uint8_t *dst, size_t n) {
         if (src->seekable) { report_shrink(src); return RD_ERR; }
         return 0;
     }
-    if (errno == EINTR || errno == EAGAIN) return RD_AGAIN; /* the loop polls again (and sees a stop) */
+    if (errno == EINTR) return RD_INTR;
+    if (errno == EAGAIN) return RD_AGAIN;
     set_error(src, "%s: read: %s", src->name, strerror(errno));
     src->raw_eof = 1;
     return RD_ERR;
@@ -63,7 +74,7 @@ static uint64_t rest_of_input(rxf_src *src) {
     for (;;) {
         long r = raw_read(src, src->in, src->in_cap);
         if (r == RD_AGAIN) continue;
-        if (r <= 0) return n;
+        if (r <= 0) return n; /* the end, an error, or a signal: what was counted */
         n += (uint64_t)r;
     }
 }
@@ -113,7 +124,7 @@ static int next_member(rxf_src *src) {
         if (src->zs.avail_in) memmove(src->in, src->zs.next_in, src->zs.avail_in);
         src->zs.next_in = src->in;
         long r = raw_read(src, src->in + src->zs.avail_in, src->in_cap - src->zs.avail_in);
-        if (r == RD_AGAIN) return 1;
+        if (r == RD_AGAIN || r == RD_INTR) return r == RD_AGAIN ? 1 : 2;
         if (r == RD_ERR) { src->ended = 1; return -1; }
         src->zs.avail_in += (uInt)r;
     }
@@ -126,12 +137,13 @@ static int next_member(rxf_src *src) {
     return trailing(src, 0);
 }
 
-/* One inflate call into the window. 0: progress or state change; 1: interrupted; -1: error. */
+/* One inflate call into the window. 0: progress or state change; 1: nothing to read yet;
+   2: a signal; -1: error. */
 static int inflate_step(rxf_src *src) {
     if (src->between) return next_member(src);
     if (src->zs.avail_in == 0 && !src->raw_eof) {
         long r = raw_read(src, src->in, src->in_cap);
-        if (r == RD_AGAIN) return 1;
+        if (r == RD_AGAIN || r == RD_INTR) return r == RD_AGAIN ? 1 : 2;
         if (r == RD_ERR) { src->ended = 1; return -1; }
         src->zs.next_in = src->in;
         src->zs.avail_in = (uInt)r;
@@ -146,29 +158,35 @@ static int inflate_step(rxf_src *src) {
     return member_damaged(src, rc == Z_BUF_ERROR);
 }
 
-/* One read() into the window. 0: progress or end; 1: interrupted; -1: error. */
+/* One read() into the window. 0: progress or end; 1: nothing to read yet; 2: a signal; -1: error. */
 static int plain_step(rxf_src *src) {
     size_t room = src->win_cap - src->win_end;
     long r = raw_read(src, src->win + src->win_end, room < READ_MAX ? room : READ_MAX);
-    if (r == RD_AGAIN) return 1;
+    if (r == RD_AGAIN || r == RD_INTR) return r == RD_AGAIN ? 1 : 2;
     if (r <= 0) { src->ended = 1; return r < 0 ? -1 : 0; }
     src->win_end += (size_t)r;
     return 0;
 }
 
 /* Slide unread bytes to the window's start, then fill until `want` bytes are
-   there, the data ends, or a read is interrupted. */
-static void refill(rxf_src *src, size_t want) {
+   there, the data ends, or (wait == 0) a pipe has nothing yet or a signal
+   came (the loop polls again). wait != 0: keep waiting for a pipe; a signal
+   is an error. Returns the last step's code. */
+static int refill(rxf_src *src, size_t want, int wait) {
     size_t keep = src->win_end - src->win_start;
     if (src->win_start > 0) {
         memmove(src->win, src->win + src->win_start, keep);
         src->win_start = 0;
         src->win_end = keep;
     }
+    int rc = 0;
     while (src->win_end < want && !src->ended) {
-        int rc = src->gzip ? inflate_step(src) : plain_step(src);
+        rc = src->gzip ? inflate_step(src) : plain_step(src);
+        if (rc == 1 && wait) continue;
+        if (rc == 2 && wait) set_error(src, "%s: interrupted while waiting for data", src->name);
         if (rc != 0) break;
     }
+    return rc;
 }
 
 /* Put the first bytes (prefix, then reads) in the window and tell gzip from plain. */
@@ -179,6 +197,7 @@ static int sniff(rxf_src *src, const uint8_t *prefix, size_t prefix_len) {
         size_t n = src->win_cap - src->win_end < IN_CAP ? src->win_cap - src->win_end : IN_CAP;
         long r = raw_read(src, src->win + src->win_end, n);
         if (r == RD_ERR) return -1;
+        if (r == RD_INTR) { set_error(src, "%s: interrupted while waiting for the first bytes", src->name); return -1; }
         if (r > 0) src->win_end += (size_t)r;
     }
     src->gzip = src->win_end >= 2 && src->win[0] == 0x1f && src->win[1] == 0x8b;
@@ -251,11 +270,20 @@ const uint8_t *rxf_src_peek(rxf_src *src, size_t want, size_t *avail, int may_re
             *avail = have;
             return NULL;
         }
-        refill(src, want);
+        refill(src, want, 0);
         have = src->win_end - src->win_start;
     }
     *avail = have;
     return have >= want ? src->win + src->win_start : NULL;
+}
+
+int rxf_src_wait(rxf_src *src, size_t want) {
+    if (want > src->win_cap) {
+        set_error(src, "%s: %zu bytes do not fit the %zu-byte read window", src->name, want, src->win_cap);
+        return -1;
+    }
+    if (src->win_end - src->win_start < want && !src->ended && refill(src, want, 1) < 0) return -1;
+    return src->error[0] ? -1 : 0;
 }
 
 void rxf_src_advance(rxf_src *src, size_t n) {

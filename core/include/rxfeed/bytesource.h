@@ -3,6 +3,9 @@
  * into a bounded window (plain data) or inflated into it (gzip, possibly
  * multi-member). Used by the pcap and NASDAQ-file backends.
  *
+ * A pipe is polled (10 ms) before each read(), so a stalled writer never
+ * blocks the run loop past a stop request.
+ *
  * Nothing is mmap'd: a capture cut or shrunk under a running replay gives a
  * clear error ("capture shrank from X to Y bytes during replay") after the
  * bytes still there, never a SIGBUS. Pipes and FIFOs stream through the same
@@ -57,10 +60,15 @@ int rxf_src_open_fd(rxf_src *src, int fd, const char *name, const uint8_t *prefi
                     size_t window);
 void rxf_src_close(rxf_src *src);
 /* Pointer to >= want bytes at the read position, or NULL with *avail set to
-   what is there (less than want: end of data, a refill was not allowed, or
-   a read was interrupted by a signal - see rxf_src_ended). On an error
+   what is there (less than want: end of data, a refill was not allowed, a
+   pipe has nothing more yet or a signal came - see rxf_src_ended). On an error
    returns NULL and sets src->error. */
 const uint8_t *rxf_src_peek(rxf_src *src, size_t want, size_t *avail, int may_refill);
+/* Block (polling, for a pipe) until want bytes are in the window or the data
+   ends: for headers read at open. -1 with src->error on an error or a signal
+   (so that Ctrl-C at open is not lost). The run loop never waits: peek
+   returns short when a pipe has nothing yet. */
+int rxf_src_wait(rxf_src *src, size_t want);
 void rxf_src_advance(rxf_src *src, size_t n);
 /* Back to the start (a regular file only; -1 with src->error otherwise). */
 int rxf_src_rewind(rxf_src *src);
