@@ -30,7 +30,11 @@ def head(path: str | Path, n: int = 64) -> bytes:
         if stat.S_ISREG(os.fstat(fd).st_mode):
             os.close(fd)
             return _file_head(key, n)
-        _held[key] = (fd, _read_pipe_head(fd, n))
+        try:
+            _held[key] = (fd, _read_pipe_head(fd, n))
+        except OSError:  # e.g. a directory
+            os.close(fd)
+            raise
     return _gunzip_head(_held[key][1], n)
 
 

@@ -11,7 +11,7 @@ the bytes up to the next point where several messages in a row frame
 plausibly are skipped and counted, and the stream goes on from there."""
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
 from libc.stdlib cimport calloc, free
-from libc.string cimport strncpy
+from libc.stdio cimport snprintf
 from cpython.pycapsule cimport PyCapsule_New
 from rxfeed_abi cimport (RXF_ABI_VERSION, RXF_BACKEND_CAPSULE, RXF_EOF, RXF_ERROR, RXF_PKT_STREAM,
                          RXF_PKT_SOURCE_RESET)
@@ -201,6 +201,12 @@ cdef int _end_of_pass(NasdaqFileState *st) noexcept nogil:
     return 0
 
 
+cdef void _set_error(NasdaqFileState *st) noexcept nogil:
+    """The source's error, with how much of the stream was handed out before it."""
+    snprintf(st.error, sizeof(st.error), "%s (after %llu bytes of the %s stream)", st.src.error,
+             <unsigned long long>st.src.offset, b"decompressed" if st.src.gzip else b"file")
+
+
 cdef int _rx_burst(void *ctx, rxf_packet *pkts, uint32_t max) noexcept nogil:
     cdef NasdaqFileState *st = <NasdaqFileState *>ctx
     cdef uint32_t n = 0
@@ -214,14 +220,14 @@ cdef int _rx_burst(void *ctx, rxf_packet *pkts, uint32_t max) noexcept nogil:
         if rc == CHUNK_LATER:
             break
         if rc == RXF_ERROR:
-            strncpy(st.error, st.src.error, sizeof(st.error) - 1)
+            _set_error(st)
             return n if n else RXF_ERROR
         if rc == CHUNK_END:
             if n:
                 break  # a new pass rewinds the window: end this burst first
             rc = _end_of_pass(st)
             if rc == RXF_ERROR:
-                strncpy(st.error, st.src.error, sizeof(st.error) - 1)
+                _set_error(st)
             if rc != 0:
                 return rc
             continue
