@@ -1,20 +1,23 @@
 # cython: language_level=3, boundscheck=False, wraparound=False
-"""The rxfeed run loop: backend -> sink through the C ABI, without the GIL.
+"""The rxfeed run loop: backend -> decoder through the C ABI, without the GIL.
 
 It busy-polls (an empty burst is polled again at once, never slept on),
-stops on end of source, a packet or time limit, SIGINT/SIGTERM, or a sink
+stops on end of source, a packet or time limit, SIGINT/SIGTERM, or a decoder
 that asks to stop, and returns why it stopped."""
 from libc.stdint cimport uint8_t, uint32_t, uint64_t
 from libc.stdlib cimport malloc, calloc, free
 from libc.signal cimport signal as c_signal, SIGINT, SIGTERM, sighandler_t
 from posix.time cimport clock_gettime, timespec, CLOCK_MONOTONIC
 from cpython.pycapsule cimport PyCapsule_GetPointer, PyCapsule_IsValid, PyCapsule_New
-from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_SIMPLE
+from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_SIMPLE, PyBUF_READ
+from cpython.memoryview cimport PyMemoryView_FromMemory
 
-from rxfeed_abi cimport (RXF_ABI_VERSION, RXF_BACKEND_CAPSULE, RXF_SINK_CAPSULE, RXF_EOF, RXF_ERROR,
-                         RXF_PKT_STREAM, rxf_packet, rxf_backend_ops, rxf_sink_ops)
+from rxfeed_abi cimport (RXF_ABI_VERSION, RXF_BACKEND_CAPSULE, RXF_DECODER_CAPSULE, RXF_EOF, RXF_ERROR,
+                         RXF_PKT_STREAM, rxf_packet, rxf_backend_ops, rxf_decoder_ops)
 
 import threading
+
+from rxfeed.interfaces import Packet
 
 ABI_VERSION = RXF_ABI_VERSION
 
@@ -46,14 +49,14 @@ cdef rxf_backend_ops *backend_ops_from(object capsule) except NULL:
     return ops
 
 
-cdef rxf_sink_ops *sink_ops_from(object capsule) except NULL:
-    if not PyCapsule_IsValid(capsule, RXF_SINK_CAPSULE):
-        raise TypeError("not a sink capsule (" + RXF_SINK_CAPSULE.decode() + ")")
-    cdef rxf_sink_ops *ops = <rxf_sink_ops *>PyCapsule_GetPointer(capsule, RXF_SINK_CAPSULE)
-    if ops.abi_version != RXF_ABI_VERSION or ops.struct_size < sizeof(rxf_sink_ops):
-        raise ValueError(f"sink speaks ABI {ops.abi_version}; rxfeed speaks {RXF_ABI_VERSION}")
+cdef rxf_decoder_ops *decoder_ops_from(object capsule) except NULL:
+    if not PyCapsule_IsValid(capsule, RXF_DECODER_CAPSULE):
+        raise TypeError("not a decoder capsule (" + RXF_DECODER_CAPSULE.decode() + ")")
+    cdef rxf_decoder_ops *ops = <rxf_decoder_ops *>PyCapsule_GetPointer(capsule, RXF_DECODER_CAPSULE)
+    if ops.abi_version != RXF_ABI_VERSION or ops.struct_size < sizeof(rxf_decoder_ops):
+        raise ValueError(f"decoder speaks ABI {ops.abi_version}; rxfeed speaks {RXF_ABI_VERSION}")
     if ops.on_burst == NULL:
-        raise ValueError("sink has no on_burst")
+        raise ValueError("decoder has no on_burst")
     return ops
 
 
@@ -91,7 +94,7 @@ cdef object _hist_summary(uint64_t *hist):
     if total == 0:
         return {"bursts": 0}
     cpn = cycles_per_ns()
-    out = {"bursts": total, "count": total, "unit": "ns", "what": "rx_burst returned -> sink done, per burst"}
+    out = {"bursts": total, "count": total, "unit": "ns", "what": "rx_burst returned -> decoder done, per burst"}
     wanted = [("p50", 0.50), ("p90", 0.90), ("p99", 0.99), ("p99_9", 0.999)]
     k = 0
     for i in range(RXF_HIST_BUCKETS):
@@ -121,9 +124,13 @@ class _Signals:
     """Route SIGINT/SIGTERM to the C stop flag for the duration of a run
     (main thread only; elsewhere the caller stops the loop by a limit)."""
 
+    def __init__(self, enabled=True):
+        self.enabled = enabled
+        self.installed = False
+
     def __enter__(self):
         global rxf_stop_requested
-        self.installed = threading.current_thread() is threading.main_thread()
+        self.installed = self.enabled and threading.current_thread() is threading.main_thread()
         if self.installed:
             # only the thread that owns the handlers starts a fresh stop flag:
             # loops in other threads (run_parallel) share the caller's
@@ -138,168 +145,351 @@ class _Signals:
             c_signal(SIGTERM, <sighandler_t><size_t>self.old_term)
 
 
-def run_native(backend_capsule, sink_capsule, unsigned int burst=32, unsigned long long max_packets=0,
-               double max_seconds=0.0, bint handle_signals=True, latency=None):
-    """Run a native backend into a sink until it stops.
+# Why a loop stopped: one code per reason, shared by both loops.
+cdef enum StopReason:
+    RUNNING = 0
+    END_OF_SOURCE = 1
+    PACKET_LIMIT = 2
+    TIME_LIMIT = 3
+    SIGNAL = 4
+    DECODER_STOPPED = 5
+    BACKEND_ERROR = 6
+    DECODER_ERROR = 7
 
-    Returns ``(packets, reason, error_text)``; reason is one of
-    ``end_of_source``, ``packet_limit``, ``time_limit``, ``signal``,
-    ``sink_stopped``, ``backend_error``. With ``latency`` a dict, it is
-    filled with percentiles of the cycles from ``rx_burst`` returning to the
-    sink being done, per burst (rdtsc inside the loop).
-    """
-    cdef uint64_t *hist = NULL
-    cdef uint64_t c0
-    if latency is not None:
-        cycles_per_ns()
-        hist = <uint64_t *>calloc(RXF_HIST_BUCKETS, sizeof(uint64_t))
-        if hist == NULL:
-            raise MemoryError()
-    cdef rxf_backend_ops *be = backend_ops_from(backend_capsule)
-    cdef rxf_sink_ops *sk = sink_ops_from(sink_capsule)
+_REASON_NAMES = {END_OF_SOURCE: "end_of_source", PACKET_LIMIT: "packet_limit", TIME_LIMIT: "time_limit",
+                 SIGNAL: "signal", DECODER_STOPPED: "decoder_stopped", BACKEND_ERROR: "backend_error",
+                 DECODER_ERROR: "decoder_error"}
+
+
+cdef struct Limits:
+    uint64_t max_packets   # 0: none
+    uint64_t deadline_ns   # CLOCK_MONOTONIC; 0: none
+    uint64_t total         # packets so far
+    uint64_t polls
+
+
+cdef Limits _limits(unsigned long long max_packets, double max_seconds):
+    cdef Limits lim
+    lim.max_packets = max_packets
+    lim.deadline_ns = _now_ns() + <uint64_t>(max_seconds * 1e9) if max_seconds > 0 else 0
+    lim.total = 0
+    lim.polls = 0
+    return lim
+
+
+cdef inline uint32_t _burst_size(const Limits *lim, uint32_t burst) noexcept nogil:
+    """Packets to ask for next: the burst, or fewer to land on the packet limit."""
+    if lim.max_packets and lim.max_packets - lim.total < burst:
+        return <uint32_t>(lim.max_packets - lim.total)
+    return burst
+
+
+cdef inline int _limit_reached(Limits *lim, bint every_poll) noexcept nogil:
+    """After a poll: the packet limit, a stop signal, or the deadline (read
+    every 64 polls on the busy path, every poll on the Python path)."""
+    lim.polls += 1
+    if lim.max_packets and lim.total >= lim.max_packets:
+        return PACKET_LIMIT
+    if rxf_stop_requested:
+        return SIGNAL
+    if lim.deadline_ns and (every_poll or (lim.polls & 63) == 0) and _now_ns() >= lim.deadline_ns:
+        return TIME_LIMIT
+    return RUNNING
+
+
+cdef str _decoder_error(const rxf_decoder_ops *dec):
+    cdef const char *text = NULL
+    if dec.last_error != NULL:
+        text = dec.last_error(dec.ctx)
+    return text.decode(errors="replace") if text != NULL else ""
+
+
+cdef uint64_t *_new_hist(latency) except? NULL:
+    if latency is None:
+        return NULL
+    cycles_per_ns()
+    cdef uint64_t *hist = <uint64_t *>calloc(RXF_HIST_BUCKETS, sizeof(uint64_t))
+    if hist == NULL:
+        raise MemoryError()
+    return hist
+
+
+cdef rxf_packet *_new_packets(unsigned int burst) except NULL:
     if burst < 1 or burst > 4096:
         raise ValueError("burst must be in 1..4096")
     cdef rxf_packet *pkts = <rxf_packet *>malloc(burst * sizeof(rxf_packet))
     if pkts == NULL:
         raise MemoryError()
-    cdef uint64_t total = 0
-    cdef uint64_t deadline = 0
-    cdef uint64_t polls = 0
-    cdef int n = 0, reason = 0, want
-    cdef bytes err = b""
-    sig = _Signals() if handle_signals else None
-    if sig is not None:
-        sig.__enter__()
+    return pkts
+
+
+cdef int _native_loop(rxf_backend_ops *be, rxf_decoder_ops *dec, rxf_packet *pkts, uint32_t burst,
+                      Limits *lim, uint64_t *hist) noexcept nogil:
+    """The busy-poll loop: burst in, decode, release, until a stop reason."""
+    cdef int n, reason = RUNNING
+    cdef uint64_t c0
+    while reason == RUNNING:
+        n = be.rx_burst(be.ctx, pkts, _burst_size(lim, burst))
+        if n > 0:
+            lim.total += n
+            c0 = rxf_cycles()
+            if dec.on_burst(dec.ctx, pkts, n) != 0:
+                reason = DECODER_STOPPED
+            if hist != NULL:
+                hist[rxf_hist_index(rxf_cycles() - c0)] += 1
+            if be.release != NULL:
+                be.release(be.ctx, pkts, n)
+        elif n == RXF_EOF:
+            reason = END_OF_SOURCE
+        elif n < 0:
+            reason = BACKEND_ERROR
+        if reason == RUNNING:
+            reason = _limit_reached(lim, False)
+    if dec.on_end != NULL:
+        dec.on_end(dec.ctx)
+    return reason
+
+
+def run_native(backend_capsule, decoder_capsule, unsigned int burst=32, unsigned long long max_packets=0,
+               double max_seconds=0.0, bint handle_signals=True, latency=None):
+    """Run a native backend into a decoder until it stops.
+
+    Returns ``(packets, reason, error_text)``; reason is one of
+    ``end_of_source``, ``packet_limit``, ``time_limit``, ``signal``,
+    ``decoder_stopped``, ``backend_error``; error_text is the backend's (or,
+    for ``decoder_stopped``, the decoder's) ``last_error``. With ``latency``
+    a dict, it is filled with percentiles of the cycles from ``rx_burst``
+    returning to the decoder being done, per burst (rdtsc inside the loop).
+    """
+    cdef rxf_backend_ops *be = backend_ops_from(backend_capsule)
+    cdef rxf_decoder_ops *dec = decoder_ops_from(decoder_capsule)
+    cdef rxf_packet *pkts = _new_packets(burst)
+    cdef uint64_t *hist = NULL
+    cdef int reason = RUNNING
+    cdef Limits lim
+    err = ""
+    sig = _Signals(handle_signals)
     try:
+        hist = _new_hist(latency)
+        sig.__enter__()
+        lim = _limits(max_packets, max_seconds)
         with nogil:
-            if max_seconds > 0:
-                deadline = _now_ns() + <uint64_t>(max_seconds * 1e9)
-            while True:
-                want = burst
-                if max_packets and max_packets - total < <uint64_t>want:
-                    want = <int>(max_packets - total)
-                n = be.rx_burst(be.ctx, pkts, want)
-                if n > 0:
-                    total += n
-                    c0 = rxf_cycles()
-                    if sk.on_burst(sk.ctx, pkts, n) != 0:
-                        reason = 5
-                    if hist != NULL:
-                        hist[rxf_hist_index(rxf_cycles() - c0)] += 1
-                    if be.release != NULL:
-                        be.release(be.ctx, pkts, n)
-                    if reason:
-                        break
-                    if max_packets and total >= max_packets:
-                        reason = 2
-                        break
-                elif n == RXF_EOF:
-                    reason = 1
-                    break
-                elif n < 0:
-                    reason = 6
-                    break
-                polls += 1
-                if rxf_stop_requested:
-                    reason = 4
-                    break
-                if deadline and (polls & 63) == 0 and _now_ns() >= deadline:
-                    reason = 3
-                    break
-            if sk.on_end != NULL:
-                sk.on_end(sk.ctx)
-        if reason == 6 and be.last_error != NULL:
-            err = be.last_error(be.ctx)
+            reason = _native_loop(be, dec, pkts, burst, &lim, hist)
+        if reason == BACKEND_ERROR and be.last_error != NULL:
+            err = (<bytes>be.last_error(be.ctx)).decode(errors="replace")
+        elif reason == DECODER_STOPPED:
+            err = _decoder_error(dec)
         if hist != NULL:
             latency.update(_hist_summary(hist))
     finally:
-        if sig is not None:
-            sig.__exit__(None, None, None)
+        sig.__exit__(None, None, None)
         free(pkts)
         free(hist)
-    names = {1: "end_of_source", 2: "packet_limit", 3: "time_limit", 4: "signal", 5: "sink_stopped",
-             6: "backend_error"}
-    return total, names[reason], err.decode(errors="replace")
+    return lim.total, _REASON_NAMES[reason], err
 
 
-def run_python(backend, sink_capsule, unsigned int burst=32, unsigned long long max_packets=0,
+cdef int _views_to_packets(list bufs, Py_buffer *views, rxf_packet *pkts, uint32_t flags,
+                           uint32_t *n) except -1:
+    """Borrow each buffer of a Python burst as one rxf_packet (a
+    :class:`~rxfeed.interfaces.Packet` brings its metadata); ``*n`` counts
+    the buffers held, which the caller releases even after an error."""
+    cdef rxf_packet *p
+    for b in bufs:
+        meta = b if isinstance(b, Packet) else None
+        PyObject_GetBuffer(meta.data if meta is not None else b, &views[n[0]], PyBUF_SIMPLE)
+        p = &pkts[n[0]]
+        n[0] += 1
+        p.data = <const uint8_t *>views[n[0] - 1].buf
+        p.len = <uint32_t>views[n[0] - 1].len
+        p.flags = flags
+        p.rx_ts_ns = 0
+        p.src_ip = p.dst_ip = 0
+        p.src_port = p.dst_port = 0
+        p.reserved = 0
+        if meta is not None:
+            p.flags |= meta.flags
+            p.rx_ts_ns, p.src_ip, p.dst_ip = meta.rx_ts_ns, meta.src_ip, meta.dst_ip
+            p.src_port, p.dst_port = meta.src_port, meta.dst_port
+    return 0
+
+
+cdef str _exc_text(BaseException exc):
+    return f"{type(exc).__name__}: {exc}"
+
+
+def run_python(backend, decoder_capsule, unsigned int burst=32, unsigned long long max_packets=0,
                double max_seconds=0.0, bint handle_signals=True):
     """Run a pure-Python backend (``read_burst(n) -> list of buffers | None``)
-    into a native sink: one Python call per burst, the sink still runs nogil.
-    A backend with ``stream = True`` hands byte-stream chunks, not datagrams."""
-    cdef rxf_sink_ops *sk = sink_ops_from(sink_capsule)
-    cdef rxf_packet *pkts = <rxf_packet *>malloc(burst * sizeof(rxf_packet))
+    into a native decoder: one Python call per burst, the decoder still runs nogil.
+    A backend with ``stream = True`` hands byte-stream chunks, not datagrams.
+    Stops for the same reasons as :func:`run_native`."""
+    cdef rxf_decoder_ops *dec = decoder_ops_from(decoder_capsule)
+    cdef rxf_packet *pkts = _new_packets(burst)
     cdef Py_buffer *views = <Py_buffer *>malloc(burst * sizeof(Py_buffer))
-    if pkts == NULL or views == NULL:
-        free(pkts); free(views)
-        raise MemoryError()
-    cdef uint64_t total = 0, deadline = 0
-    cdef int rc = 0
     cdef uint32_t i, n, flags = RXF_PKT_STREAM if getattr(backend, "stream", False) else 0
-    reason = None
-    sig = _Signals() if handle_signals else None
-    if sig is not None:
-        sig.__enter__()
-    if max_seconds > 0:
-        deadline = _now_ns() + <uint64_t>(max_seconds * 1e9)
+    cdef int rc = 0, reason = RUNNING
+    cdef Limits lim
+    err = ""
+    sig = _Signals(handle_signals)
     try:
-        while reason is None:
-            want = burst
-            if max_packets and max_packets - total < want:
-                want = max_packets - total
-            bufs = backend.read_burst(want)
+        if views == NULL:
+            raise MemoryError()
+        sig.__enter__()
+        lim = _limits(max_packets, max_seconds)
+        while reason == RUNNING:
+            want = _burst_size(&lim, burst)
+            try:
+                bufs = backend.read_burst(want)
+            except Exception as exc:  # the run ends cleanly; the summary keeps what was decoded
+                reason, err = BACKEND_ERROR, _exc_text(exc)
+                break
             if bufs is None:
-                reason = "end_of_source"
+                reason = END_OF_SOURCE
                 break
             n = 0
             try:
-                for b in bufs[:want]:
-                    PyObject_GetBuffer(b, &views[n], PyBUF_SIMPLE)
-                    pkts[n].data = <const uint8_t *>views[n].buf
-                    pkts[n].len = <uint32_t>views[n].len
-                    pkts[n].flags = flags
-                    pkts[n].rx_ts_ns = 0
-                    pkts[n].src_ip = pkts[n].dst_ip = 0
-                    pkts[n].src_port = pkts[n].dst_port = 0
-                    pkts[n].reserved = 0
-                    n += 1
+                _views_to_packets(list(bufs[:want]), views, pkts, flags, &n)
                 if n:
                     with nogil:
-                        rc = sk.on_burst(sk.ctx, pkts, n)
+                        rc = dec.on_burst(dec.ctx, pkts, n)
             finally:
                 for i in range(n):
                     PyBuffer_Release(&views[i])
-            total += n
-            if rc != 0:
-                reason = "sink_stopped"
-            elif max_packets and total >= max_packets:
-                reason = "packet_limit"
-            elif rxf_stop_requested:
-                reason = "signal"
-            elif deadline and _now_ns() >= deadline:
-                reason = "time_limit"
-        if sk.on_end != NULL:
-            sk.on_end(sk.ctx)
+            lim.total += n
+            reason = DECODER_STOPPED if rc != 0 else _limit_reached(&lim, True)
+        if dec.on_end != NULL:
+            dec.on_end(dec.ctx)
     finally:
-        if sig is not None:
-            sig.__exit__(None, None, None)
+        sig.__exit__(None, None, None)
         free(pkts)
         free(views)
-    return total, reason, ""
+    return lim.total, _REASON_NAMES[reason], _decoder_error(dec) if reason == DECODER_STOPPED else err
+
+
+cdef int _poll_native(rxf_backend_ops *be, rxf_packet *pkts, uint32_t burst, Limits *lim,
+                      int *reason) noexcept nogil:
+    """Busy-poll a native backend until it returns packets or a stop reason."""
+    cdef int n
+    while True:
+        n = be.rx_burst(be.ctx, pkts, _burst_size(lim, burst))
+        if n > 0:
+            return n
+        if n == RXF_EOF:
+            reason[0] = END_OF_SOURCE
+            return 0
+        if n < 0:
+            reason[0] = BACKEND_ERROR
+            return 0
+        reason[0] = _limit_reached(lim, False)
+        if reason[0] != RUNNING:
+            return 0
+
+
+cdef tuple _call_python_decoder(decoder, list packets, list views):
+    """One burst into a Python decoder; views handed out are released after
+    the call, so a decoder that kept one gets an error, not stale bytes.
+    Returns (reason, error text)."""
+    try:
+        stop = decoder.on_packets(packets)
+    except Exception as exc:
+        return DECODER_ERROR, _exc_text(exc)
+    finally:
+        for v in views:
+            v.release()
+    return (DECODER_STOPPED if stop else RUNNING), ""
+
+
+def run_native_to_python(backend_capsule, decoder, unsigned int burst=32, unsigned long long max_packets=0,
+                         double max_seconds=0.0, bint handle_signals=True, bint stream=False):
+    """Run a native backend into a :class:`~rxfeed.interfaces.PythonDecoder`:
+    polling stays without the GIL; each burst is handed over as
+    :class:`~rxfeed.interfaces.Packet` objects whose ``data`` is a
+    read-only memoryview of the backend's own buffer, valid for the call.
+    Returns ``(packets, reason, error_text)`` as :func:`run_native`."""
+    cdef rxf_backend_ops *be = backend_ops_from(backend_capsule)
+    cdef rxf_packet *pkts = _new_packets(burst)
+    cdef int n, i, reason = RUNNING
+    cdef Limits lim
+    err = ""
+    sig = _Signals(handle_signals)
+    try:
+        sig.__enter__()
+        lim = _limits(max_packets, max_seconds)
+        while reason == RUNNING:
+            with nogil:
+                n = _poll_native(be, pkts, burst, &lim, &reason)
+            if n == 0:
+                break
+            lim.total += n
+            views = [PyMemoryView_FromMemory(<char *>pkts[i].data, pkts[i].len, PyBUF_READ) for i in range(n)]
+            packets = [Packet(views[i], pkts[i].rx_ts_ns, pkts[i].src_ip, pkts[i].dst_ip, pkts[i].src_port,
+                              pkts[i].dst_port, pkts[i].flags | (RXF_PKT_STREAM if stream else 0))
+                       for i in range(n)]
+            try:
+                reason, err = _call_python_decoder(decoder, packets, views)
+            finally:
+                if be.release != NULL:
+                    be.release(be.ctx, pkts, n)
+            if reason == RUNNING:
+                reason = _limit_reached(&lim, False)
+        if reason == BACKEND_ERROR and be.last_error != NULL:
+            err = (<bytes>be.last_error(be.ctx)).decode(errors="replace")
+        decoder.on_end()
+    finally:
+        sig.__exit__(None, None, None)
+        free(pkts)
+    return lim.total, _REASON_NAMES[reason], err
+
+
+def run_python_to_python(backend, decoder, unsigned int burst=32, unsigned long long max_packets=0,
+                         double max_seconds=0.0, bint handle_signals=True):
+    """Run a pure-Python backend into a :class:`~rxfeed.interfaces.PythonDecoder`
+    (both in Python; the same limits, stop reasons and error handling)."""
+    cdef int reason = RUNNING
+    cdef uint32_t flags = RXF_PKT_STREAM if getattr(backend, "stream", False) else 0
+    cdef Limits lim
+    err = ""
+    sig = _Signals(handle_signals)
+    try:
+        sig.__enter__()
+        lim = _limits(max_packets, max_seconds)
+        while reason == RUNNING:
+            want = _burst_size(&lim, burst)
+            try:
+                bufs = backend.read_burst(want)
+            except Exception as exc:
+                reason, err = BACKEND_ERROR, _exc_text(exc)
+                break
+            if bufs is None:
+                reason = END_OF_SOURCE
+                break
+            views = [memoryview(b.data if isinstance(b, Packet) else b) for b in list(bufs)[:want]]
+            packets = [b._replace(data=v, flags=b.flags | flags) if isinstance(b, Packet) else Packet(v, flags=flags)
+                       for b, v in zip(bufs, views)]
+            lim.total += len(packets)
+            if packets:
+                reason, err = _call_python_decoder(decoder, packets, views)
+            if reason == RUNNING:
+                reason = _limit_reached(&lim, True)
+        decoder.on_end()
+    finally:
+        sig.__exit__(None, None, None)
+    return lim.total, _REASON_NAMES[reason], err
 
 
 cdef int _null_on_burst(void *ctx, const rxf_packet *pkts, uint32_t n) noexcept nogil:
     return 0
 
 
-cdef rxf_sink_ops _null_ops
+cdef rxf_decoder_ops _null_ops
 _null_ops.abi_version = RXF_ABI_VERSION
-_null_ops.struct_size = sizeof(rxf_sink_ops)
+_null_ops.struct_size = sizeof(rxf_decoder_ops)
 _null_ops.ctx = NULL
 _null_ops.on_burst = _null_on_burst
 _null_ops.on_end = NULL
+_null_ops.last_error = NULL
 
 
-def null_sink():
-    """A sink that discards every burst (frame counting, backend benchmarks)."""
-    return PyCapsule_New(&_null_ops, RXF_SINK_CAPSULE, NULL)
+def null_decoder():
+    """A decoder that discards every burst (frame counting, backend benchmarks)."""
+    return PyCapsule_New(&_null_ops, RXF_DECODER_CAPSULE, NULL)

@@ -50,7 +50,7 @@ class RunConfig(PluginConfig):
     max_seconds: float = Field(0.0, ge=0.0, description="stop after this long (0: no limit)")
     cpu: int | None = Field(None, ge=0, description="pin the loop to this CPU")
     handle_signals: bool = Field(True, description="SIGINT/SIGTERM stop the loop cleanly")
-    latency: bool = Field(False, description="rdtsc histogram of rx_burst-return to sink-done per burst")
+    latency: bool = Field(False, description="rdtsc histogram of rx_burst-return to decoder-done per burst")
 
 
 def validate(model: type[M], data: Mapping[str, Any] | BaseModel | None, where: str) -> M:

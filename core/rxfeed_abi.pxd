@@ -9,7 +9,7 @@ cdef extern from "rxfeed/abi.h" nogil:
     enum: RXF_PKT_SOURCE_RESET
     enum: RXF_PKT_HW_TIMESTAMP
     const char *RXF_BACKEND_CAPSULE
-    const char *RXF_SINK_CAPSULE
+    const char *RXF_DECODER_CAPSULE
 
     ctypedef struct rxf_packet:
         const uint8_t *data
@@ -30,9 +30,10 @@ cdef extern from "rxfeed/abi.h" nogil:
         void (*release)(void *ctx, rxf_packet *pkts, uint32_t n) noexcept nogil
         const char *(*last_error)(void *ctx) noexcept nogil
 
-    ctypedef struct rxf_sink_ops:
+    ctypedef struct rxf_decoder_ops:
         uint32_t abi_version
         uint32_t struct_size
         void *ctx
         int (*on_burst)(void *ctx, const rxf_packet *pkts, uint32_t n) noexcept nogil
         void (*on_end)(void *ctx) noexcept nogil
+        const char *(*last_error)(void *ctx) noexcept nogil

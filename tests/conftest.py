@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from rxfeed import Pipeline
-from rxfeed.generator import generate
+from rxfeed.tools.generator import generate
 
 REAL_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "real"
 REAL_ITCH = REAL_DIR / "ex20101224.TEST_ITCH_50"

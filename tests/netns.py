@@ -1,4 +1,4 @@
-"""Live-test helpers: the lab's veth pair (rxfeed.lab.veth_pair) and one
+"""Live-test helpers: the lab's veth pair (rxfeed.tools.lab.veth_pair) and one
 harness that starts ``rxfeed listen``, waits until it is receiving, sends a
 day with ``rxfeed send`` (optionally from a namespace, optionally on the
 listener's CPU) and returns what both sides printed."""
@@ -11,7 +11,7 @@ import subprocess
 import sys
 from typing import Any
 
-from rxfeed.lab import veth_pair
+from rxfeed.tools.lab import veth_pair
 
 __all__ = ["live_run", "veth_pair"]
 
@@ -20,7 +20,7 @@ def live_run(backend: str, options: dict[str, Any], source, group: str, rate: fl
              netns: str | None = None, same_cpu: bool = False, env: dict | None = None,
              max_seconds: float = 60) -> tuple[dict, dict]:
     """``(sender summary, listener summary)`` of one live run."""
-    cmd = [sys.executable, "-m", "rxfeed.cli", "listen", "--backend", backend, "--until-end-of-session",
+    cmd = [sys.executable, "-m", "rxfeed.tools.cli", "listen", "--backend", backend, "--until-end-of-session",
            "--max-seconds", str(max_seconds), "--json"]
     for k, v in options.items():
         cmd += ["-o", f"{k}={v if isinstance(v, str) else json.dumps(v)}"]
@@ -34,7 +34,7 @@ def live_run(backend: str, options: dict[str, Any], source, group: str, rate: fl
             line = lst.stderr.readline() if ready else ""
             assert line, "listener did not start:\n" + seen + (lst.stderr.read() if lst.poll() is not None else "")
             seen += line
-        snd = [sys.executable, "-m", "rxfeed.cli", "send", str(source), "--group", group, "--rate", str(rate),
+        snd = [sys.executable, "-m", "rxfeed.tools.cli", "send", str(source), "--group", group, "--rate", str(rate),
                "--iface", iface_ip]
         if netns:
             snd = ["ip", "netns", "exec", netns] + snd

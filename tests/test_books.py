@@ -11,7 +11,7 @@ import numpy as np
 from click.testing import CliRunner
 
 from rxfeed import Pipeline
-from rxfeed.cli import main
+from rxfeed.tools.cli import main
 from rxfeed.protocols.itch50._book import OrderBooks
 
 from .book_reference import RefBooks
@@ -111,7 +111,7 @@ def test_books_via_efvi_and_dpdk_equal_pcap_replay(day_dir, monkeypatch):
     pipe.decoder.add_handlers(books)
     pipe.run()
     assert books.final_bbo() == base.final_bbo()
-    out = subprocess.run([sys.executable, "-m", "rxfeed.cli", "replay", str(day_dir / "day.pcap"), "--backend",
+    out = subprocess.run([sys.executable, "-m", "rxfeed.tools.cli", "replay", str(day_dir / "day.pcap"), "--backend",
                           "dpdk", "--books", "--json"], capture_output=True, text=True, check=True, timeout=120)
     assert json.loads(out.stdout)["books"]["final_bbo"] == base.final_bbo()
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from rxfeed.cli import main
+from rxfeed.tools.cli import main
 
 from .conftest import REAL_ITCH
 
@@ -69,7 +69,7 @@ def test_generate_and_errors(tmp_path):
 
 
 def test_plugins_command_and_console_script(tmp_path):
-    out = subprocess.run([sys.executable, "-m", "rxfeed.cli", "plugins", "--json"], capture_output=True, text=True,
+    out = subprocess.run([sys.executable, "-m", "rxfeed.tools.cli", "plugins", "--json"], capture_output=True, text=True,
                          check=True).stdout
     info = json.loads(out)
     assert info["backends"]["pcap_replay"]["native"] is True
@@ -81,10 +81,10 @@ def test_sigint_stops_a_paced_replay(tmp_path):
     import signal
     import time
 
-    from rxfeed.generator import generate
+    from rxfeed.tools.generator import generate
 
     generate(tmp_path / "slow.pcap", 2000)
-    p = subprocess.Popen([sys.executable, "-m", "rxfeed.cli", "replay", str(tmp_path / "slow.pcap"), "--speed", "1",
+    p = subprocess.Popen([sys.executable, "-m", "rxfeed.tools.cli", "replay", str(tmp_path / "slow.pcap"), "--speed", "1",
                           "--json"], stdout=subprocess.PIPE, text=True)
     time.sleep(1.5)
     p.send_signal(signal.SIGINT)
@@ -95,7 +95,7 @@ def test_sigint_stops_a_paced_replay(tmp_path):
 
 def test_progress_reporting(day_dir, monkeypatch):
     from rxfeed import Pipeline
-    from rxfeed import cli as climod
+    from rxfeed.tools import cli as climod
 
     for name in ("day.pcap", "day.itch.gz"):
         backend = "pcap_replay" if "pcap" in name else "nasdaq_file"

@@ -12,7 +12,7 @@ import sys
 def test_bench_latency_small(tmp_path):
     png = tmp_path / "cdf.png"
     before = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
-    out = subprocess.run([sys.executable, "-m", "rxfeed.cli", "bench", "latency", "-n", "3000", "--rates", "2000",
+    out = subprocess.run([sys.executable, "-m", "rxfeed.tools.cli", "bench", "latency", "-n", "3000", "--rates", "2000",
                           "--png", str(png), "--json"], capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr
     rows = json.loads(out.stdout)

@@ -15,7 +15,7 @@ import zmq
 from click.testing import CliRunner
 
 from rxfeed import Pipeline
-from rxfeed.cli import main
+from rxfeed.tools.cli import main
 from rxfeed.sinks.zmq_pub import ZmqPubConfig, ZmqPubSink, decode_message
 
 from .conftest import collect

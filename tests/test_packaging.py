@@ -26,7 +26,7 @@ def test_wheel_installs_and_replays(tmp_path, day_dir):
     # -S: no .pth files, so the editable install's import hook is not active;
     # the dependencies come from this environment's site-packages.
     env = {"PYTHONPATH": ":".join([str(target)] + site.getsitepackages()), "PATH": "/usr/bin:/bin"}
-    code = ("import sys, json; from rxfeed.cli import main; import rxfeed; "
+    code = ("import sys, json; from rxfeed.tools.cli import main; import rxfeed; "
             "assert rxfeed.__file__.startswith(sys.argv[1]), rxfeed.__file__; "
             "sys.argv = ['rxfeed', 'replay', sys.argv[2], '--json']; main()")
     out = subprocess.run([sys.executable, "-S", "-c", code, str(target), str(day_dir / "day.pcap")],

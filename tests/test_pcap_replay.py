@@ -10,7 +10,7 @@ import time
 import pytest
 
 from rxfeed import Pipeline
-from rxfeed.generator import DAY_EPOCH_NS, frames_for, generate_messages, udp_frame, write_pcap, write_pcapng
+from rxfeed.tools.generator import DAY_EPOCH_NS, frames_for, generate_messages, udp_frame, write_pcap, write_pcapng
 from rxfeed.protocols.itch50.reference import encode
 
 from .conftest import collect, mold, replay_fifo, replay_json, replay_piped
@@ -61,7 +61,7 @@ def test_big_endian_pcap(tmp_path):
 
 
 def _payloads():
-    from rxfeed.generator import moldudp64_datagrams
+    from rxfeed.tools.generator import moldudp64_datagrams
 
     return [p for _, p in moldudp64_datagrams(MSGS[:200])]
 

@@ -1,4 +1,4 @@
-"""The pytest plugin users get with rxfeed (``rxfeed.testing``), exercised
+"""The pytest plugin users get with rxfeed (``rxfeed.tools.testing``), exercised
 with pytester in a separate pytest process."""
 
 from __future__ import annotations

@@ -41,7 +41,7 @@ cdef class PcapReader:
         if loops > 1 and not self.pc.src.seekable:
             raise ValueError(f"{path}: cannot loop: a pipe or FIFO is read once (give a regular file)")
         filters = list(filters)
-        if len(filters) > RXF_FILTER_MAX:  # the C array's bound (config.check_destinations says so first)
+        if len(filters) > RXF_FILTER_MAX:  # the C array's bound (DestinationFilters in the config refuses first)
             raise ValueError(f"at most {RXF_FILTER_MAX} destination filters")
         for i, (ip, port) in enumerate(filters):
             self.pc.filter.ip[i] = ip

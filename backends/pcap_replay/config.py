@@ -2,40 +2,12 @@
 
 from __future__ import annotations
 
-import ipaddress
-from collections.abc import Sequence
+from pydantic import Field
 
-from pydantic import Field, field_validator
-
+from rxfeed.backend_base import DestinationFilters, parse_destination
 from rxfeed.config import PluginConfig
 
-
-def parse_destination(text: str) -> tuple[int, int]:
-    """``"233.54.12.111:26477"``, ``"*:26477"``, ``"233.54.12.111"`` -> (ip, port), 0 = any."""
-    host, _, port = text.partition(":")
-    ip = 0 if host in ("", "*") else int(ipaddress.IPv4Address(host))
-    p = 0 if port in ("", "*") else int(port)
-    if not 0 <= p <= 65535:
-        raise ValueError(f"port {p} out of range")
-    return ip, p
-
-
-#: Destination filters a backend takes at most (RXF_FILTER_MAX in rxfeed/net.h).
-FILTER_MAX = 16
-
-
-def check_destinations(filters: Sequence[str]) -> tuple[str, ...]:
-    """Validate ``group:port`` destinations for any backend that filters with
-    ``rxf_dst_filter``: at most :data:`FILTER_MAX`, each parseable. Raises
-    ``ValueError`` (never truncates); returns them as a tuple."""
-    if len(filters) > FILTER_MAX:
-        raise ValueError(f"at most {FILTER_MAX} destination filters (got {len(filters)})")
-    for f in filters:
-        try:
-            parse_destination(f)
-        except ValueError as exc:
-            raise ValueError(f"bad destination {f!r}: {exc}") from None
-    return tuple(filters)
+__all__ = ["PcapReplayConfig", "parse_destination"]  # parse_destination: moved to rxfeed.backend_base
 
 
 class PcapReplayConfig(PluginConfig):
@@ -48,11 +20,6 @@ class PcapReplayConfig(PluginConfig):
     """
 
     path: str
-    filters: tuple[str, ...] = ()
+    filters: DestinationFilters = ()
     speed: float = Field(0.0, ge=0.0)
     loops: int = Field(1, ge=1)
-
-    @field_validator("filters")
-    @classmethod
-    def _check_filters(cls, v: tuple[str, ...]) -> tuple[str, ...]:
-        return check_destinations(v)

@@ -1,4 +1,4 @@
-"""Template decoder: shape of a ProtocolDecoder (delegates to the ITCH sink)."""
+"""Template decoder: shape of a ProtocolDecoder (delegates to the ITCH decoder)."""
 
 from __future__ import annotations
 
@@ -12,19 +12,20 @@ class TemplateDecoderConfig(PluginConfig):
     """No settings yet; add fields with defaults and docs."""
 
 
-class TemplateDecoder(ProtocolDecoder):
+class TemplateDecoder(ProtocolDecoder[TemplateDecoderConfig]):
     name = "template"
     Config = TemplateDecoderConfig
     description = "copy me"
 
     def __init__(self, config: TemplateDecoderConfig | None = None) -> None:
         super().__init__(config or TemplateDecoderConfig())
-        from rxfeed.protocols.itch50._decoder import ItchDecoder  # replace with your sink
+        from rxfeed.protocols.itch50._decoder import ItchDecoder  # replace with your own
 
-        self._sink = ItchDecoder()
+        self._impl = ItchDecoder()
 
-    def sink_capsule(self) -> Any:
-        return self._sink.capsule()
+    def decoder_capsule(self) -> Any:
+        return self._impl.capsule()
 
     def counters(self) -> dict[str, Any]:
-        return self._sink.counters()
+        counters: dict[str, Any] = self._impl.counters()
+        return counters

@@ -2,7 +2,7 @@
 
 * :mod:`.spec` -- the one spec table; :mod:`.messages`, :mod:`.dtypes`,
   ``_records.h`` are derived from it.
-* :class:`ItchDecoder` -- the sink: C handlers, Python callbacks, numpy batches.
+* :class:`ItchDecoder` -- the decoder: C handlers, Python callbacks, numpy batches.
 """
 
 from .decoder import Itch50Decoder, ItchDecoder

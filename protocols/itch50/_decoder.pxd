@@ -1,5 +1,5 @@
 from libc.stdint cimport uint8_t, uint32_t, uint64_t
-from rxfeed_abi cimport rxf_sink_ops, rxf_packet
+from rxfeed_abi cimport rxf_decoder_ops, rxf_packet
 from rxfeed_mold cimport rxf_mold_session
 from _records cimport rxf_itch_record
 from itch50_handlers cimport rxf_itch_handlers
@@ -62,7 +62,7 @@ cdef struct DecoderState:
 
 cdef class ItchDecoder:
     cdef DecoderState *st
-    cdef rxf_sink_ops ops
+    cdef rxf_decoder_ops ops
     cdef dict _callbacks
     cdef void *_cb[256]
     cdef uint8_t _cbmeta[256]

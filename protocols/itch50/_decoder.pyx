@@ -1,5 +1,5 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
-"""The ITCH 5.0 decoder sink: MoldUDP64 session layer or NASDAQ-file stream
+"""The ITCH 5.0 decoder: MoldUDP64 session layer or NASDAQ-file stream
 framing, then length-checked decode into aligned records, then three ways out:
 C handler tables, Python callbacks per type, numpy batches per type.
 
@@ -13,8 +13,8 @@ from cpython.unicode cimport PyUnicode_DecodeLatin1
 from cpython.ref cimport Py_INCREF, PyObject
 from cpython.tuple cimport PyTuple_SET_ITEM
 
-from rxfeed_abi cimport (RXF_ABI_VERSION, RXF_SINK_CAPSULE, RXF_PKT_STREAM, RXF_PKT_SOURCE_RESET,
-                         rxf_packet, rxf_sink_ops)
+from rxfeed_abi cimport (RXF_ABI_VERSION, RXF_DECODER_CAPSULE, RXF_PKT_STREAM, RXF_PKT_SOURCE_RESET,
+                         rxf_packet, rxf_decoder_ops)
 from rxfeed_mold cimport (RXF_MOLD_HEADER_LEN, rxf_mold_session, rxf_mold_verdict, rxf_mold_accept,
                           rxf_mold_reset)
 from _records cimport *
@@ -215,6 +215,14 @@ cdef inline void _arrival(DecoderState *st, uint64_t seq, uint32_t count) noexce
     st.n_arrivals += 1
 
 
+cdef inline void _truncated_block(DecoderState *st, const rxf_mold_verdict *v, uint32_t i) noexcept nogil:
+    """Block ``i`` runs past the datagram: every new message from there on is
+    lost (the session already counts them as received). Blocks before
+    ``v.skip`` are duplicates, so the loss starts at ``max(i, v.skip)``."""
+    st.err_truncated_block += 1
+    st.lost_in_malformed += v.count - (i if i > v.skip else v.skip)
+
+
 cdef inline void _mold_packet(DecoderState *st, const rxf_packet *pkt) noexcept nogil:
     cdef rxf_mold_verdict v
     cdef const uint8_t *p = pkt.data
@@ -236,16 +244,12 @@ cdef inline void _mold_packet(DecoderState *st, const rxf_packet *pkt) noexcept 
         return
     while i < v.count:
         if off + 2 > len:
-            st.err_truncated_block += 1
-            if i >= v.skip:
-                st.lost_in_malformed += v.count - i
+            _truncated_block(st, &v, i)
             return
         mlen = (<uint32_t>p[off] << 8) | p[off + 1]
         off += 2
         if off + mlen > len:  # the block runs past the datagram
-            st.err_truncated_block += 1
-            if i >= v.skip:
-                st.lost_in_malformed += v.count - i
+            _truncated_block(st, &v, i)
             return
         if i >= v.skip:
             _message(st, p + off, mlen, pkt, 1, v.seq + i)
@@ -296,6 +300,7 @@ cdef inline void _stream_chunk(DecoderState *st, const rxf_packet *pkt) noexcept
         if need < 0:
             st.stream_unrecoverable += 1
             st.stream_dead = 1
+            st.carry_len = 0  # not a truncated tail: the same bytes in one chunk are not one either
             _event(st, EV_UNRECOVERABLE, NULL, st.messages, 0, 0)
             return
         want = <uint32_t>need if need > 0 else st.carry_len + 1
@@ -362,7 +367,7 @@ cdef void _on_end(void *ctx) noexcept nogil:
 
 
 cdef class ItchDecoder:
-    """ITCH 5.0 decoder sink.
+    """ITCH 5.0 decoder.
 
     :param initial_sequence: sequence number a MoldUDP64 session is expected
         to start at (1); 0 synchronises on the first packet seen.
@@ -382,10 +387,11 @@ cdef class ItchDecoder:
         self.st.batch_cap = batch_size
         self.st.owner = <void *>self
         self.ops.abi_version = RXF_ABI_VERSION
-        self.ops.struct_size = sizeof(rxf_sink_ops)
+        self.ops.struct_size = sizeof(rxf_decoder_ops)
         self.ops.ctx = self.st
         self.ops.on_burst = _on_burst
         self.ops.on_end = _on_end
+        self.ops.last_error = NULL
         self._callbacks = {}
         self._meta_wanted = {}
         self._batches = {}
@@ -406,8 +412,8 @@ cdef class ItchDecoder:
             free(self.st)
 
     def capsule(self):
-        """The sink function table for the run loop (valid while this object lives)."""
-        return PyCapsule_New(&self.ops, RXF_SINK_CAPSULE, NULL)
+        """The decoder function table for the run loop (valid while this object lives)."""
+        return PyCapsule_New(&self.ops, RXF_DECODER_CAPSULE, NULL)
 
     # --- (a) C handlers -------------------------------------------------
     def add_handlers(self, consumer):

@@ -27,7 +27,7 @@ class Itch50Decoder(ProtocolDecoder):
         self.native = ItchDecoder(self.config.initial_sequence, self.config.batch_size,
                                   self.config.stop_at_end_of_session)
 
-    def sink_capsule(self) -> Any:
+    def decoder_capsule(self) -> Any:
         return self.native.capsule()
 
     def counters(self) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from rxfeed.generator import generate
+from rxfeed.tools.generator import generate
 
 
 @pytest.fixture(scope="session")

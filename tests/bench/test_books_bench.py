@@ -16,7 +16,7 @@ import time
 import pytest
 
 from rxfeed import Pipeline
-from rxfeed.generator import generate_messages, write_nasdaq
+from rxfeed.tools.generator import generate_messages, write_nasdaq
 from rxfeed.protocols.itch50._book import OrderBooks
 
 pytestmark = pytest.mark.bench

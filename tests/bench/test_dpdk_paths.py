@@ -26,7 +26,7 @@ def capture(bench_day):
 
 
 def replay(path, *args):
-    out = subprocess.run([sys.executable, "-m", "rxfeed.cli", "replay", str(path), "--json", *args],
+    out = subprocess.run([sys.executable, "-m", "rxfeed.tools.cli", "replay", str(path), "--json", *args],
                          capture_output=True, text=True, check=True, timeout=600).stdout
     return json.loads(out)
 
@@ -58,13 +58,13 @@ def _frames(path):
     from rxfeed.backends.pcap_replay._pcap import PcapReader
 
     r = PcapReader(str(path))
-    _runloop.run_native(r.capsule(), _runloop.null_sink(), 256, 0, 0.0, False)
+    _runloop.run_native(r.capsule(), _runloop.null_decoder(), 256, 0, 0.0, False)
     return r.stats()["frames"]
 
 
 def efvi_replay(path, *args):
     env = {**os.environ, "RXF_EFVI_STANDIN_PCAP": str(path)}
-    out = subprocess.run([sys.executable, "-m", "rxfeed.cli", "listen", "--backend", "efvi", "--json",
+    out = subprocess.run([sys.executable, "-m", "rxfeed.tools.cli", "listen", "--backend", "efvi", "--json",
                           "-o", "interface=sfc0", "-o", 'filters=["233.54.12.111:26477"]',
                           "-o", f"expected_frames={_frames(path)}", *args],
                          capture_output=True, text=True, check=True, timeout=600, env=env).stdout

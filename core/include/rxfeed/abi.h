@@ -4,16 +4,16 @@
  * The hot path of rxfeed is three parties meeting through this header inside
  * one nogil loop, with no Python call per packet:
  *
- *   backend  --rx_burst()-->  loop  --on_burst()-->  sink (framing + decoder)
+ *   backend  --rx_burst()-->  loop  --on_burst()-->  decoder (framing + decoding)
  *            <--release()--
  *
  * A backend fills an array of rxf_packet with pointers into memory it owns
  * (an mmap'd file, a DPDK mbuf, an ef_vi DMA buffer). A pointer is valid from
- * the rx_burst() that returned it until the matching release(); a sink that
+ * the rx_burst() that returned it until the matching release(); a decoder that
  * wants to keep bytes longer copies them.
  *
  * Function tables travel between separately compiled extensions inside
- * PyCapsules named RXF_BACKEND_CAPSULE / RXF_SINK_CAPSULE. Each table starts
+ * PyCapsules named RXF_BACKEND_CAPSULE / RXF_DECODER_CAPSULE. Each table starts
  * with abi_version and struct_size so a loop can refuse an incompatible
  * plugin instead of crashing. See docs/plugin-abi.md.
  */
@@ -29,7 +29,7 @@ extern "C" {
 #define RXF_ABI_VERSION 1u
 
 #define RXF_BACKEND_CAPSULE "rxfeed.backend_ops.v1"
-#define RXF_SINK_CAPSULE "rxfeed.sink_ops.v1"
+#define RXF_DECODER_CAPSULE "rxfeed.decoder_ops.v1"
 
 /* rx_burst() return values below zero. */
 #define RXF_EOF (-1)   /* the source is exhausted; the loop ends normally */
@@ -42,45 +42,7 @@ extern "C" {
                                      (a replay loop): session state restarts */
 #define RXF_PKT_HW_TIMESTAMP 0x4u /* rx_ts_ns came from the NIC              */
 
-/* One received UDP payload (or stream chunk), owned by the backend. */
-typedef struct rxf_packet {
-    const uint8_t *data; /* first byte of the UDP payload                  */
-    uint32_t len;        /* bytes at data                                   */
-    uint32_t flags;      /* RXF_PKT_*                                       */
-    uint64_t rx_ts_ns;   /* receive (or capture) time, ns since the epoch   */
-    uint32_t src_ip;     /* IPv4 addresses in host byte order; 0 if unknown */
-    uint32_t dst_ip;
-    uint16_t src_port;
-    uint16_t dst_port;
-    uint32_t reserved;   /* zero; room for a source/queue id in ABI v1      */
-} rxf_packet;
-
-/* What a backend exports. */
-typedef struct rxf_backend_ops {
-    uint32_t abi_version; /* RXF_ABI_VERSION                                */
-    uint32_t struct_size; /* sizeof(rxf_backend_ops)                        */
-    void *ctx;            /* passed back to every call                      */
-    /* Fill up to max packets. Returns the count (0: nothing yet, poll again),
-       RXF_EOF, or RXF_ERROR. Must not block on the live path.              */
-    int (*rx_burst)(void *ctx, rxf_packet *pkts, uint32_t max);
-    /* Give back the n packets of the last burst. May be NULL.               */
-    void (*release)(void *ctx, rxf_packet *pkts, uint32_t n);
-    /* Text of the last RXF_ERROR (static or ctx-owned). May be NULL.        */
-    const char *(*last_error)(void *ctx);
-} rxf_backend_ops;
-
-/* What a framing/decoder (a "sink") exports. */
-typedef struct rxf_sink_ops {
-    uint32_t abi_version;
-    uint32_t struct_size;
-    void *ctx;
-    /* Consume a burst. Returns 0, or non-zero to stop the loop (the sink's
-       own error text then says why). Called without the GIL.              */
-    int (*on_burst)(void *ctx, const rxf_packet *pkts, uint32_t n);
-    /* End of input: flush partial state (e.g. a message cut at the end of a
-       stream). May be NULL.                                                */
-    void (*on_end)(void *ctx);
-} rxf_sink_ops;
+#include "rxfeed/abi_types.h"  /* rxf_packet, rxf_backend_ops, rxf_decoder_ops */
 
 #ifdef __cplusplus
 }

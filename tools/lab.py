@@ -84,7 +84,7 @@ def available_paths() -> dict[str, dict[str, Any]]:
 
 
 def _listen_cmd(spec: dict[str, Any], net: dict[str, str], arrivals: Path, max_seconds: float) -> list[str]:
-    cmd = [sys.executable, "-m", "rxfeed.cli", "listen", "--backend", spec["backend"], "--until-end-of-session",
+    cmd = [sys.executable, "-m", "rxfeed.tools.cli", "listen", "--backend", spec["backend"], "--until-end-of-session",
            "--latency", "--json", "--max-seconds", str(max_seconds), "--arrivals", str(arrivals),
            "--cpu", str(RX_CPU)]
     group = f"{GROUP}:{PORT}"
@@ -117,7 +117,7 @@ def run_one(name: str, spec: dict[str, Any], net: dict[str, str], source: Path, 
             seen += line
         time.sleep(0.3)
         sender = subprocess.run(["taskset", "-c", str(TX_CPU), "ip", "netns", "exec", net["ns"], sys.executable,
-                                 "-m", "rxfeed.cli", "send",
+                                 "-m", "rxfeed.tools.cli", "send",
                                  str(source), "--group", f"{GROUP}:{PORT}", "--iface", net["peer_ip"], "--rate",
                                  str(rate), "--record", str(sent_rec)], capture_output=True, text=True, timeout=300)
         if sender.returncode != 0:
@@ -150,7 +150,7 @@ def run_one(name: str, spec: dict[str, Any], net: dict[str, str], source: Path, 
 def run_lab(messages: int = 20_000, rates: tuple[float, ...] = (2000.0, 10000.0),
             paths: list[str] | None = None, png: str | Path | None = None) -> list[dict[str, Any]]:
     """Run every (path, rate); returns one row each (``latency_us`` holds the samples)."""
-    from rxfeed.generator import generate
+    from rxfeed.tools.generator import generate
 
     avail = available_paths()
     chosen = {k: v for k, v in avail.items() if paths is None or k in paths}

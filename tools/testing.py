@@ -29,7 +29,7 @@ import pytest
 
 @pytest.fixture(scope="session")
 def rxfeed_day(tmp_path_factory: pytest.TempPathFactory):
-    from rxfeed.generator import generate
+    from rxfeed.tools.generator import generate
 
     cache: dict[tuple, Path] = {}
     base = tmp_path_factory.mktemp("rxfeed_days")

@@ -11,10 +11,10 @@ from typing import Any
 
 import click
 
-from . import config as cfg
-from . import sources
-from .interfaces import RxBackend
-from .plugins import get_plugins
+from rxfeed import config as cfg
+from rxfeed import sources
+from rxfeed.interfaces import RxBackend
+from rxfeed.plugins import get_plugins
 
 
 def _fail(msg: str) -> None:
@@ -37,7 +37,7 @@ def _resolve(source: str, backend: str | None, plugins: Any) -> tuple[str, str]:
 
 def _build(source: str, backend: str | None, decoder: str | None, filters: tuple[str, ...], speed: float,
            loops: int, config_file: str | None, run: dict[str, Any], options: dict[str, Any] | None = None):
-    from .pipeline import Pipeline
+    from rxfeed.pipeline import Pipeline
 
     plugins = get_plugins()
     tree = cfg.load(config_file)
@@ -193,7 +193,7 @@ PROGRESS_MIN_BYTES = 64 << 20
 def _run(pipe: Any, show_progress: bool) -> Any:
     """Run one pipeline, or, for a backend with several RX queues, one pipeline
     (own decoder, own thread, own lcore) per queue and a merged summary."""
-    from .pipeline import Pipeline, merge_summaries, run_parallel
+    from rxfeed.pipeline import Pipeline, merge_summaries, run_parallel
 
     queues = getattr(pipe.backend, "queue_backends", None)
     backends = queues() if queues else [pipe.backend]
@@ -259,7 +259,7 @@ def listen(backend: str, decoder: str, options: tuple[str, ...], config_file: st
            max_seconds: float | None, until_end_of_session: bool, arrivals_path: str | None, burst: int | None,
            cpu: int | None, latency: bool, as_json: bool) -> None:
     """Receive live from a backend (busy-polling) until a limit, Ctrl-C or end of session."""
-    from .pipeline import Pipeline
+    from rxfeed.pipeline import Pipeline
 
     tree = cfg.load(config_file)
     run = {**tree.get("run", {}), **{k: v for k, v in {"max_packets": max_packets, "max_seconds": max_seconds,
