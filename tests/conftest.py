@@ -80,7 +80,7 @@ def collect(source_backend: str, path, **cfg):
 
 def replay_json(args, **popen_kw) -> tuple[int, dict | None, str]:
     """``rxfeed replay ARGS --json`` in a subprocess: (exit code, summary, stderr)."""
-    out = subprocess.run([sys.executable, "-m", "rxfeed.cli", "replay", *map(str, args), "--json"],
+    out = subprocess.run([sys.executable, "-m", "rxfeed.tools.cli", "replay", *map(str, args), "--json"],
                          capture_output=True, text=True, timeout=120, **popen_kw)
     return out.returncode, (json.loads(out.stdout) if out.stdout.strip() else None), out.stderr
 

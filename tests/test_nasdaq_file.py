@@ -136,7 +136,7 @@ def test_piped_nasdaq_file_replays_like_the_file(day_dir, which):
     assert rc == 0, err
     assert got["messages"] == base["messages"] and got["messages_per_type"] == base["messages_per_type"]
     assert got["error"] is None and got["errors"] == base["errors"]
-    out = subprocess.run(["bash", "-c", f"'{sys.executable}' -m rxfeed.cli replay <(cat '{path}') --json"],
+    out = subprocess.run(["bash", "-c", f"'{sys.executable}' -m rxfeed.tools.cli replay <(cat '{path}') --json"],
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout)["messages"] == base["messages"]
@@ -163,7 +163,7 @@ def test_a_stalled_pipe_neither_holds_back_what_came_nor_blocks_a_stop():
     data = REAL_ITCH.read_bytes()
     cut = _message_offsets(data)[5000]
     r, w = os.pipe()
-    p = subprocess.Popen([sys.executable, "-m", "rxfeed.cli", "replay", "/dev/stdin", "--backend", "nasdaq_file",
+    p = subprocess.Popen([sys.executable, "-m", "rxfeed.tools.cli", "replay", "/dev/stdin", "--backend", "nasdaq_file",
                           "--json"], stdin=r, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     os.close(r)
     writer = threading.Thread(target=os.write, args=(w, data[:cut]))
