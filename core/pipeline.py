@@ -114,6 +114,7 @@ class Pipeline:
                             "taken from the ITCH 5.0 type table")
         if c.get("lost_in_malformed"):
             warnings.append(f"{c['lost_in_malformed']} sequenced messages were lost inside malformed packets")
+        warnings += list(b.get("warnings", []))  # the backend's own (e.g. bytes it skipped or ignored)
         session = {k: c.get(k) for k in ("session", "next_sequence", "heartbeats", "end_of_session",
                                          "session_changes", "duplicate_packets", "source_resets")}
         messages = int(c.get("messages", 0))
@@ -126,7 +127,7 @@ class Pipeline:
             duplicates=int(c.get("duplicates", 0)), errors=dict(c.get("errors", {})),
             drops=dict(b.get("drops", {})), elapsed_s=round(elapsed, 6),
             messages_per_s=round(messages / elapsed, 1) if elapsed > 0 else 0.0,
-            session=session, backend_stats={k: v for k, v in b.items() if k != "drops"},
+            session=session, backend_stats={k: v for k, v in b.items() if k not in ("drops", "warnings")},
             warnings=warnings, error=err or None)
 
 

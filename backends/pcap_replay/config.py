@@ -13,7 +13,7 @@ __all__ = ["PcapReplayConfig", "parse_destination"]  # parse_destination: moved 
 class PcapReplayConfig(PluginConfig):
     """Replay a capture file.
 
-    :ivar path: pcap or pcapng file, plain or gzip.
+    :ivar path: pcap or pcapng file, plain or gzip; a pipe or FIFO too (read once).
     :ivar filters: destinations to keep (``group:port``, ``*`` wildcards); empty keeps all UDP.
     :ivar speed: 0 as fast as possible; 1 original inter-packet timing; k k-times faster.
     :ivar loops: passes over the file (the session layer restarts at each pass).
