@@ -67,6 +67,10 @@ class TestNasdaqFile(NativeBackendConformance, ReplayAgainConformance):
     reset_option = "loops"
     stream = True
 
+    def payloads(self, n: int = 300, seed: int = 1) -> list[bytes]:
+        """It frames what it reads: length-prefixed ITCH messages, not random bytes."""
+        return [struct.pack(">H", len(m)) + m for m in generate_messages(max(n, 64), symbols=2, seed=seed)][:n]
+
     def source_config(self, tmp_path: Path, payloads: list[bytes]) -> dict[str, Any]:
         (tmp_path / "src.itch").write_bytes(b"".join(payloads))
         return {"path": str(tmp_path / "src.itch"), "chunk_size": 4096}
