@@ -68,8 +68,9 @@ class TestNasdaqFile(NativeBackendConformance, ReplayAgainConformance):
     stream = True
 
     def payloads(self, n: int = 300, seed: int = 1) -> list[bytes]:
-        """It frames what it reads: length-prefixed ITCH messages, not random bytes."""
-        return [struct.pack(">H", len(m)) + m for m in generate_messages(max(n, 64), symbols=2, seed=seed)][:n]
+        """It frames what it reads: runs of 10 length-prefixed ITCH messages, not random bytes."""
+        framed = [struct.pack(">H", len(m)) + m for m in generate_messages(max(10 * n, 64), symbols=2, seed=seed)]
+        return [b"".join(framed[i:i + 10]) for i in range(0, 10 * n, 10)]
 
     def source_config(self, tmp_path: Path, payloads: list[bytes]) -> dict[str, Any]:
         (tmp_path / "src.itch").write_bytes(b"".join(payloads))

@@ -149,13 +149,18 @@ class BackendConformance:
         assert rec.packets == [] and summary.stop_reason == "end_of_source"
 
     def test_packet_limit_stops_exactly(self, tmp_path: Path) -> None:
-        """``max_packets`` stops after exactly that many packets."""
-        with self._open(self.source_config(tmp_path, self.payloads(2000))) as backend:
+        """``max_packets`` of half the source's packets stops after exactly
+        that many, and they are the first ones."""
+        config = self.source_config(tmp_path, self.payloads(300))
+        with self._open(config) as backend:
+            _, full = self._run(backend)
+        limit = len(full.packets) // 2
+        assert limit >= 2, "the source should deliver at least 4 packets for this test"
+        with self._open(config) as backend:
             rec = _Recorder()
-            summary = Pipeline(backend, rec, run={"max_packets": 17, "burst": 8}).run()
-        assert summary.stop_reason == "packet_limit" and len(rec.packets) == 17
-        if not self.stream:
-            assert [p.data for p in rec.packets] == self.payloads(2000)[:17]
+            summary = Pipeline(backend, rec, run={"max_packets": limit, "burst": 3}).run()
+        assert summary.stop_reason == "packet_limit" and len(rec.packets) == limit
+        assert [p.data for p in rec.packets] == [p.data for p in full.packets[:limit]]
 
     def test_close_is_idempotent(self, tmp_path: Path) -> None:
         """``close()`` twice is harmless."""
