@@ -104,7 +104,8 @@ class Pipeline:
         if c.get("lost_in_malformed"):
             warnings.append(f"{c['lost_in_malformed']} sequenced messages were lost inside malformed packets")
         session = {k: c.get(k) for k in ("session", "next_sequence", "heartbeats", "end_of_session",
-                                         "session_changes", "duplicate_packets", "source_resets")}
+                                         "session_changes", "duplicate_packets", "sequence_jumps_confirmed",
+                                         "source_resets")}
         messages = int(c.get("messages", 0))
         return Summary(
             source=getattr(self.backend, "source", None) or getattr(self.backend.config, "path", None),
