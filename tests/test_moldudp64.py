@@ -175,3 +175,11 @@ def test_sequence_plus_count_overflow_is_counted_and_dropped():
     # the last representable sequence is fine
     _, s, got = run_payloads([mold(top - 1, [D(1)])], initial_sequence=0)
     assert seqs(got) == [top - 1] and "sequence_overflow" not in s.errors
+
+
+def test_new_messages_lost_in_a_block_cut_inside_its_duplicate_part_are_counted():
+    cut = mold(1, [D(1), D(2), D(3)])[:20 + 5]  # 1 and 2 already delivered; the cut also loses 3
+    _, s, got = run_payloads([mold(1, [D(1), D(2)]), cut, mold(4, [D(4)])])
+    assert seqs(got) == [1, 2, 4]
+    assert s.errors["truncated_block"] == 1
+    assert any(w.startswith("1 sequenced messages were lost") for w in s.warnings)
