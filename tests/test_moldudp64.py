@@ -183,3 +183,32 @@ def test_new_messages_lost_in_a_block_cut_inside_its_duplicate_part_are_counted(
     assert seqs(got) == [1, 2, 4]
     assert s.errors["truncated_block"] == 1
     assert any(w.startswith("1 sequenced messages were lost") for w in s.warnings)
+
+
+def test_random_streams_with_corrupt_sequences_keep_the_invariants():
+    import random
+
+    for seed in range(20):
+        rnd = random.Random(seed)
+        payloads, seq = [], 1
+        for _ in range(200):
+            n = rnd.randint(0, 3)
+            r = rnd.random()
+            if r < 0.05:      # corrupt: a huge (each different) or wrapping sequence number
+                wrap = rnd.random() < 0.3
+                payloads.append(mold((1 << 64) - 1 if wrap else rnd.getrandbits(62) | (1 << 62),
+                                     [D(0)] * (max(n, 2) if wrap else n)))
+                continue
+            if r < 0.15:      # a repeat or a late datagram
+                back = rnd.randint(1, 20)
+                payloads.append(mold(max(1, seq - back), [D(0)] * n))
+                continue
+            if r < 0.2:       # loss
+                seq += rnd.randint(1, 5)
+            payloads.append(mold(seq, [D(0)] * n))
+            seq += n
+        _, s, got = run_payloads(payloads)
+        delivered = seqs(got)
+        assert delivered == sorted(set(delivered)), seed  # once each, in order
+        assert len(delivered) + s.gap_messages == s.session["next_sequence"] - 1, seed
+        assert s.session["next_sequence"] <= seq + 1, seed  # never poisoned beyond the real stream
