@@ -116,7 +116,8 @@ class Pipeline:
             warnings.append(f"{c['lost_in_malformed']} sequenced messages were lost inside malformed packets")
         warnings += list(b.get("warnings", []))  # the backend's own (e.g. bytes it skipped or ignored)
         session = {k: c.get(k) for k in ("session", "next_sequence", "heartbeats", "end_of_session",
-                                         "session_changes", "duplicate_packets", "source_resets")}
+                                         "session_changes", "duplicate_packets", "sequence_jumps_confirmed",
+                                         "source_resets")}
         messages = int(c.get("messages", 0))
         return Summary(
             source=getattr(self.backend, "source", None) or getattr(self.backend.config, "path", None),
