@@ -1,0 +1,86 @@
+"""Write the committed seed corpus (tests/fuzz/corpus/<harness>/) with
+rxfeed's own generator: small, valid inputs of every framing the harnesses
+read, from which libFuzzer mutates. Deterministic; re-run after changing it:
+
+    .venv/bin/python -m tests.fuzz.make_corpus
+"""
+
+from __future__ import annotations
+
+import shutil
+import struct
+from collections.abc import Callable
+from pathlib import Path
+
+from rxfeed.generator import (DAY_EPOCH_NS, DEFAULT_SESSION, generate_messages, moldudp64_datagrams, udp_frame,
+                              write_nasdaq, write_pcap, write_pcapng)
+from tests.fuzz._harness import CORPUS_DIR
+
+
+def nasdaq_bytes(records: list[bytes]) -> bytes:
+    """NASDAQ file framing: u16 big-endian length + record."""
+    return b"".join(len(r).to_bytes(2, "big") + r for r in records)
+
+
+def zeroed_prefixes(records: list[bytes]) -> bytes:
+    """File framing with every length prefix zero (as in NASDAQ's public extract)."""
+    return b"".join(b"\0\0" + r for r in records)
+
+
+def small_frames(msgs: list[bytes], vlans: tuple[int, ...] = ()) -> list[tuple[int, bytes]]:
+    """MoldUDP64 in UDP frames of at most 300 bytes: several frames from few messages."""
+    grams = moldudp64_datagrams(msgs, max_frame=300)
+    return [(DAY_EPOCH_NS + ts, udp_frame(p, ident=i, vlans=vlans)) for i, (ts, p) in enumerate(grams)]
+
+
+def pcap_seeds(out: Path) -> None:
+    msgs = list(generate_messages(64, symbols=2, seed=11))[:30]
+    frames = small_frames(msgs)
+    write_pcap(out / "usec.pcap", frames)
+    write_pcap(out / "nsec.pcap", frames[:3], nsec=True)
+    write_pcapng(out / "ns.pcapng", frames)
+    write_pcapng(out / "us.pcapng", frames[:3], tsresol=6)
+    write_pcap(out / "qinq.pcap", small_frames(msgs[:8], vlans=(7, 100)))
+    write_pcap(out / "nsec.pcap.gz", frames[:3], nsec=True, compress=True)
+
+
+def stream_seeds(out: Path) -> None:
+    msgs = list(generate_messages(64, symbols=2, seed=12))
+    write_nasdaq(out / "day.itch", msgs[:60])
+    (out / "zeroed.itch").write_bytes(zeroed_prefixes(msgs[:30]))
+    (out / "cut.itch").write_bytes(nasdaq_bytes(msgs[:10])[:-5])
+
+
+def moldudp64_seeds(out: Path) -> None:
+    msgs = list(generate_messages(64, symbols=2, seed=13))[:40]
+    grams = [p for _, p in moldudp64_datagrams(msgs, max_frame=300)]
+    (out / "in_order.bin").write_bytes(nasdaq_bytes(grams))
+    hdr = struct.Struct(">10sQH")
+    heartbeat = hdr.pack(DEFAULT_SESSION, 5, 0)
+    other = hdr.pack(b"OTHERSESS1", 1, 1) + nasdaq_bytes(msgs[:1])
+    # reordered, duplicated, a gap, a heartbeat, another session, end of session last
+    mixed = [grams[1], grams[0], grams[0], grams[3], heartbeat, grams[2], other, grams[-1]]
+    (out / "mixed.bin").write_bytes(nasdaq_bytes(mixed))
+
+
+def books_seeds(out: Path) -> None:
+    write_nasdaq(out / "day.itch", list(generate_messages(120, symbols=2, seed=5)))
+    write_nasdaq(out / "three.itch", list(generate_messages(80, symbols=3, seed=6)))
+
+
+SEEDS: dict[str, Callable[[Path], None]] = {
+    "pcap": pcap_seeds, "stream": stream_seeds, "moldudp64": moldudp64_seeds, "books": books_seeds}
+
+
+def main() -> None:
+    for name, make in SEEDS.items():
+        out = CORPUS_DIR / name
+        shutil.rmtree(out, ignore_errors=True)
+        out.mkdir(parents=True)
+        make(out)
+        files = sorted(out.iterdir())
+        print(f"{name}: {len(files)} files, {sum(f.stat().st_size for f in files)} bytes")
+
+
+if __name__ == "__main__":
+    main()
