@@ -61,3 +61,12 @@ def test_wrong_length_prefix_is_skipped_by_its_length(tmp_path):
 def test_missing_file_is_a_clear_error(tmp_path):
     with pytest.raises(ValueError, match="No such file"):
         Pipeline("nasdaq_file", backend_config={"path": str(tmp_path / "nope")})
+
+
+def test_unframeable_bytes_across_a_chunk_end_count_the_same():
+    from .conftest import run_payloads
+
+    data = b"\x00\x0cS" + bytes(11) + b"\x00\x00Z" + bytes(40)
+    for cut in range(len(data)):
+        _, s, _ = run_payloads([data[:cut], data[cut:]], stream=True)
+        assert s.messages == 1 and s.errors == {"stream_unrecoverable": 1}, cut

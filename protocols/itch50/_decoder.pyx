@@ -296,6 +296,7 @@ cdef inline void _stream_chunk(DecoderState *st, const rxf_packet *pkt) noexcept
         if need < 0:
             st.stream_unrecoverable += 1
             st.stream_dead = 1
+            st.carry_len = 0  # counted as unrecoverable, not also as a truncated tail
             _event(st, EV_UNRECOVERABLE, NULL, st.messages, 0, 0)
             return
         want = <uint32_t>need if need > 0 else st.carry_len + 1
