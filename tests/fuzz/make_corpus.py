@@ -7,6 +7,7 @@ read, from which libFuzzer mutates. Deterministic; re-run after changing it:
 
 from __future__ import annotations
 
+import gzip
 import shutil
 import struct
 from collections.abc import Callable
@@ -33,6 +34,18 @@ def small_frames(msgs: list[bytes], vlans: tuple[int, ...] = ()) -> list[tuple[i
     return [(DAY_EPOCH_NS + ts, udp_frame(p, ident=i, vlans=vlans)) for i, (ts, p) in enumerate(grams)]
 
 
+def with_tsoffset(pcapng: bytes, seconds: int, tsresol: int) -> bytes:
+    """A generated pcapng whose interface block also carries ``if_tsoffset``
+    (option 14), so the fuzzer mutates that field too."""
+    shb_len = struct.unpack_from("<I", pcapng, 4)[0]
+    idb_len = struct.unpack_from("<I", pcapng, shb_len + 4)[0]
+    head = pcapng[shb_len + 8:shb_len + 16]  # linktype, reserved, snaplen
+    opts = struct.pack("<HHB3x", 9, 1, tsresol) + struct.pack("<HHq", 14, 8, seconds) + struct.pack("<HH", 0, 0)
+    blen = 12 + len(head) + len(opts)
+    idb = struct.pack("<II", 1, blen) + head + opts + struct.pack("<I", blen)
+    return pcapng[:shb_len] + idb + pcapng[shb_len + idb_len:]
+
+
 def pcap_seeds(out: Path) -> None:
     msgs = list(generate_messages(64, symbols=2, seed=11))[:30]
     frames = small_frames(msgs)
@@ -41,7 +54,8 @@ def pcap_seeds(out: Path) -> None:
     write_pcapng(out / "ns.pcapng", frames)
     write_pcapng(out / "us.pcapng", frames[:3], tsresol=6)
     write_pcap(out / "qinq.pcap", small_frames(msgs[:8], vlans=(7, 100)))
-    write_pcap(out / "nsec.pcap.gz", frames[:3], nsec=True, compress=True)
+    (out / "nsec.pcap.gz").write_bytes(gzip.compress((out / "nsec.pcap").read_bytes(), mtime=0))
+    (out / "tsoffset.pcapng").write_bytes(with_tsoffset((out / "us.pcapng").read_bytes(), 3600, 6))
 
 
 def stream_seeds(out: Path) -> None:
@@ -61,6 +75,10 @@ def moldudp64_seeds(out: Path) -> None:
     # reordered, duplicated, a gap, a heartbeat, another session, end of session last
     mixed = [grams[1], grams[0], grams[0], grams[3], heartbeat, grams[2], other, grams[-1]]
     (out / "mixed.bin").write_bytes(nasdaq_bytes(mixed))
+    # sequence numbers close to 2^64 (no wrap in the seed itself)
+    top = (1 << 64) - 64
+    high = [hdr.pack(DEFAULT_SESSION, top + 3 * i, 3) + nasdaq_bytes(msgs[3 * i:3 * i + 3]) for i in range(4)]
+    (out / "high_sequence.bin").write_bytes(nasdaq_bytes(high))
 
 
 def books_seeds(out: Path) -> None:
