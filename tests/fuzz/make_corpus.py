@@ -75,9 +75,10 @@ def moldudp64_seeds(out: Path) -> None:
     # reordered, duplicated, a gap, a heartbeat, another session, end of session last
     mixed = [grams[1], grams[0], grams[0], grams[3], heartbeat, grams[2], other, grams[-1]]
     (out / "mixed.bin").write_bytes(nasdaq_bytes(mixed))
-    # sequence numbers close to 2^64 (no wrap in the seed itself)
+    # sequence numbers close to 2^64 (no wrap in the seed itself), then a stale datagram
     top = (1 << 64) - 64
     high = [hdr.pack(DEFAULT_SESSION, top + 3 * i, 3) + nasdaq_bytes(msgs[3 * i:3 * i + 3]) for i in range(4)]
+    high.append(hdr.pack(DEFAULT_SESSION, 64, 1) + nasdaq_bytes(msgs[:1]))  # stale: a duplicate
     (out / "high_sequence.bin").write_bytes(nasdaq_bytes(high))
 
 
