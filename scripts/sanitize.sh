@@ -94,12 +94,15 @@ cmd=${1:-all}
 shift || true
 case "$cmd" in
     all)
-        start=$SECONDS
-        san_setup
         status=0
+        t0=$SECONDS
+        san_setup
+        t1=$SECONDS
         san_test || status=1
+        t2=$SECONDS
         san_fuzz || status=1
-        echo "sanitize.sh: done in $((SECONDS - start)) s (status $status)"
+        echo "sanitize.sh: done in $((SECONDS - t0)) s (set-up $((t1 - t0)) s, tests $((t2 - t1)) s," \
+             "fuzzing $((SECONDS - t2)) s), status $status"
         exit $status
         ;;
     setup) san_setup ;;
