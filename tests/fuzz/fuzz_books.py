@@ -36,6 +36,7 @@ def check_book(books: OrderBooks, loc: int) -> dict[str, list[tuple[int, int, in
 
 
 def check(data: bytes) -> None:
+    """The module's properties for one NASDAQ-framed message stream (``data``)."""
     books = OrderBooks(bbo=True, trades=True, depth=5)
     ref = RefBooks()
 

@@ -44,6 +44,7 @@ def duplicates_allowed(datagrams: list[bytes]) -> int:
 
 
 def check(data: bytes) -> None:
+    """The module's properties for one list of datagrams (``data``)."""
     datagrams = nasdaq_records(data)
     got: list[tuple[str, int, str]] = []
 

@@ -43,6 +43,7 @@ def check_counts(s: dict[str, Any], size: int) -> None:
 
 
 def check(data: bytes) -> None:
+    """The module's properties for one capture file (``data``)."""
     plain, gz = write_plain_and_gzip(data, ".pcap")
     a = replay(plain)
     if is_gzip(data):  # the input itself is compressed: the reader's gzip path on it

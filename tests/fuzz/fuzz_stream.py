@@ -29,6 +29,7 @@ def replay_file(path: Path) -> dict[str, Any]:
 
 
 def check(data: bytes) -> None:
+    """The module's properties for one NASDAQ-framed byte stream (``data``)."""
     plain, gz = write_plain_and_gzip(data, ".itch")
     a = replay_file(plain)
     if is_gzip(data):  # the input itself is compressed: the reader's gzip path on it
