@@ -179,3 +179,12 @@ def test_a_stalled_pipe_neither_holds_back_what_came_nor_blocks_a_stop():
     s = json.loads(out)
     assert s["stop_reason"] == "signal", err
     assert s["messages"] == 5000
+
+
+def test_unframeable_bytes_across_a_chunk_end_count_the_same():
+    from .conftest import run_payloads
+
+    data = b"\x00\x0cS" + bytes(11) + b"\x00\x00Z" + bytes(40)
+    for cut in range(len(data)):
+        _, s, _ = run_payloads([data[:cut], data[cut:]], stream=True)
+        assert s.messages == 1 and s.errors == {"stream_unrecoverable": 1}, cut
