@@ -63,11 +63,31 @@ def test_heartbeat_reveals_a_gap_and_end_of_session_is_an_event():
 
 
 def test_session_change_is_an_event_and_restarts_sequences():
-    pipe, s, got = run_payloads([mold(1, [D(1), D(2)]), mold(1, [D(11)], session=b"TESTSESS02")])
-    assert seqs(got) == [1, 2, 1]
-    assert got[-1][1][0] == "TESTSESS02"
-    assert s.session["session_changes"] == 1
+    """A new session is taken once its next packet confirms it."""
+    pipe, s, got = run_payloads([mold(1, [D(1), D(2)]), mold(1, [D(11)], session=b"TESTSESS02"),
+                                 mold(2, [D(12)], session=b"TESTSESS02")])
+    assert seqs(got) == [1, 2, 1, 2]
+    assert got[-1][1][0] == got[-2][1][0] == "TESTSESS02"
+    assert s.session["session_changes"] == 1 and s.errors == {}
     assert [e["kind"] for e in pipe.decoder.events] == ["session_change"]
+
+
+def test_a_stray_packet_of_another_session_does_not_restart_the_session():
+    """A -> one packet of B -> A again: B's packet is dropped and counted; A's
+    messages are not delivered a second time (found by the MoldUDP64 fuzzer)."""
+    payloads = [mold(1, [D(1), D(2)]), mold(1, [D(9)], session=b"STRAYSESS1"), mold(1, [D(1), D(2)]),
+                mold(3, [D(3)])]
+    pipe, s, got = run_payloads(payloads)
+    assert seqs(got) == [1, 2, 3] and [m.order_reference_number for m, _ in got] == [1, 2, 3]
+    assert s.session["session_changes"] == 0 and s.errors == {"implausible_sequence": 1}
+    assert s.duplicates == 2
+    assert [e["kind"] for e in pipe.decoder.events] == ["implausible_sequence"]
+
+
+def test_without_a_jump_limit_a_session_change_is_taken_at_once():
+    pipe, s, got = run_payloads([mold(1, [D(1), D(2)]), mold(1, [D(11)], session=b"TESTSESS02")],
+                                max_sequence_jump=0)
+    assert seqs(got) == [1, 2, 1] and s.session["session_changes"] == 1
 
 
 def test_malformed_packets_are_counted_not_crashed():

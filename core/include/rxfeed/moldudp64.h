@@ -22,7 +22,15 @@
  * held packet and the new one, in sequence order); otherwise the candidate is
  * dropped and counted (implausible_packets) and the session stays where it
  * was. A candidate still held when the input ends or restarts is dropped the
- * same way (rxf_mold_drop_candidate). max_jump 0: no limit.
+ * same way (rxf_mold_drop_candidate).
+ *
+ * A session change is held the same way: a packet of another session becomes
+ * the candidate and the next packet confirms it if it belongs to that new
+ * session near the candidate's position. So one stray packet of another
+ * session (or a corrupt session field) is dropped and counted, and cannot
+ * make the session restart and deliver its messages a second time. The very
+ * first session is taken as it comes. max_jump 0: no limit and no session
+ * confirmation (every change is taken at once).
  *
  * Only sequence numbers are compared here; the caller owns the bytes.
  */
@@ -56,6 +64,8 @@ typedef struct rxf_mold_session {
     uint64_t next_seq;    /* next sequence number to deliver */
     uint64_t cand_seq;    /* the held candidate: its first sequence ...       */
     uint64_t cand_end;    /* ... and the sequence after its last message      */
+    char cand_session[10];
+    uint8_t cand_new_session; /* the candidate is another session's first packet */
     /* counters */
     uint64_t packets, short_packets, heartbeats, end_of_session, session_changes;
     uint64_t gaps, gap_messages, duplicate_packets, duplicate_messages;
@@ -108,12 +118,51 @@ static inline void rxf_mold_reset(rxf_mold_session *s) {
     s->next_seq = 0;
 }
 
+static inline void rxf_mold_start_session(rxf_mold_session *s, const char *session, uint64_t first_seq) {
+    memcpy(s->session, session, 10);
+    s->have_session = 1;
+    s->have_candidate = 0;
+    s->next_seq = s->initial_seq ? s->initial_seq : first_seq;
+}
+
 static inline void rxf_mold_gap(rxf_mold_session *s, uint64_t to, rxf_mold_verdict *v) {
     v->gap_first = s->next_seq;
     v->gap_count = to - s->next_seq;
     s->gaps++;
     s->gap_messages += v->gap_count;
     s->next_seq = to;
+}
+
+/* Keep a packet as the candidate (the caller keeps its bytes). */
+static inline int rxf_mold_hold(rxf_mold_session *s, const uint8_t *p, uint64_t seq, uint32_t count,
+                                int new_session) {
+    s->have_candidate = 1;
+    s->cand_new_session = (uint8_t)new_session;
+    memcpy(s->cand_session, p, 10);
+    s->cand_seq = seq;
+    s->cand_end = seq + count;
+    return RXF_MOLD_HOLD;
+}
+
+/* A held first packet of another session, decided by the packet after it:
+   confirmed when that packet is of the same new session and near it (the
+   session changes; both packets are then passed to accept()). */
+static inline int rxf_mold_resolve_session(rxf_mold_session *s, const uint8_t *p, uint64_t seq,
+                                           rxf_mold_verdict *v) {
+    int follows = memcmp(s->cand_session, p, 10) == 0
+                  && rxf_mold_near(seq, s->cand_seq, s->max_jump)
+                  && rxf_mold_near(s->cand_end, seq, s->max_jump);
+    if (!follows) {
+        rxf_mold_drop_candidate(s);
+        return RXF_MOLD_REJECTED;
+    }
+    uint64_t first = seq < s->cand_seq ? seq : s->cand_seq;
+    s->session_changes++;
+    v->session_changed = 1;
+    rxf_mold_start_session(s, s->cand_session, first);
+    v->packet_first = seq < s->cand_seq;
+    if (first > s->next_seq) rxf_mold_gap(s, first, v);
+    return RXF_MOLD_CONFIRMED;
 }
 
 /* With a candidate held, decide it by the packet that follows it. CONFIRMED:
@@ -126,6 +175,7 @@ static inline int rxf_mold_resolve(rxf_mold_session *s, const uint8_t *p, uint32
     memset(v, 0, sizeof(*v));
     if (!s->have_candidate || !rxf_mold_header(p, len, &seq, &count)) return RXF_MOLD_UNDECIDED;
     if (rxf_mold_messages(count) > UINT64_MAX - seq) return RXF_MOLD_UNDECIDED;
+    if (s->cand_new_session) return rxf_mold_resolve_session(s, p, seq, v);
     int follows = memcmp(s->session, p, 10) == 0
                   && !rxf_mold_near(s->next_seq, seq, s->max_jump)        /* not the old position */
                   && rxf_mold_near(seq, s->cand_seq, s->max_jump)         /* near the candidate   */
@@ -153,19 +203,13 @@ static inline int rxf_mold_accept(rxf_mold_session *s, const uint8_t *p, uint32_
     v->count = count;
     v->skip = count;
     if (count > UINT64_MAX - seq) { s->overflow_packets++; s->overflow_messages += count; return RXF_MOLD_OVERFLOW; }
-    if (!s->have_session || memcmp(s->session, p, 10) != 0) {
-        if (s->have_session) { s->session_changes++; v->session_changed = 1; }
-        memcpy(s->session, p, 10);
-        s->have_session = 1;
-        s->have_candidate = 0;
-        s->next_seq = s->initial_seq ? s->initial_seq : seq;
+    int other_session = s->have_session && memcmp(s->session, p, 10) != 0;
+    if (s->max_jump && other_session) return rxf_mold_hold(s, p, seq, count, 1);
+    if (!s->have_session || other_session) {
+        if (other_session) { s->session_changes++; v->session_changed = 1; }
+        rxf_mold_start_session(s, (const char *)p, seq);
     }
-    if (s->max_jump && !rxf_mold_near(s->next_seq, seq, s->max_jump)) {
-        s->have_candidate = 1;
-        s->cand_seq = seq;
-        s->cand_end = seq + count;
-        return RXF_MOLD_HOLD;
-    }
+    if (s->max_jump && !rxf_mold_near(s->next_seq, seq, s->max_jump)) return rxf_mold_hold(s, p, seq, count, 0);
     s->packets++;
     if (raw_count == RXF_MOLD_END_OF_SESSION) {
         s->end_of_session++;
