@@ -23,10 +23,11 @@ def get_pxd_dir() -> str:
 
 
 from .config import ConfigError, PluginConfig, RunConfig  # noqa: E402
-from .interfaces import ProtocolDecoder, RxBackend  # noqa: E402
+from .interfaces import Packet, ProtocolDecoder, PythonDecoder, RxBackend  # noqa: E402
 from .pipeline import Pipeline  # noqa: E402
 from .plugins import get_plugins  # noqa: E402
 from .summary import Summary  # noqa: E402
 
-__all__ = ["ConfigError", "Pipeline", "PluginConfig", "ProtocolDecoder", "RunConfig", "RxBackend", "Summary",
+__all__ = ["ConfigError", "Packet", "Pipeline", "PluginConfig", "ProtocolDecoder", "PythonDecoder", "RunConfig",
+           "RxBackend", "Summary",
            "get_include", "get_plugins", "get_pxd_dir", "__version__"]

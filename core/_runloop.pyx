@@ -9,12 +9,15 @@ from libc.stdlib cimport malloc, calloc, free
 from libc.signal cimport signal as c_signal, SIGINT, SIGTERM, sighandler_t
 from posix.time cimport clock_gettime, timespec, CLOCK_MONOTONIC
 from cpython.pycapsule cimport PyCapsule_GetPointer, PyCapsule_IsValid, PyCapsule_New
-from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_SIMPLE
+from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_SIMPLE, PyBUF_READ
+from cpython.memoryview cimport PyMemoryView_FromMemory
 
 from rxfeed_abi cimport (RXF_ABI_VERSION, RXF_BACKEND_CAPSULE, RXF_DECODER_CAPSULE, RXF_EOF, RXF_ERROR,
                          RXF_PKT_STREAM, rxf_packet, rxf_backend_ops, rxf_decoder_ops)
 
 import threading
+
+from rxfeed.interfaces import Packet
 
 ABI_VERSION = RXF_ABI_VERSION
 
@@ -121,9 +124,13 @@ class _Signals:
     """Route SIGINT/SIGTERM to the C stop flag for the duration of a run
     (main thread only; elsewhere the caller stops the loop by a limit)."""
 
+    def __init__(self, enabled=True):
+        self.enabled = enabled
+        self.installed = False
+
     def __enter__(self):
         global rxf_stop_requested
-        self.installed = threading.current_thread() is threading.main_thread()
+        self.installed = self.enabled and threading.current_thread() is threading.main_thread()
         if self.installed:
             # only the thread that owns the handlers starts a fresh stop flag:
             # loops in other threads (run_parallel) share the caller's
@@ -147,9 +154,11 @@ cdef enum StopReason:
     SIGNAL = 4
     DECODER_STOPPED = 5
     BACKEND_ERROR = 6
+    DECODER_ERROR = 7
 
 _REASON_NAMES = {END_OF_SOURCE: "end_of_source", PACKET_LIMIT: "packet_limit", TIME_LIMIT: "time_limit",
-                 SIGNAL: "signal", DECODER_STOPPED: "decoder_stopped", BACKEND_ERROR: "backend_error"}
+                 SIGNAL: "signal", DECODER_STOPPED: "decoder_stopped", BACKEND_ERROR: "backend_error",
+                 DECODER_ERROR: "decoder_error"}
 
 
 cdef struct Limits:
@@ -259,11 +268,10 @@ def run_native(backend_capsule, decoder_capsule, unsigned int burst=32, unsigned
     cdef int reason = RUNNING
     cdef Limits lim
     err = ""
-    sig = _Signals() if handle_signals else None
+    sig = _Signals(handle_signals)
     try:
         hist = _new_hist(latency)
-        if sig is not None:
-            sig.__enter__()
+        sig.__enter__()
         lim = _limits(max_packets, max_seconds)
         with nogil:
             reason = _native_loop(be, dec, pkts, burst, &lim, hist)
@@ -274,8 +282,7 @@ def run_native(backend_capsule, decoder_capsule, unsigned int burst=32, unsigned
         if hist != NULL:
             latency.update(_hist_summary(hist))
     finally:
-        if sig is not None:
-            sig.__exit__(None, None, None)
+        sig.__exit__(None, None, None)
         free(pkts)
         free(hist)
     return lim.total, _REASON_NAMES[reason], err
@@ -283,19 +290,31 @@ def run_native(backend_capsule, decoder_capsule, unsigned int burst=32, unsigned
 
 cdef int _views_to_packets(list bufs, Py_buffer *views, rxf_packet *pkts, uint32_t flags,
                            uint32_t *n) except -1:
-    """Borrow each buffer of a Python burst as one rxf_packet; ``*n`` counts
+    """Borrow each buffer of a Python burst as one rxf_packet (a
+    :class:`~rxfeed.interfaces.Packet` brings its metadata); ``*n`` counts
     the buffers held, which the caller releases even after an error."""
+    cdef rxf_packet *p
     for b in bufs:
-        PyObject_GetBuffer(b, &views[n[0]], PyBUF_SIMPLE)
-        pkts[n[0]].data = <const uint8_t *>views[n[0]].buf
-        pkts[n[0]].len = <uint32_t>views[n[0]].len
-        pkts[n[0]].flags = flags
-        pkts[n[0]].rx_ts_ns = 0
-        pkts[n[0]].src_ip = pkts[n[0]].dst_ip = 0
-        pkts[n[0]].src_port = pkts[n[0]].dst_port = 0
-        pkts[n[0]].reserved = 0
+        meta = b if isinstance(b, Packet) else None
+        PyObject_GetBuffer(meta.data if meta is not None else b, &views[n[0]], PyBUF_SIMPLE)
+        p = &pkts[n[0]]
         n[0] += 1
+        p.data = <const uint8_t *>views[n[0] - 1].buf
+        p.len = <uint32_t>views[n[0] - 1].len
+        p.flags = flags
+        p.rx_ts_ns = 0
+        p.src_ip = p.dst_ip = 0
+        p.src_port = p.dst_port = 0
+        p.reserved = 0
+        if meta is not None:
+            p.flags |= meta.flags
+            p.rx_ts_ns, p.src_ip, p.dst_ip = meta.rx_ts_ns, meta.src_ip, meta.dst_ip
+            p.src_port, p.dst_port = meta.src_port, meta.dst_port
     return 0
+
+
+cdef str _exc_text(BaseException exc):
+    return f"{type(exc).__name__}: {exc}"
 
 
 def run_python(backend, decoder_capsule, unsigned int burst=32, unsigned long long max_packets=0,
@@ -310,16 +329,20 @@ def run_python(backend, decoder_capsule, unsigned int burst=32, unsigned long lo
     cdef uint32_t i, n, flags = RXF_PKT_STREAM if getattr(backend, "stream", False) else 0
     cdef int rc = 0, reason = RUNNING
     cdef Limits lim
-    sig = _Signals() if handle_signals else None
+    err = ""
+    sig = _Signals(handle_signals)
     try:
         if views == NULL:
             raise MemoryError()
-        if sig is not None:
-            sig.__enter__()
+        sig.__enter__()
         lim = _limits(max_packets, max_seconds)
         while reason == RUNNING:
             want = _burst_size(&lim, burst)
-            bufs = backend.read_burst(want)
+            try:
+                bufs = backend.read_burst(want)
+            except Exception as exc:  # the run ends cleanly; the summary keeps what was decoded
+                reason, err = BACKEND_ERROR, _exc_text(exc)
+                break
             if bufs is None:
                 reason = END_OF_SOURCE
                 break
@@ -337,11 +360,121 @@ def run_python(backend, decoder_capsule, unsigned int burst=32, unsigned long lo
         if dec.on_end != NULL:
             dec.on_end(dec.ctx)
     finally:
-        if sig is not None:
-            sig.__exit__(None, None, None)
+        sig.__exit__(None, None, None)
         free(pkts)
         free(views)
-    return lim.total, _REASON_NAMES[reason], _decoder_error(dec) if reason == DECODER_STOPPED else ""
+    return lim.total, _REASON_NAMES[reason], _decoder_error(dec) if reason == DECODER_STOPPED else err
+
+
+cdef int _poll_native(rxf_backend_ops *be, rxf_packet *pkts, uint32_t burst, Limits *lim,
+                      int *reason) noexcept nogil:
+    """Busy-poll a native backend until it returns packets or a stop reason."""
+    cdef int n
+    while True:
+        n = be.rx_burst(be.ctx, pkts, _burst_size(lim, burst))
+        if n > 0:
+            return n
+        if n == RXF_EOF:
+            reason[0] = END_OF_SOURCE
+            return 0
+        if n < 0:
+            reason[0] = BACKEND_ERROR
+            return 0
+        reason[0] = _limit_reached(lim, False)
+        if reason[0] != RUNNING:
+            return 0
+
+
+cdef tuple _call_python_decoder(decoder, list packets, list views):
+    """One burst into a Python decoder; views handed out are released after
+    the call, so a decoder that kept one gets an error, not stale bytes.
+    Returns (reason, error text)."""
+    try:
+        stop = decoder.on_packets(packets)
+    except Exception as exc:
+        return DECODER_ERROR, _exc_text(exc)
+    finally:
+        for v in views:
+            v.release()
+    return (DECODER_STOPPED if stop else RUNNING), ""
+
+
+def run_native_to_python(backend_capsule, decoder, unsigned int burst=32, unsigned long long max_packets=0,
+                         double max_seconds=0.0, bint handle_signals=True, bint stream=False):
+    """Run a native backend into a :class:`~rxfeed.interfaces.PythonDecoder`:
+    polling stays without the GIL; each burst is handed over as
+    :class:`~rxfeed.interfaces.Packet` objects whose ``data`` is a
+    read-only memoryview of the backend's own buffer, valid for the call.
+    Returns ``(packets, reason, error_text)`` as :func:`run_native`."""
+    cdef rxf_backend_ops *be = backend_ops_from(backend_capsule)
+    cdef rxf_packet *pkts = _new_packets(burst)
+    cdef int n, i, reason = RUNNING
+    cdef Limits lim
+    err = ""
+    sig = _Signals(handle_signals)
+    try:
+        sig.__enter__()
+        lim = _limits(max_packets, max_seconds)
+        while reason == RUNNING:
+            with nogil:
+                n = _poll_native(be, pkts, burst, &lim, &reason)
+            if n == 0:
+                break
+            lim.total += n
+            views = [PyMemoryView_FromMemory(<char *>pkts[i].data, pkts[i].len, PyBUF_READ) for i in range(n)]
+            packets = [Packet(views[i], pkts[i].rx_ts_ns, pkts[i].src_ip, pkts[i].dst_ip, pkts[i].src_port,
+                              pkts[i].dst_port, pkts[i].flags | (RXF_PKT_STREAM if stream else 0))
+                       for i in range(n)]
+            try:
+                reason, err = _call_python_decoder(decoder, packets, views)
+            finally:
+                if be.release != NULL:
+                    be.release(be.ctx, pkts, n)
+            if reason == RUNNING:
+                reason = _limit_reached(&lim, False)
+        if reason == BACKEND_ERROR and be.last_error != NULL:
+            err = (<bytes>be.last_error(be.ctx)).decode(errors="replace")
+        decoder.on_end()
+    finally:
+        sig.__exit__(None, None, None)
+        free(pkts)
+    return lim.total, _REASON_NAMES[reason], err
+
+
+def run_python_to_python(backend, decoder, unsigned int burst=32, unsigned long long max_packets=0,
+                         double max_seconds=0.0, bint handle_signals=True):
+    """Run a pure-Python backend into a :class:`~rxfeed.interfaces.PythonDecoder`
+    (both in Python; the same limits, stop reasons and error handling)."""
+    cdef int reason = RUNNING
+    cdef uint32_t flags = RXF_PKT_STREAM if getattr(backend, "stream", False) else 0
+    cdef Limits lim
+    err = ""
+    sig = _Signals(handle_signals)
+    try:
+        sig.__enter__()
+        lim = _limits(max_packets, max_seconds)
+        while reason == RUNNING:
+            want = _burst_size(&lim, burst)
+            try:
+                bufs = backend.read_burst(want)
+            except Exception as exc:
+                reason, err = BACKEND_ERROR, _exc_text(exc)
+                break
+            if bufs is None:
+                reason = END_OF_SOURCE
+                break
+            views = [memoryview(b.data if isinstance(b, Packet) else b) for b in list(bufs)[:want]]
+            packets = [b._replace(data=v, flags=b.flags | flags) if isinstance(b, Packet) else Packet(v, flags=flags)
+                       for b, v in zip(bufs, views)]
+            lim.total += len(packets)
+            if packets:
+                reason, err = _call_python_decoder(decoder, packets, views)
+            if reason == RUNNING:
+                reason = _limit_reached(&lim, True)
+        decoder.on_end()
+    finally:
+        sig.__exit__(None, None, None)
+    return lim.total, _REASON_NAMES[reason], err
 
 
 cdef int _null_on_burst(void *ctx, const rxf_packet *pkts, uint32_t n) noexcept nogil:

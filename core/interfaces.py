@@ -9,6 +9,9 @@
 ``ProtocolDecoder``    required  ``name``, ``Config``, :meth:`~ProtocolDecoder.decoder_capsule`,
                                  :meth:`~ProtocolDecoder.counters`
                        optional  :meth:`~ProtocolDecoder.finish`, ``description``
+``PythonDecoder``      required  ``name``, ``Config``, :meth:`~PythonDecoder.on_packets`,
+                                 :meth:`~ProtocolDecoder.counters`
+                       optional  :meth:`~PythonDecoder.on_end`, ``finish``, ``description``
 =====================  ========  ===============================================
 
 Copy ``rxfeed/backends/_template`` or ``rxfeed/protocols/_template`` to start.
@@ -18,12 +21,43 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Generic, NamedTuple, Self, TypeVar
 
 from .config import PluginConfig
 
+#: The config class of a plugin: ``class MyBackend(RxBackend[MyConfig])``
+#: makes ``self.config`` a ``MyConfig`` for type checkers.
+ConfigT = TypeVar("ConfigT", bound=PluginConfig)
 
-class RxBackend(ABC):
+
+class Packet(NamedTuple):
+    """One packet on the Python side: a UDP payload (or stream chunk) and what
+    the backend knows about it - the fields of the C ABI's ``rxf_packet``.
+
+    A Python backend may return these from :meth:`RxBackend.read_burst`
+    (plain buffers are packets with no metadata); a :class:`PythonDecoder`
+    receives them. ``data`` handed to a decoder is valid only during the call
+    (a memoryview over the backend's buffer, released afterwards): copy with
+    ``bytes(p.data)`` to keep it.
+    """
+
+    data: Any
+    #: receive (or capture) time, ns since the Unix epoch (UTC); 0: unknown
+    rx_ts_ns: int = 0
+    #: IPv4 addresses in host byte order; 0: unknown
+    src_ip: int = 0
+    dst_ip: int = 0
+    src_port: int = 0
+    dst_port: int = 0
+    #: ``PKT_STREAM`` | ``PKT_SOURCE_RESET`` | ``PKT_HW_TIMESTAMP``
+    flags: int = 0
+
+
+#: ``Packet.flags``: the same bits as ``RXF_PKT_*`` in ``rxfeed/abi.h``.
+PKT_STREAM, PKT_SOURCE_RESET, PKT_HW_TIMESTAMP = 0x1, 0x2, 0x4
+
+
+class RxBackend(ABC, Generic[ConfigT]):
     """A packet source: a NIC, a socket, a capture file.
 
     A native backend returns a PyCapsule ``rxfeed.backend_ops.v1`` from
@@ -41,8 +75,8 @@ class RxBackend(ABC):
     #: True when buffers are chunks of a byte stream rather than datagrams.
     stream: ClassVar[bool] = False
 
-    def __init__(self, config: PluginConfig) -> None:
-        self.config = config
+    def __init__(self, config: ConfigT) -> None:
+        self.config: ConfigT = config
 
     def native_capsule(self) -> Any | None:
         """The C function table, or ``None`` for a pure-Python backend."""
@@ -55,8 +89,11 @@ class RxBackend(ABC):
         return {"path": path, **overrides}
 
     def read_burst(self, max_packets: int) -> Sequence[Any] | None:
-        """Pure-Python path: up to ``max_packets`` UDP payloads (any buffer:
-        bytes, memoryview), ``[]`` when nothing is ready, ``None`` at end."""
+        """Pure-Python path: up to ``max_packets`` UDP payloads - any buffer
+        (bytes, memoryview), or a :class:`Packet` to carry timestamps,
+        addresses and flags - ``[]`` when nothing is ready, ``None`` at end.
+        An exception ends the run with ``stop_reason == "backend_error"``,
+        its text in ``Summary.error`` and the counts so far kept."""
         raise NotImplementedError(f"{type(self).__name__} has neither native_capsule() nor read_burst()")
 
     def stats(self) -> dict[str, Any]:
@@ -71,22 +108,22 @@ class RxBackend(ABC):
     def close(self) -> None:
         """Release resources. Called once, after the run."""
 
-    def __enter__(self) -> "RxBackend":
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
 
 
-class ProtocolDecoder(ABC):
+class ProtocolDecoder(ABC, Generic[ConfigT]):
     """Framing + decoding of a protocol, exported as a C decoder table (``rxf_decoder_ops``)."""
 
     name: ClassVar[str]
     Config: ClassVar[type[PluginConfig]]
     description: ClassVar[str] = ""
 
-    def __init__(self, config: PluginConfig) -> None:
-        self.config = config
+    def __init__(self, config: ConfigT) -> None:
+        self.config: ConfigT = config
 
     @abstractmethod
     def decoder_capsule(self) -> Any:
@@ -98,3 +135,30 @@ class ProtocolDecoder(ABC):
 
     def finish(self) -> None:
         """Flush partial batches/callbacks after the run; re-raise a callback error."""
+
+
+class PythonDecoder(ProtocolDecoder[ConfigT]):
+    """A decoder written in Python: the run loop hands it packets in bursts.
+
+    Implement :meth:`on_packets` and :meth:`counters` (``messages``,
+    ``messages_per_type``, ``gaps``, ``errors``, ... as a native decoder's, so
+    the summary and CLI treat both alike). It works behind every backend:
+    behind a native one, the loop receives without the GIL and takes it once
+    per burst to call :meth:`on_packets`; the bytes are the backend's own
+    buffer (no copy), valid for the call. Slower than a native decoder by
+    the cost of a Python call per burst and per packet touched: fine for
+    prototypes, low-rate feeds and tests.
+    """
+
+    def decoder_capsule(self) -> None:
+        """A Python decoder has no C table."""
+        return None
+
+    @abstractmethod
+    def on_packets(self, packets: Sequence[Packet]) -> bool | None:
+        """Consume one burst. Return True to stop the run (e.g. end of
+        session). An exception ends the run with ``stop_reason ==
+        "decoder_error"`` and its text in ``Summary.error``."""
+
+    def on_end(self) -> None:
+        """End of input: flush partial state (a message cut at the end of a stream)."""

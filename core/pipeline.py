@@ -9,7 +9,7 @@ from typing import Any
 
 from . import _runloop
 from .config import ConfigError, RunConfig, validate
-from .interfaces import ProtocolDecoder, RxBackend
+from .interfaces import ProtocolDecoder, PythonDecoder, RxBackend
 from .plugins import PluginSet, get_plugins
 from .summary import Summary
 
@@ -30,7 +30,7 @@ class Pipeline:
         print(pipe.run().to_json())
     """
 
-    def __init__(self, backend: str | RxBackend, decoder: str | ProtocolDecoder = "itch50", *,
+    def __init__(self, backend: str | RxBackend[Any], decoder: str | ProtocolDecoder[Any] = "itch50", *,
                  backend_config: Mapping[str, Any] | Any = None, decoder_config: Mapping[str, Any] | Any = None,
                  run: RunConfig | Mapping[str, Any] | None = None, plugins: PluginSet | None = None) -> None:
         self.run_config = validate(RunConfig, run, "run")
@@ -38,17 +38,18 @@ class Pipeline:
         if isinstance(decoder, str):
             dcls = plugins.decoders.get(decoder)
             decoder = dcls(validate(dcls.Config, decoder_config, f"decoder.{decoder}"))
-        self.decoder: ProtocolDecoder = decoder
+        self.decoder: ProtocolDecoder[Any] = decoder
         if isinstance(backend, str):
             bcls = plugins.backends.get(backend)
             backend = bcls(validate(bcls.Config, backend_config, f"backend.{backend}"))
-        self.backend: RxBackend = backend
+        self.backend: RxBackend[Any] = backend
 
     def run(self) -> Summary:
         """Run until the source ends, a limit or a signal; return the summary."""
         rc = self.run_config
-        if rc.cpu is None and getattr(self.backend, "cpu", None) is not None:
-            rc = rc.model_copy(update={"cpu": self.backend.cpu})  # the backend's own lcore
+        backend_cpu = getattr(self.backend, "cpu", None)
+        if rc.cpu is None and backend_cpu is not None:
+            rc = rc.model_copy(update={"cpu": backend_cpu})  # the backend's own lcore
         old_affinity = None
         if rc.cpu is not None:
             # the calling thread's mask may already be narrowed (DPDK's EAL pins
@@ -59,19 +60,12 @@ class Pipeline:
             except OSError:
                 raise ConfigError(f"run.cpu: CPU {rc.cpu} is not available to this process "
                                   f"({os.cpu_count()} CPUs)") from None
-        decoder_ops = self.decoder.decoder_capsule()
-        capsule = self.backend.native_capsule()
         latency: dict[str, Any] | None = {} if rc.latency else None
         if latency is not None:
             _runloop.cycles_per_ns()  # calibrate outside the timed run
         t0 = time.perf_counter()
         try:
-            if capsule is not None:
-                packets, reason, err = _runloop.run_native(capsule, decoder_ops, rc.burst, rc.max_packets,
-                                                           rc.max_seconds, rc.handle_signals, latency)
-            else:
-                packets, reason, err = _runloop.run_python(self.backend, decoder_ops, rc.burst, rc.max_packets,
-                                                           rc.max_seconds, rc.handle_signals)
+            packets, reason, err, path = self._loop(rc, latency)
         finally:
             elapsed = time.perf_counter() - t0
             if old_affinity is not None:
@@ -83,7 +77,24 @@ class Pipeline:
         summary = self._summary(reason, err, elapsed)
         if latency is not None:
             summary.latency = latency
+            if path != "native":
+                summary.warnings.append(f"no latency histogram: it is measured inside the native loop, and this "
+                                        f"run took the {path} path (a Python backend or decoder)")
         return summary
+
+    def _loop(self, rc: RunConfig, latency: dict[str, Any] | None) -> tuple[int, str, str, str]:
+        """Run the loop that fits the two plugins; returns (packets, reason, error, path)."""
+        capsule = self.backend.native_capsule()
+        limits = (rc.burst, rc.max_packets, rc.max_seconds, rc.handle_signals)
+        if isinstance(self.decoder, PythonDecoder):
+            if capsule is not None:
+                return (*_runloop.run_native_to_python(capsule, self.decoder, *limits,
+                                                       stream=self.backend.stream), "native->python")
+            return (*_runloop.run_python_to_python(self.backend, self.decoder, *limits), "python->python")
+        decoder_ops = self.decoder.decoder_capsule()
+        if capsule is not None:
+            return (*_runloop.run_native(capsule, decoder_ops, *limits, latency), "native")
+        return (*_runloop.run_python(self.backend, decoder_ops, *limits), "python->native")
 
     def close(self) -> None:
         self.backend.close()
@@ -103,8 +114,10 @@ class Pipeline:
                             "taken from the ITCH 5.0 type table")
         if c.get("lost_in_malformed"):
             warnings.append(f"{c['lost_in_malformed']} sequenced messages were lost inside malformed packets")
+        warnings += list(b.get("warnings", []))  # the backend's own (e.g. bytes it skipped or ignored)
         session = {k: c.get(k) for k in ("session", "next_sequence", "heartbeats", "end_of_session",
-                                         "session_changes", "duplicate_packets", "source_resets")}
+                                         "session_changes", "duplicate_packets", "sequence_jumps_confirmed",
+                                         "source_resets")}
         messages = int(c.get("messages", 0))
         return Summary(
             source=getattr(self.backend, "source", None) or getattr(self.backend.config, "path", None),
@@ -115,7 +128,7 @@ class Pipeline:
             duplicates=int(c.get("duplicates", 0)), errors=dict(c.get("errors", {})),
             drops=dict(b.get("drops", {})), elapsed_s=round(elapsed, 6),
             messages_per_s=round(messages / elapsed, 1) if elapsed > 0 else 0.0,
-            session=session, backend_stats={k: v for k, v in b.items() if k != "drops"},
+            session=session, backend_stats={k: v for k, v in b.items() if k not in ("drops", "warnings")},
             warnings=warnings, error=err or None)
 
 

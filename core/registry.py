@@ -1,8 +1,19 @@
-"""Registries that plugins fill through the ``rxfeed_register_*`` hooks."""
+"""Registries that plugins fill through the ``rxfeed_register_*`` hooks.
+
+Each registry checks what it is given (a backend registry takes only
+:class:`~rxfeed.interfaces.RxBackend` subclasses, and so on) and who gives
+it: a name is owned by the first plugin that registers it, and a
+first-party name cannot be taken by a third party unless the user allows it
+(``RXFEED_ALLOW_OVERRIDE``).
+"""
 
 from __future__ import annotations
 
-from typing import Generic, TypeVar
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+if TYPE_CHECKING:
+    from .interfaces import ProtocolDecoder, RxBackend
 
 T = TypeVar("T")
 
@@ -10,20 +21,46 @@ T = TypeVar("T")
 class _Registry(Generic[T]):
     kind = "plugin"
 
-    def __init__(self) -> None:
+    def __init__(self, overridable: Iterable[str] = ()) -> None:
         self._items: dict[str, type[T]] = {}
         self._owner: dict[str, str] = {}
+        self._first_party: set[str] = set()
+        self._overridable = set(overridable)
+        #: names a third party replaced with the user's leave: {name: (old owner, new owner)}
+        self.overrides: dict[str, tuple[str, str]] = {}
         self.current_plugin = "?"
+        self.current_is_first_party = False
+
+    def check(self, cls: Any) -> None:
+        """Raise TypeError unless ``cls`` is what this registry holds."""
+        if not isinstance(cls, type):
+            raise TypeError(f"{self.kind} registry takes classes, got {cls!r}")
 
     def add(self, cls: type[T]) -> None:
         """Register ``cls`` under ``cls.name``."""
+        self.check(cls)
         name = getattr(cls, "name", None)
         if not isinstance(name, str) or not name:
             raise TypeError(f"{cls!r} has no string 'name'")
         if name in self._items:
-            raise ValueError(f"{self.kind} {name!r} is already registered by plugin {self._owner[name]!r}")
+            self._replace(name, cls)
+            return
         self._items[name] = cls
         self._owner[name] = self.current_plugin
+        if self.current_is_first_party:
+            self._first_party.add(name)
+
+    def _replace(self, name: str, cls: type[T]) -> None:
+        owner = self._owner[name]
+        if name in self._first_party and not self.current_is_first_party and name in self._overridable:
+            self.overrides[name] = (owner, self.current_plugin)
+            self._items[name] = cls
+            self._owner[name] = self.current_plugin
+            self._first_party.discard(name)
+            return
+        hint = (" (first-party names can be replaced only with RXFEED_ALLOW_OVERRIDE)"
+                if name in self._first_party else "")
+        raise ValueError(f"{self.kind} {name!r} is already registered by plugin {owner!r}{hint}")
 
     def get(self, name: str) -> type[T]:
         try:
@@ -42,19 +79,40 @@ class _Registry(Generic[T]):
         return name in self._items
 
 
-class BackendRegistry(_Registry["object"]):
-    """Backends by name (``pcap_replay``, ``nasdaq_file``, ...)."""
+def _require_subclass(registry: _Registry[Any], cls: Any, base_name: str) -> None:
+    from . import interfaces
+
+    base = getattr(interfaces, base_name)
+    if not (isinstance(cls, type) and issubclass(cls, base)):
+        raise TypeError(f"{registry.kind} registry takes {base.__module__}.{base_name} subclasses, got {cls!r}")
+
+
+class BackendRegistry(_Registry["RxBackend[Any]"]):
+    """Backends by name (``pcap_replay``, ``nasdaq_file``, ...): RxBackend subclasses."""
 
     kind = "backend"
 
+    def check(self, cls: Any) -> None:
+        _require_subclass(self, cls, "RxBackend")
 
-class DecoderRegistry(_Registry["object"]):
-    """Protocol decoders by name (``itch50``, ...)."""
+
+class DecoderRegistry(_Registry["ProtocolDecoder[Any]"]):
+    """Protocol decoders by name (``itch50``, ...): ProtocolDecoder subclasses."""
 
     kind = "decoder"
 
+    def check(self, cls: Any) -> None:
+        _require_subclass(self, cls, "ProtocolDecoder")
 
-class SinkRegistry(_Registry["object"]):
-    """Output sinks by name (``zmq_pub``, ...)."""
+
+class SinkRegistry(_Registry[Any]):
+    """Output sinks by name (``zmq_pub``, ...): classes with ``name``,
+    ``Config``, ``attach(decoder)`` and ``close()``."""
 
     kind = "sink"
+
+    def check(self, cls: Any) -> None:
+        super().check(cls)
+        missing = [a for a in ("Config", "attach", "close") if not hasattr(cls, a)]
+        if missing:
+            raise TypeError(f"sink {cls!r} lacks {', '.join(missing)}")

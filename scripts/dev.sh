@@ -4,6 +4,7 @@
 #
 #   bash scripts/dev.sh demo   # set up, then replay the bundled capture
 #   bash scripts/dev.sh test   # set up, then run the whole test suite
+#   bash scripts/dev.sh sanitize  # ASan+UBSan build, tests and fuzzing (scripts/sanitize.sh)
 #
 # Set-up is idempotent: system packages (compiler, zlib headers, pkg-config),
 # a virtualenv in .venv, rxfeed built in place (meson-python editable install:
@@ -40,22 +41,31 @@ reserve_hugepages() {
     fi
 }
 
-setup() {
+# System packages (plus any named), the virtualenv and the build tools.
+setup_base() {
     if command -v dpkg >/dev/null 2>&1; then
-        apt_install gcc g++ make pkg-config zlib1g-dev libdpdk-dev iproute2
+        apt_install gcc g++ make pkg-config zlib1g-dev libdpdk-dev iproute2 "$@"
     fi
     if [ ! -x "$VENV/bin/python" ]; then
         python3 -m venv "$VENV" 2>/dev/null || { apt_install python3-venv python3-dev && python3 -m venv "$VENV"; }
     fi
-    reserve_hugepages
     local pip="$VENV/bin/python -m pip"
     $pip install -q --upgrade pip
     $pip install -q "meson-python>=0.16" "meson>=1.3" ninja "cython>=3.0.10" numpy setuptools wheel
+}
+
+setup() {
+    setup_base
+    reserve_hugepages
+    local pip="$VENV/bin/python -m pip"
     # the efvi backend is built against rxfeed's ef_vi stand-in here (no Onload
     # driver or Solarflare NIC on this machine); production builds use -Donload_prefix
     $pip install -q --no-build-isolation -Csetup-args=-Defvi_standin=true -e "$ROOT[test,bench,outputs]"
     $pip install -q --no-build-isolation "$ROOT/tests/plugins/rxfeed_example"
 }
+
+# scripts/sanitize.sh sources this file for its functions only
+[ "${BASH_SOURCE[0]}" = "$0" ] || return 0
 
 cmd=${1:-}
 shift || true
@@ -71,8 +81,11 @@ case "$cmd" in
     setup)
         setup
         ;;
+    sanitize)
+        exec bash "$ROOT/scripts/sanitize.sh" "$@"
+        ;;
     *)
-        echo "usage: bash scripts/dev.sh demo|test|setup [args...]" >&2
+        echo "usage: bash scripts/dev.sh demo|test|setup|sanitize [args...]" >&2
         exit 2
         ;;
 esac

@@ -14,6 +14,8 @@ class RefBooks:
         self.unknown = 0
 
     def _add(self, loc, ref, side, shares, price):
+        if side not in ("B", "S") or shares == 0 or ref in self.orders:
+            return          # refused and counted by the C books (invalid_side, zero_shares_add, duplicate_add)
         self.orders[ref] = [loc, side, price, shares]
         self.levels.setdefault((loc, side), {}).setdefault(price, []).append(ref)
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import struct
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -73,3 +76,36 @@ def collect(source_backend: str, path, **cfg):
     summary = pipe.run()
     pipe.close()
     return summary, out
+
+
+def replay_json(args, **popen_kw) -> tuple[int, dict | None, str]:
+    """``rxfeed replay ARGS --json`` in a subprocess: (exit code, summary, stderr)."""
+    out = subprocess.run([sys.executable, "-m", "rxfeed.tools.cli", "replay", *map(str, args), "--json"],
+                         capture_output=True, text=True, timeout=120, **popen_kw)
+    return out.returncode, (json.loads(out.stdout) if out.stdout.strip() else None), out.stderr
+
+
+def replay_piped(path, *args) -> tuple[int, dict | None, str]:
+    """``cat PATH | rxfeed replay /dev/stdin ARGS --json``: a real pipe on stdin."""
+    with open(path, "rb") as f:
+        cat = subprocess.Popen(["cat"], stdin=f, stdout=subprocess.PIPE)
+        try:
+            return replay_json(["/dev/stdin", *args], stdin=cat.stdout)
+        finally:
+            cat.stdout.close()
+            cat.wait()
+
+
+def replay_fifo(tmp_path, path) -> tuple[int, dict | None, str]:
+    """Replay PATH written into a named FIFO by another process (``cat > fifo``)."""
+    import os
+
+    fifo = tmp_path / "feed"
+    os.mkfifo(fifo)
+    writer = subprocess.Popen(["sh", "-c", f"cat '{path}' > '{fifo}'"])
+    try:
+        res = replay_json([fifo])
+    finally:
+        writer.wait(timeout=60)
+    assert writer.returncode == 0, "the FIFO's writer died (its reader went away?)"
+    return res

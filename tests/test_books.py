@@ -31,8 +31,10 @@ def build(path, backend="pcap_replay", **kw):
 def test_books_equal_the_reference_and_bbo_sequences_match(day_dir):
     s, books, ref = build(day_dir / "day.pcap", bbo=True)
     assert books.counters()["integrity"] == {"unknown_order": 0, "exec_beyond_remaining": 0,
-                                             "cancel_beyond_remaining": 0, "duplicate_add": 0, "crossed": 0,
+                                             "cancel_beyond_remaining": 0, "duplicate_add": 0, "invalid_side": 0,
+                                             "zero_shares_add": 0, "directory_conflict": 0, "crossed": 0,
                                              "locked": 0, "out_of_memory": 0}
+    assert books._check() == ""
     for sym, loc in books.symbols().items():
         d = books[sym].depth(n=10_000)
         assert d["bids"] == ref.depth(loc, "B"), sym
@@ -117,9 +119,28 @@ def test_books_via_efvi_and_dpdk_equal_pcap_replay(day_dir, monkeypatch):
 
 
 def test_depth_snapshots_on_a_clock(day_dir):
+    """At each tick, one snapshot of every book whose top changed since the
+    previous tick: exactly the last on-change snapshot of that book before the
+    tick, stamped with the tick."""
     minute = 60 * 10**9
-    s, books, ref = build(day_dir / "day.pcap", depth=5, depth_every_ns=minute)
+    pipe = Pipeline("pcap_replay", backend_config={"path": str(day_dir / "day.pcap")})
+    books = OrderBooks(depth=5, depth_every_ns=minute)
+    pipe.decoder.add_handlers(books)
+    system_events = []                    # the day ends with system events
+    pipe.decoder.subscribe(lambda m: system_events.append(m.timestamp), types="S")
+    pipe.run()
     snaps = books.take_depth()
     ticks = np.unique(snaps["timestamp"])
     assert (ticks % minute == 0).all() and len(ticks) > 100
-    assert all((snaps["timestamp"] == t).sum() == len(books.symbols()) for t in ticks[:5])
+    _, on_change, _ = build(day_dir / "day.pcap", depth=5)
+    changes = on_change.take_depth()
+    tick_of = (changes["timestamp"] // minute + 1) * minute
+    last_message = system_events[-1]
+    want = {}
+    for snap, tick in zip(changes, tick_of):
+        if tick <= last_message:          # a tick is only seen when a message passes it
+            want[(int(tick), int(snap["locate"]))] = snap
+    assert [(int(s["timestamp"]), int(s["locate"])) for s in snaps] == sorted(want)
+    for s in snaps:
+        w = want[(int(s["timestamp"]), int(s["locate"]))]
+        assert (s["bid"] == w["bid"]).all() and (s["ask"] == w["ask"]).all()

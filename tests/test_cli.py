@@ -49,8 +49,12 @@ def test_inspect_jsonl_keys(day_dir):
     row = rows[0]
     assert row["type"] == "A"
     assert set(row) == {"type", "stock_locate", "tracking_number", "timestamp", "order_reference_number",
-                        "buy_sell_indicator", "shares", "stock", "price", "session", "sequence"}
+                        "buy_sell_indicator", "shares", "stock", "price", "session", "sequence", "status"}
     assert row["session"] == "RXFEED0001" and isinstance(row["price"], int) and row["stock"] == row["stock"].strip()
+    assert row["status"] == "new"
+    r = cli("inspect", day_dir / "day.pcap", "--format", "jsonl", "-n", "5", "--types", "A", "--sequenced")
+    assert [{k: v for k, v in json.loads(line).items()} for line in r.output.splitlines()] == \
+        [{k: v for k, v in row.items() if k != "status"} for row in rows]
 
 
 def test_inspect_nasdaq_file_has_no_sequence():
@@ -109,6 +113,66 @@ def test_progress_reporting(day_dir, monkeypatch):
         s = climod._run_with_progress(pipe, show=True)
         assert s.messages == 20_000
         assert pipe.backend.progress() == (total, total)
+
+
+# --- inspect is a dissector (issue 9, finding 13) ------------------------------
+
+def _capture(path, datagrams):
+    """A pcap of MoldUDP64 payloads (as given) in UDP frames."""
+    from rxfeed.tools.generator import DAY_EPOCH_NS, udp_frame, write_pcap
+
+    write_pcap(path, [(DAY_EPOCH_NS + i, udp_frame(p, ident=i)) for i, p in enumerate(datagrams)])
+    return path
+
+
+def _generated_datagrams(n):
+    """(payload, message count) of a generated day's MoldUDP64 datagrams (no end of session)."""
+    from rxfeed.tools.generator import generate_messages, moldudp64_datagrams
+
+    return [p for _, p in moldudp64_datagrams(generate_messages(n, 4, 5), end_of_session=False)]
+
+
+def _count(payload):
+    return int.from_bytes(payload[18:20], "big")
+
+
+def _rows(r):
+    assert r.exit_code == 0, r.output
+    lines = [json.loads(line) for line in r.output.splitlines()]
+    return [x for x in lines if "event" not in x], [x for x in lines if "event" in x]
+
+
+def test_inspect_shows_every_message_of_a_capture_with_zeroed_sequences(tmp_path):
+    grams = [p[:10] + bytes(8) + p[18:] for p in _generated_datagrams(400)]  # anonymised: every sequence 0
+    path = _capture(tmp_path / "zero.pcap", grams)
+    msgs, _ = _rows(cli("inspect", path, "-n", "0", "--format", "jsonl"))
+    assert len(msgs) == 400
+    assert [m["sequence"] for m in msgs] == [i for p in grams for i in range(_count(p))]  # as on the wire
+    assert {m["status"] for m in msgs} == {"new", "duplicate"}
+    sequenced, _ = _rows(cli("inspect", path, "-n", "0", "--format", "jsonl", "--sequenced"))
+    assert len(sequenced) == sum(m["status"] == "new" for m in msgs) < 400  # the session layer drops repeats
+    text = cli("inspect", path, "-n", "0").output.splitlines()
+    assert len(text) == 400 and "sequence=0 status=duplicate" in text[-_count(grams[-1])]
+
+
+def test_inspect_marks_duplicates_and_gaps(tmp_path):
+    grams = _generated_datagrams(300)
+    lost = grams[3]
+    sent = [g for i, g in enumerate(grams) if i != 3 for g in (g, g)]  # every datagram twice, the 4th lost
+    path = _capture(tmp_path / "dups.pcap", sent)
+    total = 300 - _count(lost)
+    msgs, events = _rows(cli("inspect", path, "-n", "0", "--format", "jsonl"))
+    assert len(msgs) == 2 * total
+    assert [m["status"] for m in msgs].count("duplicate") == total
+    first = [m for m in msgs if m["status"] == "new"]
+    assert [m["sequence"] for m in first] == [s for s in range(1, 301) if not
+                                             int.from_bytes(lost[10:18], "big") <= s < int.from_bytes(lost[10:18], "big") + _count(lost)]
+    assert events == [{"event": "gap", "session": "RXFEED0001", "first": int.from_bytes(lost[10:18], "big"),
+                       "count": _count(lost), "rx_ts_ns": events[0]["rx_ts_ns"]}]
+    sequenced, events = _rows(cli("inspect", path, "-n", "0", "--format", "jsonl", "--sequenced"))
+    assert [m["sequence"] for m in sequenced] == [m["sequence"] for m in first] and events == []
+    text = cli("inspect", path, "-n", "0").output
+    assert "# gap session=RXFEED0001 first=" in text and text.count("status=duplicate") == total
 
 
 # --- every misuse is one line, `rxfeed: error: ...`, with a usage (2) or runtime (1) exit code ----------------

@@ -148,3 +148,78 @@ def test_two_rx_queues_two_pollers_each_with_its_own_decoder(day_dir, tmp_path):
     assert [q["queue"] for q in queues] == [0, 1]
     assert s["messages"] == 25_000 and s["gaps"] == 0 and s["errors"] == {}
     assert [q["next_sequence"] for q in s["session"]["queues"]] == [20_001, 5_001]
+
+
+_STAMPS = """
+import json, sys, time
+from rxfeed import Pipeline
+from rxfeed.backends.dpdk.backend import DpdkBackend
+path, vdev_extra = sys.argv[1], sys.argv[2]
+cfg = DpdkBackend.config_for_source(path, {})
+cfg["vdevs"] = [cfg["vdevs"][0] + vdev_extra]
+pipe = Pipeline("dpdk", backend_config=cfg)
+stamps = {}
+pipe.decoder.subscribe(lambda m, meta: stamps.setdefault(meta[1], meta[2]), with_meta=True)
+t0 = time.time()
+s = pipe.run()
+print(json.dumps({"t0": t0, "t1": time.time(), "stamps": stamps, "nic_stamped": s.backend_stats.get("nic_stamped")}))
+"""
+
+
+def _dpdk_stamps(path: Path, vdev_extra: str = "") -> dict:
+    """rx_ts_ns per message sequence of one DPDK replay (own process: EAL once per process)."""
+    p = subprocess.run([sys.executable, "-c", _STAMPS, str(path), vdev_extra], capture_output=True, text=True,
+                       timeout=120)
+    assert p.returncode == 0, p.stderr
+    return json.loads(p.stdout)
+
+
+def test_rx_ts_ns_is_unix_epoch_when_the_nic_gives_none(day_dir):
+    # net_pcap's infinite_rx mode hands out copies without the capture's
+    # timestamps: rx_ts_ns comes from the TSC and must be wall-clock ns since
+    # the epoch (abi.h), not TSC ticks since boot.
+    run = _dpdk_stamps(day_dir / "day.pcap", ",infinite_rx=1")
+    stamps = [ts / 1e9 for ts in run["stamps"].values()]
+    assert len(stamps) == 20_000
+    assert run["t0"] - 2 < min(stamps) <= max(stamps) < run["t1"] + 2
+    assert run["nic_stamped"] == 0  # the TSC path was taken
+
+
+def test_net_pcap_gives_the_captures_own_timestamps_exactly(day_dir):
+    from rxfeed import Pipeline
+
+    run = _dpdk_stamps(day_dir / "day.pcap")
+    pipe = Pipeline("pcap_replay", backend_config={"path": str(day_dir / "day.pcap")})
+    want: dict[int, int] = {}
+    pipe.decoder.subscribe(lambda m, meta: want.setdefault(meta[1], meta[2]), with_meta=True)
+    pipe.run()
+    pipe.close()
+    assert {int(k): v for k, v in run["stamps"].items()} == want  # to the ns (µs x 1000, no float rounding)
+    assert run["nic_stamped"] == 456  # every frame (the NIC-stamp path was taken)
+
+
+@pytest.mark.parametrize("backend, config", [
+    ("pcap_replay", {"path": "x.pcap"}),
+    ("dpdk", {"port": "net_pcap0"}),
+    ("efvi", {"interface": "sfc0"}),
+    ("udp_socket", {}),
+])
+def test_the_filter_limit_is_one_config_error_for_every_backend(backend, config):
+    import importlib
+
+    from rxfeed import ConfigError, Pipeline
+
+    key = "groups" if backend == "udp_socket" else "filters"
+    ok = [f"233.54.12.{i}:26477" for i in range(1, 17)]
+    with pytest.raises(ConfigError, match=rf"backend\.{backend}\.{key}: Value error, at most 16 filters; got 17"):
+        Pipeline(backend, backend_config={**config, key: ok + ["233.54.12.111:26477"]})
+    backend_cls = next(c for c in vars(importlib.import_module(f"rxfeed.backends.{backend}")).values()
+                       if getattr(c, "name", None) == backend)
+    assert getattr(backend_cls.Config(**config, **{key: ok}), key) == tuple(ok)  # 16 is fine
+
+
+def test_the_native_filter_array_is_the_checked_limit():
+    from rxfeed.backend_base import FILTER_MAX
+    from rxfeed.backends.dpdk import _dpdk
+
+    assert _dpdk.FILTER_MAX == FILTER_MAX == 16

@@ -111,3 +111,32 @@ def test_live_veth_every_message_arrives(rxfeed_day):
                            env=env)
     assert sent["messages"] == s["messages"] == 20_000
     assert s["gaps"] == 0 and s["stop_reason"] == "end_of_session"
+
+
+def _efvi_stamps(monkeypatch, pcap, **cfg) -> tuple[dict[int, int], float, float]:
+    """rx_ts_ns per message sequence through the stand-in, and the run's wall-clock bounds."""
+    import time
+
+    monkeypatch.setenv("RXF_EFVI_STANDIN_PCAP", str(pcap))
+    pipe = Pipeline(EfviBackend(EfviConfig(interface="sfc0", filters=[FILTER], idle_timeout_s=0.3, **cfg)), "itch50")
+    stamps: dict[int, int] = {}
+    pipe.decoder.subscribe(lambda m, meta: stamps.setdefault(meta[1], meta[2]), with_meta=True)
+    t0 = time.time()
+    pipe.run()
+    t1 = time.time()
+    pipe.close()
+    return stamps, t0, t1
+
+
+def test_rx_ts_ns_is_unix_epoch_with_and_without_nic_timestamps(monkeypatch, day_dir):
+    # abi.h: ns since the Unix epoch. Software stamps are CLOCK_REALTIME at hand-out;
+    # the stand-in's "NIC" stamps are the capture's, as pcap_replay gives them.
+    soft, t0, t1 = _efvi_stamps(monkeypatch, day_dir / "day.pcap")
+    assert len(soft) == 20_000 and t0 - 2 < min(soft.values()) / 1e9 <= max(soft.values()) / 1e9 < t1 + 2
+    hard, _, _ = _efvi_stamps(monkeypatch, day_dir / "day.pcap", timestamps=True)
+    pipe = Pipeline("pcap_replay", backend_config={"path": str(day_dir / "day.pcap")})
+    want: dict[int, int] = {}
+    pipe.decoder.subscribe(lambda m, meta: want.setdefault(meta[1], meta[2]), with_meta=True)
+    pipe.run()
+    pipe.close()
+    assert hard == want

@@ -15,6 +15,30 @@ def test_generated_files_are_fresh():
     assert codegen.main(["--check"]) == 0, "run python protocols/itch50/codegen.py"
 
 
+def test_build_check_refuses_stale_generated_files(tmp_path):
+    """The meson step (codegen.py --check --stamp) fails on a stale output and
+    writes its stamp only when every output matches spec.py."""
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    here = Path(codegen.__file__).parent
+    src = Path(__file__).resolve().parents[1] / "protocols" / "itch50"
+    for name in ("codegen.py", "spec.py", *codegen.OUTPUTS):
+        shutil.copy((src if (src / name).exists() else here) / name, tmp_path / name)
+    stamp = tmp_path / "fresh.h"
+    run = [sys.executable, str(tmp_path / "codegen.py"), "--check", "--stamp", str(stamp)]
+    assert subprocess.run(run).returncode == 0 and stamp.exists()
+    stamp.unlink()
+    with open(tmp_path / "_records.h", "a") as f:
+        f.write("/* hand edit */\n")
+    out = subprocess.run(run, capture_output=True, text=True)
+    assert out.returncode == 1 and "_records.h" in out.stderr and not stamp.exists()
+    build = (Path(__file__).resolve().parents[1] / "meson.build").read_text()
+    assert "'--check', '--stamp'" in build and "itch_generated_fresh," in build
+
+
 def test_every_type_of_itch50_is_in_the_table():
     assert sorted(spec.TYPES) == sorted("SRHYLVWKJhAFECXDUPQBINO")
     sizes = {m.type: m.wire_size for m in spec.MESSAGES}

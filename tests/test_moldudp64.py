@@ -63,11 +63,31 @@ def test_heartbeat_reveals_a_gap_and_end_of_session_is_an_event():
 
 
 def test_session_change_is_an_event_and_restarts_sequences():
-    pipe, s, got = run_payloads([mold(1, [D(1), D(2)]), mold(1, [D(11)], session=b"TESTSESS02")])
-    assert seqs(got) == [1, 2, 1]
-    assert got[-1][1][0] == "TESTSESS02"
-    assert s.session["session_changes"] == 1
+    """A new session is taken once its next packet confirms it."""
+    pipe, s, got = run_payloads([mold(1, [D(1), D(2)]), mold(1, [D(11)], session=b"TESTSESS02"),
+                                 mold(2, [D(12)], session=b"TESTSESS02")])
+    assert seqs(got) == [1, 2, 1, 2]
+    assert got[-1][1][0] == got[-2][1][0] == "TESTSESS02"
+    assert s.session["session_changes"] == 1 and s.errors == {}
     assert [e["kind"] for e in pipe.decoder.events] == ["session_change"]
+
+
+def test_a_stray_packet_of_another_session_does_not_restart_the_session():
+    """A -> one packet of B -> A again: B's packet is dropped and counted; A's
+    messages are not delivered a second time (found by the MoldUDP64 fuzzer)."""
+    payloads = [mold(1, [D(1), D(2)]), mold(1, [D(9)], session=b"STRAYSESS1"), mold(1, [D(1), D(2)]),
+                mold(3, [D(3)])]
+    pipe, s, got = run_payloads(payloads)
+    assert seqs(got) == [1, 2, 3] and [m.order_reference_number for m, _ in got] == [1, 2, 3]
+    assert s.session["session_changes"] == 0 and s.errors == {"implausible_sequence": 1}
+    assert s.duplicates == 2
+    assert [e["kind"] for e in pipe.decoder.events] == ["implausible_sequence"]
+
+
+def test_without_a_jump_limit_a_session_change_is_taken_at_once():
+    pipe, s, got = run_payloads([mold(1, [D(1), D(2)]), mold(1, [D(11)], session=b"TESTSESS02")],
+                                max_sequence_jump=0)
+    assert seqs(got) == [1, 2, 1] and s.session["session_changes"] == 1
 
 
 def test_malformed_packets_are_counted_not_crashed():
@@ -88,3 +108,127 @@ def test_malformed_packets_are_counted_not_crashed():
     assert s.errors["trailing_bytes"] == 1
     assert seqs(got) == [2, 7]
     assert any("lost inside malformed" in w for w in s.warnings)
+
+
+# --- each message gets its own meta (issue 9, finding 7) -----------------------
+
+def test_meta_is_each_messages_own_even_inside_one_burst():
+    # both datagrams arrive in one burst (burst=4): the first message's meta must
+    # still name its own session, not the session of the burst's last packet
+    _, s, got = run_payloads([mold(1, [D(1)]), mold(1, [D(2)], session=b"TESTSESS02"), mold(2, [D(3)],
+                                                                                           session=b"TESTSESS02")])
+    assert [(meta[0], meta[1]) for _, meta in got] == [("TESTSESS01", 1), ("TESTSESS02", 1), ("TESTSESS02", 2)]
+    assert [meta.session for _, meta in got] == ["TESTSESS01", "TESTSESS02", "TESTSESS02"]
+    assert all(meta.status == "new" for _, meta in got)
+
+
+# --- implausible sequence numbers (issue 9, finding 9) -------------------------
+
+HUGE = 1_100_000_000_000
+
+
+def test_one_implausible_jump_does_not_poison_the_session():
+    pipe, s, got = run_payloads([mold(1, [D(1)]), mold(HUGE, [D(99)]), mold(2, [D(2)]), mold(3, [D(3)])])
+    assert seqs(got) == [1, 2, 3]
+    assert s.gaps == 0 and s.gap_messages == 0 and s.duplicates == 0
+    assert s.errors["implausible_sequence"] == 1
+    assert s.session["next_sequence"] == 4
+    (ev,) = [e for e in pipe.decoder.events if e["kind"] == "implausible_sequence"]
+    assert ev["first"] == HUGE and ev["count"] == 1
+
+
+def test_confirmed_jump_is_accepted_and_the_held_datagram_delivered():
+    far = 5_000_000
+    pipe, s, got = run_payloads([mold(1, [D(1)]), mold(far, [D(2), D(3)]), mold(far + 2, [D(4)])])
+    assert seqs(got) == [1, far, far + 1, far + 2]
+    assert [m.order_reference_number for m, _ in got] == [1, 2, 3, 4]
+    assert s.gaps == 1 and s.gap_messages == far - 2
+    assert "implausible_sequence" not in s.errors
+    assert s.session["sequence_jumps_confirmed"] == 1
+    (ev,) = [e for e in pipe.decoder.events if e["kind"] == "gap"]
+    assert ev["first"] == 2 and ev["count"] == far - 2
+
+
+def test_held_datagram_survives_the_end_of_its_burst():
+    # burst=4: the jump is the 4th datagram, its confirmation comes in the next burst
+    far = 7_000_000
+    payloads = [mold(1, [D(1)]), mold(2, [D(2)]), mold(3, [D(3)]), mold(far, [D(70), D(71)]), mold(far + 2, [D(72)])]
+    _, s, got = run_payloads(payloads)
+    assert seqs(got) == [1, 2, 3, far, far + 1, far + 2]
+    assert [m.order_reference_number for m, _ in got] == [1, 2, 3, 70, 71, 72]
+
+
+def test_confirmation_reordered_before_the_jump_loses_nothing():
+    far = 5_000_000
+    _, s, got = run_payloads([mold(1, [D(1)]), mold(far + 2, [D(12)]), mold(far, [D(10), D(11)])])
+    assert seqs(got) == [1, far, far + 1, far + 2]
+    assert s.gaps == 1 and s.gap_messages == far - 2 and s.duplicates == 0
+
+
+def test_two_different_implausible_jumps_are_both_dropped():
+    _, s, got = run_payloads([mold(1, [D(1)]), mold(HUGE, [D(9)]), mold(HUGE * 3, [D(9)]), mold(2, [D(2)])])
+    assert seqs(got) == [1, 2]
+    assert s.errors["implausible_sequence"] == 2 and s.gaps == 0
+
+
+def test_unconfirmed_jump_at_the_end_is_implausible():
+    _, s, got = run_payloads([mold(1, [D(1)]), mold(HUGE, [D(2)])])
+    assert seqs(got) == [1]
+    assert s.errors["implausible_sequence"] == 1 and s.gaps == 0
+
+
+def test_jump_limit_is_a_decoder_setting():
+    payloads = [mold(1, [D(1)]), mold(20, [D(20)]), mold(2, [D(2)])]
+    _, s, got = run_payloads(payloads, max_sequence_jump=10)
+    assert seqs(got) == [1, 2] and s.errors["implausible_sequence"] == 1
+    _, s, got = run_payloads(payloads, max_sequence_jump=100)  # within the limit: an ordinary gap
+    assert seqs(got) == [1, 20] and s.gaps == 1 and s.duplicates == 1
+    _, s, got = run_payloads([mold(1, [D(1)]), mold(HUGE, [D(2)])], max_sequence_jump=0)  # 0: no limit
+    assert seqs(got) == [1, HUGE] and s.gap_messages == HUGE - 2
+
+
+def test_sequence_plus_count_overflow_is_counted_and_dropped():
+    top = (1 << 64) - 1
+    _, s, got = run_payloads([mold(1, [D(1)]), mold(top, [D(8), D(9)]), mold(2, [D(2)])])
+    assert seqs(got) == [1, 2]
+    assert s.errors["sequence_overflow"] == 1 and s.gaps == 0 and s.duplicates == 0
+    # the last representable sequence is fine
+    _, s, got = run_payloads([mold(top - 1, [D(1)])], initial_sequence=0)
+    assert seqs(got) == [top - 1] and "sequence_overflow" not in s.errors
+
+
+def test_new_messages_lost_in_a_block_cut_inside_its_duplicate_part_are_counted():
+    cut = mold(1, [D(1), D(2), D(3)])[:20 + 5]  # 1 and 2 already delivered; the cut also loses 3
+    _, s, got = run_payloads([mold(1, [D(1), D(2)]), cut, mold(4, [D(4)])])
+    assert seqs(got) == [1, 2, 4]
+    assert s.errors["truncated_block"] == 1
+    assert any(w.startswith("1 sequenced messages were lost") for w in s.warnings)
+
+
+def test_random_streams_with_corrupt_sequences_keep_the_invariants():
+    import random
+
+    for seed in range(20):
+        rnd = random.Random(seed)
+        payloads, seq = [], 1
+        for _ in range(200):
+            n = rnd.randint(0, 3)
+            r = rnd.random()
+            if r < 0.05:      # corrupt: a huge (each different) or wrapping sequence number
+                wrap = rnd.random() < 0.3
+                payloads.append(mold((1 << 64) - 1 if wrap else rnd.getrandbits(62) | (1 << 62),
+                                     [D(0)] * (max(n, 2) if wrap else n)))
+                continue
+            if r < 0.15:      # a repeat or a late datagram
+                back = rnd.randint(1, 20)
+                payloads.append(mold(max(1, seq - back), [D(0)] * n))
+                continue
+            if r < 0.2:       # loss
+                seq += rnd.randint(1, 5)
+            payloads.append(mold(seq, [D(0)] * n))
+            seq += n
+        _, s, got = run_payloads(payloads)
+        delivered = seqs(got)
+        assert delivered == sorted(set(delivered)), seed  # once each, in order
+        assert len(delivered) + s.gap_messages == s.session["next_sequence"] - 1, seed
+        assert s.session["next_sequence"] <= seq + 1, seed  # never poisoned beyond the real stream

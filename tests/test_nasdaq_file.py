@@ -9,7 +9,7 @@ import pytest
 
 from rxfeed import Pipeline
 
-from .conftest import REAL_ITCH, collect
+from .conftest import REAL_ITCH, collect, replay_fifo, replay_json, replay_piped
 
 
 def test_gzip_and_small_chunks_give_identical_messages(day_dir):
@@ -41,11 +41,45 @@ def test_truncated_tail_is_counted(tmp_path, day_dir):
     assert s.errors == {"stream_truncated_tail": 1}
 
 
-def test_unframeable_bytes_stop_the_stream_with_a_count(tmp_path):
+def test_unframeable_bytes_to_the_end_are_counted_and_reported(tmp_path):
+    """A zero prefix before an unknown type: nothing after it frames, so every
+    byte to the end is counted as skipped and the offset is named."""
     (tmp_path / "bad.itch").write_bytes(b"\x00\x0cS" + bytes(11) + b"\x00\x00Z" + bytes(40))
     s, _ = collect("nasdaq_file", tmp_path / "bad.itch")
     assert s.messages == 1
-    assert s.errors == {"stream_unrecoverable": 1}
+    assert s.drops == {"unframeable_bytes": 43}
+    assert s.backend_stats["unframeable"] == [{"offset": 14, "skipped_bytes": 43}]
+    assert any("byte 14" in w and "43 bytes" in w for w in s.warnings)
+
+
+def _message_offsets(data: bytes) -> list[int]:
+    """Offsets of each framed message of a NASDAQ file (zero prefixes resolved)."""
+    from rxfeed.protocols.itch50.spec import BY_TYPE
+
+    out, pos = [], 0
+    while pos + 3 <= len(data):
+        out.append(pos)
+        n = int.from_bytes(data[pos:pos + 2], "big") or BY_TYPE[chr(data[pos + 2])].wire_size
+        pos += 2 + n
+    return out
+
+
+@pytest.mark.parametrize("chunk", [1 << 18, 4096])
+def test_unknown_type_after_a_zero_prefix_resynchronises(tmp_path, chunk):
+    """The real extract (all prefixes zero) with one type byte corrupted in the
+    middle: decoding resumes at the next message, the loss is counted and the
+    byte offset reported; the rest of the file is not silently dropped."""
+    data = bytearray(REAL_ITCH.read_bytes())
+    offsets = _message_offsets(bytes(data))
+    assert len(offsets) == 12_012
+    bad = offsets[6000]
+    data[bad + 2] = ord("z")
+    (tmp_path / "bad.itch").write_bytes(bytes(data))
+    s, got = collect("nasdaq_file", tmp_path / "bad.itch", chunk_size=chunk)
+    assert s.messages == 12_011
+    assert s.backend_stats["unframeable"] == [{"offset": bad, "skipped_bytes": offsets[6001] - bad}]
+    assert s.drops == {"unframeable_bytes": offsets[6001] - bad}
+    assert any(f"byte {bad}" in w for w in s.warnings)
 
 
 def test_wrong_length_prefix_is_skipped_by_its_length(tmp_path):
@@ -61,3 +95,96 @@ def test_wrong_length_prefix_is_skipped_by_its_length(tmp_path):
 def test_missing_file_is_a_clear_error(tmp_path):
     with pytest.raises(ValueError, match="No such file"):
         Pipeline("nasdaq_file", backend_config={"path": str(tmp_path / "nope")})
+
+
+def test_truncated_gzip_delivers_everything_then_reports(tmp_path, day_dir):
+    import gzip
+    import zlib
+
+    gz = (day_dir / "day.itch.gz").read_bytes()
+    cut = gz[: len(gz) * 95 // 100]
+    (tmp_path / "cut.itch.gz").write_bytes(cut)
+    prefix = zlib.decompressobj(31).decompress(cut)
+    assert len(gzip.decompress(gz)) > len(prefix)
+    s, _ = collect("nasdaq_file", tmp_path / "cut.itch.gz", chunk_size=4096)
+    whole = sum(1 for off in _message_offsets(prefix) if off + 2 + int.from_bytes(prefix[off:off + 2], "big")
+                <= len(prefix))
+    assert s.messages == whole
+    assert s.error and "truncated" in s.error
+
+
+def test_trailing_garbage_after_gzip_is_reported_not_refused(tmp_path, day_dir):
+    gz = (day_dir / "day.itch.gz").read_bytes()
+    (tmp_path / "t.itch.gz").write_bytes(gz + b"\x1f\x8b")
+    s, _ = collect("nasdaq_file", tmp_path / "t.itch.gz")
+    assert s.messages == 20_000 and s.error is None and s.errors == {}
+    assert s.backend_stats["gzip_trailing_bytes"] == 2
+
+
+@pytest.mark.parametrize("which", ["day.itch", "day.itch.gz", "real"])
+def test_piped_nasdaq_file_replays_like_the_file(day_dir, which):
+    """``cat day | rxfeed replay /dev/stdin`` and bash's ``<(cat day)`` (a
+    /dev/fd/N pipe) decode what the file decodes."""
+    import json
+    import subprocess
+    import sys
+
+    path = REAL_ITCH if which == "real" else day_dir / which
+    rc, base, _ = replay_json([path])
+    assert rc == 0 and base["messages"] in (20_000, 12_012)
+    rc, got, err = replay_piped(path)
+    assert rc == 0, err
+    assert got["messages"] == base["messages"] and got["messages_per_type"] == base["messages_per_type"]
+    assert got["error"] is None and got["errors"] == base["errors"]
+    out = subprocess.run(["bash", "-c", f"'{sys.executable}' -m rxfeed.tools.cli replay <(cat '{path}') --json"],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["messages"] == base["messages"]
+
+
+def test_nasdaq_file_through_a_fifo(tmp_path):
+    rc, got, err = replay_fifo(tmp_path, REAL_ITCH)
+    assert rc == 0, err
+    assert got["messages"] == 12_012
+
+
+def test_a_stalled_pipe_neither_holds_back_what_came_nor_blocks_a_stop():
+    """A writer sends 5,000 messages and stalls (keeps the pipe open): they
+    are decoded at once, and SIGINT stops the run (the loop never sits in a
+    read())."""
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+    import threading
+    import time
+
+    data = REAL_ITCH.read_bytes()
+    cut = _message_offsets(data)[5000]
+    r, w = os.pipe()
+    p = subprocess.Popen([sys.executable, "-m", "rxfeed.tools.cli", "replay", "/dev/stdin", "--backend", "nasdaq_file",
+                          "--json"], stdin=r, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    os.close(r)
+    writer = threading.Thread(target=os.write, args=(w, data[:cut]))
+    writer.start()
+    try:
+        writer.join(timeout=30)
+        time.sleep(3)  # the replay is in its loop, waiting on the stalled pipe
+        p.send_signal(signal.SIGINT)
+        out, err = p.communicate(timeout=15)
+    finally:
+        os.close(w)
+        p.kill()
+    s = json.loads(out)
+    assert s["stop_reason"] == "signal", err
+    assert s["messages"] == 5000
+
+
+def test_unframeable_bytes_across_a_chunk_end_count_the_same():
+    from .conftest import run_payloads
+
+    data = b"\x00\x0cS" + bytes(11) + b"\x00\x00Z" + bytes(40)
+    for cut in range(len(data)):
+        _, s, _ = run_payloads([data[:cut], data[cut:]], stream=True)
+        assert s.messages == 1 and s.errors == {"stream_unrecoverable": 1}, cut

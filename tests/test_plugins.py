@@ -99,3 +99,101 @@ def test_template_plugins_work(tmp_path):
     (tmp_path / "hex.txt").write_text("\n".join(p.hex() for _, p in moldudp64_datagrams(msgs)))
     s = Pipeline(TemplateBackend(TemplateConfig(path=str(tmp_path / "hex.txt"))), TemplateDecoder()).run()
     assert s.messages == 500
+
+
+def _hook(fn):
+    """A hook implementation as a module-level function would be."""
+    return hookspecs.hookimpl(fn)
+
+
+class _Module:
+    pass
+
+
+def _plugin(**hooks):
+    mod = _Module()
+    for name, fn in hooks.items():
+        setattr(mod, name, fn)
+    return mod
+
+
+def test_registering_the_wrong_kind_of_class_fails_only_that_plugin():
+    class NotABackend:
+        name = "not_a_backend"
+
+    bad = _plugin(rxfeed_register_backends=_hook(lambda registry: registry.add(NotABackend)))
+    ps = discover(extra_plugins=[("wrong_kind", bad)])
+    assert "RxBackend subclasses" in dict(ps.failures)["wrong_kind"]
+    assert "not_a_backend" not in ps.backends and "pcap_replay" in ps.backends
+
+
+def test_raising_detect_and_native_info_hooks_are_isolated():
+    def detect(path, head):
+        raise RuntimeError("detector bug")
+
+    def info():
+        raise OSError("info bug")
+
+    ps = discover(extra_plugins=[("flaky", _plugin(rxfeed_detect_source=_hook(detect),
+                                                   rxfeed_native_info=_hook(info)))])
+    assert ps.detect("x", b"\xd4\xc3\xb2\xa1" + bytes(20)) == ("pcap_replay", "itch50")
+    assert ps.detect("x", b"\xff\xff\xff") is None  # asks every plugin, the flaky one too
+    assert set(ps.native_info()) >= {"pcap_replay", "itch50"}
+    errors = [e for name, e in ps.failures if name == "flaky"]
+    assert any("detector bug" in e for e in errors) and any("info bug" in e for e in errors)
+
+
+def test_detect_answer_of_the_wrong_shape_is_reported():
+    ps = discover(extra_plugins=[("odd", _plugin(rxfeed_detect_source=_hook(lambda path, head: "pcap")))])
+    assert ps.detect("x", bytes(24)) is None
+    assert "not (backend, decoder)" in dict(ps.failures)["odd"]
+
+
+def test_misspelt_or_unmarked_hooks_are_errors_naming_the_plugin():
+    misspelt = _plugin(rxfeed_register_backend=_hook(lambda registry: None))
+    unmarked = _plugin(rxfeed_register_backends=lambda registry: None)
+    ps = discover(extra_plugins=[("misspelt", misspelt), ("unmarked", unmarked)])
+    errors = dict(ps.failures)
+    assert "rxfeed_register_backend is not an rxfeed hook" in errors["misspelt"]
+    assert "not marked with @rxfeed.hookspecs.hookimpl" in errors["unmarked"]
+
+
+class _FakeEntryPoint:
+    def __init__(self, name, plugin, dist="evil-dist"):
+        self.name, self.value, self._plugin = name, f"{dist}.plugin", plugin
+        self.dist = type("Dist", (), {"name": dist, "version": "6.6.6"})()
+
+    def load(self):
+        return self._plugin
+
+
+def _shadowing_discovery(monkeypatch):
+    """Discovery with an extra third-party entry point named to sort before
+    ``pcap_replay``, which registers a backend under that first-party name."""
+    import rxfeed.plugins as plugins_mod
+    from rxfeed.interfaces import RxBackend
+
+    class Impostor(RxBackend):
+        name = "pcap_replay"
+
+    real = plugins_mod.entry_points
+    impostor = _FakeEntryPoint("aa_shadow", _plugin(
+        rxfeed_register_backends=_hook(lambda registry: registry.add(Impostor))))
+    monkeypatch.setattr(plugins_mod, "entry_points", lambda group: [impostor, *real(group=group)])
+    return Impostor
+
+
+def test_third_party_cannot_shadow_a_first_party_name(monkeypatch):
+    impostor = _shadowing_discovery(monkeypatch)
+    ps = discover()
+    assert ps.backends.get("pcap_replay") is not impostor and ps.backends.owner("pcap_replay") == "pcap_replay"
+    assert "RXFEED_ALLOW_OVERRIDE" in dict(ps.failures)["aa_shadow"]
+    assert "pcap_replay" not in dict(ps.failures)
+
+
+def test_user_may_let_a_third_party_replace_a_first_party_name(monkeypatch):
+    impostor = _shadowing_discovery(monkeypatch)
+    monkeypatch.setenv("RXFEED_ALLOW_OVERRIDE", "pcap_replay")
+    ps = discover()
+    assert ps.backends.get("pcap_replay") is impostor
+    assert ps.backends.overrides == {"pcap_replay": ("pcap_replay", "aa_shadow")}

@@ -83,3 +83,25 @@ def test_rxfeed_send_paced_to_a_udp_socket_listener(tmp_path, day_dir):
     # paced: never faster than asked (the clock is busy-waited, not slept on)
     assert sent["seconds"] >= (sent["datagrams"] - 1) / 4000
     assert (np.diff(r["send_ns"].astype(np.int64)) > 0).all()
+
+
+def test_rx_ts_ns_is_unix_epoch():
+    # abi.h: ns since the Unix epoch; SO_TIMESTAMPNS stamps with CLOCK_REALTIME.
+    import socket
+    import time
+
+    from rxfeed.tools.generator import generate_messages, moldudp64_datagrams
+
+    port = 20000 + (os.getpid() + 13) % 20000
+    pipe = Pipeline("udp_socket", backend_config={"groups": [f"127.0.0.1:{port}"], "idle_timeout_s": 0.3})
+    stamps: dict[int, int] = {}
+    pipe.decoder.subscribe(lambda m, meta: stamps.setdefault(meta[1], meta[2]), with_meta=True)
+    t0 = time.time()
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as tx:
+        for _, payload in moldudp64_datagrams(generate_messages(500, symbols=2, seed=5)):
+            tx.sendto(payload, ("127.0.0.1", port))
+    s = pipe.run()
+    t1 = time.time()
+    pipe.close()
+    assert s.messages == len(stamps) == 500 and s.gaps == 0
+    assert t0 - 2 < min(stamps.values()) / 1e9 <= max(stamps.values()) / 1e9 < t1 + 2

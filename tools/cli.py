@@ -189,7 +189,10 @@ def _building(backend: str, decoder: str) -> Iterator[None]:
 
 
 def _build(source: str, backend: str | None, decoder: str | None, filters: tuple[str, ...], speed: float,
-           loops: int, config_file: str | None, run: dict[str, Any], options: dict[str, Any] | None = None):
+           loops: int, config_file: str | None, run: dict[str, Any], options: dict[str, Any] | None = None,
+           decoder_options: dict[str, Any] | None = None):
+    """A pipeline for SOURCE; ``decoder_options`` override decoder settings the
+    chosen decoder has (others are left out)."""
     from rxfeed.pipeline import Pipeline
 
     plugins = get_plugins()
@@ -206,9 +209,11 @@ def _build(source: str, backend: str | None, decoder: str | None, filters: tuple
     if loops > 1:
         bconf["loops"] = loops
     with _building(bname, dname):
+        fields = plugins.decoders.get(dname).Config.model_fields
+        dconf = {**tree.get("decoder", {}).get(dname, {}),
+                 **{k: v for k, v in (decoder_options or {}).items() if k in fields}}
         bconf = plugins.backends.get(bname).config_for_source(source, bconf)
-        return Pipeline(bname, dname, backend_config=bconf, decoder_config=tree.get("decoder", {}).get(dname),
-                        run=run_tree, plugins=plugins)
+        return Pipeline(bname, dname, backend_config=bconf, decoder_config=dconf, run=run_tree, plugins=plugins)
 
 
 _source_opts = [
@@ -483,6 +488,44 @@ def _print_summary(s: Any) -> None:
         con.print(f"[red]error: {s.error}[/red]")
 
 
+class _EnoughMessages(Exception):
+    """Raised from inspect's callback once it printed what was asked."""
+
+
+class _Dissector:
+    """inspect's output: one line per message (its fields, MoldUDP64 session,
+    sequence as on the wire and, when dissecting, status) and, between them,
+    one line per session-layer event (gap, session change, implausible jump...)."""
+
+    def __init__(self, fmt: str, limit: int, out: Any, marks: bool) -> None:
+        self.fmt, self.limit, self.out, self.marks, self.seen = fmt, limit, out, marks, 0
+
+    def _write(self, d: dict[str, Any], prefix: str = "") -> None:
+        if self.fmt == "jsonl":
+            self.out.write(json.dumps(d) + "\n")
+        else:
+            self.out.write(prefix + " ".join(f"{k}={v}" for k, v in d.items()) + "\n")
+
+    def on_message(self, msg: Any, meta: Any) -> None:
+        d = dict(zip(msg._fields, msg))
+        if meta[1] is not None:
+            d["session"], d["sequence"] = meta[0].rstrip(), meta[1]
+            if self.marks and len(meta) > 3 and meta[3] is not None:
+                d["status"] = meta[3]
+        self._write(d)
+        self.seen += 1
+        if self.limit and self.seen >= self.limit:
+            raise _EnoughMessages()
+
+    def on_event(self, ev: dict[str, Any]) -> None:
+        d = {"event": ev["kind"], **{k: v for k, v in ev.items() if k != "kind"}}
+        if self.fmt != "jsonl":
+            d.pop("rx_ts_ns", None)
+            self._write({k: v for k, v in d.items() if k != "event"}, f"# {d['event']} ")
+        else:
+            self._write(d)
+
+
 @main.command()
 @click.argument("source", type=click.Path())
 @_add(_source_opts)
@@ -490,37 +533,28 @@ def _print_summary(s: Any) -> None:
               help="messages to print (0: all)")
 @click.option("--types", help="only these message types, e.g. AFE")
 @click.option("--format", "fmt", type=click.Choice(["text", "jsonl"]), default="text", show_default=True)
+@click.option("--sequenced", is_flag=True,
+              help="only what the session layer delivers: each sequence number once, in order, no marks")
 def inspect(source: str, backend: str | None, decoder: str | None, filters: tuple[str, ...],
-            config_file: str | None, count: int, types: str | None, fmt: str) -> None:
-    """Print the first N messages of SOURCE (``--format jsonl``: one JSON object each)."""
-    pipe = _build(source, backend, decoder, filters, 0.0, 1, config_file, {"burst": 1})
-    seen = 0
-    out = sys.stdout
-
-    class _Enough(Exception):
-        pass
-
-    def on_msg(msg: Any, meta: tuple) -> None:
-        nonlocal seen
-        d = dict(zip(msg._fields, msg))
-        if meta[1] is not None:
-            d["session"], d["sequence"] = meta[0].rstrip(), meta[1]
-        if fmt == "jsonl":
-            out.write(json.dumps(d) + "\n")
-        else:
-            out.write(" ".join(f"{k}={v}" for k, v in d.items()) + "\n")
-        seen += 1
-        if count and seen >= count:
-            raise _Enough()
-
+            config_file: str | None, count: int, types: str | None, fmt: str, sequenced: bool) -> None:
+    """Dissect SOURCE: print its first N messages as captured, duplicates
+    included, each with its MoldUDP64 session, sequence number (as on the wire)
+    and status (new, duplicate, implausible, overflow), and the session
+    layer's events (gaps, session changes...) as lines of their own
+    (``--format jsonl``: one JSON object each, events with an "event" key)."""
+    pipe = _build(source, backend, decoder, filters, 0.0, 1, config_file, {"burst": 1},
+                  decoder_options={"sequenced": sequenced})
+    dissector = _Dissector(fmt, count, sys.stdout, marks=not sequenced)
     try:
-        pipe.decoder.subscribe(on_msg, types, with_meta=True)
+        pipe.decoder.subscribe(dissector.on_message, types, with_meta=True)
     except ValueError as exc:
         _fail(str(exc))
+    if not sequenced:
+        pipe.decoder.on_event(dissector.on_event)
     with pipe:
         try:
             summary = pipe.run()
-        except _Enough:
+        except _EnoughMessages:
             return
     if summary.error:
         _fail(summary.error)

@@ -33,179 +33,198 @@ def _ts_pack(ts: int) -> tuple[int, int]:
     return ts >> 32, ts & 0xFFFFFFFF
 
 
+#: Cumulative probabilities of the activity mix: A, F, E, C, X, D, U, P, I, Q, B.
+_MIX = (0.36, 0.04, 0.10, 0.02, 0.08, 0.26, 0.08, 0.03, 0.015, 0.0025, 0.0025)
+_CUM = tuple(sum(_MIX[:i + 1]) for i in range(len(_MIX)))
+
+
+class _Day:
+    """The state of one synthetic day: symbols, clock, live orders and the
+    FIFO queue of every (symbol, side, price), so each message it writes is
+    consistent with the book so far."""
+
+    def __init__(self, symbols: int, seed: int) -> None:
+        self.rng = random.Random(seed)
+        self.n_symbols = symbols
+        self.names = [(DEFAULT_SYMBOLS[i] if i < len(DEFAULT_SYMBOLS) else f"S{i:04d}").encode().ljust(8)
+                      for i in range(symbols)]
+        self.mids = [self.rng.randrange(100, 3000) * 10000 for _ in range(symbols)]
+        self.ts = 4 * 3600 * 10**9
+        self.track = 0
+        # live orders: ref -> [locate index, side, shares, price]; refs is a
+        # list with swap-remove for O(1) random choice; per (symbol, side,
+        # price) an insertion-ordered dict is the FIFO queue, so executions
+        # hit the first order at the best price, as a matching engine would
+        self.orders: dict[int, list] = {}
+        self.refs: list[int] = []
+        self.pos: dict[int, int] = {}
+        self.book: list[list[dict[int, dict[int, None]]]] = [[{}, {}] for _ in range(symbols)]
+        self.next_ref = 1
+        self.match = 0
+
+    def hdr(self, t: str, loc: int) -> tuple:
+        self.track = (self.track + 1) & 0xFFFF
+        return (t.encode(), loc, self.track) + _ts_pack(self.ts)
+
+    def sysev(self, code: bytes) -> bytes:
+        return STRUCTS["S"].pack(*self.hdr("S", 0), code)
+
+    def preamble(self) -> list[bytes]:
+        """System start, directory and trading state per symbol, and one of
+        every other administrative type."""
+        S, hdr, mid0, nm0 = STRUCTS, self.hdr, self.mids[0], self.names[0]
+        out = [self.sysev(b"O"), S["V"].pack(*hdr("V", 0), 2_800_00000000, 2_600_00000000, 2_400_00000000)]
+        for i, nm in enumerate(self.names):
+            loc = i + 1
+            out.append(S["R"].pack(*hdr("R", loc), nm, b"Q", b"N", 100, b"N", b"C", b"Z ", b"P", b"N", b" ", b"1",
+                                   b"N", 0, b"N"))
+            out.append(S["H"].pack(*hdr("H", loc), nm, b"T", b" ", b"    "))
+            out.append(S["Y"].pack(*hdr("Y", loc), nm, b"0"))
+            out.append(S["L"].pack(*hdr("L", loc), b"RXFD", nm, b"Y", b"N", b"A"))
+        out.append(S["K"].pack(*hdr("K", 1), nm0, 34200, b"A", mid0))
+        out.append(S["J"].pack(*hdr("J", 1), nm0, mid0, mid0 + 5000, mid0 - 5000, 1))
+        out.append(S["h"].pack(*hdr("h", 1), nm0, b"Q", b"T"))
+        out.append(S["N"].pack(*hdr("N", 1), nm0, b"B"))
+        out.append(S["O"].pack(*hdr("O", 1), nm0, b"Y", mid0 - 10000, mid0 + 10000, mid0, 34200 * 10**9,
+                               mid0 - 20000, mid0 + 20000))
+        out += [S["W"].pack(*hdr("W", 0), b"1"), self.sysev(b"S"), self.sysev(b"Q")]
+        return out
+
+    def place(self, ref: int, li: int, side: bytes, qty: int, price: int) -> None:
+        self.orders[ref] = [li, side, qty, price]
+        self.pos[ref] = len(self.refs)
+        self.refs.append(ref)
+        self.book[li][side == b"S"].setdefault(price, {})[ref] = None
+
+    def remove(self, ref: int) -> None:
+        li, side, _, price = self.orders.pop(ref)
+        i = self.pos.pop(ref)
+        last = self.refs.pop()
+        if last != ref:
+            self.refs[i] = last
+            self.pos[last] = i
+        level = self.book[li][side == b"S"][price]
+        del level[ref]
+        if not level:
+            del self.book[li][side == b"S"][price]
+
+    def new_price(self, li: int, side: bytes) -> int:
+        rnd = self.rng.random
+        k = 1 + int(rnd() * rnd() * 20)
+        return self.mids[li] - k * 100 if side == b"B" else self.mids[li] + k * 100
+
+    def add(self, r: float, th: int, tl: int) -> bytes:
+        """A new order (A, or F with attribution) near the symbol's mid."""
+        rnd, li = self.rng.random, self.rng.randrange(self.n_symbols)
+        side = b"B" if rnd() < 0.5 else b"S"
+        price = self.new_price(li, side)
+        qty = 100 * (1 + self.rng.randrange(10))
+        ref, name = self.next_ref, self.names[li]
+        if r < _CUM[0]:
+            msg = STRUCTS["A"].pack(b"A", li + 1, self.track, th, tl, ref, side, qty, name, price)
+        else:
+            msg = STRUCTS["F"].pack(b"F", li + 1, self.track, th, tl, ref, side, qty, name, price, b"RXFD")
+        self.place(ref, li, side, qty, price)
+        self.next_ref += 1
+        return msg
+
+    def execute(self, r: float, th: int, tl: int) -> bytes:
+        """E or C of the first order at the best price of a random live book."""
+        randrange = self.rng.randrange
+        li, side = self.orders[self.refs[randrange(len(self.refs))]][:2]
+        levels = self.book[li][side == b"S"]
+        best = max(levels) if side == b"B" else min(levels)
+        ref = next(iter(levels[best]))
+        o = self.orders[ref]
+        q = min(o[2], 100 * (1 + randrange(5)))
+        self.match += 1
+        if r < _CUM[2]:
+            msg = STRUCTS["E"].pack(b"E", li + 1, self.track, th, tl, ref, q, self.match)
+        else:
+            msg = STRUCTS["C"].pack(b"C", li + 1, self.track, th, tl, ref, q, self.match, b"Y", o[3])
+        o[2] -= q
+        if o[2] == 0:
+            self.remove(ref)
+        return msg
+
+    def modify(self, r: float, th: int, tl: int) -> bytes:
+        """X, D or U of a random live order."""
+        randrange = self.rng.randrange
+        ref = self.refs[randrange(len(self.refs))]
+        li, side, qty, price = self.orders[ref]
+        if r < _CUM[4] and qty > 100:  # partial cancel
+            q = 100 * (1 + randrange(qty // 100 - 1)) if qty > 200 else 100
+            self.orders[ref][2] -= q
+            return STRUCTS["X"].pack(b"X", li + 1, self.track, th, tl, ref, q)
+        if r < _CUM[5]:  # delete (or a cancel of an order too small to split)
+            self.remove(ref)
+            return STRUCTS["D"].pack(b"D", li + 1, self.track, th, tl, ref)
+        # replace: same side, new reference, price and size; back of the queue
+        price = self.new_price(li, side)
+        qty = 100 * (1 + randrange(10))
+        msg = STRUCTS["U"].pack(b"U", li + 1, self.track, th, tl, ref, self.next_ref, qty, price)
+        self.remove(ref)
+        self.place(self.next_ref, li, side, qty, price)
+        self.next_ref += 1
+        return msg
+
+    def off_book(self, r: float, th: int, tl: int) -> bytes:
+        """P, I, Q or B: trades and auction data that leave the books alone."""
+        rnd, randrange, S = self.rng.random, self.rng.randrange, STRUCTS
+        if r >= _CUM[9]:
+            return S["B"].pack(b"B", 1 + randrange(self.n_symbols), self.track, th, tl, max(1, self.match))
+        li = randrange(self.n_symbols)
+        name, mid = self.names[li], self.mids[li]
+        if r < _CUM[7]:
+            self.match += 1
+            return S["P"].pack(b"P", li + 1, self.track, th, tl, 0, b"B", 100 * (1 + randrange(5)), name, mid,
+                               self.match)
+        if r < _CUM[8]:
+            return S["I"].pack(b"I", li + 1, self.track, th, tl, 1000 * randrange(50), 100 * randrange(50),
+                               b"B" if rnd() < 0.5 else b"S", name, mid + 100, mid - 100, mid, b"C", b" ")
+        self.match += 1
+        return S["Q"].pack(b"Q", li + 1, self.track, th, tl, 1000 * (1 + randrange(100)), name, mid, self.match,
+                           b"O" if rnd() < 0.5 else b"C")
+
+    def activity(self, step: int) -> bytes:
+        """The next order-book message, a step of about ``step`` ns later."""
+        rnd = self.rng.random
+        self.ts += 1 + int(rnd() * 2 * step)
+        self.track = (self.track + 1) & 0xFFFF
+        r = rnd()
+        if len(self.refs) < 16 and r >= _CUM[1]:
+            r = 0.0  # build some depth before removing
+        th, tl = _ts_pack(self.ts)
+        if r < _CUM[1]:
+            return self.add(r, th, tl)
+        if r < _CUM[3]:
+            return self.execute(r, th, tl)
+        if r < _CUM[6]:
+            return self.modify(r, th, tl)
+        return self.off_book(r, th, tl)
+
+
 def generate_messages(n_messages: int = 100_000, symbols: int = 8, seed: int = 1) -> Iterator[bytes]:
     """Yield ``n_messages`` encoded ITCH 5.0 messages (deterministic for a seed)."""
     if n_messages < 64:
         raise ValueError("a synthetic day needs at least 64 messages")
     if not 1 <= symbols <= 4096:
         raise ValueError("symbols must be in 1..4096")
-    rng = random.Random(seed)
-    names = [(DEFAULT_SYMBOLS[i] if i < len(DEFAULT_SYMBOLS) else f"S{i:04d}").encode().ljust(8) for i in range(symbols)]
-    mids = [rng.randrange(100, 3000) * 10000 for _ in range(symbols)]
-    S = STRUCTS
-    ts = 4 * 3600 * 10**9
-    count = 0
-    track = 0
-
-    def hdr(t: str, loc: int) -> tuple:
-        nonlocal track
-        track = (track + 1) & 0xFFFF
-        return (t.encode(), loc, track) + _ts_pack(ts)
-
-    def sysev(code: bytes) -> bytes:
-        return S["S"].pack(*hdr("S", 0), code)
-
+    day = _Day(symbols, seed)
     tail = 3  # M, E, C
-    out: list[bytes] = [sysev(b"O")]
-    out.append(S["V"].pack(*hdr("V", 0), 2_800_00000000, 2_600_00000000, 2_400_00000000))
-    for i, nm in enumerate(names):
-        loc = i + 1
-        out.append(S["R"].pack(*hdr("R", loc), nm, b"Q", b"N", 100, b"N", b"C", b"Z ", b"P", b"N", b" ", b"1",
-                               b"N", 0, b"N"))
-        out.append(S["H"].pack(*hdr("H", loc), nm, b"T", b" ", b"    "))
-        out.append(S["Y"].pack(*hdr("Y", loc), nm, b"0"))
-        out.append(S["L"].pack(*hdr("L", loc), b"RXFD", nm, b"Y", b"N", b"A"))
-    nm0 = names[0]
-    out.append(S["K"].pack(*hdr("K", 1), nm0, 34200, b"A", mids[0]))
-    out.append(S["J"].pack(*hdr("J", 1), nm0, mids[0], mids[0] + 5000, mids[0] - 5000, 1))
-    out.append(S["h"].pack(*hdr("h", 1), nm0, b"Q", b"T"))
-    out.append(S["N"].pack(*hdr("N", 1), nm0, b"B"))
-    out.append(S["O"].pack(*hdr("O", 1), nm0, b"Y", mids[0] - 10000, mids[0] + 10000, mids[0], 34200 * 10**9,
-                           mids[0] - 20000, mids[0] + 20000))
-    out.append(S["W"].pack(*hdr("W", 0), b"1"))
-    out.append(sysev(b"S"))
-    out.append(sysev(b"Q"))
-    for m in out:
-        yield m
-    count = len(out)
+    preamble = day.preamble()
+    yield from preamble
+    count = len(preamble)
     if count + tail > n_messages:
         raise ValueError(f"n_messages must be at least {count + tail}")
-
-    # live orders: ref -> [locate index, side, shares, price]; a list with
-    # swap-remove for O(1) random choice; FIFO queues per (symbol, side,
-    # price) as insertion-ordered dicts, so executions hit the first order at
-    # the best price, as a matching engine would
-    orders: dict[int, list] = {}
-    refs: list[int] = []
-    pos: dict[int, int] = {}
-    book: list[list[dict[int, dict[int, None]]]] = [[{}, {}] for _ in range(symbols)]
-    next_ref = 1
-    match = 0
-    span = (20 * 3600 - 9 * 3600) * 10**9
-    step = max(1, span // max(1, n_messages))
-    p_A, p_F, p_E, p_C, p_X, p_D, p_U, p_P, p_I, p_Q, p_B = (0.36, 0.04, 0.10, 0.02, 0.08, 0.26, 0.08, 0.03,
-                                                             0.015, 0.0025, 0.0025)
-    cum = []
-    acc = 0.0
-    for p in (p_A, p_F, p_E, p_C, p_X, p_D, p_U, p_P, p_I, p_Q, p_B):
-        acc += p
-        cum.append(acc)
-    ts = 9 * 3600 * 10**9
-    rnd = rng.random
-    randrange = rng.randrange
-    packA, packF, packE, packC = S["A"].pack, S["F"].pack, S["E"].pack, S["C"].pack
-    packX, packD, packU, packP = S["X"].pack, S["D"].pack, S["U"].pack, S["P"].pack
-
-    def place(ref: int, li: int, side: bytes, qty: int, price: int) -> None:
-        orders[ref] = [li, side, qty, price]
-        pos[ref] = len(refs)
-        refs.append(ref)
-        book[li][side == b"S"].setdefault(price, {})[ref] = None
-
-    def remove(ref: int) -> None:
-        li, side, _, price = orders.pop(ref)
-        i = pos.pop(ref)
-        last = refs.pop()
-        if last != ref:
-            refs[i] = last
-            pos[last] = i
-        level = book[li][side == b"S"][price]
-        del level[ref]
-        if not level:
-            del book[li][side == b"S"][price]
-
-    def new_price(li: int, side: bytes) -> int:
-        k = 1 + int(rnd() * rnd() * 20)
-        return mids[li] - k * 100 if side == b"B" else mids[li] + k * 100
-
-    while count < n_messages - tail:
-        ts += 1 + int(rnd() * 2 * step)
-        track = (track + 1) & 0xFFFF
-        r = rnd()
-        if len(refs) < 16 and r >= cum[1]:
-            r = 0.0  # build some depth before removing
-        th, tl = _ts_pack(ts)
-        if r < cum[1]:  # add (A or F)
-            li = randrange(symbols)
-            side = b"B" if rnd() < 0.5 else b"S"
-            price = new_price(li, side)
-            qty = 100 * (1 + randrange(10))
-            if r < cum[0]:
-                msg = packA(b"A", li + 1, track, th, tl, next_ref, side, qty, names[li], price)
-            else:
-                msg = packF(b"F", li + 1, track, th, tl, next_ref, side, qty, names[li], price, b"RXFD")
-            place(next_ref, li, side, qty, price)
-            next_ref += 1
-        elif r < cum[3]:  # execution (E or C) of the first order at the best price of a random book
-            li, side = orders[refs[randrange(len(refs))]][:2]
-            levels = book[li][side == b"S"]
-            best = max(levels) if side == b"B" else min(levels)
-            ref = next(iter(levels[best]))
-            o = orders[ref]
-            q = min(o[2], 100 * (1 + randrange(5)))
-            match += 1
-            if r < cum[2]:
-                msg = packE(b"E", li + 1, track, th, tl, ref, q, match)
-            else:
-                msg = packC(b"C", li + 1, track, th, tl, ref, q, match, b"Y", o[3])
-            o[2] -= q
-            if o[2] == 0:
-                remove(ref)
-        elif r < cum[6]:  # act on a random live order
-            ref = refs[randrange(len(refs))]
-            li, side, qty, price = orders[ref]
-            if r < cum[4]:  # partial cancel (or delete when too small to split)
-                if qty <= 100:
-                    msg = packD(b"D", li + 1, track, th, tl, ref)
-                    remove(ref)
-                else:
-                    q = 100 * (1 + randrange(qty // 100 - 1)) if qty > 200 else 100
-                    msg = packX(b"X", li + 1, track, th, tl, ref, q)
-                    orders[ref][2] -= q
-            elif r < cum[5]:
-                msg = packD(b"D", li + 1, track, th, tl, ref)
-                remove(ref)
-            else:  # replace: same side, new reference, price and size; back of the queue
-                price = new_price(li, side)
-                qty = 100 * (1 + randrange(10))
-                msg = packU(b"U", li + 1, track, th, tl, ref, next_ref, qty, price)
-                remove(ref)
-                place(next_ref, li, side, qty, price)
-                next_ref += 1
-        elif r < cum[7]:  # non-displayed trade
-            li = randrange(symbols)
-            match += 1
-            msg = packP(b"P", li + 1, track, th, tl, 0, b"B", 100 * (1 + randrange(5)), names[li], mids[li], match)
-        elif r < cum[8]:
-            li = randrange(symbols)
-            msg = S["I"].pack(b"I", li + 1, track, th, tl, 1000 * randrange(50), 100 * randrange(50),
-                              b"B" if rnd() < 0.5 else b"S", names[li], mids[li] + 100, mids[li] - 100, mids[li],
-                              b"C", b" ")
-        elif r < cum[9]:
-            li = randrange(symbols)
-            match += 1
-            msg = S["Q"].pack(b"Q", li + 1, track, th, tl, 1000 * (1 + randrange(100)), names[li], mids[li], match,
-                              b"O" if rnd() < 0.5 else b"C")
-        else:
-            msg = S["B"].pack(b"B", 1 + randrange(symbols), track, th, tl, max(1, match))
-        yield msg
-        count += 1
-    ts += 1000
-    yield sysev(b"M")
-    ts += 1000
-    yield sysev(b"E")
-    ts += 1000
-    yield sysev(b"C")
+    step = max(1, (20 * 3600 - 9 * 3600) * 10**9 // max(1, n_messages))
+    day.ts = 9 * 3600 * 10**9
+    activity = day.activity
+    for _ in range(n_messages - tail - count):
+        yield activity(step)
+    for code in (b"M", b"E", b"C"):
+        day.ts += 1000
+        yield day.sysev(code)
 
 
 def message_timestamp(msg: bytes) -> int:

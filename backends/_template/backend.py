@@ -10,7 +10,7 @@ from rxfeed.interfaces import RxBackend
 from .config import TemplateConfig
 
 
-class TemplateBackend(RxBackend):
+class TemplateBackend(RxBackend[TemplateConfig]):
     name = "template"
     Config = TemplateConfig
     description = "copy me: payloads from a file of hex lines"
@@ -21,7 +21,7 @@ class TemplateBackend(RxBackend):
         self._count = 0
 
     def read_burst(self, max_packets: int) -> list[bytes] | None:
-        out = []
+        out: list[bytes] = []
         for _ in range(min(max_packets, self.config.burst_limit)):
             line = self._lines.readline()
             if not line:

@@ -1,7 +1,8 @@
 from libc.stdint cimport uint16_t, uint32_t, uint64_t
 from rxfeed_abi cimport rxf_backend_ops, rxf_packet
 
-cdef extern from "dpdk_port.h" nogil:
+cdef extern from "dpdk_rx.h" nogil:
+    enum: RXF_FILTER_MAX
     ctypedef struct rxf_dpdk_cfg:
         const char *port_name
         uint16_t port_id
@@ -20,7 +21,7 @@ cdef extern from "dpdk_port.h" nogil:
         uint32_t ip[16]
         uint16_t port[16]
     ctypedef struct rxf_dpdk_stats:
-        uint64_t bursts, frames, packets, bytes, filtered
+        uint64_t bursts, frames, packets, bytes, filtered, nic_stamped
         uint64_t drops[7]
     ctypedef struct rxf_dpdk_dev:
         uint16_t port
@@ -30,7 +31,7 @@ cdef extern from "dpdk_port.h" nogil:
         int port_socket
         int lcore_socket
         char error[256]
-    ctypedef struct rxf_dpdk_port:
+    ctypedef struct rxf_dpdk_queue:
         uint16_t port
         uint16_t queue
         int ts_offset
@@ -41,14 +42,13 @@ cdef extern from "dpdk_port.h" nogil:
     int rxf_dpdk_eal_ready()
     int rxf_dpdk_dev_open(rxf_dpdk_dev *d, const rxf_dpdk_cfg *cfg)
     void rxf_dpdk_dev_close(rxf_dpdk_dev *d)
-    void rxf_dpdk_queue_init(rxf_dpdk_port *p, const rxf_dpdk_dev *d, uint16_t q)
-    void rxf_dpdk_queue_drain(rxf_dpdk_port *p)
+    void rxf_dpdk_queue_init(rxf_dpdk_queue *p, const rxf_dpdk_dev *d, uint16_t q)
+    void rxf_dpdk_queue_drain(rxf_dpdk_queue *p)
     int rxf_dpdk_rx_burst(void *ctx, rxf_packet *pkts, uint32_t max)
     void rxf_dpdk_release(void *ctx, rxf_packet *pkts, uint32_t n)
     const char *rxf_dpdk_last_error(void *ctx)
     int rxf_dpdk_nic_stats(const rxf_dpdk_dev *d, uint64_t out[6])
     const char *rxf_dpdk_version()
-    uint16_t rxf_dpdk_port_count()
 
 
 cdef class DpdkDevice:
@@ -59,6 +59,6 @@ cdef class DpdkDevice:
 
 
 cdef class DpdkQueue:
-    cdef rxf_dpdk_port *p
+    cdef rxf_dpdk_queue *p
     cdef rxf_backend_ops ops
     cdef DpdkDevice device

@@ -1,10 +1,13 @@
 # cython: language_level=3, boundscheck=False, wraparound=False
-"""DPDK receive port exported through the rxfeed C ABI (see dpdk_port.c)."""
+"""DPDK receive queues exported through the rxfeed C ABI (see dpdk_rx.c)."""
 from libc.stdlib cimport calloc, free, malloc
 from cpython.pycapsule cimport PyCapsule_New
 from rxfeed_abi cimport RXF_ABI_VERSION, RXF_BACKEND_CAPSULE
 
-from rxfeed.summary import NET_DROP_KINDS as DROP_KINDS
+from rxfeed.backend_base import check_filter_count, net_drops
+
+#: RXF_FILTER_MAX of rxfeed/net.h, the size of the filter arrays.
+FILTER_MAX = RXF_FILTER_MAX
 _EAL_ARGS = None
 
 
@@ -138,15 +141,16 @@ cdef class DpdkQueue:
 
     def __cinit__(self, DpdkDevice device, unsigned int q, filters=()):
         self.device = device
-        self.p = <rxf_dpdk_port *>calloc(1, sizeof(rxf_dpdk_port))
+        self.p = <rxf_dpdk_queue *>calloc(1, sizeof(rxf_dpdk_queue))
         if self.p == NULL:
             raise MemoryError()
         rxf_dpdk_queue_init(self.p, device.d, q)
         filters = list(filters)
-        for i, (ip, prt) in enumerate(filters[:16]):
+        check_filter_count(filters)  # the C arrays' bound (config validation says so first)
+        for i, (ip, prt) in enumerate(filters):
             self.p.filter.ip[i] = ip
             self.p.filter.port[i] = prt
-        self.p.filter.n = min(len(filters), 16)
+        self.p.filter.n = len(filters)
         self.ops.abi_version = RXF_ABI_VERSION
         self.ops.struct_size = sizeof(rxf_backend_ops)
         self.ops.ctx = self.p
@@ -162,15 +166,20 @@ cdef class DpdkQueue:
         return PyCapsule_New(&self.ops, RXF_BACKEND_CAPSULE, NULL)
 
     def drain(self):
+        """Give back the mbufs of the last burst (before the device closes)."""
         rxf_dpdk_queue_drain(self.p)
+
+    def close(self):
+        """Give back held mbufs; the device (shared by its queues) closes on its own."""
+        if self.device.is_open:
+            rxf_dpdk_queue_drain(self.p)
 
     def stats(self) -> dict:
         s = self.p.stats
-        drops = {DROP_KINDS[i]: s.drops[i] for i in range(1, len(DROP_KINDS)) if s.drops[i]}
-        if s.filtered:
-            drops["filtered"] = s.filtered
+        drops = net_drops(s.drops, filtered=s.filtered)
         out = {"port": self.p.port, "queue": self.p.queue, "bursts": s.bursts, "frames": s.frames,
-               "packets": s.packets, "bytes": s.bytes, "nic_timestamps": self.p.ts_offset >= 0}
+               "packets": s.packets, "bytes": s.bytes, "nic_timestamps": self.p.ts_offset >= 0,
+               "nic_stamped": s.nic_stamped}
         nic = self.device.nic_stats()
         if nic:
             out["nic"] = nic

@@ -7,7 +7,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from rxfeed.interfaces import RxBackend
+from rxfeed.backend_base import NativeBackend, NativeReader, destinations
 
 from .config import DpdkConfig
 
@@ -34,34 +34,39 @@ def hugepages_free() -> int:
     return 0
 
 
-class DpdkBackend(RxBackend):
+def open_device(config: DpdkConfig) -> Any:
+    """Start EAL (once per process) and the port ``config`` names, with all its RX queues."""
+    dpdk = load_extension()
+    dpdk.eal_init(config.eal_args())
+    device = dpdk.DpdkDevice(config.port, config.rx_queues, config.rx_desc, config.tx_desc,
+                             config.pool_size, config.pool_cache, config.promiscuous,
+                             config.all_multicast, config.expected_frames, config.idle_timeout_s,
+                             config.nic_ts_unit_ns)
+    if device.numa_mismatch:
+        warnings.warn(f"DPDK port {config.port} is on another NUMA node than the polling lcore: "
+                      "every packet crosses the interconnect", RuntimeWarning, stacklevel=3)
+    return device
+
+
+class DpdkBackend(NativeBackend):
     """Busy-polls one RX queue of a DPDK port; frames are parsed in the mbufs
-    (no copy) and the burst is freed in bulk after the decoder is done."""
+    (no copy) and the burst is freed in bulk after the decoder is done.
+    ``self.reader`` is the queue's poller, ``self.device`` the port."""
 
     name = "dpdk"
     Config = DpdkConfig
     description = "DPDK poll-mode driver (any PMD: NICs, net_pcap, net_af_packet, net_af_xdp)"
 
     def __init__(self, config: DpdkConfig, device: Any = None, queue: int = 0) -> None:
-        super().__init__(config)
-        from rxfeed.backends.pcap_replay.config import parse_destination
-
         self._owns_device = device is None
-        if device is None:
-            dpdk = load_extension()
-            dpdk.eal_init(config.eal_args())
-            device = dpdk.DpdkDevice(config.port, config.rx_queues, config.rx_desc, config.tx_desc,
-                                     config.pool_size, config.pool_cache, config.promiscuous,
-                                     config.all_multicast, config.expected_frames, config.idle_timeout_s,
-                                     config.nic_ts_unit_ns)
-            if device.numa_mismatch:
-                warnings.warn(f"DPDK port {config.port} is on another NUMA node than the polling lcore: "
-                              "every packet crosses the interconnect", RuntimeWarning, stacklevel=2)
-        self.device = device
-        self.queue = device.queue(queue, [parse_destination(f) for f in config.filters])
+        self.device = open_device(config) if device is None else device
         self.queue_id = queue
+        super().__init__(config)
         self.cpu = config.lcore_list()[queue]
         self.source = next((v.split("rx_pcap=")[1].split(",")[0] for v in config.vdevs if "rx_pcap=" in v), None)
+
+    def open_reader(self, config: DpdkConfig) -> NativeReader:
+        return self.device.queue(self.queue_id, destinations(config.filters))
 
     def queue_backends(self) -> list["DpdkBackend"]:
         """One backend per RX queue (this one is queue 0), sharing the device:
@@ -88,18 +93,11 @@ class DpdkBackend(RxBackend):
         cfg.update(overrides)
         return cfg
 
-    def native_capsule(self) -> Any:
-        return self.queue.capsule()
-
-    def stats(self) -> dict[str, Any]:
-        s = self.queue.stats()
-        from . import _dpdk
-
-        s["dpdk_version"] = _dpdk.version()
-        s["eal_args"] = " ".join(_dpdk.eal_args() or [])
-        return s
+    def extra_stats(self) -> dict[str, Any]:
+        dpdk = load_extension()
+        return {"dpdk_version": dpdk.version(), "eal_args": " ".join(dpdk.eal_args() or [])}
 
     def close(self) -> None:
+        super().close()
         if self._owns_device:
             self.device.close()
-

@@ -7,7 +7,7 @@ import re
 
 from pydantic import Field, field_validator, model_validator
 
-from rxfeed.backends.pcap_replay.config import parse_destination
+from rxfeed.backend_base import DestinationFilters
 from rxfeed.config import PluginConfig
 
 _LCORES = re.compile(r"^[0-9]+([-,][0-9]+)*$")
@@ -65,7 +65,7 @@ class DpdkConfig(PluginConfig):
     pool_cache: int = Field(256, ge=0, le=512)
     promiscuous: bool = True
     all_multicast: bool = True
-    filters: tuple[str, ...] = ()
+    filters: DestinationFilters = ()
     expected_frames: int = Field(0, ge=0)
     idle_timeout_s: float = Field(0.0, ge=0.0)
     nic_ts_unit_ns: float = Field(1.0, gt=0.0)
@@ -81,13 +81,6 @@ class DpdkConfig(PluginConfig):
         if missing:
             raise ValueError(f"lcore(s) {sorted(missing)} are not CPUs this process may use "
                              f"(allowed: {sorted(os.sched_getaffinity(0))})")
-        return v
-
-    @field_validator("filters")
-    @classmethod
-    def _filters(cls, v: tuple[str, ...]) -> tuple[str, ...]:
-        for f in v:
-            parse_destination(f)
         return v
 
     @model_validator(mode="after")

@@ -15,7 +15,7 @@ cdef extern from *:
 #: What this extension was compiled and linked against (real Onload or rxfeed's test stand-in).
 BUILT_AGAINST = RXF_EFVI_BUILT_AGAINST.decode()
 
-from rxfeed.summary import NET_DROP_KINDS as DROP_KINDS
+from rxfeed.backend_base import check_filter_count, net_drops
 #: ef_vi RX_DISCARD subtypes, in the API's order.
 DISCARD_KINDS = ("csum_bad", "mcast_mismatch", "crc_bad", "trunc", "rights", "ev_error", "other",
                  "inner_csum_bad", "unknown")
@@ -46,8 +46,7 @@ cdef class EfviReceiver:
         cfg.refill_batch = refill_batch
         cfg.timestamps = timestamps
         filters = list(filters)
-        if len(filters) > 16:
-            raise ValueError("at most 16 filters")
+        check_filter_count(filters)  # the C arrays' bound (config validation says so first)
         for i, (ip, port) in enumerate(filters):
             cfg.filter_ip[i] = ip
             cfg.filter_port[i] = port
@@ -86,12 +85,8 @@ cdef class EfviReceiver:
 
     def stats(self) -> dict:
         s = self.e.stats
-        drops = {DROP_KINDS[i]: s.drops[i] for i in range(1, len(DROP_KINDS)) if s.drops[i]}
         discards = {DISCARD_KINDS[i]: s.discards[i] for i in range(9) if s.discards[i]}
-        for k, v in discards.items():
-            drops["discard_" + k] = v
-        if s.jumbo:
-            drops["jumbo"] = s.jumbo
+        drops = net_drops(s.drops, **{"discard_" + k: v for k, v in discards.items()}, jumbo=s.jumbo)
         return {"polls": s.polls, "events": s.events, "frames": s.frames, "rx": s.rx, "packets": s.packets,
                 "bytes": s.bytes, "discards": discards, "ring_empty": s.ring_empty, "resets": s.resets,
                 "unsupported_events": s.unsupported_events, "rx_prefix_len": self.e.prefix,

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from rxfeed.backends.pcap_replay.config import parse_destination
-from rxfeed.interfaces import RxBackend
+from rxfeed.backend_base import NativeBackend, NativeReader, destinations
 
 from .config import EfviConfig
 
 
 def load_extension() -> Any:
+    """The compiled extension, or a clear error if this build has none."""
     try:
         from . import _efvi
     except ImportError as exc:
@@ -20,7 +20,7 @@ def load_extension() -> Any:
     return _efvi
 
 
-class EfviBackend(RxBackend):
+class EfviBackend(NativeBackend):
     """Receives on a Solarflare/AMD NIC with ef_vi: busy-polls the event queue
     and reads each frame in place in its registered DMA buffer."""
 
@@ -28,22 +28,10 @@ class EfviBackend(RxBackend):
     Config = EfviConfig
     description = "Solarflare/AMD ef_vi (Onload libciul), zero-copy DMA buffers"
 
-    def __init__(self, config: EfviConfig) -> None:
-        super().__init__(config)
-        efvi = load_extension()
-        self.receiver = efvi.EfviReceiver(config.interface, config.rx_ring, config.ev_ring, config.refill_batch,
-                                          config.timestamps, [parse_destination(f) for f in config.filters],
-                                          config.expected_frames, config.idle_timeout_s)
+    def open_reader(self, config: EfviConfig) -> NativeReader:
+        return load_extension().EfviReceiver(config.interface, config.rx_ring, config.ev_ring, config.refill_batch,
+                                             config.timestamps, destinations(config.filters),
+                                             config.expected_frames, config.idle_timeout_s)
 
-    def native_capsule(self) -> Any:
-        return self.receiver.capsule()
-
-    def stats(self) -> dict[str, Any]:
-        from . import _efvi
-
-        s = self.receiver.stats()
-        s["built_against"] = _efvi.BUILT_AGAINST
-        return s
-
-    def close(self) -> None:
-        self.receiver.close()
+    def extra_stats(self) -> dict[str, Any]:
+        return {"built_against": load_extension().BUILT_AGAINST}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field, field_validator
 
-from rxfeed.backends.pcap_replay.config import parse_destination
+from rxfeed.backend_base import DestinationFilters, parse_destination
 from rxfeed.config import PluginConfig
 
 
@@ -23,7 +23,7 @@ class EfviConfig(PluginConfig):
     """
 
     interface: str = Field(min_length=1, max_length=15)
-    filters: tuple[str, ...] = ()
+    filters: DestinationFilters = ()
     rx_ring: int = Field(512, ge=64, le=4096)
     ev_ring: int = Field(-1, ge=-1, le=32768)
     refill_batch: int = Field(16, ge=1, le=64)
@@ -34,8 +34,6 @@ class EfviConfig(PluginConfig):
     @field_validator("filters")
     @classmethod
     def _exact(cls, v: tuple[str, ...]) -> tuple[str, ...]:
-        if len(v) > 16:
-            raise ValueError("at most 16 filters")
         for f in v:
             ip, port = parse_destination(f)
             if ip == 0 or port == 0:

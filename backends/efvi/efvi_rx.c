@@ -36,6 +36,10 @@ static void refill(rxf_efvi *e) {
 int rxf_efvi_open(rxf_efvi *e, const rxf_efvi_cfg *cfg) {
     memset(e, 0, sizeof(*e));
     e->cfg = *cfg;
+    if (cfg->n_filters > RXF_FILTER_MAX) {
+        snprintf(e->error, sizeof(e->error), "at most %d filters; got %u", RXF_FILTER_MAX, cfg->n_filters);
+        return -1;
+    }
     int rc = ef_driver_open(&e->dh);
     if (rc < 0) return fail(e, "ef_driver_open (is the Onload driver loaded? /dev/sfc_char)", rc);
     e->have_dh = 1;

@@ -24,7 +24,6 @@
 
 #define RXF_EFVI_BUF_SIZE 2048
 #define RXF_EFVI_MAX_EVENTS 64
-#define RXF_EFVI_MAX_FILTERS 16
 #define RXF_EFVI_DISCARD_KINDS 9
 
 typedef struct rxf_efvi_cfg {
@@ -34,8 +33,8 @@ typedef struct rxf_efvi_cfg {
     int refill_batch;     /* repost when at least this many buffers are free */
     int timestamps;       /* ask for hardware RX timestamps */
     uint32_t n_filters;
-    uint32_t filter_ip[RXF_EFVI_MAX_FILTERS];   /* host order */
-    uint16_t filter_port[RXF_EFVI_MAX_FILTERS];
+    uint32_t filter_ip[RXF_FILTER_MAX];   /* host order; n_filters <= RXF_FILTER_MAX */
+    uint16_t filter_port[RXF_FILTER_MAX];
     uint64_t expected_frames;
     double idle_timeout_s;
 } rxf_efvi_cfg;

@@ -10,7 +10,7 @@ from rxfeed.config import PluginConfig
 class NasdaqFileConfig(PluginConfig):
     """Read a NASDAQ ITCH file such as ``12302019.NASDAQ_ITCH50[.gz]``.
 
-    :ivar path: the file, plain or gzip.
+    :ivar path: the file, plain or gzip; a pipe or FIFO too (read once).
     :ivar chunk_size: bytes handed to the decoder per stream chunk.
     :ivar loops: passes over the file.
     """

@@ -12,7 +12,7 @@ cdef extern from "pcap_source.h" nogil:
     ctypedef struct rxf_pcap_stats:
         uint64_t records, packets, bytes, filtered, loops_done
         uint64_t drops[7]
-        uint64_t truncated_records, skipped_blocks
+        uint64_t truncated_records, skipped_blocks, ts_out_of_range
     ctypedef struct rxf_pcap:
         rxf_src src
         int format
@@ -21,8 +21,8 @@ cdef extern from "pcap_source.h" nogil:
         double speed
         uint64_t loops
         rxf_pcap_stats stats
-        char error[256]
-    int rxf_pcap_open(rxf_pcap *pc, const char *path)
+        char error[320]
+    int rxf_pcap_open(rxf_pcap *pc, const char *path, int fd, const uint8_t *prefix, size_t prefix_len)
     void rxf_pcap_close(rxf_pcap *pc)
     int rxf_pcap_rx_burst(void *ctx, rxf_packet *pkts, uint32_t max)
     const char *rxf_pcap_last_error(void *ctx)

@@ -5,6 +5,7 @@ from cpython.pycapsule cimport PyCapsule_New
 from rxfeed_abi cimport RXF_ABI_VERSION, RXF_BACKEND_CAPSULE
 from rxfeed_src cimport rxf_src_progress
 
+from rxfeed import sources
 from rxfeed.summary import NET_DROP_KINDS as DROP_KINDS
 
 
@@ -17,7 +18,7 @@ cdef const char *_last_error(void *ctx) noexcept nogil:
 
 
 cdef class PcapReader:
-    """Open ``path`` (pcap or pcapng, plain or gzip) for replay.
+    """Open ``path`` (pcap or pcapng, plain or gzip; a file, pipe or FIFO) for replay.
 
     :param filters: ``(ip, port)`` pairs in host byte order, 0 = any; a frame
         passes when it matches one. Empty: everything passes.
@@ -29,14 +30,18 @@ cdef class PcapReader:
         self.pc = <rxf_pcap *>calloc(1, sizeof(rxf_pcap))
         if self.pc == NULL:
             raise MemoryError()
-        if rxf_pcap_open(self.pc, path.encode()) != 0:
+        held = sources.claim(path)  # a pipe whose first bytes were read to detect the format
+        cdef bytes prefix = held[1] if held else b""
+        if rxf_pcap_open(self.pc, path.encode(), held[0] if held else -1, prefix, len(prefix)) != 0:
             msg = self.pc.error.decode(errors="replace")
             free(self.pc)
             self.pc = NULL
             raise ValueError(msg)
         self.is_open = True
+        if loops > 1 and not self.pc.src.seekable:
+            raise ValueError(f"{path}: cannot loop: a pipe or FIFO is read once (give a regular file)")
         filters = list(filters)
-        if len(filters) > RXF_FILTER_MAX:
+        if len(filters) > RXF_FILTER_MAX:  # the C array's bound (DestinationFilters in the config refuses first)
             raise ValueError(f"at most {RXF_FILTER_MAX} destination filters")
         for i, (ip, port) in enumerate(filters):
             self.pc.filter.ip[i] = ip
@@ -73,8 +78,20 @@ cdef class PcapReader:
             drops["filtered"] = s.filtered
         if s.truncated_records:
             drops["truncated_record"] = s.truncated_records
-        return {"frames": s.records, "packets": s.packets, "bytes": s.bytes, "loops": s.loops_done,
-                "skipped_blocks": s.skipped_blocks, "drops": drops}
+        out = {"frames": s.records, "packets": s.packets, "bytes": s.bytes, "loops": s.loops_done,
+               "skipped_blocks": s.skipped_blocks, "drops": drops}
+        warnings = []
+        if s.ts_out_of_range:
+            out["timestamps_out_of_range"] = s.ts_out_of_range
+            warnings.append(f"{s.ts_out_of_range} packet timestamps were out of range (pcapng if_tsoffset or "
+                            "resolution) and were clamped to 0 or 2^64-1 ns")
+        if self.pc.src.gzip:
+            out["gzip_trailing_bytes"] = self.pc.src.gz_trailing
+            if self.pc.src.gz_trailing:
+                warnings.append(sources.trailing_warning(self.pc.src.gz_trailing))
+        if warnings:
+            out["warnings"] = warnings
+        return out
 
     def progress(self):
         """(bytes done, bytes total) of the file (compressed bytes for gzip)."""

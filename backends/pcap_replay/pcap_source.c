@@ -39,18 +39,31 @@ static int shb_order(rxf_pcap *pc, const uint8_t *p) {
     return 0;
 }
 
-int rxf_pcap_open(rxf_pcap *pc, const char *path) {
+static int read_file_header(rxf_pcap *pc, const char *path);
+
+int rxf_pcap_open(rxf_pcap *pc, const char *path, int fd, const uint8_t *prefix, size_t prefix_len) {
     memset(pc, 0, sizeof(*pc));
     pc->loops = 1;
-    if (rxf_src_open(&pc->src, path, 8u << 20) != 0) {
+    int rc = fd >= 0 ? rxf_src_open_fd(&pc->src, fd, path, prefix, prefix_len, RXF_PCAP_WINDOW)
+                     : rxf_src_open(&pc->src, path, RXF_PCAP_WINDOW);
+    if (rc != 0) {
         snprintf(pc->error, sizeof(pc->error), "%s", pc->src.error);
         return -1;
     }
+    if (read_file_header(pc, path) != 0) {
+        rxf_src_close(&pc->src);
+        return -1;
+    }
+    return 0;
+}
+
+/* The classic header or the first section header's byte order. */
+static int read_file_header(rxf_pcap *pc, const char *path) {
     size_t avail;
-    const uint8_t *p = rxf_src_peek(&pc->src, 24, &avail, 1);
+    const uint8_t *p = rxf_src_wait(&pc->src, 24) == 0 ? rxf_src_peek(&pc->src, 24, &avail, 0) : NULL;
     if (!p) {
-        snprintf(pc->error, sizeof(pc->error), "%s: %s", path,
-                 pc->src.error[0] ? pc->src.error : "too short to be a pcap or pcapng file");
+        if (pc->src.error[0]) snprintf(pc->error, sizeof(pc->error), "%s", pc->src.error);
+        else snprintf(pc->error, sizeof(pc->error), "%s: too short to be a pcap or pcapng file", path);
         return -1;
     }
     uint32_t magic;
@@ -76,24 +89,43 @@ int rxf_pcap_open(rxf_pcap *pc, const char *path) {
     return 0;
 }
 
+/* After a rewind: step over the classic file header again (it is re-read). */
+static int skip_file_header(rxf_pcap *pc) {
+    if (pc->format != 1) return 0;
+    size_t avail;
+    if (rxf_src_wait(&pc->src, 24) != 0 || !rxf_src_peek(&pc->src, 24, &avail, 0)) return -1;
+    rxf_src_advance(&pc->src, 24);
+    return 0;
+}
+
 void rxf_pcap_close(rxf_pcap *pc) { rxf_src_close(&pc->src); }
 
 const char *rxf_pcap_last_error(void *ctx) { return ((rxf_pcap *)ctx)->error; }
 
-static uint64_t ts_to_ns(const rxf_pcap_if *ifc, uint64_t ts) {
+/* Timestamp units of the interface to ns since the epoch, plus if_tsoffset.
+   Checked arithmetic: a result below 0 or past 2^64-1 ns is clamped and counted. */
+static uint64_t ts_to_ns(rxf_pcap *pc, const rxf_pcap_if *ifc, uint64_t ts) {
     unsigned __int128 v;
     if (ifc->tsres_pow2) {
         v = ((unsigned __int128)ts * 1000000000u) >> ifc->tsres;
     } else if (ifc->tsres <= 9) {
         uint64_t m = 1;
         for (uint32_t i = ifc->tsres; i < 9; i++) m *= 10;
-        v = (unsigned __int128)ts * m;
+        v = (unsigned __int128)ts * m;        /* < 2^94: no overflow */
     } else {
         uint64_t d = 1;
         for (uint32_t i = 9; i < ifc->tsres && i < 28; i++) d *= 10;
         v = ts / d;
     }
-    return (uint64_t)v + (uint64_t)(ifc->tsoffset_s * 1000000000ll);
+    int64_t off_ns;
+    __int128 t;
+    if (__builtin_mul_overflow(ifc->tsoffset_s, (int64_t)1000000000, &off_ns))
+        t = ifc->tsoffset_s < 0 ? -1 : (__int128)UINT64_MAX + 1; /* out of range either way */
+    else
+        t = (__int128)v + off_ns;
+    if (t < 0) { pc->stats.ts_out_of_range++; return 0; }
+    if (t > (__int128)UINT64_MAX) { pc->stats.ts_out_of_range++; return UINT64_MAX; }
+    return (uint64_t)t;
 }
 
 static void parse_idb(rxf_pcap *pc, const uint8_t *b, uint32_t blen) {
@@ -122,12 +154,13 @@ static void parse_idb(rxf_pcap *pc, const uint8_t *b, uint32_t blen) {
     }
 }
 
-/* A peek came back short: an error, the clean end of the data, a refill we
-   may not do now (2), or a file cut inside a record (counted, then end). */
-static int short_read(rxf_pcap *pc, int may_refill, size_t avail, int header) {
+/* A peek came back short: an error, more to come later (2: a refill we may
+   not do now, or an interrupted read), the clean end of the data, or data
+   that ends inside a record (counted, then end). */
+static int short_read(rxf_pcap *pc, size_t avail, int header) {
     if (pc->src.error[0]) return fail(pc, pc->src.error);
-    if (header && avail == 0 && rxf_src_at_end(&pc->src)) return 0;
-    if (!may_refill && !rxf_src_at_end(&pc->src)) return 2;
+    if (!rxf_src_ended(&pc->src)) return 2;
+    if (header && avail == 0) return 0;
     pc->stats.truncated_records++;
     rxf_src_advance(&pc->src, avail);
     return 0;
@@ -140,11 +173,11 @@ static int next_frame(rxf_pcap *pc, int may_refill, const uint8_t **frame, uint3
     for (;;) {
         if (pc->format == 1) {
             const uint8_t *h = rxf_src_peek(&pc->src, 16, &avail, may_refill);
-            if (!h) return short_read(pc, may_refill, avail, 1);
+            if (!h) return short_read(pc, avail, 1);
             uint32_t incl = rd32(pc, h + 8);
             if (incl > RXF_PCAP_MAX_RECORD) return fail(pc, "corrupt pcap: record length is implausible");
             const uint8_t *r = rxf_src_peek(&pc->src, 16u + incl, &avail, may_refill);
-            if (!r) return short_read(pc, may_refill, avail, 0);
+            if (!r) return short_read(pc, avail, 0);
             uint64_t sec = rd32(pc, r), frac = rd32(pc, r + 4);
             *ts_ns = sec * 1000000000ull + (pc->nsec ? frac : frac * 1000ull);
             *frame = r + 16;
@@ -155,7 +188,7 @@ static int next_frame(rxf_pcap *pc, int may_refill, const uint8_t **frame, uint3
         }
         /* pcapng */
         const uint8_t *h = rxf_src_peek(&pc->src, 12, &avail, may_refill);
-        if (!h) return short_read(pc, may_refill, avail, 1);
+        if (!h) return short_read(pc, avail, 1);
         uint32_t btype_raw;
         memcpy(&btype_raw, h, 4);
         if (btype_raw == 0x0A0D0D0Au) { /* new section: new byte order, interfaces restart */
@@ -165,7 +198,7 @@ static int next_frame(rxf_pcap *pc, int may_refill, const uint8_t **frame, uint3
         uint32_t btype = rd32(pc, h), blen = rd32(pc, h + 4);
         if (blen < 12 || (blen & 3) || blen > RXF_PCAP_MAX_RECORD) return fail(pc, "corrupt pcapng: bad block length");
         const uint8_t *b = rxf_src_peek(&pc->src, blen, &avail, may_refill);
-        if (!b) return short_read(pc, may_refill, avail, 0);
+        if (!b) return short_read(pc, avail, 0);
         if (rd32(pc, b + blen - 4) != blen) return fail(pc, "corrupt pcapng: trailing block length differs");
         if (btype == 1) {
             parse_idb(pc, b, blen);
@@ -175,7 +208,7 @@ static int next_frame(rxf_pcap *pc, int may_refill, const uint8_t **frame, uint3
             if (cap > blen - 32) return fail(pc, "corrupt pcapng: captured length past the block");
             if (ifid >= pc->n_if || ifid >= RXF_PCAP_MAX_IF) return fail(pc, "corrupt pcapng: packet names an undeclared interface");
             uint64_t ts = ((uint64_t)rd32(pc, b + 12) << 32) | rd32(pc, b + 16);
-            *ts_ns = ts_to_ns(&pc->ifs[ifid], ts);
+            *ts_ns = ts_to_ns(pc, &pc->ifs[ifid], ts);
             *frame = b + 28;
             *caplen = cap;
             *linktype = pc->ifs[ifid].linktype;
@@ -214,8 +247,8 @@ int rxf_pcap_rx_burst(void *ctx, rxf_packet *pkts, uint32_t max) {
             if (pc->stats.loops_done >= pc->loops) return n ? (int)n : RXF_EOF;
             pc->stats.loops_done++;
             if (pc->stats.loops_done >= pc->loops) return n ? (int)n : RXF_EOF;
-            if (rxf_src_rewind(&pc->src) != 0) return n ? (int)n : fail(pc, pc->src.error);
-            if (pc->format == 1) rxf_src_advance(&pc->src, 24);
+            if (rxf_src_rewind(&pc->src) != 0 || skip_file_header(pc) != 0)
+                return n ? (int)n : fail(pc, pc->src.error[0] ? pc->src.error : "the file got shorter than its header");
             pc->n_if = 0;
             pc->pending_reset = 1;
             pc->started = 0;

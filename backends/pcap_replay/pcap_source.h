@@ -1,7 +1,8 @@
 /*
  * pcap / pcapng replay as an rxfeed backend (rxf_backend_ops).
  * Frames are parsed down to the UDP payload with rxfeed/net.h; the payload
- * pointers point into the mmap'd file (or the gzip window): no copy.
+ * pointers point into the byte source's read window (rxfeed/bytesource.h):
+ * no copy after the read. Files, pipes and FIFOs; plain or gzip.
  */
 #ifndef RXF_PCAP_SOURCE_H
 #define RXF_PCAP_SOURCE_H
@@ -13,6 +14,7 @@
 
 #define RXF_PCAP_MAX_IF 64
 #define RXF_PCAP_MAX_RECORD (16u << 20)
+#define RXF_PCAP_WINDOW (RXF_PCAP_MAX_RECORD + (64u << 10)) /* any record fits */
 
 typedef struct rxf_pcap_if {
     uint32_t linktype;
@@ -25,6 +27,7 @@ typedef struct rxf_pcap_stats {
     uint64_t records, packets, bytes, filtered, loops_done;
     uint64_t drops[RXF_NET_NVERDICTS];
     uint64_t truncated_records, skipped_blocks;
+    uint64_t ts_out_of_range;   /* pcapng timestamps clamped to [0, 2^64-1] ns */
 } rxf_pcap_stats;
 
 typedef struct rxf_pcap {
@@ -42,10 +45,12 @@ typedef struct rxf_pcap {
     int started;
     uint64_t first_ts, start_mono;
     rxf_pcap_stats stats;
-    char error[256];
+    char error[320];
 } rxf_pcap;
 
-int rxf_pcap_open(rxf_pcap *pc, const char *path);
+/* fd < 0: open path. Otherwise read fd (owned from now on), whose first
+   prefix_len bytes were already read into prefix (format detection). */
+int rxf_pcap_open(rxf_pcap *pc, const char *path, int fd, const uint8_t *prefix, size_t prefix_len);
 void rxf_pcap_close(rxf_pcap *pc);
 int rxf_pcap_rx_burst(void *ctx, rxf_packet *pkts, uint32_t max);
 const char *rxf_pcap_last_error(void *ctx);

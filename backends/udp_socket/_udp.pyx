@@ -4,6 +4,8 @@ from libc.stdlib cimport calloc, free
 from cpython.pycapsule cimport PyCapsule_New
 from rxfeed_abi cimport RXF_ABI_VERSION, RXF_BACKEND_CAPSULE
 
+from rxfeed.backend_base import check_filter_count
+
 
 cdef int _rx(void *ctx, rxf_packet *pkts, uint32_t max) noexcept nogil:
     return rxf_udp_rx_burst(ctx, pkts, max)
@@ -20,8 +22,7 @@ cdef class UdpReceiver:
                   int rcvbuf=0, int busy_poll_us=0, bint blocking=False, double idle_timeout_s=0.0):
         cdef rxf_udp_cfg cfg
         groups = list(groups)
-        if len(groups) > 16:
-            raise ValueError("at most 16 groups")
+        check_filter_count(groups)  # the C arrays' bound (config validation says so first)
         cfg.port = port
         cfg.n_groups = len(groups)
         for i, (g, s) in enumerate(groups):

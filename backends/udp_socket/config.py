@@ -6,6 +6,7 @@ import ipaddress
 
 from pydantic import Field, field_validator, model_validator
 
+from rxfeed.backend_base import check_filter_count
 from rxfeed.config import PluginConfig
 
 
@@ -34,7 +35,7 @@ class UdpSocketConfig(PluginConfig):
     :ivar idle_timeout_s: end of source after this long without a datagram (0: never).
     """
 
-    groups: tuple[str, ...] = Field(min_length=1, max_length=16)
+    groups: tuple[str, ...] = Field(min_length=1)
     interface_address: str | None = None
     interface: str | None = None
     rcvbuf: int = Field(0, ge=0, le=1 << 30)
@@ -45,6 +46,7 @@ class UdpSocketConfig(PluginConfig):
     @field_validator("groups")
     @classmethod
     def _groups(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        check_filter_count(v)
         for g in v:
             parse_group(g)
         return v

@@ -30,6 +30,11 @@ static int fail(rxf_udp *u, const char *what) {
 int rxf_udp_open(rxf_udp *u, const rxf_udp_cfg *cfg) {
     memset(u, 0, sizeof(*u));
     u->cfg = *cfg;
+    u->fd = -1;
+    if (cfg->n_groups > RXF_FILTER_MAX) {
+        snprintf(u->error, sizeof(u->error), "at most %d filters; got %u", RXF_FILTER_MAX, cfg->n_groups);
+        return -1;
+    }
     u->fd = socket(AF_INET, SOCK_DGRAM | (cfg->blocking ? 0 : SOCK_NONBLOCK), 0);
     if (u->fd < 0) return fail(u, "socket");
     int one = 1;

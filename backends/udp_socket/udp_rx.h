@@ -12,16 +12,16 @@
 #include <stdint.h>
 #include <sys/socket.h>
 #include "rxfeed/abi.h"
+#include "rxfeed/net.h" /* RXF_FILTER_MAX */
 
 #define RXF_UDP_MAX_BATCH 256
-#define RXF_UDP_MAX_GROUPS 16
 #define RXF_UDP_BUF 2048
 
 typedef struct rxf_udp_cfg {
     uint16_t port;
     uint32_t n_groups;
-    uint32_t group[RXF_UDP_MAX_GROUPS];   /* host order; 0 = unicast, no join */
-    uint32_t source[RXF_UDP_MAX_GROUPS];  /* host order; != 0: source-specific join */
+    uint32_t group[RXF_FILTER_MAX];   /* host order; 0 = unicast, no join */
+    uint32_t source[RXF_FILTER_MAX];  /* host order; != 0: source-specific join */
     uint32_t iface_addr;                  /* host order; 0 = kernel's choice */
     int iface_index;                      /* 0 = by address */
     int rcvbuf;                           /* bytes; 0 = system default */

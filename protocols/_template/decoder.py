@@ -12,7 +12,7 @@ class TemplateDecoderConfig(PluginConfig):
     """No settings yet; add fields with defaults and docs."""
 
 
-class TemplateDecoder(ProtocolDecoder):
+class TemplateDecoder(ProtocolDecoder[TemplateDecoderConfig]):
     name = "template"
     Config = TemplateDecoderConfig
     description = "copy me"
@@ -27,4 +27,5 @@ class TemplateDecoder(ProtocolDecoder):
         return self._impl.capsule()
 
     def counters(self) -> dict[str, Any]:
-        return self._impl.counters()
+        counters: dict[str, Any] = self._impl.counters()
+        return counters

@@ -7,8 +7,9 @@ cdef extern from "book.h" nogil:
         uint32_t orders
         uint64_t shares
         int32_t head, tail
+        int32_t worse
     ctypedef struct rxf_side:
-        rxf_level *lv
+        int32_t best
         uint32_t n
     ctypedef struct rxf_stock:
         rxf_side side[2]
@@ -24,6 +25,7 @@ cdef extern from "book.h" nogil:
     ctypedef struct rxf_book_counters:
         uint64_t messages, adds, executions, cancels, deletes, replaces, trades, cross_trades, broken_trades
         uint64_t unknown_order, exec_beyond_remaining, cancel_beyond_remaining, duplicate_add
+        uint64_t invalid_side, zero_shares_add, directory_conflict
         uint64_t crossed, locked, halts, system_events
         uint64_t bbo_changes, depth_snapshots
     ctypedef struct rxf_bbo_event:
@@ -34,6 +36,10 @@ cdef extern from "book.h" nogil:
         rxf_itch_handlers table
         rxf_stock *stocks
         rxf_order *orders
+        uint64_t cap_orders
+        uint64_t hash_cap
+        rxf_level *lv
+        uint64_t cap_lv
         rxf_book_counters c
         char system_state
         rxf_bbo_event *bbo
@@ -46,9 +52,13 @@ cdef extern from "book.h" nogil:
         uint64_t depth_every_ns
         uint8_t *depth
         uint64_t n_depth
-    int rxf_books_init(rxf_books *b, int want_bbo, int want_trades, int want_latency, uint32_t depth_n)
+    int rxf_books_init(rxf_books *b, int want_bbo, int want_trades, int want_latency, uint32_t depth_n,
+                       uint64_t depth_every_ns)
     void rxf_books_free(rxf_books *b)
+    int32_t rxf_books_find_level(const rxf_books *b, uint16_t locate, int side, uint32_t price)
+    const char *rxf_books_check(const rxf_books *b)
 
 
 cdef class OrderBooks:
     cdef rxf_books *b
+    cdef rxf_side *_side(self, object loc, int side) except NULL

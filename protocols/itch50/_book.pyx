@@ -8,7 +8,13 @@ from itch50_handlers cimport RXF_ITCH_HANDLERS_CAPSULE
 cdef extern from "rxfeed/hist.h":
     enum: RXF_HIST_BUCKETS
 
+import operator
+
 import numpy as np
+
+#: Stock locates are u16 in ITCH 5.0.
+N_LOCATES = 65536
+_SIDES = {"B": 0, "S": 1}
 
 #: One BBO change (``books.take_bbo()``); prices in Price(4) units, 0 = empty side.
 BBO_DTYPE = np.dtype({"names": ["timestamp", "bid_price", "ask_price", "bid_shares", "ask_shares", "locate"],
@@ -29,20 +35,21 @@ cdef class OrderBooks:
     :param latency: time every book update with the cycle counter (``latency()``).
     :param depth: N > 0: a depth-N snapshot each time a message changes one of
         a book's top N levels (``take_depth()``).
-    :param depth_every_ns: with ``depth``, snapshot every named book on a clock
-        instead (message time: at each multiple of this many ns).
+    :param depth_every_ns: with ``depth``, snapshots on a clock instead (message
+        time, each multiple of this many ns): at each tick, one snapshot of every
+        book whose top N changed since the previous tick (a time jump over many
+        ticks gives one, stamped with the first tick passed).
     """
 
     def __cinit__(self, bint bbo=False, bint trades=False, bint latency=False, unsigned int depth=0,
                   unsigned long long depth_every_ns=0):
         if depth > 1000:
             raise ValueError("depth must be <= 1000")
-        self.b = <rxf_books *>calloc(1, sizeof(rxf_books))
-        if self.b == NULL or rxf_books_init(self.b, bbo, trades, latency, depth) != 0:
-            raise MemoryError()
         if depth_every_ns and not depth:
             raise ValueError("depth_every_ns needs depth=N")
-        self.b.depth_every_ns = depth_every_ns
+        self.b = <rxf_books *>calloc(1, sizeof(rxf_books))
+        if self.b == NULL or rxf_books_init(self.b, bbo, trades, latency, depth, depth_every_ns) != 0:
+            raise MemoryError()
 
     def __dealloc__(self):
         if self.b != NULL:
@@ -60,8 +67,9 @@ cdef class OrderBooks:
                 "depth_snapshots": c.depth_snapshots,
                 "integrity": {"unknown_order": c.unknown_order, "exec_beyond_remaining": c.exec_beyond_remaining,
                               "cancel_beyond_remaining": c.cancel_beyond_remaining,
-                              "duplicate_add": c.duplicate_add, "crossed": c.crossed, "locked": c.locked,
-                              "out_of_memory": self.b.oom}}
+                              "duplicate_add": c.duplicate_add, "invalid_side": c.invalid_side,
+                              "zero_shares_add": c.zero_shares_add, "directory_conflict": c.directory_conflict,
+                              "crossed": c.crossed, "locked": c.locked, "out_of_memory": self.b.oom}}
 
     def latency(self) -> dict:
         """Percentiles (ns) of the time each message took to update the books."""
@@ -77,10 +85,11 @@ cdef class OrderBooks:
         return chr(<unsigned char>self.b.system_state) if self.b.system_state else ""
 
     def symbols(self) -> dict:
-        """``{symbol: locate}`` for every locate named by an R message."""
+        """``{symbol: locate}`` for every locate named by an R message (the first
+        entry wins; contradicting R messages are counted as ``directory_conflict``)."""
         out = {}
         cdef int i
-        for i in range(65536):
+        for i in range(N_LOCATES):
             if self.b.stocks[i].seen:
                 out[self.b.stocks[i].name[:8].decode("latin-1").rstrip()] = i
         return out
@@ -91,36 +100,51 @@ cdef class OrderBooks:
             if key not in locs:
                 raise KeyError(f"no stock directory (R) message named {key!r}")
             key = locs[key]
-        if not 0 <= key < 65536:
-            raise KeyError(key)
-        return Book(self, key)
+        try:
+            return Book(self, key)
+        except IndexError as exc:
+            raise KeyError(str(exc)) from None
 
-    def _levels(self, int loc, int side, int n):
-        cdef rxf_side *sd = &self.b.stocks[loc].side[side]
-        cdef int i, k = 0
+    cdef rxf_side *_side(self, object loc, int side) except NULL:
+        if side != 0 and side != 1:
+            raise ValueError(f"side must be 0 (bid) or 1 (ask), not {side}")
+        return &self.b.stocks[check_locate(loc)].side[side]
+
+    def _levels(self, loc, int side, int n):
+        """``[(price, shares, orders), ...]`` best first, ``n`` levels (all when < 0)."""
+        cdef rxf_side *sd = self._side(loc, side)
+        cdef int32_t i = sd.best
+        cdef int k = 0
         out = []
-        i = <int>sd.n - 1
-        while i >= 0 and (n < 0 or k < n):
-            out.append((sd.lv[i].price, sd.lv[i].shares, sd.lv[i].orders))
-            i -= 1
+        while i != 0 and (n < 0 or k < n):
+            out.append((self.b.lv[i].price, self.b.lv[i].shares, self.b.lv[i].orders))
+            i = self.b.lv[i].worse
             k += 1
         return out
 
-    def _queue(self, int loc, int side, unsigned int price):
-        cdef rxf_side *sd = &self.b.stocks[loc].side[side]
-        cdef int i, s
-        for i in range(sd.n):
-            if sd.lv[i].price == price:
-                s = sd.lv[i].head
-                out = []
-                while s >= 0:
-                    out.append((self.b.orders[s].ref, self.b.orders[s].shares))
-                    s = self.b.orders[s].next
-                return out
-        return []
+    def _queue(self, loc, int side, unsigned int price):
+        """The FIFO at ``price``: ``[(order_reference_number, shares), ...]``."""
+        self._side(loc, side)
+        cdef int32_t li = rxf_books_find_level(self.b, <uint16_t>check_locate(loc), side, price)
+        cdef int32_t s = self.b.lv[li].head if li else -1
+        out = []
+        while s >= 0:
+            out.append((self.b.orders[s].ref, self.b.orders[s].shares))
+            s = self.b.orders[s].next
+        return out
 
-    def _state(self, int loc):
-        return chr(<unsigned char>self.b.stocks[loc].trading_state) if self.b.stocks[loc].trading_state else ""
+    def _state(self, loc):
+        cdef char st = self.b.stocks[check_locate(loc)].trading_state
+        return chr(<unsigned char>st) if st else ""
+
+    def _capacity(self) -> dict:
+        """Slots allocated: order pool, order-reference hash, level pool."""
+        return {"orders": self.b.cap_orders, "hash": self.b.hash_cap, "levels": self.b.cap_lv}
+
+    def _check(self) -> str:
+        """Every book's structure checked (red-black rules, price order, FIFO sums): "" when sound."""
+        cdef const char *why = rxf_books_check(self.b)
+        return why.decode() if why != NULL else ""
 
     def take_bbo(self):
         """Top-of-book changes so far (numpy, :data:`BBO_DTYPE`); the buffer is emptied."""
@@ -161,12 +185,27 @@ cdef class OrderBooks:
         return out
 
 
+def check_locate(loc) -> int:
+    """``loc`` as an int in 0..65535, else IndexError."""
+    i = operator.index(loc)
+    if not 0 <= i < N_LOCATES:
+        raise IndexError(f"locate {loc} out of range 0..{N_LOCATES - 1}")
+    return i
+
+
+def side_index(side) -> int:
+    """0 for ``"B"``, 1 for ``"S"``, else ValueError."""
+    if side not in _SIDES:
+        raise ValueError(f"side must be 'B' or 'S', not {side!r}")
+    return _SIDES[side]
+
+
 class Book:
     """One symbol's book (a view: it reads the live C structures)."""
 
     def __init__(self, books, locate):
         self._books = books
-        self.locate = locate
+        self.locate = check_locate(locate)
 
     def bbo(self):
         """``((bid_price, bid_shares), (ask_price, ask_shares))``; ``(0, 0)`` for an empty side."""
@@ -180,11 +219,11 @@ class Book:
 
     def levels(self, side):
         """Every level of ``side`` (``"B"``/``"S"``), best first."""
-        return iter(self._books._levels(self.locate, 0 if side == "B" else 1, -1))
+        return iter(self._books._levels(self.locate, side_index(side), -1))
 
     def queue(self, side, price):
         """The FIFO at a price: ``[(order_reference_number, shares), ...]``, first in line first."""
-        return self._books._queue(self.locate, 0 if side == "B" else 1, price)
+        return self._books._queue(self.locate, side_index(side), price)
 
     @property
     def trading_state(self):

@@ -5,13 +5,13 @@ from _records cimport rxf_itch_record
 from itch50_handlers cimport rxf_itch_handlers
 
 
-
-
 cdef struct PendingRec:
     rxf_itch_record rec
     uint64_t sequence
     uint64_t rx_ts_ns
     uint8_t has_seq
+    uint8_t status      # ST_* of _decoder.pyx: what the session layer made of it
+    char session[10]    # the session of the message's own packet
 
 cdef struct EventRec:
     int kind
@@ -22,6 +22,10 @@ cdef struct EventRec:
 
 cdef struct DecoderState:
     rxf_mold_session mold
+    int sequenced               # 0: dissect: every message of every datagram, with its status
+    uint8_t *held               # copy of the datagram held by the session layer (an implausible jump)
+    uint32_t held_cap
+    rxf_packet held_pkt         # that datagram, its data pointing at `held`
     uint64_t per_type[256]
     uint64_t messages
     uint64_t packets
@@ -66,7 +70,6 @@ cdef class ItchDecoder:
     cdef dict _callbacks
     cdef void *_cb[256]
     cdef uint8_t _cbmeta[256]
-    cdef dict _meta_wanted
     cdef object _batch_callback
     cdef dict _batches
     cdef object _event_callback

@@ -15,7 +15,9 @@ from cpython.tuple cimport PyTuple_SET_ITEM
 
 from rxfeed_abi cimport (RXF_ABI_VERSION, RXF_DECODER_CAPSULE, RXF_PKT_STREAM, RXF_PKT_SOURCE_RESET,
                          rxf_packet, rxf_decoder_ops)
-from rxfeed_mold cimport (RXF_MOLD_HEADER_LEN, rxf_mold_session, rxf_mold_verdict, rxf_mold_accept,
+from rxfeed_mold cimport (RXF_MOLD_HEADER_LEN, RXF_MOLD_SHORT, RXF_MOLD_DELIVER, RXF_MOLD_HOLD,
+                          RXF_MOLD_OVERFLOW, RXF_MOLD_CONFIRMED, RXF_MOLD_REJECTED, rxf_mold_session,
+                          rxf_mold_verdict, rxf_mold_accept, rxf_mold_resolve, rxf_mold_drop_candidate,
                           rxf_mold_reset)
 from _records cimport *
 from itch50_handlers cimport (RXF_ITCH_HANDLERS_VERSION, RXF_ITCH_HANDLERS_CAPSULE, rxf_itch_meta,
@@ -23,6 +25,7 @@ from itch50_handlers cimport (RXF_ITCH_HANDLERS_VERSION, RXF_ITCH_HANDLERS_CAPSU
 
 import numpy as np
 from rxfeed.protocols.itch50 import messages as _messages
+from rxfeed.protocols.itch50.messages import MessageMeta
 from rxfeed.protocols.itch50.dtypes import DTYPES as _DTYPES
 
 DEF MAX_HANDLER_TABLES = 8
@@ -30,6 +33,14 @@ DEF EV_GAP = 1
 DEF EV_SESSION_CHANGE = 2
 DEF EV_END_OF_SESSION = 3
 DEF EV_UNRECOVERABLE = 4
+DEF EV_IMPLAUSIBLE = 5
+DEF EV_OVERFLOW = 6
+# What the session layer made of a message (MessageMeta.status)
+DEF ST_UNSEQUENCED = 0
+DEF ST_NEW = 1
+DEF ST_DUPLICATE = 2
+DEF ST_IMPLAUSIBLE = 3
+DEF ST_OVERFLOW = 4
 
 cdef extern from *:
     """
@@ -71,7 +82,11 @@ cdef inline object _stock(uint16_t loc, const char *p):
 include "_convert.pxi"
 
 EVENT_KINDS = {EV_GAP: "gap", EV_SESSION_CHANGE: "session_change", EV_END_OF_SESSION: "end_of_session",
-               EV_UNRECOVERABLE: "unrecoverable_framing"}
+               EV_UNRECOVERABLE: "unrecoverable_framing", EV_IMPLAUSIBLE: "implausible_sequence",
+               EV_OVERFLOW: "sequence_overflow"}
+#: MessageMeta.status by ST_* code: what the session layer made of a message.
+STATUS_NAMES = (None, "new", "duplicate", "implausible", "overflow")
+cdef tuple _STATUS = STATUS_NAMES
 
 
 def c_layout():
@@ -133,7 +148,9 @@ cdef inline void _event(DecoderState *st, int kind, const char *session, uint64_
 
 
 cdef inline void _message(DecoderState *st, const uint8_t *m, uint32_t mlen, const rxf_packet *pkt,
-                          int has_seq, uint64_t seq) noexcept nogil:
+                          const char *session, uint64_t seq, uint8_t status) noexcept nogil:
+    """Decode one message and hand it to every output. ``session``: the 10
+    bytes of its own packet's session, NULL without a session layer."""
     cdef rxf_itch_record rec
     cdef rxf_itch_meta meta
     cdef int rc, i
@@ -154,9 +171,9 @@ cdef inline void _message(DecoderState *st, const uint8_t *m, uint32_t mlen, con
         meta.packet = pkt
         meta.raw = m
         meta.raw_len = mlen
-        meta.has_sequence = has_seq
+        meta.has_sequence = session != NULL
         meta.sequence = seq
-        meta.session = st.mold.session if has_seq else NULL
+        meta.session = session
         for i in range(st.n_handlers):
             if st.handlers[i].on[t] != NULL:
                 st.handlers[i].on[t](st.handlers[i].ctx, &rec, &meta)
@@ -174,7 +191,10 @@ cdef inline void _message(DecoderState *st, const uint8_t *m, uint32_t mlen, con
         st.n_pending += 1
         memcpy(&pend.rec, &rec, rxf_itch_record_size[t])
         pend.sequence = seq
-        pend.has_seq = has_seq
+        pend.has_seq = session != NULL
+        pend.status = status
+        if session != NULL:
+            memcpy(pend.session, session, 10)
         pend.rx_ts_ns = pkt.rx_ts_ns
     if st.batch_sub[t]:
         rsize = rxf_itch_record_size[t]
@@ -215,46 +235,129 @@ cdef inline void _arrival(DecoderState *st, uint64_t seq, uint32_t count) noexce
     st.n_arrivals += 1
 
 
-cdef inline void _mold_packet(DecoderState *st, const rxf_packet *pkt) noexcept nogil:
-    cdef rxf_mold_verdict v
+cdef inline void _mold_events(DecoderState *st, const rxf_mold_verdict *v, uint64_t ts) noexcept nogil:
+    """The events of a session-layer verdict: session change, gap, end of session."""
+    if v.session_changed:
+        _event(st, EV_SESSION_CHANGE, st.mold.session, v.seq, 0, ts)
+    if v.gap_count:
+        _event(st, EV_GAP, st.mold.session, v.gap_first, v.gap_count, ts)
+    if v.end_of_session:
+        _event(st, EV_END_OF_SESSION, st.mold.session, v.seq, 0, ts)
+        if st.stop_at_eos:
+            st.stop = 1
+
+
+cdef inline int _mold_block(DecoderState *st, const rxf_packet *pkt, const rxf_mold_verdict *v,
+                            uint32_t deliver_from, uint8_t status) noexcept nogil:
+    """Walk a datagram's message blocks (every length checked first) and hand
+    messages ``deliver_from``.. to _message. ``status`` ST_NEW: the verdict's
+    ``skip`` leading messages are duplicates; otherwise every message has
+    ``status``. Returns 0 if the blocks ran past the datagram."""
     cdef const uint8_t *p = pkt.data
     cdef uint32_t len = pkt.len
     cdef uint32_t off = RXF_MOLD_HEADER_LEN
     cdef uint32_t i = 0, mlen
-    cdef int rc = rxf_mold_accept(&st.mold, p, len, &v)  # checks len >= 20 first
-    if rc < 0:
-        return
-    if v.session_changed:
-        _event(st, EV_SESSION_CHANGE, st.mold.session, v.seq, 0, pkt.rx_ts_ns)
-    if v.gap_count:
-        _event(st, EV_GAP, st.mold.session, v.gap_first, v.gap_count, pkt.rx_ts_ns)
-    if v.end_of_session:
-        _event(st, EV_END_OF_SESSION, st.mold.session, v.seq, 0, pkt.rx_ts_ns)
-        if st.stop_at_eos:
-            st.stop = 1
-    if rc == 0:
-        return
     while i < v.count:
-        if off + 2 > len:
+        mlen = 0
+        if off + 2 <= len:
+            mlen = (<uint32_t>p[off] << 8) | p[off + 1]
+        if off + 2 > len or off + 2 + mlen > len:  # the block runs past the datagram
             st.err_truncated_block += 1
-            if i >= v.skip:
-                st.lost_in_malformed += v.count - i
-            return
-        mlen = (<uint32_t>p[off] << 8) | p[off + 1]
+            if status == ST_NEW and v.count > (i if i > v.skip else v.skip):
+                st.lost_in_malformed += v.count - (i if i > v.skip else v.skip)
+            return 0
         off += 2
-        if off + mlen > len:  # the block runs past the datagram
-            st.err_truncated_block += 1
-            if i >= v.skip:
-                st.lost_in_malformed += v.count - i
-            return
-        if i >= v.skip:
-            _message(st, p + off, mlen, pkt, 1, v.seq + i)
+        if i >= deliver_from:
+            _message(st, p + off, mlen, pkt, <const char *>p, v.seq + i,
+                     status if status != ST_NEW else (ST_DUPLICATE if i < v.skip else ST_NEW))
         off += mlen
         i += 1
-    if st.log_arrivals:
-        _arrival(st, v.seq, v.count)
     if off < len:
         st.err_trailing_bytes += 1
+    return 1
+
+
+cdef inline void _hold(DecoderState *st, const rxf_packet *pkt, const rxf_mold_verdict *v) noexcept nogil:
+    """Keep a copy of the datagram the session layer holds (an implausible jump
+    waiting for confirmation); it outlives the burst."""
+    cdef uint8_t *b
+    if pkt.data == st.held:
+        return  # already the held copy
+    if pkt.len > st.held_cap:
+        b = <uint8_t *>realloc(st.held, pkt.len)
+        if b == NULL:  # cannot keep it: it cannot be confirmed either
+            rxf_mold_drop_candidate(&st.mold)
+            _event(st, EV_IMPLAUSIBLE, <const char *>pkt.data, v.seq, v.count, pkt.rx_ts_ns)
+            return
+        st.held = b
+        st.held_cap = pkt.len
+    memcpy(st.held, pkt.data, pkt.len)
+    st.held_pkt = pkt[0]
+    st.held_pkt.data = st.held
+
+
+cdef inline void _held_rejected(DecoderState *st) noexcept nogil:
+    """The held datagram was not confirmed (already counted): an event, and in
+    dissect mode its messages, marked implausible."""
+    cdef rxf_mold_verdict v
+    memset(&v, 0, sizeof(v))
+    v.seq = st.mold.cand_seq
+    v.count = <uint32_t>(st.mold.cand_end - st.mold.cand_seq)
+    v.skip = v.count
+    _event(st, EV_IMPLAUSIBLE, <const char *>st.held, v.seq, v.count, st.held_pkt.rx_ts_ns)
+    if not st.sequenced:
+        _mold_block(st, &st.held_pkt, &v, 0, ST_IMPLAUSIBLE)
+
+
+cdef inline void _mold_datagram(DecoderState *st, const rxf_packet *pkt) noexcept nogil:
+    """One datagram through the session layer, then its new messages (all of
+    them, marked, in dissect mode) to the outputs."""
+    cdef rxf_mold_verdict v
+    cdef int rc = rxf_mold_accept(&st.mold, pkt.data, pkt.len, &v)  # checks len >= 20 first
+    if rc == RXF_MOLD_SHORT:
+        return
+    _mold_events(st, &v, pkt.rx_ts_ns)
+    if rc == RXF_MOLD_HOLD:
+        _hold(st, pkt, &v)
+        return
+    if rc == RXF_MOLD_OVERFLOW:
+        _event(st, EV_OVERFLOW, <const char *>pkt.data, v.seq, v.count, pkt.rx_ts_ns)
+        if not st.sequenced:
+            _mold_block(st, pkt, &v, 0, ST_OVERFLOW)
+        return
+    if v.count == 0 or (st.sequenced and rc != RXF_MOLD_DELIVER):
+        return
+    if _mold_block(st, pkt, &v, v.skip if st.sequenced else 0, ST_NEW) and rc == RXF_MOLD_DELIVER \
+            and st.log_arrivals:
+        _arrival(st, v.seq, v.count)
+
+
+cdef inline void _mold_packet(DecoderState *st, const rxf_packet *pkt) noexcept nogil:
+    """A MoldUDP64 datagram: it first decides a held jump (confirmed: both
+    datagrams go through in sequence order; rejected: the held one is
+    dropped), then goes through the session layer itself."""
+    cdef rxf_mold_verdict v
+    cdef int r
+    if st.mold.have_candidate:
+        r = rxf_mold_resolve(&st.mold, pkt.data, pkt.len, &v)
+        if r == RXF_MOLD_REJECTED:
+            _held_rejected(st)
+        elif r == RXF_MOLD_CONFIRMED:
+            _mold_events(st, &v, pkt.rx_ts_ns)  # the gap up to the new position
+            if v.packet_first:
+                _mold_datagram(st, pkt)
+                _mold_datagram(st, &st.held_pkt)
+            else:
+                _mold_datagram(st, &st.held_pkt)
+                _mold_datagram(st, pkt)
+            return
+    _mold_datagram(st, pkt)
+
+
+cdef inline void _drop_held(DecoderState *st) noexcept nogil:
+    """End or restart of the input: a held jump can no longer be confirmed."""
+    if rxf_mold_drop_candidate(&st.mold):
+        _held_rejected(st)
 
 
 cdef inline long _frame_len(const uint8_t *q, uint32_t avail, int *implied) noexcept nogil:
@@ -280,7 +383,7 @@ cdef inline void _framed(DecoderState *st, const uint8_t *q, uint32_t total, int
                          const rxf_packet *pkt) noexcept nogil:
     if implied:
         st.implied_length += 1
-    _message(st, q + 2, total - 2, pkt, 0, 0)
+    _message(st, q + 2, total - 2, pkt, NULL, 0, ST_UNSEQUENCED)
 
 
 cdef inline void _stream_chunk(DecoderState *st, const rxf_packet *pkt) noexcept nogil:
@@ -296,6 +399,7 @@ cdef inline void _stream_chunk(DecoderState *st, const rxf_packet *pkt) noexcept
         if need < 0:
             st.stream_unrecoverable += 1
             st.stream_dead = 1
+            st.carry_len = 0  # not a truncated tail: the same bytes in one chunk are not one either
             _event(st, EV_UNRECOVERABLE, NULL, st.messages, 0, 0)
             return
         want = <uint32_t>need if need > 0 else st.carry_len + 1
@@ -333,6 +437,7 @@ cdef int _on_burst(void *ctx, const rxf_packet *pkts, uint32_t n) noexcept nogil
     cdef uint32_t i
     for i in range(n):
         if pkts[i].flags & RXF_PKT_SOURCE_RESET:
+            _drop_held(st)
             rxf_mold_reset(&st.mold)
             st.carry_len = 0
             st.stream_dead = 0
@@ -356,9 +461,24 @@ cdef int _on_burst(void *ctx, const rxf_packet *pkts, uint32_t n) noexcept nogil
 
 cdef void _on_end(void *ctx) noexcept nogil:
     cdef DecoderState *st = <DecoderState *>ctx
+    _drop_held(st)
     if st.carry_len:
         st.stream_truncated_tail += 1
         st.carry_len = 0
+
+
+cdef object _meta(const PendingRec *p):
+    """The MessageMeta of a queued message (built in place, as the records are)."""
+    m = rxf_tuple_alloc(MessageMeta, 4)
+    if p.has_seq:
+        _put(m, 0, PyUnicode_DecodeLatin1(p.session, 10, NULL))
+        _put(m, 1, p.sequence)
+    else:
+        _put(m, 0, None)
+        _put(m, 1, None)
+    _put(m, 2, p.rx_ts_ns)
+    _put(m, 3, _STATUS[p.status])
+    return m
 
 
 cdef class ItchDecoder:
@@ -368,16 +488,25 @@ cdef class ItchDecoder:
         to start at (1); 0 synchronises on the first packet seen.
     :param batch_size: records per numpy batch.
     :param stop_at_end_of_session: stop the loop at MoldUDP64's end of session.
+    :param max_sequence_jump: a MoldUDP64 forward jump of more messages than
+        this is held until the next datagram confirms it (else dropped and
+        counted as ``implausible_sequence``); 0: no limit.
+    :param sequenced: False: dissect mode, every message of every datagram
+        reaches the outputs, duplicates and implausible ones included, with
+        ``MessageMeta.status`` saying what the session layer made of it.
     """
 
     def __cinit__(self, unsigned long long initial_sequence=1, unsigned int batch_size=65536,
-                  bint stop_at_end_of_session=False):
+                  bint stop_at_end_of_session=False, unsigned long long max_sequence_jump=1000000,
+                  bint sequenced=True):
         if batch_size < 1:
             raise ValueError("batch_size must be >= 1")
         self.st = <DecoderState *>calloc(1, sizeof(DecoderState))
         if self.st == NULL:
             raise MemoryError()
         self.st.mold.initial_seq = initial_sequence
+        self.st.mold.max_jump = max_sequence_jump
+        self.st.sequenced = sequenced
         self.st.stop_at_eos = stop_at_end_of_session
         self.st.batch_cap = batch_size
         self.st.owner = <void *>self
@@ -388,7 +517,6 @@ cdef class ItchDecoder:
         self.ops.on_end = _on_end
         self.ops.last_error = NULL
         self._callbacks = {}
-        self._meta_wanted = {}
         self._batches = {}
         self._events = []
         self._handler_capsules = []
@@ -404,6 +532,7 @@ cdef class ItchDecoder:
             free(self.st.pending)
             free(self.st.events)
             free(self.st.arrivals)
+            free(self.st.held)
             free(self.st)
 
     def capsule(self):
@@ -431,7 +560,9 @@ cdef class ItchDecoder:
     def subscribe(self, callback, types=None, *, bint with_meta=False):
         """Call ``callback(msg)`` (or ``callback(msg, meta)``) for each message of
         ``types`` (a string of type characters; None: all). Unsubscribed types
-        never reach Python. ``meta`` is ``(session, sequence, rx_ts_ns)``."""
+        never reach Python. ``meta`` is a :class:`MessageMeta` ``(session,
+        sequence, rx_ts_ns, status)`` of the message's own packet (session,
+        sequence and status None without MoldUDP64)."""
         for t in self._types(types):
             self._callbacks[t] = callback  # owns the reference _cb borrows
             self._cb[t] = <void *>callback
@@ -499,7 +630,8 @@ cdef class ItchDecoder:
 
     # --- events ----------------------------------------------------------
     def on_event(self, callback):
-        """``callback(event_dict)`` for gaps, session changes, end of session."""
+        """``callback(event_dict)`` for gaps, session changes, end of session,
+        implausible sequence jumps and sequence overflows (``EVENT_KINDS``)."""
         self._event_callback = callback
 
     @property
@@ -521,13 +653,16 @@ cdef class ItchDecoder:
             "unknown_type": st.err_unknown_type, "bad_length": st.err_bad_length,
             "truncated_block": st.err_truncated_block, "trailing_bytes": st.err_trailing_bytes,
             "short_packet": m.short_packets, "stream_unrecoverable": st.stream_unrecoverable,
-            "stream_truncated_tail": st.stream_truncated_tail}.items() if v}
+            "stream_truncated_tail": st.stream_truncated_tail, "implausible_sequence": m.implausible_packets,
+            "sequence_overflow": m.overflow_packets}.items() if v}
         return {
             "packets": st.packets, "bytes": st.bytes, "messages": st.messages, "messages_per_type": per_type,
             "gaps": m.gaps, "gap_messages": m.gap_messages, "duplicate_packets": m.duplicate_packets,
             "duplicates": m.duplicate_messages, "heartbeats": m.heartbeats, "end_of_session": m.end_of_session,
             "session_changes": m.session_changes, "session": m.session[:10].decode("latin-1") if m.have_session else None,
             "next_sequence": m.next_seq if m.have_session else None,
+            "sequence_jumps_confirmed": m.jumps_confirmed,
+            "implausible_messages": m.implausible_messages, "overflow_messages": m.overflow_messages,
             "implied_lengths": st.implied_length, "lost_in_malformed": st.lost_in_malformed,
             "source_resets": st.source_resets, "errors": errors,
         }
@@ -561,8 +696,7 @@ cdef class ItchDecoder:
                 cb = <object>self._cb[t]
                 msg = record_to_py(&p.rec)
                 if self._cbmeta[t]:
-                    cb(msg, (self.st.mold.session[:10].decode("latin-1") if p.has_seq else None,
-                             p.sequence if p.has_seq else None, p.rx_ts_ns))
+                    cb(msg, _meta(p))
                 else:
                     cb(msg)
         except BaseException as exc:

@@ -1,8 +1,8 @@
 """Generate the C and Cython side of ITCH 5.0 from :mod:`spec`.
 
 Run ``python protocols/itch50/codegen.py`` after editing ``spec.py``; the
-outputs are committed and ``tests/test_itch_spec.py`` fails when they are
-stale. Outputs, beside this file:
+outputs are committed, and the build (a meson step running ``--check``) and
+``tests/test_itch_spec.py`` fail when they are stale. Outputs, beside this file:
 
 ``_records.h``
     One aligned C struct per message type (explicit padding, every offset
@@ -32,7 +32,7 @@ _LOAD = {"char": "(char)p[{o}]", "u8": "p[{o}]", "u16": "rxf_be16(p + {o})", "u3
          "u64": "rxf_be64(p + {o})", "price4": "rxf_be32(p + {o})", "price8": "rxf_be64(p + {o})"}
 
 
-def _struct_members(msg: spec.Message) -> list[tuple[str, str, int]]:
+def struct_members(msg: spec.Message) -> list[tuple[str, str, int]]:
     """(ctype, declarator, size) in order, padding made explicit."""
     members = [("char", "type", 1), ("uint8_t", "_pad0", 1), ("uint16_t", "stock_locate", 2),
                ("uint16_t", "tracking_number", 2), ("uint16_t", "_pad1", 2), ("uint64_t", "timestamp", 8)]
@@ -51,99 +51,112 @@ def _struct_members(msg: spec.Message) -> list[tuple[str, str, int]]:
     return members
 
 
-def generate_header() -> str:
-    out = [f"/* {BANNER} */",
-           "#ifndef RXF_ITCH50_RECORDS_H", "#define RXF_ITCH50_RECORDS_H", "",
-           "#include <stddef.h>", "#include <stdint.h>", "#include <string.h>", "",
-           "static inline uint16_t rxf_be16(const uint8_t *p) { return (uint16_t)((p[0] << 8) | p[1]); }",
-           "static inline uint32_t rxf_be32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return __builtin_bswap32(v); }",
-           "static inline uint64_t rxf_be64(const uint8_t *p) { uint64_t v; memcpy(&v, p, 8); return __builtin_bswap64(v); }",
-           "static inline uint64_t rxf_be48(const uint8_t *p) { return ((uint64_t)rxf_be16(p) << 32) | rxf_be32(p + 2); }",
-           "",
-           "enum { RXF_ITCH_OK = 0, RXF_ITCH_UNKNOWN_TYPE = 1, RXF_ITCH_BAD_LENGTH = 2 };",
-           f"#define RXF_ITCH_NUM_TYPES {len(spec.MESSAGES)}",
-           f"#define RXF_ITCH_MAX_RECORD_SIZE {spec.MAX_RECORD_SIZE}",
-           f"#define RXF_ITCH_TYPES \"{spec.TYPES}\"",
-           "",
-           "/* Common 16-byte header of every record. */",
-           "typedef struct rxf_itch_header {",
-           "    char type; uint8_t _pad0; uint16_t stock_locate; uint16_t tracking_number;",
-           "    uint16_t _pad1; uint64_t timestamp;",
-           "} rxf_itch_header;", ""]
-    for m in spec.MESSAGES:
-        sname = f"rxf_itch_{m.name}"
-        out.append(f"/* '{m.type}' {m.name}: {m.wire_size} bytes on the wire */")
-        out.append(f"typedef struct {sname} {{")
-        for ctype, decl, _ in _struct_members(m):
-            out.append(f"    {ctype} {decl};")
-        out.append(f"}} {sname};")
-        fields, size = spec.record_layout(m)
-        out.append(f"_Static_assert(sizeof({sname}) == {size}, \"{m.name} size\");")
-        for name, _, off, _ in spec.RECORD_HEADER:
-            out.append(f"_Static_assert(offsetof({sname}, {name}) == {off}, \"{m.name}.{name}\");")
-        for f in fields:
-            out.append(f"_Static_assert(offsetof({sname}, {f.name}) == {f.offset}, \"{m.name}.{f.name}\");")
-        out.append("")
-    out.append("typedef union rxf_itch_record {")
-    out.append("    rxf_itch_header hdr;")
-    for m in spec.MESSAGES:
-        out.append(f"    rxf_itch_{m.name} {m.name};")
-    out.append(f"    uint64_t _align[{spec.MAX_RECORD_SIZE // 8}];")
-    out.append("} rxf_itch_record;")
+def _header_prelude() -> list[str]:
+    """Include guard, big-endian loads, constants and the common record header."""
+    return [f"/* {BANNER} */",
+            "#ifndef RXF_ITCH50_RECORDS_H", "#define RXF_ITCH50_RECORDS_H", "",
+            "#include <stddef.h>", "#include <stdint.h>", "#include <string.h>", "",
+            "static inline uint16_t rxf_be16(const uint8_t *p) { return (uint16_t)((p[0] << 8) | p[1]); }",
+            "static inline uint32_t rxf_be32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return __builtin_bswap32(v); }",
+            "static inline uint64_t rxf_be64(const uint8_t *p) { uint64_t v; memcpy(&v, p, 8); return __builtin_bswap64(v); }",
+            "static inline uint64_t rxf_be48(const uint8_t *p) { return ((uint64_t)rxf_be16(p) << 32) | rxf_be32(p + 2); }",
+            "",
+            "enum { RXF_ITCH_OK = 0, RXF_ITCH_UNKNOWN_TYPE = 1, RXF_ITCH_BAD_LENGTH = 2 };",
+            f"#define RXF_ITCH_NUM_TYPES {len(spec.MESSAGES)}",
+            f"#define RXF_ITCH_MAX_RECORD_SIZE {spec.MAX_RECORD_SIZE}",
+            f"#define RXF_ITCH_TYPES \"{spec.TYPES}\"",
+            "",
+            "/* Common 16-byte header of every record. */",
+            "typedef struct rxf_itch_header {",
+            "    char type; uint8_t _pad0; uint16_t stock_locate; uint16_t tracking_number;",
+            "    uint16_t _pad1; uint64_t timestamp;",
+            "} rxf_itch_header;", ""]
+
+
+def _header_struct(m: spec.Message) -> list[str]:
+    """One record struct with every size and offset pinned by _Static_assert."""
+    sname = f"rxf_itch_{m.name}"
+    out = [f"/* '{m.type}' {m.name}: {m.wire_size} bytes on the wire */", f"typedef struct {sname} {{"]
+    out += [f"    {ctype} {decl};" for ctype, decl, _ in struct_members(m)]
+    out.append(f"}} {sname};")
+    fields, size = spec.record_layout(m)
+    out.append(f"_Static_assert(sizeof({sname}) == {size}, \"{m.name} size\");")
+    for name, _, off, _ in spec.RECORD_HEADER:
+        out.append(f"_Static_assert(offsetof({sname}, {name}) == {off}, \"{m.name}.{name}\");")
+    for f in fields:
+        out.append(f"_Static_assert(offsetof({sname}, {f.name}) == {f.offset}, \"{m.name}.{f.name}\");")
     out.append("")
-    out.append("/* Wire length of each message type; 0 for types ITCH 5.0 does not define. */")
-    out.append("static const uint8_t rxf_itch_wire_size[256] = {")
-    out.append("    " + ", ".join(f"['{m.type}'] = {m.wire_size}" for m in spec.MESSAGES))
-    out.append("};")
-    out.append("/* Decoded record size of each message type; 0 for unknown types. */")
-    out.append("static const uint8_t rxf_itch_record_size[256] = {")
-    out.append("    " + ", ".join(f"['{m.type}'] = {spec.record_layout(m)[1]}" for m in spec.MESSAGES))
-    out.append("};")
-    out.append("")
-    out.append("/* Layout as the C compiler laid it out, for the layout tests. */")
-    out.append("typedef struct rxf_itch_field_layout { char type; const char *name; uint32_t offset; uint32_t size; } rxf_itch_field_layout;")
-    out.append("static const rxf_itch_field_layout rxf_itch_layout[] = {")
+    return out
+
+
+def _header_tables() -> list[str]:
+    """The record union, wire/record size tables and the layout table."""
+    out = ["typedef union rxf_itch_record {", "    rxf_itch_header hdr;"]
+    out += [f"    rxf_itch_{m.name} {m.name};" for m in spec.MESSAGES]
+    out += [f"    uint64_t _align[{spec.MAX_RECORD_SIZE // 8}];", "} rxf_itch_record;", "",
+            "/* Wire length of each message type; 0 for types ITCH 5.0 does not define. */",
+            "static const uint8_t rxf_itch_wire_size[256] = {",
+            "    " + ", ".join(f"['{m.type}'] = {m.wire_size}" for m in spec.MESSAGES), "};",
+            "/* Decoded record size of each message type; 0 for unknown types. */",
+            "static const uint8_t rxf_itch_record_size[256] = {",
+            "    " + ", ".join(f"['{m.type}'] = {spec.record_layout(m)[1]}" for m in spec.MESSAGES), "};", "",
+            "/* Layout as the C compiler laid it out, for the layout tests. */",
+            "typedef struct rxf_itch_field_layout { char type; const char *name; uint32_t offset; uint32_t size; } rxf_itch_field_layout;",
+            "static const rxf_itch_field_layout rxf_itch_layout[] = {"]
     for m in spec.MESSAGES:
         sname = f"rxf_itch_{m.name}"
         names = [h[0] for h in spec.RECORD_HEADER] + [f.name for f in m.fields]
         for n in names:
             out.append(f"    {{'{m.type}', \"{n}\", offsetof({sname}, {n}), sizeof((({sname} *)0)->{n})}},")
         out.append(f"    {{'{m.type}', \"\", sizeof({sname}), 0}},")
-    out.append("};")
-    out.append(f"#define RXF_ITCH_LAYOUT_LEN (sizeof(rxf_itch_layout) / sizeof(rxf_itch_layout[0]))")
-    out.append("")
-    for m in spec.MESSAGES:
-        sname = f"rxf_itch_{m.name}"
-        fields, _ = spec.record_layout(m)
-        out.append(f"/* Caller guarantees p holds {m.wire_size} bytes. */")
-        out.append(f"static inline void rxf_itch_decode_{m.name}(const uint8_t *p, {sname} *r) {{")
-        pads = [d.split("[")[0] for _, d, _ in _struct_members(m) if d.startswith("_pad")]
-        for pad in pads:  # zero only the padding (records are compared and summed as bytes)
-            out.append(f"    memset(&r->{pad}, 0, sizeof(r->{pad}));")
-        out.append("    r->type = (char)p[0]; r->stock_locate = rxf_be16(p + 1);")
-        out.append("    r->tracking_number = rxf_be16(p + 3); r->timestamp = rxf_be48(p + 5);")
-        for f in fields:
-            if f.kind == "alpha":
-                out.append(f"    memcpy(r->{f.name}, p + {f.wire_offset}, {f.size});")
-            else:
-                out.append(f"    r->{f.name} = {_LOAD[f.kind].format(o=f.wire_offset)};")
-        out.append("}")
-    out.append("")
-    out.append("/* Decode one message of len bytes. The length is checked against the")
-    out.append("   type before any byte past p[0] is read. */")
-    out.append("static inline int rxf_itch_decode(const uint8_t *p, uint32_t len, rxf_itch_record *r) {")
-    out.append("    if (len < 1) return RXF_ITCH_BAD_LENGTH;")
-    out.append("    uint8_t want = rxf_itch_wire_size[p[0]];")
-    out.append("    if (want == 0) return RXF_ITCH_UNKNOWN_TYPE;")
-    out.append("    if (len != want) return RXF_ITCH_BAD_LENGTH;")
-    out.append("    switch (p[0]) {")
-    for m in spec.MESSAGES:
-        out.append(f"    case '{m.type}': rxf_itch_decode_{m.name}(p, &r->{m.name}); break;")
-    out.append("    }")
-    out.append("    return RXF_ITCH_OK;")
+    out += ["};", "#define RXF_ITCH_LAYOUT_LEN (sizeof(rxf_itch_layout) / sizeof(rxf_itch_layout[0]))", ""]
+    return out
+
+
+def _header_decoder(m: spec.Message) -> list[str]:
+    """The wire -> record decoder of one type (length checked by the caller)."""
+    sname = f"rxf_itch_{m.name}"
+    fields, _ = spec.record_layout(m)
+    out = [f"/* Caller guarantees p holds {m.wire_size} bytes. */",
+           f"static inline void rxf_itch_decode_{m.name}(const uint8_t *p, {sname} *r) {{"]
+    pads = [d.split("[")[0] for _, d, _ in struct_members(m) if d.startswith("_pad")]
+    for pad in pads:  # zero only the padding (records are compared and summed as bytes)
+        out.append(f"    memset(&r->{pad}, 0, sizeof(r->{pad}));")
+    out.append("    r->type = (char)p[0]; r->stock_locate = rxf_be16(p + 1);")
+    out.append("    r->tracking_number = rxf_be16(p + 3); r->timestamp = rxf_be48(p + 5);")
+    for f in fields:
+        if f.kind == "alpha":
+            out.append(f"    memcpy(r->{f.name}, p + {f.wire_offset}, {f.size});")
+        else:
+            out.append(f"    r->{f.name} = {_LOAD[f.kind].format(o=f.wire_offset)};")
     out.append("}")
-    out.append("")
-    out.append("#endif")
+    return out
+
+
+def _header_dispatch() -> list[str]:
+    """The length-checked decoder of any type."""
+    out = ["", "/* Decode one message of len bytes. The length is checked against the",
+           "   type before any byte past p[0] is read. */",
+           "static inline int rxf_itch_decode(const uint8_t *p, uint32_t len, rxf_itch_record *r) {",
+           "    if (len < 1) return RXF_ITCH_BAD_LENGTH;",
+           "    uint8_t want = rxf_itch_wire_size[p[0]];",
+           "    if (want == 0) return RXF_ITCH_UNKNOWN_TYPE;",
+           "    if (len != want) return RXF_ITCH_BAD_LENGTH;",
+           "    switch (p[0]) {"]
+    out += [f"    case '{m.type}': rxf_itch_decode_{m.name}(p, &r->{m.name}); break;" for m in spec.MESSAGES]
+    out += ["    }", "    return RXF_ITCH_OK;", "}", "", "#endif"]
+    return out
+
+
+def generate_header() -> str:
+    """``_records.h``: structs, tables and decoders."""
+    out = _header_prelude()
+    for m in spec.MESSAGES:
+        out += _header_struct(m)
+    out += _header_tables()
+    for m in spec.MESSAGES:
+        out += _header_decoder(m)
+    out += _header_dispatch()
     return "\n".join(out) + "\n"
 
 
@@ -214,20 +227,28 @@ OUTPUTS = {"_records.h": generate_header, "_records.pxd": generate_pxd, "_conver
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Write the generated files beside this module (``--check``: only compare)."""
+    """Write the generated files beside this module.
+
+    ``--check`` only compares them with what ``spec.py`` gives and fails when
+    any is stale; ``--check --stamp FILE`` (the build's check) also writes
+    FILE on success, so meson rebuilds nothing from stale outputs.
+    """
     argv = sys.argv[1:] if argv is None else argv
+    check = "--check" in argv
     stale = []
     for name, gen in OUTPUTS.items():
         text = gen()
         path = HERE / name
-        if "--check" in argv:
-            if not path.exists() or path.read_text() != text:
-                stale.append(name)
-        else:
+        if not check:
             path.write_text(text)
+        elif not path.exists() or path.read_text() != text:
+            stale.append(name)
     if stale:
-        print("stale generated files: " + ", ".join(stale), file=sys.stderr)
+        print(f"stale generated files: {', '.join(stale)} (spec.py changed): "
+              f"run python {HERE / 'codegen.py'}", file=sys.stderr)
         return 1
+    if check and "--stamp" in argv:
+        Path(argv[argv.index("--stamp") + 1]).write_text(f"/* {BANNER} Outputs checked fresh. */\n")
     return 0
 
 

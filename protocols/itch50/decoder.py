@@ -24,8 +24,9 @@ class Itch50Decoder(ProtocolDecoder):
 
     def __init__(self, config: Itch50Config | None = None) -> None:
         super().__init__(config or Itch50Config())
-        self.native = ItchDecoder(self.config.initial_sequence, self.config.batch_size,
-                                  self.config.stop_at_end_of_session)
+        c = self.config
+        self.native = ItchDecoder(c.initial_sequence, c.batch_size, c.stop_at_end_of_session,
+                                  c.max_sequence_jump, c.sequenced)
 
     def decoder_capsule(self) -> Any:
         return self.native.capsule()

@@ -10,11 +10,11 @@ integers in the spec's units (``Price(4)``: 1/10,000 dollar); alpha fields are
 from __future__ import annotations
 
 from collections import namedtuple
-from typing import Any
+from typing import Any, NamedTuple
 
 from .spec import HEADER_FIELDS, MESSAGES
 
-__all__ = ["CLASSES", "BY_TYPE", "to_dict"] + [m.name for m in MESSAGES]
+__all__ = ["CLASSES", "BY_TYPE", "MessageMeta", "to_dict"] + [m.name for m in MESSAGES]
 
 #: Class name -> class.
 CLASSES: dict[str, type] = {}
@@ -28,6 +28,26 @@ for _m in MESSAGES:
     CLASSES[_m.name] = _cls
     BY_TYPE[_m.type] = _cls
     globals()[_m.name] = _cls
+
+
+class MessageMeta(NamedTuple):
+    """Where a message came from, as ``subscribe(..., with_meta=True)`` passes it:
+    always of the message's own packet.
+
+    :ivar session: MoldUDP64 session (10 characters, padding kept); None without MoldUDP64.
+    :ivar sequence: its MoldUDP64 sequence number (as on the wire); None without MoldUDP64.
+    :ivar rx_ts_ns: receive (or capture) time of its packet, ns since the epoch; 0: unknown.
+    :ivar status: what the session layer made of it: ``"new"``; in dissect mode
+        (``sequenced = false``) also ``"duplicate"`` (already delivered),
+        ``"implausible"`` (an unconfirmed sequence jump) or ``"overflow"``
+        (sequence + count past 2^64), all dropped in sequenced mode; None
+        without MoldUDP64.
+    """
+
+    session: str | None
+    sequence: int | None
+    rx_ts_ns: int
+    status: str | None
 
 
 def to_dict(msg: Any) -> dict[str, Any]:

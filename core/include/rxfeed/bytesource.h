@@ -1,8 +1,21 @@
 /*
- * A forward-only byte source over a file: plain files are mmap'd whole (the
- * bytes handed out point into the mapping: zero copy); gzip files (possibly
- * multi-member) are inflated into a sliding window. Used by the pcap and
- * NASDAQ-file backends.
+ * A forward-only byte source over a file, a pipe or a FIFO: bytes are read()
+ * into a bounded window (plain data) or inflated into it (gzip, possibly
+ * multi-member). Used by the pcap and NASDAQ-file backends.
+ *
+ * A pipe is polled (10 ms) before each read(), so a stalled writer never
+ * blocks the run loop past a stop request.
+ *
+ * Nothing is mmap'd: a capture cut or shrunk under a running replay gives a
+ * clear error ("capture shrank from X to Y bytes during replay") after the
+ * bytes still there, never a SIGBUS. Pipes and FIFOs stream through the same
+ * window; a regular file is read up to its size at open.
+ *
+ * Damage is reported after everything before it has been handed out: the
+ * window keeps what was read or inflated, and src->error is set only when a
+ * peek cannot be satisfied any more. A truncated or corrupt gzip member is an
+ * error; bytes after a complete member that do not start a good member are
+ * counted in gz_trailing (a warning, not an error).
  *
  * Pointers returned by rxf_src_peek() stay valid until the next call that
  * may refill (peek with may_refill != 0) or rxf_src_rewind().
@@ -15,32 +28,56 @@
 #include <zlib.h>
 
 typedef struct rxf_src {
-    const uint8_t *map;   /* the file as mapped (compressed input for gzip) */
-    size_t map_len;
-    size_t pos;           /* plain: read position in map                    */
+    int fd;
+    int seekable;         /* a regular file: its size is known, rewind works */
+    uint64_t size;        /* regular file: bytes at open (no more are read)  */
+    uint64_t raw_read;    /* bytes read from fd (compressed for gzip)        */
+    int raw_eof;          /* fd has nothing more                             */
     int gzip;
+    int ended;            /* nothing more will come into the window          */
     /* gzip only */
     z_stream zs;
     int zs_live;
-    uint8_t *win;         /* inflated bytes [win_start, win_end) are valid   */
+    int between;          /* a member just ended; the next may start         */
+    uint8_t *in;          /* compressed input read from fd                   */
+    size_t in_cap;
+    uint64_t gz_members;  /* complete members inflated                       */
+    uint64_t gz_trailing; /* bytes after the last complete member (ignored)  */
+    /* the window: bytes [win_start, win_end) are valid */
+    uint8_t *win;
     size_t win_cap, win_start, win_end;
-    int z_done;           /* all members inflated                           */
-    uint64_t offset;      /* bytes consumed from the (uncompressed) stream  */
-    char error[160];
+    uint64_t offset;      /* bytes consumed from the (uncompressed) stream   */
+    char name[96];
+    char error[224];
 } rxf_src;
 
-/* 0 on success, -1 with src->error set. window: gzip window size in bytes. */
+/* 0 on success, -1 with src->error set. window: window size in bytes. */
 int rxf_src_open(rxf_src *src, const char *path, size_t window);
+/* The same over an open fd (ownership passes to src, even on failure).
+   prefix: bytes already read from fd (e.g. to detect the format), placed
+   before what fd still holds. name: for messages. */
+int rxf_src_open_fd(rxf_src *src, int fd, const char *name, const uint8_t *prefix, size_t prefix_len,
+                    size_t window);
 void rxf_src_close(rxf_src *src);
 /* Pointer to >= want bytes at the read position, or NULL with *avail set to
-   what is there (less than want: end of data, or a refill was not allowed).
-   On a gzip error returns NULL and sets src->error. */
+   what is there (less than want: end of data, a refill was not allowed, a
+   pipe has nothing more yet or a signal came - see rxf_src_ended). On an error
+   returns NULL and sets src->error. */
 const uint8_t *rxf_src_peek(rxf_src *src, size_t want, size_t *avail, int may_refill);
+/* Block (polling, for a pipe) until want bytes are in the window or the data
+   ends: for headers read at open. -1 with src->error on an error or a signal
+   (so that Ctrl-C at open is not lost). The run loop never waits: peek
+   returns short when a pipe has nothing yet. */
+int rxf_src_wait(rxf_src *src, size_t want);
 void rxf_src_advance(rxf_src *src, size_t n);
+/* Back to the start (a regular file only; -1 with src->error otherwise). */
 int rxf_src_rewind(rxf_src *src);
-/* How far through the file (compressed bytes for gzip), for progress bars. */
+/* How far through the file (compressed bytes for gzip), for progress bars;
+   total is 0 for a pipe. */
 void rxf_src_progress(const rxf_src *src, uint64_t *done, uint64_t *total);
+/* 1 when nothing more will arrive in the window (what is there is all). */
+int rxf_src_ended(const rxf_src *src);
 /* 1 when every byte has been consumed. */
-int rxf_src_at_end(rxf_src *src);
+int rxf_src_at_end(const rxf_src *src);
 
 #endif

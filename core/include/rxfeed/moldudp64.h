@@ -10,6 +10,29 @@
  * new: every sequence number is delivered at most once and in order; a jump
  * forward is a gap (reported with first missing sequence and count); what was
  * already delivered is a duplicate and skipped.
+ *
+ * Implausible sequence numbers (one corrupt or forged datagram must not move
+ * the session): a packet whose `seq + count` does not fit in 64 bits is
+ * dropped and counted (overflow_packets). A forward jump of more than
+ * `max_jump` messages is not taken at once: accept() answers RXF_MOLD_HOLD,
+ * the caller keeps a copy of the packet (the candidate) and passes the next
+ * packet to rxf_mold_resolve() first. That packet confirms the candidate if
+ * it continues from the candidate's position rather than from the session's
+ * (then the session moves: the gap is reported and the caller delivers the
+ * held packet and the new one, in sequence order); otherwise the candidate is
+ * dropped and counted (implausible_packets) and the session stays where it
+ * was. A candidate still held when the input ends or restarts is dropped the
+ * same way (rxf_mold_drop_candidate).
+ *
+ * A session change is held the same way: a packet of another session becomes
+ * the candidate and the next packet confirms it if it belongs to that new
+ * session near the candidate's position. So one stray packet of another
+ * session (or a corrupt session field) is dropped and counted, and cannot
+ * make the session restart and deliver its messages a second time. The very
+ * first session is taken as it comes. max_jump 0: no limit and no session
+ * confirmation (every change is taken at once).
+ *
+ * Only sequence numbers are compared here; the caller owns the bytes.
  */
 #ifndef RXFEED_MOLDUDP64_H
 #define RXFEED_MOLDUDP64_H
@@ -20,15 +43,34 @@
 #define RXF_MOLD_HEADER_LEN 20u
 #define RXF_MOLD_END_OF_SESSION 0xFFFFu
 
+/* rxf_mold_accept() results */
+#define RXF_MOLD_SHORT (-1)  /* shorter than a header: counted, nothing else      */
+#define RXF_MOLD_NOTHING 0   /* nothing new (duplicate, heartbeat, end of session) */
+#define RXF_MOLD_DELIVER 1   /* deliver messages [skip, count) of the block       */
+#define RXF_MOLD_HOLD 2      /* implausible jump: keep the packet, resolve with the next */
+#define RXF_MOLD_OVERFLOW 3  /* seq + count wraps: dropped, counted               */
+
+/* rxf_mold_resolve() results */
+#define RXF_MOLD_UNDECIDED 0 /* no candidate, or the packet cannot tell (short, overflow) */
+#define RXF_MOLD_CONFIRMED 1
+#define RXF_MOLD_REJECTED 2
+
 typedef struct rxf_mold_session {
     char session[10];
     uint8_t have_session;
-    uint8_t ended;
+    uint8_t have_candidate;
     uint64_t initial_seq; /* expected first sequence of a session; 0: take the first seen */
+    uint64_t max_jump;    /* forward jumps beyond this wait for confirmation; 0: no limit */
     uint64_t next_seq;    /* next sequence number to deliver */
+    uint64_t cand_seq;    /* the held candidate: its first sequence ...       */
+    uint64_t cand_end;    /* ... and the sequence after its last message      */
+    char cand_session[10];
+    uint8_t cand_new_session; /* the candidate is another session's first packet */
     /* counters */
     uint64_t packets, short_packets, heartbeats, end_of_session, session_changes;
     uint64_t gaps, gap_messages, duplicate_packets, duplicate_messages;
+    uint64_t implausible_packets, overflow_packets, jumps_confirmed;
+    uint64_t implausible_messages, overflow_messages; /* messages those packets declared */
 } rxf_mold_session;
 
 typedef struct rxf_mold_verdict {
@@ -37,59 +79,155 @@ typedef struct rxf_mold_verdict {
     uint32_t skip;          /* leading messages already delivered (duplicates)     */
     uint64_t gap_first;     /* gap_count > 0: messages gap_first.. were never seen */
     uint64_t gap_count;
-    uint8_t session_changed, end_of_session, heartbeat;
+    uint8_t session_changed, end_of_session;
+    uint8_t packet_first;   /* CONFIRMED: the new packet comes before the held one */
 } rxf_mold_verdict;
+
+/* Header fields; 0 if shorter than a header. */
+static inline int rxf_mold_header(const uint8_t *p, uint32_t len, uint64_t *seq, uint32_t *count) {
+    if (len < RXF_MOLD_HEADER_LEN) return 0;
+    uint64_t s = 0;
+    for (int i = 0; i < 8; i++) s = (s << 8) | p[10 + i];
+    *seq = s;
+    *count = ((uint32_t)p[18] << 8) | p[19];
+    return 1;
+}
+
+/* Messages in a block (0 for heartbeat and end of session). */
+static inline uint32_t rxf_mold_messages(uint32_t count) {
+    return count == RXF_MOLD_END_OF_SESSION ? 0 : count;
+}
+
+/* Is `seq` within `limit` messages ahead of `from` (anything behind is)? */
+static inline int rxf_mold_near(uint64_t from, uint64_t seq, uint64_t limit) {
+    return seq <= from || seq - from <= limit;
+}
+
+/* Drop a held candidate (counted as implausible). 1 if there was one. */
+static inline int rxf_mold_drop_candidate(rxf_mold_session *s) {
+    if (!s->have_candidate) return 0;
+    s->have_candidate = 0;
+    s->implausible_packets++;
+    s->implausible_messages += s->cand_end - s->cand_seq;
+    return 1;
+}
 
 static inline void rxf_mold_reset(rxf_mold_session *s) {
     s->have_session = 0;
-    s->ended = 0;
+    s->have_candidate = 0;
     s->next_seq = 0;
 }
 
-/* 1: deliver messages [skip, count) of the block; 0: nothing to deliver;
-   -1: shorter than a MoldUDP64 header (counted). */
-static inline int rxf_mold_accept(rxf_mold_session *s, const uint8_t *p, uint32_t len, rxf_mold_verdict *v) {
-    memset(v, 0, sizeof(*v));
-    if (len < RXF_MOLD_HEADER_LEN) { s->short_packets++; return -1; }
-    s->packets++;
-    uint64_t seq = 0;
-    for (int i = 0; i < 8; i++) seq = (seq << 8) | p[10 + i];
-    uint32_t count = ((uint32_t)p[18] << 8) | p[19];
-    v->seq = seq;
-    if (!s->have_session || memcmp(s->session, p, 10) != 0) {
-        if (s->have_session) { s->session_changes++; v->session_changed = 1; }
-        memcpy(s->session, p, 10);
-        s->have_session = 1;
-        s->ended = 0;
-        s->next_seq = s->initial_seq ? s->initial_seq : seq;
+static inline void rxf_mold_start_session(rxf_mold_session *s, const char *session, uint64_t first_seq) {
+    memcpy(s->session, session, 10);
+    s->have_session = 1;
+    s->have_candidate = 0;
+    s->next_seq = s->initial_seq ? s->initial_seq : first_seq;
+}
+
+static inline void rxf_mold_gap(rxf_mold_session *s, uint64_t to, rxf_mold_verdict *v) {
+    v->gap_first = s->next_seq;
+    v->gap_count = to - s->next_seq;
+    s->gaps++;
+    s->gap_messages += v->gap_count;
+    s->next_seq = to;
+}
+
+/* Keep a packet as the candidate (the caller keeps its bytes). */
+static inline int rxf_mold_hold(rxf_mold_session *s, const uint8_t *p, uint64_t seq, uint32_t count,
+                                int new_session) {
+    s->have_candidate = 1;
+    s->cand_new_session = (uint8_t)new_session;
+    memcpy(s->cand_session, p, 10);
+    s->cand_seq = seq;
+    s->cand_end = seq + count;
+    return RXF_MOLD_HOLD;
+}
+
+/* A held first packet of another session, decided by the packet after it:
+   confirmed when that packet is of the same new session and near it (the
+   session changes; both packets are then passed to accept()). */
+static inline int rxf_mold_resolve_session(rxf_mold_session *s, const uint8_t *p, uint64_t seq,
+                                           rxf_mold_verdict *v) {
+    int follows = memcmp(s->cand_session, p, 10) == 0
+                  && rxf_mold_near(seq, s->cand_seq, s->max_jump)
+                  && rxf_mold_near(s->cand_end, seq, s->max_jump);
+    if (!follows) {
+        rxf_mold_drop_candidate(s);
+        return RXF_MOLD_REJECTED;
     }
-    if (count == RXF_MOLD_END_OF_SESSION) {
+    uint64_t first = seq < s->cand_seq ? seq : s->cand_seq;
+    s->session_changes++;
+    v->session_changed = 1;
+    rxf_mold_start_session(s, s->cand_session, first);
+    v->packet_first = seq < s->cand_seq;
+    if (first > s->next_seq) rxf_mold_gap(s, first, v);
+    return RXF_MOLD_CONFIRMED;
+}
+
+/* With a candidate held, decide it by the packet that follows it. CONFIRMED:
+   the session moved to the earlier of the two packets (v->gap_* is the gap,
+   v->packet_first says which to deliver first; pass both to accept()).
+   REJECTED: the candidate was dropped and counted; pass p to accept(). */
+static inline int rxf_mold_resolve(rxf_mold_session *s, const uint8_t *p, uint32_t len, rxf_mold_verdict *v) {
+    uint64_t seq;
+    uint32_t count;
+    memset(v, 0, sizeof(*v));
+    if (!s->have_candidate || !rxf_mold_header(p, len, &seq, &count)) return RXF_MOLD_UNDECIDED;
+    if (rxf_mold_messages(count) > UINT64_MAX - seq) return RXF_MOLD_UNDECIDED;
+    if (s->cand_new_session) return rxf_mold_resolve_session(s, p, seq, v);
+    int follows = memcmp(s->session, p, 10) == 0
+                  && !rxf_mold_near(s->next_seq, seq, s->max_jump)        /* not the old position */
+                  && rxf_mold_near(seq, s->cand_seq, s->max_jump)         /* near the candidate   */
+                  && rxf_mold_near(s->cand_end, seq, s->max_jump);
+    if (!follows) {
+        rxf_mold_drop_candidate(s);
+        return RXF_MOLD_REJECTED;
+    }
+    s->have_candidate = 0;
+    s->jumps_confirmed++;
+    v->packet_first = seq < s->cand_seq;
+    rxf_mold_gap(s, v->packet_first ? seq : s->cand_seq, v);
+    return RXF_MOLD_CONFIRMED;
+}
+
+/* What of a packet is new (RXF_MOLD_* above). v->seq/count/skip are set for
+   every packet with a header. */
+static inline int rxf_mold_accept(rxf_mold_session *s, const uint8_t *p, uint32_t len, rxf_mold_verdict *v) {
+    uint64_t seq;
+    uint32_t raw_count;
+    memset(v, 0, sizeof(*v));
+    if (!rxf_mold_header(p, len, &seq, &raw_count)) { s->short_packets++; return RXF_MOLD_SHORT; }
+    uint32_t count = rxf_mold_messages(raw_count);
+    v->seq = seq;
+    v->count = count;
+    v->skip = count;
+    if (count > UINT64_MAX - seq) { s->overflow_packets++; s->overflow_messages += count; return RXF_MOLD_OVERFLOW; }
+    int other_session = s->have_session && memcmp(s->session, p, 10) != 0;
+    if (s->max_jump && other_session) return rxf_mold_hold(s, p, seq, count, 1);
+    if (!s->have_session || other_session) {
+        if (other_session) { s->session_changes++; v->session_changed = 1; }
+        rxf_mold_start_session(s, (const char *)p, seq);
+    }
+    if (s->max_jump && !rxf_mold_near(s->next_seq, seq, s->max_jump)) return rxf_mold_hold(s, p, seq, count, 0);
+    s->packets++;
+    if (raw_count == RXF_MOLD_END_OF_SESSION) {
         s->end_of_session++;
-        s->ended = 1;
         v->end_of_session = 1;
-        count = 0;
     } else if (count == 0) {
         s->heartbeats++;
-        v->heartbeat = 1;
     }
-    if (seq > s->next_seq) {
-        v->gap_first = s->next_seq;
-        v->gap_count = seq - s->next_seq;
-        s->gaps++;
-        s->gap_messages += v->gap_count;
-        s->next_seq = seq;
-    }
-    if (count == 0) return 0;
+    if (seq > s->next_seq) rxf_mold_gap(s, seq, v);
+    if (count == 0) return RXF_MOLD_NOTHING;
     if (seq + count <= s->next_seq) {
         s->duplicate_packets++;
         s->duplicate_messages += count;
-        return 0;
+        return RXF_MOLD_NOTHING;
     }
     v->skip = (uint32_t)(s->next_seq - seq);
     s->duplicate_messages += v->skip;
-    v->count = count;
     s->next_seq = seq + count;
-    return 1;
+    return RXF_MOLD_DELIVER;
 }
 
 #endif

@@ -1,0 +1,50 @@
+"""Fuzz NASDAQ file framing (u16 length-prefixed messages, as a byte stream).
+
+Properties, for any bytes:
+- the nasdaq_file backend on the plain file, on the gzip file, and the
+  decoder fed the same bytes in small chunks (cut every 1..251 bytes, each
+  chunk its own exact-size heap block) decode the same messages per type
+  and count the same errors: where chunks end must not matter;
+- the decoder's count equals the messages delivered to Python, and no more
+  messages than the bytes can hold (3+ bytes each).
+"""
+
+from __future__ import annotations
+
+import zlib
+from pathlib import Path
+from typing import Any
+
+from rxfeed import Pipeline
+from tests.fuzz._harness import exact_buffers, fuzz_main, is_gzip, run_decoder, write_plain_and_gzip
+
+
+def replay_file(path: Path) -> dict[str, Any]:
+    """The nasdaq_file run summary (smallest chunk size: more chunk ends)."""
+    pipe = Pipeline("nasdaq_file", "itch50", backend_config={"path": str(path), "chunk_size": 4096})
+    try:
+        return pipe.run().to_dict()
+    finally:
+        pipe.close()
+
+
+def check(data: bytes) -> None:
+    """The module's properties for one NASDAQ-framed byte stream (``data``)."""
+    plain, gz = write_plain_and_gzip(data, ".itch")
+    a = replay_file(plain)
+    if is_gzip(data):  # the input itself is compressed: the reader's gzip path on it
+        assert sum(a["messages_per_type"].values()) == a["messages"], a
+        return
+    b = replay_file(gz)
+    step = 1 + zlib.crc32(data) % 251  # chunk size: arbitrary, but the same for an input
+    got: list[Any] = []
+    s = run_decoder(exact_buffers(data, step), lambda dec: dec.subscribe(got.append), stream=True)
+    c = s.to_dict()
+    assert s.messages == len(got) == sum(s.messages_per_type.values())
+    assert s.messages * 3 <= len(data)
+    for key in ("messages", "messages_per_type", "errors"):
+        assert a[key] == b[key] == c[key], (key, a[key], b[key], c[key], step)
+
+
+if __name__ == "__main__":
+    fuzz_main(check)

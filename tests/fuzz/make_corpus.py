@@ -1,0 +1,105 @@
+"""Write the committed seed corpus (tests/fuzz/corpus/<harness>/) with
+rxfeed's own generator: small, valid inputs of every framing the harnesses
+read, from which libFuzzer mutates. Deterministic; re-run after changing it:
+
+    .venv/bin/python -m tests.fuzz.make_corpus
+"""
+
+from __future__ import annotations
+
+import gzip
+import shutil
+import struct
+from collections.abc import Callable
+from pathlib import Path
+
+from rxfeed.tools.generator import (DAY_EPOCH_NS, DEFAULT_SESSION, generate_messages, moldudp64_datagrams, udp_frame,
+                              write_nasdaq, write_pcap, write_pcapng)
+from tests.fuzz._harness import CORPUS_DIR
+
+
+def nasdaq_bytes(records: list[bytes]) -> bytes:
+    """NASDAQ file framing: u16 big-endian length + record."""
+    return b"".join(len(r).to_bytes(2, "big") + r for r in records)
+
+
+def zeroed_prefixes(records: list[bytes]) -> bytes:
+    """File framing with every length prefix zero (as in NASDAQ's public extract)."""
+    return b"".join(b"\0\0" + r for r in records)
+
+
+def small_frames(msgs: list[bytes], vlans: tuple[int, ...] = ()) -> list[tuple[int, bytes]]:
+    """MoldUDP64 in UDP frames of at most 300 bytes: several frames from few messages."""
+    grams = moldudp64_datagrams(msgs, max_frame=300)
+    return [(DAY_EPOCH_NS + ts, udp_frame(p, ident=i, vlans=vlans)) for i, (ts, p) in enumerate(grams)]
+
+
+def with_tsoffset(pcapng: bytes, seconds: int, tsresol: int) -> bytes:
+    """A generated pcapng whose interface block also carries ``if_tsoffset``
+    (option 14), so the fuzzer mutates that field too."""
+    shb_len = struct.unpack_from("<I", pcapng, 4)[0]
+    idb_len = struct.unpack_from("<I", pcapng, shb_len + 4)[0]
+    head = pcapng[shb_len + 8:shb_len + 16]  # linktype, reserved, snaplen
+    opts = struct.pack("<HHB3x", 9, 1, tsresol) + struct.pack("<HHq", 14, 8, seconds) + struct.pack("<HH", 0, 0)
+    blen = 12 + len(head) + len(opts)
+    idb = struct.pack("<II", 1, blen) + head + opts + struct.pack("<I", blen)
+    return pcapng[:shb_len] + idb + pcapng[shb_len + idb_len:]
+
+
+def pcap_seeds(out: Path) -> None:
+    msgs = list(generate_messages(64, symbols=2, seed=11))[:30]
+    frames = small_frames(msgs)
+    write_pcap(out / "usec.pcap", frames)
+    write_pcap(out / "nsec.pcap", frames[:3], nsec=True)
+    write_pcapng(out / "ns.pcapng", frames)
+    write_pcapng(out / "us.pcapng", frames[:3], tsresol=6)
+    write_pcap(out / "qinq.pcap", small_frames(msgs[:8], vlans=(7, 100)))
+    (out / "nsec.pcap.gz").write_bytes(gzip.compress((out / "nsec.pcap").read_bytes(), mtime=0))
+    (out / "tsoffset.pcapng").write_bytes(with_tsoffset((out / "us.pcapng").read_bytes(), 3600, 6))
+
+
+def stream_seeds(out: Path) -> None:
+    msgs = list(generate_messages(64, symbols=2, seed=12))
+    write_nasdaq(out / "day.itch", msgs[:60])
+    (out / "zeroed.itch").write_bytes(zeroed_prefixes(msgs[:30]))
+    (out / "cut.itch").write_bytes(nasdaq_bytes(msgs[:10])[:-5])
+
+
+def moldudp64_seeds(out: Path) -> None:
+    msgs = list(generate_messages(64, symbols=2, seed=13))[:40]
+    grams = [p for _, p in moldudp64_datagrams(msgs, max_frame=300)]
+    (out / "in_order.bin").write_bytes(nasdaq_bytes(grams))
+    hdr = struct.Struct(">10sQH")
+    heartbeat = hdr.pack(DEFAULT_SESSION, 5, 0)
+    other = hdr.pack(b"OTHERSESS1", 1, 1) + nasdaq_bytes(msgs[:1])
+    # reordered, duplicated, a gap, a heartbeat, another session, end of session last
+    mixed = [grams[1], grams[0], grams[0], grams[3], heartbeat, grams[2], other, grams[-1]]
+    (out / "mixed.bin").write_bytes(nasdaq_bytes(mixed))
+    # sequence numbers close to 2^64 (no wrap in the seed itself), then a stale datagram
+    top = (1 << 64) - 64
+    high = [hdr.pack(DEFAULT_SESSION, top + 3 * i, 3) + nasdaq_bytes(msgs[3 * i:3 * i + 3]) for i in range(4)]
+    high.append(hdr.pack(DEFAULT_SESSION, 64, 1) + nasdaq_bytes(msgs[:1]))  # stale: a duplicate
+    (out / "high_sequence.bin").write_bytes(nasdaq_bytes(high))
+
+
+def books_seeds(out: Path) -> None:
+    write_nasdaq(out / "day.itch", list(generate_messages(120, symbols=2, seed=5)))
+    write_nasdaq(out / "three.itch", list(generate_messages(80, symbols=3, seed=6)))
+
+
+SEEDS: dict[str, Callable[[Path], None]] = {
+    "pcap": pcap_seeds, "stream": stream_seeds, "moldudp64": moldudp64_seeds, "books": books_seeds}
+
+
+def main() -> None:
+    for name, make in SEEDS.items():
+        out = CORPUS_DIR / name
+        shutil.rmtree(out, ignore_errors=True)
+        out.mkdir(parents=True)
+        make(out)
+        files = sorted(out.iterdir())
+        print(f"{name}: {len(files)} files, {sum(f.stat().st_size for f in files)} bytes")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,207 @@
+"""The cffi route: a third-party backend and a C handler table for ITCH
+records, written in C and built with cffi's API mode (no Cython, no CPython
+module code), joining the nogil loop through rxfeed.ffi."""
+
+from __future__ import annotations
+
+import importlib
+import struct
+import sys
+from collections import Counter
+
+import pytest
+
+cffi = pytest.importorskip("cffi", reason="cffi is a dependency of rxfeed; this catches a broken install")
+
+from rxfeed import Pipeline, RxBackend, ffi as rxffi  # noqa: E402
+from rxfeed.config import PluginConfig  # noqa: E402
+from rxfeed.protocols.itch50 import Itch50Decoder  # noqa: E402
+from rxfeed.protocols.itch50 import ffi as itch_ffi  # noqa: E402
+from rxfeed.tools.generator import generate_messages, moldudp64_datagrams  # noqa: E402
+
+BACKEND_C = r"""
+#include <string.h>
+#include "rxfeed/abi.h"
+
+/* Replays [u32 LE length][payload] records from memory the caller owns. */
+typedef struct { const uint8_t *buf; size_t len, pos; uint64_t packets; char error[64]; } reader;
+
+static int rd_burst(void *ctx, rxf_packet *pkts, uint32_t max) {
+    reader *r = ctx;
+    uint32_t n = 0;
+    while (n < max) {
+        if (r->pos == r->len) return n ? (int)n : RXF_EOF;
+        uint32_t plen;
+        if (r->len - r->pos < 4) { strcpy(r->error, "truncated length"); return n ? (int)n : RXF_ERROR; }
+        memcpy(&plen, r->buf + r->pos, 4);
+        if (plen > r->len - r->pos - 4) { strcpy(r->error, "record past the end"); return n ? (int)n : RXF_ERROR; }
+        memset(&pkts[n], 0, sizeof pkts[n]);
+        pkts[n].data = r->buf + r->pos + 4;
+        pkts[n].len = plen;
+        r->pos += 4 + (size_t)plen;
+        r->packets++;
+        n++;
+    }
+    return (int)n;
+}
+
+static const char *rd_error(void *ctx) { return ((reader *)ctx)->error; }
+
+void reader_init(reader *r, rxf_backend_ops *ops, const uint8_t *buf, size_t len) {
+    memset(r, 0, sizeof *r);
+    r->buf = buf; r->len = len;
+    ops->abi_version = RXF_ABI_VERSION;
+    ops->struct_size = sizeof *ops;
+    ops->ctx = r;
+    ops->rx_burst = rd_burst;
+    ops->release = NULL;
+    ops->last_error = rd_error;
+}
+"""
+
+BACKEND_CDEF = """
+typedef struct { uint64_t packets; char error[64]; ...; } reader;
+void reader_init(reader *r, rxf_backend_ops *ops, const uint8_t *buf, size_t len);
+"""
+
+HANDLERS_C = r"""
+#include "itch50_handlers.h"
+
+/* Counts every message by type and sums AddOrder shares and prices. */
+typedef struct { uint64_t by_type[256]; uint64_t add_shares, add_price_sum, last_sequence; } tally;
+
+static void on_any(void *ctx, const rxf_itch_record *r, const rxf_itch_meta *m) {
+    tally *t = ctx;
+    t->by_type[(uint8_t)r->hdr.type]++;
+    if (m->has_sequence) t->last_sequence = m->sequence;
+}
+
+static void on_add(void *ctx, const rxf_itch_record *r, const rxf_itch_meta *m) {
+    tally *t = ctx;
+    on_any(ctx, r, m);
+    t->add_shares += r->AddOrder.shares;
+    t->add_price_sum += r->AddOrder.price;
+}
+
+void tally_init(rxf_itch_handlers *h, tally *t) {
+    memset(t, 0, sizeof *t);
+    h->ctx = t;
+    for (int i = 0; i < 256; i++) h->on[i] = on_any;
+    h->on['A'] = on_add;
+}
+"""
+
+HANDLERS_CDEF = """
+typedef struct { uint64_t by_type[256]; uint64_t add_shares, add_price_sum, last_sequence; } tally;
+void tally_init(rxf_itch_handlers *h, tally *t);
+"""
+
+
+def _build(tmp_path_factory, name, cdef, source, build_args):
+    ffi = cffi.FFI()
+    ffi.cdef(cdef)
+    ffi.set_source(name, source, **build_args)
+    out = tmp_path_factory.mktemp(name)
+    ffi.compile(tmpdir=str(out))
+    sys.path.insert(0, str(out))
+    try:
+        return importlib.import_module(name)
+    finally:
+        sys.path.remove(str(out))
+
+
+@pytest.fixture(scope="module")
+def backend_module(tmp_path_factory):
+    return _build(tmp_path_factory, "_rxf_cffi_backend", rxffi.ABI_CDEF + BACKEND_CDEF, BACKEND_C,
+                  rxffi.build_args())
+
+
+@pytest.fixture(scope="module")
+def handlers_module(tmp_path_factory):
+    return _build(tmp_path_factory, "_rxf_cffi_handlers", itch_ffi.HANDLERS_CDEF + HANDLERS_CDEF, HANDLERS_C,
+                  itch_ffi.build_args())
+
+
+class CffiConfig(PluginConfig):
+    data: bytes
+
+
+class CffiDatagramBackend(RxBackend):
+    """An RxBackend whose whole receive path is C built by cffi."""
+
+    name = "cffi_datagrams"
+    Config = CffiConfig
+
+    def __init__(self, config: CffiConfig, mod) -> None:
+        super().__init__(config)
+        self.ffi, self.lib = mod.ffi, mod.lib
+        self._buf = self.ffi.from_buffer(config.data)  # the C reader points into it
+        self._reader = self.ffi.new("reader *")
+        self._ops = self.ffi.new("rxf_backend_ops *")
+        self.lib.reader_init(self._reader, self._ops, self._buf, len(config.data))
+
+    def native_capsule(self):
+        return rxffi.backend_capsule(self.ffi, self._ops)
+
+    def stats(self):
+        return {"packets": self._reader.packets}
+
+
+def _datagram_file(messages) -> bytes:
+    return b"".join(struct.pack("<I", len(p)) + p for _, p in moldudp64_datagrams(messages))
+
+
+def test_cffi_backend_feeds_the_native_decoder(backend_module):
+    msgs = list(generate_messages(5000, symbols=3, seed=11))
+    backend = CffiDatagramBackend(CffiConfig(data=_datagram_file(msgs)), backend_module)
+    got = []
+    dec = Itch50Decoder()
+    dec.subscribe(lambda m: got.append(m.type))
+    s = Pipeline(backend, dec).run()
+    assert s.messages == 5000 and s.gaps == 0 and s.errors == {}
+    assert "".join(got) == "".join(chr(m[0]) for m in msgs)
+    assert s.packets == backend._reader.packets
+
+
+def test_cffi_backend_error_text_reaches_the_summary(backend_module):
+    data = _datagram_file(list(generate_messages(500, symbols=1, seed=2)))
+    backend = CffiDatagramBackend(CffiConfig(data=data[:-3]), backend_module)  # last record cut short
+    s = Pipeline(backend, Itch50Decoder()).run()
+    assert s.stop_reason == "backend_error" and "record past the end" in s.error
+
+
+def test_cffi_handler_table_sees_every_record_in_c(handlers_module, day_dir):
+    ffi, lib = handlers_module.ffi, handlers_module.lib
+    table, tally = ffi.new("rxf_itch_handlers *"), ffi.new("tally *")
+    lib.tally_init(table, tally)
+    pipe = Pipeline("pcap_replay", "itch50", backend_config={"path": str(day_dir / "day.pcap")})
+    pipe.decoder.add_handlers(itch_ffi.handlers_capsule(ffi, table))
+    types: Counter[str] = Counter()
+    adds = [0, 0]
+
+    def on_msg(m):
+        types[m.type] += 1
+        if m.type == "A":
+            adds[0] += m.shares
+            adds[1] += m.price
+
+    pipe.decoder.subscribe(on_msg)
+    s = pipe.run()
+    assert s.messages == 20_000
+    assert {chr(i): tally.by_type[i] for i in range(256) if tally.by_type[i]} == dict(types)
+    assert [tally.add_shares, tally.add_price_sum] == adds
+    assert tally.last_sequence == 20_000
+
+
+def test_cffi_tables_are_checked(backend_module, handlers_module):
+    ffi = backend_module.ffi
+    ops = ffi.new("rxf_backend_ops *")
+    with pytest.raises(ValueError, match="ABI"):
+        rxffi.backend_capsule(ffi, ops)  # abi_version / struct_size left zero
+    ops.abi_version, ops.struct_size = ffi.integer_const("RXF_ABI_VERSION"), ffi.sizeof("rxf_backend_ops")
+    with pytest.raises(ValueError, match="rx_burst"):
+        rxffi.backend_capsule(ffi, ops)
+    with pytest.raises(TypeError, match="rxf_backend_ops"):
+        rxffi.backend_capsule(ffi, ffi.new("rxf_decoder_ops *"))
+    with pytest.raises(TypeError, match="rxf_itch_handlers"):
+        itch_ffi.handlers_capsule(handlers_module.ffi, handlers_module.ffi.new("tally *"))

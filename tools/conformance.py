@@ -1,0 +1,313 @@
+"""Conformance suites a plugin runs against itself with one class.
+
+A backend author subclasses :class:`BackendConformance`, a decoder author
+:class:`DecoderConformance`, in a test module named like ``Test...``; pytest
+collects the inherited tests::
+
+    from rxfeed.tools.conformance import BackendConformance
+
+    class TestMyBackend(BackendConformance):
+        backend = "my_backend"                    # registry name (or a class)
+
+        def source_config(self, tmp_path, payloads):
+            path = tmp_path / "src.bin"
+            write_my_format(path, payloads)       # a source that yields exactly these payloads
+            return {"path": str(path)}
+
+A backend with a C table subclasses :class:`NativeBackendConformance`
+instead (adds the ABI checks); one that can replay its source also
+:class:`ReplayAgainConformance`. Every first-party backend and decoder passes these in rxfeed's own suite
+(``tests/test_conformance.py``). What is checked is listed on each test.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import random
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from rxfeed import Packet, Pipeline, PluginConfig, PythonDecoder, RxBackend, get_plugins
+from rxfeed import _runloop
+from rxfeed.config import ConfigError
+
+#: What a clear refusal of bad input looks like (anything else is a bug).
+CLEAR_ERRORS = (ConfigError, ValueError, OSError, RuntimeError)
+
+
+class _Recorder(PythonDecoder[PluginConfig]):
+    """Keeps a copy of every packet it is given."""
+
+    name = "conformance_recorder"
+    Config = PluginConfig
+
+    def __init__(self) -> None:
+        super().__init__(PluginConfig())
+        self.packets: list[Packet] = []
+        self.ends = 0
+
+    def on_packets(self, packets: Sequence[Packet]) -> bool:
+        self.packets.extend(p._replace(data=bytes(p.data)) for p in packets)
+        return False
+
+    def on_end(self) -> None:
+        self.ends += 1
+
+    def counters(self) -> dict[str, Any]:
+        return {"packets": len(self.packets)}
+
+
+class _BackendOps(ctypes.Structure):
+    _fields_ = [("abi_version", ctypes.c_uint32), ("struct_size", ctypes.c_uint32), ("ctx", ctypes.c_void_p),
+                ("rx_burst", ctypes.c_void_p), ("release", ctypes.c_void_p), ("last_error", ctypes.c_void_p)]
+
+
+_capsule_get = ctypes.pythonapi.PyCapsule_GetPointer
+_capsule_get.restype, _capsule_get.argtypes = ctypes.c_void_p, [ctypes.py_object, ctypes.c_char_p]
+_capsule_new = ctypes.pythonapi.PyCapsule_New
+_capsule_new.restype, _capsule_new.argtypes = ctypes.py_object, [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_void_p]
+_BACKEND_NAME = b"rxfeed.backend_ops.v1"
+
+
+class BackendConformance:
+    """Inherited tests for an :class:`~rxfeed.RxBackend` plugin.
+
+    Set :attr:`backend`; implement :meth:`source_config`; optionally
+    :meth:`corrupt_configs` (bad sources that must be refused clearly or
+    counted, never crash). A backend with a C table also inherits
+    :class:`NativeBackendConformance`; one that can replay its source,
+    :class:`ReplayAgainConformance`.
+    """
+
+    #: registry name or RxBackend subclass
+    backend: str | type[RxBackend[Any]]
+    #: True for a byte-stream backend: what counts is the bytes, not where
+    #: one delivery ends (``PKT_STREAM`` set on every packet)
+    stream: bool = False
+
+    def source_config(self, tmp_path: Path, payloads: list[bytes]) -> dict[str, Any]:
+        """Config of a source that delivers exactly ``payloads``, in order."""
+        raise NotImplementedError
+
+    def corrupt_configs(self, tmp_path: Path) -> list[dict[str, Any]]:
+        """Configs of broken sources (corrupt, truncated, missing)."""
+        return []
+
+    # --- helpers ------------------------------------------------------------
+    def _class(self) -> type[RxBackend[Any]]:
+        return get_plugins().backends.get(self.backend) if isinstance(self.backend, str) else self.backend
+
+    def _open(self, config: dict[str, Any]) -> RxBackend[Any]:
+        cls = self._class()
+        return cls(cls.Config.model_validate(config))
+
+    def payloads(self, n: int = 300, seed: int = 1) -> list[bytes]:
+        """Distinct payloads of varied sizes (4..1400 bytes), each naming its
+        index. Override for a backend that only passes on well-formed data
+        (e.g. a framing byte-stream backend)."""
+        rng = random.Random(seed)
+        return [i.to_bytes(4, "big") + rng.randbytes(rng.randrange(0, 1396)) for i in range(n)]
+
+    def _run(self, backend: RxBackend[Any], burst: int = 32) -> tuple[Any, _Recorder]:
+        rec = _Recorder()
+        summary = Pipeline(backend, rec, run={"burst": burst}).run()
+        return summary, rec
+
+    # --- the suite ------------------------------------------------------------
+    def test_delivers_every_payload_in_order_then_ends(self, tmp_path: Path) -> None:
+        """Every payload, byte for byte, in order; then end of source."""
+        payloads = self.payloads()
+        with self._open(self.source_config(tmp_path, payloads)) as backend:
+            summary, rec = self._run(backend)
+        assert summary.stop_reason == "end_of_source", summary.error
+        self._assert_delivered(rec, payloads)
+        assert rec.ends == 1
+
+    def _assert_delivered(self, rec: _Recorder, payloads: list[bytes]) -> None:
+        if self.stream:
+            assert b"".join(p.data for p in rec.packets) == b"".join(payloads)
+            assert all(p.flags & 0x1 for p in rec.packets)
+        else:
+            assert [p.data for p in rec.packets] == payloads
+
+    @pytest.mark.parametrize("burst", [1, 7, 256])
+    def test_burst_size_does_not_change_what_is_delivered(self, tmp_path: Path, burst: int) -> None:
+        """Bursts of 1, 7 or 256 deliver the same packets."""
+        payloads = self.payloads(100, seed=burst)
+        with self._open(self.source_config(tmp_path, payloads)) as backend:
+            _, rec = self._run(backend, burst)
+        self._assert_delivered(rec, payloads)
+
+    def test_no_packet_after_the_end(self, tmp_path: Path) -> None:
+        """Once the source has ended, another run gets nothing and ends at once."""
+        with self._open(self.source_config(tmp_path, self.payloads(20))) as backend:
+            self._run(backend)
+            summary, rec = self._run(backend)
+        assert rec.packets == [] and summary.stop_reason == "end_of_source"
+
+    def test_packet_limit_stops_exactly(self, tmp_path: Path) -> None:
+        """``max_packets`` of half the source's packets stops after exactly
+        that many, and they are the first ones."""
+        config = self.source_config(tmp_path, self.payloads(300))
+        with self._open(config) as backend:
+            _, full = self._run(backend)
+        limit = len(full.packets) // 2
+        assert limit >= 2, "the source should deliver at least 4 packets for this test"
+        with self._open(config) as backend:
+            rec = _Recorder()
+            summary = Pipeline(backend, rec, run={"max_packets": limit, "burst": 3}).run()
+        assert summary.stop_reason == "packet_limit" and len(rec.packets) == limit
+        assert [p.data for p in rec.packets] == [p.data for p in full.packets[:limit]]
+
+    def test_close_is_idempotent(self, tmp_path: Path) -> None:
+        """``close()`` twice is harmless."""
+        backend = self._open(self.source_config(tmp_path, self.payloads(5)))
+        backend.close()
+        backend.close()
+
+    def test_stats_are_a_dict_with_drops(self, tmp_path: Path) -> None:
+        """``stats()`` is a dict; ``drops`` (if any) maps reasons to counts."""
+        with self._open(self.source_config(tmp_path, self.payloads(5))) as backend:
+            self._run(backend)
+            stats = backend.stats()
+        assert isinstance(stats, dict)
+        assert all(isinstance(k, str) and isinstance(v, int) for k, v in stats.get("drops", {}).items())
+
+    def test_broken_sources_are_refused_or_counted(self, tmp_path: Path) -> None:
+        """Each of :meth:`corrupt_configs` raises a clear error (on open or in
+        the summary's ``error``) or runs to an end - never crashes or hangs."""
+        for config in self.corrupt_configs(tmp_path):
+            try:
+                with self._open(config) as backend:
+                    summary, _ = self._run(backend)
+            except CLEAR_ERRORS as exc:
+                assert str(exc).strip(), f"{config}: an error with no text"
+                continue
+            assert summary.stop_reason in ("end_of_source", "backend_error"), (config, summary)
+            assert summary.stop_reason != "backend_error" or summary.error, config
+
+
+class NativeBackendConformance(BackendConformance):
+    """:class:`BackendConformance` plus the checks of a backend with a C table."""
+
+    def test_a_table_of_another_abi_is_refused(self, tmp_path: Path) -> None:
+        """The run loop refuses this backend's table once its ABI version or
+        size is wrong (the check a plugin built against another rxfeed meets)."""
+        with self._open(self.source_config(tmp_path, self.payloads(3))) as backend:
+            capsule = backend.native_capsule()
+            assert capsule is not None, "a native backend returns its C table from native_capsule()"
+            ops = _BackendOps.from_address(_capsule_get(capsule, _BACKEND_NAME))
+            for field, value in (("abi_version", ops.abi_version + 1), ("struct_size", 8)):
+                bad = _BackendOps.from_buffer_copy(ops)
+                setattr(bad, field, value)
+                with pytest.raises(ValueError, match="ABI"):
+                    _runloop.run_native(_capsule_new(ctypes.addressof(bad), _BACKEND_NAME, None),
+                                        _runloop.null_decoder())
+
+
+
+class ReplayAgainConformance(BackendConformance):
+    """:class:`BackendConformance` plus source reset, for a backend whose
+    config can replay its source (set :attr:`reset_option`, e.g. ``loops``)."""
+
+    reset_option: str
+
+    def test_source_reset_flags_the_first_packet_of_each_pass(self, tmp_path: Path) -> None:
+        """With :attr:`reset_option` = 2, the source plays twice and the second
+        pass starts with a ``PKT_SOURCE_RESET`` packet."""
+        payloads = self.payloads(10)
+        config = {**self.source_config(tmp_path, payloads), self.reset_option: 2}
+        with self._open(config) as backend:
+            _, rec = self._run(backend)
+        self._assert_delivered(rec, payloads * 2)
+        resets = [i for i, p in enumerate(rec.packets) if p.flags & 0x2]
+        assert len(resets) == 1 and b"".join(p.data for p in rec.packets[resets[0]:]) == b"".join(payloads)
+
+
+class DecoderConformance:
+    """Inherited tests for a :class:`~rxfeed.ProtocolDecoder` plugin.
+
+    Set :attr:`decoder`; implement :meth:`valid_payloads` (payloads whose
+    messages the decoder must count exactly: ``(payloads, messages)``).
+    """
+
+    #: registry name or ProtocolDecoder subclass
+    decoder: str | type[Any]
+    #: True when payloads are chunks of a byte stream
+    stream: bool = False
+
+    def valid_payloads(self) -> tuple[list[bytes], int]:
+        raise NotImplementedError
+
+    def _make(self) -> Any:
+        cls = get_plugins().decoders.get(self.decoder) if isinstance(self.decoder, str) else self.decoder
+        return cls(cls.Config())
+
+    def _run(self, payloads: Sequence[Any], burst: int = 32) -> Any:
+        backend = _ListBackend(payloads, self.stream)
+        return Pipeline(backend, self._make(), run={"burst": burst}).run()
+
+    def test_counts_every_message_of_valid_input(self) -> None:
+        """Valid payloads: ``messages`` as expected, per type summing to it, no errors."""
+        payloads, messages = self.valid_payloads()
+        summary = self._run(payloads)
+        assert summary.stop_reason in ("end_of_source", "decoder_stopped", "end_of_session"), summary.error
+        assert summary.messages == messages
+        assert sum(summary.messages_per_type.values()) == messages
+        assert summary.errors == {}
+
+    def test_burst_size_does_not_change_the_counts(self) -> None:
+        """Bursts of 1 and 64 count the same."""
+        payloads, _ = self.valid_payloads()
+        one, many = self._run(payloads, 1), self._run(payloads, 64)
+        assert (one.messages, one.messages_per_type, one.errors) == \
+            (many.messages, many.messages_per_type, many.errors)
+
+    @pytest.mark.parametrize("seed", range(3))
+    def test_malformed_input_is_counted_never_fatal(self, seed: int) -> None:
+        """Truncated, bit-flipped, empty and random payloads: the run ends
+        normally, nothing raises, and no more messages are counted than the
+        valid input holds plus what random bytes could frame."""
+        rng = random.Random(seed)
+        payloads, messages = self.valid_payloads()
+        bad: list[bytes] = [b"", rng.randbytes(3), rng.randbytes(1500)]
+        for p in payloads:
+            cut = p[:rng.randrange(0, len(p) + 1)]
+            flipped = bytearray(p)
+            if flipped:
+                flipped[rng.randrange(len(flipped))] ^= 1 << rng.randrange(8)
+            bad += [cut, bytes(flipped)]
+        summary = self._run(bad)
+        assert summary.stop_reason in ("end_of_source", "decoder_stopped", "end_of_session")
+        assert sum(summary.messages_per_type.values()) == summary.messages
+
+    def test_counters_have_the_summary_keys(self) -> None:
+        """``counters()`` before and after a run: ``messages`` an int,
+        ``messages_per_type`` a dict, ``errors`` a dict of counts."""
+        dec = self._make()
+        for _ in range(2):
+            c = dec.counters()
+            assert isinstance(c.get("messages", 0), int)
+            assert isinstance(c.get("messages_per_type", {}), dict)
+            assert all(isinstance(v, int) for v in c.get("errors", {}).values())
+            payloads, _ = self.valid_payloads()
+            Pipeline(_ListBackend(payloads, self.stream), dec).run()
+
+
+class _ListBackend(RxBackend[PluginConfig]):
+    name = "conformance_list"
+    Config = PluginConfig
+
+    def __init__(self, payloads: Sequence[Any], stream: bool) -> None:
+        super().__init__(PluginConfig())
+        self._items = list(payloads)
+        self.stream = stream  # type: ignore[misc]
+
+    def read_burst(self, max_packets: int) -> list[Any] | None:
+        if not self._items:
+            return None
+        out, self._items = self._items[:max_packets], self._items[max_packets:]
+        return out
