@@ -115,12 +115,30 @@ class RxBackend(ABC, Generic[ConfigT]):
         self.close()
 
 
+#: What a decoder may offer beyond decoding and counting, by name: the CLI
+#: and tools use a feature only when the chosen decoder declares it in
+#: :attr:`ProtocolDecoder.capabilities`, and say so clearly otherwise.
+CAPABILITIES: dict[str, str] = {
+    "messages": "subscribe(callback, types=None, *, with_meta=False): a Python callback per message, "
+                "each message with _asdict(), and a 'type' (inspect, callbacks)",
+    "events": "on_event(callback): session-layer events as dicts (gaps, session changes, ...)",
+    "batches": "subscribe_batches(types=None) / take_batches(): numpy batches per type (convert)",
+    "handlers": "add_handlers(capsule): C handler tables of the decoder's records",
+    "books": "make_books(**options): order books attached to this decoder (replay --books, convert, plot)",
+    "arrivals": "log_arrivals() / take_arrivals(): per-packet handler-done times (listen --arrivals)",
+    "end_of_session": "a config field stop_at_end_of_session (listen --until-end-of-session)",
+    "sequenced": "a config field sequenced: False makes it a dissector that shows every message (inspect)",
+}
+
+
 class ProtocolDecoder(ABC, Generic[ConfigT]):
     """Framing + decoding of a protocol, exported as a C decoder table (``rxf_decoder_ops``)."""
 
     name: ClassVar[str]
     Config: ClassVar[type[PluginConfig]]
     description: ClassVar[str] = ""
+    #: Names from :data:`CAPABILITIES` this decoder implements.
+    capabilities: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, config: ConfigT) -> None:
         self.config: ConfigT = config

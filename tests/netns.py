@@ -20,7 +20,7 @@ def live_run(backend: str, options: dict[str, Any], source, group: str, rate: fl
              netns: str | None = None, same_cpu: bool = False, env: dict | None = None,
              max_seconds: float = 60) -> tuple[dict, dict]:
     """``(sender summary, listener summary)`` of one live run."""
-    cmd = [sys.executable, "-m", "rxfeed.tools.cli", "listen", "--backend", backend, "--until-end-of-session",
+    cmd = [sys.executable, "-m", "rxfeed.tools.cli", "listen", "--decoder", "itch50", "--backend", backend, "--until-end-of-session",
            "--max-seconds", str(max_seconds), "--json"]
     for k, v in options.items():
         cmd += ["-o", f"{k}={v if isinstance(v, str) else json.dumps(v)}"]

@@ -141,7 +141,7 @@ def test_two_rx_queues_two_pollers_each_with_its_own_decoder(day_dir, tmp_path):
 
     other = tmp_path / "other.pcap"
     generate(other, 5000, symbols=2, seed=11)
-    p = rx("listen", "--backend", "dpdk", "--json", "-o", "port=net_pcap0", "-o", "no_pci=true",
+    p = rx("listen", "--decoder", "itch50", "--backend", "dpdk", "--json", "-o", "port=net_pcap0", "-o", "no_pci=true",
            "-o", "lcores=0-1", "-o", "rx_queues=2", "-o", "idle_timeout_s=1.5",
            "-o", f'vdevs=["net_pcap0,rx_pcap={day_dir / "day.pcap"},rx_pcap={other}"]')
     s = json.loads(p.stdout)

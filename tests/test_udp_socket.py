@@ -60,7 +60,7 @@ def test_rxfeed_send_paced_to_a_udp_socket_listener(tmp_path, day_dir):
     import numpy as np
 
     port = 20000 + (os.getpid() + 7) % 20000
-    cmd = [sys.executable, "-m", "rxfeed.tools.cli", "listen", "--backend", "udp_socket", "--until-end-of-session",
+    cmd = [sys.executable, "-m", "rxfeed.tools.cli", "listen", "--decoder", "itch50", "--backend", "udp_socket", "--until-end-of-session",
            "--max-seconds", "60", "--json", "-o", f'groups=["127.0.0.1:{port}"]']
     lst = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:

@@ -160,17 +160,39 @@ def _dir_problem(p: Path) -> str | None:
     return _writable_dir_problem(next((a for a in p.parents if a.exists()), Path(".")))
 
 
-def _resolve(source: str, backend: str | None, plugins: Any) -> tuple[str, str]:
-    if backend:
-        return backend, "itch50"
+def _resolve(source: str, backend: str | None, decoder: str | None, plugins: Any) -> tuple[str, str]:
+    """(backend, decoder) for SOURCE: as given, else detected from the file;
+    a decoder is never guessed when detection cannot tell."""
+    if backend and decoder:
+        return backend, decoder
     try:
         head = sources.head(source)
     except OSError as exc:
         _fail(f"{source}: {exc.strerror or exc}")
     found = plugins.detect(source, head)
     if not found:
-        _fail(f"{source}: no plugin recognises this file (give --backend)")
-    return found
+        only = plugins.decoders.names()
+        if backend and len(only) == 1:
+            return backend, only[0]
+        _fail(f"{source}: no plugin recognises this file (give --backend and --decoder; "
+              f"decoders: {', '.join(only) or 'none'})")
+    return backend or found[0], decoder or found[1]
+
+
+def _only_decoder() -> str:
+    """The decoder to use when none is named: the only one installed."""
+    names = get_plugins().decoders.names()
+    if len(names) != 1:
+        _fail(f"give --decoder ({', '.join(names) or 'none installed'})")
+    return names[0]
+
+
+def _need(decoder: Any, capability: str, what: str) -> None:
+    """Fail clearly when the chosen decoder lacks what a command needs
+    (rxfeed.interfaces.CAPABILITIES)."""
+    if capability not in getattr(decoder, "capabilities", frozenset()):
+        _fail(f"decoder {decoder.name!r} cannot {what}: it does not offer {capability!r} "
+              f"(see rxfeed.interfaces.CAPABILITIES)")
 
 
 @contextlib.contextmanager
@@ -198,8 +220,8 @@ def _build(source: str, backend: str | None, decoder: str | None, filters: tuple
     plugins = get_plugins()
     tree = cfg.load(config_file)
     run_tree = {**tree.get("run", {}), **{k: v for k, v in run.items() if v is not None}}
-    bname, dname = _resolve(source, backend or run_tree.get("backend"), plugins)
-    dname = decoder or run_tree.get("decoder") or dname
+    bname, dname = _resolve(source, backend or run_tree.get("backend"), decoder or run_tree.get("decoder"),
+                            plugins)
     run_tree["backend"], run_tree["decoder"] = bname, dname
     bconf = {**tree.get("backend", {}).get(bname, {}), **(options or {})}
     if filters:
@@ -218,7 +240,7 @@ def _build(source: str, backend: str | None, decoder: str | None, filters: tuple
 
 _source_opts = [
     click.option("--backend", "-b", help="backend (default: detected from the file)"),
-    click.option("--decoder", "-d", help="decoder (default: itch50)"),
+    click.option("--decoder", "-d", help="decoder (default: detected from the file)"),
     click.option("--filter", "filters", multiple=True, metavar="GROUP:PORT", help="keep only these destinations"),
     click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False), help="TOML config"),
 ]
@@ -314,10 +336,10 @@ def replay(source: str, backend: str | None, decoder: str | None, filters: tuple
     pipe = _build(source, backend, decoder, filters, speed, loops, config_file, run, _parse_options(options))
     order_books = None
     if books:
-        from rxfeed.protocols.itch50._book import OrderBooks
-
-        order_books = OrderBooks()
-        pipe.decoder.add_handlers(order_books)
+        _need(pipe.decoder, "books", "build order books (--books)")
+        order_books = pipe.decoder.make_books()
+    if publish:
+        _need(pipe.decoder, "batches", "publish records (--publish)")
     sink = _publisher(publish) if publish else None
     if sink is not None:
         sink.attach(pipe.decoder)
@@ -415,13 +437,13 @@ def _parse_options(options: tuple[str, ...]) -> dict[str, Any]:
 
 @main.command()
 @click.option("--backend", "-b", required=True, help="backend, e.g. dpdk")
-@click.option("--decoder", "-d", default="itch50", show_default=True)
+@click.option("--decoder", "-d", help="decoder (default: [run] decoder of --config, or the only one installed)")
 @click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False), help="TOML config")
 @click.option("--until-end-of-session", is_flag=True, help="stop at MoldUDP64's end-of-session packet")
 @click.option("--arrivals", "arrivals_path", type=OutputPath(),
               help="save (sequence, count, handler-done ns) per packet (.npy) for one-way latency")
 @_add(_run_opts)
-def listen(backend: str, decoder: str, options: tuple[str, ...], config_file: str | None, max_packets: int | None,
+def listen(backend: str, decoder: str | None, options: tuple[str, ...], config_file: str | None, max_packets: int | None,
            max_seconds: float | None, until_end_of_session: bool, arrivals_path: str | None, burst: int | None,
            cpu: int | None, latency: bool, as_json: bool) -> None:
     """Receive live from a backend (busy-polling) until a limit, Ctrl-C or end of session."""
@@ -431,14 +453,18 @@ def listen(backend: str, decoder: str, options: tuple[str, ...], config_file: st
     run = {**tree.get("run", {}), **{k: v for k, v in {"max_packets": max_packets, "max_seconds": max_seconds,
                                                        "burst": burst, "cpu": cpu,
                                                        "latency": latency or None}.items() if v is not None}}
+    decoder = decoder or run.get("decoder") or _only_decoder()
     run["backend"], run["decoder"] = backend, decoder
     bconf = {**tree.get("backend", {}).get(backend, {}), **_parse_options(options)}
     dconf = dict(tree.get("decoder", {}).get(decoder, {}))
-    if until_end_of_session:
-        dconf["stop_at_end_of_session"] = True
     with _building(backend, decoder):
+        dcls = get_plugins().decoders.get(decoder)
+        if until_end_of_session:
+            _need(dcls, "end_of_session", "stop at the end of a session (--until-end-of-session)")
+            dconf["stop_at_end_of_session"] = True
         pipe = Pipeline(backend, decoder, backend_config=bconf, decoder_config=dconf, run=run)
     if arrivals_path:
+        _need(pipe.decoder, "arrivals", "log arrivals (--arrivals)")
         pipe.decoder.log_arrivals()
     click.echo(f"rxfeed: listening on {backend}", err=True)
     with pipe:
@@ -544,6 +570,9 @@ def inspect(source: str, backend: str | None, decoder: str | None, filters: tupl
     (``--format jsonl``: one JSON object each, events with an "event" key)."""
     pipe = _build(source, backend, decoder, filters, 0.0, 1, config_file, {"burst": 1},
                   decoder_options={"sequenced": sequenced})
+    _need(pipe.decoder, "messages", "show messages (inspect)")
+    if not sequenced:
+        _need(pipe.decoder, "sequenced", "show every message as captured (inspect without --sequenced)")
     dissector = _Dissector(fmt, count, sys.stdout, marks=not sequenced)
     try:
         pipe.decoder.subscribe(dissector.on_message, types, with_meta=True)
@@ -590,18 +619,19 @@ def generate(output: str, messages: int, symbols: int, seed: int, fmt: str | Non
 @click.option("--depth", type=click.IntRange(0, 1000), default=10, show_default=True,
               help="levels per side in depth.parquet (a snapshot per top-N change; 0: none)")
 @click.option("--backend", "-b", help="backend (default: detected from the file)")
-def convert(source: str, outdir: str, types: str | None, no_books: bool, depth: int, backend: str | None) -> None:
+@click.option("--decoder", "-d", help="decoder (default: detected from the file)")
+def convert(source: str, outdir: str, types: str | None, no_books: bool, depth: int, backend: str | None,
+            decoder: str | None) -> None:
     """Write SOURCE to Parquet: messages per type, trades and BBO changes (bounded memory)."""
     _require("pyarrow", "convert")
-    from rxfeed.protocols.itch50 import _book
-
     from .outputs import ParquetOutput
 
-    pipe = _build(source, backend, None, (), 0.0, 1, None, {})
-    books = None if no_books else _book.OrderBooks(bbo=True, trades=True, depth=depth)
+    pipe = _build(source, backend, decoder, (), 0.0, 1, None, {})
+    _need(pipe.decoder, "batches", "write Parquet (convert)")
+    if not no_books:
+        _need(pipe.decoder, "books", "write trades/BBO/depth (convert without --no-books)")
+    books = None if no_books else pipe.decoder.make_books(bbo=True, trades=True, depth=depth)
     out = ParquetOutput(outdir, books)
-    if books is not None:
-        pipe.decoder.add_handlers(books)
     try:
         out.attach(pipe.decoder, types)
     except ValueError as exc:
@@ -620,16 +650,15 @@ def convert(source: str, outdir: str, types: str | None, no_books: bool, depth: 
 @click.option("--symbol", "-s", required=True, help="symbol to plot, e.g. AAPL")
 @click.option("-o", "--output", type=OutputPath(), default=None, help="PNG path (default: SYMBOL.png)")
 @click.option("--backend", "-b", help="backend (default: detected from the file)")
-def plot(source: str, symbol: str, output: str | None, backend: str | None) -> None:
+@click.option("--decoder", "-d", help="decoder (default: detected from the file)")
+def plot(source: str, symbol: str, output: str | None, backend: str | None, decoder: str | None) -> None:
     """PNG of one symbol's best bid/offer and trades over the day, and its final depth."""
     _require("matplotlib", "plot")
-    from rxfeed.protocols.itch50._book import OrderBooks
-
     from .outputs import plot_symbol
 
-    pipe = _build(source, backend, None, (), 0.0, 1, None, {})
-    books = OrderBooks(bbo=True, trades=True)
-    pipe.decoder.add_handlers(books)
+    pipe = _build(source, backend, decoder, (), 0.0, 1, None, {})
+    _need(pipe.decoder, "books", "plot a book (plot)")
+    books = pipe.decoder.make_books(bbo=True, trades=True)
     with pipe:
         summary = pipe.run()
     if summary.error:

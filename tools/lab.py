@@ -84,7 +84,7 @@ def available_paths() -> dict[str, dict[str, Any]]:
 
 
 def _listen_cmd(spec: dict[str, Any], net: dict[str, str], arrivals: Path, max_seconds: float) -> list[str]:
-    cmd = [sys.executable, "-m", "rxfeed.tools.cli", "listen", "--backend", spec["backend"], "--until-end-of-session",
+    cmd = [sys.executable, "-m", "rxfeed.tools.cli", "listen", "--decoder", "itch50", "--backend", spec["backend"], "--until-end-of-session",
            "--latency", "--json", "--max-seconds", str(max_seconds), "--arrivals", str(arrivals),
            "--cpu", str(RX_CPU)]
     group = f"{GROUP}:{PORT}"

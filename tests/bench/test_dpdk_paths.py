@@ -64,7 +64,7 @@ def _frames(path):
 
 def efvi_replay(path, *args):
     env = {**os.environ, "RXF_EFVI_STANDIN_PCAP": str(path)}
-    out = subprocess.run([sys.executable, "-m", "rxfeed.tools.cli", "listen", "--backend", "efvi", "--json",
+    out = subprocess.run([sys.executable, "-m", "rxfeed.tools.cli", "listen", "--decoder", "itch50", "--backend", "efvi", "--json",
                           "-o", "interface=sfc0", "-o", 'filters=["233.54.12.111:26477"]',
                           "-o", f"expected_frames={_frames(path)}", *args],
                          capture_output=True, text=True, check=True, timeout=600, env=env).stdout

@@ -58,3 +58,10 @@ class CDatagramBackend(RxBackend):
 def rxfeed_register_backends(registry):
     registry.add(PyDatagramBackend)
     registry.add(CDatagramBackend)
+
+
+@hookimpl
+def rxfeed_register_decoders(registry):
+    from .toy import ToyDecoder
+
+    registry.add(ToyDecoder)

@@ -1,0 +1,64 @@
+"""The CLI with a decoder that is not ITCH (the example plugin's Python
+decoder for a made-up protocol): what it offers works, what it lacks is one
+clear error naming the missing capability, never an AttributeError."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from rxfeed.tools.generator import udp_frame, write_pcap
+
+
+def rx(*args):
+    return subprocess.run([sys.executable, "-m", "rxfeed.tools.cli", *map(str, args)], capture_output=True,
+                          text=True, timeout=120)
+
+
+@pytest.fixture(scope="module")
+def toy_pcap(tmp_path_factory):
+    from rxfeed_example.toy import datagram
+
+    path = tmp_path_factory.mktemp("toy") / "toy.pcap"
+    write_pcap(path, [(i, udp_frame(datagram(i + 1, [(b"q", b"12"), (b"t", b"3")]))) for i in range(200)])
+    return path
+
+
+def test_replay_with_a_python_decoder_of_another_protocol(toy_pcap):
+    out = rx("replay", toy_pcap, "-b", "pcap_replay", "-d", "example_toy", "--json")
+    assert out.returncode == 0, out.stderr
+    s = json.loads(out.stdout)
+    assert s["decoder"] == "example_toy" and s["messages"] == 400 and s["messages_per_type"] == {"q": 200, "t": 200}
+
+
+@pytest.mark.parametrize("args,capability", [
+    (["replay", "{src}", "--books"], "books"),
+    (["replay", "{src}", "--publish", "tcp://127.0.0.1:5599"], "batches"),
+    (["inspect", "{src}"], "messages"),
+    (["convert", "{src}", "-o", "{tmp}/out"], "batches"),
+    (["plot", "{src}", "-s", "AAPL", "-o", "{tmp}/p.png"], "books"),
+])
+def test_what_the_decoder_lacks_is_one_clear_error(toy_pcap, tmp_path, args, capability):
+    args = [a.format(src=toy_pcap, tmp=tmp_path) for a in args]
+    out = rx(*args[:2], "-b", "pcap_replay", "-d", "example_toy", *args[2:])
+    assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr
+    assert f"decoder 'example_toy' cannot" in out.stderr and repr(capability) in out.stderr
+
+
+def test_listen_options_need_their_capabilities():
+    for extra, capability in ((["--until-end-of-session"], "end_of_session"),):
+        out = rx("listen", "-b", "udp_socket", "-d", "example_toy", *extra, "-o", 'groups=["239.1.1.1:5000"]')
+        assert out.returncode == 2 and repr(capability) in out.stderr and "Traceback" not in out.stderr, out.stderr
+
+
+def test_listen_needs_a_decoder_when_several_are_installed():
+    out = rx("listen", "-b", "udp_socket", "--max-seconds", "0.1")
+    assert out.returncode == 2 and "give --decoder" in out.stderr and "itch50" in out.stderr
+
+
+def test_a_backend_without_a_decoder_takes_the_detected_one(tmp_path, day_dir):
+    out = rx("replay", day_dir / "day.pcap", "-b", "pcap_replay", "--json")
+    assert out.returncode == 0 and json.loads(out.stdout)["decoder"] == "itch50"
