@@ -21,7 +21,6 @@ from typing import Annotated, Any, Protocol
 
 from pydantic import AfterValidator
 
-from .config import PluginConfig
 from .interfaces import ConfigT, RxBackend
 from .summary import NET_DROP_KINDS
 

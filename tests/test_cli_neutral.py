@@ -45,7 +45,7 @@ def test_what_the_decoder_lacks_is_one_clear_error(toy_pcap, tmp_path, args, cap
     args = [a.format(src=toy_pcap, tmp=tmp_path) for a in args]
     out = rx(*args[:2], "-b", "pcap_replay", "-d", "example_toy", *args[2:])
     assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr
-    assert f"decoder 'example_toy' cannot" in out.stderr and repr(capability) in out.stderr
+    assert "decoder 'example_toy' cannot" in out.stderr and repr(capability) in out.stderr
 
 
 def test_listen_options_need_their_capabilities():

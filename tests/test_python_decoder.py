@@ -4,76 +4,50 @@ cleanly with the partial summary."""
 
 from __future__ import annotations
 
-import struct
-from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
 import pytest
 
-from rxfeed import Packet, Pipeline, PluginConfig, PythonDecoder, RxBackend
+from rxfeed import Packet, Pipeline, PluginConfig, RxBackend
 from rxfeed.interfaces import PKT_STREAM
 from rxfeed.tools.generator import generate_messages, moldudp64_datagrams, udp_frame, write_pcap
 
+from rxfeed_example.toy import ToyDecoder as ExampleToyDecoder
+from rxfeed_example.toy import datagram
+
 from .conftest import mold
 
-# A made-up protocol ("TOY"): a datagram is [u32 seq][u8 count] then count
-# messages of [u8 type][u8 len][len bytes]; seq counts datagrams.
-
-
-def toy_datagram(seq: int, msgs: list[tuple[bytes, bytes]]) -> bytes:
-    return struct.pack(">IB", seq, len(msgs)) + b"".join(t + bytes([len(p)]) + p for t, p in msgs)
+# The made-up protocol ("TOY") of the example third-party plugin
+# (tests/plugins/rxfeed_example/rxfeed_example/toy.py): a datagram is
+# [u32 seq][u8 count] then count messages of [u8 type][u8 len][len bytes].
+toy_datagram = datagram
 
 
 class ToyConfig(PluginConfig):
     stop_after: int = 0
 
 
-class ToyDecoder(PythonDecoder[ToyConfig]):
-    """Frames TOY datagrams, counts per type, gaps by datagram sequence, and
-    malformed datagrams; keeps what a test wants to look at."""
+class ToyDecoder(ExampleToyDecoder):
+    """The example's decoder, keeping what a test wants to look at and able
+    to stop the run after ``stop_after`` packets."""
 
     name = "toy"
-    Config = ToyConfig
+    Config = ToyConfig  # type: ignore[assignment]
 
     def __init__(self, config: ToyConfig | None = None) -> None:
-        super().__init__(config or ToyConfig())
-        self.per_type: Counter[str] = Counter()
-        self.gaps = self.malformed = self.packets = 0
-        self.next_seq = 1
+        super().__init__()
+        self.config = config or ToyConfig()  # type: ignore[assignment]
         self.seen: list[Packet] = []
         self.ended = False
 
     def on_packets(self, packets: Sequence[Packet]) -> bool:
-        for p in packets:
-            self.packets += 1
-            self.seen.append(p._replace(data=bytes(p.data)))
-            self._datagram(p.data)
+        self.seen += [p._replace(data=bytes(p.data)) for p in packets]
+        super().on_packets(list(packets))
         return bool(self.config.stop_after) and self.packets >= self.config.stop_after
-
-    def _datagram(self, data: Any) -> None:
-        if len(data) < 5:
-            self.malformed += 1
-            return
-        seq, count = struct.unpack_from(">IB", data)
-        if seq > self.next_seq:
-            self.gaps += seq - self.next_seq
-        self.next_seq = max(self.next_seq, seq + 1)
-        pos = 5
-        for _ in range(count):
-            if pos + 2 > len(data) or pos + 2 + data[pos + 1] > len(data):
-                self.malformed += 1
-                return
-            self.per_type[chr(data[pos])] += 1
-            pos += 2 + data[pos + 1]
 
     def on_end(self) -> None:
         self.ended = True
-
-    def counters(self) -> dict[str, Any]:
-        return {"packets": self.packets, "messages": sum(self.per_type.values()),
-                "messages_per_type": dict(self.per_type), "gaps": self.gaps,
-                "errors": {"malformed": self.malformed} if self.malformed else {}}
 
 
 class ListConfig(PluginConfig):
