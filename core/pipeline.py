@@ -108,13 +108,8 @@ class Pipeline:
     def _summary(self, reason: str, err: str, elapsed: float) -> Summary:
         c = self.decoder.counters()
         b = self.backend.stats()
-        warnings = []
-        if c.get("implied_lengths"):
-            warnings.append(f"{c['implied_lengths']} messages had a zero length prefix; their lengths were "
-                            "taken from the ITCH 5.0 type table")
-        if c.get("lost_in_malformed"):
-            warnings.append(f"{c['lost_in_malformed']} sequenced messages were lost inside malformed packets")
-        warnings += list(b.get("warnings", []))  # the backend's own (e.g. bytes it skipped or ignored)
+        # each plugin words its own warnings (the framework knows no protocol)
+        warnings = [*c.get("warnings", []), *b.get("warnings", [])]
         session = {k: c.get(k) for k in ("session", "next_sequence", "heartbeats", "end_of_session",
                                          "session_changes", "duplicate_packets", "sequence_jumps_confirmed",
                                          "source_resets")}

@@ -16,5 +16,4 @@ cdef extern from "rxfeed/bytesource.h" nogil:
     void rxf_src_advance(rxf_src *src, size_t n)
     int rxf_src_rewind(rxf_src *src)
     int rxf_src_ended(const rxf_src *src)
-    int rxf_src_at_end(const rxf_src *src)
     void rxf_src_progress(const rxf_src *src, uint64_t *done, uint64_t *total)

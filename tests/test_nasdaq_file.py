@@ -188,3 +188,5 @@ def test_unframeable_bytes_across_a_chunk_end_count_the_same():
     for cut in range(len(data)):
         _, s, _ = run_payloads([data[:cut], data[cut:]], stream=True)
         assert s.messages == 1 and s.errors == {"stream_unrecoverable": 1}, cut
+        # the bare decoder (any stream backend but nasdaq_file, which resyncs) stops there, and says so
+        assert any("could not be framed after message 1" in w for w in s.warnings), s.warnings

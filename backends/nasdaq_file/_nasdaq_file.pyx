@@ -16,7 +16,7 @@ from cpython.pycapsule cimport PyCapsule_New
 from rxfeed_abi cimport (RXF_ABI_VERSION, RXF_BACKEND_CAPSULE, RXF_EOF, RXF_ERROR, RXF_PKT_STREAM,
                          RXF_PKT_SOURCE_RESET)
 from rxfeed_src cimport (rxf_src_open, rxf_src_open_fd, rxf_src_close, rxf_src_peek, rxf_src_advance,
-                         rxf_src_rewind, rxf_src_ended, rxf_src_at_end, rxf_src_progress)
+                         rxf_src_rewind, rxf_src_ended, rxf_src_progress)
 
 from rxfeed import sources
 

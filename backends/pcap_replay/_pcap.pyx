@@ -6,7 +6,7 @@ from rxfeed_abi cimport RXF_ABI_VERSION, RXF_BACKEND_CAPSULE
 from rxfeed_src cimport rxf_src_progress
 
 from rxfeed import sources
-from rxfeed.summary import NET_DROP_KINDS as DROP_KINDS
+from rxfeed.backend_base import check_filter_count, net_drops
 
 
 cdef int _rx_burst(void *ctx, rxf_packet *pkts, uint32_t max) noexcept nogil:
@@ -41,8 +41,7 @@ cdef class PcapReader:
         if loops > 1 and not self.pc.src.seekable:
             raise ValueError(f"{path}: cannot loop: a pipe or FIFO is read once (give a regular file)")
         filters = list(filters)
-        if len(filters) > RXF_FILTER_MAX:  # the C array's bound (DestinationFilters in the config refuses first)
-            raise ValueError(f"at most {RXF_FILTER_MAX} destination filters")
+        check_filter_count(filters)  # the C array's bound (DestinationFilters in the config refuses first)
         for i, (ip, port) in enumerate(filters):
             self.pc.filter.ip[i] = ip
             self.pc.filter.port[i] = port
@@ -73,11 +72,8 @@ cdef class PcapReader:
     def stats(self) -> dict:
         """Counters: frames read, UDP payloads handed out, drops by kind."""
         s = self.pc.stats
-        drops = {DROP_KINDS[i]: s.drops[i] for i in range(1, RXF_NET_NVERDICTS) if s.drops[i]}
-        if s.filtered:
-            drops["filtered"] = s.filtered
-        if s.truncated_records:
-            drops["truncated_record"] = s.truncated_records
+        drops = net_drops([s.drops[i] for i in range(RXF_NET_NVERDICTS)], filtered=s.filtered,
+                          truncated_record=s.truncated_records)
         out = {"frames": s.records, "packets": s.packets, "bytes": s.bytes, "loops": s.loops_done,
                "skipped_blocks": s.skipped_blocks, "drops": drops}
         warnings = []

@@ -313,8 +313,6 @@ int rxf_src_rewind(rxf_src *src) {
 
 int rxf_src_ended(const rxf_src *src) { return src->ended; }
 
-int rxf_src_at_end(const rxf_src *src) { return src->ended && src->win_start >= src->win_end; }
-
 void rxf_src_progress(const rxf_src *src, uint64_t *done, uint64_t *total) {
     *total = src->size;
     if (src->gzip) *done = src->raw_read - src->zs.avail_in;

@@ -34,7 +34,27 @@ class Itch50Decoder(ProtocolDecoder[Itch50Config]):
         return self.native.capsule()
 
     def counters(self) -> dict[str, Any]:
-        return self.native.counters()
+        c: dict[str, Any] = self.native.counters()
+        c["warnings"] = self._warnings(c)
+        return c
+
+    @staticmethod
+    def _warnings(c: dict[str, Any]) -> list[str]:
+        """What a reader of the summary must not miss, in words."""
+        out = []
+        if c.get("implied_lengths"):
+            out.append(f"{c['implied_lengths']} messages had a zero length prefix; their lengths were "
+                       "taken from the ITCH 5.0 type table")
+        if c.get("lost_in_malformed"):
+            out.append(f"{c['lost_in_malformed']} sequenced messages were lost inside malformed packets")
+        if c["errors"].get("stream_unrecoverable"):
+            out.append(f"the byte stream could not be framed after message {c['messages']} (a zero length "
+                       "prefix before an unknown type): the rest of the stream was not decoded")
+        dropped = c.get("implausible_messages", 0) + c.get("overflow_messages", 0)
+        if dropped:
+            out.append(f"{dropped} messages were dropped with datagrams whose sequence numbers were implausible "
+                       "(errors.implausible_sequence, errors.sequence_overflow)")
+        return out
 
     def finish(self) -> None:
         self.native.flush()

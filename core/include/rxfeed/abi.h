@@ -8,7 +8,7 @@
  *            <--release()--
  *
  * A backend fills an array of rxf_packet with pointers into memory it owns
- * (an mmap'd file, a DPDK mbuf, an ef_vi DMA buffer). A pointer is valid from
+ * (a file's read window, a DPDK mbuf, an ef_vi DMA buffer). A pointer is valid from
  * the rx_burst() that returned it until the matching release(); a decoder that
  * wants to keep bytes longer copies them.
  *

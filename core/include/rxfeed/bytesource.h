@@ -77,7 +77,5 @@ int rxf_src_rewind(rxf_src *src);
 void rxf_src_progress(const rxf_src *src, uint64_t *done, uint64_t *total);
 /* 1 when nothing more will arrive in the window (what is there is all). */
 int rxf_src_ended(const rxf_src *src);
-/* 1 when every byte has been consumed. */
-int rxf_src_at_end(const rxf_src *src);
 
 #endif
