@@ -62,3 +62,34 @@ def test_listen_needs_a_decoder_when_several_are_installed():
 def test_a_backend_without_a_decoder_takes_the_detected_one(tmp_path, day_dir):
     out = rx("replay", day_dir / "day.pcap", "-b", "pcap_replay", "--json")
     assert out.returncode == 0 and json.loads(out.stdout)["decoder"] == "itch50"
+
+
+# --- nothing silent (issue 9 review) -------------------------------------------
+
+def test_replay_of_a_source_with_nothing_in_it_is_an_error(tmp_path):
+    (tmp_path / "empty.itch").write_bytes(b"")
+    write_pcap(tmp_path / "none.pcap", [])
+    for args in ([tmp_path / "empty.itch", "-b", "nasdaq_file", "-d", "itch50"], [tmp_path / "none.pcap"]):
+        out = rx("replay", *args)
+        assert out.returncode == 1 and "nothing to decode" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_inspect_reports_what_was_skipped_on_stderr(tmp_path):
+    import struct
+
+    from rxfeed.tools.generator import generate_messages
+
+    ms = list(generate_messages(100, 2, 1))
+    framed = [struct.pack(">H", len(m)) + m for m in ms]
+    (tmp_path / "z.itch").write_bytes(b"".join(framed[:50]) + b"\x00\x00Z" + b"\x01" * 30 + b"".join(framed[50:]))
+    out = rx("inspect", tmp_path / "z.itch", "-n", "0", "--format", "jsonl")
+    assert out.returncode == 0
+    assert sum(1 for line in out.stdout.splitlines() if '"event"' not in line) == 100
+    assert "33 bytes skipped" in out.stderr and '"unframeable_bytes": 33' in out.stderr
+
+
+def test_dpdk_replay_of_a_pipe_says_net_pcap_needs_a_file(tmp_path):
+    write_pcap(tmp_path / "one.pcap", [(0, udp_frame(b"x" * 30))])
+    out = subprocess.run([sys.executable, "-m", "rxfeed.tools.cli", "replay", "/dev/stdin", "-b", "dpdk"],
+                         input=(tmp_path / "one.pcap").read_bytes(), capture_output=True, timeout=60)
+    assert out.returncode == 2 and b"regular pcap file, not a pipe" in out.stderr, out.stderr

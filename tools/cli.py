@@ -356,6 +356,9 @@ def replay(source: str, backend: str | None, decoder: str | None, filters: tuple
         _print_summary(summary)
     if summary.error:
         sys.exit(1)
+    if summary.packets == 0 and summary.stop_reason == "end_of_source":
+        drops = f"; dropped: {json.dumps(summary.drops)}" if summary.drops else ""
+        _fail(f"{source}: nothing to decode: the source ended with 0 packets read{drops}", RUNTIME)
 
 
 def _publisher(endpoints: tuple[str, ...]) -> Any:
@@ -585,8 +588,20 @@ def inspect(source: str, backend: str | None, decoder: str | None, filters: tupl
             summary = pipe.run()
         except _EnoughMessages:
             return
+    _report_conditions(summary)
     if summary.error:
         _fail(summary.error)
+
+
+def _report_conditions(summary: Any) -> None:
+    """A dissector's output is the messages; what the backend or decoder had to
+    skip, clamp or drop goes to stderr, so it is seen but not mixed in."""
+    for w in summary.warnings:
+        click.echo(f"rxfeed: warning: {w}", err=True)
+    if summary.drops:
+        click.echo(f"rxfeed: warning: dropped: {json.dumps(summary.drops)}", err=True)
+    if summary.errors:
+        click.echo(f"rxfeed: warning: decode errors: {json.dumps(summary.errors)}", err=True)
 
 
 @main.command()

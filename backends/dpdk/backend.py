@@ -80,6 +80,9 @@ class DpdkBackend(NativeBackend):
         from rxfeed import _runloop
         from rxfeed.backends.pcap_replay._pcap import PcapReader
 
+        if not os.path.isfile(path):
+            raise ValueError(f"{path}: DPDK's net_pcap replays a regular pcap file, not a pipe, FIFO or device "
+                             "(use the pcap_replay backend, or save the stream to a file first)")
         if open(path, "rb").read(2) == b"\x1f\x8b":
             raise ValueError(f"{path}: DPDK's net_pcap reads plain pcap only; gunzip it first")
         reader = PcapReader(path)  # count frames so the replay ends exactly at the end of the file
