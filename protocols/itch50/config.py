@@ -16,6 +16,8 @@ class Itch50Config(PluginConfig):
         ahead of the session is held until the next datagram confirms the new
         position (then the jump is a gap, nothing else is lost); unconfirmed,
         it is dropped and counted as ``implausible_sequence``. 0: no limit.
+        Smaller is safer against a corrupt datagram (a jump within the limit
+        is taken at once), larger delays fewer real gaps by one datagram.
     :ivar sequenced: True: the session layer delivers each sequence number once,
         in order. False: dissect mode (``rxfeed inspect``): every message of
         every datagram reaches the outputs, with its status in the meta."""
@@ -23,6 +25,6 @@ class Itch50Config(PluginConfig):
     initial_sequence: int = Field(1, ge=0, le=(1 << 64) - 1)
     batch_size: int = Field(65536, ge=1, le=1 << 24)
     stop_at_end_of_session: bool = Field(False, description="stop the run when MoldUDP64 ends the session")
-    max_sequence_jump: int = Field(1_000_000, ge=0, le=(1 << 64) - 1,
+    max_sequence_jump: int = Field(10_000, ge=0, le=(1 << 64) - 1,
                                    description="larger forward jumps need a confirming datagram; 0: no limit")
     sequenced: bool = Field(True, description="False: dissect mode, every message with its session-layer status")
