@@ -82,14 +82,16 @@ def test_unknown_type_after_a_zero_prefix_resynchronises(tmp_path, chunk):
     assert any(f"byte {bad}" in w for w in s.warnings)
 
 
-def test_wrong_length_prefix_is_skipped_by_its_length(tmp_path):
+def test_wrong_length_prefix_is_skipped_to_the_next_message(tmp_path):
+    """A prefix that disagrees with its type's size is not trusted: the
+    backend skips to the next message that frames plausibly and counts it."""
     from rxfeed.protocols.itch50.reference import encode
 
     d = encode("D", order_reference_number=5)
     bad = b"\x00\x05" + b"D\x00\x00\x00\x00"
     (tmp_path / "mixed.itch").write_bytes(b"\x00\x13" + d + bad + b"\x00\x13" + d)
     s, _ = collect("nasdaq_file", tmp_path / "mixed.itch")
-    assert s.messages == 2 and s.errors == {"bad_length": 1}
+    assert s.messages == 2 and s.errors == {} and s.drops == {"unframeable_bytes": len(bad)}
 
 
 def test_missing_file_is_a_clear_error(tmp_path):
@@ -190,3 +192,25 @@ def test_unframeable_bytes_across_a_chunk_end_count_the_same():
         assert s.messages == 1 and s.errors == {"stream_unrecoverable": 1}, cut
         # the bare decoder (any stream backend but nasdaq_file, which resyncs) stops there, and says so
         assert any("could not be framed after message 1" in w for w in s.warnings), s.warnings
+
+
+def test_a_corrupt_nonzero_length_prefix_is_skipped_not_trusted(tmp_path):
+    """One bogus prefix (0x0100 on a 36-byte Add) in a file used to misframe
+    hundreds of messages after it, counted only as one bad length; now the
+    backend sees the prefix disagree with the type, skips to the next
+    message and says where (review of issue 9)."""
+    import struct
+
+    from rxfeed.tools.generator import generate_messages
+
+    msgs = list(generate_messages(20_000, symbols=4, seed=2))
+    framed = [struct.pack(">H", len(m)) + m for m in msgs]
+    bad = next(i for i, m in enumerate(msgs) if i > 5000 and m[:1] == b"A")
+    framed[bad] = b"\x01\x00" + msgs[bad]
+    data = b"".join(framed)
+    (tmp_path / "bad.itch").write_bytes(data)
+    s, _ = collect("nasdaq_file", tmp_path / "bad.itch", chunk_size=4096)
+    assert s.messages == 20_000 - 1 and s.errors == {}
+    assert s.drops == {"unframeable_bytes": 2 + len(msgs[bad])}
+    offset = sum(map(len, framed[:bad]))
+    assert any(f"byte {offset}" in w and "disagrees with its message type" in w for w in s.warnings)

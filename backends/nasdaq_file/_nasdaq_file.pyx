@@ -30,16 +30,17 @@ cdef enum:
 
 
 cdef inline long _frame_len(const uint16_t *wire, const uint8_t *q, size_t avail) noexcept nogil:
-    """Framed length (prefix included) at q; 0: more bytes needed; -1: a zero
-    prefix before an unknown type (cannot be framed)."""
+    """Framed length (prefix included) at q; 0: more bytes needed; -1: cannot
+    be framed - a zero prefix before an unknown type, or a prefix that
+    disagrees with its (known) type's size (a corrupt prefix would misframe
+    everything after it). An unknown type behind a non-zero prefix is passed
+    on whole (the decoder counts it)."""
     cdef uint32_t L
-    if avail < 2:
+    if avail < 3:
         return 0
     L = (<uint32_t>q[0] << 8) | q[1]
     if L != 0:
-        return 2 + L
-    if avail < 3:
-        return 0
+        return 2 + L if wire[q[2]] == 0 or wire[q[2]] == L else -1
     return 2 + wire[q[2]] if wire[q[2]] else -1
 
 
@@ -302,7 +303,8 @@ cdef class NasdaqFileReader:
                                   for i in range(kept)]
             out["drops"]["unframeable_bytes"] = st.skipped_bytes
             warnings += [f"unframeable data at byte {e['offset']} (a zero length prefix before an unknown "
-                         f"message type): {e['skipped_bytes']} bytes skipped to the next message"
+                         f"message type, or a length prefix that disagrees with its message type): "
+                         f"{e['skipped_bytes']} bytes skipped to the next message"
                          for e in out["unframeable"]]
             if st.unframeable > kept:
                 warnings.append(f"{st.unframeable - kept} more unframeable points; {st.skipped_bytes} bytes "
