@@ -7,6 +7,7 @@ cdef extern from "rxfeed/bytesource.h" nogil:
         int seekable
         uint64_t offset
         uint64_t gz_trailing
+        int gz_trailing_partial
         char error[224]
     int rxf_src_open(rxf_src *src, const char *path, size_t window)
     int rxf_src_open_fd(rxf_src *src, int fd, const char *name, const uint8_t *prefix, size_t prefix_len,

@@ -45,8 +45,12 @@ def claim(path: str | Path) -> tuple[int, bytes] | None:
     return _held.pop(str(path), None)
 
 
-def trailing_warning(n: int) -> str:
-    """The summary warning for bytes after the last complete gzip member."""
+def trailing_warning(n: int, partial: bool = False) -> str:
+    """The summary warning for bytes after the last complete gzip member
+    (``partial``: a pipe, whose rest was not read)."""
+    if partial:
+        return (f"{n} trailing bytes after the last complete gzip member were ignored (not a gzip member); "
+                "the rest of the pipe was not read")
     return f"{n} trailing bytes after the last complete gzip member were ignored (not a gzip member)"
 
 

@@ -368,3 +368,19 @@ def test_capture_through_a_fifo(day_dir, tmp_path):
 def test_loops_over_a_pipe_are_refused_clearly(day_dir):
     rc, _, err = replay_piped(day_dir / "day.pcap", "--loop", "2")
     assert rc != 0 and "loop" in err and "pipe" in err
+
+
+def test_trailing_garbage_in_a_held_open_pipe_does_not_hold_the_run(day_dir):
+    """After trailing bytes behind the last gzip member of a pipe, the rest of
+    the pipe is not drained: a writer that keeps it open cannot hold the run
+    (review of issue 9: it used to read on past every limit)."""
+    import json
+    import subprocess
+    import sys
+
+    cmd = f"(cat '{day_dir / 'day.pcap.gz'}'; printf junkjunk; sleep 3) | '{sys.executable}' -m rxfeed.tools.cli " \
+          "replay /dev/stdin --json"
+    out = subprocess.run(["bash", "-c", cmd], capture_output=True, text=True, timeout=60)
+    s = json.loads(out.stdout)
+    assert out.returncode == 0 and s["messages"] == 20_000 and s["elapsed_s"] < 2.0
+    assert any("the rest of the pipe was not read" in w for w in s["warnings"])

@@ -312,7 +312,7 @@ cdef class NasdaqFileReader:
         if st.src.gzip:
             out["gzip_trailing_bytes"] = st.src.gz_trailing
             if st.src.gz_trailing:
-                warnings.append(sources.trailing_warning(st.src.gz_trailing))
+                warnings.append(sources.trailing_warning(st.src.gz_trailing, st.src.gz_trailing_partial))
         if warnings:
             out["warnings"] = warnings
         return out

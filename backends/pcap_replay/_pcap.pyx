@@ -84,7 +84,7 @@ cdef class PcapReader:
         if self.pc.src.gzip:
             out["gzip_trailing_bytes"] = self.pc.src.gz_trailing
             if self.pc.src.gz_trailing:
-                warnings.append(sources.trailing_warning(self.pc.src.gz_trailing))
+                warnings.append(sources.trailing_warning(self.pc.src.gz_trailing, self.pc.src.gz_trailing_partial))
         if warnings:
             out["warnings"] = warnings
         return out

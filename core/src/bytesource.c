@@ -65,18 +65,17 @@ static long raw_read(rxf_src *src, uint8_t *dst, size_t n) {
     return RD_ERR;
 }
 
-/* Bytes still unread of the input after the current point (regular files
-   from the size, pipes by draining them). */
+/* Bytes still unread of the input after the current point: regular files
+   from the size; for a pipe only what is buffered - the rest is not read
+   (a writer that keeps it open must not hold the run past its limits), and
+   gz_trailing_partial says so. */
 static uint64_t rest_of_input(rxf_src *src) {
     uint64_t n = src->zs.avail_in;
     src->zs.avail_in = 0;
-    if (src->seekable) { n += src->size - src->raw_read; src->raw_read = src->size; src->raw_eof = 1; return n; }
-    for (;;) {
-        long r = raw_read(src, src->in, src->in_cap);
-        if (r == RD_AGAIN) continue;
-        if (r <= 0) return n; /* the end, an error, or a signal: what was counted */
-        n += (uint64_t)r;
-    }
+    if (src->seekable) { n += src->size - src->raw_read; src->raw_read = src->size; }
+    else src->gz_trailing_partial = 1;
+    src->raw_eof = 1;
+    return n;
 }
 
 /* A fresh inflate state over the input already buffered (next_in/avail_in kept). */
@@ -93,6 +92,7 @@ static int start_inflate(rxf_src *src) {
     src->zs_live = 1;
     src->between = 0;
     src->gz_members = src->gz_trailing = 0;
+    src->gz_trailing_partial = 0;
     return 0;
 }
 

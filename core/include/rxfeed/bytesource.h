@@ -43,6 +43,7 @@ typedef struct rxf_src {
     size_t in_cap;
     uint64_t gz_members;  /* complete members inflated                       */
     uint64_t gz_trailing; /* bytes after the last complete member (ignored)  */
+    int gz_trailing_partial; /* a pipe: at least gz_trailing (the rest unread) */
     /* the window: bytes [win_start, win_end) are valid */
     uint8_t *win;
     size_t win_cap, win_start, win_end;
