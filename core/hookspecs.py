@@ -62,15 +62,32 @@ def rxfeed_register_sinks(registry: "SinkRegistry") -> None:
 
 
 @hookspec(firstresult=True)
-def rxfeed_detect_source(path: str, head: bytes) -> tuple[str, str] | None:
+def rxfeed_detect_source(path: str, head: bytes) -> tuple[str, str | None] | None:
     """Say which ``(backend, decoder)`` reads a file, from its first bytes.
 
-    Called by ``rxfeed replay``/``inspect`` when no ``--backend`` is given.
-    The first plugin that recognises the file answers; return ``None`` to
-    pass.
+    Called by ``rxfeed replay``/``inspect``/``convert``/``plot`` when
+    ``--backend`` or ``--decoder`` is not given. The first plugin that
+    recognises the file answers; return ``None`` to pass. A backend that
+    knows the container but not the protocol inside (a pcap) answers
+    ``(backend, None)``: the decoder is then found from the payloads
+    (:func:`rxfeed_claim_payloads`).
 
     :param path: the file's path.
     :param head: up to 64 leading bytes, already gunzipped if the file is gzip.
+    """
+
+
+@hookspec
+def rxfeed_claim_payloads(payloads: list[bytes]) -> str | None:
+    """Claim a capture for a decoder, from its first UDP payloads.
+
+    Called when a capture's decoder is not named (``-d``): with up to 32 of
+    its first UDP payloads. Return the name of the decoder (registered by
+    this plugin) that reads them, or ``None``. Exactly one claim picks the
+    decoder; none or several make the CLI ask for ``--decoder``. Be strict:
+    claim only payloads your framing parses exactly.
+
+    :param payloads: the payloads, in capture order.
     """
 
 

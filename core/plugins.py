@@ -76,15 +76,29 @@ class PluginSet:
         if (plugin, error) not in self.failures:
             self.failures.append((plugin, error))
 
-    def detect(self, path: str, head: bytes) -> tuple[str, str] | None:
-        """``(backend, decoder)`` of the first plugin that recognises the file."""
+    def detect(self, path: str, head: bytes) -> tuple[str, str | None] | None:
+        """``(backend, decoder)`` of the first plugin that recognises the file
+        (decoder None: to be found from the payloads, :meth:`claim_payloads`)."""
         for plugin, answer in self._each("rxfeed_detect_source", path=path, head=head):
             if answer is None:
                 continue
-            if (isinstance(answer, tuple) and len(answer) == 2 and all(isinstance(a, str) for a in answer)):
+            if (isinstance(answer, tuple) and len(answer) == 2 and isinstance(answer[0], str)
+                    and (answer[1] is None or isinstance(answer[1], str))):
                 return answer
             self._fail(plugin, f"rxfeed_detect_source: returned {answer!r}, not (backend, decoder) or None")
         return None
+
+    def claim_payloads(self, payloads: list[bytes]) -> list[str]:
+        """Names of the registered decoders whose plugins claim these payloads."""
+        claims = []
+        for plugin, answer in self._each("rxfeed_claim_payloads", payloads=payloads):
+            if answer is None:
+                continue
+            if isinstance(answer, str) and answer in self.decoders:
+                claims.append(answer)
+            else:
+                self._fail(plugin, f"rxfeed_claim_payloads: returned {answer!r}, not a registered decoder or None")
+        return sorted(set(claims))
 
     def native_info(self) -> dict[str, str]:
         """``{part: description}`` of every plugin's native parts."""

@@ -64,12 +64,31 @@ def test_a_backend_without_a_decoder_takes_the_detected_one(tmp_path, day_dir):
     assert out.returncode == 0 and json.loads(out.stdout)["decoder"] == "itch50"
 
 
+def test_the_decoder_of_a_capture_is_found_from_its_payloads(toy_pcap, day_dir, tmp_path):
+    """A pcap holds any protocol: each decoder plugin may claim its payloads
+    (rxfeed_claim_payloads); one claim picks it, none asks for -d."""
+    import os
+
+    for src, want in ((toy_pcap, "example_toy"), (day_dir / "day.pcap.gz", "itch50"), (day_dir / "day.pcapng", "itch50")):
+        out = rx("replay", src, "--json")
+        assert out.returncode == 0 and json.loads(out.stdout)["decoder"] == want, out.stderr
+    piped = subprocess.run([sys.executable, "-m", "rxfeed.tools.cli", "replay", "/dev/stdin", "--json"],
+                           input=toy_pcap.read_bytes(), capture_output=True, timeout=60)
+    assert piped.returncode == 0 and json.loads(piped.stdout)["messages"] == 400
+    write_pcap(tmp_path / "rand.pcap", [(i, udp_frame(os.urandom(100))) for i in range(50)])
+    out = rx("replay", tmp_path / "rand.pcap")
+    assert out.returncode == 2 and "no decoder claims its payloads: give --decoder" in out.stderr
+    write_pcap(tmp_path / "none.pcap", [])
+    out = rx("inspect", tmp_path / "none.pcap")
+    assert out.returncode == 2 and "no UDP payload near its start" in out.stderr
+
+
 # --- nothing silent (issue 9 review) -------------------------------------------
 
 def test_replay_of_a_source_with_nothing_in_it_is_an_error(tmp_path):
     (tmp_path / "empty.itch").write_bytes(b"")
     write_pcap(tmp_path / "none.pcap", [])
-    for args in ([tmp_path / "empty.itch", "-b", "nasdaq_file", "-d", "itch50"], [tmp_path / "none.pcap"]):
+    for args in ([tmp_path / "empty.itch", "-b", "nasdaq_file", "-d", "itch50"], [tmp_path / "none.pcap", "-d", "itch50"]):
         out = rx("replay", *args)
         assert out.returncode == 1 and "nothing to decode" in out.stderr and "Traceback" not in out.stderr
 
@@ -90,6 +109,6 @@ def test_inspect_reports_what_was_skipped_on_stderr(tmp_path):
 
 def test_dpdk_replay_of_a_pipe_says_net_pcap_needs_a_file(tmp_path):
     write_pcap(tmp_path / "one.pcap", [(0, udp_frame(b"x" * 30))])
-    out = subprocess.run([sys.executable, "-m", "rxfeed.tools.cli", "replay", "/dev/stdin", "-b", "dpdk"],
+    out = subprocess.run([sys.executable, "-m", "rxfeed.tools.cli", "replay", "/dev/stdin", "-b", "dpdk", "-d", "itch50"],
                          input=(tmp_path / "one.pcap").read_bytes(), capture_output=True, timeout=60)
     assert out.returncode == 2 and b"regular pcap file, not a pipe" in out.stderr, out.stderr

@@ -76,15 +76,19 @@ def test_third_party_backends_feed_the_same_decoder(tmp_path, backend, day_dir):
 
 def test_every_hook_is_documented_and_exercised():
     specs = [n for n, f in inspect.getmembers(hookspecs, inspect.isfunction) if n.startswith("rxfeed_")]
-    assert sorted(specs) == ["rxfeed_detect_source", "rxfeed_native_info", "rxfeed_register_backends",
-                             "rxfeed_register_decoders", "rxfeed_register_sinks"]
+    assert sorted(specs) == ["rxfeed_claim_payloads", "rxfeed_detect_source", "rxfeed_native_info",
+                             "rxfeed_register_backends", "rxfeed_register_decoders", "rxfeed_register_sinks"]
     docs = open(__file__.rsplit("/", 2)[0] + "/docs/writing-a-plugin.md").read()
     for name in specs:
         assert (getattr(hookspecs, name).__doc__ or "").strip(), name
         assert name in docs, f"{name} missing from docs/writing-a-plugin.md"
     ps = discover()
-    assert ps.detect("x", b"\xd4\xc3\xb2\xa1" + bytes(20)) == ("pcap_replay", "itch50")
+    assert ps.detect("x", b"\xd4\xc3\xb2\xa1" + bytes(20)) == ("pcap_replay", None)  # decoder: from payloads
     assert ps.detect("x", b"\x00\x0cS" + bytes(9)) == ("nasdaq_file", "itch50")
+    from rxfeed.tools.generator import generate_messages, moldudp64_datagrams
+
+    mold = [p for _, p in moldudp64_datagrams(list(generate_messages(500, symbols=2, seed=1)))]
+    assert ps.claim_payloads(mold) == ["itch50"] and ps.claim_payloads([bytes(64)] * 3) == []
     assert ps.detect("x", b"\xff\xff\xff") is None
     assert set(ps.native_info()) >= {"pcap_replay", "nasdaq_file", "itch50"}
     assert "zmq_pub" in ps.sinks
@@ -136,7 +140,7 @@ def test_raising_detect_and_native_info_hooks_are_isolated():
 
     ps = discover(extra_plugins=[("flaky", _plugin(rxfeed_detect_source=_hook(detect),
                                                    rxfeed_native_info=_hook(info)))])
-    assert ps.detect("x", b"\xd4\xc3\xb2\xa1" + bytes(20)) == ("pcap_replay", "itch50")
+    assert ps.detect("x", b"\xd4\xc3\xb2\xa1" + bytes(20)) == ("pcap_replay", None)
     assert ps.detect("x", b"\xff\xff\xff") is None  # asks every plugin, the flaky one too
     assert set(ps.native_info()) >= {"pcap_replay", "itch50"}
     errors = [e for name, e in ps.failures if name == "flaky"]

@@ -19,7 +19,8 @@ from pydantic import ValidationError
 
 from rxfeed import config as cfg
 from rxfeed import sources
-from rxfeed.interfaces import RxBackend
+from rxfeed.config import PluginConfig
+from rxfeed.interfaces import PythonDecoder, RxBackend
 from rxfeed.plugins import get_plugins
 
 
@@ -170,13 +171,61 @@ def _resolve(source: str, backend: str | None, decoder: str | None, plugins: Any
     except OSError as exc:
         _fail(f"{source}: {exc.strerror or exc}")
     found = plugins.detect(source, head)
+    only = plugins.decoders.names()
     if not found:
-        only = plugins.decoders.names()
         if backend and len(only) == 1:
             return backend, only[0]
         _fail(f"{source}: no plugin recognises this file (give --backend and --decoder; "
               f"decoders: {', '.join(only) or 'none'})")
-    return backend or found[0], decoder or found[1]
+    if decoder or found[1]:
+        return backend or found[0], decoder or found[1]
+    payloads = _sample_payloads(source, found[0], plugins)
+    claims = plugins.claim_payloads(payloads) if payloads else []
+    if len(claims) == 1:
+        return backend or found[0], claims[0]
+    if not claims and len(only) == 1:
+        return backend or found[0], only[0]
+    why = (f"decoders {', '.join(claims)} all claim its payloads" if claims else
+           "no decoder claims its payloads" if payloads else "no UDP payload near its start to tell the protocol")
+    _fail(f"{source}: {why}: give --decoder (decoders: {', '.join(only) or 'none'})")
+
+
+class _PayloadSampler(PythonDecoder[PluginConfig]):
+    """Keeps copies of the first payloads of a source (for detection)."""
+
+    name, Config = "payload_sampler", PluginConfig
+
+    def __init__(self) -> None:
+        super().__init__(PluginConfig())
+        self.payloads: list[bytes] = []
+
+    def on_packets(self, packets: Any) -> bool:
+        self.payloads += [bytes(p.data) for p in packets]
+        return False
+
+    def counters(self) -> dict[str, Any]:
+        return {"packets": len(self.payloads)}
+
+
+def _sample_payloads(source: str, backend: str, plugins: Any, n: int = 32, head_bytes: int = 1 << 16) -> list[bytes]:
+    """Up to ``n`` payloads from the first ``head_bytes`` of SOURCE's content,
+    read by ``backend`` from a copy (a pipe's bytes stay kept for the run)."""
+    import tempfile
+
+    from rxfeed.pipeline import Pipeline
+
+    sampler = _PayloadSampler()
+    with tempfile.TemporaryDirectory(prefix="rxfeed-detect-") as tmp:
+        path = os.path.join(tmp, "head")
+        with open(path, "wb") as f:
+            f.write(sources.head(source, head_bytes))
+        try:
+            bconf = plugins.backends.get(backend).config_for_source(path, {})
+            Pipeline(backend, sampler, backend_config=bconf, plugins=plugins,
+                     run={"max_packets": n, "handle_signals": False}).run()
+        except (ValueError, RuntimeError, OSError):  # an unreadable head: no payloads, no claim
+            pass
+    return sampler.payloads
 
 
 def _only_decoder() -> str:

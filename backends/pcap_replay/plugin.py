@@ -15,8 +15,9 @@ def rxfeed_register_backends(registry):
 
 @hookimpl
 def rxfeed_detect_source(path: str, head: bytes):
+    # a capture holds any protocol: the decoder is found from its payloads
     if sources.kind(head) in ("pcap", "pcapng"):
-        return ("pcap_replay", "itch50")
+        return ("pcap_replay", None)
     return None
 
 

@@ -65,3 +65,10 @@ def rxfeed_register_decoders(registry):
     from .toy import ToyDecoder
 
     registry.add(ToyDecoder)
+
+
+@hookimpl
+def rxfeed_claim_payloads(payloads):
+    from .toy import frames_exactly
+
+    return "example_toy" if payloads and all(frames_exactly(bytes(p)) for p in payloads) else None

@@ -15,6 +15,18 @@ def datagram(seq: int, msgs: list[tuple[bytes, bytes]]) -> bytes:
     return struct.pack(">IB", seq, len(msgs)) + b"".join(t + bytes([len(p)]) + p for t, p in msgs)
 
 
+def frames_exactly(data: bytes) -> bool:
+    """Is ``data`` one TOY datagram whose messages fill it exactly?"""
+    if len(data) < 5:
+        return False
+    pos = 5
+    for _ in range(data[4]):
+        if pos + 2 > len(data):
+            return False
+        pos += 2 + data[pos + 1]
+    return pos == len(data)
+
+
 class ToyConfig(PluginConfig):
     """No settings."""
 
