@@ -8,6 +8,8 @@ import importlib
 import struct
 import sys
 from collections import Counter
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -17,6 +19,7 @@ from rxfeed import Pipeline, RxBackend, ffi as rxffi  # noqa: E402
 from rxfeed.config import PluginConfig  # noqa: E402
 from rxfeed.protocols.itch50 import Itch50Decoder  # noqa: E402
 from rxfeed.protocols.itch50 import ffi as itch_ffi  # noqa: E402
+from rxfeed.tools.conformance import NativeBackendConformance  # noqa: E402
 from rxfeed.tools.generator import generate_messages, moldudp64_datagrams  # noqa: E402
 
 BACKEND_C = r"""
@@ -110,10 +113,25 @@ def _build(tmp_path_factory, name, cdef, source, build_args):
         sys.path.remove(str(out))
 
 
+_BACKEND_MODULES: dict[str, Any] = {}
+
+
+def _backend_module(name: str = "_rxf_cffi_backend", source: str = BACKEND_C) -> Any:
+    """The cffi backend module (built once per process, into a temporary directory)."""
+    import tempfile
+
+    class _Dirs:
+        def mktemp(self, n):
+            return Path(tempfile.mkdtemp(prefix=n))
+
+    if name not in _BACKEND_MODULES:
+        _BACKEND_MODULES[name] = _build(_Dirs(), name, rxffi.ABI_CDEF + BACKEND_CDEF, source, rxffi.build_args())
+    return _BACKEND_MODULES[name]
+
+
 @pytest.fixture(scope="module")
-def backend_module(tmp_path_factory):
-    return _build(tmp_path_factory, "_rxf_cffi_backend", rxffi.ABI_CDEF + BACKEND_CDEF, BACKEND_C,
-                  rxffi.build_args())
+def backend_module():
+    return _backend_module()
 
 
 @pytest.fixture(scope="module")
@@ -205,3 +223,36 @@ def test_cffi_tables_are_checked(backend_module, handlers_module):
         rxffi.backend_capsule(ffi, ffi.new("rxf_decoder_ops *"))
     with pytest.raises(TypeError, match="rxf_itch_handlers"):
         itch_ffi.handlers_capsule(handlers_module.ffi, handlers_module.ffi.new("tally *"))
+
+
+class _KitBackend(CffiDatagramBackend):
+    """The cffi backend as the conformance kit opens it: Config(data=...)."""
+
+    module_name, source = "_rxf_cffi_backend", BACKEND_C
+
+    def __init__(self, config: CffiConfig) -> None:
+        super().__init__(config, _backend_module(self.module_name, self.source))
+
+
+class TestCffiBackendConformance(NativeBackendConformance):
+    """The cffi-built backend passes the conformance kit like any other."""
+
+    backend = _KitBackend
+
+    def source_config(self, tmp_path, payloads):
+        return {"data": b"".join(struct.pack("<I", len(p)) + p for p in payloads)}
+
+
+def test_the_kit_catches_a_packet_after_the_end(tmp_path):
+    """A reader that, once it has said RXF_EOF, hands out a packet again."""
+    class Broken(_KitBackend):
+        module_name, source = "_rxf_cffi_backend_broken", BACKEND_C.replace(
+            "if (r->pos == r->len) return n ? (int)n : RXF_EOF;",
+            "if (r->pos == r->len) { if (n) return (int)n; if (!r->error[63]) { r->error[63] = 1; return RXF_EOF; }"
+            " memset(&pkts[0], 0, sizeof pkts[0]); pkts[0].data = r->buf + 4; pkts[0].len = 1; return 1; }")
+
+    class TestBroken(TestCffiBackendConformance):
+        backend = Broken
+
+    with pytest.raises(AssertionError, match="a packet after RXF_EOF"):
+        TestBroken().test_every_burst_is_released_once_and_nothing_follows_the_end(tmp_path, 1)

@@ -207,6 +207,75 @@ class NativeBackendConformance(BackendConformance):
                     _runloop.run_native(_capsule_new(ctypes.addressof(bad), _BACKEND_NAME, None),
                                         _runloop.null_decoder())
 
+    @pytest.mark.parametrize("burst", [1, 32])
+    def test_every_burst_is_released_once_and_nothing_follows_the_end(self, tmp_path: Path, burst: int) -> None:
+        """Through a recording shim around the C table, in the real loop: each
+        burst ``rx_burst`` hands out is given back to ``release`` once, with
+        the same packets, before the next ``rx_burst``; after ``RXF_EOF`` the
+        table hands out nothing more; ``last_error`` is NULL or a string."""
+        with self._open(self.source_config(tmp_path, self.payloads(200))) as backend:
+            shim = _ReleaseShim(backend.native_capsule())
+            packets, reason, _ = _runloop.run_native(shim.capsule(), _runloop.null_decoder(), burst)
+            assert reason == "end_of_source" and shim.errors == [], shim.errors
+            assert shim.handed == shim.released == packets and shim.outstanding is None
+            assert shim.poll_after_end() <= 0, "a packet after RXF_EOF"
+
+
+class _Packet(ctypes.Structure):
+    """``rxf_packet`` (rxfeed/abi.h)."""
+
+    _fields_ = [("data", ctypes.c_void_p), ("len", ctypes.c_uint32), ("flags", ctypes.c_uint32),
+                ("rx_ts_ns", ctypes.c_uint64), ("src_ip", ctypes.c_uint32), ("dst_ip", ctypes.c_uint32),
+                ("src_port", ctypes.c_uint16), ("dst_port", ctypes.c_uint16), ("reserved", ctypes.c_uint32)]
+
+
+_RX = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.POINTER(_Packet), ctypes.c_uint32)
+_RELEASE = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.POINTER(_Packet), ctypes.c_uint32)
+
+
+class _ReleaseShim:
+    """A backend table whose calls go through Python (ctypes callbacks take
+    the GIL) to the real one, recording what was handed out and given back."""
+
+    def __init__(self, capsule: Any) -> None:
+        self.real = _BackendOps.from_address(_capsule_get(capsule, _BACKEND_NAME))
+        self.real_rx = _RX(self.real.rx_burst)
+        self.real_release = _RELEASE(self.real.release) if self.real.release else None
+        self.handed = self.released = 0
+        self.outstanding: list[tuple[int, int]] | None = None
+        self.errors: list[str] = []
+        self._rx, self._release = _RX(self._on_rx), _RELEASE(self._on_release)
+        self.ops = _BackendOps.from_buffer_copy(self.real)
+        self.ops.rx_burst = ctypes.cast(self._rx, ctypes.c_void_p).value
+        self.ops.release = ctypes.cast(self._release, ctypes.c_void_p).value
+
+    def capsule(self) -> Any:
+        return _capsule_new(ctypes.addressof(self.ops), _BACKEND_NAME, None)
+
+    def _on_rx(self, ctx: int, pkts: Any, max_n: int) -> int:
+        if self.outstanding is not None:
+            self.errors.append("rx_burst called before the last burst was released")
+        n = int(self.real_rx(ctx, pkts, max_n))
+        if n > max_n:
+            self.errors.append(f"rx_burst returned {n} > max {max_n}")
+        if n > 0:
+            self.handed += n
+            self.outstanding = [(pkts[i].data or 0, pkts[i].len) for i in range(n)]
+        return n
+
+    def _on_release(self, ctx: int, pkts: Any, n: int) -> None:
+        got = [(pkts[i].data or 0, pkts[i].len) for i in range(n)]
+        if got != self.outstanding:
+            self.errors.append(f"release of {n} packets that are not the last burst's")
+        self.released += n
+        self.outstanding = None
+        if self.real_release is not None:
+            self.real_release(ctx, pkts, n)
+
+    def poll_after_end(self) -> int:
+        pkts = (_Packet * 8)()
+        return int(self.real_rx(self.real.ctx, pkts, 8))
+
 
 
 class ReplayAgainConformance(BackendConformance):
