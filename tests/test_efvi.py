@@ -6,6 +6,7 @@ tests exercise every line of its receive logic without a Solarflare card."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +16,8 @@ import pytest
 from rxfeed import Pipeline
 from rxfeed.backends.efvi.backend import EfviBackend
 from rxfeed.backends.efvi.config import EfviConfig
+from rxfeed.tools.conformance import NativeBackendConformance
+from rxfeed.tools.generator import DEFAULT_GROUP, DEFAULT_PORT, udp_frame, write_pcap
 
 from .conftest import collect
 
@@ -140,3 +143,16 @@ def test_rx_ts_ns_is_unix_epoch_with_and_without_nic_timestamps(monkeypatch, day
     pipe.run()
     pipe.close()
     assert hard == want
+
+
+class TestEfviConformance(NativeBackendConformance):
+    """The ef_vi backend (built against the stand-in, which plays the NIC from
+    a pcap) passes the conformance kit like every other native backend."""
+
+    backend = "efvi"
+
+    def source_config(self, tmp_path, payloads):
+        write_pcap(tmp_path / "nic.pcap", [(i * 1000, udp_frame(p)) for i, p in enumerate(payloads)])
+        os.environ["RXF_EFVI_STANDIN_PCAP"] = str(tmp_path / "nic.pcap")  # read when the VI opens
+        return {"interface": "sfc0", "filters": [f"{DEFAULT_GROUP}:{DEFAULT_PORT}"],
+                "expected_frames": len(payloads), "idle_timeout_s": 2.0}
