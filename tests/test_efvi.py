@@ -5,11 +5,7 @@ tests exercise every line of its receive logic without a Solarflare card."""
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
