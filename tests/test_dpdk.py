@@ -5,7 +5,6 @@ EAL starts once per process, so every DPDK run here is its own process."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path

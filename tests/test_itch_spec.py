@@ -3,7 +3,6 @@ reference codec all agree with it, and with hand-checked bytes."""
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 from rxfeed.protocols.itch50 import codegen, messages, reference, spec

@@ -197,7 +197,7 @@ def generate_convert() -> str:
     out.append("")
     for m in spec.MESSAGES:
         fields, _ = spec.record_layout(m)
-        args = [f"_CHARS[<uint8_t>r.type]", "r.stock_locate", "r.tracking_number", "r.timestamp"]
+        args = ["_CHARS[<uint8_t>r.type]", "r.stock_locate", "r.tracking_number", "r.timestamp"]
         for f in fields:
             if f.kind == "alpha" and f.name == "stock" and f.size == 8:
                 args.append("_stock(r.stock_locate, r.stock)")
