@@ -112,3 +112,23 @@ def test_dpdk_replay_of_a_pipe_says_net_pcap_needs_a_file(tmp_path):
     out = subprocess.run([sys.executable, "-m", "rxfeed.tools.cli", "replay", "/dev/stdin", "-b", "dpdk", "-d", "itch50"],
                          input=(tmp_path / "one.pcap").read_bytes(), capture_output=True, timeout=60)
     assert out.returncode == 2 and b"regular pcap file, not a pipe" in out.stderr, out.stderr
+
+
+def test_a_failing_detection_hook_is_said_not_swallowed(tmp_path, day_dir):
+    import os
+
+    env = {**os.environ, "RXFEED_EXAMPLE_CLAIM_RAISES": "1"}
+    write_pcap(tmp_path / "rand.pcap", [(i, udp_frame(os.urandom(100))) for i in range(20)])
+    run = [sys.executable, "-m", "rxfeed.tools.cli", "replay"]
+    out = subprocess.run([*run, str(tmp_path / "rand.pcap")], capture_output=True, text=True, env=env, timeout=60)
+    assert out.returncode == 2 and "plugin example failed: rxfeed_claim_payloads: KeyError" in out.stderr
+    out = subprocess.run([*run, str(day_dir / "day.pcap"), "--json"], capture_output=True, text=True, env=env,
+                         timeout=60)
+    assert out.returncode == 0 and json.loads(out.stdout)["decoder"] == "itch50"
+    assert "rxfeed: warning: plugin example failed: rxfeed_claim_payloads" in out.stderr
+
+
+def test_an_unopenable_source_is_a_usage_error_whatever_the_backend_raises(tmp_path):
+    for backend in ("pcap_replay", "example_c"):
+        out = rx("replay", tmp_path / "nope", "-b", backend, "-d", "itch50")
+        assert out.returncode == 2 and "No such file" in out.stderr, (backend, out.stderr)

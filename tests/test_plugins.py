@@ -97,12 +97,27 @@ def test_every_hook_is_documented_and_exercised():
 def test_template_plugins_work(tmp_path):
     from rxfeed.backends._template.backend import TemplateBackend
     from rxfeed.backends._template.config import TemplateConfig
+    from rxfeed.protocols._template.config import TemplateDecoderConfig
     from rxfeed.protocols._template.decoder import TemplateDecoder
 
     msgs = list(generate_messages(500, symbols=2, seed=1))
-    (tmp_path / "hex.txt").write_text("\n".join(p.hex() for _, p in moldudp64_datagrams(msgs)))
-    s = Pipeline(TemplateBackend(TemplateConfig(path=str(tmp_path / "hex.txt"))), TemplateDecoder()).run()
-    assert s.messages == 500
+    payloads = [p for _, p in moldudp64_datagrams(msgs)] + [b"\x01"]  # the last: shorter than min_payload
+    (tmp_path / "hex.txt").write_text("\n".join(p.hex() for p in payloads))
+    decoder = TemplateDecoder(TemplateDecoderConfig(min_payload=20))
+    s = Pipeline(TemplateBackend(TemplateConfig(path=str(tmp_path / "hex.txt"))), decoder).run()
+    assert s.packets == len(payloads) and s.messages == len(payloads) - 1 and s.errors == {"malformed": 1}
+    # a decoder made from the template passes the conformance kit
+    from rxfeed.tools.conformance import DecoderConformance
+
+    class TestTemplate(DecoderConformance):
+        decoder = TemplateDecoder
+
+        def valid_payloads(self):
+            return payloads[:-1], len(payloads) - 1
+
+    kit = TestTemplate()
+    kit.test_counts_every_message_of_valid_input()
+    kit.test_malformed_input_is_counted_never_fatal(0)
 
 
 def _hook(fn):

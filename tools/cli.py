@@ -163,20 +163,31 @@ def _dir_problem(p: Path) -> str | None:
 
 def _resolve(source: str, backend: str | None, decoder: str | None, plugins: Any) -> tuple[str, str]:
     """(backend, decoder) for SOURCE: as given, else detected from the file;
-    a decoder is never guessed when detection cannot tell."""
+    a decoder is never guessed when detection cannot tell. A plugin hook that
+    failed on the way is skipped, and said on stderr."""
+    before = len(plugins.failures)
+    chosen = _detect(source, backend, decoder, plugins)
+    for name, err in plugins.failures[before:]:
+        click.echo(f"rxfeed: warning: plugin {name} failed: {err}", err=True)
+    return chosen
+
+
+def _detect(source: str, backend: str | None, decoder: str | None, plugins: Any) -> tuple[str, str]:
     if backend and decoder:
         return backend, decoder
     try:
         head = sources.head(source)
     except OSError as exc:
         _fail(f"{source}: {exc.strerror or exc}")
+    failures_before = len(plugins.failures)
     found = plugins.detect(source, head)
     only = plugins.decoders.names()
     if not found:
         if backend and len(only) == 1:
             return backend, only[0]
-        _fail(f"{source}: no plugin recognises this file (give --backend and --decoder; "
-              f"decoders: {', '.join(only) or 'none'})")
+        ask = "--decoder" if backend else "--backend and --decoder"
+        _fail(f"{source}: no plugin recognises this file (give {ask}; decoders: {', '.join(only) or 'none'})"
+              + _new_failures(plugins, failures_before))
     if decoder or found[1]:
         return backend or found[0], decoder or found[1]
     payloads = _sample_payloads(source, found[0], plugins)
@@ -187,7 +198,14 @@ def _resolve(source: str, backend: str | None, decoder: str | None, plugins: Any
         return backend or found[0], only[0]
     why = (f"decoders {', '.join(claims)} all claim its payloads" if claims else
            "no decoder claims its payloads" if payloads else "no UDP payload near its start to tell the protocol")
-    _fail(f"{source}: {why}: give --decoder (decoders: {', '.join(only) or 'none'})")
+    _fail(f"{source}: {why}: give --decoder (decoders: {', '.join(only) or 'none'})"
+          + _new_failures(plugins, failures_before))
+
+
+def _new_failures(plugins: Any, before: int) -> str:
+    """Plugin hooks that failed while detecting (they are skipped, but say so)."""
+    new = plugins.failures[before:]
+    return "".join(f"; plugin {name} failed: {err}" for name, err in new)
 
 
 class _PayloadSampler(PythonDecoder[PluginConfig]):
@@ -252,11 +270,20 @@ def _building(backend: str, decoder: str) -> Iterator[None]:
     try:
         yield
     except KeyError as exc:
-        _fail(_key_text(exc))
+        _fail(_key_text(exc) + _failures_hint())
     except (ValueError, RuntimeError) as exc:
         _fail(str(exc))
+    except OSError as exc:  # the source cannot be opened: the user's, like a ValueError
+        where = f"{exc.filename}: " if exc.filename else ""
+        _fail(f"{where}{exc.strerror or exc}")
     except ImportError as exc:
         _fail(f"backend {backend!r} or decoder {decoder!r} cannot load: {exc}", RUNTIME)
+
+
+def _failures_hint() -> str:
+    """A pointer to plugins that failed, for a 'no such plugin' error."""
+    failed = [name for name, _ in get_plugins().failures]
+    return f" ({len(failed)} plugin(s) failed to load or run: {', '.join(failed)}; see rxfeed plugins)" if failed else ""
 
 
 def _build(source: str, backend: str | None, decoder: str | None, filters: tuple[str, ...], speed: float,

@@ -26,6 +26,10 @@ from typing import Any
 
 import pytest
 
+# the conformance kit's asserts report their values (as test code's do) when
+# a plugin's own suite runs it
+pytest.register_assert_rewrite("rxfeed.tools.conformance")
+
 
 @pytest.fixture(scope="session")
 def rxfeed_day(tmp_path_factory: pytest.TempPathFactory):

@@ -1,31 +1,36 @@
-"""Template decoder: shape of a ProtocolDecoder (delegates to the ITCH decoder)."""
+"""The template decoder: one message per payload. Replace ``on_packets``
+with your protocol's framing; keep ``counters()``'s keys."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
-from rxfeed.config import PluginConfig
-from rxfeed.interfaces import ProtocolDecoder
+from rxfeed.interfaces import Packet, PythonDecoder
+
+from .config import TemplateDecoderConfig
 
 
-class TemplateDecoderConfig(PluginConfig):
-    """No settings yet; add fields with defaults and docs."""
-
-
-class TemplateDecoder(ProtocolDecoder[TemplateDecoderConfig]):
+class TemplateDecoder(PythonDecoder[TemplateDecoderConfig]):
     name = "template"
     Config = TemplateDecoderConfig
-    description = "copy me"
+    description = "copy me: counts payloads"
 
     def __init__(self, config: TemplateDecoderConfig | None = None) -> None:
         super().__init__(config or TemplateDecoderConfig())
-        from rxfeed.protocols.itch50._decoder import ItchDecoder  # replace with your own
+        self.packets = self.messages = self.malformed = 0
 
-        self._impl = ItchDecoder()
-
-    def decoder_capsule(self) -> Any:
-        return self._impl.capsule()
+    def on_packets(self, packets: Sequence[Packet]) -> bool:
+        """One burst; ``p.data`` is valid during the call only (copy to keep)."""
+        for p in packets:
+            self.packets += 1
+            if len(p.data) < self.config.min_payload:
+                self.malformed += 1
+            else:
+                self.messages += 1
+        return False  # True stops the run
 
     def counters(self) -> dict[str, Any]:
-        counters: dict[str, Any] = self._impl.counters()
-        return counters
+        return {"packets": self.packets, "messages": self.messages,
+                "messages_per_type": {"payload": self.messages} if self.messages else {},
+                "errors": {"malformed": self.malformed} if self.malformed else {}}

@@ -69,6 +69,10 @@ def rxfeed_register_decoders(registry):
 
 @hookimpl
 def rxfeed_claim_payloads(payloads):
+    import os
+
     from .toy import frames_exactly
 
+    if os.environ.get("RXFEED_EXAMPLE_CLAIM_RAISES"):  # for rxfeed's tests: a buggy hook
+        raise KeyError("claim bug")
     return "example_toy" if payloads and all(frames_exactly(bytes(p)) for p in payloads) else None
