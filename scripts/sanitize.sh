@@ -15,6 +15,7 @@
 # ASan-checked heap blocks too.
 #
 # Environment: RXFEED_FUZZ_SECONDS (per harness; default 10, CI 60),
+# RXFEED_FUZZ_SEED (libFuzzer's seed; default 1, fixed; 0: random),
 # RXFEED_ASAN_VENV, RXFEED_ASAN_BUILD, RXFEED_FUZZ_OUT (crash reproducers and
 # logs; default build/fuzz).
 set -euo pipefail
@@ -65,7 +66,10 @@ fuzz_one() {
     rm -rf "$out" && mkdir -p "$out/corpus" "$out/crashes"
     cp "$ROOT/tests/fuzz/corpus/$name/"* "$out/corpus/"
     echo "sanitize.sh: fuzz_$name for ${FUZZ_SECONDS}s"
+    # a fixed seed: a run replays the same inputs in the same order (CI cannot
+    # fail on an input nobody has seen); RXFEED_FUZZ_SEED=0 explores at random
     if ! sanitized "$VENV/bin/python" -m "tests.fuzz.fuzz_$name" -max_total_time="$FUZZ_SECONDS" \
+            -seed="${RXFEED_FUZZ_SEED:-1}" \
             -max_len=16384 -timeout=20 -rss_limit_mb=3072 -print_final_stats=1 \
             -artifact_prefix="$out/crashes/" "$out/corpus" >"$out/log" 2>&1; then
         tail -n 60 "$out/log"
