@@ -84,6 +84,19 @@ def test_a_stray_packet_of_another_session_does_not_restart_the_session():
     assert [e["kind"] for e in pipe.decoder.events] == ["implausible_sequence"]
 
 
+def test_a_session_that_comes_back_resumes_where_it_was_left():
+    """A, then B (confirmed), then A again: A resumes at its position - its
+    messages are never delivered twice (found by the MoldUDP64 fuzzer)."""
+    b = b"TESTSESS02"
+    payloads = [mold(1, [D(1), D(2)]), mold(1, [D(11)], session=b), mold(2, [D(12)], session=b),
+                mold(1, [D(1), D(2)]), mold(3, [D(3)]), mold(3, [D(13)], session=b), mold(4, [D(14)], session=b)]
+    pipe, s, got = run_payloads(payloads)
+    delivered = [(meta[0], meta[1]) for _, meta in got]
+    assert delivered == [("TESTSESS01", 1), ("TESTSESS01", 2), ("TESTSESS02", 1), ("TESTSESS02", 2),
+                         ("TESTSESS01", 3), ("TESTSESS02", 3), ("TESTSESS02", 4)]
+    assert s.session["session_changes"] == 3 and s.duplicates == 2
+
+
 def test_without_a_jump_limit_a_session_change_is_taken_at_once():
     pipe, s, got = run_payloads([mold(1, [D(1), D(2)]), mold(1, [D(11)], session=b"TESTSESS02")],
                                 max_sequence_jump=0)

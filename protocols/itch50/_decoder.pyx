@@ -497,7 +497,7 @@ cdef class ItchDecoder:
     """
 
     def __cinit__(self, unsigned long long initial_sequence=1, unsigned int batch_size=65536,
-                  bint stop_at_end_of_session=False, unsigned long long max_sequence_jump=1000000,
+                  bint stop_at_end_of_session=False, unsigned long long max_sequence_jump=10000,
                   bint sequenced=True):
         if batch_size < 1:
             raise ValueError("batch_size must be >= 1")

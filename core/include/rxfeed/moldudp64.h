@@ -41,6 +41,7 @@
 #include <string.h>
 
 #define RXF_MOLD_HEADER_LEN 20u
+#define RXF_MOLD_PAST 8u       /* earlier sessions remembered (their positions) */
 #define RXF_MOLD_END_OF_SESSION 0xFFFFu
 
 /* rxf_mold_accept() results */
@@ -66,6 +67,10 @@ typedef struct rxf_mold_session {
     uint64_t cand_end;    /* ... and the sequence after its last message      */
     char cand_session[10];
     uint8_t cand_new_session; /* the candidate is another session's first packet */
+    /* sessions left before, with the position they were left at: a session
+       that comes back resumes there (never delivers a sequence twice) */
+    struct { char session[10]; uint64_t next_seq; } past[RXF_MOLD_PAST];
+    uint32_t n_past;
     /* counters */
     uint64_t packets, short_packets, heartbeats, end_of_session, session_changes;
     uint64_t gaps, gap_messages, duplicate_packets, duplicate_messages;
@@ -116,13 +121,34 @@ static inline void rxf_mold_reset(rxf_mold_session *s) {
     s->have_session = 0;
     s->have_candidate = 0;
     s->next_seq = 0;
+    s->n_past = 0;
 }
 
+/* The slot of `session` among the sessions left before, or of the oldest. */
+static inline uint32_t rxf_mold_past_slot(const rxf_mold_session *s, const char *session, int *found) {
+    uint32_t n = s->n_past < RXF_MOLD_PAST ? s->n_past : RXF_MOLD_PAST;
+    for (uint32_t i = 0; i < n; i++)
+        if (memcmp(s->past[i].session, session, 10) == 0) { *found = 1; return i; }
+    *found = 0;
+    return s->n_past % RXF_MOLD_PAST;
+}
+
+/* Switch to `session`: the one left is remembered with its position; a
+   session seen before resumes at its position, a new one starts at
+   initial_seq (or at first_seq when that is 0). */
 static inline void rxf_mold_start_session(rxf_mold_session *s, const char *session, uint64_t first_seq) {
+    int found;
+    if (s->have_session) {
+        uint32_t i = rxf_mold_past_slot(s, s->session, &found);
+        if (!found) s->n_past++;
+        memcpy(s->past[i].session, s->session, 10);
+        s->past[i].next_seq = s->next_seq;
+    }
+    uint32_t j = rxf_mold_past_slot(s, session, &found);
     memcpy(s->session, session, 10);
     s->have_session = 1;
     s->have_candidate = 0;
-    s->next_seq = s->initial_seq ? s->initial_seq : first_seq;
+    s->next_seq = found ? s->past[j].next_seq : s->initial_seq ? s->initial_seq : first_seq;
 }
 
 static inline void rxf_mold_gap(rxf_mold_session *s, uint64_t to, rxf_mold_verdict *v) {
