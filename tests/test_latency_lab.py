@@ -20,7 +20,7 @@ def test_bench_latency_small(tmp_path):
     assert {"kernel_blocking", "kernel_busy_poll", "dpdk_af_packet", "dpdk_af_xdp", "efvi_standin"} <= paths
     for r in rows:
         assert "error" not in r, r
-        assert r["messages_sent"] == 3000 and r["loss_pct"] == 0.0
+        assert r["messages_sent"] == 3000 and r["loss_pct"] == 0.0, r
         assert 0 < r["p50_us"] <= r["p99_us"] <= r["max_us"]
         assert r["rxfeed_p99_ns"] > 0
     assert png.read_bytes()[:4] == b"\x89PNG"
