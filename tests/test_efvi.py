@@ -147,6 +147,13 @@ class TestEfviConformance(NativeBackendConformance):
 
     backend = "efvi"
 
+    @pytest.fixture(autouse=True)
+    def _standin_env_restored(self, monkeypatch):
+        """source_config points the stand-in at a pcap through the environment;
+        this puts the environment back after each test (a live test later in
+        the session must not find the pcap)."""
+        monkeypatch.delenv("RXF_EFVI_STANDIN_PCAP", raising=False)
+
     def source_config(self, tmp_path, payloads):
         write_pcap(tmp_path / "nic.pcap", [(i * 1000, udp_frame(p)) for i, p in enumerate(payloads)])
         os.environ["RXF_EFVI_STANDIN_PCAP"] = str(tmp_path / "nic.pcap")  # read when the VI opens

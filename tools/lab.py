@@ -105,6 +105,8 @@ def run_one(name: str, spec: dict[str, Any], net: dict[str, str], source: Path, 
     """One path at one rate: returns percentiles of one-way latency and loss."""
     arrivals, sent_rec = work / f"{name}_{int(rate)}_arr.npy", work / f"{name}_{int(rate)}_sent.npy"
     env = {**os.environ, **spec.get("env", {})}
+    if "RXF_EFVI_STANDIN_UDP" in env:  # a live path: the stand-in must not replay a capture instead
+        env.pop("RXF_EFVI_STANDIN_PCAP", None)
     lst = subprocess.Popen(_listen_cmd(spec, net, arrivals, 120), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                            text=True, env=env)
     try:
