@@ -11,16 +11,15 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import cffi
 import pytest
 
-cffi = pytest.importorskip("cffi", reason="cffi is a dependency of rxfeed; this catches a broken install")
-
-from rxfeed import Pipeline, RxBackend, ffi as rxffi  # noqa: E402
-from rxfeed.config import PluginConfig  # noqa: E402
-from rxfeed.protocols.itch50 import Itch50Decoder  # noqa: E402
-from rxfeed.protocols.itch50 import ffi as itch_ffi  # noqa: E402
-from rxfeed.tools.conformance import NativeBackendConformance  # noqa: E402
-from rxfeed.tools.generator import generate_messages, moldudp64_datagrams  # noqa: E402
+from rxfeed import Pipeline, RxBackend, ffi as rxffi
+from rxfeed.config import PluginConfig
+from rxfeed.protocols.itch50 import Itch50Decoder
+from rxfeed.protocols.itch50 import ffi as itch_ffi
+from rxfeed.tools.conformance import NativeBackendConformance
+from rxfeed.tools.generator import generate_messages, moldudp64_datagrams
 
 BACKEND_C = r"""
 #include <string.h>

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("mypy", reason="mypy comes with rxfeed's [test] extra")
 
 ROOT = Path(__file__).resolve().parents[1]
 PUBLIC = ["__init__.py", "interfaces.py", "backend_base.py", "config.py", "plugins.py", "registry.py", "hookspecs.py",
