@@ -11,7 +11,7 @@ from . import _runloop
 from .config import ConfigError, RunConfig, validate
 from .interfaces import ProtocolDecoder, PythonDecoder, RxBackend
 from .plugins import PluginSet, get_plugins
-from .summary import Summary
+from .summary import FRAMEWORK_DECODER_KEYS, Summary
 
 
 class Pipeline:
@@ -110,9 +110,6 @@ class Pipeline:
         b = self.backend.stats()
         # each plugin words its own warnings (the framework knows no protocol)
         warnings = [*c.get("warnings", []), *b.get("warnings", [])]
-        session = {k: c.get(k) for k in ("session", "next_sequence", "heartbeats", "end_of_session",
-                                         "session_changes", "duplicate_packets", "sequence_jumps_confirmed",
-                                         "source_resets")}
         messages = int(c.get("messages", 0))
         return Summary(
             source=getattr(self.backend, "source", None) or getattr(self.backend.config, "path", None),
@@ -123,7 +120,7 @@ class Pipeline:
             duplicates=int(c.get("duplicates", 0)), errors=dict(c.get("errors", {})),
             drops=dict(b.get("drops", {})), elapsed_s=round(elapsed, 6),
             messages_per_s=round(messages / elapsed, 1) if elapsed > 0 else 0.0,
-            session=session, backend_stats={k: v for k, v in b.items() if k not in ("drops", "warnings")},
+            decoder_stats={k: v for k, v in c.items() if k not in FRAMEWORK_DECODER_KEYS}, backend_stats={k: v for k, v in b.items() if k not in ("drops", "warnings")},
             warnings=warnings, error=err or None)
 
 
@@ -174,7 +171,7 @@ def merge_summaries(parts: list[Summary]) -> Summary:
         gap_messages=sum(s.gap_messages for s in parts), duplicates=sum(s.duplicates for s in parts),
         errors=errors, drops=drops, elapsed_s=elapsed,
         messages_per_s=round(messages / elapsed, 1) if elapsed > 0 else 0.0,
-        session={"queues": [s.session for s in parts]},
+        decoder_stats={"queues": [s.decoder_stats for s in parts]},
         backend_stats={"queues": [s.backend_stats for s in parts]},
         warnings=[w for s in parts for w in s.warnings],
         error="; ".join(s.error for s in parts if s.error) or None)

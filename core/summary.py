@@ -13,9 +13,28 @@ NET_DROP_KINDS = ("ok", "truncated_frame", "not_ipv4", "not_udp", "ip_fragment",
                   "unsupported_linktype")
 
 
+#: The decoder counters the framework itself reports at the top of a summary
+#: (every decoder may report them; a protocol without sequence numbers has no
+#: gaps). Every other counter a decoder returns is its own and goes, as is,
+#: into :attr:`Summary.decoder_stats`.
+FRAMEWORK_DECODER_KEYS = frozenset({"packets", "messages", "messages_per_type", "gaps", "gap_messages",
+                                    "duplicates", "errors", "warnings"})
+
+
 @dataclass
 class Summary:
-    """Everything a run counted. ``to_dict()`` is what ``--json`` prints."""
+    """Everything a run counted. ``to_dict()`` is what ``--json`` prints.
+
+    The top-level fields are the framework's and mean the same for every
+    backend and decoder: what was received (``packets``), decoded
+    (``messages``), lost (``gaps``: runs of missing sequence numbers,
+    ``gap_messages`` messages in them; ``duplicates``) or refused
+    (``errors`` from the decoder, ``drops`` from the backend). What only one
+    plugin knows is under its own key: ``backend_stats`` (the backend's
+    :meth:`~rxfeed.RxBackend.stats`) and ``decoder_stats`` (the decoder's
+    other counters, e.g. itch50's MoldUDP64 ``session``, ``next_sequence``,
+    ``heartbeats``).
+    """
 
     source: str | None
     backend: str
@@ -31,7 +50,7 @@ class Summary:
     drops: dict[str, int]
     elapsed_s: float
     messages_per_s: float
-    session: dict[str, Any] = field(default_factory=dict)
+    decoder_stats: dict[str, Any] = field(default_factory=dict)
     backend_stats: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     latency: dict[str, Any] | None = None

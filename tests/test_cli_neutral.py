@@ -34,6 +34,20 @@ def test_replay_with_a_python_decoder_of_another_protocol(toy_pcap):
     assert s["decoder"] == "example_toy" and s["messages"] == 400 and s["messages_per_type"] == {"q": 200, "t": 200}
 
 
+def test_the_summary_keeps_each_decoders_own_counters_under_decoder_stats(toy_pcap, tmp_path):
+    from rxfeed.tools.generator import generate
+
+    toy = json.loads(rx("replay", toy_pcap, "-b", "pcap_replay", "-d", "example_toy", "--json").stdout)
+    itch_path = tmp_path / "day.pcap"
+    generate(itch_path, 500, 2, 1, "pcap")
+    itch = json.loads(rx("replay", itch_path, "--json").stdout)
+    # the framework's fields are the same for both protocols, nothing of MoldUDP64 among them
+    assert set(toy) == set(itch) and not {"session", "next_sequence", "heartbeats"} & set(toy)
+    assert toy["decoder_stats"] == {} and toy["gaps"] == 0
+    assert itch["decoder_stats"]["session"] == "RXFEED0001" and itch["decoder_stats"]["next_sequence"] == 501
+    assert itch["decoder_stats"]["end_of_session"] == 1 and "messages" not in itch["decoder_stats"]
+
+
 @pytest.mark.parametrize("args,capability", [
     (["replay", "{src}", "--books"], "books"),
     (["replay", "{src}", "--publish", "tcp://127.0.0.1:5599"], "batches"),

@@ -147,7 +147,7 @@ def test_two_rx_queues_two_pollers_each_with_its_own_decoder(day_dir, tmp_path):
     queues = s["backend_stats"]["queues"]
     assert [q["queue"] for q in queues] == [0, 1]
     assert s["messages"] == 25_000 and s["gaps"] == 0 and s["errors"] == {}
-    assert [q["next_sequence"] for q in s["session"]["queues"]] == [20_001, 5_001]
+    assert [q["next_sequence"] for q in s["decoder_stats"]["queues"]] == [20_001, 5_001]
 
 
 _STAMPS = """

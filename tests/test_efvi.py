@@ -64,7 +64,7 @@ def test_ring_overflow_drops_show_as_gaps(monkeypatch, day_dir):
     s, got = efvi_collect(monkeypatch, day_dir / "day.pcap", env, rx_ring=64, refill_batch=64)
     # every loss before the last datagram that arrived is a gap (a lost tail
     # shows only when a later packet or heartbeat comes, as on a real feed)
-    last_seen = s.session["next_sequence"] - 1
+    last_seen = s.decoder_stats["next_sequence"] - 1
     assert s.gaps > 0 and len(got) + s.gap_messages == last_seen
     assert s.backend_stats["ring_empty"] > 0
 

@@ -44,7 +44,7 @@ def test_duplicates_and_overlaps_are_dropped_and_counted():
     _, s, got = run_payloads(payloads)
     assert seqs(got) == [1, 2, 3, 4]
     assert s.duplicates == 3
-    assert s.session["duplicate_packets"] == 1
+    assert s.decoder_stats["duplicate_packets"] == 1
 
 
 def test_reordered_packet_after_gap_is_not_delivered_twice():
@@ -56,9 +56,9 @@ def test_reordered_packet_after_gap_is_not_delivered_twice():
 def test_heartbeat_reveals_a_gap_and_end_of_session_is_an_event():
     pipe, s, got = run_payloads([mold(1, [D(1)]), mold(2, []), mold(4, [], count=0), mold(4, [], count=0xFFFF)])
     assert seqs(got) == [1]
-    assert s.session["heartbeats"] == 2
+    assert s.decoder_stats["heartbeats"] == 2
     assert s.gaps == 1 and s.gap_messages == 2
-    assert s.session["end_of_session"] == 1
+    assert s.decoder_stats["end_of_session"] == 1
     assert [e["kind"] for e in pipe.decoder.events] == ["gap", "end_of_session"]
 
 
@@ -68,7 +68,7 @@ def test_session_change_is_an_event_and_restarts_sequences():
                                  mold(2, [D(12)], session=b"TESTSESS02")])
     assert seqs(got) == [1, 2, 1, 2]
     assert got[-1][1][0] == got[-2][1][0] == "TESTSESS02"
-    assert s.session["session_changes"] == 1 and s.errors == {}
+    assert s.decoder_stats["session_changes"] == 1 and s.errors == {}
     assert [e["kind"] for e in pipe.decoder.events] == ["session_change"]
 
 
@@ -79,7 +79,7 @@ def test_a_stray_packet_of_another_session_does_not_restart_the_session():
                 mold(3, [D(3)])]
     pipe, s, got = run_payloads(payloads)
     assert seqs(got) == [1, 2, 3] and [m.order_reference_number for m, _ in got] == [1, 2, 3]
-    assert s.session["session_changes"] == 0 and s.errors == {"implausible_sequence": 1}
+    assert s.decoder_stats["session_changes"] == 0 and s.errors == {"implausible_sequence": 1}
     assert s.duplicates == 2
     assert [e["kind"] for e in pipe.decoder.events] == ["implausible_sequence"]
 
@@ -94,13 +94,13 @@ def test_a_session_that_comes_back_resumes_where_it_was_left():
     delivered = [(meta[0], meta[1]) for _, meta in got]
     assert delivered == [("TESTSESS01", 1), ("TESTSESS01", 2), ("TESTSESS02", 1), ("TESTSESS02", 2),
                          ("TESTSESS01", 3), ("TESTSESS02", 3), ("TESTSESS02", 4)]
-    assert s.session["session_changes"] == 3 and s.duplicates == 2
+    assert s.decoder_stats["session_changes"] == 3 and s.duplicates == 2
 
 
 def test_without_a_jump_limit_a_session_change_is_taken_at_once():
     pipe, s, got = run_payloads([mold(1, [D(1), D(2)]), mold(1, [D(11)], session=b"TESTSESS02")],
                                 max_sequence_jump=0)
-    assert seqs(got) == [1, 2, 1] and s.session["session_changes"] == 1
+    assert seqs(got) == [1, 2, 1] and s.decoder_stats["session_changes"] == 1
 
 
 def test_malformed_packets_are_counted_not_crashed():
@@ -145,7 +145,7 @@ def test_one_implausible_jump_does_not_poison_the_session():
     assert seqs(got) == [1, 2, 3]
     assert s.gaps == 0 and s.gap_messages == 0 and s.duplicates == 0
     assert s.errors["implausible_sequence"] == 1
-    assert s.session["next_sequence"] == 4
+    assert s.decoder_stats["next_sequence"] == 4
     (ev,) = [e for e in pipe.decoder.events if e["kind"] == "implausible_sequence"]
     assert ev["first"] == HUGE and ev["count"] == 1
 
@@ -157,7 +157,7 @@ def test_confirmed_jump_is_accepted_and_the_held_datagram_delivered():
     assert [m.order_reference_number for m, _ in got] == [1, 2, 3, 4]
     assert s.gaps == 1 and s.gap_messages == far - 2
     assert "implausible_sequence" not in s.errors
-    assert s.session["sequence_jumps_confirmed"] == 1
+    assert s.decoder_stats["sequence_jumps_confirmed"] == 1
     (ev,) = [e for e in pipe.decoder.events if e["kind"] == "gap"]
     assert ev["first"] == 2 and ev["count"] == far - 2
 
@@ -243,5 +243,5 @@ def test_random_streams_with_corrupt_sequences_keep_the_invariants():
         _, s, got = run_payloads(payloads)
         delivered = seqs(got)
         assert delivered == sorted(set(delivered)), seed  # once each, in order
-        assert len(delivered) + s.gap_messages == s.session["next_sequence"] - 1, seed
-        assert s.session["next_sequence"] <= seq + 1, seed  # never poisoned beyond the real stream
+        assert len(delivered) + s.gap_messages == s.decoder_stats["next_sequence"] - 1, seed
+        assert s.decoder_stats["next_sequence"] <= seq + 1, seed  # never poisoned beyond the real stream

@@ -176,7 +176,7 @@ def test_loops_restart_the_session_without_duplicates(day_dir):
     s, _ = run(day_dir / "day.pcap", loops=3)
     assert s.messages == 3 * 20_000
     assert s.duplicates == 0 and s.gaps == 0
-    assert s.session["source_resets"] == 2
+    assert s.decoder_stats["source_resets"] == 2
 
 
 def test_paced_replay_follows_capture_time(tmp_path):

@@ -42,7 +42,7 @@ def test_overload_losses_are_socket_drops_and_gaps(rxfeed_day):
         sent, s = live_run("udp_socket", {"groups": [GROUP], "interface": net["host_if"], "rcvbuf": 4096},
                            rxfeed_day(400_000, 4, 5, "nasdaq"), GROUP, 0, net["peer_ip"], netns=net["ns"],
                            same_cpu=True)
-    last_seen = s["session"]["next_sequence"] - 1
+    last_seen = s["decoder_stats"]["next_sequence"] - 1
     assert s["backend_stats"]["socket_drops"] > 0 and s["gaps"] > 0
     assert s["messages"] + s["gap_messages"] == last_seen
     print(f"\nudp overload: sent {sent['messages']}, delivered {s['messages']}, gap messages {s['gap_messages']}, "

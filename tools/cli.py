@@ -575,6 +575,9 @@ def _print_summary(s: Any) -> None:
     t.add_row("errors", ", ".join(f"{k}={v}" for k, v in s.errors.items()) or "none")
     t.add_row("drops", ", ".join(f"{k}={v}" for k, v in s.drops.items()) or "none")
     t.add_row("per type", " ".join(f"{k}:{v}" for k, v in s.messages_per_type.items()))
+    own = {k: v for k, v in s.decoder_stats.items() if isinstance(v, (int, float, str)) and v not in (0, "")}
+    if own:
+        t.add_row(s.decoder, " ".join(f"{k}={v}" for k, v in sorted(own.items())))
     if s.latency:
         t.add_row("burst latency (ns)", " ".join(f"{k}={v}" for k, v in s.latency.items()
                                                  if k.startswith(("p", "max"))))

@@ -56,7 +56,7 @@ def check(data: bytes) -> None:
     assert s.messages == len(got) == sum(s.messages_per_type.values())
     assert Counter(t for _, _, t in got) == Counter(s.messages_per_type), s.messages_per_type
     assert s.messages <= sum((len(d) - MOLD_HEADER) // 3 for d in datagrams if len(d) >= MOLD_HEADER)
-    assert s.duplicates <= duplicates_allowed(datagrams), (s.duplicates, s.session)
+    assert s.duplicates <= duplicates_allowed(datagrams), (s.duplicates, s.decoder_stats)
     for (sess0, seq0, _), (sess1, seq1, _) in zip(got, got[1:]):
         if sess0 == sess1:
             assert seq1 > seq0, f"session {sess1!r}: sequence {seq1} delivered after {seq0}"
