@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from . import _runloop
@@ -12,6 +13,18 @@ from .config import ConfigError, RunConfig, validate
 from .interfaces import ProtocolDecoder, PythonDecoder, RxBackend
 from .plugins import PluginSet, get_plugins
 from .summary import FRAMEWORK_DECODER_KEYS, Summary
+
+
+@contextlib.contextmanager
+def _culprit(plugin: str) -> Iterator[None]:
+    """Mark an exception raised while a plugin starts with that plugin
+    (``exc.rxfeed_plugin``, e.g. ``"backend 'dpdk'"``) so a caller can name it;
+    the exception itself is unchanged."""
+    try:
+        yield
+    except Exception as exc:
+        exc.rxfeed_plugin = plugin  # type: ignore[attr-defined]
+        raise
 
 
 class Pipeline:
@@ -37,11 +50,15 @@ class Pipeline:
         plugins = plugins or get_plugins()
         if isinstance(decoder, str):
             dcls = plugins.decoders.get(decoder)
-            decoder = dcls(validate(dcls.Config, decoder_config, f"decoder.{decoder}"))
+            dconf = validate(dcls.Config, decoder_config, f"decoder.{decoder}")
+            with _culprit(f"decoder {decoder!r}"):
+                decoder = dcls(dconf)
         self.decoder: ProtocolDecoder[Any] = decoder
         if isinstance(backend, str):
             bcls = plugins.backends.get(backend)
-            backend = bcls(validate(bcls.Config, backend_config, f"backend.{backend}"))
+            bconf = validate(bcls.Config, backend_config, f"backend.{backend}")
+            with _culprit(f"backend {backend!r}"):
+                backend = bcls(bconf)
         self.backend: RxBackend[Any] = backend
 
     def run(self) -> Summary:

@@ -214,3 +214,12 @@ def test_a_corrupt_nonzero_length_prefix_is_skipped_not_trusted(tmp_path):
     assert s.drops == {"unframeable_bytes": 2 + len(msgs[bad])}
     offset = sum(map(len, framed[:bad]))
     assert any(f"byte {offset}" in w and "disagrees with its message type" in w for w in s.warnings)
+
+
+def test_detection_needs_the_first_records_length_to_fit_its_type():
+    from rxfeed import get_plugins
+
+    ps = get_plugins()
+    assert ps.detect("x", b"\x42" * 64) is None  # 'B' after a length of 16962: not an ITCH file
+    assert ps.detect("x", b"\x00\x0cS" + bytes(61)) == ("nasdaq_file", "itch50")  # S is 12 bytes
+    assert ps.detect("x", b"\x00\x00S" + bytes(61)) == ("nasdaq_file", "itch50")  # implied length

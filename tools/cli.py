@@ -269,15 +269,23 @@ def _building(backend: str, decoder: str) -> Iterator[None]:
     plugin's native part missing from this build (exit 1)."""
     try:
         yield
-    except KeyError as exc:
-        _fail(_key_text(exc) + _failures_hint())
     except (ValueError, RuntimeError) as exc:
         _fail(str(exc))
     except OSError as exc:  # the source cannot be opened: the user's, like a ValueError
-        where = f"{exc.filename}: " if exc.filename else ""
-        _fail(f"{where}{exc.strerror or exc}")
+        _fail(_os_text(exc))
     except ImportError as exc:
-        _fail(f"backend {backend!r} or decoder {decoder!r} cannot load: {exc}", RUNTIME)
+        culprit = getattr(exc, "rxfeed_plugin", f"backend {backend!r} or decoder {decoder!r}")
+        _fail(f"{culprit} cannot load: {exc}", RUNTIME)
+    except Exception as exc:
+        culprit = getattr(exc, "rxfeed_plugin", None)
+        if culprit is None and isinstance(exc, KeyError):  # no such plugin (the registry's lookup)
+            _fail(_key_text(exc) + _failures_hint())
+        if culprit is None:
+            raise  # a bug of rxfeed's own: keep the traceback
+        if os.environ.get("RXFEED_TRACEBACK"):
+            traceback.print_exception(exc)
+        _fail(f"{culprit} failed to start: {type(exc).__name__}: {exc} (a bug of that plugin; "
+              f"RXFEED_TRACEBACK=1 shows where)", RUNTIME)
 
 
 def _failures_hint() -> str:

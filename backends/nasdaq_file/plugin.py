@@ -18,9 +18,11 @@ def rxfeed_detect_source(path: str, head: bytes):
     # a length prefix (possibly zero) followed by an ITCH 5.0 type byte
     from rxfeed.protocols.itch50.spec import BY_TYPE
 
-    if sources.kind(head) == "other" and len(head) >= 3 and chr(head[2]) in BY_TYPE:
-        return ("nasdaq_file", "itch50")
-    return None
+    # the first record's length must be its type's (or 0: implied by the type)
+    if sources.kind(head) != "other" or len(head) < 3 or chr(head[2]) not in BY_TYPE:
+        return None
+    length = int.from_bytes(head[:2], "big")
+    return ("nasdaq_file", "itch50") if length in (0, BY_TYPE[chr(head[2])].wire_size) else None
 
 
 @hookimpl
