@@ -12,7 +12,7 @@ from cpython.pycapsule cimport PyCapsule_GetPointer, PyCapsule_IsValid, PyCapsul
 from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_SIMPLE, PyBUF_READ
 from cpython.memoryview cimport PyMemoryView_FromMemory
 
-from rxfeed_abi cimport (RXF_ABI_VERSION, RXF_BACKEND_CAPSULE, RXF_DECODER_CAPSULE, RXF_EOF, RXF_ERROR,
+from rxfeed_abi cimport (fill_decoder_ops, RXF_ABI_VERSION, RXF_BACKEND_CAPSULE, RXF_DECODER_CAPSULE, RXF_EOF, RXF_ERROR,
                          RXF_PKT_STREAM, rxf_packet, rxf_backend_ops, rxf_decoder_ops)
 
 import threading
@@ -482,12 +482,7 @@ cdef int _null_on_burst(void *ctx, const rxf_packet *pkts, uint32_t n) noexcept 
 
 
 cdef rxf_decoder_ops _null_ops
-_null_ops.abi_version = RXF_ABI_VERSION
-_null_ops.struct_size = sizeof(rxf_decoder_ops)
-_null_ops.ctx = NULL
-_null_ops.on_burst = _null_on_burst
-_null_ops.on_end = NULL
-_null_ops.last_error = NULL
+fill_decoder_ops(&_null_ops, NULL, _null_on_burst, NULL, NULL)
 
 
 def null_decoder():

@@ -37,3 +37,31 @@ cdef extern from "rxfeed/abi.h" nogil:
         int (*on_burst)(void *ctx, const rxf_packet *pkts, uint32_t n) noexcept nogil
         void (*on_end)(void *ctx) noexcept nogil
         const char *(*last_error)(void *ctx) noexcept nogil
+
+ctypedef int (*rxf_rx_burst_fn)(void *ctx, rxf_packet *pkts, uint32_t max) noexcept nogil
+ctypedef void (*rxf_release_fn)(void *ctx, rxf_packet *pkts, uint32_t n) noexcept nogil
+ctypedef int (*rxf_on_burst_fn)(void *ctx, const rxf_packet *pkts, uint32_t n) noexcept nogil
+ctypedef void (*rxf_on_end_fn)(void *ctx) noexcept nogil
+ctypedef const char *(*rxf_last_error_fn)(void *ctx) noexcept nogil
+
+
+cdef inline void fill_backend_ops(rxf_backend_ops *ops, void *ctx, rxf_rx_burst_fn rx_burst,
+                                  rxf_release_fn release, rxf_last_error_fn last_error) noexcept nogil:
+    """Fill a backend table of this ABI version (``release``/``last_error`` may be NULL)."""
+    ops.abi_version = RXF_ABI_VERSION
+    ops.struct_size = sizeof(rxf_backend_ops)
+    ops.ctx = ctx
+    ops.rx_burst = rx_burst
+    ops.release = release
+    ops.last_error = last_error
+
+
+cdef inline void fill_decoder_ops(rxf_decoder_ops *ops, void *ctx, rxf_on_burst_fn on_burst,
+                                  rxf_on_end_fn on_end, rxf_last_error_fn last_error) noexcept nogil:
+    """Fill a decoder table of this ABI version (``on_end``/``last_error`` may be NULL)."""
+    ops.abi_version = RXF_ABI_VERSION
+    ops.struct_size = sizeof(rxf_decoder_ops)
+    ops.ctx = ctx
+    ops.on_burst = on_burst
+    ops.on_end = on_end
+    ops.last_error = last_error

@@ -2,7 +2,7 @@
 """DPDK receive queues exported through the rxfeed C ABI (see dpdk_rx.c)."""
 from libc.stdlib cimport calloc, free, malloc
 from cpython.pycapsule cimport PyCapsule_New
-from rxfeed_abi cimport RXF_ABI_VERSION, RXF_BACKEND_CAPSULE
+from rxfeed_abi cimport fill_backend_ops, RXF_BACKEND_CAPSULE
 
 from rxfeed.backend_base import check_filter_count, net_drops
 
@@ -151,12 +151,7 @@ cdef class DpdkQueue:
             self.p.filter.ip[i] = ip
             self.p.filter.port[i] = prt
         self.p.filter.n = len(filters)
-        self.ops.abi_version = RXF_ABI_VERSION
-        self.ops.struct_size = sizeof(rxf_backend_ops)
-        self.ops.ctx = self.p
-        self.ops.rx_burst = _rx
-        self.ops.release = _rel
-        self.ops.last_error = _err
+        fill_backend_ops(&self.ops, self.p, _rx, _rel, _err)
 
     def __dealloc__(self):
         if self.p != NULL:

@@ -2,7 +2,7 @@
 """ef_vi receiver exported through the rxfeed C ABI (see efvi_rx.c)."""
 from libc.stdlib cimport calloc, free
 from cpython.pycapsule cimport PyCapsule_New
-from rxfeed_abi cimport RXF_ABI_VERSION, RXF_BACKEND_CAPSULE
+from rxfeed_abi cimport fill_backend_ops, RXF_BACKEND_CAPSULE
 
 cdef extern from *:
     """
@@ -63,12 +63,7 @@ cdef class EfviReceiver:
             self.e = NULL
             raise RuntimeError(msg)
         self.is_open = True
-        self.ops.abi_version = RXF_ABI_VERSION
-        self.ops.struct_size = sizeof(rxf_backend_ops)
-        self.ops.ctx = self.e
-        self.ops.rx_burst = _rx
-        self.ops.release = _rel
-        self.ops.last_error = _err
+        fill_backend_ops(&self.ops, self.e, _rx, _rel, _err)
 
     def __dealloc__(self):
         if self.e != NULL:

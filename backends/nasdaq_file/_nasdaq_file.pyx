@@ -13,7 +13,7 @@ from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
 from libc.stdlib cimport calloc, free
 from libc.stdio cimport snprintf
 from cpython.pycapsule cimport PyCapsule_New
-from rxfeed_abi cimport (RXF_ABI_VERSION, RXF_BACKEND_CAPSULE, RXF_EOF, RXF_ERROR, RXF_PKT_STREAM,
+from rxfeed_abi cimport (fill_backend_ops, RXF_BACKEND_CAPSULE, RXF_EOF, RXF_ERROR, RXF_PKT_STREAM,
                          RXF_PKT_SOURCE_RESET)
 from rxfeed_src cimport (rxf_src_open, rxf_src_open_fd, rxf_src_close, rxf_src_peek, rxf_src_advance,
                          rxf_src_rewind, rxf_src_ended, rxf_src_progress)
@@ -274,12 +274,7 @@ cdef class NasdaqFileReader:
 
         for t, m in BY_TYPE.items():
             self.st.wire[ord(t)] = m.wire_size
-        self.ops.abi_version = RXF_ABI_VERSION
-        self.ops.struct_size = sizeof(rxf_backend_ops)
-        self.ops.ctx = self.st
-        self.ops.rx_burst = _rx_burst
-        self.ops.release = NULL
-        self.ops.last_error = _last_error
+        fill_backend_ops(&self.ops, self.st, _rx_burst, NULL, _last_error)
 
     def __dealloc__(self):
         if self.st != NULL:

@@ -2,7 +2,7 @@
 """Native pcap/pcapng reader exported through the rxfeed C ABI."""
 from libc.stdlib cimport calloc, free
 from cpython.pycapsule cimport PyCapsule_New
-from rxfeed_abi cimport RXF_ABI_VERSION, RXF_BACKEND_CAPSULE
+from rxfeed_abi cimport fill_backend_ops, RXF_BACKEND_CAPSULE
 from rxfeed_src cimport rxf_src_progress
 
 from rxfeed import sources
@@ -48,12 +48,7 @@ cdef class PcapReader:
         self.pc.filter.n = len(filters)
         self.pc.speed = speed
         self.pc.loops = max(loops, 1)
-        self.ops.abi_version = RXF_ABI_VERSION
-        self.ops.struct_size = sizeof(rxf_backend_ops)
-        self.ops.ctx = self.pc
-        self.ops.rx_burst = _rx_burst
-        self.ops.release = NULL
-        self.ops.last_error = _last_error
+        fill_backend_ops(&self.ops, self.pc, _rx_burst, NULL, _last_error)
 
     def __dealloc__(self):
         if self.pc != NULL:

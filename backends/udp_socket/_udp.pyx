@@ -2,7 +2,7 @@
 """Kernel UDP socket receiver exported through the rxfeed C ABI (udp_rx.c)."""
 from libc.stdlib cimport calloc, free
 from cpython.pycapsule cimport PyCapsule_New
-from rxfeed_abi cimport RXF_ABI_VERSION, RXF_BACKEND_CAPSULE
+from rxfeed_abi cimport fill_backend_ops, RXF_BACKEND_CAPSULE
 
 from rxfeed.backend_base import check_filter_count
 
@@ -44,12 +44,7 @@ cdef class UdpReceiver:
             self.u = NULL
             raise RuntimeError(msg)
         self.is_open = True
-        self.ops.abi_version = RXF_ABI_VERSION
-        self.ops.struct_size = sizeof(rxf_backend_ops)
-        self.ops.ctx = self.u
-        self.ops.rx_burst = _rx
-        self.ops.release = NULL
-        self.ops.last_error = _err
+        fill_backend_ops(&self.ops, self.u, _rx, NULL, _err)
 
     def __dealloc__(self):
         if self.u != NULL:

@@ -13,7 +13,7 @@ from cpython.unicode cimport PyUnicode_DecodeLatin1
 from cpython.ref cimport Py_INCREF, PyObject
 from cpython.tuple cimport PyTuple_SET_ITEM
 
-from rxfeed_abi cimport (RXF_ABI_VERSION, RXF_DECODER_CAPSULE, RXF_PKT_STREAM, RXF_PKT_SOURCE_RESET,
+from rxfeed_abi cimport (fill_decoder_ops, RXF_DECODER_CAPSULE, RXF_PKT_STREAM, RXF_PKT_SOURCE_RESET,
                          rxf_packet, rxf_decoder_ops)
 from rxfeed_mold cimport (RXF_MOLD_HEADER_LEN, RXF_MOLD_SHORT, RXF_MOLD_DELIVER, RXF_MOLD_HOLD,
                           RXF_MOLD_OVERFLOW, RXF_MOLD_CONFIRMED, RXF_MOLD_REJECTED, rxf_mold_session,
@@ -510,12 +510,7 @@ cdef class ItchDecoder:
         self.st.stop_at_eos = stop_at_end_of_session
         self.st.batch_cap = batch_size
         self.st.owner = <void *>self
-        self.ops.abi_version = RXF_ABI_VERSION
-        self.ops.struct_size = sizeof(rxf_decoder_ops)
-        self.ops.ctx = self.st
-        self.ops.on_burst = _on_burst
-        self.ops.on_end = _on_end
-        self.ops.last_error = NULL
+        fill_decoder_ops(&self.ops, self.st, _on_burst, _on_end, NULL)
         self._callbacks = {}
         self._batches = {}
         self._events = []
