@@ -4,13 +4,13 @@ A config file has a ``[run]`` table and one table per plugin::
 
     [run]
     backend = "pcap_replay"
-    decoder = "itch50"
+    decoder = "my_decoder"
 
     [backend.pcap_replay]
     path = "day.pcap"
     speed = 1.0
 
-    [decoder.itch50]
+    [decoder.my_decoder]
     initial_sequence = 1
 
 Environment variables override the file: ``RXFEED_RUN__BURST=64``,
@@ -44,7 +44,8 @@ class RunConfig(PluginConfig):
     """How the run loop runs."""
 
     backend: str | None = Field(None, description="backend name; None: detect from the source")
-    decoder: str = Field("itch50", description="decoder name")
+    decoder: str | None = Field(None, description="decoder name; None: detect from the source, or the "
+                                                  "only decoder installed")
     burst: int = Field(32, ge=1, le=4096, description="packets per rx burst")
     max_packets: int = Field(0, ge=0, description="stop after this many packets (0: no limit)")
     max_seconds: float = Field(0.0, ge=0.0, description="stop after this long (0: no limit)")

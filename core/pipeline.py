@@ -27,27 +27,37 @@ def _culprit(plugin: str) -> Iterator[None]:
         raise
 
 
+def _only_decoder(plugins: PluginSet) -> str:
+    """The decoder to use when none is named: the only one installed."""
+    names = plugins.decoders.names()
+    if len(names) != 1:
+        raise ConfigError(f"name a decoder: {len(names)} are installed ({', '.join(names) or 'none'})")
+    return names[0]
+
+
 class Pipeline:
     """One backend feeding one decoder.
 
     :param backend: a registered backend name or an :class:`RxBackend` instance.
-    :param decoder: a registered decoder name or a :class:`ProtocolDecoder`.
+    :param decoder: a registered decoder name or a :class:`ProtocolDecoder`;
+        ``None``: the only decoder installed (an error when there are several).
     :param backend_config: dict or model for the backend's ``Config``.
     :param decoder_config: dict or model for the decoder's ``Config``.
     :param run: :class:`RunConfig` (or dict).
 
     Example::
 
-        pipe = Pipeline("pcap_replay", backend_config={"path": "day.pcap"})
-        pipe.decoder.subscribe(print, types="A")
+        pipe = Pipeline("pcap_replay", "my_decoder", backend_config={"path": "day.pcap"})
         print(pipe.run().to_json())
     """
 
-    def __init__(self, backend: str | RxBackend[Any], decoder: str | ProtocolDecoder[Any] = "itch50", *,
+    def __init__(self, backend: str | RxBackend[Any], decoder: str | ProtocolDecoder[Any] | None = None, *,
                  backend_config: Mapping[str, Any] | Any = None, decoder_config: Mapping[str, Any] | Any = None,
                  run: RunConfig | Mapping[str, Any] | None = None, plugins: PluginSet | None = None) -> None:
         self.run_config = validate(RunConfig, run, "run")
         plugins = plugins or get_plugins()
+        if decoder is None:
+            decoder = _only_decoder(plugins)
         if isinstance(decoder, str):
             dcls = plugins.decoders.get(decoder)
             dconf = validate(dcls.Config, decoder_config, f"decoder.{decoder}")

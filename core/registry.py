@@ -88,7 +88,7 @@ def _require_subclass(registry: _Registry[Any], cls: Any, base_name: str) -> Non
 
 
 class BackendRegistry(_Registry["RxBackend[Any]"]):
-    """Backends by name (``pcap_replay``, ``nasdaq_file``, ...): RxBackend subclasses."""
+    """Backends by name: RxBackend subclasses."""
 
     kind = "backend"
 
@@ -97,7 +97,7 @@ class BackendRegistry(_Registry["RxBackend[Any]"]):
 
 
 class DecoderRegistry(_Registry["ProtocolDecoder[Any]"]):
-    """Protocol decoders by name (``itch50``, ...): ProtocolDecoder subclasses."""
+    """Protocol decoders by name: ProtocolDecoder subclasses."""
 
     kind = "decoder"
 

@@ -32,7 +32,7 @@ class Summary:
     (``errors`` from the decoder, ``drops`` from the backend). What only one
     plugin knows is under its own key: ``backend_stats`` (the backend's
     :meth:`~rxfeed.RxBackend.stats`) and ``decoder_stats`` (the decoder's
-    other counters, e.g. itch50's MoldUDP64 ``session``, ``next_sequence``,
+    other counters, e.g. a sequenced transport's ``session``, ``next_sequence``,
     ``heartbeats``).
     """
 

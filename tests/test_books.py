@@ -19,7 +19,7 @@ from .conftest import REAL_ITCH
 
 
 def build(path, backend="pcap_replay", **kw):
-    pipe = Pipeline(backend, backend_config={"path": str(path)})
+    pipe = Pipeline(backend, "itch50", backend_config={"path": str(path)})
     books = OrderBooks(**kw)
     ref = RefBooks()
     pipe.decoder.add_handlers(books)
@@ -108,7 +108,7 @@ def test_books_via_efvi_and_dpdk_equal_pcap_replay(day_dir, monkeypatch):
 
     _, base, _ = build(day_dir / "day.pcap")
     monkeypatch.setenv("RXF_EFVI_STANDIN_PCAP", str(day_dir / "day.pcap"))
-    pipe = Pipeline(EfviBackend(EfviConfig(interface="sfc0", filters=["233.54.12.111:26477"], idle_timeout_s=0.3)))
+    pipe = Pipeline(EfviBackend(EfviConfig(interface="sfc0", filters=["233.54.12.111:26477"], idle_timeout_s=0.3)), "itch50")
     books = OrderBooks()
     pipe.decoder.add_handlers(books)
     pipe.run()
@@ -123,7 +123,7 @@ def test_depth_snapshots_on_a_clock(day_dir):
     previous tick: exactly the last on-change snapshot of that book before the
     tick, stamped with the tick."""
     minute = 60 * 10**9
-    pipe = Pipeline("pcap_replay", backend_config={"path": str(day_dir / "day.pcap")})
+    pipe = Pipeline("pcap_replay", "itch50", backend_config={"path": str(day_dir / "day.pcap")})
     books = OrderBooks(depth=5, depth_every_ns=minute)
     pipe.decoder.add_handlers(books)
     system_events = []                    # the day ends with system events

@@ -44,7 +44,7 @@ def delete(loc: int, ref: int, ts: int) -> bytes:
 def run_books(path: Path, msgs: list[bytes], **kw) -> tuple[OrderBooks, RefBooks]:
     """Replay ``msgs`` (NASDAQ file framing) into C books and the reference."""
     write_nasdaq(path, msgs)
-    pipe = Pipeline("nasdaq_file", backend_config={"path": str(path)})
+    pipe = Pipeline("nasdaq_file", "itch50", backend_config={"path": str(path)})
     books = OrderBooks(**kw)
     ref = RefBooks()
     pipe.decoder.add_handlers(books)
@@ -129,7 +129,7 @@ def time_books(path: Path, msgs: list[bytes]) -> float:
     write_nasdaq(path, msgs)
     best = float("inf")
     for _ in range(7):
-        pipe = Pipeline("nasdaq_file", backend_config={"path": str(path)})
+        pipe = Pipeline("nasdaq_file", "itch50", backend_config={"path": str(path)})
         books = OrderBooks()
         pipe.decoder.add_handlers(books)
         t0 = time.process_time()

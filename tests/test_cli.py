@@ -106,7 +106,7 @@ def test_progress_reporting(day_dir, monkeypatch):
 
     for name in ("day.pcap", "day.itch.gz"):
         backend = "pcap_replay" if "pcap" in name else "nasdaq_file"
-        pipe = Pipeline(backend, backend_config={"path": str(day_dir / name)})
+        pipe = Pipeline(backend, "itch50", backend_config={"path": str(day_dir / name)})
         done, total = pipe.backend.progress()
         assert done <= 24 and total == (day_dir / name).stat().st_size  # pcap: global header read at open
         monkeypatch.setattr(climod, "PROGRESS_MIN_BYTES", 0)

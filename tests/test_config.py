@@ -10,15 +10,15 @@ from rxfeed import config as cfg
 
 def test_wrong_field_name_and_value_are_named():
     with pytest.raises(ConfigError, match=r"backend.pcap_replay.sped: Extra inputs"):
-        Pipeline("pcap_replay", backend_config={"path": "x", "sped": 2})
+        Pipeline("pcap_replay", "itch50", backend_config={"path": "x", "sped": 2})
     with pytest.raises(ConfigError, match=r"backend.pcap_replay.speed: Input should be greater"):
-        Pipeline("pcap_replay", backend_config={"path": "x", "speed": -1})
+        Pipeline("pcap_replay", "itch50", backend_config={"path": "x", "speed": -1})
     with pytest.raises(ConfigError, match=r"run.burst"):
-        Pipeline("pcap_replay", backend_config={"path": "x"}, run={"burst": 0})
+        Pipeline("pcap_replay", "itch50", backend_config={"path": "x"}, run={"burst": 0})
     with pytest.raises(ConfigError, match=r"filters.*bad destination"):
-        Pipeline("pcap_replay", backend_config={"path": "x", "filters": ["1.2.3:99999"]})
+        Pipeline("pcap_replay", "itch50", backend_config={"path": "x", "filters": ["1.2.3:99999"]})
     with pytest.raises(KeyError, match="no backend named 'nic0'"):
-        Pipeline("nic0")
+        Pipeline("nic0", "itch50")
 
 
 def test_frozen():
@@ -44,8 +44,8 @@ def test_toml_and_env(tmp_path):
 
 def test_cpu_pinning_checked(day_dir):
     with pytest.raises(ConfigError, match="run.cpu"):
-        Pipeline("pcap_replay", backend_config={"path": str(day_dir / "day.pcap")}, run={"cpu": 4096}).run()
-    s = Pipeline("pcap_replay", backend_config={"path": str(day_dir / "day.pcap")}, run={"cpu": 0}).run()
+        Pipeline("pcap_replay", "itch50", backend_config={"path": str(day_dir / "day.pcap")}, run={"cpu": 4096}).run()
+    s = Pipeline("pcap_replay", "itch50", backend_config={"path": str(day_dir / "day.pcap")}, run={"cpu": 0}).run()
     assert s.messages == 20_000
 
 
@@ -77,7 +77,7 @@ def test_unreadable_config_is_a_config_error(tmp_path):
 
 def test_initial_sequence_fits_64_bits(day_dir):
     with pytest.raises(ConfigError, match=r"decoder\.itch50\.initial_sequence: Input should be less than or equal"):
-        Pipeline("pcap_replay", backend_config={"path": str(day_dir / "day.pcap")},
+        Pipeline("pcap_replay", "itch50", backend_config={"path": str(day_dir / "day.pcap")},
                  decoder_config={"initial_sequence": 1 << 64})
-    assert Pipeline("pcap_replay", backend_config={"path": str(day_dir / "day.pcap")},
+    assert Pipeline("pcap_replay", "itch50", backend_config={"path": str(day_dir / "day.pcap")},
                     decoder_config={"initial_sequence": (1 << 64) - 1}).run().messages == 0

@@ -33,7 +33,7 @@ def test_python_callbacks_equal_reference_decoder(day_dir):
 
 
 def test_subscription_per_type_filters_in_c(day_dir):
-    pipe = Pipeline("pcap_replay", backend_config={"path": str(day_dir / "day.pcap")})
+    pipe = Pipeline("pcap_replay", "itch50", backend_config={"path": str(day_dir / "day.pcap")})
     seen = []
     pipe.decoder.subscribe(seen.append, types="EC")
     s = pipe.run()
@@ -42,7 +42,7 @@ def test_subscription_per_type_filters_in_c(day_dir):
 
 
 def test_c_handlers_numpy_batches_and_counts_agree(day_dir):
-    pipe = Pipeline("pcap_replay", backend_config={"path": str(day_dir / "day.pcap")},
+    pipe = Pipeline("pcap_replay", "itch50", backend_config={"path": str(day_dir / "day.pcap")},
                     decoder_config={"batch_size": 1000})
     h = ChecksumHandler()
     pipe.decoder.add_handlers(h)
@@ -60,7 +60,7 @@ def test_c_handlers_numpy_batches_and_counts_agree(day_dir):
 
 
 def test_batch_callback_gets_bounded_batches(day_dir):
-    pipe = Pipeline("nasdaq_file", backend_config={"path": str(day_dir / "day.itch")},
+    pipe = Pipeline("nasdaq_file", "itch50", backend_config={"path": str(day_dir / "day.itch")},
                     decoder_config={"batch_size": 500})
     sizes = []
     pipe.decoder.subscribe_batches(lambda t, a: sizes.append((t, len(a))), types="A")
@@ -115,7 +115,7 @@ def _two_session_capture(path):
 
 def test_callback_meta_is_its_own_packets_in_a_burst(tmp_path):
     t0 = _two_session_capture(tmp_path / "two.pcap")
-    pipe = Pipeline("pcap_replay", backend_config={"path": str(tmp_path / "two.pcap")}, run={"burst": 32})
+    pipe = Pipeline("pcap_replay", "itch50", backend_config={"path": str(tmp_path / "two.pcap")}, run={"burst": 32})
     got = []
     pipe.decoder.subscribe(lambda m, meta: got.append(tuple(meta)), with_meta=True)
     pipe.run()

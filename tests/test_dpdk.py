@@ -86,9 +86,9 @@ import sys
 from rxfeed import Pipeline
 from rxfeed.backends.dpdk.backend import DpdkBackend
 cfg = DpdkBackend.config_for_source({str(day_dir / 'day.pcap')!r}, {{}})
-Pipeline("dpdk", backend_config=cfg).run()
+Pipeline("dpdk", "itch50", backend_config=cfg).run()
 try:
-    Pipeline("dpdk", backend_config={{**cfg, "memory_mb": 128}})
+    Pipeline("dpdk", "itch50", backend_config={{**cfg, "memory_mb": 128}})
 except RuntimeError as e:
     print("REFUSED:", e)
 """
@@ -157,7 +157,7 @@ from rxfeed.backends.dpdk.backend import DpdkBackend
 path, vdev_extra = sys.argv[1], sys.argv[2]
 cfg = DpdkBackend.config_for_source(path, {})
 cfg["vdevs"] = [cfg["vdevs"][0] + vdev_extra]
-pipe = Pipeline("dpdk", backend_config=cfg)
+pipe = Pipeline("dpdk", "itch50", backend_config=cfg)
 stamps = {}
 pipe.decoder.subscribe(lambda m, meta: stamps.setdefault(meta[1], meta[2]), with_meta=True)
 t0 = time.time()
@@ -189,7 +189,7 @@ def test_net_pcap_gives_the_captures_own_timestamps_exactly(day_dir):
     from rxfeed import Pipeline
 
     run = _dpdk_stamps(day_dir / "day.pcap")
-    pipe = Pipeline("pcap_replay", backend_config={"path": str(day_dir / "day.pcap")})
+    pipe = Pipeline("pcap_replay", "itch50", backend_config={"path": str(day_dir / "day.pcap")})
     want: dict[int, int] = {}
     pipe.decoder.subscribe(lambda m, meta: want.setdefault(meta[1], meta[2]), with_meta=True)
     pipe.run()
@@ -212,7 +212,7 @@ def test_the_filter_limit_is_one_config_error_for_every_backend(backend, config)
     key = "groups" if backend == "udp_socket" else "filters"
     ok = [f"233.54.12.{i}:26477" for i in range(1, 17)]
     with pytest.raises(ConfigError, match=rf"backend\.{backend}\.{key}: Value error, at most 16 filters; got 17"):
-        Pipeline(backend, backend_config={**config, key: ok + ["233.54.12.111:26477"]})
+        Pipeline(backend, "itch50", backend_config={**config, key: ok + ["233.54.12.111:26477"]})
     backend_cls = next(c for c in vars(importlib.import_module(f"rxfeed.backends.{backend}")).values()
                        if getattr(c, "name", None) == backend)
     assert getattr(backend_cls.Config(**config, **{key: ok}), key) == tuple(ok)  # 16 is fine

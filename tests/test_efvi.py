@@ -89,12 +89,12 @@ def test_bad_config_and_unknown_interface(monkeypatch, day_dir):
     from rxfeed import ConfigError
 
     with pytest.raises(ConfigError, match="exact group and port"):
-        Pipeline("efvi", backend_config={"interface": "sfc0", "filters": ["*:26477"]})
+        Pipeline("efvi", "itch50", backend_config={"interface": "sfc0", "filters": ["*:26477"]})
     with pytest.raises(ConfigError, match="power of two"):
-        Pipeline("efvi", backend_config={"interface": "sfc0", "rx_ring": 600})
+        Pipeline("efvi", "itch50", backend_config={"interface": "sfc0", "rx_ring": 600})
     monkeypatch.setenv("RXF_EFVI_STANDIN_PCAP", str(day_dir / "day.pcap"))
     with pytest.raises(RuntimeError, match=r"ef_pd_alloc_by_name\(nosuch0\).*not a Solarflare"):
-        Pipeline("efvi", backend_config={"interface": "nosuch0"})
+        Pipeline("efvi", "itch50", backend_config={"interface": "nosuch0"})
 
 
 def test_live_veth_every_message_arrives(rxfeed_day):
@@ -133,7 +133,7 @@ def test_rx_ts_ns_is_unix_epoch_with_and_without_nic_timestamps(monkeypatch, day
     soft, t0, t1 = _efvi_stamps(monkeypatch, day_dir / "day.pcap")
     assert len(soft) == 20_000 and t0 - 2 < min(soft.values()) / 1e9 <= max(soft.values()) / 1e9 < t1 + 2
     hard, _, _ = _efvi_stamps(monkeypatch, day_dir / "day.pcap", timestamps=True)
-    pipe = Pipeline("pcap_replay", backend_config={"path": str(day_dir / "day.pcap")})
+    pipe = Pipeline("pcap_replay", "itch50", backend_config={"path": str(day_dir / "day.pcap")})
     want: dict[int, int] = {}
     pipe.decoder.subscribe(lambda m, meta: want.setdefault(meta[1], meta[2]), with_meta=True)
     pipe.run()

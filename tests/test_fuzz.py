@@ -312,7 +312,7 @@ def captures(tmp_path_factory) -> dict[str, Capture]:
 def _replay(path) -> tuple[object, dict, dict] | None:
     """Summary, backend stats and decoder counters of a replay; None if refused at open."""
     try:
-        pipe = Pipeline("pcap_replay", backend_config={"path": str(path)})
+        pipe = Pipeline("pcap_replay", "itch50", backend_config={"path": str(path)})
     except ValueError as exc:
         assert str(exc), "a refusal says why"
         return None

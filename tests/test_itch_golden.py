@@ -394,7 +394,7 @@ def test_pcap_moldudp64_end_to_end(tmp_path):
               _udp_frame(mold(13, raws[12:], b"GOLDEN0001"), dst, 26477)]
     path = tmp_path / "golden.pcap"
     path.write_bytes(_pcap(frames))
-    pipe = Pipeline("pcap_replay", backend_config={"path": str(path), "filters": ["233.54.12.111:26477"]})
+    pipe = Pipeline("pcap_replay", "itch50", backend_config={"path": str(path), "filters": ["233.54.12.111:26477"]})
     got = []
     pipe.decoder.subscribe(lambda m, meta: got.append((m, meta)), with_meta=True)
     s = pipe.run()
@@ -410,7 +410,7 @@ def test_nasdaq_file_framing_end_to_end(tmp_path):
     """NASDAQ's file format: each message behind a 2-byte big-endian length."""
     path = tmp_path / "golden.itch"
     path.write_bytes(b"".join(struct.pack(">H", len(r)) + r for r in (wire_bytes(g) for g in GOLDEN)))
-    pipe = Pipeline("nasdaq_file", backend_config={"path": str(path)})
+    pipe = Pipeline("nasdaq_file", "itch50", backend_config={"path": str(path)})
     got = []
     pipe.decoder.subscribe(got.append)
     s = pipe.run()

@@ -96,7 +96,7 @@ def test_wrong_length_prefix_is_skipped_to_the_next_message(tmp_path):
 
 def test_missing_file_is_a_clear_error(tmp_path):
     with pytest.raises(ValueError, match="No such file"):
-        Pipeline("nasdaq_file", backend_config={"path": str(tmp_path / "nope")})
+        Pipeline("nasdaq_file", "itch50", backend_config={"path": str(tmp_path / "nope")})
 
 
 def test_truncated_gzip_delivers_everything_then_reports(tmp_path, day_dir):

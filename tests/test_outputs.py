@@ -50,7 +50,7 @@ def test_plot_png(day_dir, tmp_path):
 @pytest.mark.parametrize("kind", ["tcp", "ipc"])
 def test_zmq_fan_out_to_a_real_subscriber(day_dir, tmp_path, kind):
     endpoint = "tcp://127.0.0.1:*" if kind == "tcp" else f"ipc://{tmp_path}/itch.sock"
-    pipe = Pipeline("pcap_replay", backend_config={"path": str(day_dir / "day.pcap")},
+    pipe = Pipeline("pcap_replay", "itch50", backend_config={"path": str(day_dir / "day.pcap")},
                     decoder_config={"batch_size": 512})
     sink = ZmqPubSink(ZmqPubConfig(endpoints=[endpoint]))
     bound = sink._sock.getsockopt(zmq.LAST_ENDPOINT).decode()

@@ -19,7 +19,7 @@ MSGS = list(generate_messages(3000, symbols=4, seed=9))
 
 
 def run(path, **cfg):
-    pipe = Pipeline("pcap_replay", backend_config={"path": str(path), **cfg})
+    pipe = Pipeline("pcap_replay", "itch50", backend_config={"path": str(path), **cfg})
     seen = []
     pipe.decoder.subscribe(lambda m, meta: seen.append((m, meta)), with_meta=True)
     s = pipe.run()
@@ -204,7 +204,7 @@ SHRINK_SCRIPT = r"""
 import json, os, sys
 from rxfeed import Pipeline
 path, cut = sys.argv[1], int(sys.argv[2])
-pipe = Pipeline("pcap_replay", backend_config={"path": path}, run={"max_packets": 50})
+pipe = Pipeline("pcap_replay", "itch50", backend_config={"path": path}, run={"max_packets": 50})
 first = pipe.run()
 os.truncate(path, cut)
 pipe.run_config = pipe.run_config.model_copy(update={"max_packets": 0})

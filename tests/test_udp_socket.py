@@ -51,9 +51,9 @@ def test_overload_losses_are_socket_drops_and_gaps(rxfeed_day):
 
 def test_config_errors():
     with pytest.raises(ConfigError, match="share one port"):
-        Pipeline("udp_socket", backend_config={"groups": ["233.1.1.1:1000", "233.1.1.2:1001"]})
+        Pipeline("udp_socket", "itch50", backend_config={"groups": ["233.1.1.1:1000", "233.1.1.2:1001"]})
     with pytest.raises(ConfigError, match="groups"):
-        Pipeline("udp_socket", backend_config={"groups": ["233.1.1.1"]})
+        Pipeline("udp_socket", "itch50", backend_config={"groups": ["233.1.1.1"]})
 
 
 def test_rxfeed_send_paced_to_a_udp_socket_listener(tmp_path, day_dir):
@@ -93,7 +93,7 @@ def test_rx_ts_ns_is_unix_epoch():
     from rxfeed.tools.generator import generate_messages, moldudp64_datagrams
 
     port = 20000 + (os.getpid() + 13) % 20000
-    pipe = Pipeline("udp_socket", backend_config={"groups": [f"127.0.0.1:{port}"], "idle_timeout_s": 0.3})
+    pipe = Pipeline("udp_socket", "itch50", backend_config={"groups": [f"127.0.0.1:{port}"], "idle_timeout_s": 0.3})
     stamps: dict[int, int] = {}
     pipe.decoder.subscribe(lambda m, meta: stamps.setdefault(meta[1], meta[2]), with_meta=True)
     t0 = time.time()

@@ -42,7 +42,7 @@ def source_messages(path: str) -> list[bytes]:
     plugins = get_plugins()
     backend, _ = plugins.detect(path, sources.head(path)) or ("nasdaq_file", "itch50")
     out: list[bytes] = []
-    pipe = Pipeline(backend, backend_config={"path": path})
+    pipe = Pipeline(backend, "itch50", backend_config={"path": path})
     pipe.decoder.subscribe(lambda m: out.append(encode(m.type, **{k: v for k, v in zip(m._fields[1:], m[1:])})))
     pipe.run()
     pipe.close()

@@ -32,7 +32,7 @@ def day(bench_day):
 
 
 def rxfeed_books(path, latency=False, depth=0):
-    pipe = Pipeline("nasdaq_file", backend_config={"path": str(path)})
+    pipe = Pipeline("nasdaq_file", "itch50", backend_config={"path": str(path)})
     books = OrderBooks(bbo=True, latency=latency, depth=depth)
     pipe.decoder.add_handlers(books)
     t0 = time.perf_counter()

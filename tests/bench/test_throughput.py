@@ -41,7 +41,7 @@ def _record(benchmark, name, messages):
 
 
 def _run(backend, path, setup):
-    pipe = Pipeline(backend, backend_config={"path": str(path)})
+    pipe = Pipeline(backend, "itch50", backend_config={"path": str(path)})
     setup(pipe.decoder)
     s = pipe.run()
     pipe.close()

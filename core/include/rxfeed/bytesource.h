@@ -1,7 +1,7 @@
 /*
  * A forward-only byte source over a file, a pipe or a FIFO: bytes are read()
  * into a bounded window (plain data) or inflated into it (gzip, possibly
- * multi-member). Used by the pcap and NASDAQ-file backends.
+ * multi-member). Used by the capture-file backends.
  *
  * A pipe is polled (10 ms) before each read(), so a stalled writer never
  * blocks the run loop past a stop request.

@@ -1,7 +1,7 @@
-# Cython declarations of the MoldUDP64 session tracker (include/rxfeed/moldudp64.h).
+# Cython declarations of the MoldUDP64 session tracker (protocols/moldudp64/moldudp64.h).
 from libc.stdint cimport uint8_t, uint32_t, uint64_t
 
-cdef extern from "rxfeed/moldudp64.h" nogil:
+cdef extern from "moldudp64.h" nogil:
     enum: RXF_MOLD_HEADER_LEN
     enum: RXF_MOLD_SHORT, RXF_MOLD_NOTHING, RXF_MOLD_DELIVER, RXF_MOLD_HOLD, RXF_MOLD_OVERFLOW
     enum: RXF_MOLD_UNDECIDED, RXF_MOLD_CONFIRMED, RXF_MOLD_REJECTED
