@@ -22,9 +22,11 @@ instead (adds the ABI checks); one that can replay its source also
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
+import os
 import random
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +38,23 @@ from rxfeed.config import ConfigError
 
 #: What a clear refusal of bad input looks like (anything else is a bug).
 CLEAR_ERRORS = (ConfigError, ValueError, OSError, RuntimeError)
+#: How a decoder may end a run of good input.
+GOOD_ENDS = ("end_of_source", "decoder_stopped", "end_of_session")
+
+
+@contextlib.contextmanager
+def poisoned(on: bool = True) -> Iterator[None]:
+    """Runs started inside poison released buffers (``on``) or do not,
+    whatever ``RXFEED_POISON_RELEASED`` says outside; it is put back after."""
+    old = os.environ.get(_runloop.POISON_ENV)
+    os.environ[_runloop.POISON_ENV] = "1" if on else "0"
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop(_runloop.POISON_ENV, None)
+        else:
+            os.environ[_runloop.POISON_ENV] = old
 
 
 class _Recorder(PythonDecoder[PluginConfig]):
@@ -96,13 +115,24 @@ class BackendConformance:
         """Configs of broken sources (corrupt, truncated, missing)."""
         return []
 
+    def source_opened(self, backend: RxBackend[Any]) -> None:
+        """Called after each open of a :meth:`source_config` config, before the
+        run: a live backend (a socket, a NIC) sends its payloads here, once
+        it is listening; it ends its source with an idle timeout."""
+
     # --- helpers ------------------------------------------------------------
     def _class(self) -> type[RxBackend[Any]]:
         return get_plugins().backends.get(self.backend) if isinstance(self.backend, str) else self.backend
 
     def _open(self, config: dict[str, Any]) -> RxBackend[Any]:
         cls = self._class()
-        return cls(cls.Config.model_validate(config))
+        backend = cls(cls.Config.model_validate(config))
+        try:
+            self.source_opened(backend)
+        except BaseException:
+            backend.close()
+            raise
+        return backend
 
     def payloads(self, n: int = 300, seed: int = 1) -> list[bytes]:
         """Distinct payloads of varied sizes (4..1400 bytes), each naming its
@@ -209,16 +239,28 @@ class NativeBackendConformance(BackendConformance):
 
     @pytest.mark.parametrize("burst", [1, 32])
     def test_every_burst_is_released_once_and_nothing_follows_the_end(self, tmp_path: Path, burst: int) -> None:
-        """Through a recording shim around the C table, in the real loop: each
-        burst ``rx_burst`` hands out is given back to ``release`` once, with
-        the same packets, before the next ``rx_burst``; after ``RXF_EOF`` the
-        table hands out nothing more; ``last_error`` is NULL or a string."""
+        """Through a recording shim around the C table, in the real loop (in
+        poison mode): each burst ``rx_burst`` hands out is given back to
+        ``release`` once, with the same packets (the backend's own pointers),
+        before the next ``rx_burst``; no two packets of a burst share bytes
+        (a buffer is not handed out again while in use); after ``RXF_EOF``
+        the table hands out nothing more."""
         with self._open(self.source_config(tmp_path, self.payloads(200))) as backend:
             shim = _ReleaseShim(backend.native_capsule())
-            packets, reason, _ = _runloop.run_native(shim.capsule(), _runloop.null_decoder(), burst)
+            packets, reason, _ = _runloop.run_native(shim.capsule(), _runloop.null_decoder(), burst, poison=True)
             assert reason == "end_of_source" and shim.errors == [], shim.errors
             assert shim.handed == shim.released == packets and shim.outstanding is None
             assert shim.poll_after_end() <= 0, "a packet after RXF_EOF"
+
+    def test_poison_mode_delivers_the_same(self, tmp_path: Path) -> None:
+        """With released buffers poisoned (``RXFEED_POISON_RELEASED``), the
+        same payloads reach the decoder: the loop's copies and the backend's
+        release of its own pointers work together."""
+        payloads = self.payloads(100)
+        with self._open(self.source_config(tmp_path, payloads)) as backend, poisoned():
+            summary, rec = self._run(backend, 7)
+        assert summary.stop_reason == "end_of_source", summary.error
+        self._assert_delivered(rec, payloads)
 
 
 class _Packet(ctypes.Structure):
@@ -261,7 +303,17 @@ class _ReleaseShim:
         if n > 0:
             self.handed += n
             self.outstanding = [(pkts[i].data or 0, pkts[i].len) for i in range(n)]
+            self._check_no_shared_bytes(self.outstanding)
         return n
+
+    def _check_no_shared_bytes(self, spans: list[tuple[int, int]]) -> None:
+        """Two packets of one burst on the same bytes: one buffer handed out
+        twice while in use (e.g. every packet read into one scratch buffer)."""
+        spans = sorted(s for s in spans if s[1])
+        for (a, alen), (b, _) in zip(spans, spans[1:]):
+            if a + alen > b:
+                self.errors.append("two packets of one burst share bytes (a buffer handed out again while in use)")
+                return
 
     def _on_release(self, ctx: int, pkts: Any, n: int) -> None:
         got = [(pkts[i].data or 0, pkts[i].len) for i in range(n)]
@@ -323,7 +375,7 @@ class DecoderConformance:
         """Valid payloads: ``messages`` as expected, per type summing to it, no errors."""
         payloads, messages = self.valid_payloads()
         summary = self._run(payloads)
-        assert summary.stop_reason in ("end_of_source", "decoder_stopped", "end_of_session"), summary.error
+        assert summary.stop_reason in GOOD_ENDS, summary.error
         assert summary.messages == messages
         assert sum(summary.messages_per_type.values()) == messages
         assert summary.errors == {}
@@ -350,8 +402,44 @@ class DecoderConformance:
                 flipped[rng.randrange(len(flipped))] ^= 1 << rng.randrange(8)
             bad += [cut, bytes(flipped)]
         summary = self._run(bad)
-        assert summary.stop_reason in ("end_of_source", "decoder_stopped", "end_of_session")
+        assert summary.stop_reason in GOOD_ENDS, summary.error
         assert sum(summary.messages_per_type.values()) == summary.messages
+
+    @pytest.mark.parametrize("burst", [1, 32])
+    def test_released_buffers_poisoned_change_nothing(self, tmp_path: Path, burst: int) -> None:
+        """Buffer lifetime: the same summary and ``counters()`` when every
+        packet's bytes are overwritten with a poison pattern once its burst
+        is decoded (poison mode) as without - a decoder that reads a packet
+        after its burst (say a pointer kept to the previous datagram) counts
+        differently. A Python decoder is fed by a native backend (pcap_replay
+        over the payloads) and must keep no view, slice or array of
+        ``Packet.data`` past ``on_packets`` (the run stops with ``decoder_error``)."""
+        payloads, _ = self.valid_payloads()
+        plain = self._lifetime_run(tmp_path, payloads, burst, poison=False)
+        assert plain[0] in GOOD_ENDS, plain[1]
+        assert self._lifetime_run(tmp_path, payloads, burst, poison=True) == plain, \
+            "the decoder read packet bytes after their burst was released"
+
+    def _lifetime_run(self, tmp_path: Path, payloads: list[bytes], burst: int, poison: bool) -> tuple[Any, ...]:
+        dec = self._make()
+        backend = self._native_source(tmp_path, payloads) if isinstance(dec, PythonDecoder) \
+            else _ListBackend(payloads, self.stream)
+        with backend, poisoned(poison):
+            s = Pipeline(backend, dec, run={"burst": burst}).run()
+        return s.stop_reason, s.error, s.messages, s.messages_per_type, s.errors, dec.counters()
+
+    def _native_source(self, tmp_path: Path, payloads: list[bytes]) -> RxBackend[Any]:
+        """pcap_replay over ``payloads`` (as a byte stream when :attr:`stream`)."""
+        from rxfeed.tools.generator import udp_frame, write_pcap
+
+        if any(len(p) > 65000 for p in payloads):
+            pytest.fail("valid_payloads() must fit in UDP datagrams (<= 65000 bytes) for the lifetime check")
+        path = tmp_path / "lifetime.pcap"
+        write_pcap(path, [(i * 1000, udp_frame(bytes(p))) for i, p in enumerate(payloads)], nsec=True)
+        cls: type[RxBackend[Any]] = get_plugins().backends.get("pcap_replay")
+        if self.stream:
+            cls = type("StreamPcapReplay", (cls,), {"stream": True})
+        return cls(cls.Config.model_validate({"path": str(path)}))
 
     def test_counters_have_the_summary_keys(self) -> None:
         """``counters()`` before and after a run: ``messages`` an int,
