@@ -24,8 +24,13 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
+import importlib
+import json
 import os
 import random
+import subprocess
+import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -180,17 +185,21 @@ class BackendConformance:
 
     def test_packet_limit_stops_exactly(self, tmp_path: Path) -> None:
         """``max_packets`` of half the source's packets stops after exactly
-        that many, and they are the first ones."""
-        config = self.source_config(tmp_path, self.payloads(300))
-        with self._open(config) as backend:
-            _, full = self._run(backend)
-        limit = len(full.packets) // 2
+        that many, and they are the first ones (a byte-stream backend's
+        packets are learnt from a full run first)."""
+        payloads = self.payloads(300)
+        config = self.source_config(tmp_path, payloads)
+        first = payloads
+        if self.stream:
+            with self._open(config) as backend:
+                first = [p.data for p in self._run(backend)[1].packets]
+        limit = len(first) // 2
         assert limit >= 2, "the source should deliver at least 4 packets for this test"
         with self._open(config) as backend:
             rec = _Recorder()
             summary = Pipeline(backend, rec, run={"max_packets": limit, "burst": 3}).run()
         assert summary.stop_reason == "packet_limit" and len(rec.packets) == limit
-        assert [p.data for p in rec.packets] == [p.data for p in full.packets[:limit]]
+        assert [p.data for p in rec.packets] == first[:limit]
 
     def test_close_is_idempotent(self, tmp_path: Path) -> None:
         """``close()`` twice is harmless."""
@@ -468,3 +477,102 @@ class _ListBackend(RxBackend[PluginConfig]):
             return None
         out, self._items = self._items[:max_packets], self._items[max_packets:]
         return out
+
+
+# --- pytest --rxfeed-conformance NAME ---------------------------------------------
+# The kit's classes for an installed plugin, from what its class gives the kit:
+#   decoders: conformance_samples() -> (payloads, messages); conformance_stream = True
+#             when the payloads are chunks of a byte stream
+#   backends: conformance_source(tmp_path, payloads) -> config; optional
+#             conformance_corrupt(tmp_path) -> [config], conformance_payloads(n, seed),
+#             conformance_opened(backend) (a live source sends here),
+#             conformance_reset_option (a replay-again field, e.g. "loops"),
+#             conformance_one_per_process = True (each test in a new process)
+
+def conformance_classes(name: str) -> dict[str, type]:
+    """Test classes running the suites that fit the registered backend and/or
+    decoder ``name``; a plugin class without what a suite needs gets one
+    failing test saying so (never a suite that passes having checked nothing)."""
+    plugins = get_plugins()
+    out: dict[str, type] = {}
+    if name in plugins.backends:
+        out[f"TestBackend_{name}"] = backend_kit(plugins.backends.get(name))
+    if name in plugins.decoders:
+        out[f"TestDecoder_{name}"] = decoder_kit(plugins.decoders.get(name))
+    if not out:
+        raise LookupError(f"no backend or decoder named {name!r} is installed (backends: "
+                          f"{', '.join(plugins.backends.names())}; decoders: {', '.join(plugins.decoders.names())})")
+    return out
+
+
+def _missing(kind: str, cls: type, what: str) -> type:
+    """A class whose one test fails, naming what the plugin must provide."""
+    def test_the_plugin_gives_the_kit_what_it_needs(self: Any) -> None:
+        pytest.fail(f"the {kind} suite cannot run: {cls.__module__}.{cls.__qualname__} has no {what} "
+                    f"(docs/writing-a-plugin.md, 'Conformance kit')", pytrace=False)
+
+    return type(f"Missing_{cls.__name__}", (), {"test_the_plugin_gives_the_kit_what_it_needs":
+                                                test_the_plugin_gives_the_kit_what_it_needs})
+
+
+def backend_kit(cls: type[RxBackend[Any]], own_processes: bool = True) -> type:
+    """BackendConformance (+ Native / ReplayAgain when they apply) over
+    ``cls``'s hooks; each test in a process of its own when the class says
+    ``conformance_one_per_process`` (and ``own_processes``)."""
+    if not hasattr(cls, "conformance_source"):
+        return _missing("backend", cls, "conformance_source(tmp_path, payloads) -> config")
+    bases: list[type] = []
+    if cls.native_capsule is not RxBackend.native_capsule:
+        bases.append(NativeBackendConformance)
+    body: dict[str, Any] = {"backend": cls, "stream": bool(getattr(cls, "stream", False)),
+                            "source_config": _forward(cls.conformance_source)}
+    if getattr(cls, "conformance_reset_option", None):
+        bases.append(ReplayAgainConformance)
+        body["reset_option"] = cls.conformance_reset_option
+    for hook, method in (("conformance_corrupt", "corrupt_configs"), ("conformance_payloads", "payloads"),
+                         ("conformance_opened", "source_opened")):
+        if hasattr(cls, hook):
+            body[method] = _forward(getattr(cls, hook))
+    kit = type(f"Kit_{cls.__name__}", tuple(bases) or (BackendConformance,), body)
+    if own_processes and getattr(cls, "conformance_one_per_process", False):
+        for name in dir(kit):
+            if name.startswith("test_"):
+                setattr(kit, name, _in_own_process(name, getattr(kit, name)))
+    return kit
+
+
+def _in_own_process(name: str, test: Any) -> Any:
+    """``test`` run in a new Python process (same arguments; its failure output
+    becomes this test's)."""
+    @functools.wraps(test)
+    def run(self: BackendConformance, tmp_path: Path, **params: Any) -> None:
+        cls = self._class()
+        code = "import sys; from rxfeed.tools.conformance import run_one_test; run_one_test(*sys.argv[1:])"
+        argv = [f"{cls.__module__}:{cls.__qualname__}", name, json.dumps(params), str(tmp_path)]
+        p = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, timeout=600)
+        assert p.returncode == 0, f"{name}{params or ''} in its own process failed:\n{p.stdout}{p.stderr}"
+
+    return run
+
+
+def run_one_test(target: str, name: str, params: str, tmp_path: str) -> None:
+    """One kit test of the backend ``module:Class`` (what :func:`_in_own_process` runs)."""
+    module, _, qualname = target.partition(":")
+    cls: Any = importlib.import_module(module)
+    for part in qualname.split("."):
+        cls = getattr(cls, part)
+    getattr(backend_kit(cls, own_processes=False)(), name)(Path(tmp_path), **json.loads(params))
+
+
+def _forward(hook: Any) -> Any:
+    """A kit method calling the plugin's hook with the kit's arguments."""
+    return lambda self, *args, **kwargs: hook(*args, **kwargs)
+
+
+def decoder_kit(cls: type[Any]) -> type:
+    """DecoderConformance over ``cls.conformance_samples()``."""
+    if not hasattr(cls, "conformance_samples"):
+        return _missing("decoder", cls, "conformance_samples() -> (payloads, messages)")
+    return type(f"Kit_{cls.__name__}", (DecoderConformance,),
+                {"decoder": cls, "stream": bool(getattr(cls, "conformance_stream", False)),
+                 "valid_payloads": _forward(cls.conformance_samples)})
