@@ -18,6 +18,12 @@ A backend with a C table subclasses :class:`NativeBackendConformance`
 instead (adds the ABI checks); one that can replay its source also
 :class:`ReplayAgainConformance`. Every first-party backend and decoder passes these in rxfeed's own suite
 (``tests/test_conformance.py``). What is checked is listed on each test.
+
+Without a test file: ``pytest --rxfeed-conformance NAME`` builds these
+classes for the installed plugin ``NAME`` from the ``conformance_*`` hooks
+of its class (:func:`conformance_classes`, :func:`backend_kit`,
+:func:`decoder_kit`). Buffer lifetime is checked in poison mode
+(:func:`poisoned`; docs/plugin-abi.md).
 """
 
 from __future__ import annotations
