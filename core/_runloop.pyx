@@ -5,21 +5,30 @@ It busy-polls (an empty burst is polled again at once, never slept on),
 stops on end of source, a packet or time limit, SIGINT/SIGTERM, or a decoder
 that asks to stop, and returns why it stopped."""
 from libc.stdint cimport uint8_t, uint32_t, uint64_t
-from libc.stdlib cimport malloc, calloc, free
+from libc.stdlib cimport malloc, calloc, free, realloc
+from libc.string cimport memcpy, memset
 from libc.signal cimport signal as c_signal, SIGINT, SIGTERM, sighandler_t
 from posix.time cimport clock_gettime, timespec, CLOCK_MONOTONIC
 from cpython.pycapsule cimport PyCapsule_GetPointer, PyCapsule_IsValid, PyCapsule_New
-from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_SIMPLE, PyBUF_READ
-from cpython.memoryview cimport PyMemoryView_FromMemory
+from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBuffer_FillInfo, PyBUF_SIMPLE
 
 from rxfeed_abi cimport (fill_decoder_ops, RXF_ABI_VERSION, RXF_BACKEND_CAPSULE, RXF_DECODER_CAPSULE, RXF_EOF, RXF_ERROR,
                          RXF_PKT_STREAM, rxf_packet, rxf_backend_ops, rxf_decoder_ops)
 
+import os
 import threading
 
 from rxfeed.interfaces import Packet
 
 ABI_VERSION = RXF_ABI_VERSION
+
+#: The environment variable that turns poison mode on for every run
+#: (``1``/``yes``/``true``/``on``); a run's ``poison`` argument overrides it.
+POISON_ENV = "RXFEED_POISON_RELEASED"
+cdef enum:
+    _POISON = 0xDB
+#: The byte written over every byte a decoder was handed, once the burst is over.
+POISON_BYTE = _POISON
 
 cdef extern from "rxfeed/hist.h" nogil:
     uint64_t rxf_cycles()
@@ -145,6 +154,107 @@ class _Signals:
             c_signal(SIGTERM, <sighandler_t><size_t>self.old_term)
 
 
+
+# --- poison mode ------------------------------------------------------------
+# With poison on, the loop copies each burst into an arena of its own, hands the
+# decoder the copies and, once the decoder is done, overwrites them with
+# POISON_BYTE before the backend's release (the backend's pointers are put back
+# first). The backend's own memory is never written: it owns it, may hand the
+# same bytes out again (replay loops) and may map it read-only. Two arenas
+# alternate, so a pointer kept from the previous burst reads poison, not the
+# next burst's bytes. Off, the run pays one NULL test per burst.
+
+cdef struct Quarantine:
+    uint8_t *arena[2]
+    size_t cap[2]
+    size_t used             # bytes copied for the burst being decoded
+    int side                # the arena of that burst
+    int failed              # an arena could not grow: the run stopped
+    const uint8_t **orig    # the backend's data pointers of that burst
+
+
+def poison_wanted(poison=None):
+    """Whether a run poisons released buffers: ``poison`` if given, else the
+    :data:`POISON_ENV` environment variable (read once per run)."""
+    if poison is None:
+        return os.environ.get(POISON_ENV, "").strip().lower() in ("1", "yes", "true", "on")
+    return bool(poison)
+
+
+cdef Quarantine *_new_quarantine(poison, uint32_t burst) except? NULL:
+    """The run's quarantine, or NULL when poison mode is off."""
+    if not poison_wanted(poison):
+        return NULL
+    cdef Quarantine *q = <Quarantine *>calloc(1, sizeof(Quarantine))
+    if q == NULL:
+        raise MemoryError()
+    q.orig = <const uint8_t **>calloc(burst, sizeof(uint8_t *))
+    if q.orig == NULL:
+        free(q)
+        raise MemoryError()
+    return q
+
+
+cdef void _free_quarantine(Quarantine *q) noexcept nogil:
+    if q != NULL:
+        free(q.arena[0])
+        free(q.arena[1])
+        free(q.orig)
+        free(q)
+
+
+cdef int _quarantine_in(Quarantine *q, rxf_packet *pkts, uint32_t n) noexcept nogil:
+    """Point each packet at a copy of its bytes in the current arena; -1 (and
+    ``q.failed``) when the arena cannot grow."""
+    cdef size_t total = 0, off = 0, cap
+    cdef uint32_t i
+    cdef uint8_t *grown
+    for i in range(n):
+        total += pkts[i].len
+    if total > q.cap[q.side]:
+        cap = total if total > 65536 else 65536
+        if cap < 2 * q.cap[q.side]:
+            cap = 2 * q.cap[q.side]
+        grown = <uint8_t *>realloc(q.arena[q.side], cap)
+        if grown == NULL:
+            q.failed = 1
+            return -1
+        q.arena[q.side], q.cap[q.side] = grown, cap
+    for i in range(n):
+        q.orig[i] = pkts[i].data
+        if pkts[i].len:
+            memcpy(q.arena[q.side] + off, pkts[i].data, pkts[i].len)
+        pkts[i].data = q.arena[q.side] + off
+        off += pkts[i].len
+    q.used = total
+    return 0
+
+
+cdef void _quarantine_out(Quarantine *q, rxf_packet *pkts, uint32_t n) noexcept nogil:
+    """Poison the copies of the burst just decoded and give the packets back
+    their backend pointers (for the backend's release)."""
+    cdef uint32_t i
+    if q.used:
+        memset(q.arena[q.side], _POISON, q.used)
+    for i in range(n):
+        pkts[i].data = q.orig[i]
+    q.used = 0
+    q.side ^= 1
+
+
+cdef str _quarantine_error(Quarantine *q):
+    return "poison mode: out of memory copying a burst" if q != NULL and q.failed else ""
+
+
+cdef str _backend_error(const rxf_backend_ops *be, Quarantine *q):
+    """Why a native run stopped with BACKEND_ERROR: the quarantine's failure
+    or the backend's ``last_error``."""
+    err = _quarantine_error(q)
+    if not err and be.last_error != NULL:
+        err = (<bytes>be.last_error(be.ctx)).decode(errors="replace")
+    return err
+
+
 # Why a loop stopped: one code per reason, shared by both loops.
 cdef enum StopReason:
     RUNNING = 0
@@ -223,20 +333,35 @@ cdef rxf_packet *_new_packets(unsigned int burst) except NULL:
     return pkts
 
 
-cdef int _native_loop(rxf_backend_ops *be, rxf_decoder_ops *dec, rxf_packet *pkts, uint32_t burst,
-                      Limits *lim, uint64_t *hist) noexcept nogil:
-    """The busy-poll loop: burst in, decode, release, until a stop reason."""
-    cdef int n, reason = RUNNING
+cdef inline int _decode(rxf_decoder_ops *dec, rxf_packet *pkts, uint32_t n, uint64_t *hist,
+                        Quarantine *q) noexcept nogil:
+    """One burst into the decoder (through the quarantine when poison mode is
+    on; timed when ``hist``): RUNNING, DECODER_STOPPED, or BACKEND_ERROR when
+    the quarantine could not take the burst."""
+    cdef int reason = RUNNING
     cdef uint64_t c0
+    if q != NULL and _quarantine_in(q, pkts, n) != 0:
+        return BACKEND_ERROR
+    c0 = rxf_cycles()
+    if dec.on_burst(dec.ctx, pkts, n) != 0:
+        reason = DECODER_STOPPED
+    if hist != NULL:
+        hist[rxf_hist_index(rxf_cycles() - c0)] += 1
+    if q != NULL:
+        _quarantine_out(q, pkts, n)
+    return reason
+
+
+cdef int _native_loop(rxf_backend_ops *be, rxf_decoder_ops *dec, rxf_packet *pkts, uint32_t burst,
+                      Limits *lim, uint64_t *hist, Quarantine *q) noexcept nogil:
+    """The busy-poll loop: burst in, decode, release, until a stop reason
+    (``q``: poison mode, NULL when off)."""
+    cdef int n, reason = RUNNING
     while reason == RUNNING:
         n = be.rx_burst(be.ctx, pkts, _burst_size(lim, burst))
         if n > 0:
             lim.total += n
-            c0 = rxf_cycles()
-            if dec.on_burst(dec.ctx, pkts, n) != 0:
-                reason = DECODER_STOPPED
-            if hist != NULL:
-                hist[rxf_hist_index(rxf_cycles() - c0)] += 1
+            reason = _decode(dec, pkts, n, hist, q)
             if be.release != NULL:
                 be.release(be.ctx, pkts, n)
         elif n == RXF_EOF:
@@ -251,7 +376,7 @@ cdef int _native_loop(rxf_backend_ops *be, rxf_decoder_ops *dec, rxf_packet *pkt
 
 
 def run_native(backend_capsule, decoder_capsule, unsigned int burst=32, unsigned long long max_packets=0,
-               double max_seconds=0.0, bint handle_signals=True, latency=None):
+               double max_seconds=0.0, bint handle_signals=True, latency=None, poison=None):
     """Run a native backend into a decoder until it stops.
 
     Returns ``(packets, reason, error_text)``; reason is one of
@@ -260,23 +385,27 @@ def run_native(backend_capsule, decoder_capsule, unsigned int burst=32, unsigned
     for ``decoder_stopped``, the decoder's) ``last_error``. With ``latency``
     a dict, it is filled with percentiles of the cycles from ``rx_burst``
     returning to the decoder being done, per burst (rdtsc inside the loop).
+    ``poison`` (default: :func:`poison_wanted`) hands the decoder copies that
+    are poisoned once it is done with them (docs/plugin-abi.md, Buffer lifetime).
     """
     cdef rxf_backend_ops *be = backend_ops_from(backend_capsule)
     cdef rxf_decoder_ops *dec = decoder_ops_from(decoder_capsule)
     cdef rxf_packet *pkts = _new_packets(burst)
     cdef uint64_t *hist = NULL
+    cdef Quarantine *q = NULL
     cdef int reason = RUNNING
     cdef Limits lim
     err = ""
     sig = _Signals(handle_signals)
     try:
         hist = _new_hist(latency)
+        q = _new_quarantine(poison, burst)
         sig.__enter__()
         lim = _limits(max_packets, max_seconds)
         with nogil:
-            reason = _native_loop(be, dec, pkts, burst, &lim, hist)
-        if reason == BACKEND_ERROR and be.last_error != NULL:
-            err = (<bytes>be.last_error(be.ctx)).decode(errors="replace")
+            reason = _native_loop(be, dec, pkts, burst, &lim, hist, q)
+        if reason == BACKEND_ERROR:
+            err = _backend_error(be, q)
         elif reason == DECODER_STOPPED:
             err = _decoder_error(dec)
         if hist != NULL:
@@ -285,6 +414,7 @@ def run_native(backend_capsule, decoder_capsule, unsigned int burst=32, unsigned
         sig.__exit__(None, None, None)
         free(pkts)
         free(hist)
+        _free_quarantine(q)
     return lim.total, _REASON_NAMES[reason], err
 
 
@@ -318,22 +448,24 @@ cdef str _exc_text(BaseException exc):
 
 
 def run_python(backend, decoder_capsule, unsigned int burst=32, unsigned long long max_packets=0,
-               double max_seconds=0.0, bint handle_signals=True):
+               double max_seconds=0.0, bint handle_signals=True, poison=None):
     """Run a pure-Python backend (``read_burst(n) -> list of buffers | None``)
     into a native decoder: one Python call per burst, the decoder still runs nogil.
     A backend with ``stream = True`` hands byte-stream chunks, not datagrams.
-    Stops for the same reasons as :func:`run_native`."""
+    Stops for the same reasons as :func:`run_native`; ``poison`` as there."""
     cdef rxf_decoder_ops *dec = decoder_ops_from(decoder_capsule)
     cdef rxf_packet *pkts = _new_packets(burst)
+    cdef Quarantine *q = NULL
     cdef Py_buffer *views = <Py_buffer *>malloc(burst * sizeof(Py_buffer))
     cdef uint32_t i, n, flags = RXF_PKT_STREAM if getattr(backend, "stream", False) else 0
-    cdef int rc = 0, reason = RUNNING
+    cdef int reason = RUNNING
     cdef Limits lim
     err = ""
     sig = _Signals(handle_signals)
     try:
         if views == NULL:
             raise MemoryError()
+        q = _new_quarantine(poison, burst)
         sig.__enter__()
         lim = _limits(max_packets, max_seconds)
         while reason == RUNNING:
@@ -351,18 +483,21 @@ def run_python(backend, decoder_capsule, unsigned int burst=32, unsigned long lo
                 _views_to_packets(list(bufs[:want]), views, pkts, flags, &n)
                 if n:
                     with nogil:
-                        rc = dec.on_burst(dec.ctx, pkts, n)
+                        reason = _decode(dec, pkts, n, NULL, q)
             finally:
                 for i in range(n):
                     PyBuffer_Release(&views[i])
             lim.total += n
-            reason = DECODER_STOPPED if rc != 0 else _limit_reached(&lim, True)
+            if reason == RUNNING:
+                reason = _limit_reached(&lim, True)
         if dec.on_end != NULL:
             dec.on_end(dec.ctx)
+        err = _quarantine_error(q) or err
     finally:
         sig.__exit__(None, None, None)
         free(pkts)
         free(views)
+        _free_quarantine(q)
     return lim.total, _REASON_NAMES[reason], _decoder_error(dec) if reason == DECODER_STOPPED else err
 
 
@@ -385,34 +520,88 @@ cdef int _poll_native(rxf_backend_ops *be, rxf_packet *pkts, uint32_t burst, Lim
             return 0
 
 
-cdef tuple _call_python_decoder(decoder, list packets, list views):
+cdef class _PacketBuffer:
+    """One native packet's bytes, exported read-only, counting the views
+    alive: a slice, cast or numpy array made from ``Packet.data`` outlives
+    the view's release, but not this count."""
+    cdef const uint8_t *data
+    cdef Py_ssize_t length
+    cdef int exports
+
+    def __getbuffer__(self, Py_buffer *view, int flags):
+        PyBuffer_FillInfo(view, self, <void *>self.data, self.length, 1, flags)
+        self.exports += 1
+
+    def __releasebuffer__(self, Py_buffer *view):
+        self.exports -= 1
+
+
+cdef list _packet_views(const rxf_packet *pkts, int n, list buffers):
+    """Read-only memoryviews of a native burst; ``buffers`` gets their exporters."""
+    cdef _PacketBuffer b
+    views = []
+    for i in range(n):
+        b = _PacketBuffer.__new__(_PacketBuffer)
+        b.data, b.length = pkts[i].data, pkts[i].len
+        buffers.append(b)
+        views.append(memoryview(b))
+    return views
+
+
+cdef int _release_views(list views, list buffers):
+    """Release every view handed out; returns how many packets' bytes the
+    decoder can still reach (a view kept by an export, or a slice, cast or
+    array made from one: ``buffers`` counts those for native memory)."""
+    cdef int kept = 0
+    cdef _PacketBuffer b
+    for v in views:
+        try:
+            v.release()
+        except BufferError:
+            kept += 1
+    if buffers is not None:
+        kept = 0
+        for b in buffers:
+            kept += b.exports != 0
+    return kept
+
+
+cdef tuple _call_python_decoder(decoder, list packets, list views, list buffers=None):
     """One burst into a Python decoder; views handed out are released after
-    the call, so a decoder that kept one gets an error, not stale bytes.
+    the call, so a decoder that kept one gets an error, not stale bytes, and
+    one that still reaches a packet's bytes some other way (a slice, cast or
+    numpy array of ``data``) stops the run with ``decoder_error``.
     Returns (reason, error text)."""
     try:
         stop = decoder.on_packets(packets)
     except Exception as exc:
+        _release_views(views, buffers)
         return DECODER_ERROR, _exc_text(exc)
-    finally:
-        for v in views:
-            v.release()
+    kept = _release_views(views, buffers)
+    if kept:
+        return DECODER_ERROR, (f"the decoder still holds the bytes of {kept} packet(s) after on_packets "
+                               f"returned (a slice, cast or numpy array of Packet.data); data is valid only "
+                               f"for the call: copy what you keep (bytes(p.data))")
     return (DECODER_STOPPED if stop else RUNNING), ""
 
 
 def run_native_to_python(backend_capsule, decoder, unsigned int burst=32, unsigned long long max_packets=0,
-                         double max_seconds=0.0, bint handle_signals=True, bint stream=False):
+                         double max_seconds=0.0, bint handle_signals=True, bint stream=False, poison=None):
     """Run a native backend into a :class:`~rxfeed.interfaces.PythonDecoder`:
     polling stays without the GIL; each burst is handed over as
     :class:`~rxfeed.interfaces.Packet` objects whose ``data`` is a
-    read-only memoryview of the backend's own buffer, valid for the call.
+    read-only memoryview of the backend's own buffer (in poison mode, of a
+    copy poisoned after the call), valid for the call.
     Returns ``(packets, reason, error_text)`` as :func:`run_native`."""
     cdef rxf_backend_ops *be = backend_ops_from(backend_capsule)
     cdef rxf_packet *pkts = _new_packets(burst)
+    cdef Quarantine *q = NULL
     cdef int n, i, reason = RUNNING
     cdef Limits lim
     err = ""
     sig = _Signals(handle_signals)
     try:
+        q = _new_quarantine(poison, burst)
         sig.__enter__()
         lim = _limits(max_packets, max_seconds)
         while reason == RUNNING:
@@ -421,23 +610,32 @@ def run_native_to_python(backend_capsule, decoder, unsigned int burst=32, unsign
             if n == 0:
                 break
             lim.total += n
-            views = [PyMemoryView_FromMemory(<char *>pkts[i].data, pkts[i].len, PyBUF_READ) for i in range(n)]
+            if q != NULL and _quarantine_in(q, pkts, n) != 0:
+                reason = BACKEND_ERROR
+                if be.release != NULL:
+                    be.release(be.ctx, pkts, n)
+                break
+            buffers = []
+            views = _packet_views(pkts, n, buffers)
             packets = [Packet(views[i], pkts[i].rx_ts_ns, pkts[i].src_ip, pkts[i].dst_ip, pkts[i].src_port,
                               pkts[i].dst_port, pkts[i].flags | (RXF_PKT_STREAM if stream else 0))
                        for i in range(n)]
             try:
-                reason, err = _call_python_decoder(decoder, packets, views)
+                reason, err = _call_python_decoder(decoder, packets, views, buffers)
             finally:
+                if q != NULL:
+                    _quarantine_out(q, pkts, n)
                 if be.release != NULL:
                     be.release(be.ctx, pkts, n)
             if reason == RUNNING:
                 reason = _limit_reached(&lim, False)
-        if reason == BACKEND_ERROR and be.last_error != NULL:
-            err = (<bytes>be.last_error(be.ctx)).decode(errors="replace")
+        if reason == BACKEND_ERROR:
+            err = _backend_error(be, q)
         decoder.on_end()
     finally:
         sig.__exit__(None, None, None)
         free(pkts)
+        _free_quarantine(q)
     return lim.total, _REASON_NAMES[reason], err
 
 

@@ -1,108 +1,81 @@
 """rxfeed's own plugins, and the example third-party ones, pass the
-conformance kit (rxfeed.tools.conformance) a plugin author runs with one class.
+conformance kit (rxfeed.tools.conformance) a plugin author runs with one class
+or ``pytest --rxfeed-conformance NAME``.
 
-DPDK and ef_vi are left out here: their sources are a NIC (or net_pcap / the
-stand-in, one EAL per process), covered by tests/test_dpdk.py and
-tests/test_efvi.py; udp_socket's source is live traffic (tests/test_udp_socket.py).
+Each first-party backend and decoder is run here through the same
+``conformance_*`` hooks the pytest option uses (:func:`backend_kit`,
+:func:`decoder_kit`): udp_socket live on loopback, DPDK over net_pcap with
+each test in a process of its own (EAL once per process). ef_vi runs the kit
+against its stand-in in tests/test_efvi.py (the stand-in is set up through
+the environment there).
 """
 
 from __future__ import annotations
 
-import gzip
+import os
 import struct
 from pathlib import Path
 from typing import Any
 
+from rxfeed import PluginConfig, RxBackend, get_plugins
+from rxfeed.backends._template.backend import TemplateBackend
+from rxfeed.backends.dpdk.backend import DpdkBackend
+from rxfeed.backends.nasdaq_file.backend import NasdaqFileBackend
+from rxfeed.backends.pcap_replay.backend import PcapReplayBackend
+from rxfeed.backends.udp_socket.backend import UdpSocketBackend
+from rxfeed.protocols._template.decoder import TemplateDecoder
+from rxfeed.protocols.itch50.decoder import Itch50Decoder
 from rxfeed.tools.conformance import (BackendConformance, DecoderConformance, NativeBackendConformance,
-                                      ReplayAgainConformance)
-from rxfeed.tools.generator import generate_messages, moldudp64_datagrams, udp_frame, write_pcap, write_pcapng
+                                      ReplayAgainConformance, backend_kit, decoder_kit)
+from rxfeed.tools.generator import generate_messages, udp_frame, write_pcapng
 
 from .test_python_decoder import ToyDecoder, toy_datagram
 
+_ExampleConfig = get_plugins().backends.get("example_py").Config
 
-def _pcap_corruptions(tmp_path: Path) -> list[dict[str, Any]]:
-    good = tmp_path / "good.pcap"
-    write_pcap(good, [(i, udp_frame(bytes(40))) for i in range(20)])
-    raw = good.read_bytes()
-    cases = {
-        "missing.pcap": None,
-        "empty.pcap": b"",
-        "random.pcap": bytes(range(256)) * 8,
-        "cut_header.pcap": raw[:10],
-        "cut_record.pcap": raw[:-7],
-        "huge_caplen.pcap": raw[:24] + raw[24:32] + struct.pack("<II", 0x7FFFFFFF, 60) + raw[40:],
-        "bad.pcap.gz": gzip.compress(raw)[:-9],
-    }
-    out = []
-    for name, data in cases.items():
-        if data is not None:
-            (tmp_path / name).write_bytes(data)
-        out.append({"path": str(tmp_path / name)})
-    return out
+TestPcapReplay = backend_kit(PcapReplayBackend)
+TestNasdaqFile = backend_kit(NasdaqFileBackend)
+TestUdpSocket = backend_kit(UdpSocketBackend)
+TestDpdk = backend_kit(DpdkBackend)
+TestTemplateBackend = backend_kit(TemplateBackend)
+TestItch50 = decoder_kit(Itch50Decoder)
+TestTemplateDecoder = decoder_kit(TemplateDecoder)
+TestThirdPartyPythonBackend = backend_kit(get_plugins().backends.get("example_py"))
+TestThirdPartyCBackend = backend_kit(get_plugins().backends.get("example_c"))
 
 
-class TestPcapReplay(NativeBackendConformance, ReplayAgainConformance):
-    backend = "pcap_replay"
-    reset_option = "loops"
+def test_the_kits_take_the_suites_that_fit():
+    """Native tables get the ABI and release checks, replayable sources the
+    reset check, a stream backend compares bytes; a Python backend neither."""
+    assert issubclass(TestPcapReplay, NativeBackendConformance) and issubclass(TestPcapReplay, ReplayAgainConformance)
+    assert issubclass(TestNasdaqFile, ReplayAgainConformance) and TestNasdaqFile.stream
+    assert issubclass(TestUdpSocket, NativeBackendConformance) and not issubclass(TestUdpSocket, ReplayAgainConformance)
+    assert issubclass(TestDpdk, NativeBackendConformance)
+    assert issubclass(TestThirdPartyCBackend, NativeBackendConformance)
+    assert not issubclass(TestThirdPartyPythonBackend, NativeBackendConformance)
+    assert not issubclass(TestTemplateBackend, NativeBackendConformance)
 
-    def source_config(self, tmp_path: Path, payloads: list[bytes]) -> dict[str, Any]:
-        write_pcap(tmp_path / "src.pcap", [(i * 1000, udp_frame(p)) for i, p in enumerate(payloads)], nsec=True)
-        return {"path": str(tmp_path / "src.pcap")}
 
-    def corrupt_configs(self, tmp_path: Path) -> list[dict[str, Any]]:
-        return _pcap_corruptions(tmp_path)
+def test_every_first_party_plugin_is_run_through_the_kit():
+    """Each backend and decoder rxfeed ships (the templates included) has its
+    kit class here, or (ef_vi) in tests/test_efvi.py - none is left out."""
+    from . import test_efvi
+
+    kits = [k for name, k in globals().items() if name.startswith("Test") and isinstance(k, type)]
+    here = {k.backend if issubclass(k, BackendConformance) else k.decoder for k in kits}
+    here.add(test_efvi.TestEfviConformance.backend)
+    plugins = get_plugins()
+    shipped = [plugins.backends.get(n) for n in plugins.backends.names()] + \
+        [plugins.decoders.get(n) for n in plugins.decoders.names()] + [TemplateBackend, TemplateDecoder]
+    missing = [c.__qualname__ for c in shipped if c.__module__.startswith("rxfeed.")
+               and c not in here and c.name not in here]
+    assert missing == []
 
 
-class TestPcapngReplay(NativeBackendConformance, ReplayAgainConformance):
-    backend = "pcap_replay"
-    reset_option = "loops"
-
+class TestPcapngReplay(TestPcapReplay):  # type: ignore[misc,valid-type]
     def source_config(self, tmp_path: Path, payloads: list[bytes]) -> dict[str, Any]:
         write_pcapng(tmp_path / "src.pcapng", [(i * 1000, udp_frame(p)) for i, p in enumerate(payloads)])
         return {"path": str(tmp_path / "src.pcapng")}
-
-
-class TestNasdaqFile(NativeBackendConformance, ReplayAgainConformance):
-    backend = "nasdaq_file"
-    reset_option = "loops"
-    stream = True
-
-    def payloads(self, n: int = 300, seed: int = 1) -> list[bytes]:
-        """It frames what it reads: runs of 10 length-prefixed ITCH messages, not random bytes."""
-        framed = [struct.pack(">H", len(m)) + m for m in generate_messages(max(10 * n, 64), symbols=2, seed=seed)]
-        return [b"".join(framed[i:i + 10]) for i in range(0, 10 * n, 10)]
-
-    def source_config(self, tmp_path: Path, payloads: list[bytes]) -> dict[str, Any]:
-        (tmp_path / "src.itch").write_bytes(b"".join(payloads))
-        return {"path": str(tmp_path / "src.itch"), "chunk_size": 4096}
-
-    def corrupt_configs(self, tmp_path: Path) -> list[dict[str, Any]]:
-        (tmp_path / "bad.itch.gz").write_bytes(gzip.compress(bytes(5000))[:-20])
-        return [{"path": str(tmp_path / "missing.itch")}, {"path": str(tmp_path / "bad.itch.gz")}]
-
-
-class _ExampleBackends(BackendConformance):
-    def source_config(self, tmp_path: Path, payloads: list[bytes]) -> dict[str, Any]:
-        from rxfeed_example import datagrams
-
-        datagrams.write(tmp_path / "d.bin", payloads)
-        return {"path": str(tmp_path / "d.bin")}
-
-
-class TestThirdPartyPythonBackend(_ExampleBackends):
-    backend = "example_py"
-
-
-class TestThirdPartyCBackend(_ExampleBackends, NativeBackendConformance):
-    backend = "example_c"
-
-
-class TestItch50(DecoderConformance):
-    decoder = "itch50"
-
-    def valid_payloads(self) -> tuple[list[bytes], int]:
-        msgs = list(generate_messages(3000, symbols=3, seed=9))
-        return [p for _, p in moldudp64_datagrams(msgs)], len(msgs)
 
 
 class TestItch50Stream(DecoderConformance):
@@ -142,8 +115,41 @@ def test_the_kit_catches_a_backend_that_loses_or_reorders_packets(tmp_path):
             out, self.items = self.items[:n], self.items[n:]
             return out or None
 
-    class TestLossy(_ExampleBackends):
+    class TestLossy(TestThirdPartyPythonBackend):  # type: ignore[misc,valid-type]
         backend = Lossy
 
     with pytest.raises(AssertionError):
         TestLossy().test_delivers_every_payload_in_order_then_ends(tmp_path)
+
+
+class _DropsAPacketInAChildProcess(RxBackend[PluginConfig]):
+    """Delivers its payloads, except in a process other than the test's,
+    where it loses one: shows where a ``conformance_one_per_process`` kit runs."""
+
+    name, Config = "drops_in_child", _ExampleConfig
+    conformance_one_per_process = True
+
+    def __init__(self, config: Any) -> None:
+        from rxfeed_example import datagrams
+
+        super().__init__(config)
+        self.items = datagrams.read(config.path)
+        if os.getpid() != int(os.environ["RXF_TEST_PARENT_PID"]):
+            del self.items[5]
+
+    def read_burst(self, n: int) -> list[bytes] | None:
+        out, self.items = self.items[:n], self.items[n:]
+        return out or None
+
+    conformance_source = staticmethod(get_plugins().backends.get("example_py").conformance_source)
+
+
+def test_a_kit_for_one_backend_per_process_runs_each_test_in_a_new_process(tmp_path, monkeypatch):
+    import pytest
+
+    monkeypatch.setenv("RXF_TEST_PARENT_PID", str(os.getpid()))
+    kit = backend_kit(_DropsAPacketInAChildProcess)
+    backend_kit(_DropsAPacketInAChildProcess, own_processes=False)().test_delivers_every_payload_in_order_then_ends(
+        tmp_path)
+    with pytest.raises(AssertionError, match="in its own process failed"):
+        kit().test_delivers_every_payload_in_order_then_ends(tmp_path)

@@ -36,3 +36,62 @@ def test_plugin_fixtures_in_a_user_suite(pytester):
     extra = data["benchmarks"][0]["extra_info"]
     assert {"latency_p50_ns", "latency_p99_ns", "latency_p99_9_ns", "latency_max_ns"} <= set(extra)
     assert extra["latency_p50_ns"] <= extra["latency_p99_ns"] <= extra["latency_max_ns"]
+
+
+def _kit(pytester, *args):
+    return pytester.runpytest_subprocess("-p", "no:cacheprovider", *args)
+
+
+def test_conformance_option_runs_the_kit_alone_on_a_first_party_decoder(pytester):
+    pytester.makepyfile(test_user="def test_mine():\n    raise AssertionError('not run with the option alone')\n")
+    result = _kit(pytester, "--rxfeed-conformance", "itch50", "-v")
+    result.assert_outcomes(passed=8)  # counts, bursts, 3 malformed seeds, counters, 2 lifetime
+    result.stdout.fnmatch_lines(["*rxfeed-conformance?itch50?::TestDecoder_itch50::test_released_buffers_poisoned*"
+                                 "PASSED*"])
+    assert "test_mine" not in result.stdout.str()
+
+
+def test_conformance_option_on_the_example_plugins_backends(pytester):
+    """A pure-Python and a C backend of the third-party example package:
+    the C one also gets the ABI, release-pairing and poison checks."""
+    result = _kit(pytester, "--rxfeed-conformance", "example_py", "--rxfeed-conformance", "example_c", "-v")
+    out = result.stdout.str()
+    assert "TestBackend_example_c::test_a_table_of_another_abi_is_refused PASSED" in out
+    assert "TestBackend_example_c::test_poison_mode_delivers_the_same PASSED" in out
+    assert "TestBackend_example_py::test_a_table_of_another_abi_is_refused" not in out
+    result.assert_outcomes(passed=out.count(" PASSED"))
+    assert out.count("TestBackend_example_py::") >= 9
+
+
+def test_conformance_option_says_when_a_plugin_cannot_be_checked(pytester):
+    """The example's toy decoder gives the kit no sample payloads: one test
+    fails saying what is missing, rather than nothing being checked."""
+    result = _kit(pytester, "--rxfeed-conformance", "example_toy")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*the decoder suite cannot run: rxfeed_example.toy.ToyDecoder has no "
+                                 "conformance_samples()*"])
+
+
+def test_conformance_option_refuses_an_unknown_name(pytester):
+    result = _kit(pytester, "--rxfeed-conformance", "no_such_plugin")
+    assert result.ret == 4  # usage error
+    result.stderr.fnmatch_lines(["*--rxfeed-conformance: no backend or decoder named 'no_such_plugin'*pcap_replay*"])
+
+
+def test_conformance_option_with_paths_runs_both(pytester):
+    pytester.makepyfile(test_user="def test_mine():\n    pass\n")
+    result = _kit(pytester, "test_user.py", "--rxfeed-conformance", "template_nope", "-q")
+    assert result.ret == 4
+    result = _kit(pytester, "test_user.py", "--rxfeed-conformance", "itch50", "-k", "mine or counts_every")
+    result.assert_outcomes(passed=2)
+
+
+def test_poison_option_turns_poison_mode_on_for_the_session(pytester):
+    pytester.makepyfile(test_user='''
+from rxfeed import _runloop
+
+def test_on():
+    assert _runloop.poison_wanted()
+''')
+    _kit(pytester, "--rxfeed-poison-released").assert_outcomes(passed=1)
+    _kit(pytester).assert_outcomes(failed=1)

@@ -18,13 +18,26 @@ A backend with a C table subclasses :class:`NativeBackendConformance`
 instead (adds the ABI checks); one that can replay its source also
 :class:`ReplayAgainConformance`. Every first-party backend and decoder passes these in rxfeed's own suite
 (``tests/test_conformance.py``). What is checked is listed on each test.
+
+Without a test file: ``pytest --rxfeed-conformance NAME`` builds these
+classes for the installed plugin ``NAME`` from the ``conformance_*`` hooks
+of its class (:func:`conformance_classes`, :func:`backend_kit`,
+:func:`decoder_kit`). Buffer lifetime is checked in poison mode
+(:func:`poisoned`; docs/plugin-abi.md).
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
+import functools
+import importlib
+import json
+import os
 import random
-from collections.abc import Sequence
+import subprocess
+import sys
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +49,23 @@ from rxfeed.config import ConfigError
 
 #: What a clear refusal of bad input looks like (anything else is a bug).
 CLEAR_ERRORS = (ConfigError, ValueError, OSError, RuntimeError)
+#: How a decoder may end a run of good input.
+GOOD_ENDS = ("end_of_source", "decoder_stopped", "end_of_session")
+
+
+@contextlib.contextmanager
+def poisoned(on: bool = True) -> Iterator[None]:
+    """Runs started inside poison released buffers (``on``) or do not,
+    whatever ``RXFEED_POISON_RELEASED`` says outside; it is put back after."""
+    old = os.environ.get(_runloop.POISON_ENV)
+    os.environ[_runloop.POISON_ENV] = "1" if on else "0"
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop(_runloop.POISON_ENV, None)
+        else:
+            os.environ[_runloop.POISON_ENV] = old
 
 
 class _Recorder(PythonDecoder[PluginConfig]):
@@ -96,13 +126,24 @@ class BackendConformance:
         """Configs of broken sources (corrupt, truncated, missing)."""
         return []
 
+    def source_opened(self, backend: RxBackend[Any]) -> None:
+        """Called after each open of a :meth:`source_config` config, before the
+        run: a live backend (a socket, a NIC) sends its payloads here, once
+        it is listening; it ends its source with an idle timeout."""
+
     # --- helpers ------------------------------------------------------------
     def _class(self) -> type[RxBackend[Any]]:
         return get_plugins().backends.get(self.backend) if isinstance(self.backend, str) else self.backend
 
     def _open(self, config: dict[str, Any]) -> RxBackend[Any]:
         cls = self._class()
-        return cls(cls.Config.model_validate(config))
+        backend = cls(cls.Config.model_validate(config))
+        try:
+            self.source_opened(backend)
+        except BaseException:
+            backend.close()
+            raise
+        return backend
 
     def payloads(self, n: int = 300, seed: int = 1) -> list[bytes]:
         """Distinct payloads of varied sizes (4..1400 bytes), each naming its
@@ -150,17 +191,21 @@ class BackendConformance:
 
     def test_packet_limit_stops_exactly(self, tmp_path: Path) -> None:
         """``max_packets`` of half the source's packets stops after exactly
-        that many, and they are the first ones."""
-        config = self.source_config(tmp_path, self.payloads(300))
-        with self._open(config) as backend:
-            _, full = self._run(backend)
-        limit = len(full.packets) // 2
+        that many, and they are the first ones (a byte-stream backend's
+        packets are learnt from a full run first)."""
+        payloads = self.payloads(300)
+        config = self.source_config(tmp_path, payloads)
+        first = payloads
+        if self.stream:
+            with self._open(config) as backend:
+                first = [p.data for p in self._run(backend)[1].packets]
+        limit = len(first) // 2
         assert limit >= 2, "the source should deliver at least 4 packets for this test"
         with self._open(config) as backend:
             rec = _Recorder()
             summary = Pipeline(backend, rec, run={"max_packets": limit, "burst": 3}).run()
         assert summary.stop_reason == "packet_limit" and len(rec.packets) == limit
-        assert [p.data for p in rec.packets] == [p.data for p in full.packets[:limit]]
+        assert [p.data for p in rec.packets] == first[:limit]
 
     def test_close_is_idempotent(self, tmp_path: Path) -> None:
         """``close()`` twice is harmless."""
@@ -209,16 +254,28 @@ class NativeBackendConformance(BackendConformance):
 
     @pytest.mark.parametrize("burst", [1, 32])
     def test_every_burst_is_released_once_and_nothing_follows_the_end(self, tmp_path: Path, burst: int) -> None:
-        """Through a recording shim around the C table, in the real loop: each
-        burst ``rx_burst`` hands out is given back to ``release`` once, with
-        the same packets, before the next ``rx_burst``; after ``RXF_EOF`` the
-        table hands out nothing more; ``last_error`` is NULL or a string."""
+        """Through a recording shim around the C table, in the real loop (in
+        poison mode): each burst ``rx_burst`` hands out is given back to
+        ``release`` once, with the same packets (the backend's own pointers),
+        before the next ``rx_burst``; no two packets of a burst share bytes
+        (a buffer is not handed out again while in use); after ``RXF_EOF``
+        the table hands out nothing more."""
         with self._open(self.source_config(tmp_path, self.payloads(200))) as backend:
             shim = _ReleaseShim(backend.native_capsule())
-            packets, reason, _ = _runloop.run_native(shim.capsule(), _runloop.null_decoder(), burst)
+            packets, reason, _ = _runloop.run_native(shim.capsule(), _runloop.null_decoder(), burst, poison=True)
             assert reason == "end_of_source" and shim.errors == [], shim.errors
             assert shim.handed == shim.released == packets and shim.outstanding is None
             assert shim.poll_after_end() <= 0, "a packet after RXF_EOF"
+
+    def test_poison_mode_delivers_the_same(self, tmp_path: Path) -> None:
+        """With released buffers poisoned (``RXFEED_POISON_RELEASED``), the
+        same payloads reach the decoder: the loop's copies and the backend's
+        release of its own pointers work together."""
+        payloads = self.payloads(100)
+        with self._open(self.source_config(tmp_path, payloads)) as backend, poisoned():
+            summary, rec = self._run(backend, 7)
+        assert summary.stop_reason == "end_of_source", summary.error
+        self._assert_delivered(rec, payloads)
 
 
 class _Packet(ctypes.Structure):
@@ -261,7 +318,17 @@ class _ReleaseShim:
         if n > 0:
             self.handed += n
             self.outstanding = [(pkts[i].data or 0, pkts[i].len) for i in range(n)]
+            self._check_no_shared_bytes(self.outstanding)
         return n
+
+    def _check_no_shared_bytes(self, spans: list[tuple[int, int]]) -> None:
+        """Two packets of one burst on the same bytes: one buffer handed out
+        twice while in use (e.g. every packet read into one scratch buffer)."""
+        spans = sorted(s for s in spans if s[1])
+        for (a, alen), (b, _) in zip(spans, spans[1:]):
+            if a + alen > b:
+                self.errors.append("two packets of one burst share bytes (a buffer handed out again while in use)")
+                return
 
     def _on_release(self, ctx: int, pkts: Any, n: int) -> None:
         got = [(pkts[i].data or 0, pkts[i].len) for i in range(n)]
@@ -323,7 +390,7 @@ class DecoderConformance:
         """Valid payloads: ``messages`` as expected, per type summing to it, no errors."""
         payloads, messages = self.valid_payloads()
         summary = self._run(payloads)
-        assert summary.stop_reason in ("end_of_source", "decoder_stopped", "end_of_session"), summary.error
+        assert summary.stop_reason in GOOD_ENDS, summary.error
         assert summary.messages == messages
         assert sum(summary.messages_per_type.values()) == messages
         assert summary.errors == {}
@@ -350,8 +417,44 @@ class DecoderConformance:
                 flipped[rng.randrange(len(flipped))] ^= 1 << rng.randrange(8)
             bad += [cut, bytes(flipped)]
         summary = self._run(bad)
-        assert summary.stop_reason in ("end_of_source", "decoder_stopped", "end_of_session")
+        assert summary.stop_reason in GOOD_ENDS, summary.error
         assert sum(summary.messages_per_type.values()) == summary.messages
+
+    @pytest.mark.parametrize("burst", [1, 32])
+    def test_released_buffers_poisoned_change_nothing(self, tmp_path: Path, burst: int) -> None:
+        """Buffer lifetime: the same summary and ``counters()`` when every
+        packet's bytes are overwritten with a poison pattern once its burst
+        is decoded (poison mode) as without - a decoder that reads a packet
+        after its burst (say a pointer kept to the previous datagram) counts
+        differently. A Python decoder is fed by a native backend (pcap_replay
+        over the payloads) and must keep no view, slice or array of
+        ``Packet.data`` past ``on_packets`` (the run stops with ``decoder_error``)."""
+        payloads, _ = self.valid_payloads()
+        plain = self._lifetime_run(tmp_path, payloads, burst, poison=False)
+        assert plain[0] in GOOD_ENDS, plain[1]
+        assert self._lifetime_run(tmp_path, payloads, burst, poison=True) == plain, \
+            "the decoder read packet bytes after their burst was released"
+
+    def _lifetime_run(self, tmp_path: Path, payloads: list[bytes], burst: int, poison: bool) -> tuple[Any, ...]:
+        dec = self._make()
+        backend = self._native_source(tmp_path, payloads) if isinstance(dec, PythonDecoder) \
+            else _ListBackend(payloads, self.stream)
+        with backend, poisoned(poison):
+            s = Pipeline(backend, dec, run={"burst": burst}).run()
+        return s.stop_reason, s.error, s.messages, s.messages_per_type, s.errors, dec.counters()
+
+    def _native_source(self, tmp_path: Path, payloads: list[bytes]) -> RxBackend[Any]:
+        """pcap_replay over ``payloads`` (as a byte stream when :attr:`stream`)."""
+        from rxfeed.tools.generator import udp_frame, write_pcap
+
+        if any(len(p) > 65000 for p in payloads):
+            pytest.fail("valid_payloads() must fit in UDP datagrams (<= 65000 bytes) for the lifetime check")
+        path = tmp_path / "lifetime.pcap"
+        write_pcap(path, [(i * 1000, udp_frame(bytes(p))) for i, p in enumerate(payloads)], nsec=True)
+        cls: type[RxBackend[Any]] = get_plugins().backends.get("pcap_replay")
+        if self.stream:
+            cls = type("StreamPcapReplay", (cls,), {"stream": True})
+        return cls(cls.Config.model_validate({"path": str(path)}))
 
     def test_counters_have_the_summary_keys(self) -> None:
         """``counters()`` before and after a run: ``messages`` an int,
@@ -380,3 +483,102 @@ class _ListBackend(RxBackend[PluginConfig]):
             return None
         out, self._items = self._items[:max_packets], self._items[max_packets:]
         return out
+
+
+# --- pytest --rxfeed-conformance NAME ---------------------------------------------
+# The kit's classes for an installed plugin, from what its class gives the kit:
+#   decoders: conformance_samples() -> (payloads, messages); conformance_stream = True
+#             when the payloads are chunks of a byte stream
+#   backends: conformance_source(tmp_path, payloads) -> config; optional
+#             conformance_corrupt(tmp_path) -> [config], conformance_payloads(n, seed),
+#             conformance_opened(backend) (a live source sends here),
+#             conformance_reset_option (a replay-again field, e.g. "loops"),
+#             conformance_one_per_process = True (each test in a new process)
+
+def conformance_classes(name: str) -> dict[str, type]:
+    """Test classes running the suites that fit the registered backend and/or
+    decoder ``name``; a plugin class without what a suite needs gets one
+    failing test saying so (never a suite that passes having checked nothing)."""
+    plugins = get_plugins()
+    out: dict[str, type] = {}
+    if name in plugins.backends:
+        out[f"TestBackend_{name}"] = backend_kit(plugins.backends.get(name))
+    if name in plugins.decoders:
+        out[f"TestDecoder_{name}"] = decoder_kit(plugins.decoders.get(name))
+    if not out:
+        raise LookupError(f"no backend or decoder named {name!r} is installed (backends: "
+                          f"{', '.join(plugins.backends.names())}; decoders: {', '.join(plugins.decoders.names())})")
+    return out
+
+
+def _missing(kind: str, cls: type, what: str) -> type:
+    """A class whose one test fails, naming what the plugin must provide."""
+    def test_the_plugin_gives_the_kit_what_it_needs(self: Any) -> None:
+        pytest.fail(f"the {kind} suite cannot run: {cls.__module__}.{cls.__qualname__} has no {what} "
+                    f"(docs/writing-a-plugin.md, 'Conformance kit')", pytrace=False)
+
+    return type(f"Missing_{cls.__name__}", (), {"test_the_plugin_gives_the_kit_what_it_needs":
+                                                test_the_plugin_gives_the_kit_what_it_needs})
+
+
+def backend_kit(cls: type[RxBackend[Any]], own_processes: bool = True) -> type:
+    """BackendConformance (+ Native / ReplayAgain when they apply) over
+    ``cls``'s hooks; each test in a process of its own when the class says
+    ``conformance_one_per_process`` (and ``own_processes``)."""
+    if not hasattr(cls, "conformance_source"):
+        return _missing("backend", cls, "conformance_source(tmp_path, payloads) -> config")
+    bases: list[type] = []
+    if cls.native_capsule is not RxBackend.native_capsule:
+        bases.append(NativeBackendConformance)
+    body: dict[str, Any] = {"backend": cls, "stream": bool(getattr(cls, "stream", False)),
+                            "source_config": _forward(cls.conformance_source)}
+    if getattr(cls, "conformance_reset_option", None):
+        bases.append(ReplayAgainConformance)
+        body["reset_option"] = cls.conformance_reset_option
+    for hook, method in (("conformance_corrupt", "corrupt_configs"), ("conformance_payloads", "payloads"),
+                         ("conformance_opened", "source_opened")):
+        if hasattr(cls, hook):
+            body[method] = _forward(getattr(cls, hook))
+    kit = type(f"Kit_{cls.__name__}", tuple(bases) or (BackendConformance,), body)
+    if own_processes and getattr(cls, "conformance_one_per_process", False):
+        for name in dir(kit):
+            if name.startswith("test_"):
+                setattr(kit, name, _in_own_process(name, getattr(kit, name)))
+    return kit
+
+
+def _in_own_process(name: str, test: Any) -> Any:
+    """``test`` run in a new Python process (same arguments; its failure output
+    becomes this test's)."""
+    @functools.wraps(test)
+    def run(self: BackendConformance, tmp_path: Path, **params: Any) -> None:
+        cls = self._class()
+        code = "import sys; from rxfeed.tools.conformance import run_one_test; run_one_test(*sys.argv[1:])"
+        argv = [f"{cls.__module__}:{cls.__qualname__}", name, json.dumps(params), str(tmp_path)]
+        p = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, timeout=600)
+        assert p.returncode == 0, f"{name}{params or ''} in its own process failed:\n{p.stdout}{p.stderr}"
+
+    return run
+
+
+def run_one_test(target: str, name: str, params: str, tmp_path: str) -> None:
+    """One kit test of the backend ``module:Class`` (what :func:`_in_own_process` runs)."""
+    module, _, qualname = target.partition(":")
+    cls: Any = importlib.import_module(module)
+    for part in qualname.split("."):
+        cls = getattr(cls, part)
+    getattr(backend_kit(cls, own_processes=False)(), name)(Path(tmp_path), **json.loads(params))
+
+
+def _forward(hook: Any) -> Any:
+    """A kit method calling the plugin's hook with the kit's arguments."""
+    return lambda self, *args, **kwargs: hook(*args, **kwargs)
+
+
+def decoder_kit(cls: type[Any]) -> type:
+    """DecoderConformance over ``cls.conformance_samples()``."""
+    if not hasattr(cls, "conformance_samples"):
+        return _missing("decoder", cls, "conformance_samples() -> (payloads, messages)")
+    return type(f"Kit_{cls.__name__}", (DecoderConformance,),
+                {"decoder": cls, "stream": bool(getattr(cls, "conformance_stream", False)),
+                 "valid_payloads": _forward(cls.conformance_samples)})

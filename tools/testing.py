@@ -17,10 +17,22 @@ Fixtures:
     and kept in ``rxfeed_latency.results``.
 
 See docs/latency-suites.md for a complete example.
+
+Options:
+
+``--rxfeed-conformance NAME``
+    run the conformance kit (:mod:`rxfeed.tools.conformance`) against the
+    installed backend and/or decoder ``NAME`` (repeatable); with no test
+    paths given, only the kit runs. See docs/writing-a-plugin.md.
+``--rxfeed-poison-released``
+    every run of the session poisons released packet buffers
+    (``RXFEED_POISON_RELEASED=1``; docs/plugin-abi.md, Buffer lifetime).
 """
 
 from __future__ import annotations
 
+import os
+import types
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +41,71 @@ import pytest
 # the conformance kit's asserts report their values (as test code's do) when
 # a plugin's own suite runs it
 pytest.register_assert_rewrite("rxfeed.tools.conformance")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("rxfeed")
+    group.addoption("--rxfeed-conformance", action="append", default=[], metavar="NAME",
+                    help="run rxfeed's conformance kit against the installed backend/decoder NAME (repeatable)")
+    group.addoption("--rxfeed-poison-released", action="store_true", default=False,
+                    help="poison released packet buffers in every rxfeed run (RXFEED_POISON_RELEASED=1)")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if config.getoption("rxfeed_poison_released"):
+        from rxfeed import _runloop
+
+        config.stash[_POISON_BEFORE] = os.environ.get(_runloop.POISON_ENV)
+        os.environ[_runloop.POISON_ENV] = "1"
+    names = config.getoption("rxfeed_conformance")
+    if not names:
+        return
+    from rxfeed.tools.conformance import conformance_classes
+
+    try:
+        config.stash[_KIT] = {name: conformance_classes(name) for name in names}
+    except LookupError as exc:
+        raise pytest.UsageError(f"--rxfeed-conformance: {exc.args[0]}") from None
+    if config.args_source != pytest.Config.ArgsSource.ARGS:
+        config.args = []  # no paths given: the kit alone, not the tests found in the directory
+
+
+_KIT = pytest.StashKey[dict[str, dict[str, type]]]()
+_POISON_BEFORE = pytest.StashKey[str | None]()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _POISON_BEFORE in config.stash:
+        from rxfeed import _runloop
+
+        before = config.stash[_POISON_BEFORE]
+        if before is None:
+            os.environ.pop(_runloop.POISON_ENV, None)
+        else:
+            os.environ[_runloop.POISON_ENV] = before
+
+
+class _KitModule(pytest.Module):
+    """The kit's classes for one plugin, as if they were a test module."""
+
+    classes: dict[str, type] = {}
+
+    def _getobj(self) -> types.ModuleType:
+        mod = types.ModuleType(f"rxfeed_conformance_{self.name}")
+        mod.__dict__.update(self.classes)
+        return mod
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Append the kit's tests for each ``--rxfeed-conformance`` NAME (before
+    ``-k``/``-m`` select among the items)."""
+    from rxfeed.tools import conformance
+
+    for name, classes in config.stash.get(_KIT, {}).items():
+        mod = _KitModule.from_parent(session, path=Path(conformance.__file__), nodeid=f"rxfeed-conformance[{name}]")
+        mod.classes = classes
+        items.extend(session.genitems(mod))
 
 
 @pytest.fixture(scope="session")

@@ -3,6 +3,7 @@ a file of hex strings. Replace the body of ``read_burst`` with your source."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from rxfeed.interfaces import RxBackend
@@ -35,3 +36,15 @@ class TemplateBackend(RxBackend[TemplateConfig]):
 
     def close(self) -> None:
         self._lines.close()
+
+    @staticmethod
+    def conformance_source(tmp_path: Path, payloads: list[bytes]) -> dict[str, Any]:
+        """For the conformance kit (``pytest --rxfeed-conformance NAME``): a
+        config of a source that delivers exactly ``payloads``, in order."""
+        (tmp_path / "hex.txt").write_text("".join(p.hex() + "\n" for p in payloads))
+        return {"path": str(tmp_path / "hex.txt")}
+
+    @staticmethod
+    def conformance_corrupt(tmp_path: Path) -> list[dict[str, Any]]:
+        """For the conformance kit: broken sources (refused clearly or counted)."""
+        return [{"path": str(tmp_path / "missing.txt")}]

@@ -96,6 +96,26 @@ class DpdkBackend(NativeBackend):
         cfg.update(overrides)
         return cfg
 
+    # What the conformance kit needs (``pytest --rxfeed-conformance dpdk``). EAL
+    # starts once per process and a closed net_pcap port cannot be opened again,
+    # so the kit runs each of its tests in a process of its own.
+    conformance_one_per_process = True
+
+    @classmethod
+    def conformance_source(cls, tmp_path: Path, payloads: list[bytes]) -> dict[str, Any]:
+        """net_pcap over a capture with one UDP datagram per payload."""
+        from rxfeed.tools.generator import udp_frame, write_pcap
+
+        write_pcap(tmp_path / "nic.pcap", [(i * 1000, udp_frame(p)) for i, p in enumerate(payloads)])
+        return cls.config_for_source(str(tmp_path / "nic.pcap"), {"idle_timeout_s": 1.0})
+
+    @classmethod
+    def conformance_corrupt(cls, tmp_path: Path) -> list[dict[str, Any]]:
+        """A port that does not exist and an mbuf pool too small for the rings
+        (the same EAL arguments as a good source)."""
+        good = cls.conformance_source(tmp_path, [bytes(40)] * 3)
+        return [{**good, "port": "net_nosuch0"}, {**good, "pool_size": 300}]
+
     def extra_stats(self) -> dict[str, Any]:
         dpdk = load_extension()
         return {"dpdk_version": dpdk.version(), "eal_args": " ".join(dpdk.eal_args() or [])}

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+from pathlib import Path
+from typing import Any, ClassVar
 
 from rxfeed.backend_base import NativeBackend, NativeReader
 
@@ -24,3 +26,33 @@ class UdpSocketBackend(NativeBackend):
         iface_index = socket.if_nametoindex(config.interface) if config.interface else 0
         return UdpReceiver(parsed[0][2], [(g, s) for g, s, _ in parsed], iface_addr, iface_index,
                            config.rcvbuf, config.busy_poll_us, config.blocking, config.idle_timeout_s)
+
+    # What the conformance kit needs (``pytest --rxfeed-conformance udp_socket``): a
+    # live source on loopback. The payloads are sent to the socket once it is
+    # bound, before the run; a 4 MiB receive buffer holds them (SO_RCVBUFFORCE
+    # as root, else up to net.core.rmem_max); 0.5 s without a datagram is the
+    # end of the source.
+    _conformance_pending: ClassVar[dict[str, list[bytes]]] = {}
+
+    @classmethod
+    def conformance_source(cls, tmp_path: Path, payloads: list[bytes]) -> dict[str, Any]:
+        """A free loopback port, to which :meth:`conformance_opened` sends ``payloads``."""
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            probe.bind(("127.0.0.1", 0))
+            group = f"127.0.0.1:{probe.getsockname()[1]}"
+        cls._conformance_pending[group] = list(payloads)
+        return {"groups": [group], "rcvbuf": 4 << 20, "idle_timeout_s": 0.5}
+
+    @classmethod
+    def conformance_opened(cls, backend: "UdpSocketBackend") -> None:
+        """Send the payloads of a :meth:`conformance_source` config, in order."""
+        group = backend.config.groups[0]
+        host, port = group.rsplit(":", 1)
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as tx:
+            for p in cls._conformance_pending.get(group, []):
+                tx.sendto(p, (host, int(port)))
+
+    @staticmethod
+    def conformance_corrupt(tmp_path: Path) -> list[dict[str, Any]]:
+        """An interface that does not exist."""
+        return [{"groups": ["127.0.0.1:9"], "interface": "rxf-no-such0"}]

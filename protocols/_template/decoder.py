@@ -30,6 +30,13 @@ class TemplateDecoder(PythonDecoder[TemplateDecoderConfig]):
                 self.messages += 1
         return False  # True stops the run
 
+    @staticmethod
+    def conformance_samples() -> tuple[list[bytes], int]:
+        """For the conformance kit (``pytest --rxfeed-conformance NAME``):
+        valid payloads and the number of messages in them."""
+        payloads = [bytes([i % 251]) * (1 + i % 40) for i in range(100)]
+        return payloads, len(payloads)
+
     def counters(self) -> dict[str, Any]:
         return {"packets": self.packets, "messages": self.messages,
                 "messages_per_type": {"payload": self.messages} if self.messages else {},

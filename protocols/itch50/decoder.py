@@ -33,6 +33,14 @@ class Itch50Decoder(ProtocolDecoder[Itch50Config]):
     def decoder_capsule(self) -> Any:
         return self.native.capsule()
 
+    @staticmethod
+    def conformance_samples() -> tuple[list[bytes], int]:
+        """For the conformance kit: MoldUDP64 datagrams of 3000 generated messages."""
+        from rxfeed.tools.generator import generate_messages, moldudp64_datagrams
+
+        msgs = list(generate_messages(3000, symbols=3, seed=9))
+        return [p for _, p in moldudp64_datagrams(msgs)], len(msgs)
+
     def counters(self) -> dict[str, Any]:
         c: dict[str, Any] = self.native.counters()
         c["warnings"] = self._warnings(c)

@@ -11,7 +11,16 @@ class ExampleConfig(PluginConfig):
     path: str
 
 
-class PyDatagramBackend(RxBackend):
+class _ConformanceSource:
+    """What the conformance kit needs (``pytest --rxfeed-conformance example_py``)."""
+
+    @staticmethod
+    def conformance_source(tmp_path, payloads):
+        datagrams.write(tmp_path / "d.bin", payloads)
+        return {"path": str(tmp_path / "d.bin")}
+
+
+class PyDatagramBackend(_ConformanceSource, RxBackend):
     """Pure Python: hands memoryviews through read_burst()."""
 
     name = "example_py"
@@ -34,7 +43,7 @@ class PyDatagramBackend(RxBackend):
         return {"packets": self._pos, "drops": {}}
 
 
-class CDatagramBackend(RxBackend):
+class CDatagramBackend(_ConformanceSource, RxBackend):
     """C: exports rxf_backend_ops from a separately compiled extension."""
 
     name = "example_c"
