@@ -458,15 +458,18 @@ class DecoderConformance:
 
     def test_counters_have_the_summary_keys(self) -> None:
         """``counters()`` before and after a run: ``messages`` an int,
-        ``messages_per_type`` a dict, ``errors`` a dict of counts."""
+        ``messages_per_type`` a dict adding up to it, ``errors`` a dict of
+        counts; the summary (its ``decoder_stats`` too) is JSON."""
         dec = self._make()
         for _ in range(2):
             c = dec.counters()
             assert isinstance(c.get("messages", 0), int)
             assert isinstance(c.get("messages_per_type", {}), dict)
+            assert sum(c.get("messages_per_type", {}).values()) == c.get("messages", 0)
             assert all(isinstance(v, int) for v in c.get("errors", {}).values())
             payloads, _ = self.valid_payloads()
-            Pipeline(_ListBackend(payloads, self.stream), dec).run()
+            summary = Pipeline(_ListBackend(payloads, self.stream), dec).run()
+            assert json.loads(summary.to_json())["decoder_stats"] == summary.decoder_stats
 
 
 class _ListBackend(RxBackend[PluginConfig]):
