@@ -447,6 +447,19 @@ cdef str _exc_text(BaseException exc):
     return f"{type(exc).__name__}: {exc}"
 
 
+cdef tuple _python_burst(backend, uint32_t want):
+    """One ``read_burst`` of a Python backend: ``(buffers, reason, error)``;
+    ``None`` is the end of the source, an exception ends the run cleanly (the
+    summary keeps what was decoded)."""
+    try:
+        bufs = backend.read_burst(want)
+    except Exception as exc:
+        return [], BACKEND_ERROR, _exc_text(exc)
+    if bufs is None:
+        return [], END_OF_SOURCE, ""
+    return list(bufs)[:want], RUNNING, ""
+
+
 def run_python(backend, decoder_capsule, unsigned int burst=32, unsigned long long max_packets=0,
                double max_seconds=0.0, bint handle_signals=True, poison=None):
     """Run a pure-Python backend (``read_burst(n) -> list of buffers | None``)
@@ -469,18 +482,12 @@ def run_python(backend, decoder_capsule, unsigned int burst=32, unsigned long lo
         sig.__enter__()
         lim = _limits(max_packets, max_seconds)
         while reason == RUNNING:
-            want = _burst_size(&lim, burst)
-            try:
-                bufs = backend.read_burst(want)
-            except Exception as exc:  # the run ends cleanly; the summary keeps what was decoded
-                reason, err = BACKEND_ERROR, _exc_text(exc)
-                break
-            if bufs is None:
-                reason = END_OF_SOURCE
+            bufs, reason, err = _python_burst(backend, _burst_size(&lim, burst))
+            if reason != RUNNING:
                 break
             n = 0
             try:
-                _views_to_packets(list(bufs[:want]), views, pkts, flags, &n)
+                _views_to_packets(bufs, views, pkts, flags, &n)
                 if n:
                     with nogil:
                         reason = _decode(dec, pkts, n, NULL, q)
@@ -652,16 +659,10 @@ def run_python_to_python(backend, decoder, unsigned int burst=32, unsigned long 
         sig.__enter__()
         lim = _limits(max_packets, max_seconds)
         while reason == RUNNING:
-            want = _burst_size(&lim, burst)
-            try:
-                bufs = backend.read_burst(want)
-            except Exception as exc:
-                reason, err = BACKEND_ERROR, _exc_text(exc)
+            bufs, reason, err = _python_burst(backend, _burst_size(&lim, burst))
+            if reason != RUNNING:
                 break
-            if bufs is None:
-                reason = END_OF_SOURCE
-                break
-            views = [memoryview(b.data if isinstance(b, Packet) else b) for b in list(bufs)[:want]]
+            views = [memoryview(b.data if isinstance(b, Packet) else b) for b in bufs]
             packets = [b._replace(data=v, flags=b.flags | flags) if isinstance(b, Packet) else Packet(v, flags=flags)
                        for b, v in zip(bufs, views)]
             lim.total += len(packets)
