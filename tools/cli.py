@@ -625,7 +625,9 @@ class _Dissector:
     def on_message(self, msg: Any, meta: Any) -> None:
         d = dict(zip(msg._fields, msg))
         if meta[1] is not None:
-            d["session"], d["sequence"] = meta[0].rstrip(), meta[1]
+            if meta[0] is not None:  # a protocol without sessions (not MoldUDP64) has none
+                d["session"] = meta[0].rstrip()
+            d["sequence"] = meta[1]
             if self.marks and len(meta) > 3 and meta[3] is not None:
                 d["status"] = meta[3]
         self._write(d)
