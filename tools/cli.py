@@ -366,7 +366,8 @@ def plugins(as_json: bool) -> None:
         "backends": {n: {"plugin": ps.backends.owner(n), "description": ps.backends.get(n).description,
                          "native": ps.backends.get(n).native_capsule is not RxBackend.native_capsule}
                      for n in ps.backends.names()},
-        "decoders": {n: {"plugin": ps.decoders.owner(n), "description": ps.decoders.get(n).description}
+        "decoders": {n: {"plugin": ps.decoders.owner(n), "description": ps.decoders.get(n).description,
+                         "capabilities": sorted(getattr(ps.decoders.get(n), "capabilities", ()))}
                      for n in ps.decoders.names()},
         "native": ps.native_info(),
         "failures": [{"plugin": n, "error": e} for n, e in ps.failures],
