@@ -427,7 +427,11 @@ def replay(source: str, backend: str | None, decoder: str | None, filters: tuple
         _need(pipe.decoder, "batches", "publish records (--publish)")
     sink = _publisher(publish) if publish else None
     if sink is not None:
-        sink.attach(pipe.decoder)
+        try:
+            sink.attach(pipe.decoder)
+        except ValueError as exc:
+            sink.close()
+            _fail(f"--publish: {exc}")
     with pipe:
         summary = _run(pipe, not as_json and sys.stderr.isatty())
     if order_books is not None:
