@@ -14,6 +14,7 @@ import socket
 import struct
 import subprocess
 import sys
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -212,14 +213,17 @@ def test_a_file_of_another_format_is_refused_on_open(tmp_path, day_file):
 def test_listen_on_loopback_with_a_toy_decoder(day, decoder):
     port = 20000 + (os.getpid() + 31 + TOY_DECODERS.index(decoder)) % 20000
     cmd = [sys.executable, "-m", "rxfeed.tools.cli", "listen", "-b", "udp_socket", "-d", decoder, "--json",
-           "--max-seconds", "60", "-o", f'groups=["127.0.0.1:{port}"]', "-o", "idle_timeout_s=1.5"]
+           "--max-seconds", "60", "-o", f'groups=["127.0.0.1:{port}"]', "-o", "idle_timeout_s=1.5",
+           "-o", f"rcvbuf={1 << 22}"]
     lst = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         ready, _, _ = select.select([lst.stderr], [], [], 30)
         assert ready and "listening" in lst.stderr.readline()
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as tx:
-            for p in day.payloads:
+            for i, p in enumerate(day.payloads):
                 tx.sendto(p, ("127.0.0.1", port))
+                if i % 16 == 15:
+                    time.sleep(0.002)  # paced: the machine is shared, the listener may be descheduled
         got, err = lst.communicate(timeout=60)
     finally:
         if lst.poll() is None:

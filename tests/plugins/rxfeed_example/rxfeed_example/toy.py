@@ -177,12 +177,10 @@ class ToyDecoder(PythonDecoder[ToyConfig]):
 
     # --- decoding ---------------------------------------------------------------
     def on_packets(self, packets: Sequence[Packet]) -> bool:
-        try:
-            for p in packets:
-                self._datagram(p)
-        except Exception as exc:  # a subscriber's: stop, and raise it from finish()
-            self._error = exc
-            return True
+        for p in packets:
+            self._datagram(p)
+            if self._error is not None:
+                return True  # a subscriber failed: stop; finish() raises its exception
         return False
 
     def _datagram(self, p: Packet) -> None:
@@ -218,15 +216,18 @@ class ToyDecoder(PythonDecoder[ToyConfig]):
 
     def _deliver(self, data: Any, where: tuple[int, int, int], index: int, meta: ToyMeta) -> None:
         t, start, n = where
-        if not self._callbacks and self._batches is None:
+        if (not self._callbacks and self._batches is None) or self._error is not None:
             return
         body = bytes(data[start:start + n]).hex()
         sub = self._callbacks.get(t) or self._callbacks.get(None)
-        if sub is not None:
-            msg = ToyMessage(chr(t), index, n, body)
-            sub[0](msg, meta) if sub[1] else sub[0](msg)
-        if self._batches is not None:
-            self._batches.add(t, (meta.sequence, index, n, meta.rx_ts_ns, body))
+        try:
+            if sub is not None:
+                msg = ToyMessage(chr(t), index, n, body)
+                sub[0](msg, meta) if sub[1] else sub[0](msg)
+            if self._batches is not None:
+                self._batches.add(t, (meta.sequence, index, n, meta.rx_ts_ns, body))
+        except Exception as exc:  # a subscriber's (inspect -n stops this way): kept for finish()
+            self._error = exc
 
     def finish(self) -> None:
         """Deliver partial batches; re-raise a subscriber's exception."""
