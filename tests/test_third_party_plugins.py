@@ -21,9 +21,10 @@ from typing import Any
 
 import pytest
 
-from rxfeed import Packet, Pipeline
+from rxfeed import Packet, Pipeline, get_plugins
 from rxfeed.interfaces import PKT_SOURCE_RESET
-from rxfeed.tools.conformance import DecoderConformance, NativeBackendConformance, ReplayAgainConformance
+from rxfeed.tools.conformance import (DecoderConformance, NativeBackendConformance, ReplayAgainConformance,
+                                      backend_kit, decoder_kit)
 from rxfeed.tools.generator import generate_messages, moldudp64_datagrams
 
 from rxfeed_cython_example import records
@@ -350,35 +351,31 @@ def test_toy_subscribers_batches_and_a_failing_callback(day):
 
 # --- conformance kit -------------------------------------------------------------------
 
-class TestCythonBackend(NativeBackendConformance, ReplayAgainConformance):
-    backend = "example_cython"
-    reset_option = "loops"
+TestCythonBackend = backend_kit(get_plugins().backends.get("example_cython"))
+TestNativeToyDecoder = decoder_kit(get_plugins().decoders.get("example_toy_native"))
 
-    def source_config(self, tmp_path: Path, payloads: list[bytes]) -> dict[str, Any]:
-        records.write(tmp_path / "src.rxcy", payloads)
-        return {"path": str(tmp_path / "src.rxcy")}
 
-    def corrupt_configs(self, tmp_path: Path) -> list[dict[str, Any]]:
-        good = records.MAGIC + records.record(b"hello") + records.record(b"world")
-        cases = {"missing.rxcy": None, "empty.rxcy": b"", "other.rxcy": bytes(range(256)),
-                 "cut_header.rxcy": good[:-12], "cut_payload.rxcy": good[:-2],
-                 "huge.rxcy": records.MAGIC + records.HEADER.pack(0xFFFFFFFF, 0, 0, 0, 0, 0) + b"x" * 64}
-        for name, data in cases.items():
-            if data is not None:
-                (tmp_path / name).write_bytes(data)
-        return [{"path": str(tmp_path / name)} for name in cases]
+def test_the_cython_plugin_gets_the_native_and_replay_again_suites():
+    assert issubclass(TestCythonBackend, NativeBackendConformance)
+    assert issubclass(TestCythonBackend, ReplayAgainConformance) and TestCythonBackend.reset_option == "loops"
+    assert issubclass(TestNativeToyDecoder, DecoderConformance)
+
+
+def test_rxfeed_conformance_option_on_the_cython_plugin(tmp_path):
+    """What its author runs: ``pytest --rxfeed-conformance NAME`` (in a
+    directory of no tests of its own) passes for both of its plugins."""
+    out = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--rxfeed-conformance",
+                          "example_cython", "--rxfeed-conformance", "example_toy_native"], cwd=tmp_path,
+                         capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stdout + out.stderr
+    last = out.stdout.strip().splitlines()[-1]
+    assert " passed" in last and "failed" not in last and "skipped" not in last
+    assert int(last.split()[0]) >= 20, last
 
 
 def _toy_payloads() -> tuple[list[bytes], int]:
     payloads = [datagram(s, toy_messages(s)) for s in range(1, 201)]
     return payloads, sum(len(toy_messages(s)) for s in range(1, 201))
-
-
-class TestNativeToyDecoder(DecoderConformance):
-    decoder = "example_toy_native"
-
-    def valid_payloads(self) -> tuple[list[bytes], int]:
-        return _toy_payloads()
 
 
 class TestPythonToyDecoder(DecoderConformance):

@@ -8,8 +8,7 @@ from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
 from libc.stdio cimport snprintf
 from libc.string cimport memcpy, memset
 from cpython.pycapsule cimport PyCapsule_New
-from rxfeed_abi cimport (RXF_ABI_VERSION, RXF_BACKEND_CAPSULE, RXF_EOF, RXF_ERROR, RXF_PKT_SOURCE_RESET,
-                         rxf_backend_ops, rxf_packet)
+from rxfeed_abi cimport RXF_BACKEND_CAPSULE, RXF_EOF, RXF_ERROR, RXF_PKT_SOURCE_RESET, fill_backend_ops, rxf_packet
 
 from .records import MAGIC
 
@@ -138,12 +137,7 @@ cdef class ReplayReader:
         self.st.size = len(self.data)
         self.st.start = self.st.pos = len(MAGIC)
         self.st.loops = max(loops, 1)
-        self.ops.abi_version = RXF_ABI_VERSION
-        self.ops.struct_size = sizeof(rxf_backend_ops)
-        self.ops.ctx = &self.st
-        self.ops.rx_burst = _rx_burst
-        self.ops.release = _release
-        self.ops.last_error = _last_error
+        fill_backend_ops(&self.ops, &self.st, _rx_burst, _release, _last_error)
 
     def capsule(self):
         """The backend table, valid while this object lives."""

@@ -8,7 +8,7 @@ is checked before a byte is read."""
 from libc.stdint cimport uint8_t, uint32_t, uint64_t
 from libc.string cimport memset
 from cpython.pycapsule cimport PyCapsule_New
-from rxfeed_abi cimport RXF_ABI_VERSION, RXF_DECODER_CAPSULE, RXF_PKT_SOURCE_RESET, rxf_decoder_ops, rxf_packet
+from rxfeed_abi cimport RXF_DECODER_CAPSULE, RXF_PKT_SOURCE_RESET, fill_decoder_ops, rxf_packet
 
 cdef enum:
     TOY_HEADER = 5   # u32 sequence, u8 count
@@ -64,12 +64,7 @@ cdef class ToyCounter:
     def __cinit__(self):
         memset(&self.st, 0, sizeof(ToyState))
         self.st.next_seq = 1
-        self.ops.abi_version = RXF_ABI_VERSION
-        self.ops.struct_size = sizeof(rxf_decoder_ops)
-        self.ops.ctx = &self.st
-        self.ops.on_burst = _on_burst
-        self.ops.on_end = NULL
-        self.ops.last_error = _last_error
+        fill_decoder_ops(&self.ops, &self.st, _on_burst, NULL, _last_error)
 
     def capsule(self):
         """The decoder table, valid while this object lives."""

@@ -2,6 +2,8 @@
 ``example_toy_native`` decoder, both native (no Python call per packet)."""
 from __future__ import annotations
 
+import struct
+from pathlib import Path
 from typing import Any
 
 from pydantic import Field
@@ -10,6 +12,7 @@ from rxfeed import PluginConfig, ProtocolDecoder
 from rxfeed.backend_base import NativeBackend, NativeReader
 from rxfeed.hookspecs import hookimpl
 
+from . import records
 from .records import MAGIC
 
 
@@ -33,6 +36,26 @@ class CythonReplayBackend(NativeBackend[ReplayConfig]):
         from ._replay import ReplayReader
 
         return ReplayReader(config.path, config.loops)
+
+    # what the conformance kit needs (pytest --rxfeed-conformance example_cython)
+    conformance_reset_option = "loops"
+
+    @staticmethod
+    def conformance_source(tmp_path: Path, payloads: list[bytes]) -> dict[str, Any]:
+        records.write(tmp_path / "src.rxcy", payloads)
+        return {"path": str(tmp_path / "src.rxcy")}
+
+    @staticmethod
+    def conformance_corrupt(tmp_path: Path) -> list[dict[str, Any]]:
+        """Missing, of another format, cut in a header or a payload, a length no UDP payload has."""
+        good = records.MAGIC + records.record(b"hello") + records.record(b"world")
+        cases = {"missing.rxcy": None, "empty.rxcy": b"", "other.rxcy": bytes(range(256)),
+                 "cut_header.rxcy": good[:-12], "cut_payload.rxcy": good[:-2],
+                 "huge.rxcy": records.MAGIC + records.HEADER.pack(0xFFFFFFFF, 0, 0, 0, 0, 0) + b"x" * 64}
+        for name, data in cases.items():
+            if data is not None:
+                (tmp_path / name).write_bytes(data)
+        return [{"path": str(tmp_path / name)} for name in cases]
 
 
 class ToyNativeConfig(PluginConfig):
@@ -58,6 +81,11 @@ class ToyNativeDecoder(ProtocolDecoder[ToyNativeConfig]):
 
     def counters(self) -> dict[str, Any]:
         return self.native.counters()
+
+    @staticmethod
+    def conformance_samples() -> tuple[list[bytes], int]:
+        """200 TOY datagrams of an 'a' and a 'b' message (pytest --rxfeed-conformance example_toy_native)."""
+        return [struct.pack(">IB", seq, 2) + b"a\x01x" + b"b\x02yz" for seq in range(1, 201)], 400
 
 
 @hookimpl
