@@ -9,7 +9,8 @@
 # Set-up is idempotent: system packages (compiler, zlib headers, pkg-config),
 # a virtualenv in .venv, rxfeed built in place (meson-python editable install:
 # native extensions rebuild on import after an edit), test dependencies, and
-# the example third-party plugin the tests load through its entry point.
+# the example third-party plugins the tests load through their entry points
+# (tests/plugins: C and Python, and Cython).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -62,6 +63,7 @@ setup() {
     # driver or Solarflare NIC on this machine); production builds use -Donload_prefix
     $pip install -q --no-build-isolation -Csetup-args=-Defvi_standin=true -e "$ROOT[test,bench,outputs]"
     $pip install -q --no-build-isolation "$ROOT/tests/plugins/rxfeed_example"
+    $pip install -q --no-build-isolation "$ROOT/tests/plugins/rxfeed_cython_example"
 }
 
 # scripts/sanitize.sh sources this file for its functions only

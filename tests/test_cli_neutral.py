@@ -1,6 +1,6 @@
-"""The CLI with a decoder that is not ITCH (the example plugin's Python
-decoder for a made-up protocol): what it offers works, what it lacks is one
-clear error naming the missing capability, never an AttributeError."""
+"""The CLI with a decoder that is not ITCH (the example plugins' Python and
+Cython decoders for a made-up protocol): what it offers works, what it lacks
+is one clear error naming the missing capability, never an AttributeError."""
 
 from __future__ import annotations
 
@@ -48,18 +48,20 @@ def test_the_summary_keeps_each_decoders_own_counters_under_decoder_stats(toy_pc
     assert itch["decoder_stats"]["end_of_session"] == 1 and "messages" not in itch["decoder_stats"]
 
 
-@pytest.mark.parametrize("args,capability", [
-    (["replay", "{src}", "--books"], "books"),
-    (["replay", "{src}", "--publish", "tcp://127.0.0.1:5599"], "batches"),
-    (["inspect", "{src}"], "messages"),
-    (["convert", "{src}", "-o", "{tmp}/out"], "batches"),
-    (["plot", "{src}", "-s", "AAPL", "-o", "{tmp}/p.png"], "books"),
+@pytest.mark.parametrize("decoder,args,capability", [
+    ("example_toy", ["replay", "{src}", "--books"], "books"),
+    ("example_toy", ["convert", "{src}", "-o", "{tmp}/out"], "books"),
+    ("example_toy", ["plot", "{src}", "-s", "AAPL", "-o", "{tmp}/p.png"], "books"),
+    # the Cython TOY decoder (tests/plugins/rxfeed_cython_example) offers no capability
+    ("example_toy_native", ["replay", "{src}", "--publish", "tcp://127.0.0.1:5599"], "batches"),
+    ("example_toy_native", ["inspect", "{src}"], "messages"),
+    ("example_toy_native", ["convert", "{src}", "-o", "{tmp}/out", "--no-books"], "batches"),
 ])
-def test_what_the_decoder_lacks_is_one_clear_error(toy_pcap, tmp_path, args, capability):
+def test_what_the_decoder_lacks_is_one_clear_error(toy_pcap, tmp_path, decoder, args, capability):
     args = [a.format(src=toy_pcap, tmp=tmp_path) for a in args]
-    out = rx(*args[:2], "-b", "pcap_replay", "-d", "example_toy", *args[2:])
+    out = rx(*args[:2], "-b", "pcap_replay", "-d", decoder, *args[2:])
     assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr
-    assert "decoder 'example_toy' cannot" in out.stderr and repr(capability) in out.stderr
+    assert f"decoder {decoder!r} cannot" in out.stderr and repr(capability) in out.stderr
 
 
 def test_listen_options_need_their_capabilities():

@@ -366,7 +366,8 @@ def plugins(as_json: bool) -> None:
         "backends": {n: {"plugin": ps.backends.owner(n), "description": ps.backends.get(n).description,
                          "native": ps.backends.get(n).native_capsule is not RxBackend.native_capsule}
                      for n in ps.backends.names()},
-        "decoders": {n: {"plugin": ps.decoders.owner(n), "description": ps.decoders.get(n).description}
+        "decoders": {n: {"plugin": ps.decoders.owner(n), "description": ps.decoders.get(n).description,
+                         "capabilities": sorted(getattr(ps.decoders.get(n), "capabilities", ()))}
                      for n in ps.decoders.names()},
         "native": ps.native_info(),
         "failures": [{"plugin": n, "error": e} for n, e in ps.failures],
@@ -426,7 +427,11 @@ def replay(source: str, backend: str | None, decoder: str | None, filters: tuple
         _need(pipe.decoder, "batches", "publish records (--publish)")
     sink = _publisher(publish) if publish else None
     if sink is not None:
-        sink.attach(pipe.decoder)
+        try:
+            sink.attach(pipe.decoder)
+        except ValueError as exc:
+            sink.close()
+            _fail(f"--publish: {exc}")
     with pipe:
         summary = _run(pipe, not as_json and sys.stderr.isatty())
     if order_books is not None:
@@ -625,7 +630,9 @@ class _Dissector:
     def on_message(self, msg: Any, meta: Any) -> None:
         d = dict(zip(msg._fields, msg))
         if meta[1] is not None:
-            d["session"], d["sequence"] = meta[0].rstrip(), meta[1]
+            if meta[0] is not None:  # a protocol without sessions (not MoldUDP64) has none
+                d["session"] = meta[0].rstrip()
+            d["sequence"] = meta[1]
             if self.marks and len(meta) > 3 and meta[3] is not None:
                 d["status"] = meta[3]
         self._write(d)

@@ -14,7 +14,7 @@ three-part message ``[topic, header, records]``:
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from pydantic import Field
@@ -39,6 +39,9 @@ class ZmqPubSink:
 
     name = "zmq_pub"
     Config = ZmqPubConfig
+    #: decoders whose records it publishes: ITCH 5.0 batches (``stock_locate``),
+    #: topics named by the R (stock directory) messages
+    decoders: ClassVar[frozenset[str]] = frozenset({"itch50"})
 
     def __init__(self, config: ZmqPubConfig) -> None:
         import zmq
@@ -55,7 +58,11 @@ class ZmqPubSink:
         self.sent_records = 0
 
     def attach(self, decoder: Any) -> None:
-        """Subscribe to the decoder: R messages name the topics, batches are published."""
+        """Subscribe to the decoder: R messages name the topics, batches are
+        published. ``ValueError`` for a decoder of other records."""
+        if decoder.name not in self.decoders:
+            raise ValueError(f"the zmq_pub sink publishes ITCH 5.0 records (a topic per stock); decoder "
+                             f"{decoder.name!r} has other records (it publishes for {', '.join(sorted(self.decoders))})")
         decoder.subscribe(self._on_directory, types="R")
         decoder.subscribe_batches(self._on_batch, types=self.config.types)
 
