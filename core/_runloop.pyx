@@ -435,11 +435,11 @@ cdef int _views_to_packets(list bufs, Py_buffer *views, rxf_packet *pkts, uint32
         p.rx_ts_ns = 0
         p.src_ip = p.dst_ip = 0
         p.src_port = p.dst_port = 0
-        p.reserved = 0
+        p.line = 0
         if meta is not None:
             p.flags |= meta.flags
             p.rx_ts_ns, p.src_ip, p.dst_ip = meta.rx_ts_ns, meta.src_ip, meta.dst_ip
-            p.src_port, p.dst_port = meta.src_port, meta.dst_port
+            p.src_port, p.dst_port, p.line = meta.src_port, meta.dst_port, meta.line
     return 0
 
 
@@ -625,7 +625,7 @@ def run_native_to_python(backend_capsule, decoder, unsigned int burst=32, unsign
             buffers = []
             views = _packet_views(pkts, n, buffers)
             packets = [Packet(views[i], pkts[i].rx_ts_ns, pkts[i].src_ip, pkts[i].dst_ip, pkts[i].src_port,
-                              pkts[i].dst_port, pkts[i].flags | (RXF_PKT_STREAM if stream else 0))
+                              pkts[i].dst_port, pkts[i].flags | (RXF_PKT_STREAM if stream else 0), pkts[i].line)
                        for i in range(n)]
             try:
                 reason, err = _call_python_decoder(decoder, packets, views, buffers)

@@ -51,6 +51,8 @@ class Packet(NamedTuple):
     dst_port: int = 0
     #: ``PKT_STREAM`` | ``PKT_SOURCE_RESET`` | ``PKT_HW_TIMESTAMP``
     flags: int = 0
+    #: which line (copy of the feed: A, B, ...) it came on; 0 for one line
+    line: int = 0
 
 
 #: ``Packet.flags``: the same bits as ``RXF_PKT_*`` in ``rxfeed/abi.h``.

@@ -20,7 +20,7 @@ cdef extern from "rxfeed/abi.h" nogil:
         uint32_t dst_ip
         uint16_t src_port
         uint16_t dst_port
-        uint32_t reserved
+        uint32_t line
 
     ctypedef struct rxf_backend_ops:
         uint32_t abi_version

@@ -81,8 +81,8 @@ def _toy_day(n: int = 50) -> list[bytes]:
 
 def test_python_backend_into_python_decoder_with_metadata():
     dgrams = _toy_day()
-    items = [Packet(d, rx_ts_ns=1_000 + i, src_ip=0x0A000001, dst_ip=0xE9360C6F, src_port=5, dst_port=26477)
-             for i, d in enumerate(dgrams)]
+    items = [Packet(d, rx_ts_ns=1_000 + i, src_ip=0x0A000001, dst_ip=0xE9360C6F, src_port=5, dst_port=26477,
+                    line=i % 2) for i, d in enumerate(dgrams)]
     items[10] = dgrams[10]  # a plain buffer among Packets: no metadata
     del items[20]           # a lost datagram
     dec = ToyDecoder()
@@ -91,6 +91,7 @@ def test_python_backend_into_python_decoder_with_metadata():
     assert s.messages == 98 and s.messages_per_type == {"a": 49, "b": 49} and s.gaps == 1
     assert [p.rx_ts_ns for p in dec.seen[:3]] == [1000, 1001, 1002] and dec.seen[10].rx_ts_ns == 0
     assert (dec.seen[0].src_ip, dec.seen[0].dst_port) == (0x0A000001, 26477)
+    assert [p.line for p in dec.seen[:4]] == [0, 1, 0, 1] and dec.seen[10].line == 0
     assert all(p.data == d for p, d in zip(dec.seen, [d for i, d in enumerate(dgrams) if i != 20]))
 
 

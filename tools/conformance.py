@@ -283,7 +283,7 @@ class _Packet(ctypes.Structure):
 
     _fields_ = [("data", ctypes.c_void_p), ("len", ctypes.c_uint32), ("flags", ctypes.c_uint32),
                 ("rx_ts_ns", ctypes.c_uint64), ("src_ip", ctypes.c_uint32), ("dst_ip", ctypes.c_uint32),
-                ("src_port", ctypes.c_uint16), ("dst_port", ctypes.c_uint16), ("reserved", ctypes.c_uint32)]
+                ("src_port", ctypes.c_uint16), ("dst_port", ctypes.c_uint16), ("line", ctypes.c_uint32)]
 
 
 _RX = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.POINTER(_Packet), ctypes.c_uint32)

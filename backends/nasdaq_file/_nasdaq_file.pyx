@@ -186,7 +186,7 @@ cdef void _set_packet(rxf_packet *pkt, const uint8_t *p, size_t n, int reset) no
     pkt.dst_ip = 0
     pkt.src_port = 0
     pkt.dst_port = 0
-    pkt.reserved = 0
+    pkt.line = 0
 
 
 cdef int _end_of_pass(NasdaqFileState *st) noexcept nogil:

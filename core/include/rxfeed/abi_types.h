@@ -18,7 +18,8 @@ typedef struct rxf_packet {
     uint32_t dst_ip;
     uint16_t src_port;
     uint16_t dst_port;
-    uint32_t reserved;   /* zero; room for a source/queue id in ABI v1      */
+    uint32_t line;       /* which line (feed copy) it came on: 0 unless a   
+                            multi-line backend says otherwise              */
 } rxf_packet;
 
 /* What a backend exports. */

@@ -118,7 +118,7 @@ static inline void rxf_packet_set(rxf_packet *k, const rxf_udp_view *u, uint64_t
     k->dst_ip = u->dst_ip;
     k->src_port = u->src_port;
     k->dst_port = u->dst_port;
-    k->reserved = 0;
+    k->line = 0;
 }
 
 /* Destination filter: a frame passes when it matches any entry; an empty
