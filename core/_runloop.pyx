@@ -58,6 +58,13 @@ cdef rxf_backend_ops *backend_ops_from(object capsule) except NULL:
     return ops
 
 
+def backend_table(capsule) -> int:
+    """The address of a backend capsule's table, after the same checks as a
+    run's (capsule name, ABI version, rx_burst); for C code that drives
+    other backends (the lines combinator). Valid while the capsule's owner lives."""
+    return <size_t>backend_ops_from(capsule)
+
+
 cdef rxf_decoder_ops *decoder_ops_from(object capsule) except NULL:
     if not PyCapsule_IsValid(capsule, RXF_DECODER_CAPSULE):
         raise TypeError("not a decoder capsule (" + RXF_DECODER_CAPSULE.decode() + ")")
