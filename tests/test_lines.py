@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from rxfeed import Packet, Pipeline, PluginConfig, PythonDecoder, get_plugins
+from rxfeed import Packet, Pipeline, PluginConfig, PythonDecoder, RxBackend, get_plugins
 from rxfeed.config import ConfigError
 from rxfeed.lines import LinesBackend, LinesConfig
 from rxfeed.tools.conformance import NativeBackendConformance
@@ -129,11 +129,14 @@ def test_lines_refuse_what_they_cannot_carry(tmp_path, day_dir):
     nasdaq = get_plugins().backends.get("nasdaq_file")
     with pytest.raises(ConfigError, match="byte stream"):
         LinesBackend([nasdaq(nasdaq.Config(path=str(day_dir / "day.itch")))])
-    py = get_plugins().backends.get("example_py")
-    src = tmp_path / "x.dat"
-    src.write_bytes(b"")
+    class PyBackend(RxBackend[PluginConfig]):
+        name, Config = "py_line", PluginConfig
+
+        def read_burst(self, max_packets: int) -> list[Any] | None:
+            return None
+
     with pytest.raises(ConfigError, match="Python backend"):
-        LinesBackend([py(py.Config(path=str(src)))])
+        LinesBackend([PyBackend(PluginConfig())])
     with pytest.raises(ValueError, match="between 1 and 8"):
         LinesBackend([])
 

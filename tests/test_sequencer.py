@@ -7,6 +7,7 @@ the reorder buffer never exceeds its limits."""
 from __future__ import annotations
 
 import importlib
+import os
 import random
 import sys
 import tempfile
@@ -130,8 +131,11 @@ COUNTERS = ("next", "delivered", "duplicates", "redundant", "gaps_opened", "gaps
 def lib():
     ffi = cffi.FFI()
     ffi.cdef(CDEF)
+    # scripts/sanitize.sh builds the harness with the sanitizers too
+    sanitize = os.environ.get("RXFEED_HARNESS_CFLAGS", "").split()
     ffi.set_source("_rxf_seq_harness", SOURCE, include_dirs=[rxfeed.get_include()],
-                   extra_compile_args=["-O1", "-Wall", "-Werror", "-Wno-unused-function"])
+                   extra_compile_args=["-O1", "-Wall", "-Werror", "-Wno-unused-function", *sanitize],
+                   extra_link_args=sanitize)
     out = Path(tempfile.mkdtemp(prefix="seqh"))
     ffi.compile(tmpdir=str(out))
     sys.path.insert(0, str(out))
