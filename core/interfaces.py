@@ -133,6 +133,21 @@ CAPABILITIES: dict[str, str] = {
 }
 
 
+#: What each capability needs on the decoder class: methods, or fields of
+#: its ``Config`` (``"Config.field"``). The decoder registry refuses a class
+#: that declares a capability without them, or a capability not listed here.
+CAPABILITY_MEMBERS: dict[str, tuple[str, ...]] = {
+    "messages": ("subscribe",),
+    "events": ("on_event",),
+    "batches": ("subscribe_batches", "take_batches"),
+    "handlers": ("add_handlers",),
+    "books": ("make_books",),
+    "arrivals": ("log_arrivals", "take_arrivals"),
+    "end_of_session": ("Config.stop_at_end_of_session",),
+    "sequenced": ("Config.sequenced",),
+}
+
+
 class ProtocolDecoder(ABC, Generic[ConfigT]):
     """Framing + decoding of a protocol, exported as a C decoder table (``rxf_decoder_ops``)."""
 

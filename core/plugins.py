@@ -27,6 +27,7 @@ other plugin keeps working.
 
 from __future__ import annotations
 
+import inspect
 import os
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
@@ -116,9 +117,16 @@ def _csv_env(name: str) -> set[str]:
 
 
 def _in_load_order(impls: list[Any], first_party: set[str]) -> list[Any]:
-    """Hook implementations with rxfeed's own plugins first (pluggy keeps them
-    in registration order, which :func:`discover` makes first-party first)."""
-    return sorted(impls, key=lambda impl: impl.plugin_name not in first_party)
+    """The order rxfeed calls a hook's implementations in: ``tryfirst`` ones,
+    then plain ones, then ``trylast`` ones; within each, rxfeed's own plugins
+    first, then in load order (``get_hookimpls()`` keeps registration order
+    within a tier, and :func:`discover` registers first-party first)."""
+    def key(item: tuple[int, Any]) -> tuple[int, bool, int]:
+        i, impl = item
+        tier = 0 if impl.tryfirst else 2 if impl.trylast else 1
+        return tier, impl.plugin_name not in first_party, i
+
+    return [impl for _, impl in sorted(enumerate(impls), key=key)]
 
 
 def _entry_points_in_load_order() -> list[Any]:
@@ -140,7 +148,10 @@ def _hook_problems(plugin: Any) -> list[str]:
     known = {n for n in dir(hookspecs) if n.startswith("rxfeed_")}
     problems = []
     for attr in sorted(dir(plugin)):
-        marked = getattr(getattr(plugin, attr, None), f"{hookspecs.PROJECT}_impl", None) is not None
+        obj = getattr(plugin, attr, None)
+        if not inspect.isroutine(obj):
+            continue  # a module (``import rxfeed_mypkg``), a class, a constant: not a hook
+        marked = getattr(obj, f"{hookspecs.PROJECT}_impl", None) is not None
         if attr not in known and (marked or attr.startswith("rxfeed_")):
             problems.append(f"{attr} is not an rxfeed hook (see rxfeed.hookspecs)")
         elif attr in known and not marked:

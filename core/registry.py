@@ -87,22 +87,59 @@ def _require_subclass(registry: _Registry[Any], cls: Any, base_name: str) -> Non
         raise TypeError(f"{registry.kind} registry takes {base.__module__}.{base_name} subclasses, got {cls!r}")
 
 
+def _require_plugin_class(registry: _Registry[Any], cls: Any, base_name: str) -> None:
+    """A subclass of ``base_name`` that can be built: concrete, with a
+    pydantic ``Config`` (a PluginConfig)."""
+    import inspect
+
+    from .config import PluginConfig
+
+    _require_subclass(registry, cls, base_name)
+    config = getattr(cls, "Config", None)
+    if not (isinstance(config, type) and issubclass(config, PluginConfig)):
+        raise TypeError(f"{registry.kind} {cls.__name__}: Config must be a rxfeed.PluginConfig subclass, "
+                        f"got {config!r}")
+    if inspect.isabstract(cls):
+        missing = ", ".join(sorted(getattr(cls, "__abstractmethods__", ())))
+        raise TypeError(f"{registry.kind} {cls.__name__} is abstract: it does not implement {missing}")
+
+
 class BackendRegistry(_Registry["RxBackend[Any]"]):
-    """Backends by name: RxBackend subclasses."""
+    """Backends by name: RxBackend subclasses with a Config and one of
+    ``native_capsule()`` / ``read_burst()``."""
 
     kind = "backend"
 
     def check(self, cls: Any) -> None:
-        _require_subclass(self, cls, "RxBackend")
+        from .interfaces import RxBackend
+
+        _require_plugin_class(self, cls, "RxBackend")
+        if cls.native_capsule is RxBackend.native_capsule and cls.read_burst is RxBackend.read_burst:
+            raise TypeError(f"backend {cls.__name__} implements neither native_capsule() nor read_burst()")
 
 
 class DecoderRegistry(_Registry["ProtocolDecoder[Any]"]):
-    """Protocol decoders by name: ProtocolDecoder subclasses."""
+    """Protocol decoders by name: ProtocolDecoder subclasses with a Config,
+    whose declared capabilities are known and implemented."""
 
     kind = "decoder"
 
     def check(self, cls: Any) -> None:
-        _require_subclass(self, cls, "ProtocolDecoder")
+        from .interfaces import CAPABILITY_MEMBERS
+
+        _require_plugin_class(self, cls, "ProtocolDecoder")
+        caps = getattr(cls, "capabilities", frozenset())
+        unknown = sorted(set(caps) - set(CAPABILITY_MEMBERS))
+        if unknown:
+            raise TypeError(f"decoder {cls.__name__} declares unknown capabilities {unknown} "
+                            f"(known: {', '.join(sorted(CAPABILITY_MEMBERS))})")
+        fields = cls.Config.model_fields
+        missing = [m for c in sorted(caps) for m in CAPABILITY_MEMBERS[c]
+                   if not (m.removeprefix("Config.") in fields if m.startswith("Config.") else
+                           callable(getattr(cls, m, None)))]
+        if missing:
+            raise TypeError(f"decoder {cls.__name__} declares capabilities it does not implement: "
+                            f"missing {', '.join(missing)}")
 
 
 class SinkRegistry(_Registry[Any]):

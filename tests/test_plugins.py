@@ -190,10 +190,14 @@ def _shadowing_discovery(monkeypatch):
     """Discovery with an extra third-party entry point named to sort before
     ``pcap_replay``, which registers a backend under that first-party name."""
     import rxfeed.plugins as plugins_mod
+    from rxfeed import PluginConfig
     from rxfeed.interfaces import RxBackend
 
     class Impostor(RxBackend):
-        name = "pcap_replay"
+        name, Config = "pcap_replay", PluginConfig
+
+        def read_burst(self, max_packets):
+            return None
 
     real = plugins_mod.entry_points
     impostor = _FakeEntryPoint("aa_shadow", _plugin(
@@ -216,3 +220,88 @@ def test_user_may_let_a_third_party_replace_a_first_party_name(monkeypatch):
     ps = discover()
     assert ps.backends.get("pcap_replay") is impostor
     assert ps.backends.overrides == {"pcap_replay": ("pcap_replay", "aa_shadow")}
+
+
+def test_a_plugin_module_importing_its_own_rxfeed_package_is_not_refused():
+    import types
+
+    mod = _plugin(rxfeed_register_backends=_hook(lambda registry: None))
+    mod.rxfeed_mypkg = types.ModuleType("rxfeed_mypkg")  # `import rxfeed_mypkg` in the plugin module
+    mod.rxfeed_VERSION = "1.0"                           # a constant of that name, neither
+    ps = discover(extra_plugins=[("mypkg", mod)])
+    assert "mypkg" not in dict(ps.failures) and "mypkg" in {p.name for p in ps.loaded}
+
+
+def _registering(kind, cls):
+    return _plugin(**{f"rxfeed_register_{kind}s": _hook(lambda registry: registry.add(cls))})
+
+
+def test_registries_refuse_classes_that_could_not_run():
+    from rxfeed import PluginConfig, ProtocolDecoder, PythonDecoder, RxBackend
+
+    class NoConfig(RxBackend):
+        name = "no_config"
+
+        def read_burst(self, max_packets):
+            return None
+
+    class Neither(RxBackend):
+        name, Config = "neither", PluginConfig
+
+    class Abstract(ProtocolDecoder):  # decoder_capsule/counters not implemented
+        name, Config = "abstract", PluginConfig
+
+    class Boasting(PythonDecoder):
+        name, Config = "boasting", PluginConfig
+        capabilities = frozenset({"books", "end_of_session"})
+
+        def on_packets(self, packets):
+            return False
+
+        def counters(self):
+            return {}
+
+    class Inventing(PythonDecoder):
+        name, Config = "inventing", PluginConfig
+        capabilities = frozenset({"telepathy"})
+
+        def on_packets(self, packets):
+            return False
+
+        def counters(self):
+            return {}
+
+    bad = [("p_no_config", _registering("backend", NoConfig)), ("p_neither", _registering("backend", Neither)),
+           ("p_abstract", _registering("decoder", Abstract)), ("p_boasting", _registering("decoder", Boasting)),
+           ("p_inventing", _registering("decoder", Inventing))]
+    ps = discover(extra_plugins=bad)
+    errors = dict(ps.failures)
+    assert "Config must be a rxfeed.PluginConfig subclass" in errors["p_no_config"]
+    assert "neither native_capsule() nor read_burst()" in errors["p_neither"]
+    assert "is abstract: it does not implement counters, decoder_capsule" in errors["p_abstract"]
+    assert "missing make_books, Config.stop_at_end_of_session" in errors["p_boasting"]
+    assert "unknown capabilities ['telepathy']" in errors["p_inventing"]
+    assert not {"no_config", "neither"} & set(ps.backends.names())
+    assert not {"abstract", "boasting", "inventing"} & set(ps.decoders.names()) and "itch50" in ps.decoders
+
+
+def test_tryfirst_and_trylast_order_the_hook_calls():
+    calls = []
+
+    def detector(tag, answer=None):
+        def detect(path, head):
+            calls.append(tag)
+            return answer
+        return detect
+
+    early = _plugin(rxfeed_detect_source=hookspecs.hookimpl(tryfirst=True)(detector("early")))
+    late = _plugin(rxfeed_detect_source=hookspecs.hookimpl(trylast=True)(detector("late", ("late_b", None))))
+    plain = _plugin(rxfeed_detect_source=_hook(detector("plain")))
+    ps = discover(extra_plugins=[("late", late), ("plain", plain), ("early", early)])
+    # an unknown file: everyone is asked, tryfirst first, then rxfeed's own and the
+    # plain third party, trylast last (whose answer is then the one taken)
+    assert ps.detect("x", b"\x42" * 64) == ("late_b", None)
+    assert calls == ["early", "plain", "late"]
+    calls.clear()
+    assert ps.detect("x", b"\xd4\xc3\xb2\xa1" + bytes(20)) == ("pcap_replay", None)  # a plain first party answers
+    assert calls == ["early"]  # before the third-party plain one, and trylast is never reached

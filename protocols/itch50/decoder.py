@@ -64,6 +64,35 @@ class Itch50Decoder(ProtocolDecoder[Itch50Config]):
                        "(errors.implausible_sequence, errors.sequence_overflow)")
         return out
 
+    # --- capabilities (CAPABILITY_MEMBERS): the native decoder's own methods
+    def subscribe(self, callback: Any, types: Any = None, *, with_meta: bool = False) -> None:
+        """A Python callback per message of ``types`` (all: None), optionally with its MessageMeta."""
+        self.native.subscribe(callback, types, with_meta=with_meta)
+
+    def on_event(self, callback: Any) -> None:
+        """A Python callback per session-layer event (gap, session change, end of session, ...)."""
+        self.native.on_event(callback)
+
+    def subscribe_batches(self, callback: Any = None, types: Any = None) -> None:
+        """numpy structured batches of ``types`` (to ``callback``, or kept for :meth:`take_batches`)."""
+        self.native.subscribe_batches(callback, types)
+
+    def take_batches(self) -> Any:
+        """The batches kept so far, by type (one array per type)."""
+        return self.native.take_batches()
+
+    def add_handlers(self, consumer: Any) -> None:
+        """Attach a C handler table (``rxfeed.itch50.handlers.v1`` capsule or its owner)."""
+        self.native.add_handlers(consumer)
+
+    def log_arrivals(self, on: bool = True) -> None:
+        """Record per-datagram handler-done times (``listen --arrivals``)."""
+        self.native.log_arrivals(on)
+
+    def take_arrivals(self) -> Any:
+        """The arrival log so far."""
+        return self.native.take_arrivals()
+
     def finish(self) -> None:
         self.native.flush()
 
