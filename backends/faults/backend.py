@@ -24,6 +24,8 @@ class FaultsBackend(RxBackend[FaultsConfig]):
 
     name = "faults"
     Config = FaultsConfig
+    #: ``"drop=0.01,seed=7"`` -> settings (the CLI's ``--faults``)
+    parse_spec = staticmethod(parse_spec)
     description = "seeded fault injection (drop, duplicate, reorder, delay, truncate, corrupt, kill) around a backend"
 
     def __init__(self, config: FaultsConfig, inner: RxBackend[Any] | None = None) -> None:

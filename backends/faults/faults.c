@@ -274,15 +274,19 @@ static int kill_now(rxf_faults *f, uint64_t index, uint64_t t)
     return (int)f->stats.killed;
 }
 
-/* Flip 1..3 bytes of a copy (never the inner backend's memory). */
+/* Flip 1..3 consecutive bytes (wrapping) of a copy, each by a non-zero
+   mask, so the copy always differs; never the inner backend's memory. */
 static uint8_t *corrupt(rxf_faults *f, rxf_packet *pkt)
 {
     uint8_t *block = copy_of(f, pkt);
     if (block == NULL)
         return NULL;
     uint64_t flips = 1 + param(f, RXF_FAULT_CORRUPT, 3);
+    uint64_t at = param(f, RXF_FAULT_CORRUPT, pkt->len);
+    if (flips > pkt->len)
+        flips = pkt->len;
     for (uint64_t k = 0; k < flips; k++)
-        block[param(f, RXF_FAULT_CORRUPT, pkt->len)] ^= (uint8_t)(1 + param(f, RXF_FAULT_CORRUPT, 255));
+        block[(at + k) % pkt->len] ^= (uint8_t)(1 + param(f, RXF_FAULT_CORRUPT, 255));
     pkt->data = block;
     return block;
 }
