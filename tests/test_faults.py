@@ -393,6 +393,16 @@ def test_cli_replay_with_faults(day):
     assert text.returncode == 0 and "faults injected" in text.stdout and "dropped=" in text.stdout
 
 
+def test_cli_faults_by_name_names_its_inner_backend(day):
+    out = _cli("replay", day, "-b", "faults", "-d", "itch50", "-o", "backend=pcap_replay", "-o", "drop=0.05",
+               "--json")
+    assert out.returncode == 0, out.stderr
+    s = json.loads(out.stdout)
+    assert s["backend"] == "faults" and s["backend_stats"]["faults"]["dropped"] > 0
+    out = _cli("replay", day, "-b", "faults", "-d", "itch50")
+    assert out.returncode == 2 and "name the backend to wrap" in out.stderr
+
+
 def test_cli_listen_with_faults_kills_the_line(day):
     out = _cli("listen", "-b", "pcap_replay", "-d", "itch50", "-o", f"path={day}", "--faults", "kill_after=100", "--json")
     assert out.returncode == 0, out.stderr
@@ -447,3 +457,43 @@ def test_every_burst_is_released_once_on_both_sides(day, burst):
     assert inner.shim.errors == [] and inner.shim.handed == inner.shim.released == f["inner_packets"] == 4548
     assert outer.errors == [] and outer.handed == outer.released == packets and adds_up(f, packets)
     assert outer.poll_after_end() < 0
+
+
+def test_a_small_arena_wraps_and_fills_without_damage(day, clean):
+    """1 MiB for copies, many long holds freed out of order: the ring wraps
+    and fills (no_room counted), and every packet that comes out has its own
+    bytes (a block reused while still handed out would show here)."""
+    spec = "reorder=0.3,reorder_distance=200,delay=0.3,delay_ms=600000,duplicate=0.3,arena_mb=1,seed=24"
+    packets, f = faulty(day, spec, loops=2)
+    assert f["no_room"] > 0 and f["reordered"] > 0 and f["delayed"] > 0 and f["duplicated"] > 0
+    seen = Counter(p[0] for p in packets)
+    twice = Counter(p[0] for p in clean * 2)
+    assert set(seen) == set(twice)
+    assert sum(seen.values()) - sum(twice.values()) == f["duplicated"] and adds_up(f, len(packets))
+
+
+class IdleBackend(RxBackend[PluginConfig]):
+    """A live-like Python source without timestamps: a few packets, then
+    nothing ready (``[]``) for ever."""
+
+    name, Config = "faults_idle", PluginConfig
+
+    def __init__(self) -> None:
+        super().__init__(PluginConfig())
+        self.items = [bytes([i]) * 30 for i in range(5)]
+
+    def read_burst(self, n: int) -> list[bytes]:
+        out, self.items = self.items[:n], self.items[n:]
+        return out
+
+
+def test_delayed_packets_come_out_while_the_line_is_idle():
+    """No timestamps and no later packet: the fault clock runs on the
+    monotonic clock during idle polls, so delayed packets still come out."""
+    backend = FaultsBackend.wrap(IdleBackend(), "delay=1,delay_ms=50")
+    rec = Recorder()
+    with backend:
+        summary = Pipeline(backend, rec, run={"max_seconds": 0.5}).run()
+    assert summary.stop_reason == "time_limit"
+    assert sorted(p[0] for p in rec.packets) == [bytes([i]) * 30 for i in range(5)]
+    assert backend.stats()["faults"]["delayed"] == 5

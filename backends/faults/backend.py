@@ -5,11 +5,21 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from rxfeed.config import validate
+from rxfeed.config import ConfigError, validate
 from rxfeed.interfaces import RxBackend
 
 from ._faults import FaultInjector, PythonSource
 from .config import FaultsConfig, parse_spec
+
+
+def _inner_class(name: str) -> type[RxBackend[Any]]:
+    """The registered backend ``name``; an unknown name is a config error."""
+    from rxfeed.plugins import get_plugins
+
+    try:
+        return get_plugins().backends.get(name)
+    except KeyError as exc:
+        raise ConfigError(f"backend.faults.backend: {exc.args[0]}") from None
 
 
 class FaultsBackend(RxBackend[FaultsConfig]):
@@ -38,31 +48,44 @@ class FaultsBackend(RxBackend[FaultsConfig]):
         cpu = getattr(inner, "cpu", None)
         if cpu is not None:
             self.cpu = cpu
+        try:
+            self.injector = self._injector(inner, config)
+        except BaseException:
+            inner.close()
+            raise
+
+    @staticmethod
+    def _injector(inner: RxBackend[Any], c: FaultsConfig) -> FaultInjector:
+        """The C injector around ``inner``'s table (a Python backend's: one built over ``read_burst``)."""
         capsule = inner.native_capsule()
-        self._python_source = None
+        python_source = None
         if capsule is None:
-            self._python_source = PythonSource(inner)
-            capsule = self._python_source.capsule()
-        c = config
-        self.injector = FaultInjector(
-            capsule, (inner, self._python_source), c.rates(), c.seed, c.reorder_distance,
+            python_source = PythonSource(inner)
+            capsule = python_source.capsule()
+        return FaultInjector(
+            capsule, (inner, python_source), c.rates(), c.seed, c.reorder_distance,
             int(c.delay_ms * 1e6), -1 if c.kill_at is None else int(c.kill_at * 1e9),
             -1 if c.kill_after is None else c.kill_after, c.hold_max, c.arena_mb << 20)
 
     @staticmethod
     def _open_inner(config: FaultsConfig) -> RxBackend[Any]:
-        from rxfeed.config import ConfigError
-        from rxfeed.plugins import get_plugins
-
         if not config.backend:
             raise ConfigError("backend.faults.backend: name the backend to wrap (or use FaultsBackend.wrap)")
         if config.backend == FaultsBackend.name:
             raise ConfigError("backend.faults.backend: faults cannot wrap itself by name (use FaultsBackend.wrap)")
-        try:
-            cls = get_plugins().backends.get(config.backend)
-        except KeyError as exc:
-            raise ConfigError(f"backend.faults.backend: {exc.args[0]}") from None
+        cls = _inner_class(config.backend)
         return cls(validate(cls.Config, config.backend_config, f"backend.{config.backend}"))
+
+    @classmethod
+    def config_for_source(cls, path: str, overrides: dict[str, Any]) -> dict[str, Any]:
+        """``rxfeed replay FILE -b faults -o backend=NAME``: the inner backend's
+        settings for ``FILE``; the inner backend must be named."""
+        inner = overrides.get("backend")
+        if not inner or not isinstance(inner, str):
+            raise ConfigError("backend faults: name the backend to wrap, e.g. -o backend=pcap_replay "
+                              "(or use --faults SPEC with any backend)")
+        icls = _inner_class(inner)
+        return {**overrides, "backend_config": icls.config_for_source(path, dict(overrides.get("backend_config", {})))}
 
     @classmethod
     def wrap(cls, inner: RxBackend[Any], config: FaultsConfig | dict[str, Any] | str | None = None,

@@ -254,8 +254,10 @@ static void release_due(rxf_faults *f, int is_delay, uint64_t now, uint64_t stam
    plus the monotonic time since. */
 static uint64_t packet_time(rxf_faults *f, const rxf_packet *p)
 {
-    uint64_t mono = mono_ns();
-    uint64_t t = p->rx_ts_ns ? p->rx_ts_ns : f->last_t + (f->seen_first ? mono - f->last_mono : 0);
+    /* the monotonic clock only when the packet has no time, or delays need
+       it for idle polls */
+    uint64_t mono = p->rx_ts_ns == 0 || f->cfg.rate[RXF_FAULT_DELAY] > 0.0 ? mono_ns() : 0;
+    uint64_t t = p->rx_ts_ns ? p->rx_ts_ns : f->last_t + (f->last_mono ? mono - f->last_mono : 0);
     f->last_t = t;
     f->last_mono = mono;
     if (!f->seen_first) {
