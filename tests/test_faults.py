@@ -497,3 +497,17 @@ def test_delayed_packets_come_out_while_the_line_is_idle():
     assert summary.stop_reason == "time_limit"
     assert sorted(p[0] for p in rec.packets) == [bytes([i]) * 30 for i in range(5)]
     assert backend.stats()["faults"]["delayed"] == 5
+
+
+def test_the_c_injector_under_sanitizers(tmp_path):
+    """tests/faults_stress.c: faults.c alone, with AddressSanitizer and UBSan,
+    against a fake inner backend that reuses and poisons its window (random
+    configs, sizes, bursts): no shared or released bytes handed out, every
+    inner burst released once, the counters add up, nothing held at the end."""
+    root = Path(__file__).resolve().parents[1]
+    exe = tmp_path / "faults_stress"
+    subprocess.run(["gcc", "-O1", "-g", "-fsanitize=address,undefined", "-fno-sanitize-recover=all",
+                    "-I", root / "core/include", "-I", root / "backends/faults", root / "tests/faults_stress.c",
+                    root / "backends/faults/faults.c", "-o", exe], check=True, capture_output=True)
+    out = subprocess.run([exe, "40"], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0 and out.stdout.strip() == "ok 40 rounds", out.stdout + out.stderr
