@@ -216,6 +216,19 @@ def test_corrupt_and_truncate_never_touch_the_inner_backends_memory():
     assert stats["faults"]["corrupted"] == sum(1 for p in packets if p[0]) > 400
 
 
+def test_a_replays_restart_is_kept(day, clean):
+    """loops=2: the packet flagged PKT_SOURCE_RESET is never dropped or moved,
+    and everything held from the first pass comes out before it."""
+    packets, f = faulty(day, "drop=0.2,reorder=0.2,delay=0.2,delay_ms=600000,reorder_distance=50,seed=25",
+                        loops=2)
+    resets = [i for i, p in enumerate(packets) if p[2] & 0x2]
+    assert len(resets) == 1 and packets[resets[0]][0] == clean[0][0]
+    first_pass = {p[0] for p in clean}
+    assert all(p[0] in first_pass for p in packets[:resets[0]])
+    assert len(packets[:resets[0]]) == len({p[0] for p in packets[:resets[0]]})  # nothing of pass 2 before it
+    assert f["reordered"] > 0 and adds_up(f, len(packets))
+
+
 # --- kill -----------------------------------------------------------------------------
 
 def test_kill_after_n_packets_stops_that_line(day, clean):
@@ -463,7 +476,7 @@ def test_a_small_arena_wraps_and_fills_without_damage(day, clean):
     """1 MiB for copies, many long holds freed out of order: the ring wraps
     and fills (no_room counted), and every packet that comes out has its own
     bytes (a block reused while still handed out would show here)."""
-    spec = "reorder=0.3,reorder_distance=200,delay=0.3,delay_ms=600000,duplicate=0.3,arena_mb=1,seed=24"
+    spec = "reorder=0.5,reorder_distance=5000,delay=0.3,delay_ms=3600000,duplicate=0.3,arena_mb=1,seed=24"
     packets, f = faulty(day, spec, loops=2)
     assert f["no_room"] > 0 and f["reordered"] > 0 and f["delayed"] > 0 and f["duplicated"] > 0
     seen = Counter(p[0] for p in packets)

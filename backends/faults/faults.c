@@ -340,6 +340,12 @@ static void process(rxf_faults *f, const rxf_packet *p)
     int hit[RXF_FAULT_NKINDS];
     for (int k = 0; k < RXF_FAULT_NKINDS; k++)
         hit[k] = fires(f, k);
+    if (p->flags & RXF_PKT_SOURCE_RESET) {
+        /* a replay's new pass: the last pass ends here (everything held comes
+           out first), and the packet carrying the restart is not lost or moved */
+        release_due(f, 0, 0, t, 1);
+        hit[RXF_FAULT_DROP] = hit[RXF_FAULT_REORDER] = hit[RXF_FAULT_DELAY] = 0;
+    }
     if (t >= f->next_delay_due) /* delayed packets due before this one arrives */
         release_due(f, 1, t, t, 0);
     if (kill_now(f, index, t))
