@@ -309,6 +309,18 @@ def test_poison_mode_changes_nothing(day, monkeypatch):
     assert faulty(day, ALL + ",seed=21", 7) == plain
 
 
+def test_close_after_a_limit_gives_the_inner_burst_back_first(day):
+    """A run stopped by a packet limit while output still waits in the
+    wrapper: close() releases the inner backend's burst before closing it."""
+    inner = _ShimmedInner(day)
+    backend = FaultsBackend.wrap(inner, "reorder=0.5,reorder_distance=1,seed=0")
+    summary = Pipeline(backend, Recorder(), run={"max_packets": 10, "burst": 8}).run()
+    assert summary.stop_reason == "packet_limit" and inner.shim.outstanding is not None
+    backend.close()
+    assert inner.shim.outstanding is None and inner.shim.errors == []
+    assert inner.shim.handed == inner.shim.released
+
+
 # --- a Python inner backend --------------------------------------------------------------
 
 class ListBackend(RxBackend[PluginConfig]):

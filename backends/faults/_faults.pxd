@@ -20,6 +20,7 @@ cdef extern from "faults.h" nogil:
     ctypedef struct rxf_faults:
         pass
     rxf_faults *rxf_faults_new(const rxf_backend_ops *inner, const rxf_faults_cfg *cfg, const char **why)
+    void rxf_faults_close(rxf_faults *f)
     void rxf_faults_free(rxf_faults *f)
     void rxf_faults_ops(rxf_faults *f, rxf_backend_ops *ops)
     const rxf_faults_stats *rxf_faults_get_stats(const rxf_faults *f)

@@ -110,6 +110,8 @@ class FaultsBackend(RxBackend[FaultsConfig]):
         return self.inner.progress()
 
     def close(self) -> None:
+        """Give the inner backend back what the wrapper still borrows, then close it."""
+        self.injector.close()
         self.inner.close()
 
     # what the conformance kit needs: with every rate 0, the inner backend's behaviour

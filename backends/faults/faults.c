@@ -488,13 +488,23 @@ rxf_faults *rxf_faults_new(const rxf_backend_ops *inner, const rxf_faults_cfg *c
     return f;
 }
 
+void rxf_faults_close(rxf_faults *f)
+{
+    if (f->outstanding)
+        faults_release(f, NULL, 0);
+    f->fifo_n = f->fifo_head = f->fifo_inner = 0;
+    f->held_n = 0;
+    f->arena.used = f->arena.head = f->arena.tail = 0;
+    release_inner(f);
+    if (!f->inner_end)
+        f->inner_end = RXF_EOF;
+}
+
 void rxf_faults_free(rxf_faults *f)
 {
     if (f == NULL)
         return;
-    if (f->outstanding)
-        faults_release(f, NULL, 0);
-    release_inner(f);
+    rxf_faults_close(f);
     free(f->arena.buf);
     free(f->in);
     free(f->held);

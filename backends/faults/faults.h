@@ -51,6 +51,10 @@ typedef struct rxf_faults rxf_faults;
 /* NULL on bad arguments or no memory (*why says which). `inner` is copied;
    the object owning its context must outlive the wrapper. */
 rxf_faults *rxf_faults_new(const rxf_backend_ops *inner, const rxf_faults_cfg *cfg, const char **why);
+/* Give back everything borrowed from the inner backend (its last burst) and
+   drop what is held; later calls return RXF_EOF. Call before the inner
+   backend is closed. */
+void rxf_faults_close(rxf_faults *f);
 void rxf_faults_free(rxf_faults *f);
 /* This wrapper's table (ctx = f). */
 void rxf_faults_ops(rxf_faults *f, rxf_backend_ops *ops);
