@@ -536,3 +536,31 @@ def test_the_c_injector_under_sanitizers(tmp_path):
                     root / "backends/faults/faults.c", "-o", exe], check=True, capture_output=True)
     out = subprocess.run([exe, "40"], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0 and out.stdout.strip() == "ok 40 rounds", out.stdout + out.stderr
+
+
+def test_two_faulty_lines_through_the_lines_backend(day, clean):
+    """A/B as issue 11 tests it: two copies of the day, each line wrapped with
+    its own seed and line A killed after 2,000 packets, read as one by
+    rxfeed.lines.LinesBackend: each line's packets are its own faulty stream,
+    and only what both lines lost is missing from the union."""
+    from rxfeed.lines import LinesBackend
+
+    class ByLine(Recorder):
+        def on_packets(self, packets: Any) -> bool:
+            self.packets.extend((bytes(p.data), p.line, p.flags) for p in packets)
+            return False
+
+    spec_a, spec_b = "drop=0.05,duplicate=0.02,reorder=0.05,kill_after=2000,seed=1", \
+        "drop=0.05,duplicate=0.02,reorder=0.05,seed=2"
+    a, _ = faulty(day, spec_a)
+    b, fb = faulty(day, spec_b)
+    lines = LinesBackend([FaultsBackend.wrap(pcap(day), spec_a), FaultsBackend.wrap(pcap(day), spec_b)])
+    rec = ByLine()
+    with lines:
+        summary = Pipeline(lines, rec).run()
+    assert summary.stop_reason == "end_of_source", summary.error
+    assert [p[0] for p in rec.packets if p[1] == 0] == [p[0] for p in a]
+    assert [p[0] for p in rec.packets if p[1] == 1] == [p[0] for p in b]
+    lost_both = {p[0] for p in clean} - {p[0] for p in a} - {p[0] for p in b}
+    assert {p[0] for p in rec.packets} == {p[0] for p in clean} - lost_both
+    assert 0 < len(lost_both) < fb["dropped"]

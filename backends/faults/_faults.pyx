@@ -87,7 +87,7 @@ cdef class PythonSource:
         p.dst_ip = meta.dst_ip if meta is not None else 0
         p.src_port = meta.src_port if meta is not None else 0
         p.dst_port = meta.dst_port if meta is not None else 0
-        p.reserved = 0
+        p.line = meta.line if meta is not None else 0
 
 
 cdef const rxf_backend_ops *_inner_ops(capsule) except NULL:
