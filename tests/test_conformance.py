@@ -20,6 +20,7 @@ from typing import Any
 from rxfeed import PluginConfig, RxBackend, get_plugins
 from rxfeed.backends._template.backend import TemplateBackend
 from rxfeed.backends.dpdk.backend import DpdkBackend
+from rxfeed.backends.faults.backend import FaultsBackend
 from rxfeed.backends.nasdaq_file.backend import NasdaqFileBackend
 from rxfeed.backends.pcap_replay.backend import PcapReplayBackend
 from rxfeed.backends.udp_socket.backend import UdpSocketBackend
@@ -37,6 +38,7 @@ TestPcapReplay = backend_kit(PcapReplayBackend)
 TestNasdaqFile = backend_kit(NasdaqFileBackend)
 TestUdpSocket = backend_kit(UdpSocketBackend)
 TestDpdk = backend_kit(DpdkBackend)
+TestFaults = backend_kit(FaultsBackend)  # every rate 0 around pcap_replay: the inner backend's behaviour
 TestTemplateBackend = backend_kit(TemplateBackend)
 TestItch50 = decoder_kit(Itch50Decoder)
 TestTemplateDecoder = decoder_kit(TemplateDecoder)
@@ -76,6 +78,14 @@ class TestPcapngReplay(TestPcapReplay):  # type: ignore[misc,valid-type]
     def source_config(self, tmp_path: Path, payloads: list[bytes]) -> dict[str, Any]:
         write_pcapng(tmp_path / "src.pcapng", [(i * 1000, udp_frame(p)) for i, p in enumerate(payloads)])
         return {"path": str(tmp_path / "src.pcapng")}
+
+
+class TestFaultsOverPython(TestFaults):  # type: ignore[misc,valid-type]
+    """The faults wrapper around a pure-Python backend (read through its C table)."""
+
+    def source_config(self, tmp_path: Path, payloads: list[bytes]) -> dict[str, Any]:
+        source = get_plugins().backends.get("example_py").conformance_source(tmp_path, payloads)
+        return {"backend": "example_py", "backend_config": source}
 
 
 class TestItch50Stream(DecoderConformance):

@@ -339,6 +339,9 @@ _run_opts = [
     click.option("--cpu", type=int, help="pin the loop to this CPU"),
     click.option("--latency", is_flag=True, help="rdtsc histogram per burst, inside the loop"),
     click.option("--json", "as_json", is_flag=True, help="print the summary as one JSON object"),
+    click.option("--faults", "faults", metavar="SPEC",
+                 help="inject seeded faults around the backend, e.g. drop=0.01,reorder=0.02,seed=7 "
+                      "(docs/recovery.md)"),
 ]
 
 
@@ -414,11 +417,14 @@ def replay(source: str, backend: str | None, decoder: str | None, filters: tuple
            config_file: str | None, speed: float, loops: int, books: bool, publish: tuple[str, ...],
            options: tuple[str, ...],
            max_packets: int | None,
-           max_seconds: float | None, burst: int | None, cpu: int | None, latency: bool, as_json: bool) -> None:
+           max_seconds: float | None, burst: int | None, cpu: int | None, latency: bool, as_json: bool,
+           faults: str | None) -> None:
     """Replay SOURCE through a backend and decoder; print what was received."""
     run = {"max_packets": max_packets, "max_seconds": max_seconds, "burst": burst, "cpu": cpu,
            "latency": latency or None}
+    faults_config = _faults_config(faults)
     pipe = _build(source, backend, decoder, filters, speed, loops, config_file, run, _parse_options(options))
+    _with_faults(pipe, faults_config)
     order_books = None
     if books:
         _need(pipe.decoder, "books", "build order books (--books)")
@@ -514,6 +520,30 @@ def _run_with_progress(pipe: Any, show: bool) -> Any:
             t.join()
 
 
+def _faults_config(spec: str | None) -> Any:
+    """The faults backend's config from ``--faults SPEC`` (checked before any
+    source is opened: a bad spec is a usage error), or None."""
+    if spec is None:
+        return None
+    fcls = get_plugins().backends.get("faults")
+    return cfg.validate(fcls.Config, fcls.parse_spec(spec), "--faults")
+
+
+def _with_faults(pipe: Any, config: Any) -> None:
+    """Wrap the pipeline's backend in the faults backend (``--faults``)."""
+    if config is None:
+        return
+    queues = getattr(pipe.backend, "queue_backends", None)
+    if queues is not None:
+        extra = queues()[1:]
+        for b in extra:
+            b.close()
+        if extra:
+            pipe.close()
+            _fail(f"--faults wraps one RX queue; backend {pipe.backend.name!r} is set for {len(extra) + 1}")
+    pipe.backend = get_plugins().backends.get("faults").wrap(pipe.backend, config)
+
+
 def _parse_options(options: tuple[str, ...]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for o in options:
@@ -537,10 +567,11 @@ def _parse_options(options: tuple[str, ...]) -> dict[str, Any]:
 @_add(_run_opts)
 def listen(backend: str, decoder: str | None, options: tuple[str, ...], config_file: str | None, max_packets: int | None,
            max_seconds: float | None, until_end_of_session: bool, arrivals_path: str | None, burst: int | None,
-           cpu: int | None, latency: bool, as_json: bool) -> None:
+           cpu: int | None, latency: bool, as_json: bool, faults: str | None) -> None:
     """Receive live from a backend (busy-polling) until a limit, Ctrl-C or end of session."""
     from rxfeed.pipeline import Pipeline
 
+    faults_config = _faults_config(faults)
     tree = cfg.load(config_file)
     run = {**tree.get("run", {}), **{k: v for k, v in {"max_packets": max_packets, "max_seconds": max_seconds,
                                                        "burst": burst, "cpu": cpu,
@@ -555,6 +586,7 @@ def listen(backend: str, decoder: str | None, options: tuple[str, ...], config_f
             _need(dcls, "end_of_session", "stop at the end of a session (--until-end-of-session)")
             dconf["stop_at_end_of_session"] = True
         pipe = Pipeline(backend, decoder, backend_config=bconf, decoder_config=dconf, run=run)
+    _with_faults(pipe, faults_config)
     if arrivals_path:
         _need(pipe.decoder, "arrivals", "log arrivals (--arrivals)")
         pipe.decoder.log_arrivals()
@@ -591,6 +623,9 @@ def _print_summary(s: Any) -> None:
     own = {k: v for k, v in s.decoder_stats.items() if isinstance(v, (int, float, str)) and v not in (0, "")}
     if own:
         t.add_row(s.decoder, " ".join(f"{k}={v}" for k, v in sorted(own.items())))
+    faults = s.backend_stats.get("faults")
+    if isinstance(faults, dict):
+        t.add_row("faults injected", " ".join(f"{k}={v}" for k, v in faults.items() if v and k != "delivered"))
     if s.latency:
         t.add_row("burst latency (ns)", " ".join(f"{k}={v}" for k, v in s.latency.items()
                                                  if k.startswith(("p", "max"))))
