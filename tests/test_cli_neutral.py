@@ -148,3 +148,33 @@ def test_an_unopenable_source_is_a_usage_error_whatever_the_backend_raises(tmp_p
     for backend in ("pcap_replay", "example_c"):
         out = rx("replay", tmp_path / "nope", "-b", backend, "-d", "itch50")
         assert out.returncode == 2 and "No such file" in out.stderr, (backend, out.stderr)
+
+
+def test_a_capture_claimed_by_two_decoders_asks_for_one(toy_pcap, tmp_path):
+    # a second plugin, found on PYTHONPATH like an installed one, claims every payload
+    (tmp_path / "greedy_claim.py").write_text(
+        "from rxfeed.hookspecs import hookimpl\n\n"
+        "@hookimpl\n"
+        "def rxfeed_claim_payloads(payloads):\n"
+        "    return 'example_toy_native'\n")
+    info = tmp_path / "greedy_claim-0.0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: greedy-claim\nVersion: 0.0.1\n")
+    (info / "entry_points.txt").write_text("[rxfeed]\ngreedy_claim = greedy_claim\n")
+    import os
+
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    out = subprocess.run([sys.executable, "-m", "rxfeed.tools.cli", "replay", str(toy_pcap)], capture_output=True,
+                         text=True, timeout=120, env=env)
+    assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr
+    assert "decoders example_toy, example_toy_native all claim its payloads: give --decoder" in out.stderr
+    named = subprocess.run([sys.executable, "-m", "rxfeed.tools.cli", "replay", str(toy_pcap), "-d", "example_toy",
+                            "--json"], capture_output=True, text=True, timeout=120, env=env)
+    assert named.returncode == 0 and json.loads(named.stdout)["messages"] == 400
+
+
+def test_send_refuses_what_is_not_itch(tmp_path):
+    junk = tmp_path / "junk.bin"
+    junk.write_bytes(bytes(range(256)) * 4)
+    out = rx("send", junk, "--group", "239.1.1.1:5000")
+    assert out.returncode == 2 and "not an ITCH 5.0 capture or NASDAQ file" in out.stderr, out.stderr

@@ -561,7 +561,7 @@ def _parse_options(options: tuple[str, ...]) -> dict[str, Any]:
 @click.option("--backend", "-b", required=True, help="backend, e.g. dpdk")
 @click.option("--decoder", "-d", help="decoder (default: [run] decoder of --config, or the only one installed)")
 @click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False), help="TOML config")
-@click.option("--until-end-of-session", is_flag=True, help="stop at MoldUDP64's end-of-session packet")
+@click.option("--until-end-of-session", is_flag=True, help="stop at the feed's end of session (decoders with the end_of_session capability, e.g. MoldUDP64's end-of-session packet for itch50)")
 @click.option("--arrivals", "arrivals_path", type=OutputPath(),
               help="save (sequence, count, handler-done ns) per packet (.npy) for one-way latency")
 @_add(_run_opts)
@@ -609,7 +609,7 @@ def _print_summary(s: Any) -> None:
     from rich.table import Table
 
     con = Console()
-    t = Table(title=f"{s.source} via {s.backend} -> {s.decoder}", show_header=False)
+    t = Table(title=f"{s.source or 'live'} via {s.backend} -> {s.decoder}", show_header=False)
     t.add_row("stopped", s.stop_reason)
     t.add_row("packets", f"{s.packets:,}")
     t.add_row("messages", f"{s.messages:,}")
@@ -897,7 +897,10 @@ def send_cmd(source: str, group: str, rate: float, msg_rate: float | None, iface
             _fail(f"--iface {iface_ip!r}: expected the IPv4 address of a local interface")
     from .generator import moldudp64_datagrams
 
-    msgs = source_messages(source)
+    try:
+        msgs = source_messages(source)
+    except ValueError as exc:  # not ITCH: the user's input
+        _fail(str(exc))
     if not msgs:
         _fail(f"{source}: no ITCH messages to send")
     if msg_rate:

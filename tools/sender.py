@@ -34,13 +34,19 @@ class SendResult:
 
 
 def source_messages(path: str) -> list[bytes]:
-    """Every message of a source (any backend rxfeed detects), re-encoded to wire bytes."""
+    """Every ITCH 5.0 message of a source (a capture of MoldUDP64 datagrams or
+    a NASDAQ file), re-encoded to wire bytes. ``rxfeed send`` speaks ITCH 5.0
+    over MoldUDP64 only; anything else is a ValueError saying so."""
     from rxfeed import Pipeline, sources
     from rxfeed.plugins import get_plugins
     from rxfeed.protocols.itch50.reference import encode
 
     plugins = get_plugins()
-    backend, _ = plugins.detect(path, sources.head(path)) or ("nasdaq_file", "itch50")
+    found = plugins.detect(path, sources.head(path))
+    if found is None or found[1] not in (None, "itch50"):
+        raise ValueError(f"{path}: not an ITCH 5.0 capture or NASDAQ file (rxfeed send replays ITCH 5.0 "
+                         f"over MoldUDP64 only)")
+    backend = found[0]
     out: list[bytes] = []
     pipe = Pipeline(backend, "itch50", backend_config={"path": path})
     pipe.decoder.subscribe(lambda m: out.append(encode(m.type, **{k: v for k, v in zip(m._fields[1:], m[1:])})))
