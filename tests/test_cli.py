@@ -233,7 +233,7 @@ MISUSES = [
     ("send-iface-not-an-address", ["send", "{day}", "--group", "239.1.1.1:5000", "--iface", "eth0"], None, "", 2,
      r"--iface 'eth0': expected the IPv4 address"),
     ("send-nothing", ["send", "{tmp}/afile", "--group", "239.1.1.1:5000"], None, "", 2,
-     r"afile: no ITCH messages to send"),
+     r"afile: not an ITCH 5.0 capture or NASDAQ file"),
     ("bench-too-few-messages", ["bench", "latency", "-n", "0"], None, "", 2,
      r"'--messages' / '-n': 0 is not in the range x>=64"),
 ]
