@@ -128,7 +128,7 @@ class DecoderRegistry(_Registry["ProtocolDecoder[Any]"]):
         from .interfaces import CAPABILITY_MEMBERS
 
         _require_plugin_class(self, cls, "ProtocolDecoder")
-        caps = getattr(cls, "capabilities", frozenset())
+        caps: frozenset[str] = getattr(cls, "capabilities", frozenset())
         unknown = sorted(set(caps) - set(CAPABILITY_MEMBERS))
         if unknown:
             raise TypeError(f"decoder {cls.__name__} declares unknown capabilities {unknown} "

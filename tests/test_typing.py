@@ -20,15 +20,12 @@ PUBLIC = ["__init__.py", "interfaces.py", "backend_base.py", "config.py", "plugi
 
 @pytest.fixture(scope="module")
 def tree(tmp_path_factory) -> Path:
-    """The installed package's shape (core/ is rxfeed/, ...) as links to the
-    sources: the editable install's import hook is invisible to mypy."""
-    top = tmp_path_factory.mktemp("typed")
-    pkg = top / "rxfeed"
-    pkg.mkdir()
-    for f in (*ROOT.glob("core/*.py"), *ROOT.glob("core/*.pyi"), ROOT / "core" / "py.typed"):
-        (pkg / f.name).symlink_to(f)
-    for sub in ("backends", "protocols", "sinks", "tools"):
-        (pkg / sub).symlink_to(ROOT / sub, target_is_directory=True)
+    """The installed package's shape as links to the sources (what a plugin
+    author gets from ``python -m rxfeed.tools.typetree DIR``): the editable
+    install's import hook is invisible to mypy."""
+    from rxfeed.tools.typetree import make_tree
+
+    top = make_tree(tmp_path_factory.mktemp("typed"))
     shutil.copy(ROOT / "pyproject.toml", top / "pyproject.toml")
     return top
 
