@@ -27,7 +27,7 @@ from rxfeed.backends.udp_socket.backend import UdpSocketBackend
 from rxfeed.protocols._template.decoder import TemplateDecoder
 from rxfeed.protocols.itch50.decoder import Itch50Decoder
 from rxfeed.tools.conformance import (BackendConformance, DecoderConformance, NativeBackendConformance,
-                                      ReplayAgainConformance, backend_kit, decoder_kit)
+                                      NativeDecoderConformance, ReplayAgainConformance, backend_kit, decoder_kit)
 from rxfeed.tools.generator import generate_messages, udp_frame, write_pcapng
 
 from .test_python_decoder import ToyDecoder, toy_datagram
@@ -56,6 +56,7 @@ def test_the_kits_take_the_suites_that_fit():
     assert issubclass(TestThirdPartyCBackend, NativeBackendConformance)
     assert not issubclass(TestThirdPartyPythonBackend, NativeBackendConformance)
     assert not issubclass(TestTemplateBackend, NativeBackendConformance)
+    assert issubclass(TestItch50, NativeDecoderConformance) and issubclass(TestTemplateDecoder, DecoderConformance)
 
 
 def test_every_first_party_plugin_is_run_through_the_kit():
@@ -88,7 +89,7 @@ class TestFaultsOverPython(TestFaults):  # type: ignore[misc,valid-type]
         return {"backend": "example_py", "backend_config": source}
 
 
-class TestItch50Stream(DecoderConformance):
+class TestItch50Stream(NativeDecoderConformance):
     decoder = "itch50"
     stream = True
 
@@ -163,3 +164,105 @@ def test_a_kit_for_one_backend_per_process_runs_each_test_in_a_new_process(tmp_p
         tmp_path)
     with pytest.raises(AssertionError, match="in its own process failed"):
         kit().test_delivers_every_payload_in_order_then_ends(tmp_path)
+
+
+def test_the_kit_is_importable_as_rxfeed_testing():
+    """The name issue 10 promises: ``rxfeed.testing`` is the kit (installed from
+    tools/, so the framework itself imports no tool)."""
+    import rxfeed.testing
+    from rxfeed.tools import conformance
+
+    assert rxfeed.testing.DecoderConformance is conformance.DecoderConformance
+    assert rxfeed.testing.NativeDecoderConformance is conformance.NativeDecoderConformance
+    assert {"BackendConformance", "NativeBackendConformance", "ReplayAgainConformance", "backend_kit",
+            "decoder_kit", "conformance_classes", "poisoned"} <= set(rxfeed.testing.__all__)
+    assert all(getattr(rxfeed.testing, name) is getattr(conformance, name) for name in rxfeed.testing.__all__)
+
+
+def _toy_kit_with(counters: Any) -> type:
+    """The example TOY decoder's kit, its ``counters()`` passed through ``counters``."""
+    class Toy(ToyDecoder):
+        def counters(self) -> dict[str, Any]:
+            return counters(super().counters())
+
+    return type("Kit", (TestPythonDecoder,), {"decoder": Toy})
+
+
+def test_the_kit_catches_gaps_counted_as_lost_messages():
+    """``gaps`` is gap events, ``gap_messages`` what they lost: a decoder
+    reporting lost datagrams as ``gaps`` and no ``gap_messages`` fails."""
+    import pytest
+
+    kit = _toy_kit_with(lambda c: {**c, "gaps": c["gaps"] + c.get("gap_messages", 0), "gap_messages": 0})
+    with pytest.raises(AssertionError, match="gap_messages"):
+        kit().test_malformed_input_is_counted_never_fatal(0)
+
+
+def test_the_kit_catches_a_decoder_counting_beyond_its_bytes():
+    """A decoder trusting a count field (1000 messages a datagram) fails the malformed check."""
+    import pytest
+
+    kit = _toy_kit_with(lambda c: {**c, "messages": c["packets"] * 1000,
+                                   "messages_per_type": {"a": c["packets"] * 1000}})
+    with pytest.raises(AssertionError, match="trusted beyond the bytes received"):
+        kit().test_malformed_input_is_counted_never_fatal(1)
+
+
+def test_the_kit_catches_a_decoder_blind_to_corruption():
+    """A decoder that counts nothing wrong in empty, cut and bit-flipped input fails."""
+    import pytest
+
+    kit = _toy_kit_with(lambda c: {**c, "errors": {}, "gaps": 0, "gap_messages": 0})
+    with pytest.raises(AssertionError, match="counted as nothing wrong"):
+        kit().test_malformed_input_is_counted_never_fatal(2)
+
+
+class _NoPathConfig(PluginConfig):
+    count: int = 3
+
+
+class _NoPathBackend(RxBackend[_NoPathConfig]):
+    """A source with no ``path`` (think a generator or a live feed)."""
+
+    name, Config = "no_path", _NoPathConfig
+
+    def __init__(self, config: _NoPathConfig) -> None:
+        super().__init__(config)
+        self.left = config.count
+
+    def read_burst(self, n: int) -> list[bytes] | None:
+        if not self.left:
+            return None
+        self.left -= 1
+        return [b"x"]
+
+
+def test_the_broken_source_check_never_passes_empty(tmp_path):
+    """No broken sources to try: a backend with no ``path`` and no
+    ``corrupt_configs`` fails saying what to provide; an empty list fails too."""
+    import pytest
+
+    class TestNoPath(BackendConformance):
+        backend = _NoPathBackend
+
+        def source_config(self, tmp_path: Path, payloads: list[bytes]) -> dict[str, Any]:
+            return {"count": len(payloads)}
+
+    with pytest.raises(pytest.fail.Exception, match="must give corrupt_configs"):
+        TestNoPath().test_broken_sources_are_refused_or_counted(tmp_path / "a")
+
+    class TestEmpty(TestNoPath):
+        def corrupt_configs(self, tmp_path: Path) -> list[dict[str, Any]]:
+            return []
+
+    with pytest.raises(AssertionError, match="gave no broken source"):
+        TestEmpty().test_broken_sources_are_refused_or_counted(tmp_path / "b")
+
+
+def test_a_file_backend_is_tried_on_a_missing_path_and_random_bytes_by_default(tmp_path):
+    """The example backends give no ``conformance_corrupt``: the kit tries
+    their source missing and full of random bytes (the test itself runs in
+    TestThirdParty*Backend)."""
+    configs = TestThirdPartyPythonBackend().corrupt_configs(tmp_path)
+    assert len(configs) == 2 and not Path(configs[0]["path"]).exists()
+    assert len(Path(configs[1]["path"]).read_bytes()) == 4096

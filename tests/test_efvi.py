@@ -159,3 +159,9 @@ class TestEfviConformance(NativeBackendConformance):
         os.environ["RXF_EFVI_STANDIN_PCAP"] = str(tmp_path / "nic.pcap")  # read when the VI opens
         return {"interface": "sfc0", "filters": [f"{DEFAULT_GROUP}:{DEFAULT_PORT}"],
                 "expected_frames": len(payloads), "idle_timeout_s": 2.0}
+
+    def corrupt_configs(self, tmp_path):
+        """No such interface; a NIC (the stand-in) fed random bytes, not a pcap."""
+        (tmp_path / "noise.pcap").write_bytes(bytes(range(256)) * 16)
+        os.environ["RXF_EFVI_STANDIN_PCAP"] = str(tmp_path / "noise.pcap")
+        return [{"interface": "nosuch0", "idle_timeout_s": 0.3}, {"interface": "sfc0", "idle_timeout_s": 0.3}]

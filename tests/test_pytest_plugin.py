@@ -4,6 +4,8 @@ with pytester in a separate pytest process."""
 from __future__ import annotations
 
 import json
+import os
+from pathlib import Path
 
 pytest_plugins = ["pytester"]
 
@@ -45,7 +47,10 @@ def _kit(pytester, *args):
 def test_conformance_option_runs_the_kit_alone_on_a_first_party_decoder(pytester):
     pytester.makepyfile(test_user="def test_mine():\n    raise AssertionError('not run with the option alone')\n")
     result = _kit(pytester, "--rxfeed-conformance", "itch50", "-v")
-    result.assert_outcomes(passed=8)  # counts, bursts, 3 malformed seeds, counters, 2 lifetime
+    # counts, bursts, 3 malformed seeds, counters, 2 lifetime; native: ABI refusal, stop with an error
+    result.assert_outcomes(passed=10)
+    result.stdout.fnmatch_lines(["*TestDecoder_itch50::test_a_table_of_another_abi_is_refused PASSED*"])
+    result.stdout.fnmatch_lines(["*TestDecoder_itch50::test_a_decoder_that_stops_ends_the_run_with_its_error PASSED*"])
     result.stdout.fnmatch_lines(["*rxfeed-conformance?itch50?::TestDecoder_itch50::test_released_buffers_poisoned*"
                                  "PASSED*"])
     assert "test_mine" not in result.stdout.str()
@@ -63,12 +68,27 @@ def test_conformance_option_on_the_example_plugins_backends(pytester):
     assert out.count("TestBackend_example_py::") >= 9
 
 
-def test_conformance_option_says_when_a_plugin_cannot_be_checked(pytester):
-    """The example's toy decoder gives the kit no sample payloads: one test
-    fails saying what is missing, rather than nothing being checked."""
-    result = _kit(pytester, "--rxfeed-conformance", "example_toy")
+def test_conformance_option_on_the_example_plugins_decoders(pytester):
+    """The example's Python TOY decoder (the flagship of writing a decoder in
+    Python) and its Cython twin pass the kit; only the Cython one, having a
+    C table, gets the native decoder checks."""
+    result = _kit(pytester, "--rxfeed-conformance", "example_toy", "--rxfeed-conformance", "example_toy_native",
+                  "-v")
+    out = result.stdout.str()
+    result.assert_outcomes(passed=8 + 10)
+    assert "TestDecoder_example_toy_native::test_a_table_of_another_abi_is_refused PASSED" in out
+    assert "TestDecoder_example_toy::test_a_table_of_another_abi_is_refused" not in out
+
+
+def test_conformance_option_says_when_a_plugin_cannot_be_checked(pytester, monkeypatch):
+    """A decoder (rxfeed_broken's ``broken_no_kit``, found on PYTHONPATH)
+    that gives the kit no sample payloads: one test fails saying what is
+    missing, rather than nothing being checked."""
+    broken = Path(__file__).parent / "plugins" / "rxfeed_broken"
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(broken), os.environ.get("PYTHONPATH", "")]))
+    result = _kit(pytester, "--rxfeed-conformance", "broken_no_kit")
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["*the decoder suite cannot run: rxfeed_example.toy.ToyDecoder has no "
+    result.stdout.fnmatch_lines(["*the decoder suite cannot run: rxfeed_broken.failing.NoKitDecoder has no "
                                  "conformance_samples()*"])
 
 

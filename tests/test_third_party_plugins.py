@@ -23,8 +23,8 @@ import pytest
 
 from rxfeed import Packet, Pipeline, get_plugins
 from rxfeed.interfaces import PKT_SOURCE_RESET
-from rxfeed.tools.conformance import (DecoderConformance, NativeBackendConformance, ReplayAgainConformance,
-                                      backend_kit, decoder_kit)
+from rxfeed.tools.conformance import (DecoderConformance, NativeBackendConformance, NativeDecoderConformance,
+                                      ReplayAgainConformance, backend_kit, decoder_kit)
 from rxfeed.tools.generator import generate_messages, moldudp64_datagrams
 
 from rxfeed_cython_example import records
@@ -180,6 +180,16 @@ def test_both_toy_decoders_count_alike_on_any_input(day):
         assert s.stop_reason == "end_of_source"
     assert counts["example_toy"] == counts["example_toy_native"]
     assert counts["example_toy"]["errors"]["malformed"] >= 4 and counts["example_toy"]["duplicates"] > 0
+
+
+@pytest.mark.parametrize("name", TOY_DECODERS)
+def test_toy_gaps_count_events_and_gap_messages_what_they_lost(name):
+    """Datagrams 4-6 and 9 lost: two gap events (``gaps``), four datagrams
+    missing in them (``gap_messages``) - the framework's meaning of both,
+    in the Python decoder and its Cython twin alike."""
+    seqs = [1, 2, 3, 7, 8, 10]
+    s = Pipeline(ListBackend([datagram(q, toy_messages(q)) for q in seqs]), name).run()
+    assert (s.gaps, s.gap_messages) == (2, 4)
 
 
 @pytest.mark.parametrize("tail,why", [
@@ -353,12 +363,16 @@ def test_toy_subscribers_batches_and_a_failing_callback(day):
 
 TestCythonBackend = backend_kit(get_plugins().backends.get("example_cython"))
 TestNativeToyDecoder = decoder_kit(get_plugins().decoders.get("example_toy_native"))
+#: the Python TOY decoder through its conformance_* hooks (pytest --rxfeed-conformance example_toy)
+TestPythonToyDecoderHooks = decoder_kit(ToyDecoder)
 
 
 def test_the_cython_plugin_gets_the_native_and_replay_again_suites():
     assert issubclass(TestCythonBackend, NativeBackendConformance)
     assert issubclass(TestCythonBackend, ReplayAgainConformance) and TestCythonBackend.reset_option == "loops"
-    assert issubclass(TestNativeToyDecoder, DecoderConformance)
+    assert issubclass(TestNativeToyDecoder, NativeDecoderConformance)
+    assert issubclass(TestPythonToyDecoderHooks, DecoderConformance)
+    assert not issubclass(TestPythonToyDecoderHooks, NativeDecoderConformance)
 
 
 def test_rxfeed_conformance_option_on_the_cython_plugin(tmp_path):

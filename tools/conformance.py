@@ -4,7 +4,7 @@ A backend author subclasses :class:`BackendConformance`, a decoder author
 :class:`DecoderConformance`, in a test module named like ``Test...``; pytest
 collects the inherited tests::
 
-    from rxfeed.tools.conformance import BackendConformance
+    from rxfeed.testing import BackendConformance   # the kit's public name
 
     class TestMyBackend(BackendConformance):
         backend = "my_backend"                    # registry name (or a class)
@@ -16,7 +16,8 @@ collects the inherited tests::
 
 A backend with a C table subclasses :class:`NativeBackendConformance`
 instead (adds the ABI checks); one that can replay its source also
-:class:`ReplayAgainConformance`. Every first-party backend and decoder passes these in rxfeed's own suite
+:class:`ReplayAgainConformance`; a decoder with a C table,
+:class:`NativeDecoderConformance` (ABI refusal, stopping with an error). Every first-party backend and decoder passes these in rxfeed's own suite
 (``tests/test_conformance.py``). What is checked is listed on each test.
 
 Without a test file: ``pytest --rxfeed-conformance NAME`` builds these
@@ -123,8 +124,19 @@ class BackendConformance:
         raise NotImplementedError
 
     def corrupt_configs(self, tmp_path: Path) -> list[dict[str, Any]]:
-        """Configs of broken sources (corrupt, truncated, missing)."""
-        return []
+        """Configs of broken sources (corrupt, truncated, missing). By default,
+        for a backend whose :meth:`source_config` has a ``path``: that path
+        missing, and a file of random bytes. Any other backend must override
+        this (hook ``conformance_corrupt``): the check never passes empty."""
+        (tmp_path / "good").mkdir(parents=True, exist_ok=True)
+        base = self.source_config(tmp_path / "good", self.payloads(3))
+        if "path" not in base:
+            pytest.fail(f"{self._class().__qualname__}: no broken sources to check - a backend whose source "
+                        f"has no `path` must give corrupt_configs() (hook conformance_corrupt(tmp_path) -> "
+                        f"[config]; docs/writing-a-plugin.md, 'Conformance kit')", pytrace=False)
+        noise = tmp_path / "random.bin"
+        noise.write_bytes(random.Random(5).randbytes(4096))
+        return [{**base, "path": str(tmp_path / "missing" / "no_such_source")}, {**base, "path": str(noise)}]
 
     def source_opened(self, backend: RxBackend[Any]) -> None:
         """Called after each open of a :meth:`source_config` config, before the
@@ -223,8 +235,11 @@ class BackendConformance:
 
     def test_broken_sources_are_refused_or_counted(self, tmp_path: Path) -> None:
         """Each of :meth:`corrupt_configs` raises a clear error (on open or in
-        the summary's ``error``) or runs to an end - never crashes or hangs."""
-        for config in self.corrupt_configs(tmp_path):
+        the summary's ``error``) or runs to an end - never crashes or hangs.
+        No broken sources at all fails: the check must check something."""
+        configs = self.corrupt_configs(tmp_path)
+        assert configs, "corrupt_configs() (hook conformance_corrupt) gave no broken source to check"
+        for config in configs:
             try:
                 with self._open(config) as backend:
                     summary, _ = self._run(backend)
@@ -419,6 +434,22 @@ class DecoderConformance:
         summary = self._run(bad)
         assert summary.stop_reason in GOOD_ENDS, summary.error
         assert sum(summary.messages_per_type.values()) == summary.messages
+        framable = sum(len(p) for p in bad)
+        assert summary.messages + summary.duplicates <= framable, \
+            f"{summary.messages} messages (+{summary.duplicates} duplicates) out of {framable} bytes: a count " \
+            f"or length field was trusted beyond the bytes received"
+        assert sum(summary.errors.values()) + summary.gaps + sum(summary.drops.values()) > 0, \
+            "corrupted input (empty, 3 random bytes, cut and bit-flipped payloads) counted as nothing wrong"
+        self._assert_gap_counts(summary)
+
+    @staticmethod
+    def _assert_gap_counts(summary: Any) -> None:
+        """``gaps`` counts gap events, ``gap_messages`` what they lost: both
+        ints, and each gap loses at least one message."""
+        assert isinstance(summary.gaps, int) and isinstance(summary.gap_messages, int)
+        assert summary.gap_messages >= summary.gaps, \
+            f"{summary.gaps} gaps but gap_messages {summary.gap_messages}: `gaps` counts gap events, " \
+            f"`gap_messages` the messages missing in them (docs/writing-a-plugin.md, 'A decoder')"
 
     @pytest.mark.parametrize("burst", [1, 32])
     def test_released_buffers_poisoned_change_nothing(self, tmp_path: Path, burst: int) -> None:
@@ -467,9 +498,93 @@ class DecoderConformance:
             assert isinstance(c.get("messages_per_type", {}), dict)
             assert sum(c.get("messages_per_type", {}).values()) == c.get("messages", 0)
             assert all(isinstance(v, int) for v in c.get("errors", {}).values())
+            assert isinstance(c.get("gaps", 0), int) and isinstance(c.get("gap_messages", 0), int)
+            assert c.get("gap_messages", 0) >= c.get("gaps", 0), "gap_messages (messages lost) < gaps (events)"
             payloads, _ = self.valid_payloads()
             summary = Pipeline(_ListBackend(payloads, self.stream), dec).run()
             assert json.loads(summary.to_json())["decoder_stats"] == summary.decoder_stats
+
+
+class _DecoderOps(ctypes.Structure):
+    """``rxf_decoder_ops`` (rxfeed/abi_types.h)."""
+
+    _fields_ = [("abi_version", ctypes.c_uint32), ("struct_size", ctypes.c_uint32), ("ctx", ctypes.c_void_p),
+                ("on_burst", ctypes.c_void_p), ("on_end", ctypes.c_void_p), ("last_error", ctypes.c_void_p)]
+
+
+_DECODER_NAME = b"rxfeed.decoder_ops.v1"
+_ON_BURST = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.POINTER(_Packet), ctypes.c_uint32)
+_LAST_ERROR = ctypes.CFUNCTYPE(ctypes.c_void_p, ctypes.c_void_p)
+
+
+class _StoppingDecoderShim:
+    """A copy of a decoder's C table whose ``on_burst`` passes ``good_bursts``
+    bursts to the real one, then returns non-zero with ``last_error`` saying
+    :attr:`WHY` (a decoder that meets something it cannot go on from)."""
+
+    WHY = b"conformance: the decoder gave up on this burst"
+
+    def __init__(self, capsule: Any, good_bursts: int) -> None:
+        self.capsule_in = capsule  # keeps the real table alive
+        real = _DecoderOps.from_address(_capsule_get(capsule, _DECODER_NAME))
+        self.real_on_burst = _ON_BURST(real.on_burst)
+        self.good_bursts, self.bursts = good_bursts, 0
+        self._why = ctypes.create_string_buffer(self.WHY)
+        self._on_burst, self._last_error = _ON_BURST(self._burst), _LAST_ERROR(self._error)
+        self.ops = _DecoderOps.from_buffer_copy(real)
+        self.ops.on_burst = ctypes.cast(self._on_burst, ctypes.c_void_p).value
+        self.ops.last_error = ctypes.cast(self._last_error, ctypes.c_void_p).value
+
+    def capsule(self) -> Any:
+        return _capsule_new(ctypes.addressof(self.ops), _DECODER_NAME, None)
+
+    def _burst(self, ctx: int, pkts: Any, n: int) -> int:
+        self.bursts += 1
+        if self.bursts > self.good_bursts:
+            return 1
+        return int(self.real_on_burst(ctx, pkts, n))
+
+    def _error(self, ctx: int) -> int:
+        return ctypes.addressof(self._why)
+
+
+class NativeDecoderConformance(DecoderConformance):
+    """:class:`DecoderConformance` plus the checks of a decoder with a C table
+    (``decoder_capsule()``)."""
+
+    def test_a_table_of_another_abi_is_refused(self) -> None:
+        """The run loop refuses this decoder's table, with a ValueError naming
+        the ABI, once its ABI version or size is wrong (a decoder built
+        against another rxfeed)."""
+        dec = self._make()
+        capsule = dec.decoder_capsule()
+        assert capsule is not None, "a native decoder returns its C table from decoder_capsule()"
+        ops = _DecoderOps.from_address(_capsule_get(capsule, _DECODER_NAME))
+        payloads, _ = self.valid_payloads()
+        for field, value in (("abi_version", ops.abi_version + 1), ("struct_size", 8)):
+            bad = _DecoderOps.from_buffer_copy(ops)
+            setattr(bad, field, value)
+            with pytest.raises(ValueError, match="ABI"):
+                _runloop.run_python(_ListBackend(payloads, self.stream),
+                                    _capsule_new(ctypes.addressof(bad), _DECODER_NAME, None))
+
+    def test_a_decoder_that_stops_ends_the_run_with_its_error(self) -> None:
+        """Through a shim around the C table: once ``on_burst`` returns
+        non-zero (after 2 good bursts of 1 packet), the run stops there -
+        ``stop_reason`` ``decoder_stopped``, the table's ``last_error`` text
+        in the summary's ``error``, only the packets of the bursts before
+        counted, and the decoder's counters still a valid summary."""
+        payloads, _ = self.valid_payloads()
+        assert len(payloads) >= 3, "valid_payloads() should give at least 3 payloads for this test"
+        dec = self._make()
+        shim = _StoppingDecoderShim(dec.decoder_capsule(), good_bursts=2)
+        dec.decoder_capsule = shim.capsule  # the Pipeline asks the instance
+        summary = Pipeline(_ListBackend(payloads, self.stream), dec, run={"burst": 1}).run()
+        assert summary.stop_reason in ("decoder_stopped", "decoder_error"), (summary.stop_reason, summary.error)
+        assert summary.error == _StoppingDecoderShim.WHY.decode()
+        assert shim.bursts == 3, "the loop went on after on_burst asked it to stop"
+        assert summary.packets <= 2 and sum(summary.messages_per_type.values()) == summary.messages
+        json.loads(summary.to_json())
 
 
 class _ListBackend(RxBackend[PluginConfig]):
@@ -579,9 +694,11 @@ def _forward(hook: Any) -> Any:
 
 
 def decoder_kit(cls: type[Any]) -> type:
-    """DecoderConformance over ``cls.conformance_samples()``."""
+    """DecoderConformance (NativeDecoderConformance for a decoder with a C
+    table) over ``cls.conformance_samples()``."""
     if not hasattr(cls, "conformance_samples"):
         return _missing("decoder", cls, "conformance_samples() -> (payloads, messages)")
-    return type(f"Kit_{cls.__name__}", (DecoderConformance,),
+    base = DecoderConformance if issubclass(cls, PythonDecoder) else NativeDecoderConformance
+    return type(f"Kit_{cls.__name__}", (base,),
                 {"decoder": cls, "stream": bool(getattr(cls, "conformance_stream", False)),
                  "valid_payloads": _forward(cls.conformance_samples)})

@@ -87,6 +87,24 @@ class FailingDecoder(PythonDecoder[PluginConfig]):
         return {"packets": self.packets, "messages": self.packets, "messages_per_type": {"p": self.packets}}
 
 
+class NoKitDecoder(PythonDecoder[PluginConfig]):
+    """Decodes fine, but gives the conformance kit no ``conformance_samples()``:
+    ``pytest --rxfeed-conformance broken_no_kit`` must fail naming that."""
+
+    name, Config = "broken_no_kit", PluginConfig
+
+    def __init__(self, config: PluginConfig | None = None) -> None:
+        super().__init__(config or PluginConfig())
+        self.packets = 0
+
+    def on_packets(self, packets: Sequence[Packet]) -> bool:
+        self.packets += len(packets)
+        return False
+
+    def counters(self) -> dict[str, Any]:
+        return {"packets": self.packets, "messages": 0}
+
+
 class Failing:
     @hookimpl
     def rxfeed_register_backends(self, registry: Any) -> None:
@@ -96,6 +114,7 @@ class Failing:
     @hookimpl
     def rxfeed_register_decoders(self, registry: Any) -> None:
         registry.add(FailingDecoder)
+        registry.add(NoKitDecoder)
 
 
 failing = Failing()

@@ -6,7 +6,8 @@ cdef struct ToyState:
     uint64_t packets
     uint64_t messages            # new messages (in datagrams not seen before)
     uint64_t duplicates          # messages of datagrams already seen
-    uint64_t gaps                # datagrams missing before the ones received
+    uint64_t gaps                # gap events: jumps in the datagram sequence
+    uint64_t gap_messages        # datagrams the gaps skipped (what they lost)
     uint64_t malformed           # datagrams cut short (header or a message)
     uint64_t next_seq            # the datagram sequence expected next
     uint64_t per_type[256]

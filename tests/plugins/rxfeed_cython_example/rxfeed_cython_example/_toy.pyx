@@ -2,7 +2,8 @@
 """The TOY protocol (``rxfeed_example.toy``) decoded in Cython through the
 decoder ABI: a datagram is ``[u32 BE sequence][u8 count]`` then ``count``
 messages ``[u8 type][u8 len][len bytes]``. Counts as the Python decoder
-does: messages per type, missing datagrams (gaps), messages of datagrams
+does: messages per type, gap events (gaps) and the datagrams they skipped
+(gap_messages), messages of datagrams
 already seen (duplicates) and datagrams cut short (malformed); every length
 is checked before a byte is read."""
 from libc.stdint cimport uint8_t, uint32_t, uint64_t
@@ -25,7 +26,9 @@ cdef void _datagram(ToyState *st, const uint8_t *d, uint32_t n) noexcept nogil:
     seq = (<uint64_t>d[0] << 24) | (<uint64_t>d[1] << 16) | (<uint64_t>d[2] << 8) | d[3]
     new = seq >= st.next_seq
     if new:
-        st.gaps += seq - st.next_seq
+        if seq > st.next_seq:
+            st.gaps += 1
+            st.gap_messages += seq - st.next_seq
         st.next_seq = seq + 1
     for i in range(d[4]):
         if n - pos < MSG_HEADER:
@@ -75,5 +78,5 @@ cdef class ToyCounter:
         st = &self.st
         return {"packets": st.packets, "messages": st.messages,
                 "messages_per_type": {chr(t): st.per_type[t] for t in range(256) if st.per_type[t]},
-                "gaps": st.gaps, "duplicates": st.duplicates,
+                "gaps": st.gaps, "gap_messages": st.gap_messages, "duplicates": st.duplicates,
                 "errors": {"malformed": st.malformed} if st.malformed else {}}

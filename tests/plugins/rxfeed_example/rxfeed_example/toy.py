@@ -8,7 +8,11 @@ Besides counting it offers what the protocol-neutral CLI asks of a decoder
 no end of session, so the CLI refuses clearly whatever needs those
 (``--books``, ``plot``, ``--arrivals``, ``--until-end-of-session``, ...).
 
-Sequence numbers count datagrams. A datagram whose sequence is below the
+Sequence numbers count datagrams. A jump in them is one gap event
+(``gaps``); the datagrams it skipped are ``gap_messages`` (the counter the
+framework keeps for what a gap lost: TOY cannot know how many messages a
+missing datagram held, so it counts the missing sequence numbers, at least
+one per gap). A datagram whose sequence is below the
 next expected one is a duplicate: its messages are counted in
 ``duplicates``, not ``messages``, and reach subscribers only in dissect mode
 (``sequenced = False``), with status ``"duplicate"``."""
@@ -145,12 +149,18 @@ class ToyDecoder(PythonDecoder[ToyConfig]):
         super().__init__(config or ToyConfig())
         self.sequenced, self.batch_size = self.config.sequenced, self.config.batch_size
         self.per_type: Counter[str] = Counter()
-        self.packets = self.gaps = self.duplicates = self.malformed = 0
+        self.packets = self.gaps = self.gap_messages = self.duplicates = self.malformed = 0
         self.next_seq = 1
         self._callbacks: dict[int | None, tuple[Callable[..., Any], bool]] = {}
         self._event_callback: Callable[[dict[str, Any]], Any] | None = None
         self._batches: _Batches | None = None
         self._error: BaseException | None = None
+
+    # --- what the conformance kit uses (pytest --rxfeed-conformance example_toy) ---
+    @staticmethod
+    def conformance_samples() -> tuple[list[bytes], int]:
+        """200 TOY datagrams of an 'a' and a 'b' message, and the 400 messages in them."""
+        return [datagram(seq, [(b"a", b"x"), (b"b", b"yz")]) for seq in range(1, 201)], 400
 
     # --- what the CLI uses (capabilities) --------------------------------------
     def subscribe(self, callback: Callable[..., Any], types: str | None = None, *, with_meta: bool = False) -> None:
@@ -208,7 +218,8 @@ class ToyDecoder(PythonDecoder[ToyConfig]):
 
     def _gap(self, seq: int, rx_ts_ns: int) -> None:
         if seq > self.next_seq:
-            self.gaps += seq - self.next_seq
+            self.gaps += 1
+            self.gap_messages += seq - self.next_seq
             if self._event_callback is not None:
                 self._event_callback({"kind": "gap", "first": self.next_seq, "count": seq - self.next_seq,
                                       "rx_ts_ns": rx_ts_ns})
@@ -239,5 +250,6 @@ class ToyDecoder(PythonDecoder[ToyConfig]):
 
     def counters(self) -> dict[str, Any]:
         return {"packets": self.packets, "messages": sum(self.per_type.values()),
-                "messages_per_type": dict(self.per_type), "gaps": self.gaps, "duplicates": self.duplicates,
+                "messages_per_type": dict(self.per_type), "gaps": self.gaps, "gap_messages": self.gap_messages,
+                "duplicates": self.duplicates,
                 "errors": {"malformed": self.malformed} if self.malformed else {}}
