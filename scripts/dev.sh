@@ -10,7 +10,7 @@
 # a virtualenv in .venv, rxfeed built in place (meson-python editable install:
 # native extensions rebuild on import after an edit), test dependencies, and
 # the example third-party plugins the tests load through their entry points
-# (tests/plugins: C and Python, and Cython).
+# (tests/plugins: C and Python, Cython, and C built with cffi).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -64,6 +64,7 @@ setup() {
     $pip install -q --no-build-isolation -Csetup-args=-Defvi_standin=true -e "$ROOT[test,bench,outputs]"
     $pip install -q --no-build-isolation "$ROOT/tests/plugins/rxfeed_example"
     $pip install -q --no-build-isolation "$ROOT/tests/plugins/rxfeed_cython_example"
+    $pip install -q --no-build-isolation "$ROOT/tests/plugins/rxfeed_cffi_example"
 }
 
 # scripts/sanitize.sh sources this file for its functions only
