@@ -286,7 +286,7 @@ def test_send_journal_answers_what_was_sent_and_counts_the_rest(truth):
     sender.join()
     res = result["r"]
     out = res.rerequest["requests_by_outcome"]
-    assert recent == truth[N - 1000:]
+    assert recent == truth[N - 1000:], res.rerequest
     # every request accounted for: seq 1 answered until the window passed it, expired after
     assert out["answered"] == len(during) + 1 and out["expired"] == 1 + 50 - len(during), res.rerequest
     assert out["beyond_end"] == 2 and res.rerequest["requests"] == 54
@@ -294,7 +294,7 @@ def test_send_journal_answers_what_was_sent_and_counts_the_rest(truth):
     # pacing held while answering: the paced loop (no GIL) keeps its schedule (it catches up
     # when the machine preempts it, so the total time, not each gap, is what answering could stretch)
     span = (int(res.records["send_ns"][-1]) - int(res.records["send_ns"][0])) / 1e9
-    assert span == pytest.approx((res.datagrams - 1) / rate, rel=0.1)
+    assert span == pytest.approx((res.datagrams - 1) / rate, rel=0.1), (span, res.summary())
     c.close(), feed.close()
 
 
@@ -338,3 +338,11 @@ def test_store_from_messages_and_run_length():
     assert bytes(store.blocks(1100, 2)) == b"".join(len(m).to_bytes(2, "big") + m for m in msgs[100:102])
     with pytest.raises(ValueError, match="10 bytes"):
         MessageStore.from_messages(msgs, b"short")
+
+
+def test_limits_are_checked_and_burst_defaults_to_one_second():
+    assert ServerLimits(rate=500).burst == 500
+    for bad in ({"max_payload": 22}, {"max_payload": 70_000}, {"max_count": 0}, {"packets_per_request": 0},
+                {"rate": -1}, {"rate": 10, "burst": 0.5}, {"max_clients": 0}):
+        with pytest.raises(ValueError):
+            ServerLimits(**bad)

@@ -840,9 +840,8 @@ def _limits(max_count: int, max_payload: int, packets_per_request: int, rate_lim
             burst_limit: float | None, max_clients: int) -> Any:
     from .rerequest import ServerLimits
 
-    burst = burst_limit if burst_limit is not None else max(rate_limit, 1.0)
     try:
-        return ServerLimits(max_count, max_payload, packets_per_request, rate_limit, burst, max_clients)
+        return ServerLimits(max_count, max_payload, packets_per_request, rate_limit, burst_limit, max_clients)
     except ValueError as exc:
         _fail(str(exc))
 
@@ -938,12 +937,12 @@ def serve_rerequest(source: str, listen: str, session: str | None, filters: tupl
         _fail(str(exc))
     with _listening(listen):
         server = RerequestServer(store, listen=(host, port), limits=limits)
-    with server:
-        a = server.address
+    a = server.address
+    with server, _stop_signals() as stop:  # handlers first: a SIGTERM right after the line below is honoured
         click.echo(f"rxfeed: serving {len(store):,} messages of session "
                    f"{store.session.decode('ascii', 'replace').rstrip()} (sequence {store.first_seq}.."
                    f"{store.end_seq - 1}) on {a[0]}:{a[1]}", err=True)
-        _wait_for_stop(max_seconds)
+        stop.wait(max_seconds or None)
     stats = server.stats()
     if as_json:
         click.echo(json.dumps(stats))
@@ -952,15 +951,16 @@ def serve_rerequest(source: str, listen: str, session: str | None, filters: tupl
             click.echo(f"{k}: {' '.join(f'{a}={b}' for a, b in v.items()) if isinstance(v, dict) else v}")
 
 
-def _wait_for_stop(max_seconds: float) -> None:
-    """Block until SIGINT, SIGTERM or ``max_seconds`` (0: no limit)."""
+@contextlib.contextmanager
+def _stop_signals() -> Iterator[Any]:
+    """An event set by SIGINT or SIGTERM while the block runs."""
     import signal
     import threading
 
     stop = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        stop.wait(max_seconds or None)
+        yield stop
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)

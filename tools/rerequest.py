@@ -187,17 +187,19 @@ class ServerLimits:
     with room for tunnels). ``packets_per_request``: answer datagrams per
     request (1, as NASDAQ's servers: the client asks again for the rest).
     ``rate``/``burst``: messages per second per client address and the most
-    saved up (0: no limit). ``max_clients``: per-client entries kept.
+    saved up (rate 0: no limit; burst None: one second's worth). ``max_clients``: per-client entries kept.
     """
 
     max_count: int = 10_000
     max_payload: int = 1400
     packets_per_request: int = 1
     rate: float = 100_000.0
-    burst: float = 100_000.0
+    burst: float | None = None
     max_clients: int = 4096
 
     def __post_init__(self) -> None:
+        if self.burst is None:
+            self.burst = max(self.rate, 1.0)  # one second's worth
         if self.max_payload < REQUEST_SIZE + 3 or self.max_payload > 65507:
             raise ValueError(f"max_payload {self.max_payload}: expected 23..65507 bytes")
         if self.max_count < 1 or self.packets_per_request < 1 or self.max_clients < 1:
@@ -227,7 +229,7 @@ class RerequestServer:
         self.store = _as_store(source, session)
         self.limits = limits or ServerLimits()
         self.window: Window = window or (lambda: (self.store.first_seq, self.store.end_seq))
-        self.clients = ClientTable(self.limits.rate, self.limits.burst, self.limits.max_clients)
+        self.clients = ClientTable(self.limits.rate, float(self.limits.burst or 0), self.limits.max_clients)
         self.counters: dict[str, int] = dict.fromkeys(
             ("requests", "packets_sent", "messages_sent", "bytes_sent", "capped", "send_errors",
              "kernel_drops"), 0)
