@@ -68,6 +68,8 @@ class MessageStore:
         self.session, self.buffer, self.first_seq = session, buffer, first_seq
         self.offsets = np.ascontiguousarray(offsets, dtype=np.int64)
         self.present = None if present is None or bool(present.all()) else present
+        #: messages of a capture left out for implausible sequence numbers
+        self.implausible = 0
 
     @classmethod
     def from_messages(cls, messages: Iterable[bytes], session: bytes, first_seq: int = 1) -> MessageStore:
@@ -232,7 +234,8 @@ class RerequestServer:
         self.clients = ClientTable(self.limits.rate, float(self.limits.burst or 0), self.limits.max_clients)
         self.counters: dict[str, int] = dict.fromkeys(
             ("requests", "packets_sent", "messages_sent", "bytes_sent", "capped", "send_errors",
-             "kernel_drops"), 0)
+             "kernel_drops", "internal_errors"), 0)
+        self.last_error = ""
         self.outcomes: dict[str, int] = dict.fromkeys(OUTCOMES, 0)
         self.sock = _bind(listen)
         self.address: tuple[str, int] = self.sock.getsockname()
@@ -283,7 +286,11 @@ class RerequestServer:
             except OSError:  # e.g. ICMP port unreachable from an earlier answer: not this request's fault
                 continue
             self._note_kernel_drops(anc)
-            self.handle(data, addr)
+            try:
+                self.handle(data, addr)
+            except Exception as exc:  # a bug of the server's own: counted and kept, the server stays up
+                self.counters["internal_errors"] += 1
+                self.last_error = f"{type(exc).__name__}: {exc}"
 
     def _note_kernel_drops(self, ancillary: list[tuple[int, int, bytes]]) -> None:
         for level, kind, value in ancillary:
@@ -365,10 +372,11 @@ class RerequestServer:
         return {"listen": f"{self.address[0]}:{self.address[1]}",
                 "session": self.store.session.decode("ascii", "replace").rstrip(),
                 "first_sequence": self.store.first_seq, "available": [lowest, end - 1],
-                "holes": self.store.holes, **self.counters,
+                "holes": self.store.holes, "implausible_at_load": self.store.implausible, **self.counters,
                 "ignored": self.counters["requests"] - self.outcomes["answered"] - self.outcomes["answered_partly"],
                 "requests_by_outcome": dict(self.outcomes),
                 "clients": len(self.clients.buckets), "clients_evicted": self.clients.evicted,
+                **({"last_error": self.last_error} if self.last_error else {}),
                 "seconds": round(ended - self._started, 3) if self._started else 0.0}
 
 
@@ -471,6 +479,8 @@ def store_from_datagrams(payloads: Iterable[bytes], session: bytes | None = None
         sess, seq, count = MOLD_HEADER.unpack_from(p)
         if count == 0 or count == END_OF_SESSION or (session is not None and sess != session):
             continue
+        if seq == 0 or seq + count > 2**64 - 1:  # no such sequence numbers
+            continue
         session = sess if session is None else session
         _split_blocks(p, seq, count, seqs, blocks)
     if session is None:
@@ -493,21 +503,25 @@ def _split_blocks(payload: bytes, seq: int, count: int, seqs: list[int], blocks:
 
 
 def _store_from_numbered(seqs: list[int], blocks: list[bytes], session: bytes) -> MessageStore:
-    """Sort by sequence, keep the first copy of each, mark holes."""
-    seq_arr = np.array(seqs, dtype=np.uint64)
-    unique, first_index = np.unique(seq_arr, return_index=True)  # first occurrence of each
+    """Sort by sequence, keep the first copy of each, mark holes. Sequence
+    numbers implausibly far from the rest (a corrupt or forged datagram: more
+    than twice the message count plus 2^20 from the median) are left out and
+    counted (``MessageStore.implausible``) rather than indexed."""
+    unique, first_index = np.unique(np.array(seqs, dtype=np.uint64), return_index=True)  # first copy of each
+    median, reach = int(unique[len(unique) // 2]), 2 * len(unique) + (1 << 20)
+    keep = (unique >= np.uint64(max(1, median - reach))) & (unique < np.uint64(min(2**64 - 1, median + reach)))
+    unique, first_index = unique[keep], first_index[keep]
     first_seq = int(unique[0])
     n = int(unique[-1]) - first_seq + 1
-    if n > 4 * len(unique) + (1 << 20):
-        raise ValueError(f"sequence numbers {first_seq}..{int(unique[-1])} are too sparse to index "
-                         f"({len(unique)} messages)")
-    slot = (unique - first_seq).astype(np.int64)
+    slot = (unique - np.uint64(first_seq)).astype(np.int64)
     lengths = np.zeros(n, dtype=np.int64)
     lengths[slot] = [len(blocks[i]) for i in first_index]
     present = np.zeros(n, dtype=bool)
     present[slot] = True
     buffer = b"".join(blocks[i] for i in first_index)
-    return MessageStore(session, buffer, _offsets(lengths), first_seq, present)
+    store = MessageStore(session, buffer, _offsets(lengths), first_seq, present)
+    store.implausible = int(len(keep) - keep.sum())
+    return store
 
 
 def _store_from_stream(chunks: list[bytes], session: bytes) -> MessageStore:
