@@ -25,11 +25,16 @@ cdef inline uint64_t _ns(int clock) noexcept nogil:
     return <uint64_t>ts.tv_sec * 1000000000ULL + <uint64_t>ts.tv_nsec
 
 
-def send_paced(int fd, list payloads, double rate_pps, double max_seconds=0.0):
+def send_paced(int fd, list payloads, double rate_pps, double max_seconds=0.0, progress=None):
     """Send ``payloads`` on the connected socket ``fd`` at ``rate_pps``
     datagrams per second (0: as fast as possible). Returns ``(sent,
-    send_times_ns, retries)``; ``send_times_ns[i]`` is datagram i's send time (taken just before send())."""
+    send_times_ns, retries)``; ``send_times_ns[i]`` is datagram i's send time (taken just before send()).
+    ``progress``: a uint64 array whose element 0 is set to the datagrams sent so
+    far after each send (read by another thread, e.g. a re-request journal)."""
     cdef Py_ssize_t n = len(payloads), i
+    cdef uint64_t[::1] done = progress if progress is not None else np.zeros(1, dtype=np.uint64)
+    if done.shape[0] < 1:
+        raise ValueError("progress needs at least one element")
     cdef const uint8_t **bufs = <const uint8_t **>malloc(max(n, 1) * sizeof(uint8_t *))
     cdef size_t *lens = <size_t *>malloc(max(n, 1) * sizeof(size_t))
     if bufs == NULL or lens == NULL:
@@ -62,6 +67,7 @@ def send_paced(int fd, list payloads, double rate_pps, double max_seconds=0.0):
                 if rc < 0 and errno != ECONNREFUSED:  # refused: an earlier datagram found no listener
                     break
                 sent += 1
+                done[0] = sent
                 if limit and _ns(CLOCK_MONOTONIC) > limit:
                     break
     finally:

@@ -19,8 +19,7 @@ from pydantic import ValidationError
 
 from rxfeed import config as cfg
 from rxfeed import sources
-from rxfeed.config import PluginConfig
-from rxfeed.interfaces import PythonDecoder, RxBackend
+from rxfeed.interfaces import RxBackend
 from rxfeed.plugins import get_plugins
 
 
@@ -208,23 +207,6 @@ def _new_failures(plugins: Any, before: int) -> str:
     return "".join(f"; plugin {name} failed: {err}" for name, err in new)
 
 
-class _PayloadSampler(PythonDecoder[PluginConfig]):
-    """Keeps copies of the first payloads of a source (for detection)."""
-
-    name, Config = "payload_sampler", PluginConfig
-
-    def __init__(self) -> None:
-        super().__init__(PluginConfig())
-        self.payloads: list[bytes] = []
-
-    def on_packets(self, packets: Any) -> bool:
-        self.payloads += [bytes(p.data) for p in packets]
-        return False
-
-    def counters(self) -> dict[str, Any]:
-        return {"packets": len(self.payloads)}
-
-
 def _sample_payloads(source: str, backend: str, plugins: Any, n: int = 32, head_bytes: int = 1 << 16) -> list[bytes]:
     """Up to ``n`` payloads from the first ``head_bytes`` of SOURCE's content,
     read by ``backend`` from a copy (a pipe's bytes stay kept for the run)."""
@@ -232,7 +214,9 @@ def _sample_payloads(source: str, backend: str, plugins: Any, n: int = 32, head_
 
     from rxfeed.pipeline import Pipeline
 
-    sampler = _PayloadSampler()
+    from .rerequest import PayloadCollector
+
+    sampler = PayloadCollector()
     with tempfile.TemporaryDirectory(prefix="rxfeed-detect-") as tmp:
         path = os.path.join(tmp, "head")
         with open(path, "wb") as f:
@@ -870,6 +854,40 @@ def bench_latency(messages: int, rates: str, paths: str | None, png: str, as_jso
     click.echo(f"CDF: {png}")
 
 
+def _host_port(value: str, option: str, lowest_port: int = 1) -> tuple[str, int]:
+    """ADDRESS:PORT of an option, or a clear usage error."""
+    host, _, port = value.rpartition(":")
+    if not host or not port.isdigit() or not lowest_port <= int(port) < 65536:
+        _fail(f"{option} {value!r}: expected ADDRESS:PORT (port {lowest_port}..65535)")
+    return host, int(port)
+
+
+_rerequest_opts = [
+    click.option("--max-count", type=click.IntRange(min=1), default=10_000, show_default=True,
+                 help="re-request: a larger requested count is answered as this many"),
+    click.option("--max-payload", type=click.IntRange(23, 65507), default=1400, show_default=True,
+                 help="re-request: UDP payload bytes per answer datagram"),
+    click.option("--packets-per-request", type=click.IntRange(min=1), default=1, show_default=True,
+                 help="re-request: answer datagrams per request (1: as NASDAQ; the client asks again)"),
+    click.option("--rate-limit", type=click.FloatRange(min=0), default=100_000.0, show_default=True,
+                 help="re-request: messages per second per client address (0: no limit)"),
+    click.option("--burst", "burst_limit", type=click.FloatRange(min=0), default=None,
+                 help="re-request: messages a client may save up (default: one second's worth)"),
+    click.option("--max-clients", type=click.IntRange(min=1), default=4096, show_default=True,
+                 help="re-request: client addresses tracked (least recently seen forgotten)"),
+]
+
+
+def _limits(max_count: int, max_payload: int, packets_per_request: int, rate_limit: float,
+            burst_limit: float | None, max_clients: int) -> Any:
+    from .rerequest import ServerLimits
+
+    try:
+        return ServerLimits(max_count, max_payload, packets_per_request, rate_limit, burst_limit, max_clients)
+    except ValueError as exc:
+        _fail(str(exc))
+
+
 @main.command("send")
 @click.argument("source", type=click.Path(exists=True, dir_okay=False))
 @click.option("--group", required=True, metavar="G:P", help="destination group (or unicast address) and port")
@@ -880,21 +898,30 @@ def bench_latency(messages: int, rates: str, paths: str | None, png: str, as_jso
 @click.option("--ttl", type=click.IntRange(0, 255), default=1, show_default=True)
 @click.option("--max-seconds", type=click.FloatRange(min=0), default=0.0, help="stop after S seconds (0: no limit)")
 @click.option("--record", "record_path", type=OutputPath(), help="save send times (.npy)")
+@click.option("--rerequest-listen", metavar="HOST:PORT", default=None,
+              help="keep a journal of what was sent and answer MoldUDP64 re-requests for it here")
+@click.option("--journal-size", type=click.IntRange(min=1), default=1_000_000, show_default=True,
+              help="messages the journal keeps (requests for older ones are counted as expired)")
+@click.option("--linger", type=click.FloatRange(min=0), default=1.0, show_default=True,
+              help="seconds to keep answering re-requests after the last datagram")
+@_add(_rerequest_opts)
 def send_cmd(source: str, group: str, rate: float, msg_rate: float | None, iface_ip: str | None, ttl: int,
-             max_seconds: float, record_path: str | None) -> None:
-    """Replay SOURCE as MoldUDP64 over UDP, paced without sleeping, and print what was sent."""
+             max_seconds: float, record_path: str | None, rerequest_listen: str | None, journal_size: int,
+             linger: float, **limit_options: Any) -> None:
+    """Replay SOURCE as MoldUDP64 over UDP, paced without sleeping, and print what
+    was sent (with --rerequest-listen, also what its re-request server answered)."""
     import numpy as np
 
-    from .sender import send, source_messages
+    from .sender import JournalOptions, send, source_messages
 
-    host, _, port = group.rpartition(":")
-    if not host or not port.isdigit() or not 0 < int(port) < 65536:
-        _fail(f"--group {group!r}: expected ADDRESS:PORT (port 1..65535)")
+    host, port = _host_port(group, "--group")
     if iface_ip is not None:
         try:
             ipaddress.IPv4Address(iface_ip)
         except ValueError:
             _fail(f"--iface {iface_ip!r}: expected the IPv4 address of a local interface")
+    journal = (JournalOptions(_host_port(rerequest_listen, "--rerequest-listen", 0), journal_size, linger,
+                              _limits(**limit_options)) if rerequest_listen else None)
     from .generator import moldudp64_datagrams
 
     try:
@@ -906,10 +933,82 @@ def send_cmd(source: str, group: str, rate: float, msg_rate: float | None, iface
     if msg_rate:
         n_dgrams = sum(1 for _ in moldudp64_datagrams(msgs, end_of_session=False))
         rate = msg_rate * n_dgrams / max(1, len(msgs))
-    res = send(msgs, host, int(port), rate, iface_ip, ttl, max_seconds=max_seconds)
+    with _listening(rerequest_listen or ""):
+        res = send(msgs, host, port, rate, iface_ip, ttl, max_seconds=max_seconds, journal=journal)
     if record_path:
         np.save(record_path, res.records)
     click.echo(json.dumps(res.summary()))
+
+
+@contextlib.contextmanager
+def _listening(where: str) -> Iterator[None]:
+    """A socket that cannot be bound (address in use, not local) is the user's error."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno in (errno.EADDRINUSE, errno.EADDRNOTAVAIL, errno.EACCES) and where:
+            _fail(f"cannot listen on {where}: {exc.strerror or exc}")
+        raise
+
+
+@main.group()
+def serve() -> None:
+    """Servers a receiver is tested against (``rxfeed serve rerequest``)."""
+
+
+@serve.command("rerequest")
+@click.argument("source", type=click.Path(exists=True, dir_okay=False))
+@click.option("--listen", required=True, metavar="HOST:PORT", help="UDP address to answer on (port 0: any free)")
+@click.option("--session", default=None,
+              help="MoldUDP64 session (NASDAQ file: the session to answer as, default RXFEED0001; "
+                   "capture: which session to keep, default the first)")
+@click.option("--filter", "filters", multiple=True, metavar="GROUP:PORT", help="capture: keep only these destinations")
+@click.option("--max-seconds", type=click.FloatRange(min=0), default=0.0,
+              help="stop after S seconds (0: until Ctrl-C or SIGTERM)")
+@click.option("--json", "as_json", is_flag=True, help="print the counters as one JSON object on exit")
+@_add(_rerequest_opts)
+def serve_rerequest(source: str, listen: str, session: str | None, filters: tuple[str, ...], max_seconds: float,
+                    as_json: bool, **limit_options: Any) -> None:
+    """Answer MoldUDP64 re-requests (UDP) from SOURCE: a capture of MoldUDP64
+    datagrams (pcap/pcapng) or a NASDAQ ITCH file (sequence numbers 1..N in
+    file order). Prints its counters on exit."""
+    from .rerequest import RerequestServer, load_store
+
+    host, port = _host_port(listen, "--listen", lowest_port=0)
+    limits = _limits(**limit_options)
+    try:
+        store = load_store(source, session, filters)
+    except ValueError as exc:
+        _fail(str(exc))
+    with _listening(listen):
+        server = RerequestServer(store, listen=(host, port), limits=limits)
+    a = server.address
+    with server, _stop_signals() as stop:  # handlers first: a SIGTERM right after the line below is honoured
+        click.echo(f"rxfeed: serving {len(store):,} messages of session "
+                   f"{store.session.decode('ascii', 'replace').rstrip()} (sequence {store.first_seq}.."
+                   f"{store.end_seq - 1}) on {a[0]}:{a[1]}", err=True)
+        stop.wait(max_seconds or None)
+    stats = server.stats()
+    if as_json:
+        click.echo(json.dumps(stats))
+    else:
+        for k, v in stats.items():
+            click.echo(f"{k}: {' '.join(f'{a}={b}' for a, b in v.items()) if isinstance(v, dict) else v}")
+
+
+@contextlib.contextmanager
+def _stop_signals() -> Iterator[Any]:
+    """An event set by SIGINT or SIGTERM while the block runs."""
+    import signal
+    import threading
+
+    stop = threading.Event()
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield stop
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 if __name__ == "__main__":
