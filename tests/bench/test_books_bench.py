@@ -42,7 +42,7 @@ from rxfeed import Pipeline
 from rxfeed.protocols.itch50._book import OrderBooks
 from rxfeed.tools.generator import generate_messages, write_nasdaq
 
-from .peers import ITCH_BOOK_PATHS, assert_books_agree, itchcpp_books
+from .peers import ITCH_BOOK_PATHS, assert_books_agree, count_messages, itchcpp_books
 
 pytestmark = pytest.mark.bench
 N = int(os.environ.get("RXFEED_BENCH_MESSAGES", "5000000"))
@@ -108,6 +108,7 @@ def _cross_check(last: dict, symbols: dict[str, int]) -> dict[str, int]:
 def test_books_vs_fastest_peers(day):
     _, books, _ = rxfeed_books(day)
     symbols = books.symbols()
+    assert count_messages(day) == N  # counted before the clock runs
     load = os.getloadavg()[0]
     best, last = _race(day, list(symbols))
     agreed = _cross_check(last, symbols)
