@@ -46,7 +46,8 @@ def require_itchcpp() -> Any:
 
 
 def itchcpp_parse_file(path: Path) -> int:
-    """itchfeed+itchcpp: ``parse_file`` iterator, drained in C (``deque(maxlen=0)``)."""
+    """itchfeed+itchcpp: ``parse_file`` iterator, each message counted by a Python
+    callable, the loop run by ``deque(maxlen=0)`` (no Python ``for``)."""
     parser = require_itchcpp()
     counted = _Counted()
     with open(path, "rb") as f:
