@@ -60,7 +60,8 @@ setup() {
     reserve_hugepages
     local pip="$VENV/bin/python -m pip"
     # the efvi backend is built against rxfeed's ef_vi stand-in here (no Onload
-    # driver or Solarflare NIC on this machine); production builds use -Donload_prefix
+    # driver or Solarflare NIC on this machine); production builds use -Donload_prefix.
+    # [bench] brings the benchmarks' peers: itchfeed + its C++ backend itchcpp, itch-book, meatpy
     $pip install -q --no-build-isolation -Csetup-args=-Defvi_standin=true -e "$ROOT[test,bench,outputs]"
     $pip install -q --no-build-isolation "$ROOT/tests/plugins/rxfeed_example"
     $pip install -q --no-build-isolation "$ROOT/tests/plugins/rxfeed_cython_example"

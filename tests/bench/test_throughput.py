@@ -1,12 +1,17 @@
 """Throughput on a generated 5M-message day (opt-in: ``pytest -m bench``).
 
 Same file, same run: rxfeed's three outputs, the floor (a C loop that only
-walks the length prefixes), the MoldUDP64-in-pcap path, and the fastest
-Python ITCH package from PyPI we found (itchfeed, which uses its C++ backend
-itchcpp when installed). Ratios are printed at the end and written to
-``.benchmarks/rxfeed-throughput.json``; nothing here asserts a timing.
+walks the length prefixes), the MoldUDP64-in-pcap path, and the peer: the
+fastest Python ITCH 5.0 decoder on PyPI, itchfeed with its C++ backend itchcpp
+(every message as a message object), through each of its parse paths; the
+best path is the peer's number. For (b), also itch-book's C++ session asked
+for every numpy table it has (it decodes fewer types, and keeps books). The peer tests FAIL when itchcpp is not
+itchfeed's backend (``itch.USING_CPP_BACKEND``): pure-Python itchfeed is ~5x
+slower and would inflate every ratio. Ratios are printed at the end and
+written to ``.benchmarks/rxfeed-throughput.json``; nothing here asserts a timing.
 
-``RXFEED_BENCH_MESSAGES`` changes the day's size (default 5,000,000).
+``RXFEED_BENCH_MESSAGES`` changes the day's size (default 5,000,000). On a shared
+machine add ``--benchmark-timer=time.process_time`` (this process's CPU time).
 """
 
 from __future__ import annotations
@@ -22,6 +27,8 @@ import pytest
 from rxfeed import Pipeline
 from rxfeed.protocols.itch50._decoder import count_framed
 from rxfeed.protocols.itch50._handlers import ChecksumHandler
+
+from .peers import ITCHCPP_PARSE_PATHS, itch_book_numpy_tables, require_itchcpp
 
 pytestmark = pytest.mark.bench
 N = int(os.environ.get("RXFEED_BENCH_MESSAGES", "5000000"))
@@ -83,35 +90,39 @@ def test_c_python_callbacks(benchmark, day):
     _record(benchmark, "c_python_callbacks", n)
 
 
-def test_peer_itchfeed(benchmark, day):
-    import itch  # the bench extra, installed by scripts/dev.sh
-    import itch.parser as itch_parser
-
-    def parse():
-        n = 0
-        with open(day["itch"], "rb") as f:
-            for _ in itch_parser.MessageParser().parse_file(f):
-                n += 1
-        return n
-
-    n = benchmark.pedantic(parse, rounds=2, iterations=1)
+@pytest.mark.parametrize("path_name", sorted(ITCHCPP_PARSE_PATHS))
+def test_peer_itchfeed_itchcpp(benchmark, day, path_name):
+    require_itchcpp()  # fails (never skips, never falls back) unless itchcpp is itchfeed's backend
+    n = benchmark.pedantic(lambda: ITCHCPP_PARSE_PATHS[path_name](day["itch"]), rounds=3, iterations=1)
     assert n == N
-    _record(benchmark, "peer_itchfeed" + ("_cpp" if getattr(itch, "USING_CPP_BACKEND", False) else ""), n)
+    _record(benchmark, f"peer_itchcpp_{path_name}", n)
 
 
-def test_zz_report():
-    peer = next((v for k, v in RESULTS.items() if k.startswith("peer_")), None)
+def test_peer_itch_book_numpy_tables(benchmark, day):
+    n = benchmark.pedantic(lambda: itch_book_numpy_tables(day["itch"]), rounds=3, iterations=1)
+    assert n == N
+    _record(benchmark, "numpy_peer_itch_book_tables", n)
+
+
+def test_zz_report(request):
+    peers = {k: v for k, v in RESULTS.items() if k.startswith("peer_")}
+    assert peers, "the peer (itchfeed + itchcpp) was not measured: see test_peer_itchfeed_itchcpp"
+    peer_name = max(peers, key=peers.get)
+    peer = peers[peer_name]
     lines = [f"machine: {platform.machine()} {os.cpu_count()} cpus, {platform.processor() or '?'}; "
-             f"python {platform.python_version()}; {N:,} messages"]
+             f"python {platform.python_version()}; {N:,} messages; "
+             f"timer {request.config.getoption('benchmark_timer')}; "
+             f"load {os.getloadavg()[0]:.1f}"]
     for k, v in RESULTS.items():
         lines.append(f"{k:24s} {v / 1e6:8.2f} M msg/s")
     ratios = {}
     if "floor" in RESULTS and "a_c_handler" in RESULTS:
         ratios["a_vs_floor"] = RESULTS["a_c_handler"] / RESULTS["floor"]
-    if peer:
-        for k in ("b_numpy_batches", "c_python_callbacks"):
-            if k in RESULTS:
-                ratios[f"{k}_vs_peer"] = RESULTS[k] / peer
+    for k in ("a_c_handler", "b_numpy_batches", "c_python_callbacks"):
+        if k in RESULTS:
+            ratios[f"{k}_vs_peer"] = RESULTS[k] / peer
+    if "numpy_peer_itch_book_tables" in RESULTS and "b_numpy_batches" in RESULTS:
+        ratios["b_vs_itch_book_tables"] = RESULTS["b_numpy_batches"] / RESULTS["numpy_peer_itch_book_tables"]
     if "a_c_handler_pcap" in RESULTS and "a_c_handler" in RESULTS:
         ratios["pcap_cost_per_msg_vs_file"] = RESULTS["a_c_handler"] / RESULTS["a_c_handler_pcap"]
     for k, v in ratios.items():
@@ -119,5 +130,6 @@ def test_zz_report():
     print("\n" + "\n".join(lines))
     out = Path(".benchmarks")
     out.mkdir(exist_ok=True)
-    (out / "rxfeed-throughput.json").write_text(json.dumps({"results": RESULTS, "ratios": ratios}, indent=2))
+    (out / "rxfeed-throughput.json").write_text(json.dumps({"results": RESULTS, "ratios": ratios, "peer": peer_name},
+                                                           indent=2))
     assert RESULTS, "run the whole module"
