@@ -137,12 +137,13 @@ REPEATS_C = r"""
    previous datagram by pointer (the bug: the pointer outlives its burst);
    otherwise copies it. */
 typedef struct { const uint8_t *prev; uint32_t prev_len; uint8_t copy[2048];
-                 uint64_t packets, repeats; } repeats;
+                 uint64_t packets, repeats, empty; } repeats;
 
 static int rp_burst(void *ctx, const rxf_packet *pkts, uint32_t n) {
     repeats *r = ctx;
     for (uint32_t i = 0; i < n; i++) {
         const rxf_packet *p = &pkts[i];
+        if (p->len == 0) { r->empty++; continue; }  /* not a datagram of this protocol: counted */
         r->packets++;
         if (r->prev && p->len == r->prev_len && memcmp(p->data, r->prev, p->len) == 0) r->repeats++;
         r->prev_len = p->len;
@@ -165,7 +166,7 @@ void repeats_init(repeats *r, rxf_decoder_ops *ops) {
 """
 
 REPEATS_CDEF = """
-typedef struct { uint64_t packets, repeats; ...; } repeats;
+typedef struct { uint64_t packets, repeats, empty; ...; } repeats;
 void repeats_init(repeats *r, rxf_decoder_ops *ops);
 """
 
@@ -204,7 +205,9 @@ class _Repeats(ProtocolDecoder[PluginConfig]):
 
     def counters(self) -> dict[str, Any]:
         n = int(self.state.packets)
-        return {"messages": n, "messages_per_type": {"datagram": n}, "repeats": int(self.state.repeats)}
+        empty = int(self.state.empty)
+        return {"messages": n, "messages_per_type": {"datagram": n}, "repeats": int(self.state.repeats),
+                "errors": {"empty_datagram": empty} if empty else {}}
 
 
 class _RepeatsKeepingPointers(_Repeats):

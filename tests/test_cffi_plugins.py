@@ -241,6 +241,10 @@ class TestCffiBackendConformance(NativeBackendConformance):
     def source_config(self, tmp_path, payloads):
         return {"data": b"".join(struct.pack("<I", len(p)) + p for p in payloads)}
 
+    def corrupt_configs(self, tmp_path):
+        # a cut length prefix; a record running past the end
+        return [{"data": b"\x05\x00"}, {"data": struct.pack("<I", 100) + b"short"}]
+
 
 def test_the_kit_catches_a_packet_after_the_end(tmp_path):
     """A reader that, once it has said RXF_EOF, hands out a packet again."""
