@@ -4,14 +4,11 @@ module code), joining the nogil loop through rxfeed.ffi."""
 
 from __future__ import annotations
 
-import importlib
 import struct
-import sys
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import cffi
 import pytest
 
 from rxfeed import Pipeline, RxBackend, ffi as rxffi
@@ -20,6 +17,8 @@ from rxfeed.protocols.itch50 import Itch50Decoder
 from rxfeed.protocols.itch50 import ffi as itch_ffi
 from rxfeed.tools.conformance import NativeBackendConformance
 from rxfeed.tools.generator import generate_messages, moldudp64_datagrams
+
+from .c_harness import build_module
 
 BACKEND_C = r"""
 #include <string.h>
@@ -100,16 +99,7 @@ void tally_init(rxf_itch_handlers *h, tally *t);
 
 
 def _build(tmp_path_factory, name, cdef, source, build_args):
-    ffi = cffi.FFI()
-    ffi.cdef(cdef)
-    ffi.set_source(name, source, **build_args)
-    out = tmp_path_factory.mktemp(name)
-    ffi.compile(tmpdir=str(out))
-    sys.path.insert(0, str(out))
-    try:
-        return importlib.import_module(name)
-    finally:
-        sys.path.remove(str(out))
+    return build_module(name, cdef, source, **build_args)
 
 
 _BACKEND_MODULES: dict[str, Any] = {}

@@ -6,18 +6,12 @@ the reorder buffer never exceeds its limits."""
 
 from __future__ import annotations
 
-import importlib
-import os
 import random
-import sys
-import tempfile
 from dataclasses import dataclass, field
-from pathlib import Path
 
-import cffi
 import pytest
 
-import rxfeed
+from .c_harness import build_harness
 
 CDEF = """
 typedef struct seq_harness seq_harness;
@@ -129,21 +123,7 @@ COUNTERS = ("next", "delivered", "duplicates", "redundant", "gaps_opened", "gaps
 
 @pytest.fixture(scope="module")
 def lib():
-    ffi = cffi.FFI()
-    ffi.cdef(CDEF)
-    # scripts/sanitize.sh builds the harness with the sanitizers too
-    sanitize = os.environ.get("RXFEED_HARNESS_CFLAGS", "").split()
-    ffi.set_source("_rxf_seq_harness", SOURCE, include_dirs=[rxfeed.get_include()],
-                   extra_compile_args=["-O1", "-Wall", "-Werror", "-Wno-unused-function", *sanitize],
-                   extra_link_args=sanitize)
-    out = Path(tempfile.mkdtemp(prefix="seqh"))
-    ffi.compile(tmpdir=str(out))
-    sys.path.insert(0, str(out))
-    try:
-        mod = importlib.import_module("_rxf_seq_harness")
-    finally:
-        sys.path.remove(str(out))
-    return mod
+    return build_harness("_rxf_seq_harness", CDEF, SOURCE)
 
 
 @dataclass

@@ -88,6 +88,17 @@ typedef struct rxf_mold_verdict {
     uint8_t packet_first;   /* CONFIRMED: the new packet comes before the held one */
 } rxf_mold_verdict;
 
+/* A MoldUDP64 request packet (client -> re-request server): session (10),
+   sequence of the first message wanted (u64 BE), message count (u16 BE).
+   Writes RXF_MOLD_HEADER_LEN bytes to out and returns that length. */
+static inline uint32_t rxf_mold_request(uint8_t *out, const char *session, uint64_t seq, uint16_t count) {
+    memcpy(out, session, 10);
+    for (int i = 0; i < 8; i++) out[10 + i] = (uint8_t)(seq >> (56 - 8 * i));
+    out[18] = (uint8_t)(count >> 8);
+    out[19] = (uint8_t)count;
+    return RXF_MOLD_HEADER_LEN;
+}
+
 /* Header fields; 0 if shorter than a header. */
 static inline int rxf_mold_header(const uint8_t *p, uint32_t len, uint64_t *seq, uint32_t *count) {
     if (len < RXF_MOLD_HEADER_LEN) return 0;

@@ -1,0 +1,42 @@
+"""Build a small C test harness with cffi (API mode) against rxfeed's headers.
+
+``scripts/sanitize.sh`` sets ``RXFEED_HARNESS_CFLAGS`` so the harnesses are
+built with ASan+UBSan too."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import cffi
+
+import rxfeed
+
+
+def build_module(name: str, cdef: str, source: str, **set_source: Any) -> Any:
+    """Compile ``source`` exposing ``cdef`` as module ``name`` (cffi API mode,
+    ``set_source`` keyword arguments as given) in a temporary directory, and
+    import it."""
+    ffi = cffi.FFI()
+    ffi.cdef(cdef)
+    ffi.set_source(name, source, **set_source)
+    out = Path(tempfile.mkdtemp(prefix=name))
+    ffi.compile(tmpdir=str(out))
+    sys.path.insert(0, str(out))
+    try:
+        return importlib.import_module(name)
+    finally:
+        sys.path.remove(str(out))
+
+
+def build_harness(name: str, cdef: str, source: str, include_dirs: list[str] | None = None) -> Any:
+    """A test harness: :func:`build_module` against rxfeed's headers with
+    -Wall -Werror (and the sanitizers under ``scripts/sanitize.sh``)."""
+    sanitize = os.environ.get("RXFEED_HARNESS_CFLAGS", "").split()
+    return build_module(name, cdef, source, include_dirs=[rxfeed.get_include(), *(include_dirs or [])],
+                        extra_compile_args=["-O1", "-Wall", "-Werror", "-Wno-unused-function", *sanitize],
+                        extra_link_args=sanitize)
