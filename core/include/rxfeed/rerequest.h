@@ -1,9 +1,9 @@
 /*
  * Re-request scheduling: which missing sequence ranges to ask for, when, and
  * how often. Protocol-neutral: the transport's `send(first, count)` builds
- * and sends the request packet (MoldUDP64: session, sequence, count; see
- * protocols/moldudp64/moldudp64.h rxf_mold_request), and the answers come
- * back as ordinary packets on a line of their own, into the sequencer.
+ * and sends the request packet (each session layer has its own format), and
+ * the answers come back as ordinary packets on a line of their own, into
+ * the sequencer.
  *
  *   want(first, count)  a hole opened (the sequencer's gap callback); merged
  *                       with what is already wanted, split into requests of
