@@ -187,6 +187,14 @@ def test_existing_files_are_never_overwritten(day, tmp_path):
     assert (d / "cap-000001.pcapng").read_bytes() == b"keep me"
 
 
+def test_two_recordings_in_one_second_get_their_own_files(day, tmp_path):
+    first = RecordBackend.wrap(pcap(day), {"dir": str(tmp_path)})
+    second = RecordBackend.wrap(pcap(day), {"dir": str(tmp_path)})
+    first.close()
+    second.close()
+    assert first.prefix != second.prefix and len(first.files()) == len(second.files()) == 1
+
+
 def test_cli_replay_with_faults_records_what_the_decoder_saw(day, tmp_path):
     out = tmp_path / "rec"
     r = subprocess.run([sys.executable, "-m", "rxfeed.tools.cli", "replay", str(day), "--json",

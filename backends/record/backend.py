@@ -25,6 +25,21 @@ def _prepare_dir(directory: str) -> Path:
     return d
 
 
+#: a recording's file names after its prefix: ``-000001.pcapng`` ...
+FILE_PATTERN = "-" + "[0-9]" * 6 + ".pcapng"
+
+
+def _free_prefix(directory: Path) -> str:
+    """``rxfeed-`` and the UTC time, with ``-2``, ``-3``... when a recording
+    of that second is already in ``directory``."""
+    stamp = time.strftime("rxfeed-%Y%m%dT%H%M%SZ", time.gmtime())
+    prefix, n = stamp, 1
+    while any(directory.glob(prefix + FILE_PATTERN)):
+        n += 1
+        prefix = f"{stamp}-{n}"
+    return prefix
+
+
 class RecordBackend(RxBackend[RecordConfig]):
     """Wraps a backend and writes every packet it delivers to pcapng files,
     from the receive loop through a bounded queue to a writer thread.
@@ -54,7 +69,7 @@ class RecordBackend(RxBackend[RecordConfig]):
                 raise ConfigError(f"record: backend {inner.name!r} delivers a byte stream, not datagrams; "
                                   "only datagrams are recorded (the file itself is the capture)")
             self.directory = _prepare_dir(config.dir)
-            self.prefix = config.prefix or time.strftime("rxfeed-%Y%m%dT%H%M%SZ", time.gmtime())
+            self.prefix = config.prefix or _free_prefix(self.directory)
             self.recorder = self._recorder(inner, config, self.directory, self.prefix)
         except BaseException:
             inner.close()
@@ -117,7 +132,7 @@ class RecordBackend(RxBackend[RecordConfig]):
 
     def files(self) -> list[Path]:
         """The files this recorder wrote, in order."""
-        return sorted(self.directory.glob(f"{self.prefix}-[0-9]*.pcapng"))
+        return sorted(self.directory.glob(self.prefix + FILE_PATTERN))
 
     def record_stats(self) -> dict[str, Any]:
         """The recorder's counters, after waiting (``drain_timeout_s``) for
