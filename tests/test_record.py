@@ -211,6 +211,35 @@ def test_cli_replay_with_faults_records_what_the_decoder_saw(day, tmp_path):
     assert sum(a["messages"] for a in again) == s["messages"]
 
 
+def test_a_disk_error_stops_recording_not_the_run(day, tmp_path):
+    """Files may not grow past 2.5 MiB (RLIMIT_FSIZE): the write fails with
+    EFBIG; the recording stops with a warning, every packet is still decoded,
+    and what was written before the error replays to the start of the day."""
+    import resource
+    import signal
+
+    def limit() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (5 << 19, 5 << 19))
+
+    out = tmp_path / "rec"
+    r = subprocess.run([sys.executable, "-m", "rxfeed.tools.cli", "replay", str(day), "--json", "--record", str(out)],
+                       capture_output=True, text=True, preexec_fn=limit)
+    assert r.returncode == 0, r.stderr
+    s = json.loads(r.stdout)
+    rec = s["backend_stats"]["record"]
+    assert rec["write_errors"] == 1 and "File too large" in rec["error"]
+    assert any("recording stopped" in w for w in s["warnings"])
+    assert s["messages"] == 100_000 and rec["seen"] == s["packets"]
+    assert 0 < rec["recorded_packets"] < s["packets"]
+    assert rec["recorded_packets"] + rec["lost_to_error"] + rec["after_error"] == rec["seen"]
+    with Pipeline(pcap(day), Keep()) as pipe:
+        pipe.run()
+        original = pipe.decoder.packets  # type: ignore[attr-defined]
+    written = replay_files(sorted(out.glob("*.pcapng")))
+    assert written == original[:rec["recorded_packets"]]
+
+
 def test_rotate_options_need_record(day):
     r = subprocess.run([sys.executable, "-m", "rxfeed.tools.cli", "replay", str(day), "--record-rotate-mb", "1"],
                        capture_output=True, text=True)

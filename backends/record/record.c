@@ -48,8 +48,11 @@ struct rxf_record {
     /* the writer's counters */
     counter packets, bytes, file_bytes, files, write_errors, lost_to_error;
     /* the writer's file */
-    FILE *fp;
-    char *iobuf;
+    int fd;
+    uint8_t *out;                      /* OUT_CAP bytes                          */
+    size_t out_len;
+    uint64_t out_packets, out_bytes;   /* what the buffer holds                  */
+    uint64_t file_off;                 /* bytes of the current file written      */
     uint64_t file_index, cur_bytes, cur_packets, cur_first_ts;
     char path[4096];
     char error[4400];
@@ -221,23 +224,65 @@ static void fail(rxf_record *r, const char *what, int err)
     atomic_store_explicit(&r->failed, 1, memory_order_release);
 }
 
-/* Flush, fsync and close the current file; 0 or -1 (counted as failed). */
+#define OUT_CAP (1u << 20) /* the writer's own buffer: one write(2) per MiB */
+
+/* Hand the buffer to the kernel. Its packets count as recorded only once
+   written; on an error they are lost_to_error and recording stops. */
+static int flush_out(rxf_record *r)
+{
+    size_t done = 0;
+    if (r->fd < 0 && r->out_len) { /* no file (it could not be made): nothing reaches the disk */
+        bump(&r->lost_to_error, r->out_packets);
+        r->out_len = r->out_packets = r->out_bytes = 0;
+        return -1;
+    }
+    while (done < r->out_len) {
+        ssize_t w = write(r->fd, r->out + done, r->out_len - done);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            fail(r, "cannot write", w < 0 ? errno : EIO);
+            if (done && ftruncate(r->fd, (off_t)r->file_off) != 0) /* keep whole blocks only */
+                bump(&r->write_errors, 1);
+            bump(&r->lost_to_error, r->out_packets);
+            r->out_len = r->out_packets = r->out_bytes = 0;
+            return -1;
+        }
+        done += (size_t)w;
+    }
+    r->file_off += r->out_len;
+    bump(&r->file_bytes, r->out_len);
+    bump(&r->packets, r->out_packets);
+    bump(&r->bytes, r->out_bytes);
+    r->out_len = r->out_packets = r->out_bytes = 0;
+    return 0;
+}
+
+/* Append n bytes (n <= OUT_CAP) to the buffer, writing it out when full. */
+static int out_put(rxf_record *r, const void *data, size_t n)
+{
+    if (r->out_len + n > OUT_CAP && flush_out(r) != 0)
+        return -1;
+    memcpy(r->out + r->out_len, data, n);
+    r->out_len += n;
+    return 0;
+}
+
+/* Write out, fsync and close the current file; 0 or -1 (counted as failed). */
 static int close_file(rxf_record *r)
 {
-    if (r->fp == NULL)
+    if (r->fd < 0)
         return 0;
-    int rc = 0, err = 0;
-    if (fflush(r->fp) != 0 || fsync(fileno(r->fp)) != 0) {
+    int rc = flush_out(r);
+    if (rc == 0 && fsync(r->fd) != 0) {
+        fail(r, "cannot fsync", errno);
         rc = -1;
-        err = errno;
     }
-    if (fclose(r->fp) != 0 && rc == 0) {
+    if (close(r->fd) != 0 && rc == 0) {
+        fail(r, "cannot close", errno);
         rc = -1;
-        err = errno;
     }
-    r->fp = NULL;
-    if (rc)
-        fail(r, "cannot write", err);
+    r->fd = -1;
     return rc;
 }
 
@@ -247,28 +292,16 @@ static int open_file(rxf_record *r)
     uint8_t hdr[64];
     snprintf(r->path, sizeof r->path, "%s/%s-%06llu.pcapng", r->dir, r->prefix,
              (unsigned long long)++r->file_index);
-    int fd = open(r->path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-    if (fd < 0) {
+    r->fd = open(r->path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (r->fd < 0) {
         fail(r, "cannot create", errno);
         return -1;
     }
-    r->fp = fdopen(fd, "wb");
-    if (r->fp == NULL) {
-        fail(r, "cannot open", errno);
-        close(fd);
-        return -1;
-    }
-    setvbuf(r->fp, r->iobuf, _IOFBF, 1u << 20);
-    size_t n = file_header(hdr);
-    if (fwrite(hdr, 1, n, r->fp) != n) {
-        fail(r, "cannot write", errno);
-        return -1;
-    }
     bump(&r->files, 1);
-    bump(&r->file_bytes, n);
-    r->cur_bytes = n;
+    r->file_off = 0;
+    r->cur_bytes = file_header(hdr);
     r->cur_packets = 0;
-    return 0;
+    return out_put(r, hdr, r->cur_bytes);
 }
 
 static int wants_rotation(const rxf_record *r, const rec_hdr *h, uint64_t block)
@@ -287,7 +320,7 @@ static int write_packet(rxf_record *r, const rec_hdr *h)
     uint32_t block = 28u + caplen + pad + 4u;
     if (wants_rotation(r, h, block) && (close_file(r) != 0 || open_file(r) != 0))
         return -1;
-    if (r->fp == NULL)
+    if (r->fd < 0)
         return -1;
     uint8_t epb[28 + FRAME_HDR], tail[8] = {0};
     put32(epb, 6);
@@ -299,17 +332,13 @@ static int write_packet(rxf_record *r, const rec_hdr *h)
     put32(epb + 24, caplen);
     frame_header(epb + 28, h);
     put32(tail + pad, block);
-    if (fwrite(epb, 1, sizeof epb, r->fp) != sizeof epb ||
-        (h->len && fwrite(h + 1, 1, h->len, r->fp) != h->len) || fwrite(tail, 1, pad + 4u, r->fp) != pad + 4u) {
-        fail(r, "cannot write", errno ? errno : EIO);
+    if (out_put(r, epb, sizeof epb) != 0 || out_put(r, h + 1, h->len) != 0 || out_put(r, tail, pad + 4u) != 0)
         return -1;
-    }
     if (r->cur_packets++ == 0)
         r->cur_first_ts = h->ts;
     r->cur_bytes += block;
-    bump(&r->file_bytes, block);
-    bump(&r->packets, 1);
-    bump(&r->bytes, h->len);
+    r->out_packets++;
+    r->out_bytes += h->len;
     return 0;
 }
 
@@ -347,10 +376,7 @@ static void *writer_main(void *arg)
         if (stop)
             break;
         if (atomic_load_explicit(&r->flushed, memory_order_relaxed) != head) {
-            if (r->fp && fflush(r->fp) != 0 && !atomic_load_explicit(&r->failed, memory_order_relaxed)) {
-                fail(r, "cannot write", errno);
-                close_file(r);
-            }
+            flush_out(r);
             atomic_store_explicit(&r->flushed, head, memory_order_release);
             continue;
         }
@@ -388,10 +414,11 @@ rxf_record *rxf_record_new(const rxf_backend_ops *inner, const rxf_record_cfg *c
     r->cfg = *cfg;
     r->cap = cfg->ring_bytes & ~(uint64_t)7u;
     r->ring = aligned_alloc(64, (r->cap + 63u) & ~(uint64_t)63u);
-    r->iobuf = malloc(1u << 20);
+    r->out = malloc(OUT_CAP);
+    r->fd = -1;
     r->dir = strdup(cfg->dir);
     r->prefix = strdup(cfg->prefix);
-    if (!r->ring || !r->iobuf || !r->dir || !r->prefix) {
+    if (!r->ring || !r->out || !r->dir || !r->prefix) {
         rxf_record_free(r);
         return NULL;
     }
@@ -447,7 +474,7 @@ void rxf_record_free(rxf_record *r)
         return;
     rxf_record_stop(r);
     free(r->ring);
-    free(r->iobuf);
+    free(r->out);
     free(r->dir);
     free(r->prefix);
     free(r);
