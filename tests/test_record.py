@@ -167,6 +167,39 @@ def test_live_udp_on_loopback_records_what_was_received(tmp_path):
     assert replay_files(rec.files()) == got
 
 
+def test_cli_listen_records_what_it_received(tmp_path):
+    """``rxfeed listen --record`` on loopback: the recording replays to the
+    same packets and ITCH messages as the live run counted."""
+    from rxfeed.tools.generator import generate_messages, moldudp64_datagrams
+
+    port, out = free_port(), tmp_path / "rec"
+    datagrams = [d for _, d in moldudp64_datagrams(generate_messages(20_000, symbols=4, seed=2))]
+    proc = subprocess.Popen([sys.executable, "-m", "rxfeed.tools.cli", "listen", "-b", "udp_socket", "-d", "itch50",
+                             "-o", f'groups=["127.0.0.1:{port}"]', "-o", "idle_timeout_s=1.5", "--json",
+                             "--record", str(out), "--record-rotate-mb", "0.1"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stderr is not None and "listening" in proc.stderr.readline()
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            for i, d in enumerate(datagrams):
+                s.sendto(d, ("127.0.0.1", port))
+                if i % 20 == 19:
+                    time.sleep(0.002)
+        stdout, stderr = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, stderr
+    live = json.loads(stdout)
+    rec = live["backend_stats"]["record"]
+    assert live["packets"] > 0.9 * len(datagrams) and rec["recorded_packets"] == live["packets"]
+    assert rec["files"] >= 2 and rec["overflow_packets"] == 0
+    again = [json.loads(subprocess.run([sys.executable, "-m", "rxfeed.tools.cli", "replay", str(f), "--json"],
+                                       capture_output=True, text=True, check=True).stdout)
+             for f in sorted(out.glob("*.pcapng"))]
+    assert sum(a["packets"] for a in again) == live["packets"]
+    assert sum(a["messages"] for a in again) == live["messages"]
+
+
 def test_a_directory_that_cannot_be_written_is_an_error_before_the_run(day, tmp_path):
     (tmp_path / "a_file").write_bytes(b"")
     inner = pcap(day)

@@ -148,7 +148,7 @@ class RecordBackend(RxBackend[RecordConfig]):
         return s
 
     def _warnings(self, s: dict[str, Any]) -> list[str]:
-        out = []
+        out: list[str] = []
         if s["error"]:
             out.append(f"{s['error']}: recording stopped ({s['lost_to_error'] + s['after_error']} packets "
                        "not recorded); the run went on")
