@@ -211,6 +211,16 @@ def test_a_directory_that_cannot_be_written_is_an_error_before_the_run(day, tmp_
     assert "Traceback" not in r.stderr
 
 
+def test_a_byte_stream_backend_is_refused(tmp_path):
+    from rxfeed.backends.nasdaq_file.backend import NasdaqFileBackend
+    from rxfeed.tools.generator import generate_messages, write_nasdaq
+
+    write_nasdaq(tmp_path / "day.itch", generate_messages(100))
+    inner = NasdaqFileBackend(NasdaqFileBackend.Config(path=str(tmp_path / "day.itch")))
+    with pytest.raises(ConfigError, match="byte stream"):
+        RecordBackend.wrap(inner, {"dir": str(tmp_path / "rec")})
+
+
 def test_existing_files_are_never_overwritten(day, tmp_path):
     d = tmp_path / "rec"
     d.mkdir()
