@@ -23,6 +23,7 @@ from rxfeed.backends.dpdk.backend import DpdkBackend
 from rxfeed.backends.faults.backend import FaultsBackend
 from rxfeed.backends.nasdaq_file.backend import NasdaqFileBackend
 from rxfeed.backends.pcap_replay.backend import PcapReplayBackend
+from rxfeed.backends.record.backend import RecordBackend
 from rxfeed.backends.udp_socket.backend import UdpSocketBackend
 from rxfeed.protocols._template.decoder import TemplateDecoder
 from rxfeed.protocols.itch50.decoder import Itch50Decoder
@@ -39,6 +40,7 @@ TestNasdaqFile = backend_kit(NasdaqFileBackend)
 TestUdpSocket = backend_kit(UdpSocketBackend)
 TestDpdk = backend_kit(DpdkBackend)
 TestFaults = backend_kit(FaultsBackend)  # every rate 0 around pcap_replay: the inner backend's behaviour
+TestRecord = backend_kit(RecordBackend)  # recording around pcap_replay: the inner backend's behaviour
 TestTemplateBackend = backend_kit(TemplateBackend)
 TestItch50 = decoder_kit(Itch50Decoder)
 TestTemplateDecoder = decoder_kit(TemplateDecoder)
@@ -87,6 +89,14 @@ class TestFaultsOverPython(TestFaults):  # type: ignore[misc,valid-type]
     def source_config(self, tmp_path: Path, payloads: list[bytes]) -> dict[str, Any]:
         source = get_plugins().backends.get("example_py").conformance_source(tmp_path, payloads)
         return {"backend": "example_py", "backend_config": source}
+
+
+class TestRecordOverPython(TestRecord):  # type: ignore[misc,valid-type]
+    """The record wrapper around a pure-Python backend (read through its C table)."""
+
+    def source_config(self, tmp_path: Path, payloads: list[bytes]) -> dict[str, Any]:
+        source = get_plugins().backends.get("example_py").conformance_source(tmp_path, payloads)
+        return {"backend": "example_py", "backend_config": source, "dir": str(tmp_path / "record")}
 
 
 class TestItch50Stream(NativeDecoderConformance):

@@ -326,6 +326,12 @@ _run_opts = [
     click.option("--faults", "faults", metavar="SPEC",
                  help="inject seeded faults around the backend, e.g. drop=0.01,reorder=0.02,seed=7 "
                       "(docs/recovery.md)"),
+    click.option("--record", "record_dir", type=OutputPath(directory=True), metavar="DIR",
+                 help="write what was received to pcapng files in DIR (made if missing; docs/recovery.md)"),
+    click.option("--record-rotate-mb", type=click.FloatRange(min=0, min_open=True), metavar="MB",
+                 help="with --record: a new file before one grows past MB MiB"),
+    click.option("--record-rotate-s", type=click.FloatRange(min=0, min_open=True), metavar="S",
+                 help="with --record: a new file once its first packet is S seconds old (receive time)"),
 ]
 
 
@@ -402,13 +408,16 @@ def replay(source: str, backend: str | None, decoder: str | None, filters: tuple
            options: tuple[str, ...],
            max_packets: int | None,
            max_seconds: float | None, burst: int | None, cpu: int | None, latency: bool, as_json: bool,
-           faults: str | None) -> None:
+           faults: str | None, record_dir: str | None, record_rotate_mb: float | None,
+           record_rotate_s: float | None) -> None:
     """Replay SOURCE through a backend and decoder; print what was received."""
     run = {"max_packets": max_packets, "max_seconds": max_seconds, "burst": burst, "cpu": cpu,
            "latency": latency or None}
     faults_config = _faults_config(faults)
+    record_config = _record_config(record_dir, record_rotate_mb, record_rotate_s)
     pipe = _build(source, backend, decoder, filters, speed, loops, config_file, run, _parse_options(options))
     _with_faults(pipe, faults_config)
+    _with_record(pipe, record_config)
     order_books = None
     if books:
         _need(pipe.decoder, "books", "build order books (--books)")
@@ -515,6 +524,32 @@ def _faults_config(spec: str | None) -> Any:
 
 def _with_faults(pipe: Any, config: Any) -> None:
     """Wrap the pipeline's backend in the faults backend (``--faults``)."""
+    _wrap_backend(pipe, "faults", config, "--faults")
+
+
+def _record_config(directory: str | None, rotate_mb: float | None, rotate_s: float | None) -> Any:
+    """The record backend's config from ``--record DIR`` and its rotation
+    options (checked before any source is opened), or None."""
+    if directory is None:
+        if rotate_mb is not None or rotate_s is not None:
+            _fail("--record-rotate-mb and --record-rotate-s need --record DIR")
+        return None
+    rcls = get_plugins().backends.get("record")
+    return cfg.validate(rcls.Config, {"dir": directory, "rotate_mb": rotate_mb, "rotate_s": rotate_s}, "--record")
+
+
+def _with_record(pipe: Any, config: Any) -> None:
+    """Wrap the pipeline's backend (faults included: what the decoder sees)
+    in the record backend (``--record``); a directory it cannot write is a
+    usage error before the run."""
+    try:
+        _wrap_backend(pipe, "record", config, "--record")
+    except cfg.ConfigError as exc:
+        _fail(f"--record: {exc}")
+
+
+def _wrap_backend(pipe: Any, wrapper: str, config: Any, option: str) -> None:
+    """Wrap the pipeline's backend in the wrapper backend ``wrapper`` (one RX queue only)."""
     if config is None:
         return
     queues = getattr(pipe.backend, "queue_backends", None)
@@ -524,8 +559,8 @@ def _with_faults(pipe: Any, config: Any) -> None:
             b.close()
         if extra:
             pipe.close()
-            _fail(f"--faults wraps one RX queue; backend {pipe.backend.name!r} is set for {len(extra) + 1}")
-    pipe.backend = get_plugins().backends.get("faults").wrap(pipe.backend, config)
+            _fail(f"{option} wraps one RX queue; backend {pipe.backend.name!r} is set for {len(extra) + 1}")
+    pipe.backend = get_plugins().backends.get(wrapper).wrap(pipe.backend, config)
 
 
 def _parse_options(options: tuple[str, ...]) -> dict[str, Any]:
@@ -551,11 +586,13 @@ def _parse_options(options: tuple[str, ...]) -> dict[str, Any]:
 @_add(_run_opts)
 def listen(backend: str, decoder: str | None, options: tuple[str, ...], config_file: str | None, max_packets: int | None,
            max_seconds: float | None, until_end_of_session: bool, arrivals_path: str | None, burst: int | None,
-           cpu: int | None, latency: bool, as_json: bool, faults: str | None) -> None:
+           cpu: int | None, latency: bool, as_json: bool, faults: str | None, record_dir: str | None,
+           record_rotate_mb: float | None, record_rotate_s: float | None) -> None:
     """Receive live from a backend (busy-polling) until a limit, Ctrl-C or end of session."""
     from rxfeed.pipeline import Pipeline
 
     faults_config = _faults_config(faults)
+    record_config = _record_config(record_dir, record_rotate_mb, record_rotate_s)
     tree = cfg.load(config_file)
     run = {**tree.get("run", {}), **{k: v for k, v in {"max_packets": max_packets, "max_seconds": max_seconds,
                                                        "burst": burst, "cpu": cpu,
@@ -571,6 +608,7 @@ def listen(backend: str, decoder: str | None, options: tuple[str, ...], config_f
             dconf["stop_at_end_of_session"] = True
         pipe = Pipeline(backend, decoder, backend_config=bconf, decoder_config=dconf, run=run)
     _with_faults(pipe, faults_config)
+    _with_record(pipe, record_config)
     if arrivals_path:
         _need(pipe.decoder, "arrivals", "log arrivals (--arrivals)")
         pipe.decoder.log_arrivals()
@@ -610,6 +648,10 @@ def _print_summary(s: Any) -> None:
     faults = s.backend_stats.get("faults")
     if isinstance(faults, dict):
         t.add_row("faults injected", " ".join(f"{k}={v}" for k, v in faults.items() if v and k != "delivered"))
+    rec = s.backend_stats.get("record")
+    if isinstance(rec, dict):
+        t.add_row("recorded", f"{rec['recorded_packets']:,} packets in {rec['files']} file(s) in {rec['dir']} "
+                  f"(overflow {rec['overflow_packets']}, write errors {rec['write_errors']})")
     if s.latency:
         t.add_row("burst latency (ns)", " ".join(f"{k}={v}" for k, v in s.latency.items()
                                                  if k.startswith(("p", "max"))))
