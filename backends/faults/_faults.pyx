@@ -7,6 +7,7 @@ from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_SIMPLE
 from cpython.pycapsule cimport PyCapsule_New, PyCapsule_GetPointer, PyCapsule_IsValid
 from rxfeed_abi cimport fill_backend_ops, RXF_BACKEND_CAPSULE, RXF_ABI_VERSION, RXF_EOF, RXF_ERROR, RXF_PKT_STREAM
 
+from rxfeed._runloop import backend_table
 from rxfeed.interfaces import Packet
 
 #: Fault kinds with a rate, in the order of the C ``rate[]`` array.
@@ -91,13 +92,8 @@ cdef class PythonSource:
 
 
 cdef const rxf_backend_ops *_inner_ops(capsule) except NULL:
-    if not PyCapsule_IsValid(capsule, RXF_BACKEND_CAPSULE):
-        raise ValueError(f"faults: the inner backend's table is not a {RXF_BACKEND_CAPSULE.decode()} capsule")
-    cdef const rxf_backend_ops *ops = <const rxf_backend_ops *>PyCapsule_GetPointer(capsule, RXF_BACKEND_CAPSULE)
-    if ops.abi_version != RXF_ABI_VERSION or ops.struct_size < sizeof(rxf_backend_ops):
-        raise ValueError(f"faults: the inner backend's table is of another ABI "
-                         f"(version {ops.abi_version}, size {ops.struct_size})")
-    return ops
+    """The inner backend's table, checked as a run checks it (name, ABI, rx_burst)."""
+    return <const rxf_backend_ops *><size_t>backend_table(capsule)
 
 
 cdef class FaultInjector:

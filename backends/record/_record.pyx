@@ -4,6 +4,7 @@ from libc.stdint cimport uint64_t
 from cpython.pycapsule cimport PyCapsule_New, PyCapsule_GetPointer, PyCapsule_IsValid
 from rxfeed_abi cimport rxf_backend_ops, rxf_packet, fill_backend_ops, RXF_BACKEND_CAPSULE, RXF_ABI_VERSION
 from libc.stdint cimport uint32_t
+from rxfeed._runloop import backend_table
 
 cdef extern from "record.h" nogil:
     enum: RXF_RECORD_MAX_PAYLOAD
@@ -31,13 +32,8 @@ MAX_PAYLOAD = RXF_RECORD_MAX_PAYLOAD
 
 
 cdef const rxf_backend_ops *_inner_ops(capsule) except NULL:
-    if not PyCapsule_IsValid(capsule, RXF_BACKEND_CAPSULE):
-        raise ValueError(f"record: the inner backend's table is not a {RXF_BACKEND_CAPSULE.decode()} capsule")
-    cdef const rxf_backend_ops *ops = <const rxf_backend_ops *>PyCapsule_GetPointer(capsule, RXF_BACKEND_CAPSULE)
-    if ops.abi_version != RXF_ABI_VERSION or ops.struct_size < sizeof(rxf_backend_ops):
-        raise ValueError(f"record: the inner backend's table is of another ABI "
-                         f"(version {ops.abi_version}, size {ops.struct_size})")
-    return ops
+    """The inner backend's table, checked as a run checks it (name, ABI, rx_burst)."""
+    return <const rxf_backend_ops *><size_t>backend_table(capsule)
 
 
 cdef class Recorder:
