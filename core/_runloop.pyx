@@ -13,7 +13,8 @@ from cpython.pycapsule cimport PyCapsule_GetPointer, PyCapsule_IsValid, PyCapsul
 from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBuffer_FillInfo, PyBUF_SIMPLE
 
 from rxfeed_abi cimport (fill_decoder_ops, RXF_ABI_VERSION, RXF_BACKEND_CAPSULE, RXF_DECODER_CAPSULE, RXF_EOF, RXF_ERROR,
-                         RXF_PKT_STREAM, rxf_packet, rxf_backend_ops, rxf_decoder_ops)
+                         RXF_PKT_STREAM, RXF_DECODER_OPS_MIN_SIZE, rxf_packet, rxf_backend_ops, rxf_decoder_ops,
+                         rxf_on_idle_fn, decoder_on_idle)
 
 import os
 import threading
@@ -69,7 +70,7 @@ cdef rxf_decoder_ops *decoder_ops_from(object capsule) except NULL:
     if not PyCapsule_IsValid(capsule, RXF_DECODER_CAPSULE):
         raise TypeError("not a decoder capsule (" + RXF_DECODER_CAPSULE.decode() + ")")
     cdef rxf_decoder_ops *ops = <rxf_decoder_ops *>PyCapsule_GetPointer(capsule, RXF_DECODER_CAPSULE)
-    if ops.abi_version != RXF_ABI_VERSION or ops.struct_size < sizeof(rxf_decoder_ops):
+    if ops.abi_version != RXF_ABI_VERSION or ops.struct_size < RXF_DECODER_OPS_MIN_SIZE:
         raise ValueError(f"decoder speaks ABI {ops.abi_version}; rxfeed speaks {RXF_ABI_VERSION}")
     if ops.on_burst == NULL:
         raise ValueError("decoder has no on_burst")
@@ -364,6 +365,7 @@ cdef int _native_loop(rxf_backend_ops *be, rxf_decoder_ops *dec, rxf_packet *pkt
     """The busy-poll loop: burst in, decode, release, until a stop reason
     (``q``: poison mode, NULL when off)."""
     cdef int n, reason = RUNNING
+    cdef rxf_on_idle_fn idle = decoder_on_idle(dec)
     while reason == RUNNING:
         n = be.rx_burst(be.ctx, pkts, _burst_size(lim, burst))
         if n > 0:
@@ -371,6 +373,9 @@ cdef int _native_loop(rxf_backend_ops *be, rxf_decoder_ops *dec, rxf_packet *pkt
             reason = _decode(dec, pkts, n, hist, q)
             if be.release != NULL:
                 be.release(be.ctx, pkts, n)
+        elif n == 0:
+            if idle != NULL and idle(dec.ctx) != 0:
+                reason = DECODER_STOPPED
         elif n == RXF_EOF:
             reason = END_OF_SOURCE
         elif n < 0:
@@ -474,6 +479,7 @@ def run_python(backend, decoder_capsule, unsigned int burst=32, unsigned long lo
     A backend with ``stream = True`` hands byte-stream chunks, not datagrams.
     Stops for the same reasons as :func:`run_native`; ``poison`` as there."""
     cdef rxf_decoder_ops *dec = decoder_ops_from(decoder_capsule)
+    cdef rxf_on_idle_fn idle = decoder_on_idle(dec)
     cdef rxf_packet *pkts = _new_packets(burst)
     cdef Quarantine *q = NULL
     cdef Py_buffer *views = <Py_buffer *>malloc(burst * sizeof(Py_buffer))
@@ -498,6 +504,8 @@ def run_python(backend, decoder_capsule, unsigned int burst=32, unsigned long lo
                 if n:
                     with nogil:
                         reason = _decode(dec, pkts, n, NULL, q)
+                elif idle != NULL and idle(dec.ctx) != 0:
+                    reason = DECODER_STOPPED
             finally:
                 for i in range(n):
                     PyBuffer_Release(&views[i])

@@ -148,7 +148,7 @@ class Pipeline:
             drops=dict(b.get("drops", {})), elapsed_s=round(elapsed, 6),
             messages_per_s=round(messages / elapsed, 1) if elapsed > 0 else 0.0,
             decoder_stats={k: v for k, v in c.items() if k not in FRAMEWORK_DECODER_KEYS}, backend_stats={k: v for k, v in b.items() if k not in ("drops", "warnings")},
-            warnings=warnings, error=err or None)
+            warnings=warnings, recovery=c.get("recovery"), error=err or None)
 
 
 def run_parallel(pipelines: list[Pipeline]) -> list[Summary]:

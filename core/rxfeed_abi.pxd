@@ -37,12 +37,15 @@ cdef extern from "rxfeed/abi.h" nogil:
         int (*on_burst)(void *ctx, const rxf_packet *pkts, uint32_t n) noexcept nogil
         void (*on_end)(void *ctx) noexcept nogil
         const char *(*last_error)(void *ctx) noexcept nogil
+        int (*on_idle)(void *ctx) noexcept nogil
+    enum: RXF_DECODER_OPS_MIN_SIZE
 
 ctypedef int (*rxf_rx_burst_fn)(void *ctx, rxf_packet *pkts, uint32_t max) noexcept nogil
 ctypedef void (*rxf_release_fn)(void *ctx, rxf_packet *pkts, uint32_t n) noexcept nogil
 ctypedef int (*rxf_on_burst_fn)(void *ctx, const rxf_packet *pkts, uint32_t n) noexcept nogil
 ctypedef void (*rxf_on_end_fn)(void *ctx) noexcept nogil
 ctypedef const char *(*rxf_last_error_fn)(void *ctx) noexcept nogil
+ctypedef int (*rxf_on_idle_fn)(void *ctx) noexcept nogil
 
 
 cdef inline void fill_backend_ops(rxf_backend_ops *ops, void *ctx, rxf_rx_burst_fn rx_burst,
@@ -65,3 +68,11 @@ cdef inline void fill_decoder_ops(rxf_decoder_ops *ops, void *ctx, rxf_on_burst_
     ops.on_burst = on_burst
     ops.on_end = on_end
     ops.last_error = last_error
+    ops.on_idle = NULL
+
+
+cdef inline rxf_on_idle_fn decoder_on_idle(const rxf_decoder_ops *ops) noexcept nogil:
+    """The table's on_idle, or NULL when it has none (a table of the first ABI 1 size)."""
+    if ops.struct_size < sizeof(rxf_decoder_ops):
+        return NULL
+    return ops.on_idle

@@ -18,7 +18,7 @@ NET_DROP_KINDS = ("ok", "truncated_frame", "not_ipv4", "not_udp", "ip_fragment",
 #: gaps). Every other counter a decoder returns is its own and goes, as is,
 #: into :attr:`Summary.decoder_stats`.
 FRAMEWORK_DECODER_KEYS = frozenset({"packets", "messages", "messages_per_type", "gaps", "gap_messages",
-                                    "duplicates", "errors", "warnings"})
+                                    "duplicates", "errors", "warnings", "recovery"})
 
 
 @dataclass
@@ -33,7 +33,9 @@ class Summary:
     plugin knows is under its own key: ``backend_stats`` (the backend's
     :meth:`~rxfeed.RxBackend.stats`) and ``decoder_stats`` (the decoder's
     other counters, e.g. a sequenced transport's ``session``, ``next_sequence``,
-    ``heartbeats``).
+    ``heartbeats``). ``recovery`` is what rxfeed's sequencer did (lines,
+    holes filled and lost with their ranges, redundant copies, re-requests,
+    reorder-buffer peak, fill latency; docs/recovery.md), None when it was off.
     """
 
     source: str | None
@@ -55,6 +57,7 @@ class Summary:
     warnings: list[str] = field(default_factory=list)
     latency: dict[str, Any] | None = None
     books: dict[str, Any] | None = None
+    recovery: dict[str, Any] | None = None
     error: str | None = None
 
     def to_dict(self) -> dict[str, Any]:

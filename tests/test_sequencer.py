@@ -325,11 +325,34 @@ def test_line_only_gaps_are_counted_per_line(lib):
     assert s.delivered() == [1, 2, 3, 4, 5] and s.check_invariants()["gaps_opened"] == 0
 
 
-def test_heartbeats_do_not_start_the_sequence_or_move_it(lib):
+def test_a_heartbeat_ahead_marks_the_hole_before_it(lib):
+    """A block without messages (heartbeat) at 5 says 1..4 exist: the hole
+    opens (and is asked for) before any of them arrives; it never moves the
+    position by itself."""
     s = Seq(lib, next_seq=1)
-    s.offer(5, 0)  # a count-0 block: nothing to deliver
+    s.offer(5, 0)
+    assert s.gaps() == [(1, 4)] and s.delivered() == []
     s.offer(1, 2)
+    assert s.delivered() == [1, 2] and s.check_invariants()["gap_open"] == 1
+    s.offer(3, 2)
+    st = s.check_invariants()
+    assert s.delivered() == [1, 2, 3, 4] and st["gaps_filled"] == 1 and st["gap_open"] == 0
+
+
+def test_a_heartbeat_behind_or_before_the_start_moves_nothing(lib):
+    s = Seq(lib)  # not started
+    s.offer(5, 0)
+    s.offer(1, 2)
+    s.offer(2, 0)  # behind
     assert s.delivered() == [1, 2] and s.check_invariants()["gaps_opened"] == 0
+
+
+def test_a_lost_hole_before_a_heartbeat_is_declared(lib):
+    s = Seq(lib, next_seq=1, max_wait_ns=100)
+    s.offer(1, 2, now=0)
+    s.offer(9, 0, now=10)  # 3..8 exist
+    s.tick(now=200)
+    assert s.losses() == [(3, 6, 1)] and s.check_invariants()["gap_open"] == 0
 
 
 @pytest.mark.parametrize("seed", range(30))

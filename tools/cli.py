@@ -21,6 +21,7 @@ from rxfeed import config as cfg
 from rxfeed import sources
 from rxfeed.interfaces import RxBackend
 from rxfeed.plugins import get_plugins
+from rxfeed.recovery import DEFAULT_WINDOW_MS
 
 
 #: Exit codes: the command was not run as given (an argument, option, config
@@ -280,9 +281,11 @@ def _failures_hint() -> str:
 
 def _build(source: str, backend: str | None, decoder: str | None, filters: tuple[str, ...], speed: float,
            loops: int, config_file: str | None, run: dict[str, Any], options: dict[str, Any] | None = None,
-           decoder_options: dict[str, Any] | None = None):
+           decoder_options: dict[str, Any] | None = None,
+           recovery: tuple[bool, str | None, float | None] = (False, None, None)):
     """A pipeline for SOURCE; ``decoder_options`` override decoder settings the
-    chosen decoder has (others are left out)."""
+    chosen decoder has (others are left out); ``recovery``: (a second line?,
+    re-request server, reorder window) from the command line."""
     from rxfeed.pipeline import Pipeline
 
     plugins = get_plugins()
@@ -291,17 +294,14 @@ def _build(source: str, backend: str | None, decoder: str | None, filters: tuple
     bname, dname = _resolve(source, backend or run_tree.get("backend"), decoder or run_tree.get("decoder"),
                             plugins)
     run_tree["backend"], run_tree["decoder"] = bname, dname
-    bconf = {**tree.get("backend", {}).get(bname, {}), **(options or {})}
-    if filters:
-        bconf["filters"] = list(filters)
-    if speed:
-        bconf["speed"] = speed
-    if loops > 1:
-        bconf["loops"] = loops
+    bconf = _replay_settings({**tree.get("backend", {}).get(bname, {}), **(options or {})}, filters, speed, loops)
     with _building(bname, dname):
         fields = plugins.decoders.get(dname).Config.model_fields
         dconf = {**tree.get("decoder", {}).get(dname, {}),
                  **{k: v for k, v in (decoder_options or {}).items() if k in fields}}
+        rec = _recovery_options(dname, tree, *recovery)
+        if rec is not None:
+            dconf["recovery"] = rec
         bconf = plugins.backends.get(bname).config_for_source(source, bconf)
         return Pipeline(bname, dname, backend_config=bconf, decoder_config=dconf, run=run_tree, plugins=plugins)
 
@@ -324,8 +324,14 @@ _run_opts = [
     click.option("--latency", is_flag=True, help="rdtsc histogram per burst, inside the loop"),
     click.option("--json", "as_json", is_flag=True, help="print the summary as one JSON object"),
     click.option("--faults", "faults", metavar="SPEC",
-                 help="inject seeded faults around the backend, e.g. drop=0.01,reorder=0.02,seed=7 "
-                      "(docs/recovery.md)"),
+                 help="inject seeded faults around the backend (line A with --line-b), e.g. "
+                      "drop=0.01,reorder=0.02,seed=7 (docs/recovery.md)"),
+    click.option("--faults-b", "faults_b", metavar="SPEC", help="with --line-b: seeded faults on line B"),
+    click.option("--rerequest", metavar="HOST:PORT",
+                 help="fill holes from this MoldUDP64 re-request server (turns the reorder window on)"),
+    click.option("--reorder-window-ms", type=click.FloatRange(min=0), metavar="MS",
+                 help="how long a hole waits for another line or a re-request before it is declared lost "
+                      f"(default with --line-b/--rerequest: {DEFAULT_WINDOW_MS:g}; 0: off)"),
     click.option("--record", "record_dir", type=OutputPath(directory=True), metavar="DIR",
                  help="write what was received to pcapng files in DIR (made if missing; docs/recovery.md)"),
     click.option("--record-rotate-mb", type=click.FloatRange(min=0, min_open=True), metavar="MB",
@@ -333,6 +339,71 @@ _run_opts = [
     click.option("--record-rotate-s", type=click.FloatRange(min=0, min_open=True), metavar="S",
                  help="with --record: a new file once its first packet is S seconds old (receive time)"),
 ]
+
+
+def _recovery_options(decoder: str, tree: dict[str, Any], two_lines: bool, rerequest: str | None,
+                      window_ms: float | None) -> dict[str, Any] | None:
+    """The decoder's ``recovery`` settings: the config file's, then the
+    command line's; the reorder window defaults on with a second line or a
+    re-request server. None when nothing asks for recovery."""
+    if not (two_lines or rerequest or window_ms is not None):
+        return None
+    dcls = get_plugins().decoders.get(decoder)
+    if "recovery" not in dcls.Config.model_fields:
+        _fail(f"decoder {decoder!r} has no recovery settings (--line-b, --rerequest, --reorder-window-ms)")
+    rec = dict(tree.get("decoder", {}).get(decoder, {}).get("recovery", {}))
+    if rerequest:
+        rec["rerequest"] = rerequest
+    if window_ms is not None:
+        rec["reorder_window_ms"] = window_ms
+    elif not rec.get("reorder_window_ms"):
+        rec["reorder_window_ms"] = DEFAULT_WINDOW_MS
+    return rec
+
+
+def _replay_settings(bconf: dict[str, Any], filters: tuple[str, ...], speed: float, loops: int) -> dict[str, Any]:
+    """``bconf`` with replay's --filter, --speed and --loop."""
+    if filters:
+        bconf["filters"] = list(filters)
+    if speed:
+        bconf["speed"] = speed
+    if loops > 1:
+        bconf["loops"] = loops
+    return bconf
+
+
+def _replay_line_b(pipe: Any, line_b: str | None, filters: tuple[str, ...], speed: float, loops: int,
+                   options: dict[str, Any]) -> Any:
+    """Line B for ``replay --line-b SOURCE``: the same backend as line A, on SOURCE."""
+    if line_b is None:
+        return None
+    bcls = type(pipe.backend)
+    bconf = _replay_settings(dict(options), filters, speed, loops)
+    try:
+        with _building(bcls.name, pipe.decoder.name):
+            return bcls(cfg.validate(bcls.Config, bcls.config_for_source(line_b, bconf), f"--line-b {line_b}"))
+    except SystemExit:
+        pipe.close()
+        raise
+
+
+def _with_lines(pipe: Any, line_b: Any, faults_a: Any, faults_b: Any) -> None:
+    """``--line-b``: the pipeline's backend becomes line A of a LinesBackend
+    whose line B is ``line_b`` (each wrapped in its own faults, if asked)."""
+    from rxfeed.lines import LinesBackend
+
+    if line_b is None:
+        _with_faults(pipe, faults_a)
+        return
+    fcls = get_plugins().backends.get("faults")
+    a = fcls.wrap(pipe.backend, faults_a) if faults_a is not None else pipe.backend
+    b = fcls.wrap(line_b, faults_b) if faults_b is not None else line_b
+    try:
+        pipe.backend = LinesBackend([a, b])
+    except cfg.ConfigError as exc:
+        a.close()
+        b.close()
+        _fail(f"--line-b: {exc}")
 
 
 def _add(opts):
@@ -400,23 +471,30 @@ def plugins(as_json: bool) -> None:
 @click.option("--loop", "loops", type=click.IntRange(min=1), default=1, show_default=True,
               help="passes over the file")
 @click.option("--books", is_flag=True, help="build every order book; add integrity counters and final BBOs")
+@click.option("--line-b", "line_b", type=click.Path(), metavar="SOURCE",
+              help="line B of the same feed (a second capture): A/B arbitration, first arrival wins")
 @click.option("--publish", multiple=True, metavar="ENDPOINT",
               help="publish decoded records with ZeroMQ PUB, a topic per symbol (e.g. tcp://127.0.0.1:5556)")
 @_add(_run_opts)
 def replay(source: str, backend: str | None, decoder: str | None, filters: tuple[str, ...],
-           config_file: str | None, speed: float, loops: int, books: bool, publish: tuple[str, ...],
-           options: tuple[str, ...],
+           config_file: str | None, speed: float, loops: int, line_b: str | None, books: bool,
+           publish: tuple[str, ...], options: tuple[str, ...],
            max_packets: int | None,
            max_seconds: float | None, burst: int | None, cpu: int | None, latency: bool, as_json: bool,
-           faults: str | None, record_dir: str | None, record_rotate_mb: float | None,
-           record_rotate_s: float | None) -> None:
+           faults: str | None, faults_b: str | None, rerequest: str | None, reorder_window_ms: float | None,
+           record_dir: str | None, record_rotate_mb: float | None, record_rotate_s: float | None) -> None:
     """Replay SOURCE through a backend and decoder; print what was received."""
     run = {"max_packets": max_packets, "max_seconds": max_seconds, "burst": burst, "cpu": cpu,
            "latency": latency or None}
-    faults_config = _faults_config(faults)
+    faults_config, faults_b_config = _faults_config(faults), _faults_config(faults_b)
+    if faults_b and not line_b:
+        _fail("--faults-b needs --line-b")
     record_config = _record_config(record_dir, record_rotate_mb, record_rotate_s)
-    pipe = _build(source, backend, decoder, filters, speed, loops, config_file, run, _parse_options(options))
-    _with_faults(pipe, faults_config)
+    opts = _parse_options(options)
+    pipe = _build(source, backend, decoder, filters, speed, loops, config_file, run, opts,
+                  recovery=(line_b is not None, rerequest, reorder_window_ms))
+    second = _replay_line_b(pipe, line_b, filters, speed, loops, opts)
+    _with_lines(pipe, second, faults_config, faults_b_config)
     _with_record(pipe, record_config)
     order_books = None
     if books:
@@ -581,17 +659,24 @@ def _parse_options(options: tuple[str, ...]) -> dict[str, Any]:
 @click.option("--decoder", "-d", help="decoder (default: [run] decoder of --config, or the only one installed)")
 @click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False), help="TOML config")
 @click.option("--until-end-of-session", is_flag=True, help="stop at the feed's end of session (decoders with the end_of_session capability, e.g. MoldUDP64's end-of-session packet for itch50)")
+@click.option("--line-b", "line_b", multiple=True, metavar="KEY=VALUE",
+              help="line B: a second instance of the backend with these settings over -o's, e.g. "
+                   "--line-b groups='[\"233.49.196.111:26477\"]' (A/B arbitration, first arrival wins)")
 @click.option("--arrivals", "arrivals_path", type=OutputPath(),
               help="save (sequence, count, handler-done ns) per packet (.npy) for one-way latency")
 @_add(_run_opts)
 def listen(backend: str, decoder: str | None, options: tuple[str, ...], config_file: str | None, max_packets: int | None,
-           max_seconds: float | None, until_end_of_session: bool, arrivals_path: str | None, burst: int | None,
-           cpu: int | None, latency: bool, as_json: bool, faults: str | None, record_dir: str | None,
+           max_seconds: float | None, until_end_of_session: bool, line_b: tuple[str, ...],
+           arrivals_path: str | None, burst: int | None,
+           cpu: int | None, latency: bool, as_json: bool, faults: str | None, faults_b: str | None,
+           rerequest: str | None, reorder_window_ms: float | None, record_dir: str | None,
            record_rotate_mb: float | None, record_rotate_s: float | None) -> None:
     """Receive live from a backend (busy-polling) until a limit, Ctrl-C or end of session."""
     from rxfeed.pipeline import Pipeline
 
-    faults_config = _faults_config(faults)
+    faults_config, faults_b_config = _faults_config(faults), _faults_config(faults_b)
+    if faults_b and not line_b:
+        _fail("--faults-b needs --line-b")
     record_config = _record_config(record_dir, record_rotate_mb, record_rotate_s)
     tree = cfg.load(config_file)
     run = {**tree.get("run", {}), **{k: v for k, v in {"max_packets": max_packets, "max_seconds": max_seconds,
@@ -606,8 +691,19 @@ def listen(backend: str, decoder: str | None, options: tuple[str, ...], config_f
         if until_end_of_session:
             _need(dcls, "end_of_session", "stop at the end of a session (--until-end-of-session)")
             dconf["stop_at_end_of_session"] = True
+        rec = _recovery_options(decoder, tree, bool(line_b), rerequest, reorder_window_ms)
+        if rec is not None:
+            dconf["recovery"] = rec
         pipe = Pipeline(backend, decoder, backend_config=bconf, decoder_config=dconf, run=run)
-    _with_faults(pipe, faults_config)
+        second = None
+        if line_b:
+            bcls = get_plugins().backends.get(backend)
+            try:
+                second = bcls(cfg.validate(bcls.Config, {**bconf, **_parse_options(line_b)}, "--line-b"))
+            except BaseException:
+                pipe.close()
+                raise
+    _with_lines(pipe, second, faults_config, faults_b_config)
     _with_record(pipe, record_config)
     if arrivals_path:
         _need(pipe.decoder, "arrivals", "log arrivals (--arrivals)")
@@ -624,6 +720,26 @@ def listen(backend: str, decoder: str | None, options: tuple[str, ...], config_f
         _print_summary(summary)
     if summary.error:
         sys.exit(1)
+
+
+def _recovery_rows(t: Any, r: dict[str, Any]) -> None:
+    """The summary's recovery lines: holes, lines, re-requests."""
+    lat = r.get("fill_latency_ns", {})
+    t.add_row("recovery", f"holes {r['gaps_opened']}: filled {r['gaps_filled']}, lost {r['lost_ranges']} "
+              f"({r['lost_messages']} messages); redundant copies {r['redundant_copies']}; reorder peak "
+              f"{r['reorder_peak_datagrams']} datagrams / {r['reorder_peak_bytes']:,} bytes"
+              + (f"; fill latency p50 {lat['p50'] / 1e3:.0f} us p99 {lat['p99'] / 1e3:.0f} us" if "p50" in lat else ""))
+    for ln in r.get("lines", []):
+        t.add_row(f"line {ln['line']}", f"packets {ln['packets']:,}, first {ln['first_arrivals']:,}, "
+                  f"copies {ln['copies']:,}, line-only gaps {ln['line_gaps']}")
+    rr = r.get("rerequest")
+    if rr:
+        t.add_row("re-request", f"{rr['server']}: {rr['requests_sent']} requests ({rr['messages_requested']} "
+                  f"messages, {rr['retries']} retries), recovered {rr['recovered_messages']}, answers "
+                  f"{rr['answers']} (refused {sum(rr['answers_refused'].values())}), given up "
+                  f"{rr['given_up_ranges']}")
+    for lost in r.get("lost", [])[:10]:
+        t.add_row("lost", f"{lost['session']} {lost['first']}..{lost['first'] + lost['count'] - 1}")
 
 
 def _print_summary(s: Any) -> None:
@@ -645,6 +761,8 @@ def _print_summary(s: Any) -> None:
     own = {k: v for k, v in s.decoder_stats.items() if isinstance(v, (int, float, str)) and v not in (0, "")}
     if own:
         t.add_row(s.decoder, " ".join(f"{k}={v}" for k, v in sorted(own.items())))
+    if s.recovery:
+        _recovery_rows(t, s.recovery)
     faults = s.backend_stats.get("faults")
     if isinstance(faults, dict):
         t.add_row("faults injected", " ".join(f"{k}={v}" for k, v in faults.items() if v and k != "delivered"))

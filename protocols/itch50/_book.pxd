@@ -61,4 +61,6 @@ cdef extern from "book.h" nogil:
 
 cdef class OrderBooks:
     cdef rxf_books *b
+    cdef public list lost_ranges
+    cdef public unsigned long long lost_messages
     cdef rxf_side *_side(self, object loc, int side) except NULL

@@ -47,6 +47,8 @@ cdef class OrderBooks:
             raise ValueError("depth must be <= 1000")
         if depth_every_ns and not depth:
             raise ValueError("depth_every_ns needs depth=N")
+        self.lost_ranges = []
+        self.lost_messages = 0
         self.b = <rxf_books *>calloc(1, sizeof(rxf_books))
         if self.b == NULL or rxf_books_init(self.b, bbo, trades, latency, depth, depth_every_ns) != 0:
             raise MemoryError()
@@ -59,9 +61,24 @@ cdef class OrderBooks:
     def capsule(self):
         return PyCapsule_New(&self.b.table, RXF_ITCH_HANDLERS_CAPSULE, NULL)
 
+    def mark_lost(self, event) -> None:
+        """Messages ``event["first"]`` .. ``+ event["count"]`` of the feed were
+        declared lost (a ``gap`` event): the books may be wrong from here on
+        and say so (:attr:`suspect`). The first 1000 ranges are kept."""
+        self.lost_messages += event["count"]
+        if len(self.lost_ranges) < 1000:
+            self.lost_ranges.append((event.get("session", ""), event["first"], event["count"]))
+
+    @property
+    def suspect(self) -> bool:
+        """True once a range of the feed was lost: an order of that range
+        may be missing or stale in the books."""
+        return self.lost_messages > 0
+
     def counters(self) -> dict:
         c = self.b.c
-        return {"messages": c.messages, "adds": c.adds, "executions": c.executions, "cancels": c.cancels,
+        return {"suspect": self.suspect, "lost_messages": self.lost_messages,
+                "lost_ranges": [list(r) for r in self.lost_ranges[:100]], "messages": c.messages, "adds": c.adds, "executions": c.executions, "cancels": c.cancels,
                 "deletes": c.deletes, "replaces": c.replaces, "trades": c.trades, "cross_trades": c.cross_trades,
                 "broken_trades": c.broken_trades, "halts": c.halts, "bbo_changes": c.bbo_changes,
                 "depth_snapshots": c.depth_snapshots,

@@ -1,6 +1,7 @@
 from libc.stdint cimport uint8_t, uint32_t, uint64_t
 from rxfeed_abi cimport rxf_decoder_ops, rxf_packet
 from rxfeed_mold cimport rxf_mold_session
+from rxfeed_recovery cimport rxf_recovery
 from _records cimport rxf_itch_record
 from itch50_handlers cimport rxf_itch_handlers
 
@@ -22,6 +23,12 @@ cdef struct EventRec:
 
 cdef struct DecoderState:
     rxf_mold_session mold
+    rxf_recovery rec            # sequencer + re-request (recovering: datagrams of the session go through it)
+    int recovering
+    uint64_t now_ns             # CLOCK_MONOTONIC at the start of the burst (recovering only)
+    rxf_packet rec_pkt          # the packet being offered: what a delivered block is handed on as
+    uint64_t answers_wrong_session, answers_malformed, answers_not_wanted
+    uint8_t *answer             # buffer for one re-request answer (64 KiB)
     int sequenced               # 0: dissect: every message of every datagram, with its status
     uint8_t *held               # copy of the datagram held by the session layer (an implausible jump)
     uint32_t held_cap
@@ -75,6 +82,9 @@ cdef class ItchDecoder:
     cdef object _event_callback
     cdef list _events
     cdef list _handler_capsules
+    cdef list _loss_listeners
+    cdef object _rerequest_server
+    cdef double _reorder_window_ms
     cdef object error
     cdef void _flush_pending(self) noexcept
     cdef void _flush_batch(self, uint8_t t) noexcept

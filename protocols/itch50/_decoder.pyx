@@ -7,18 +7,23 @@ Every length is checked before bytes are read (``boundscheck(False)`` is safe
 here because indexes come from validated lengths, see the comments)."""
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
 from libc.stdlib cimport calloc, malloc, realloc, free
-from libc.string cimport memcpy, memset
+from libc.string cimport memcpy, memset, memcmp
 from cpython.pycapsule cimport PyCapsule_New, PyCapsule_GetPointer, PyCapsule_IsValid
 from cpython.unicode cimport PyUnicode_DecodeLatin1
 from cpython.ref cimport Py_INCREF, PyObject
 from cpython.tuple cimport PyTuple_SET_ITEM
 
-from rxfeed_abi cimport (fill_decoder_ops, RXF_DECODER_CAPSULE, RXF_PKT_STREAM, RXF_PKT_SOURCE_RESET,
+from rxfeed_abi cimport (fill_decoder_ops, RXF_DECODER_CAPSULE, rxf_on_idle_fn, RXF_PKT_STREAM, RXF_PKT_SOURCE_RESET,
                          rxf_packet, rxf_decoder_ops)
 from rxfeed_mold cimport (RXF_MOLD_HEADER_LEN, RXF_MOLD_SHORT, RXF_MOLD_DELIVER, RXF_MOLD_HOLD,
                           RXF_MOLD_OVERFLOW, RXF_MOLD_CONFIRMED, RXF_MOLD_REJECTED, rxf_mold_session,
                           rxf_mold_verdict, rxf_mold_accept, rxf_mold_resolve, rxf_mold_drop_candidate,
-                          rxf_mold_reset)
+                          rxf_mold_reset, RXF_MOLD_END_OF_SESSION, rxf_mold_header, rxf_mold_messages,
+                          rxf_mold_near, rxf_mold_blocks_fit, rxf_mold_request)
+from rxfeed_recovery cimport (rxf_seq_block, rxf_seq_callbacks, rxf_recovery, RXF_REC_LINE_REREQUEST, RXF_REC_RECV_PER_TICK,
+                              RXF_HIST_BUCKETS, rxf_rec_now, rxf_rec_init, rxf_rec_connect, rxf_rec_destroy,
+                              rxf_rec_offer, rxf_rec_wanted, rxf_rec_tick, rxf_rec_expecting, rxf_rec_recv,
+                              rxf_rec_flush, rxf_hist_value)
 from _records cimport *
 from itch50_handlers cimport (RXF_ITCH_HANDLERS_VERSION, RXF_ITCH_HANDLERS_CAPSULE, rxf_itch_meta,
                               rxf_itch_handlers)
@@ -332,6 +337,9 @@ cdef inline void _mold_datagram(DecoderState *st, const rxf_packet *pkt) noexcep
         _arrival(st, v.seq, v.count)
 
 
+include "_mold_recovery.pxi"
+
+
 cdef inline void _mold_packet(DecoderState *st, const rxf_packet *pkt) noexcept nogil:
     """A MoldUDP64 datagram: it first decides a held jump (confirmed: both
     datagrams go through in sequence order; rejected: the held one is
@@ -339,6 +347,8 @@ cdef inline void _mold_packet(DecoderState *st, const rxf_packet *pkt) noexcept 
     cdef rxf_mold_verdict v
     cdef int r
     if st.mold.have_candidate:
+        if st.recovering and _rec_would_confirm(st, pkt):
+            _rec_flush(st)  # the session leaves its position: the sequencer settles first
         r = rxf_mold_resolve(&st.mold, pkt.data, pkt.len, &v)
         if r == RXF_MOLD_REJECTED:
             _held_rejected(st)
@@ -350,8 +360,10 @@ cdef inline void _mold_packet(DecoderState *st, const rxf_packet *pkt) noexcept 
             else:
                 _mold_datagram(st, &st.held_pkt)
                 _mold_datagram(st, pkt)
+            if st.recovering:
+                _rec_sync(st)
             return
-    _mold_datagram(st, pkt)
+    _mold_entry(st, pkt)
 
 
 cdef inline void _drop_held(DecoderState *st) noexcept nogil:
@@ -435,9 +447,13 @@ cdef inline void _stream_chunk(DecoderState *st, const rxf_packet *pkt) noexcept
 cdef int _on_burst(void *ctx, const rxf_packet *pkts, uint32_t n) noexcept nogil:
     cdef DecoderState *st = <DecoderState *>ctx
     cdef uint32_t i
+    if st.recovering:
+        st.now_ns = rxf_rec_now()
     for i in range(n):
         if pkts[i].flags & RXF_PKT_SOURCE_RESET:
             _drop_held(st)
+            if st.recovering:
+                _rec_flush(st)
             rxf_mold_reset(&st.mold)
             st.carry_len = 0
             st.stream_dead = 0
@@ -450,21 +466,62 @@ cdef int _on_burst(void *ctx, const rxf_packet *pkts, uint32_t n) noexcept nogil
             _mold_packet(st, &pkts[i])
         if st.stop:
             break
+    if st.recovering and not st.stop:
+        _rec_tick(st)
+    _to_python(st)
+    return st.stop
+
+
+cdef inline void _to_python(DecoderState *st) noexcept nogil:
+    """Events and queued callbacks of this burst to Python (one GIL take, only when there are some)."""
     if st.n_pending or st.n_events:
         with gil:
             if st.n_events:
                 (<ItchDecoder>st.owner)._flush_events()
             if st.n_pending:
                 (<ItchDecoder>st.owner)._flush_pending()
+
+
+cdef int _on_idle(void *ctx) noexcept nogil:
+    """Nothing arrived: recovery's timeouts, requests and answers go on."""
+    cdef DecoderState *st = <DecoderState *>ctx
+    if not st.recovering:
+        return 0
+    _rec_tick(st)
+    _to_python(st)
     return st.stop
 
 
 cdef void _on_end(void *ctx) noexcept nogil:
     cdef DecoderState *st = <DecoderState *>ctx
+    if st.recovering:
+        _rec_drain_at_end(st)
+        _rec_flush(st)
     _drop_held(st)
     if st.carry_len:
         st.stream_truncated_tail += 1
         st.carry_len = 0
+
+
+def _latency_summary_py(hist, maximum):
+    """count/p50/p90/p99/max (ns) of a log-linear histogram given as a list."""
+    total = sum(hist)
+    out = {"count": total}
+    if not total:
+        return out
+    for name, q in (("p50", 0.50), ("p90", 0.90), ("p99", 0.99)):
+        want, seen = q * total, 0
+        for i, c in enumerate(hist):
+            seen += c
+            if seen >= want:
+                out[name] = int(rxf_hist_value(i))
+                break
+    out["max"] = maximum
+    return out
+
+
+cdef object _latency_summary(const uint64_t *hist, uint64_t maximum):
+    return _latency_summary_py([hist[i] for i in range(RXF_HIST_BUCKETS)], maximum)
 
 
 cdef object _meta(const PendingRec *p):
@@ -511,6 +568,11 @@ cdef class ItchDecoder:
         self.st.batch_cap = batch_size
         self.st.owner = <void *>self
         fill_decoder_ops(&self.ops, self.st, _on_burst, _on_end, NULL)
+        self.ops.on_idle = _on_idle
+        self.st.rec.fd = -1
+        self._loss_listeners = []
+        self._rerequest_server = None
+        self._reorder_window_ms = 0.0
         self._callbacks = {}
         self._batches = {}
         self._events = []
@@ -528,6 +590,9 @@ cdef class ItchDecoder:
             free(self.st.events)
             free(self.st.arrivals)
             free(self.st.held)
+            free(self.st.answer)
+            if self.st.recovering:
+                rxf_rec_destroy(&self.st.rec)
             free(self.st)
 
     def capsule(self):
@@ -608,6 +673,102 @@ cdef class ItchDecoder:
         self._batches = {}
         return out
 
+    # --- recovery (sequencer, A/B lines, re-request) -----------------------
+    def enable_recovery(self, double window_ms, unsigned int max_blocks=16384, unsigned int slot_bytes=2048,
+                        unsigned long long max_bytes=64 << 20):
+        """Put rxfeed's sequencer between the lines and the session layer: a
+        datagram after a hole waits (at most ``window_ms``, ``max_blocks``
+        datagrams of up to ``slot_bytes``, ``max_bytes`` in all) for the hole
+        to be filled from another line or a re-request; a hole that is not is
+        declared lost with its exact range (a ``gap`` event). Before the run."""
+        cdef rxf_seq_callbacks cb
+        if self.st.recovering:
+            raise RuntimeError("recovery is already on")
+        if not self.st.sequenced:
+            raise ValueError("recovery needs sequenced delivery (not dissect mode)")
+        if window_ms <= 0:
+            raise ValueError("window_ms must be > 0")
+        cb.user = self.st
+        cb.deliver = _rec_deliver
+        cb.lost = _rec_lost
+        cb.gap = NULL
+        self.st.answer = <uint8_t *>malloc(ANSWER_CAP)
+        if self.st.answer == NULL or rxf_rec_init(&self.st.rec, &cb, max_blocks, slot_bytes, max_bytes,
+                                                  <uint64_t>(window_ms * 1e6)) != 0:
+            rxf_rec_destroy(&self.st.rec)
+            raise MemoryError(f"reorder buffer of {max_blocks} x {slot_bytes} bytes")
+        self.st.recovering = 1
+        self._reorder_window_ms = window_ms
+
+    def connect_rerequest(self, str host, int port, unsigned int max_messages=1000, double timeout_ms=10.0,
+                          unsigned int attempts=4, unsigned int in_flight=16, double delay_ms=0.5):
+        """Ask the MoldUDP64 re-request server at ``host:port`` (IPv4, UDP) for
+        holes open ``delay_ms`` (time for another line to fill them): at most
+        ``max_messages`` per request, ``in_flight`` requests unanswered at once,
+        each sent again after ``timeout_ms`` (doubling) up to ``attempts`` times.
+        Needs :meth:`enable_recovery` first."""
+        import socket as _socket
+
+        if not self.st.recovering:
+            raise RuntimeError("enable_recovery() first")
+        if not 1 <= max_messages < RXF_MOLD_END_OF_SESSION:
+            raise ValueError(f"max_messages must be in 1..{RXF_MOLD_END_OF_SESSION - 1}")
+        try:
+            ip = _socket.gethostbyname(host)
+        except OSError as exc:
+            raise ValueError(f"re-request server {host!r}: {exc}") from None
+        cdef uint32_t ip_be = int.from_bytes(_socket.inet_aton(ip), "little")
+        cdef uint16_t port_be = _socket.htons(port)
+        cdef int rc = rxf_rec_connect(&self.st.rec, ip_be, port_be, _rec_request, max_messages,
+                                      <uint64_t>(timeout_ms * 1e6), attempts, in_flight, <uint64_t>(delay_ms * 1e6))
+        if rc != 0:
+            raise OSError(-rc, f"re-request socket to {ip}:{port}")
+        self._rerequest_server = f"{ip}:{port}"
+
+    def add_loss_listener(self, callback):
+        """``callback(event)`` for each range declared lost (a ``gap`` event),
+        after the burst it happened in (books use it to mark themselves suspect)."""
+        self._loss_listeners.append(callback)
+
+    def recovery_counters(self):
+        """What recovery did (None when it is off): lines, holes filled and
+        lost, the reorder buffer's peak, re-requests and their answers, the
+        fill latency."""
+        if not self.st.recovering:
+            return None
+        cdef rxf_recovery *r = &self.st.rec
+        q = r.seq
+        lines = []
+        for i in range(RXF_REC_LINE_REREQUEST + 1):
+            ln = q.lines[i]
+            if ln.packets:
+                lines.append({"line": "rerequest" if i == RXF_REC_LINE_REREQUEST else i, "packets": ln.packets,
+                              "first_arrivals": ln.first_arrivals, "copies": ln.copies, "line_gaps": ln.gaps,
+                              "line_gap_messages": ln.gap_messages, "last_rx_ns": ln.last_rx_ns})
+        out = {"reorder_window_ms": self._reorder_window_ms, "delivered_messages": q.delivered_messages,
+               "redundant_copies": q.redundant, "redundant_messages": q.redundant_messages,
+               "duplicate_copies": q.duplicates, "duplicate_messages": q.duplicate_messages,
+               "gaps_opened": q.gaps_opened, "gaps_filled": q.gaps_filled, "lost_ranges": q.lost_ranges,
+               "lost_messages": q.lost_messages,
+               "lost_by_reason": {"timeout": q.lost_by_why[1], "buffer_full": q.lost_by_why[2],
+                                  "end_of_input": q.lost_by_why[3]},
+               "held_now": q.n_held, "reorder_peak_datagrams": q.held_peak_blocks,
+               "reorder_peak_bytes": q.held_peak_bytes, "too_large_to_hold": q.too_large,
+               "fill_latency_ns": _latency_summary(r.latency_hist, r.latency_max_ns), "lines": lines}
+        if r.fd >= 0:
+            rr = r.rr
+            out["rerequest"] = {
+                "server": self._rerequest_server, "requests_sent": rr.requests_sent,
+                "messages_requested": rr.messages_requested, "retries": rr.retries,
+                "given_up_ranges": rr.given_up_ranges, "given_up_messages": rr.given_up_messages,
+                "recovered_messages": r.filled_by_rerequest, "answers": r.responses,
+                "answers_refused": {"malformed": self.st.answers_malformed,
+                                    "wrong_session": self.st.answers_wrong_session,
+                                    "not_asked_or_settled": self.st.answers_not_wanted},
+                "send_errors": rr.send_errors, "recv_errors": r.recv_errors, "ranges_dropped": rr.dropped_wants,
+                "last_errno": r.last_errno}
+        return out
+
     # --- arrival log (one-way latency) ------------------------------------
     def log_arrivals(self, bint on=True):
         """Record, per MoldUDP64 packet, its first sequence, message count and
@@ -652,14 +813,16 @@ cdef class ItchDecoder:
             "sequence_overflow": m.overflow_packets}.items() if v}
         return {
             "packets": st.packets, "bytes": st.bytes, "messages": st.messages, "messages_per_type": per_type,
-            "gaps": m.gaps, "gap_messages": m.gap_messages, "duplicate_packets": m.duplicate_packets,
-            "duplicates": m.duplicate_messages, "heartbeats": m.heartbeats, "end_of_session": m.end_of_session,
+            "gaps": m.gaps, "gap_messages": m.gap_messages,
+            "duplicate_packets": m.duplicate_packets + (st.rec.seq.duplicates if st.recovering else 0),
+            "duplicates": m.duplicate_messages + (st.rec.seq.duplicate_messages if st.recovering else 0), "heartbeats": m.heartbeats, "end_of_session": m.end_of_session,
             "session_changes": m.session_changes, "session": m.session[:10].decode("latin-1") if m.have_session else None,
             "next_sequence": m.next_seq if m.have_session else None,
             "sequence_jumps_confirmed": m.jumps_confirmed,
             "implausible_messages": m.implausible_messages, "overflow_messages": m.overflow_messages,
             "implied_lengths": st.implied_length, "lost_in_malformed": st.lost_in_malformed,
             "source_resets": st.source_resets, "errors": errors,
+            "recovery": self.recovery_counters(),
         }
 
     # --- internals ---------------------------------------------------------
@@ -726,6 +889,9 @@ cdef class ItchDecoder:
                     self._events.append(ev)
                 if self._event_callback is not None:
                     self._event_callback(ev)
+                if e.kind == EV_GAP:
+                    for listener in self._loss_listeners:
+                        listener(ev)
         except BaseException as exc:
             if self.error is None:
                 self.error = exc

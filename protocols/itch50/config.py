@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from rxfeed.config import PluginConfig
+from rxfeed.recovery import RecoveryConfig
 
 
 class Itch50Config(PluginConfig):
@@ -20,7 +21,9 @@ class Itch50Config(PluginConfig):
         is taken at once), larger delays fewer real gaps by one datagram.
     :ivar sequenced: True: the session layer delivers each sequence number once,
         in order. False: dissect mode (``rxfeed inspect``): every message of
-        every datagram reaches the outputs, with its status in the meta."""
+        every datagram reaches the outputs, with its status in the meta.
+    :ivar recovery: the sequencer between the lines and the session layer,
+        and the MoldUDP64 re-request client (off by default; docs/recovery.md)."""
 
     initial_sequence: int = Field(1, ge=0, le=(1 << 64) - 1)
     batch_size: int = Field(65536, ge=1, le=1 << 24)
@@ -28,3 +31,5 @@ class Itch50Config(PluginConfig):
     max_sequence_jump: int = Field(10_000, ge=0, le=(1 << 64) - 1,
                                    description="larger forward jumps need a confirming datagram; 0: no limit")
     sequenced: bool = Field(True, description="False: dissect mode, every message with its session-layer status")
+    recovery: RecoveryConfig = Field(default_factory=RecoveryConfig,
+                                     description="A/B arbitration, reorder window and re-request (docs/recovery.md)")

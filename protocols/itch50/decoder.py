@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from rxfeed.config import ConfigError
 from rxfeed.interfaces import ProtocolDecoder
+from rxfeed.recovery import RecoveryConfig, parse_host_port
 
 from ._decoder import ItchDecoder
 from .config import Itch50Config
@@ -29,6 +31,23 @@ class Itch50Decoder(ProtocolDecoder[Itch50Config]):
         c = self.config
         self.native = ItchDecoder(c.initial_sequence, c.batch_size, c.stop_at_end_of_session,
                                   c.max_sequence_jump, c.sequenced)
+        self._start_recovery(c.recovery)
+
+    def _start_recovery(self, r: RecoveryConfig) -> None:
+        """The sequencer and the re-request client, as configured (nothing when off)."""
+        if not r.enabled:
+            return
+        if not self.config.sequenced:
+            raise ConfigError("decoder.itch50.recovery: recovery needs sequenced delivery (not dissect mode)")
+        self.native.enable_recovery(r.reorder_window_ms, r.reorder_max_datagrams, r.slot_bytes,
+                                    int(r.reorder_max_mb * (1 << 20)))
+        if r.rerequest:
+            host, port = parse_host_port(r.rerequest)
+            try:
+                self.native.connect_rerequest(host, port, r.rerequest_max_messages, r.rerequest_timeout_ms,
+                                              r.rerequest_attempts, r.rerequest_in_flight, r.rerequest_delay_ms)
+            except (OSError, ValueError) as exc:
+                raise ConfigError(f"decoder.itch50.recovery.rerequest: {exc}") from None
 
     def decoder_capsule(self) -> Any:
         return self.native.capsule()
@@ -43,6 +62,9 @@ class Itch50Decoder(ProtocolDecoder[Itch50Config]):
 
     def counters(self) -> dict[str, Any]:
         c: dict[str, Any] = self.native.counters()
+        if c.get("recovery") is not None:
+            c["recovery"]["lost"] = [{"session": e["session"], "first": e["first"], "count": e["count"]}
+                                     for e in self.native.events if e["kind"] == "gap"][:100]
         c["warnings"] = self._warnings(c)
         return c
 
@@ -58,6 +80,10 @@ class Itch50Decoder(ProtocolDecoder[Itch50Config]):
         if c["errors"].get("stream_unrecoverable"):
             out.append(f"the byte stream could not be framed after message {c['messages']} (a zero length "
                        "prefix before an unknown type): the rest of the stream was not decoded")
+        rec = c.get("recovery") or {}
+        if rec.get("lost_ranges"):
+            out.append(f"{rec['lost_messages']} messages in {rec['lost_ranges']} ranges could not be recovered "
+                       "and were declared lost (recovery.lost); books built from this run are suspect")
         dropped = c.get("implausible_messages", 0) + c.get("overflow_messages", 0)
         if dropped:
             out.append(f"{dropped} messages were dropped with datagrams whose sequence numbers were implausible "
@@ -103,6 +129,7 @@ class Itch50Decoder(ProtocolDecoder[Itch50Config]):
 
         books = OrderBooks(**options)
         self.native.add_handlers(books)
+        self.native.add_loss_listener(books.mark_lost)
         return books
 
     def __getattr__(self, item: str) -> Any:

@@ -109,6 +109,20 @@ static inline int rxf_mold_header(const uint8_t *p, uint32_t len, uint64_t *seq,
     return 1;
 }
 
+/* Do `count` message blocks ([u16 BE length][message]) fit in the packet,
+   exactly, after the header? (Checked on a re-request answer before it is
+   offered: a malformed answer is refused, not half delivered.) */
+static inline int rxf_mold_blocks_fit(const uint8_t *p, uint32_t len, uint32_t count) {
+    uint32_t off = RXF_MOLD_HEADER_LEN;
+    for (uint32_t i = 0; i < count; i++) {
+        if (off + 2 > len) return 0;
+        uint32_t m = ((uint32_t)p[off] << 8) | p[off + 1];
+        if (m > len - off - 2) return 0;
+        off += 2 + m;
+    }
+    return off == len;
+}
+
 /* Messages in a block (0 for heartbeat and end of session). */
 static inline uint32_t rxf_mold_messages(uint32_t count) {
     return count == RXF_MOLD_END_OF_SESSION ? 0 : count;

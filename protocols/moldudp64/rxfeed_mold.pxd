@@ -1,5 +1,5 @@
 # Cython declarations of the MoldUDP64 session tracker (protocols/moldudp64/moldudp64.h).
-from libc.stdint cimport uint8_t, uint32_t, uint64_t
+from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
 
 cdef extern from "moldudp64.h" nogil:
     enum: RXF_MOLD_HEADER_LEN
@@ -26,6 +26,12 @@ cdef extern from "moldudp64.h" nogil:
         uint64_t gap_count
         uint8_t session_changed, end_of_session
         uint8_t packet_first
+    enum: RXF_MOLD_END_OF_SESSION
+    int rxf_mold_header(const uint8_t *p, uint32_t len, uint64_t *seq, uint32_t *count)
+    uint32_t rxf_mold_messages(uint32_t count)
+    int rxf_mold_near(uint64_t frm, uint64_t seq, uint64_t limit)
+    int rxf_mold_blocks_fit(const uint8_t *p, uint32_t len, uint32_t count)
+    uint32_t rxf_mold_request(uint8_t *out, const char *session, uint64_t seq, uint16_t count)
     void rxf_mold_reset(rxf_mold_session *s)
     int rxf_mold_drop_candidate(rxf_mold_session *s)
     int rxf_mold_resolve(rxf_mold_session *s, const uint8_t *p, uint32_t len, rxf_mold_verdict *v)

@@ -44,6 +44,10 @@ extern "C" {
 
 #include "rxfeed/abi_types.h"  /* rxf_packet, rxf_backend_ops, rxf_decoder_ops */
 
+#include <stddef.h>
+/* The smallest decoder table accepted: ABI 1 as first released (no on_idle). */
+#define RXF_DECODER_OPS_MIN_SIZE offsetof(rxf_decoder_ops, on_idle)
+
 #ifdef __cplusplus
 }
 #endif

@@ -51,4 +51,10 @@ typedef struct rxf_decoder_ops {
     /* Text of why on_burst stopped the loop (static or ctx-owned). May be
        NULL.                                                                */
     const char *(*last_error)(void *ctx);
+    /* The loop is idle (a poll brought nothing): time-driven work such as
+       declaring a gap lost after its timeout or sending a re-request.
+       Returns 0, or non-zero to stop the loop (as on_burst). May be NULL.
+       Added after the first release of ABI 1: a table whose struct_size
+       ends before it has none (RXF_DECODER_OPS_MIN_SIZE).                  */
+    int (*on_idle)(void *ctx);
 } rxf_decoder_ops;

@@ -8,7 +8,9 @@
  *   want(first, count)  a hole opened (the sequencer's gap callback); merged
  *                       with what is already wanted, split into requests of
  *                       at most max_count messages
- *   filled(upto)        everything before `upto` arrived or was declared lost
+ *   filled(upto)        everything before `upto` arrived or was declared lost;
+ *                       a range settled in part is asked for again at once
+ *                       (the answer was one full packet: the rest follows)
  *   poll(now)           sends what is due: new requests, and requests not
  *                       answered within timeout_ns, again, with the timeout
  *                       doubled each time (backoff), at most max_attempts
@@ -112,9 +114,13 @@ static inline void rxf_rr_want(rxf_rr *c, uint64_t first, uint64_t count) {
 static inline void rxf_rr_filled(rxf_rr *c, uint64_t upto) {
     while (c->n && c->r[0].first + c->r[0].count <= upto)
         rxf_rr_remove(c, 0);
-    if (c->n && c->r[0].first < upto) { /* partly settled: ask only for the rest next time */
+    if (c->n && c->r[0].first < upto) { /* partly settled (an answer ends where the server's
+                                           packet was full): ask for the rest now, afresh */
         c->r[0].count -= upto - c->r[0].first;
         c->r[0].first = upto;
+        c->r[0].sent_ns = 0;
+        c->r[0].attempts = 0;
+        c->r[0].timeout_ns = c->timeout_ns;
     }
 }
 

@@ -15,6 +15,9 @@
  *                  (A/B arbitration), from the same line a *duplicate*.
  *                  first > next: a gap opens; the block is copied into the
  *                  reorder buffer (bounded in bytes and blocks) and waits.
+ *   a block with no messages (heartbeat, end of session) marks where the
+ *                  sequence has reached: ahead of `next` it opens the hole
+ *                  before it and is passed on in its place.
  *   tick(now)      a gap open for max_wait_ns is declared lost: one loss event
  *                  with the exact range, then delivery goes on.
  *   flush(now)     end of input: every open gap is declared lost, everything
@@ -36,7 +39,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define RXF_SEQ_MAX_LINES 8u
+#define RXF_SEQ_MAX_LINES 16u
 #define RXF_SEQ_RECENT 1024u
 
 /* why a range was declared lost */
@@ -95,6 +98,7 @@ typedef struct rxf_sequencer {
     uint32_t recent_head, n_recent;
     /* counters */
     uint64_t blocks, delivered_blocks, delivered_messages, duplicates, redundant;
+    uint64_t duplicate_messages, redundant_messages; /* in the blocks counted above (nothing-new copies) */
     uint64_t held_total, held_peak_blocks, held_peak_bytes, too_large;
     uint64_t gaps_opened, gaps_filled, lost_ranges, lost_messages, lost_by_why[4];
     rxf_seq_line_stats lines[RXF_SEQ_MAX_LINES];
@@ -201,7 +205,10 @@ static inline void rxf_seq_pop_held(rxf_sequencer *s) {
 static inline void rxf_seq_drain(rxf_sequencer *s, uint64_t now_ns) {
     while (s->n_held && s->held[0].first <= s->next) {
         rxf_seq_held h = s->held[0];
-        if (h.first + h.count > s->next) {
+        if (h.count == 0) { /* a marker (heartbeat, end of session): passed on in its place */
+            rxf_seq_block b = {h.first, 0, h.len, s->arena + (size_t)h.slot * s->slot_size, h.rx_ns, h.line};
+            s->cb.deliver(s->cb.user, &b, 0);
+        } else if (h.first + h.count > s->next) {
             rxf_seq_block b = {h.first, h.count, h.len, s->arena + (size_t)h.slot * s->slot_size, h.rx_ns, h.line};
             rxf_seq_emit(s, &b, (uint32_t)(s->next - h.first));
         } else {
@@ -258,6 +265,28 @@ static inline int rxf_seq_hold(rxf_sequencer *s, const rxf_seq_block *b, uint64_
     return 0;
 }
 
+/* A block without messages (a heartbeat, an end of session) says that every
+   sequence before `first` exists. Behind or at the position it is passed on
+   at once; ahead of it, the hole before it is known from now on: the block
+   waits in the buffer as a marker and is passed on in its place. */
+static inline void rxf_seq_marker(rxf_sequencer *s, const rxf_seq_block *b, uint64_t now_ns) {
+    if (s->next == 0 || b->first <= s->next) {
+        s->cb.deliver(s->cb.user, b, 0);
+        return;
+    }
+    int r = rxf_seq_hold(s, b, now_ns);
+    if (r == 1)
+        return; /* the hole is known already */
+    if (r == 0) {
+        if (!s->gap_open)
+            rxf_seq_open_gap(s, now_ns);
+        return;
+    }
+    if (b->first > s->next) /* no room to wait: the hole is lost */
+        rxf_seq_declare_lost(s, b->first, RXF_SEQ_LOST_FULL, now_ns);
+    s->cb.deliver(s->cb.user, b, 0);
+}
+
 /* One block from a transport. */
 static inline void rxf_seq_offer(rxf_sequencer *s, const rxf_seq_block *b, uint64_t now_ns) {
     rxf_seq_line_stats *ln = rxf_seq_line(s, b->line);
@@ -271,14 +300,16 @@ static inline void rxf_seq_offer(rxf_sequencer *s, const rxf_seq_block *b, uint6
     }
     if (end > ln->next_seq)
         ln->next_seq = end;
-    if (b->count == 0)
+    if (b->count == 0) {
+        rxf_seq_marker(s, b, now_ns);
         return;
+    }
     if (s->next == 0)
         s->next = b->first; /* the first block starts the sequence */
     if (end <= s->next) { /* nothing new */
         ln->copies++;
-        if (rxf_seq_owner(s, end - 1) == b->line) s->duplicates++;
-        else s->redundant++;
+        if (rxf_seq_owner(s, end - 1) == b->line) { s->duplicates++; s->duplicate_messages += b->count; }
+        else { s->redundant++; s->redundant_messages += b->count; }
         return;
     }
     if (b->first > s->next) { /* a hole before this block */
