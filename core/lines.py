@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 
 from pydantic import Field
 
+from .backend_base import source_of
 from .config import ConfigError, PluginConfig
 from .interfaces import RxBackend
 
@@ -51,8 +52,7 @@ class LinesBackend(RxBackend[LinesConfig]):
                 raise ConfigError(f"lines: line {i} ({b.name}) is a Python backend; lines need native ones")
             capsules.append(cap)
         self._reader = LinesReader(capsules, self.config.silence_s)
-        self.source = ",".join(str(getattr(b, "source", None) or getattr(b.config, "path", None) or b.name)
-                               for b in self.backends)
+        self.source = ",".join(str(source_of(b) or b.name) for b in self.backends)
 
     def native_capsule(self) -> Any:
         return self._reader.capsule()

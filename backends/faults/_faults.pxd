@@ -1,5 +1,4 @@
 from libc.stdint cimport int64_t, uint8_t, uint32_t, uint64_t
-from cpython.buffer cimport Py_buffer
 from rxfeed_abi cimport rxf_backend_ops, rxf_packet
 
 cdef extern from "faults.h" nogil:
@@ -26,19 +25,6 @@ cdef extern from "faults.h" nogil:
     const rxf_faults_stats *rxf_faults_get_stats(const rxf_faults *f)
     uint64_t rxf_faults_held(const rxf_faults *f)
     uint64_t rxf_faults_next(uint64_t *state)
-
-
-cdef class PythonSource:
-    cdef object backend
-    cdef list held_objects
-    cdef Py_buffer *views
-    cdef uint32_t n_views
-    cdef uint32_t flags
-    cdef char error[256]
-    cdef rxf_backend_ops ops
-    cdef int burst(self, rxf_packet *pkts, uint32_t max) noexcept
-    cdef void release_views(self) noexcept
-    cdef _borrow(self, object b, rxf_packet *p)
 
 
 cdef class FaultInjector:

@@ -5,31 +5,22 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from rxfeed.config import ConfigError, validate
+from rxfeed.backend_base import WrapperBackend
 from rxfeed.interfaces import RxBackend
 
-from ._faults import FaultInjector, PythonSource
+from ._faults import FaultInjector
 from .config import FaultsConfig, parse_spec
 
 
-def _inner_class(name: str) -> type[RxBackend[Any]]:
-    """The registered backend ``name``; an unknown name is a config error."""
-    from rxfeed.plugins import get_plugins
-
-    try:
-        return get_plugins().backends.get(name)
-    except KeyError as exc:
-        raise ConfigError(f"backend.faults.backend: {exc.args[0]}") from None
-
-
-class FaultsBackend(RxBackend[FaultsConfig]):
+class FaultsBackend(WrapperBackend[FaultsConfig]):
     """Wraps another backend and drops, duplicates, reorders, delays,
     truncates or corrupts its packets, or kills the line, from one seed.
 
     The injector is C: around a native backend the run stays on the nogil
     path; a pure-Python backend is read through a C table that calls its
     ``read_burst`` once per burst. Build it by name (``config.backend``,
-    ``config.backend_config``) or around an instance with :meth:`wrap`.
+    ``config.backend_config``) or around an instance with :meth:`wrap`
+    (:class:`~rxfeed.backend_base.WrapperBackend`).
     """
 
     name = "faults"
@@ -37,55 +28,15 @@ class FaultsBackend(RxBackend[FaultsConfig]):
     #: ``"drop=0.01,seed=7"`` -> settings (the CLI's ``--faults``)
     parse_spec = staticmethod(parse_spec)
     description = "seeded fault injection (drop, duplicate, reorder, delay, truncate, corrupt, kill) around a backend"
+    cli_option = "--faults SPEC"
 
-    def __init__(self, config: FaultsConfig, inner: RxBackend[Any] | None = None) -> None:
-        super().__init__(config)
-        if inner is None:
-            inner = self._open_inner(config)
-        self.inner: RxBackend[Any] = inner
-        self.stream = inner.stream  # type: ignore[misc]  # the inner's kind of packets
-        self.source = getattr(inner, "source", None) or getattr(inner.config, "path", None)
-        cpu = getattr(inner, "cpu", None)
-        if cpu is not None:
-            self.cpu = cpu
-        try:
-            self.injector = self._injector(inner, config)
-        except BaseException:
-            inner.close()
-            raise
-
-    @staticmethod
-    def _injector(inner: RxBackend[Any], c: FaultsConfig) -> FaultInjector:
-        """The C injector around ``inner``'s table (a Python backend's: one built over ``read_burst``)."""
-        capsule = inner.native_capsule()
-        python_source = None
-        if capsule is None:
-            python_source = PythonSource(inner)
-            capsule = python_source.capsule()
-        return FaultInjector(
-            capsule, (inner, python_source), c.rates(), c.seed, c.reorder_distance,
-            int(c.delay_ms * 1e6), -1 if c.kill_at is None else int(c.kill_at * 1e9),
-            -1 if c.kill_after is None else c.kill_after, c.hold_max, c.arena_mb << 20)
-
-    @staticmethod
-    def _open_inner(config: FaultsConfig) -> RxBackend[Any]:
-        if not config.backend:
-            raise ConfigError("backend.faults.backend: name the backend to wrap (or use FaultsBackend.wrap)")
-        if config.backend == FaultsBackend.name:
-            raise ConfigError("backend.faults.backend: faults cannot wrap itself by name (use FaultsBackend.wrap)")
-        cls = _inner_class(config.backend)
-        return cls(validate(cls.Config, config.backend_config, f"backend.{config.backend}"))
-
-    @classmethod
-    def config_for_source(cls, path: str, overrides: dict[str, Any]) -> dict[str, Any]:
-        """``rxfeed replay FILE -b faults -o backend=NAME``: the inner backend's
-        settings for ``FILE``; the inner backend must be named."""
-        inner = overrides.get("backend")
-        if not inner or not isinstance(inner, str):
-            raise ConfigError("backend faults: name the backend to wrap, e.g. -o backend=pcap_replay "
-                              "(or use --faults SPEC with any backend)")
-        icls = _inner_class(inner)
-        return {**overrides, "backend_config": icls.config_for_source(path, dict(overrides.get("backend_config", {})))}
+    def open_wrapper(self, config: FaultsConfig) -> None:
+        """The C injector around the inner backend's table."""
+        capsule, keep_alive = self.inner_table()
+        self.injector = FaultInjector(
+            capsule, keep_alive, config.rates(), config.seed, config.reorder_distance, int(config.delay_ms * 1e6),
+            -1 if config.kill_at is None else int(config.kill_at * 1e9),
+            -1 if config.kill_after is None else config.kill_after, config.hold_max, config.arena_mb << 20)
 
     @classmethod
     def wrap(cls, inner: RxBackend[Any], config: FaultsConfig | dict[str, Any] | str | None = None,
@@ -93,26 +44,18 @@ class FaultsBackend(RxBackend[FaultsConfig]):
         """``inner`` with faults: ``config`` a :class:`FaultsConfig`, a dict, or
         a ``--faults`` spec string (``"drop=0.01,seed=7"``); ``settings``
         override. The wrapper owns ``inner``: closing it closes ``inner``."""
-        if isinstance(config, str):
-            config = parse_spec(config)
-        if isinstance(config, FaultsConfig):
-            config = config.model_dump()
-        return cls(validate(FaultsConfig, {**(config or {}), **settings}, "faults"), inner)
+        return super().wrap(inner, parse_spec(config) if isinstance(config, str) else config, **settings)
 
     def native_capsule(self) -> Any:
         return self.injector.capsule()
 
-    def stats(self) -> dict[str, Any]:
-        """The inner backend's counters, plus ``faults``: what was injected."""
-        return {**self.inner.stats(), "inner_backend": self.inner.name, "faults": self.injector.stats()}
+    def wrapper_stats(self) -> dict[str, Any]:
+        """``faults``: what was injected (added to the inner backend's counters)."""
+        return {"faults": self.injector.stats()}
 
-    def progress(self) -> tuple[int, int] | None:
-        return self.inner.progress()
-
-    def close(self) -> None:
-        """Give the inner backend back what the wrapper still borrows, then close it."""
+    def close_wrapper(self) -> None:
+        """Give the inner backend back what the wrapper still borrows (before it closes)."""
         self.injector.close()
-        self.inner.close()
 
     # what the conformance kit needs: with every rate 0, the inner backend's behaviour
     @staticmethod

@@ -6,19 +6,17 @@ from typing import Any
 
 from pydantic import Field
 
-from rxfeed.config import ConfigError, PluginConfig
+from rxfeed.backend_base import WrapperConfig
+from rxfeed.config import ConfigError
 
 #: Fault kinds with a rate, in the C engine's order.
 RATE_KINDS = ("drop", "duplicate", "reorder", "delay", "truncate", "corrupt")
 
 
-class FaultsConfig(PluginConfig):
-    """Seeded faults injected into the packets of an inner backend.
+class FaultsConfig(WrapperConfig):
+    """Seeded faults injected into the packets of an inner backend (which
+    ``backend`` and ``backend_config`` name: :class:`WrapperConfig`).
 
-    :ivar backend: the inner backend's registry name (when the wrapper is built
-        by name, e.g. ``Pipeline("faults", ...)``); ``None`` with
-        :meth:`FaultsBackend.wrap`, which takes a backend instance.
-    :ivar backend_config: the inner backend's settings.
     :ivar seed: one seed for every fault kind: the same seed and input give
         the same faults.
     :ivar drop: probability a packet is lost.
@@ -39,8 +37,6 @@ class FaultsConfig(PluginConfig):
     :ivar arena_mb: memory for copies (held, duplicated, corrupted packets).
     """
 
-    backend: str | None = None
-    backend_config: dict[str, Any] = Field(default_factory=dict)
     seed: int = Field(0, ge=0, lt=2**64)
     drop: float = Field(0.0, ge=0.0, le=1.0)
     duplicate: float = Field(0.0, ge=0.0, le=1.0)
@@ -61,7 +57,7 @@ class FaultsConfig(PluginConfig):
 
 
 #: What ``--faults`` takes: every setting but the inner backend's.
-SPEC_KEYS = tuple(k for k in FaultsConfig.model_fields if k not in ("backend", "backend_config"))
+SPEC_KEYS = tuple(k for k in FaultsConfig.model_fields if k not in WrapperConfig.model_fields)
 
 
 def parse_spec(spec: str) -> dict[str, Any]:

@@ -6,8 +6,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from rxfeed.config import ConfigError, validate
-from rxfeed.interfaces import RxBackend
+from rxfeed.backend_base import WrapperBackend
+from rxfeed.config import ConfigError
 
 from ._record import Recorder
 from .config import RecordConfig
@@ -40,92 +40,38 @@ def _free_prefix(directory: Path) -> str:
     return prefix
 
 
-class RecordBackend(RxBackend[RecordConfig]):
+class RecordBackend(WrapperBackend[RecordConfig]):
     """Wraps a backend and writes every packet it delivers to pcapng files,
     from the receive loop through a bounded queue to a writer thread.
 
     The loop never waits for the disk: a packet that finds the queue full is
     passed on, not recorded, and counted. Packets are passed on untouched.
     Build it by name (``config.backend``, ``config.backend_config``) or
-    around an instance with :meth:`wrap`.
+    around an instance with :meth:`wrap`
+    (:class:`~rxfeed.backend_base.WrapperBackend`).
     """
 
     name = "record"
     Config = RecordConfig
     description = "live capture of what a backend delivers to pcapng files (rotation, bounded queue)"
+    cli_option = "--record DIR"
 
-    def __init__(self, config: RecordConfig, inner: RxBackend[Any] | None = None) -> None:
-        super().__init__(config)
-        if inner is None:
-            inner = self._open_inner(config)
-        self.inner: RxBackend[Any] = inner
-        self.stream = inner.stream  # type: ignore[misc]
-        self.source = getattr(inner, "source", None) or getattr(inner.config, "path", None)
-        cpu = getattr(inner, "cpu", None)
-        if cpu is not None:
-            self.cpu = cpu
-        try:
-            if inner.stream:
-                raise ConfigError(f"record: backend {inner.name!r} delivers a byte stream, not datagrams; "
-                                  "only datagrams are recorded (the file itself is the capture)")
-            self.directory = _prepare_dir(config.dir)
-            self.prefix = config.prefix or _free_prefix(self.directory)
-            self.recorder = self._recorder(inner, config, self.directory, self.prefix)
-        except BaseException:
-            inner.close()
-            raise
+    def open_wrapper(self, config: RecordConfig) -> None:
+        """Refuse a byte stream; make the directory; start the C recorder around the inner backend's table."""
+        if self.inner.stream:
+            raise ConfigError(f"record: backend {self.inner.name!r} delivers a byte stream, not datagrams; "
+                              "only datagrams are recorded (the file itself is the capture)")
+        self.directory = _prepare_dir(config.dir)
+        self.prefix = config.prefix or _free_prefix(self.directory)
         self._final: dict[str, Any] | None = None
-
-    @staticmethod
-    def _recorder(inner: RxBackend[Any], c: RecordConfig, directory: Path, prefix: str) -> Recorder:
-        """The C recorder around ``inner``'s table (a Python backend's: one built over ``read_burst``)."""
-        capsule = inner.native_capsule()
-        python_source = None
-        if capsule is None:
-            from rxfeed.backends.faults._faults import PythonSource
-
-            python_source = PythonSource(inner)
-            capsule = python_source.capsule()
-        rotate_bytes = 0 if c.rotate_mb is None else max(4096, int(c.rotate_mb * (1 << 20)))
-        rotate_ns = 0 if c.rotate_s is None else int(c.rotate_s * 1e9)
+        capsule, keep_alive = self.inner_table()
+        rotate_bytes = 0 if config.rotate_mb is None else max(4096, int(config.rotate_mb * (1 << 20)))
+        rotate_ns = 0 if config.rotate_s is None else int(config.rotate_s * 1e9)
         try:
-            return Recorder(capsule, (inner, python_source), str(directory), prefix, c.ring_bytes,
-                            rotate_bytes, rotate_ns)
+            self.recorder = Recorder(capsule, keep_alive, str(self.directory), self.prefix, config.ring_bytes,
+                                     rotate_bytes, rotate_ns)
         except OSError as exc:
             raise ConfigError(str(exc)) from None
-
-    @staticmethod
-    def _open_inner(config: RecordConfig) -> RxBackend[Any]:
-        from rxfeed.backends.faults.backend import _inner_class
-
-        if not config.backend:
-            raise ConfigError("backend.record.backend: name the backend to wrap (or use RecordBackend.wrap)")
-        if config.backend == RecordBackend.name:
-            raise ConfigError("backend.record.backend: record cannot wrap itself by name (use RecordBackend.wrap)")
-        cls = _inner_class(config.backend)
-        return cls(validate(cls.Config, config.backend_config, f"backend.{config.backend}"))
-
-    @classmethod
-    def config_for_source(cls, path: str, overrides: dict[str, Any]) -> dict[str, Any]:
-        """``rxfeed replay FILE -b record -o backend=NAME -o dir=DIR``: the inner
-        backend's settings for ``FILE``."""
-        from rxfeed.backends.faults.backend import _inner_class
-
-        inner = overrides.get("backend")
-        if not inner or not isinstance(inner, str):
-            raise ConfigError("backend record: name the backend to wrap, e.g. -o backend=pcap_replay "
-                              "(or use --record DIR with any backend)")
-        icls = _inner_class(inner)
-        return {**overrides, "backend_config": icls.config_for_source(path, dict(overrides.get("backend_config", {})))}
-
-    @classmethod
-    def wrap(cls, inner: RxBackend[Any], config: RecordConfig | dict[str, Any] | None = None,
-             **settings: Any) -> "RecordBackend":
-        """``inner``, recorded: ``config`` a :class:`RecordConfig` or a dict;
-        ``settings`` override. The wrapper owns ``inner``: closing it closes ``inner``."""
-        if isinstance(config, RecordConfig):
-            config = config.model_dump()
-        return cls(validate(RecordConfig, {**(config or {}), **settings}, "record"), inner)
 
     def native_capsule(self) -> Any:
         return self.recorder.capsule()
@@ -161,23 +107,17 @@ class RecordBackend(RxBackend[RecordConfig]):
             out.append(f"record: the writer had not caught up after {self.config.drain_timeout_s} s")
         return out
 
-    def stats(self) -> dict[str, Any]:
-        """The inner backend's counters, plus ``record``: what was written;
+    def wrapper_stats(self) -> dict[str, Any]:
+        """``record``: what was written (added to the inner backend's counters);
         problems of the recording are warnings (the run itself is unaffected)."""
-        inner = self.inner.stats()
         s = self.record_stats()
-        return {**inner, "inner_backend": self.inner.name, "record": s,
-                "warnings": [*inner.get("warnings", []), *self._warnings(s)]}
+        return {"record": s, "warnings": self._warnings(s)}
 
-    def progress(self) -> tuple[int, int] | None:
-        return self.inner.progress()
-
-    def close(self) -> None:
-        """Write what is queued, fsync and close the file, stop the writer; then close the inner backend."""
+    def close_wrapper(self) -> None:
+        """Write what is queued, fsync and close the file, stop the writer (before the inner backend closes)."""
         if self._final is None:
             self.recorder.stop()
             self._final = self.record_stats()
-        self.inner.close()
 
     # what the conformance kit needs: the inner backend's behaviour, recorded
     @staticmethod

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from pydantic import Field
 
-from rxfeed.config import PluginConfig
+from rxfeed.backend_base import WrapperConfig
 
 
-class RecordConfig(PluginConfig):
-    """Live capture of what an inner backend delivers, to pcapng files.
+class RecordConfig(WrapperConfig):
+    """Live capture of what an inner backend delivers, to pcapng files (the
+    inner backend named by ``backend`` and ``backend_config``: :class:`WrapperConfig`).
 
     :ivar dir: the directory the files go to (made if missing). Files are
         ``PREFIX-000001.pcapng``, ``-000002``, ... never over an existing file.
@@ -25,9 +24,6 @@ class RecordConfig(PluginConfig):
         counted (``overflow_packets``).
     :ivar drain_timeout_s: how long ``stats()`` and ``close()`` wait for the
         writer to catch up after the run.
-    :ivar backend: the inner backend's registry name (when built by name);
-        ``None`` with :meth:`RecordBackend.wrap`, which takes an instance.
-    :ivar backend_config: the inner backend's settings.
     """
 
     dir: str = Field(min_length=1)
@@ -36,5 +32,3 @@ class RecordConfig(PluginConfig):
     rotate_s: float | None = Field(None, gt=0.0)
     ring_bytes: int = Field(64 << 20, ge=4096, le=1 << 40)
     drain_timeout_s: float = Field(30.0, ge=0.0)
-    backend: str | None = None
-    backend_config: dict[str, Any] = Field(default_factory=dict)
