@@ -19,7 +19,7 @@ from rxfeed_mold cimport (RXF_MOLD_HEADER_LEN, RXF_MOLD_SHORT, RXF_MOLD_DELIVER,
                           RXF_MOLD_OVERFLOW, RXF_MOLD_CONFIRMED, RXF_MOLD_REJECTED, rxf_mold_session,
                           rxf_mold_verdict, rxf_mold_accept, rxf_mold_resolve, rxf_mold_drop_candidate,
                           rxf_mold_reset, RXF_MOLD_END_OF_SESSION, rxf_mold_header, rxf_mold_messages,
-                          rxf_mold_near, rxf_mold_blocks_fit, rxf_mold_request)
+                          rxf_mold_near, rxf_mold_blocks_fit, rxf_mold_request, rxf_mold_start_session)
 from rxfeed_recovery cimport (rxf_seq_block, rxf_seq_callbacks, rxf_recovery, RXF_REC_LINE_REREQUEST, RXF_REC_RECV_PER_TICK,
                               RXF_HIST_BUCKETS, rxf_rec_now, rxf_rec_init, rxf_rec_connect, rxf_rec_destroy,
                               rxf_rec_offer, rxf_rec_wanted, rxf_rec_tick, rxf_rec_expecting, rxf_rec_recv,

@@ -115,6 +115,26 @@ cdef inline int _rec_block(DecoderState *st, const rxf_packet *pkt, rxf_seq_bloc
     return 1
 
 
+cdef inline void _rec_start(DecoderState *st, const rxf_packet *pkt) noexcept nogil:
+    """The first packet of the first session, a little after initial_sequence
+    (the first datagrams lost or overtaken): the session starts at
+    initial_sequence so that the hole before this packet can be filled like
+    any other. A packet far ahead (a late join, more than max_sequence_jump)
+    is left to the session layer, which declares the hole at once."""
+    cdef uint64_t seq
+    cdef uint32_t count
+    if st.mold.have_session or st.mold.have_candidate or st.mold.initial_seq == 0:
+        return
+    if not rxf_mold_header(pkt.data, pkt.len, &seq, &count):
+        return
+    if seq <= st.mold.initial_seq or rxf_mold_messages(count) > 0xFFFFFFFFFFFFFFFFULL - seq:
+        return
+    if st.mold.max_jump and seq - st.mold.initial_seq > st.mold.max_jump:
+        return
+    rxf_mold_start_session(&st.mold, <const char *>pkt.data, seq)
+    st.rec.seq.next = st.mold.next_seq
+
+
 cdef inline void _mold_entry(DecoderState *st, const rxf_packet *pkt) noexcept nogil:
     """A datagram with no candidate to decide: through the sequencer when
     recovering and it takes it, else straight to the session layer."""
@@ -122,6 +142,7 @@ cdef inline void _mold_entry(DecoderState *st, const rxf_packet *pkt) noexcept n
     if not st.recovering:
         _mold_datagram(st, pkt)
         return
+    _rec_start(st, pkt)
     if _rec_block(st, pkt, &b):
         st.rec_pkt = pkt[0]
         rxf_rec_offer(&st.rec, &b, st.now_ns)

@@ -33,6 +33,7 @@ cdef extern from "moldudp64.h" nogil:
     int rxf_mold_blocks_fit(const uint8_t *p, uint32_t len, uint32_t count)
     uint32_t rxf_mold_request(uint8_t *out, const char *session, uint64_t seq, uint16_t count)
     void rxf_mold_reset(rxf_mold_session *s)
+    void rxf_mold_start_session(rxf_mold_session *s, const char *session, uint64_t first_seq)
     int rxf_mold_drop_candidate(rxf_mold_session *s)
     int rxf_mold_resolve(rxf_mold_session *s, const uint8_t *p, uint32_t len, rxf_mold_verdict *v)
     int rxf_mold_accept(rxf_mold_session *s, const uint8_t *p, uint32_t len, rxf_mold_verdict *v)
