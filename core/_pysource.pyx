@@ -62,10 +62,14 @@ cdef class PythonSource:
     cdef int burst(self, rxf_packet *pkts, uint32_t max) noexcept:
         self.release_views()
         try:
-            bufs = self.backend.read_burst(min(max, RXF_PYSOURCE_MAX_BURST))
+            want = min(max, RXF_PYSOURCE_MAX_BURST)
+            bufs = self.backend.read_burst(want)
             if bufs is None:
                 return RXF_EOF
-            for b in list(bufs)[:min(max, RXF_PYSOURCE_MAX_BURST)]:
+            bufs = list(bufs)
+            if len(bufs) > want:  # dropping the extra would be a silent loss
+                raise ValueError(f"read_burst({want}) returned {len(bufs)} buffers (at most {want} allowed)")
+            for b in bufs:
                 self._borrow(b, &pkts[self.n_views])
             return self.n_views
         except BaseException as exc:

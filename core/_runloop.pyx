@@ -469,7 +469,10 @@ cdef tuple _python_burst(backend, uint32_t want):
         return [], BACKEND_ERROR, _exc_text(exc)
     if bufs is None:
         return [], END_OF_SOURCE, ""
-    return list(bufs)[:want], RUNNING, ""
+    bufs = list(bufs)
+    if len(bufs) > want:  # dropping the extra would be a silent loss
+        return [], BACKEND_ERROR, f"read_burst({want}) returned {len(bufs)} buffers (at most {want} allowed)"
+    return bufs, RUNNING, ""
 
 
 def run_python(backend, decoder_capsule, unsigned int burst=32, unsigned long long max_packets=0,

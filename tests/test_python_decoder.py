@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from rxfeed import Packet, Pipeline, PluginConfig, RxBackend
+from rxfeed import Packet, Pipeline, PluginConfig, RxBackend, get_plugins
 from rxfeed.interfaces import PKT_STREAM
 from rxfeed.tools.generator import generate_messages, moldudp64_datagrams, udp_frame, write_pcap
 
@@ -182,3 +182,23 @@ def test_stream_flag_reaches_python_decoder():
 def test_latency_on_a_python_path_says_why_it_is_empty():
     s = Pipeline(ListBackend(_toy_day(5)), ToyDecoder(), run={"latency": True}).run()
     assert s.latency == {} and any("no latency histogram" in w for w in s.warnings)
+
+
+class GreedyBackend(ListBackend):
+    """Breaks the read_burst contract: returns more buffers than asked for."""
+
+    def read_burst(self, max_packets: int) -> list[Any] | None:
+        out = super().read_burst(max_packets + 3)
+        return out
+
+
+@pytest.mark.parametrize("wrapped", [False, True])
+def test_a_python_backend_returning_more_than_asked_is_an_error_not_a_silent_drop(wrapped):
+    """Into the native decoder directly, or through a wrapper (faults) that
+    reads it through the C adapter: the extra buffers are never dropped."""
+    payloads = [p for _, p in moldudp64_datagrams(list(generate_messages(500, symbols=2, seed=1)))]
+    backend: Any = GreedyBackend(payloads)
+    if wrapped:
+        backend = get_plugins().backends.get("faults").wrap(backend, "seed=1")
+    s = Pipeline(backend, "itch50", run={"burst": 4}).run()
+    assert s.stop_reason == "backend_error" and "returned 7 buffers (at most 4 allowed)" in s.error
