@@ -16,6 +16,7 @@ cdef extern from "rxfeed/lines.h" nogil:
     int rxf_lines_rx_burst(void *ctx, rxf_packet *pkts, uint32_t max) noexcept
     void rxf_lines_release(void *ctx, rxf_packet *pkts, uint32_t n) noexcept
     const char *rxf_lines_last_error(void *ctx) noexcept
+    uint64_t rxf_lines_now() noexcept
 
 
 cdef class LinesReader:

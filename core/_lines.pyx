@@ -38,12 +38,15 @@ cdef class LinesReader:
         return PyCapsule_New(&self.ops, RXF_BACKEND_CAPSULE, NULL)
 
     def line_stats(self) -> list:
-        """Per line: packets, bursts, state (running/eof/error), error, down, downs, ups."""
+        """Per line: packets, bursts, state (running/eof/error), error, down, downs, ups,
+        and the age of its last packet in seconds (None before the first)."""
         cdef uint32_t i
+        cdef uint64_t now = rxf_lines_now()
         out = []
         for i in range(self.ls.n):
             l = &self.ls.line[i]
             out.append({"packets": l.packets, "bursts": l.bursts, "state": _STATES[l.state],
                         "error": l.error.decode(errors="replace") or None, "down": bool(l.down),
-                        "downs": l.downs, "ups": l.ups})
+                        "downs": l.downs, "ups": l.ups,
+                        "last_packet_age_s": (now - l.last_ns) / 1e9 if l.last_ns and now >= l.last_ns else None})
         return out

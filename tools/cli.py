@@ -327,6 +327,8 @@ _run_opts = [
                  help="inject seeded faults around the backend (line A with --line-b), e.g. "
                       "drop=0.01,reorder=0.02,seed=7 (docs/recovery.md)"),
     click.option("--faults-b", "faults_b", metavar="SPEC", help="with --line-b: seeded faults on line B"),
+    click.option("--line-silence-s", type=click.FloatRange(min=0), default=1.0, show_default=True, metavar="S",
+                 help="with --line-b: a line silent this long is reported down (and up with its next packet)"),
     click.option("--rerequest", metavar="HOST:PORT",
                  help="fill holes from this MoldUDP64 re-request server (turns the reorder window on)"),
     click.option("--reorder-window-ms", type=click.FloatRange(min=0), metavar="MS",
@@ -387,10 +389,10 @@ def _replay_line_b(pipe: Any, line_b: str | None, filters: tuple[str, ...], spee
         raise
 
 
-def _with_lines(pipe: Any, line_b: Any, faults_a: Any, faults_b: Any) -> None:
+def _with_lines(pipe: Any, line_b: Any, faults_a: Any, faults_b: Any, silence_s: float) -> None:
     """``--line-b``: the pipeline's backend becomes line A of a LinesBackend
     whose line B is ``line_b`` (each wrapped in its own faults, if asked)."""
-    from rxfeed.lines import LinesBackend
+    from rxfeed.lines import LinesBackend, LinesConfig
 
     if line_b is None:
         _with_faults(pipe, faults_a)
@@ -399,7 +401,7 @@ def _with_lines(pipe: Any, line_b: Any, faults_a: Any, faults_b: Any) -> None:
     a = fcls.wrap(pipe.backend, faults_a) if faults_a is not None else pipe.backend
     b = fcls.wrap(line_b, faults_b) if faults_b is not None else line_b
     try:
-        pipe.backend = LinesBackend([a, b])
+        pipe.backend = LinesBackend([a, b], LinesConfig(silence_s=silence_s))
     except cfg.ConfigError as exc:
         a.close()
         b.close()
@@ -481,8 +483,8 @@ def replay(source: str, backend: str | None, decoder: str | None, filters: tuple
            publish: tuple[str, ...], options: tuple[str, ...],
            max_packets: int | None,
            max_seconds: float | None, burst: int | None, cpu: int | None, latency: bool, as_json: bool,
-           faults: str | None, faults_b: str | None, rerequest: str | None, reorder_window_ms: float | None,
-           record_dir: str | None, record_rotate_mb: float | None, record_rotate_s: float | None) -> None:
+           faults: str | None, faults_b: str | None, line_silence_s: float, rerequest: str | None,
+           reorder_window_ms: float | None, record_dir: str | None, record_rotate_mb: float | None, record_rotate_s: float | None) -> None:
     """Replay SOURCE through a backend and decoder; print what was received."""
     run = {"max_packets": max_packets, "max_seconds": max_seconds, "burst": burst, "cpu": cpu,
            "latency": latency or None}
@@ -494,7 +496,7 @@ def replay(source: str, backend: str | None, decoder: str | None, filters: tuple
     pipe = _build(source, backend, decoder, filters, speed, loops, config_file, run, opts,
                   recovery=(line_b is not None, rerequest, reorder_window_ms))
     second = _replay_line_b(pipe, line_b, filters, speed, loops, opts)
-    _with_lines(pipe, second, faults_config, faults_b_config)
+    _with_lines(pipe, second, faults_config, faults_b_config, line_silence_s)
     _with_record(pipe, record_config)
     order_books = None
     if books:
@@ -669,7 +671,7 @@ def listen(backend: str, decoder: str | None, options: tuple[str, ...], config_f
            max_seconds: float | None, until_end_of_session: bool, line_b: tuple[str, ...],
            arrivals_path: str | None, burst: int | None,
            cpu: int | None, latency: bool, as_json: bool, faults: str | None, faults_b: str | None,
-           rerequest: str | None, reorder_window_ms: float | None, record_dir: str | None,
+           line_silence_s: float, rerequest: str | None, reorder_window_ms: float | None, record_dir: str | None,
            record_rotate_mb: float | None, record_rotate_s: float | None) -> None:
     """Receive live from a backend (busy-polling) until a limit, Ctrl-C or end of session."""
     from rxfeed.pipeline import Pipeline
@@ -703,7 +705,7 @@ def listen(backend: str, decoder: str | None, options: tuple[str, ...], config_f
             except BaseException:
                 pipe.close()
                 raise
-    _with_lines(pipe, second, faults_config, faults_b_config)
+    _with_lines(pipe, second, faults_config, faults_b_config, line_silence_s)
     _with_record(pipe, record_config)
     if arrivals_path:
         _need(pipe.decoder, "arrivals", "log arrivals (--arrivals)")
