@@ -23,6 +23,7 @@ rr_harness *h_new(uint64_t max_count, uint64_t timeout_ns, uint32_t max_attempts
 void h_free(rr_harness *h);
 void h_want(rr_harness *h, uint64_t first, uint64_t count);
 void h_filled(rr_harness *h, uint64_t upto);
+void h_answered(rr_harness *h, uint64_t first, uint64_t count);
 void h_poll(rr_harness *h, uint64_t now);
 void h_fail_sends(rr_harness *h, int on);
 size_t h_sent(rr_harness *h, uint64_t **pairs);
@@ -71,6 +72,7 @@ rr_harness *h_new(uint64_t max_count, uint64_t timeout_ns, uint32_t max_attempts
 void h_free(rr_harness *h) { free(h->sent); free(h); }
 void h_want(rr_harness *h, uint64_t first, uint64_t count) { rxf_rr_want(&h->c, first, count); }
 void h_filled(rr_harness *h, uint64_t upto) { rxf_rr_filled(&h->c, upto); }
+void h_answered(rr_harness *h, uint64_t first, uint64_t count) { rxf_rr_answered(&h->c, first, count); }
 void h_poll(rr_harness *h, uint64_t now) { rxf_rr_poll(&h->c, now); }
 void h_fail_sends(rr_harness *h, int on) { h->fail = on; }
 size_t h_sent(rr_harness *h, uint64_t **pairs) { *pairs = h->sent; return h->n_sent / 2; }
@@ -225,3 +227,18 @@ def test_requests_over_udp_are_answered_by_rxfeeds_server_with_exactly_the_missi
     assert sorted(got) == wanted and all(got[s] == messages[s - 1] for s in wanted)
     assert c.counters()["given_up_ranges"] == 0 and stats["requests"] >= 5
 
+
+
+def test_an_answer_for_a_later_hole_trims_it_and_asks_for_its_rest_at_once(mod):
+    """Holes 1..10 and 50..99 asked for; the server's full packet answers
+    50..69 while 1..10 is still open: 70..99 is asked for now, not after a
+    timeout (which would cost an attempt)."""
+    c = Client(mod, max_count=1000, timeout_ns=100, max_in_flight=10)
+    c.want(1, 10)
+    c.want(50, 50)
+    c.poll(1)
+    c.answered(50, 20)
+    c.poll(2)
+    assert c.sent() == [(1, 10), (50, 50), (70, 30)] and c.counters()["retries"] == 0
+    c.answered(70, 30)
+    assert c.tracked() == 1

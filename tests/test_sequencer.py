@@ -395,3 +395,16 @@ def test_two_faulty_lines_deliver_everything_in_order_exactly_once(lib, seed):
     assert lost_seqs == [seq for seq in missing if seq < tail]
     assert c["lost_timeout"] + c["lost_ranges"] >= (1 if lost_seqs else 0) and c["held"] == 0
     s.close()
+
+
+def test_a_later_hole_behind_a_lost_one_has_waited_since_it_was_seen(lib):
+    """Holes 3..4 and 7..8 both seen at t=10; the window is 100. At t=150 the
+    first is lost, and so is the second: it has been open for 140, it does
+    not get a fresh window after the first is settled."""
+    s = Seq(lib, next_seq=1, max_wait_ns=100)
+    s.offer(1, 2, now=0)
+    s.offer(5, 2, now=10)
+    s.offer(9, 1, now=10)
+    s.tick(now=150)
+    assert s.losses() == [(3, 2, 1), (7, 2, 1)] and s.delivered() == [1, 2, 5, 6, 9]
+    assert s.check_invariants()["gap_open"] == 0

@@ -765,9 +765,12 @@ def _print_summary(s: Any) -> None:
         t.add_row(s.decoder, " ".join(f"{k}={v}" for k, v in sorted(own.items())))
     if s.recovery:
         _recovery_rows(t, s.recovery)
-    faults = s.backend_stats.get("faults")
-    if isinstance(faults, dict):
-        t.add_row("faults injected", " ".join(f"{k}={v}" for k, v in faults.items() if v and k != "delivered"))
+    injected = [("", s.backend_stats.get("faults"))] + [
+        (f" line {i}", ln.get("stats", {}).get("faults")) for i, ln in enumerate(s.backend_stats.get("lines") or [])]
+    for where, faults in injected:
+        if isinstance(faults, dict):
+            t.add_row("faults injected" + where,
+                      " ".join(f"{k}={v}" for k, v in faults.items() if v and k != "delivered") or "none")
     rec = s.backend_stats.get("record")
     if isinstance(rec, dict):
         t.add_row("recorded", f"{rec['recorded_packets']:,} packets in {rec['files']} file(s) in {rec['dir']} "

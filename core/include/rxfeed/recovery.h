@@ -166,8 +166,11 @@ static inline void rxf_rec_offer(rxf_recovery *r, const rxf_seq_block *b, uint64
     }
     if (r->seq.n_held && b->first > r->seq.next)
         r->holes_dirty = 1;
-    if (r->fd >= 0 && r->rr.n)
+    if (r->fd >= 0 && r->rr.n) {
+        if (b->line == RXF_REC_LINE_REREQUEST)
+            rxf_rr_answered(&r->rr, b->first, b->count);
         rxf_rr_filled(&r->rr, r->seq.next);
+    }
 }
 
 /* Ask for every hole before a held block (the first one included). */

@@ -11,6 +11,8 @@
  *   filled(upto)        everything before `upto` arrived or was declared lost;
  *                       a range settled in part is asked for again at once
  *                       (the answer was one full packet: the rest follows)
+ *   answered(first, n)  an answer arrived: the ranges it starts or covers are
+ *                       trimmed wherever they are (not only the first)
  *   poll(now)           sends what is due: new requests, and requests not
  *                       answered within timeout_ns, again, with the timeout
  *                       doubled each time (backoff), at most max_attempts
@@ -121,6 +123,27 @@ static inline void rxf_rr_filled(rxf_rr *c, uint64_t upto) {
         c->r[0].sent_ns = 0;
         c->r[0].attempts = 0;
         c->r[0].timeout_ns = c->timeout_ns;
+    }
+}
+
+/* An answer brought [first, first + count): a range it starts or covers is
+   trimmed (the rest asked for at once, as in filled()), wherever the range
+   is; holes behind an open one are answered too. */
+static inline void rxf_rr_answered(rxf_rr *c, uint64_t first, uint64_t count) {
+    uint64_t end = first + count;
+    uint32_t i = 0;
+    while (i < c->n) {
+        rxf_rr_range *r = &c->r[i];
+        uint64_t r_end = r->first + r->count;
+        if (first <= r->first && r->first < end) {
+            if (r_end <= end) { rxf_rr_remove(c, i); continue; }
+            r->count = r_end - end;
+            r->first = end;
+            r->sent_ns = 0;
+            r->attempts = 0;
+            r->timeout_ns = c->timeout_ns;
+        }
+        i++;
     }
 }
 

@@ -73,6 +73,7 @@ typedef struct rxf_seq_line_stats {
 
 typedef struct rxf_seq_held {
     uint64_t first, rx_ns;
+    uint64_t since_ns;   /* when it was held: the hole before it is known since then */
     uint32_t count, len, slot, line;
 } rxf_seq_held;
 
@@ -169,11 +170,12 @@ static inline void rxf_seq_emit(rxf_sequencer *s, const rxf_seq_block *b, uint32
     s->next = b->first + b->count;
 }
 
-/* A hole became the first one: it starts waiting now. */
+/* A hole became the first one. It has been waiting since the block after it
+   was held (a later hole behind a lost one is not given a fresh window). */
 static inline void rxf_seq_open_gap(rxf_sequencer *s, uint64_t now_ns) {
     s->gaps_opened++;
     s->gap_open = 1;
-    s->gap_since_ns = now_ns;
+    s->gap_since_ns = s->held[0].since_ns < now_ns ? s->held[0].since_ns : now_ns;
     if (s->cb.gap)
         s->cb.gap(s->cb.user, s->next, s->held[0].first - s->next, now_ns);
 }
@@ -254,7 +256,7 @@ static inline int rxf_seq_hold(rxf_sequencer *s, const rxf_seq_block *b, uint64_
     for (pos = s->n_held; pos > 0 && s->held[pos - 1].first > b->first; pos--)
         ;
     memmove(&s->held[pos + 1], &s->held[pos], sizeof(rxf_seq_held) * (s->n_held - pos));
-    rxf_seq_held h = {b->first, b->rx_ns, b->count, b->len, s->free_slots[--s->n_free], b->line};
+    rxf_seq_held h = {b->first, b->rx_ns, now_ns, b->count, b->len, s->free_slots[--s->n_free], b->line};
     memcpy(s->arena + (size_t)h.slot * s->slot_size, b->data, b->len);
     s->held[pos] = h;
     s->n_held++;
