@@ -30,7 +30,7 @@ FUZZ_SECONDS=${RXFEED_FUZZ_SECONDS:-10}
 SANITIZED_TESTS=(tests/test_fuzz_corpus.py tests/test_pcap_replay.py tests/test_nasdaq_file.py tests/test_moldudp64.py
                  tests/test_itch_spec.py tests/test_decoder_outputs.py tests/test_books.py tests/test_fuzz.py
                  tests/test_books_robustness.py tests/test_itch_golden.py tests/test_sequencer.py tests/test_lines.py
-                 tests/test_rerequest_client.py)
+                 tests/test_rerequest_client.py tests/test_recovery.py tests/test_faults.py)
 HARNESSES=(pcap stream moldudp64 books)
 
 san_setup() {
@@ -58,8 +58,9 @@ sanitized() {
 
 san_test() {
     # C harnesses the tests compile themselves (cffi) get the sanitizers too
+    # the recovery tests on a 100k-message day (the property, not the size, is what is checked here)
     CC=clang RXFEED_HARNESS_CFLAGS="-fsanitize=address,undefined -fno-sanitize-recover=undefined" \
-    sanitized "$VENV/bin/python" -m pytest -q -p no:cacheprovider -k "not efvi and not dpdk and not generated_files_are_fresh" \
+    RXFEED_RECOVERY_MESSAGES=100000 sanitized "$VENV/bin/python" -m pytest -q -p no:cacheprovider -k "not efvi and not dpdk and not generated_files_are_fresh" \
         "${SANITIZED_TESTS[@]}" "$@"
 }
 

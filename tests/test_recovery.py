@@ -12,6 +12,7 @@ suspect. On a generated 1M-message day, 20 seeds at 1% and 20 at 5%.
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,8 @@ from rxfeed.lines import LinesBackend
 from rxfeed.tools.generator import generate
 from rxfeed.tools.rerequest import RerequestServer
 
-DAY_MESSAGES = 1_000_000
+#: the sanitizer job runs these on a smaller day (scripts/sanitize.sh)
+DAY_MESSAGES = int(os.environ.get("RXFEED_RECOVERY_MESSAGES", "1000000"))
 #: generous for a loaded CI machine: the property tested is equality, not speed
 RECOVERY = {"reorder_window_ms": 5000.0, "rerequest_attempts": 8}
 
@@ -99,11 +101,11 @@ def test_faulty_ab_lines_with_rerequest_equal_the_clean_feed(day, server, clean,
 
 def test_line_a_killed_halfway_loses_nothing(day, clean):
     """No re-request: line B alone carries the second half."""
-    got = run_feed(day, ["kill_after=20000", None], RECOVERY)
+    half = clean["summary"].packets // 2
+    got = run_feed(day, [f"kill_after={half}", None], RECOVERY)
     assert_same_feed(got, clean)
     lines = {ln["line"]: ln for ln in got["summary"].recovery["lines"]}
-    total = lines[1]["packets"]  # the whole day came on line B
-    assert 19_990 <= lines[0]["packets"] <= 20_000 and 2 * 20_000 > total > 20_000
+    assert half - 10 <= lines[0]["packets"] <= half and lines[1]["packets"] == clean["summary"].packets
 
 
 def test_both_lines_losing_the_same_datagrams_without_a_server_is_declared(day, clean):
