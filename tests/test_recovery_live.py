@@ -63,3 +63,36 @@ def test_ab_multicast_lines_over_veth_with_drops_and_rerequest(rxfeed_day):
     faults = [ln["stats"]["faults"]["dropped"] for ln in s["backend_stats"]["lines"]]
     assert min(faults) > 0, "both lines dropped datagrams"
     assert rec["rerequest"]["recovered_messages"] > 0, "some datagrams were lost on both lines and asked for"
+
+
+def test_ab_as_two_groups_of_one_socket(rxfeed_day):
+    """A and B on one port, two groups of one udp_socket backend: each packet
+    is tagged with its group's line, so copies are redundant (arbitration),
+    not duplicates; faults drop on the combined stream (each copy alone)."""
+    day = rxfeed_day(50_000, 4, 6, "nasdaq")
+    group_b = GROUP_B.split(":")[0] + ":" + GROUP_A.split(":")[1]
+    with veth_pair("s") as net:
+        listen = CLI + ["listen", "-d", "itch50", "-b", "udp_socket", "-o", f'groups=["{GROUP_A}", "{group_b}"]',
+                        "-o", f"interface={net['host_if']}", "--faults", "drop=0.03,seed=9",
+                        "--reorder-window-ms", "2000", "--until-end-of-session", "--max-seconds", "60", "--json"]
+        lst = subprocess.Popen(listen, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            _wait_listening(lst)
+            a = _send(net["ns"], day, GROUP_A, net["peer_ip"], [])
+            b = _send(net["ns"], day, group_b, net["peer_ip"], [])
+            a.communicate(timeout=120)
+            b.communicate(timeout=120)
+            out, err = lst.communicate(timeout=90)
+        finally:
+            if lst.poll() is None:
+                lst.kill()
+                lst.wait()
+    assert lst.returncode == 0, err
+    s = json.loads(out)
+    rec = s["recovery"]
+    lines = {ln["line"]: ln for ln in rec["lines"]}
+    assert s["stop_reason"] == "end_of_session", (s["stop_reason"], rec, s["backend_stats"], s["decoder_stats"])
+    assert set(lines) == {0, 1} and min(ln["first_arrivals"] for ln in lines.values()) > 0
+    assert rec["redundant_copies"] > 0 and rec["duplicate_copies"] == 0
+    both = rec["lost_messages"]  # what both copies lost (3% x 3% of datagrams) is declared, with its range
+    assert s["messages"] == 50_000 - both and s["gap_messages"] == both and s["duplicates"] == 0

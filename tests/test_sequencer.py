@@ -28,6 +28,8 @@ size_t h_bad_bytes(seq_harness *h);
 /* each loss: first, count, why (3 uint64 per loss) */
 size_t h_losses(seq_harness *h, uint64_t **triples);
 size_t h_gaps(seq_harness *h, uint64_t **pairs);
+/* each block without messages passed on (heartbeat, end of session): its position */
+size_t h_markers(seq_harness *h, uint64_t **firsts);
 void h_counters(seq_harness *h, uint64_t out[16]);
 void h_line(seq_harness *h, uint32_t line, uint64_t out[7]);
 """
@@ -42,6 +44,7 @@ typedef struct seq_harness {
     uint64_t *seqs; size_t n_seqs, cap_seqs, bad_bytes;
     uint64_t *losses; size_t n_losses, cap_losses;
     uint64_t *gaps; size_t n_gaps, cap_gaps;
+    uint64_t *markers; size_t n_markers, cap_markers;
 } seq_harness;
 
 static void push(uint64_t **a, size_t *n, size_t *cap, uint64_t v) {
@@ -51,6 +54,8 @@ static void push(uint64_t **a, size_t *n, size_t *cap, uint64_t v) {
 
 static void on_deliver(void *user, const rxf_seq_block *b, uint32_t skip) {
     seq_harness *h = user;
+    if (b->count == 0)
+        push(&h->markers, &h->n_markers, &h->cap_markers, b->first);
     for (uint32_t i = skip; i < b->count; i++) {
         uint64_t v;
         if ((uint64_t)(i + 1) * 8 > b->len) { h->bad_bytes++; continue; }
@@ -84,7 +89,7 @@ seq_harness *h_new(uint32_t max_blocks, uint32_t slot_size, uint64_t max_bytes, 
     return h;
 }
 
-void h_free(seq_harness *h) { rxf_seq_destroy(&h->s); free(h->seqs); free(h->losses); free(h->gaps); free(h); }
+void h_free(seq_harness *h) { rxf_seq_destroy(&h->s); free(h->seqs); free(h->losses); free(h->gaps); free(h->markers); free(h); }
 
 void h_offer(seq_harness *h, uint64_t first, uint32_t count, const uint8_t *data, uint32_t len,
              uint32_t line, uint64_t now_ns) {
@@ -98,6 +103,7 @@ size_t h_delivered(seq_harness *h, uint64_t **seqs) { *seqs = h->seqs; return h-
 size_t h_bad_bytes(seq_harness *h) { return h->bad_bytes; }
 size_t h_losses(seq_harness *h, uint64_t **t) { *t = h->losses; return h->n_losses / 3; }
 size_t h_gaps(seq_harness *h, uint64_t **t) { *t = h->gaps; return h->n_gaps / 2; }
+size_t h_markers(seq_harness *h, uint64_t **t) { *t = h->markers; return h->n_markers; }
 
 void h_counters(seq_harness *h, uint64_t out[16]) {
     rxf_sequencer *s = &h->s;
@@ -168,6 +174,11 @@ class Seq:
         n = self.mod.lib.h_gaps(self.h, p)
         flat = list(self.mod.ffi.unpack(p[0], 2 * n)) if n else []
         return [tuple(flat[i:i + 2]) for i in range(0, len(flat), 2)]
+
+    def markers(self) -> list[int]:
+        p = self.mod.ffi.new("uint64_t **")
+        n = self.mod.lib.h_markers(self.h, p)
+        return list(self.mod.ffi.unpack(p[0], n)) if n else []
 
     def counters(self) -> dict[str, int]:
         out = self.mod.ffi.new("uint64_t[16]")
@@ -408,3 +419,18 @@ def test_a_later_hole_behind_a_lost_one_has_waited_since_it_was_seen(lib):
     s.tick(now=150)
     assert s.losses() == [(3, 2, 1), (7, 2, 1)] and s.delivered() == [1, 2, 5, 6, 9]
     assert s.check_invariants()["gap_open"] == 0
+
+
+def test_an_end_of_session_right_after_a_held_block_waits_and_is_passed_on(lib):
+    """The end of session (a block without messages at 7) arrives on both
+    lines while 5..6 wait behind the hole 3..4: it is held (not taken for a
+    copy of 5..6) and passed on once, after 6."""
+    s = Seq(lib, next_seq=1)
+    s.offer(1, 2)
+    s.offer(5, 2)
+    s.offer(7, 0, line=0)
+    s.offer(7, 0, line=1)
+    assert s.markers() == []
+    s.offer(3, 2, line=1)
+    assert s.delivered() == [1, 2, 3, 4, 5, 6] and s.markers() == [7]
+    s.check_invariants()

@@ -91,6 +91,16 @@ void rxf_udp_close(rxf_udp *u) {
 
 const char *rxf_udp_last_error(void *ctx) { return ((rxf_udp *)ctx)->error; }
 
+
+/* The line of a packet: the index of the group it was sent to (A/B lines as
+   two groups of one socket); 0 for unicast or a group not joined. */
+static uint32_t udp_line_of(const rxf_udp_cfg *cfg, uint32_t dst_ip) {
+    for (uint32_t j = 0; j < cfg->n_groups; j++)
+        if (cfg->group[j] && cfg->group[j] == dst_ip)
+            return j;
+    return 0;
+}
+
 int rxf_udp_rx_burst(void *ctx, rxf_packet *pkts, uint32_t max) {
     rxf_udp *u = ctx;
     if (max > RXF_UDP_MAX_BATCH) max = RXF_UDP_MAX_BATCH;
@@ -142,6 +152,7 @@ int rxf_udp_rx_burst(void *ctx, rxf_packet *pkts, uint32_t max) {
                 struct in_pktinfo pi;
                 memcpy(&pi, CMSG_DATA(c), sizeof(pi));
                 k->dst_ip = ntohl(pi.ipi_addr.s_addr);
+                k->line = udp_line_of(&u->cfg, k->dst_ip);
             }
         }
         u->stats.packets++;

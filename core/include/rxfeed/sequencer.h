@@ -238,8 +238,10 @@ static inline int rxf_seq_hold(rxf_sequencer *s, const rxf_seq_block *b, uint64_
             rxf_seq_give_up_first_gap(s, RXF_SEQ_LOST_FULL, now_ns);
         return -1;
     }
-    for (i = 0; i < s->n_held; i++) { /* already held (a copy)? */
-        if (s->held[i].first <= b->first && b->first + b->count <= s->held[i].first + s->held[i].count)
+    for (i = 0; i < s->n_held; i++) { /* already held (a copy)? a marker is a copy of a marker only */
+        const rxf_seq_held *h = &s->held[i];
+        if (b->count == 0 ? h->count == 0 && h->first == b->first
+                          : h->first <= b->first && b->first + b->count <= h->first + h->count)
             return 1;
     }
     while (s->n_free == 0 || s->held_bytes + b->len > s->max_bytes) { /* no room: give up holes */
