@@ -343,13 +343,35 @@ def test_rerequest_server_round_trip(day):
     RESULTS["rerequest_server_round_trip"] = res
 
 
-def test_reorder_buffer_memory(day, reference):
+def missing_on_line(path: Path, faults: str) -> set[int]:
+    """Sequence numbers one faulty line never delivers: the ranges its
+    sequencer declares lost (no other line, no re-request)."""
+    pipe = Pipeline(line(path, faults), "itch50", decoder_config={"recovery": {"reorder_window_ms": WINDOW_MS}})
+    with pipe:
+        s = pipe.run()
+    out: set[int] = set()
+    for e in pipe.decoder.native.events:
+        if e["kind"] == "gap":
+            out.update(range(e["first"], e["first"] + e["count"]))
+    assert s.messages + len(out) == N
+    return out
+
+
+@pytest.fixture(scope="module")
+def lost_on_both_lines(day) -> int:
+    """Messages that neither line of ``AB_FAULTS`` carries."""
+    a, b = (missing_on_line(day, f) for f in AB_FAULTS)
+    return len(a & b)
+
+
+def test_reorder_buffer_memory(day, reference, lost_on_both_lines):
     """Two lines, each 5% drop + 5% reorder (own seeds). With the re-request
     server (default limits, 64 MiB): nothing lost, at full speed and paced.
     Without it, at full speed, a message lost on both lines waits in vain
     while the replay runs on: with an 8 MiB limit the buffer fills and gives
-    up its oldest hole; the peak stays under the limit and every message is
-    delivered or reported lost, once."""
+    up its oldest hole; the peak stays under the limit, every message is
+    delivered or reported lost, once, and exactly the messages neither line
+    carried are lost."""
     out: dict[str, Any] = {}
     with RerequestServer(str(day)) as server:
         rec = {"reorder_window_ms": WINDOW_MS, "rerequest": "%s:%d" % server.address}
@@ -357,7 +379,7 @@ def test_reorder_buffer_memory(day, reference):
             r = check_recovered(f"two lines + re-request, {name}",
                                 prepare_decode(day, list(AB_FAULTS), rec, speed=speed)(), reference)
             out[f"two_lines_rerequest_64mb_{name}"] = _memory(r, 64.0)
-    r = _lossy_run(day, {"reorder_window_ms": WINDOW_MS, "reorder_max_mb": 8.0}, 0.0)
+    r = _lossy_run(day, {"reorder_window_ms": WINDOW_MS, "reorder_max_mb": 8.0}, 0.0, lost_on_both_lines)
     assert r["lost_ranges"] > 0, "no message was lost on both lines: the limit was not put under pressure"
     out["two_lines_no_rerequest_8mb_full_speed"] = _memory(r, 8.0)
     RESULTS["reorder_memory"] = out
@@ -367,26 +389,27 @@ def test_reorder_buffer_memory(day, reference):
                    reason="sequencer.h: a hole's reorder window starts when it becomes the oldest open hole, not when "
                    "it is detected, so holes time out one window after another; at 29 holes/s and a 250 ms window "
                    "the buffer grows until full (lost 'buffer_full', delivery stalls)")
-def test_reorder_buffer_memory_paced_without_rerequest(day):
+def test_reorder_buffer_memory_paced_without_rerequest(day, lost_on_both_lines):
     """Paced (~11.5k datagrams/s per line), two lines with 5% drop + 5%
     reorder each, no re-request: a message lost on both lines (~0.25% of
     datagrams, ~29/s) waits its 250 ms and is declared lost ('timeout'). The
     buffer should then hold about 250 ms of datagrams (~2,900), far below
     its limits, and never give a hole up for lack of room. (A smaller day
     has too few such holes to show the bug: expected to fail from 1M on.)"""
-    r = _lossy_run(day, {"reorder_window_ms": WINDOW_MS}, PACED)
+    r = _lossy_run(day, {"reorder_window_ms": WINDOW_MS}, PACED, lost_on_both_lines)
     RESULTS.setdefault("reorder_memory", {})["two_lines_no_rerequest_64mb_paced"] = _memory(r, 64.0)
     assert r["lost_by_reason"]["buffer_full"] == 0, r["lost_by_reason"]
     assert r["reorder_peak_datagrams"] <= 2 * 2900
 
 
-def _lossy_run(day: Path, recovery: dict[str, Any], speed: float) -> dict[str, Any]:
-    """Two faulty lines without re-request: messages lost on both lines are
-    reported lost, exactly once; the recovery counters."""
+def _lossy_run(day: Path, recovery: dict[str, Any], speed: float, lost_on_both: int) -> dict[str, Any]:
+    """Two faulty lines without re-request: exactly the messages lost on both
+    lines are reported lost, once; the recovery counters."""
     run = prepare_decode(day, list(AB_FAULTS), recovery, speed=speed)()
     r = run.recovery
     assert r is not None, "recovery was off"
     assert run.messages + r["lost_messages"] == N, "a message neither delivered nor reported lost"
+    assert r["lost_messages"] == lost_on_both, "lost: not exactly what neither line carried"
     assert r["gaps_opened"] == r["gaps_filled"] + r["lost_ranges"] and r["held_now"] == 0
     return r
 
