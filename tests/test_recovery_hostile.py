@@ -29,6 +29,8 @@ from rxfeed.tools.generator import (DAY_EPOCH_NS, DEFAULT_SESSION, generate_mess
                                     udp_frame, write_pcap)
 from rxfeed.tools.rerequest import MOLD_HEADER, REQUEST_SIZE, RerequestServer
 
+from .test_sequencer import Seq, lib  # noqa: F401 (lib: the sequencer harness fixture)
+
 N_MESSAGES = 3000
 #: datagrams missing on both lines: 21 and 22 are neighbours (one range of both)
 DROPPED = (6, 21, 22, 40)
@@ -376,3 +378,40 @@ def test_the_server_keeps_answering_when_clients_vanish_before_their_answers(day
         stats = srv.stop()  # the thread joined: the last outcome is counted
     assert stats["requests"] == 51 and stats["requests_by_outcome"]["answered"] == 51
     assert stats["send_errors"] == 0 and stats["internal_errors"] == 0
+
+
+# --- every hole gets its own window, counted from when it was seen ----------
+
+def test_each_hole_is_declared_lost_one_window_after_it_was_seen(day, tmp_path):
+    # a live-paced day (a datagram every 10 ms) with a hole every 40 ms and
+    # nobody to fill them: each hole must be given up reorder_window_ms after
+    # the datagram that revealed it arrived, not a window after the hole
+    # before it was given up (which would delay everything after the holes
+    # by one more window per hole: a backlog without bound on a lossy feed)
+    spacing_ms, window_ms, slack_ms = 10, 100.0, 60.0
+    dropped = (3, 7, 11, 15, 19)
+    capture = write_capture(tmp_path / "paced.pcap", day, dropped, spacing_ns=spacing_ms * 1_000_000)
+    started_ns = time.time_ns()
+    r = run(capture, {"reorder_window_ms": window_ms}, speed=1.0)
+    assert_lost_exactly(r, day, day.lost_ranges(dropped))
+    late_ms = [(e["rx_ts_ns"] - started_ns) / 1e6 - (i + 1) * spacing_ms
+               for i, e in zip(dropped, (e for e in r.events if e["kind"] == "gap"))]
+    assert all(window_ms - 1 <= late <= window_ms + slack_ms for late in late_ms), late_ms
+    assert r.recovery["lost_by_reason"]["timeout"] == len(dropped)
+
+
+def test_sequencer_a_later_hole_waits_from_when_it_was_seen(lib):
+    # the same, deterministic, on the sequencer alone (tests/test_sequencer.py's harness)
+    s = Seq(lib, next_seq=1, max_wait_ns=1000)
+    s.offer(1, 1, now=0)
+    s.offer(3, 1, now=10)  # 2 missing since 10
+    s.offer(5, 1, now=20)  # 4 missing since 20
+    s.offer(7, 1, now=30)  # 6 missing since 30
+    s.offer(2, 1, now=900)  # the first hole filled late: the next one still waits from 20
+    s.tick(1019)
+    assert s.losses() == [] and s.delivered() == [1, 2, 3]
+    s.tick(1020)
+    assert s.losses() == [(4, 1, 1)]
+    s.tick(1030)  # not 1020 + 1000
+    assert s.losses() == [(4, 1, 1), (6, 1, 1)] and s.delivered() == [1, 2, 3, 5, 7]
+    s.check_invariants()
