@@ -297,6 +297,26 @@ def test_hostile_answers_are_refused_by_kind_and_the_real_answer_still_fills(day
     assert rr["recovered_messages"] == sum(c for _, c in ranges)
 
 
+def test_an_answer_reaching_past_what_was_asked_is_refused(day, captures):
+    # a server answers at most what it was asked for; one that starts in a
+    # hole and runs on over what the lines delivered would put its own
+    # messages (junk here) in place of theirs, silently: no loss, no gap
+    ranges = day.lost_ranges(DROPPED)
+
+    def answer(req: Request) -> list[bytes]:
+        _, seq, count = req
+        greedy = MOLD_HEADER.pack(DEFAULT_SESSION, seq, count + 500) + b"\x00\x01Z" * (count + 500)
+        return [greedy, day.answer(seq - 5, count + 5)]  # then a real one (5 settled messages first)
+
+    with FakeServer(answer) as srv:
+        r = run(captures["lossy"], {"reorder_window_ms": 5000.0, "rerequest": srv.address,
+                                    "rerequest_timeout_ms": 2000.0})
+    full = run(captures["full"], {})
+    assert r.delivered == full.delivered and r.summary.errors == {}
+    rr = r.rerequest
+    assert rr["answers_refused"] == {"malformed": 0, "wrong_session": 0, "not_asked_or_settled": len(ranges)}
+    assert rr["recovered_messages"] == sum(c for _, c in ranges) and r.recovery["gaps_filled"] == len(ranges)
+
 def udp_receive_buffer_errors() -> int:
     """The kernel's count of UDP datagrams dropped for a full receive buffer (all sockets)."""
     lines = [ln.split() for ln in Path("/proc/net/snmp").read_text().splitlines() if ln.startswith("Udp:")]

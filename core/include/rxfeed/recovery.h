@@ -186,12 +186,23 @@ static inline void rxf_rec_want_holes(rxf_recovery *r) {
     r->holes_dirty = 0;
 }
 
-/* Is any of [first, first + count) asked for and not yet settled? */
+/* Is an answer [first, first + count) what was asked for: everything in it
+   not yet settled (from the sequencer's position on) asked for and not yet
+   settled? A server answers at most what it was asked; an answer that runs
+   on past that would put its own messages in place of the lines'. */
 static inline int rxf_rec_wanted(const rxf_recovery *r, uint64_t first, uint64_t count) {
-    for (uint32_t i = 0; i < r->rr.n; i++)
-        if (r->rr.r[i].first < first + count && first < r->rr.r[i].first + r->rr.r[i].count)
-            return 1;
-    return 0;
+    uint64_t at = first > r->seq.next ? first : r->seq.next, end = first + count;
+    if (at >= end)
+        return 0; /* settled already */
+    for (uint32_t i = 0; i < r->rr.n && at < end; i++) { /* sorted, disjoint */
+        const rxf_rr_range *g = &r->rr.r[i];
+        if (g->first + g->count <= at)
+            continue;
+        if (g->first > at)
+            return 0; /* [at, g->first) was not asked for */
+        at = g->first + g->count;
+    }
+    return at >= end;
 }
 
 /* Timeouts, requests due, retries. */
