@@ -317,6 +317,20 @@ def test_an_answer_reaching_past_what_was_asked_is_refused(day, captures):
     assert rr["answers_refused"] == {"malformed": 0, "wrong_session": 0, "not_asked_or_settled": len(ranges)}
     assert rr["recovered_messages"] == sum(c for _, c in ranges) and r.recovery["gaps_filled"] == len(ranges)
 
+def test_empty_datagrams_are_counted_as_malformed_answers(day, captures):
+    # recv() of an empty datagram returns 0, as "nothing waiting" does: each
+    # one must still be counted (answers == refused + taken) and not stop
+    # the reading
+    ranges = day.lost_ranges(DROPPED)
+    with FakeServer(lambda req: [b""] * 300 + [day.answer(req[1], req[2])], chunk=100) as srv:
+        r = run(captures["lossy"], {"reorder_window_ms": 5000.0, "rerequest": srv.address,
+                                    "rerequest_timeout_ms": 2000.0})
+    assert r.recovery["gaps_filled"] == len(ranges) and r.recovery["lost_messages"] == 0
+    rr = r.rerequest
+    assert len(srv.requests) == len(ranges) and 0 < rr["answers"] <= srv.sent
+    assert rr["answers_refused"] == {"malformed": rr["answers"] - len(ranges), "wrong_session": 0,
+                                     "not_asked_or_settled": 0}
+
 def udp_receive_buffer_errors() -> int:
     """The kernel's count of UDP datagrams dropped for a full receive buffer (all sockets)."""
     lines = [ln.split() for ln in Path("/proc/net/snmp").read_text().splitlines() if ln.startswith("Udp:")]
