@@ -235,6 +235,19 @@ def test_server_down_holes_are_lost_with_exact_ranges_without_hanging(day, captu
     assert any("declared lost" in w for w in r.summary.warnings)
 
 
+def test_a_full_reorder_buffer_gives_holes_up_at_once_with_exact_ranges(day, captures):
+    # room for 8 datagrams, a long window and a silent server: each hole is
+    # given up when the 9th datagram after it arrives, not after the window
+    silent = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)  # bound, never reads
+    silent.bind(("127.0.0.1", 0))
+    with silent:
+        r = run(captures["lossy"], {"reorder_window_ms": 10_000.0, "reorder_max_datagrams": 8,
+                                    "rerequest": "%s:%d" % silent.getsockname()})
+    ranges = day.lost_ranges(DROPPED)
+    assert_lost_exactly(r, day, ranges)
+    assert r.recovery["lost_by_reason"]["buffer_full"] == len(ranges) and r.seconds < 2.0
+    assert r.recovery["reorder_peak_datagrams"] <= 8 and r.rerequest["answers"] == 0
+
 def test_answers_from_anyone_but_the_server_never_arrive(day, captures):
     # the client's socket is connected to the server: a perfect answer from
     # another address (an impostor on the same host) is dropped by the kernel
@@ -269,6 +282,20 @@ def test_answers_later_than_the_window_are_refused_and_never_delivered(day, tmp_
     assert rr["recovered_messages"] == 0 and r.recovery["gaps_filled"] == 0  # ... and none delivered
     assert r.recovery["lost_by_reason"]["timeout"] == len(ranges)
 
+
+def test_an_answer_after_the_last_attempt_but_within_the_window_still_fills(day, captures):
+    # the default attempts (10, 20, 40, 80 ms) are used up after 150 ms; a
+    # server that takes 400 ms is slow, not gone: while the hole waits (its
+    # window is 1.5 s) its answer is what was asked for and must be taken
+    ranges = day.lost_ranges(DROPPED)
+    with FakeServer(lambda req: [day.answer(req[1], req[2])], delay_s=0.4) as srv:
+        r = run(captures["lossy"], {"reorder_window_ms": 1500.0, "rerequest": srv.address})
+    full = run(captures["full"], {})
+    assert r.delivered == full.delivered and r.recovery["gaps_filled"] == len(ranges)
+    rr = r.rerequest
+    assert rr["given_up_ranges"] == len(ranges) and rr["recovered_messages"] == sum(c for _, c in ranges)
+    assert len(srv.requests) == rr["requests_sent"] == 4 * len(ranges)  # given up is given up: no more asking
+    assert r.seconds < 1.0
 
 # --- 3. a hostile server ----------------------------------------------------
 

@@ -18,8 +18,10 @@
  *                       doubled each time (backoff), at most max_attempts
  *                       times; at most max_in_flight requests unanswered at
  *                       once. A range that used up its attempts is given up
- *                       (counted; the sequencer declares it lost on its own
- *                       timer).
+ *                       (counted): never asked for again, but tracked until
+ *                       settled, so that a late answer (a slow server, the
+ *                       hole still waiting) is still taken; the sequencer
+ *                       declares it lost on its own timer.
  *
  * Bounded: at most RXF_RR_MAX_RANGES ranges are tracked; more is counted
  * (dropped_wants) and left to the sequencer's timeout. No allocation.
@@ -37,6 +39,7 @@ typedef struct rxf_rr_range {
     uint64_t sent_ns;    /* last time asked; 0: not yet */
     uint64_t timeout_ns; /* current timeout (doubles with each attempt) */
     uint32_t attempts;
+    uint32_t given_up;   /* attempts used up: not asked for again */
 } rxf_rr_range;
 
 typedef struct rxf_rr {
@@ -122,6 +125,7 @@ static inline void rxf_rr_filled(rxf_rr *c, uint64_t upto) {
         c->r[0].first = upto;
         c->r[0].sent_ns = 0;
         c->r[0].attempts = 0;
+        c->r[0].given_up = 0;
         c->r[0].timeout_ns = c->timeout_ns;
     }
 }
@@ -141,6 +145,7 @@ static inline void rxf_rr_answered(rxf_rr *c, uint64_t first, uint64_t count) {
             r->first = end;
             r->sent_ns = 0;
             r->attempts = 0;
+            r->given_up = 0;
             r->timeout_ns = c->timeout_ns;
         }
         i++;
@@ -154,7 +159,7 @@ static inline void rxf_rr_poll(rxf_rr *c, uint64_t now) {
         in_flight += c->r[k].sent_ns && now - c->r[k].sent_ns < c->r[k].timeout_ns;
     while (i < c->n) {
         rxf_rr_range *r = &c->r[i];
-        int due = !r->sent_ns || now - r->sent_ns >= r->timeout_ns;
+        int due = !r->given_up && (!r->sent_ns || now - r->sent_ns >= r->timeout_ns);
         if (!due) {
             i++;
             continue;
@@ -162,7 +167,8 @@ static inline void rxf_rr_poll(rxf_rr *c, uint64_t now) {
         if (r->attempts >= c->max_attempts) { /* used up: give up, the sequencer will declare it */
             c->given_up_ranges++;
             c->given_up_messages += r->count;
-            rxf_rr_remove(c, i);
+            r->given_up = 1;
+            i++;
             continue;
         }
         if (in_flight >= c->max_in_flight)
