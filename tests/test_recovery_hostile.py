@@ -139,6 +139,13 @@ def assert_lost_exactly(r: Run, day: Day, ranges: list[tuple[int, int]]) -> None
     assert r.summary.messages == len(day.messages) - len(lost) and r.summary.duplicates == 0
 
 
+def all_filled(r: Run) -> bool:
+    """Every hole that opened was filled, none lost. (How many open depends
+    on the order the answers come in: a hole whose answer is held by the
+    time the hole before it is filled never becomes the first open one.)"""
+    rec = r.recovery
+    return rec["gaps_opened"] == rec["gaps_filled"] >= 1 and rec["lost_messages"] == 0 and r.gaps() == []
+
 def free_udp_port() -> int:
     """A loopback UDP port nobody listens at (bound, then released)."""
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
@@ -293,7 +300,7 @@ def test_an_answer_after_the_last_attempt_but_within_the_window_still_fills(day,
     with FakeServer(lambda req: [day.answer(req[1], req[2])], delay_s=0.4) as srv:
         r = run(captures["lossy"], {"reorder_window_ms": 1500.0, "rerequest": srv.address})
     full = run(captures["full"], {})
-    assert r.delivered == full.delivered and r.recovery["gaps_filled"] == len(ranges)
+    assert r.delivered == full.delivered and all_filled(r)
     rr = r.rerequest
     assert rr["given_up_ranges"] == len(ranges) and rr["recovered_messages"] == sum(c for _, c in ranges)
     assert len(srv.requests) == rr["requests_sent"] == 4 * len(ranges)  # given up is given up: no more asking
@@ -334,7 +341,7 @@ def test_hostile_answers_are_refused_by_kind_and_the_real_answer_still_fills(day
                                     "rerequest_timeout_ms": 2000.0})
     full = run(captures["full"], {})
     assert r.delivered == full.delivered and r.gaps() == []
-    assert r.recovery["gaps_filled"] == len(ranges) and r.recovery["lost_messages"] == 0
+    assert all_filled(r) and r.recovery["lost_messages"] == 0
     per_request = {k: len(v) for k, v in hostile_answers(day, srv.requests[0]).items()}
     assert len(srv.requests) == len(ranges)  # each hole asked for once, answered at the first request
     rr = r.rerequest
@@ -361,7 +368,7 @@ def test_an_answer_reaching_past_what_was_asked_is_refused(day, captures):
     assert r.delivered == full.delivered and r.summary.errors == {}
     rr = r.rerequest
     assert rr["answers_refused"] == {"malformed": 0, "wrong_session": 0, "not_asked_or_settled": len(ranges)}
-    assert rr["recovered_messages"] == sum(c for _, c in ranges) and r.recovery["gaps_filled"] == len(ranges)
+    assert rr["recovered_messages"] == sum(c for _, c in ranges) and all_filled(r)
 
 
 def test_empty_datagrams_are_counted_as_malformed_answers(day, captures):
@@ -372,7 +379,7 @@ def test_empty_datagrams_are_counted_as_malformed_answers(day, captures):
     with FakeServer(lambda req: [b""] * 300 + [day.answer(req[1], req[2])], chunk=100) as srv:
         r = run(captures["lossy"], {"reorder_window_ms": 5000.0, "rerequest": srv.address,
                                     "rerequest_timeout_ms": 2000.0})
-    assert r.recovery["gaps_filled"] == len(ranges) and r.recovery["lost_messages"] == 0
+    assert all_filled(r) and r.recovery["lost_messages"] == 0
     rr = r.rerequest
     assert len(srv.requests) == len(ranges) and 0 < rr["answers"] <= srv.sent
     assert rr["answers_refused"] == {"malformed": rr["answers"] - len(ranges), "wrong_session": 0,
@@ -432,7 +439,7 @@ def test_a_good_server_fills_what_both_lines_lost_and_the_books_are_whole(day, c
                 books=True)
         served = srv.stop()
     assert r.digest() == ref.digest() and len(r.delivered) == len(day.messages)
-    assert r.gaps() == [] and r.recovery["lost_messages"] == 0 and r.recovery["gaps_filled"] == len(ranges)
+    assert r.gaps() == [] and r.recovery["lost_messages"] == 0 and all_filled(r)
     assert r.rerequest["recovered_messages"] == sum(c for _, c in ranges) <= served["messages_sent"]
     assert r.summary.duplicates == 0 and r.rerequest["answers_refused"]["malformed"] == 0
     assert r.seconds < 2.0  # filled by the answers, not by waiting out the window
