@@ -1,7 +1,7 @@
 """Recovery live (issue 11): ``rxfeed listen`` on two multicast groups (A/B
-lines) over a veth pair, two ``rxfeed send`` processes in a namespace (one
-per line, line A's also keeping a journal and answering re-requests), seeded
-drops on each line in the listener: every message arrives once, in order."""
+lines) over a veth pair, two ``rxfeed send`` processes and ``rxfeed serve
+rerequest`` in a namespace, seeded drops on each line in the listener:
+every message arrives once, in order."""
 
 from __future__ import annotations
 
@@ -18,12 +18,13 @@ GROUP_B = "233.49.196.111:26478"
 CLI = [sys.executable, "-m", "rxfeed.tools.cli"]
 
 
-def _wait_listening(proc: subprocess.Popen) -> None:
+def _wait_for(proc: subprocess.Popen, text: str) -> None:
+    """Until ``proc`` writes ``text`` to stderr."""
     seen = ""
-    while "rxfeed: listening" not in seen:
+    while text not in seen:
         ready, _, _ = select.select([proc.stderr], [], [], 30)
         line = proc.stderr.readline() if ready else ""
-        assert line, "listener did not start:\n" + seen
+        assert line, f"no {text!r}:\n" + seen
         seen += line
 
 
@@ -37,32 +38,39 @@ def test_ab_multicast_lines_over_veth_with_drops_and_rerequest(rxfeed_day):
     day = rxfeed_day(100_000, 4, 5, "nasdaq")
     with veth_pair("r") as net:
         rr = f"{net['peer_ip']}:{30000 + os.getpid() % 20000}"
+        server = subprocess.Popen(["ip", "netns", "exec", net["ns"]] + CLI + ["serve", "rerequest", str(day),
+                                                                           "--listen", rr, "--json"],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         listen = CLI + ["listen", "-d", "itch50", "-b", "udp_socket", "-o", f'groups=["{GROUP_A}"]',
                         "-o", f"interface={net['host_if']}", "--line-b", f'groups=["{GROUP_B}"]',
                         "--faults", "drop=0.05,seed=1", "--faults-b", "drop=0.05,seed=2", "--rerequest", rr,
-                        "--until-end-of-session", "--max-seconds", "60", "--json"]
+                        "--reorder-window-ms", "5000", "--until-end-of-session", "--max-seconds", "60", "--json"]
         lst = subprocess.Popen(listen, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
-            _wait_listening(lst)
-            a = _send(net["ns"], day, GROUP_A, net["peer_ip"], ["--rerequest-listen", rr, "--linger", "3"])
+            _wait_for(server, "rxfeed: serving")
+            _wait_for(lst, "rxfeed: listening")
+            a = _send(net["ns"], day, GROUP_A, net["peer_ip"], [])
             b = _send(net["ns"], day, GROUP_B, net["peer_ip"], [])
             sent_a = json.loads(a.communicate(timeout=120)[0])
             b.communicate(timeout=120)
             out, err = lst.communicate(timeout=90)
         finally:
-            for p in (lst,):
+            for p in (lst, server):
                 if p.poll() is None:
-                    p.kill()
-                    p.wait()
+                    p.terminate()
+                    p.wait(10)
+        served = json.loads(server.communicate()[0])
     assert lst.returncode == 0, err
     s = json.loads(out)
     rec = s["recovery"]
     assert s["stop_reason"] == "end_of_session", s
-    assert s["messages"] == sent_a["messages"] == 100_000 and s["gaps"] == 0 and rec["lost_ranges"] == 0, rec
+    assert s["messages"] == sent_a["messages"] == 100_000 and s["gaps"] == 0 and rec["lost_ranges"] == 0, \
+        json.dumps({"recovery": rec, "lines": s["backend_stats"]["lines"], "decoder": s["decoder_stats"]})
     assert rec["gaps_opened"] == rec["gaps_filled"] > 0 and rec["redundant_copies"] > 0
     faults = [ln["stats"]["faults"]["dropped"] for ln in s["backend_stats"]["lines"]]
     assert min(faults) > 0, "both lines dropped datagrams"
     assert rec["rerequest"]["recovered_messages"] > 0, "some datagrams were lost on both lines and asked for"
+    assert 0 < served["requests"] <= rec["rerequest"]["requests_sent"]
 
 
 def test_ab_as_two_groups_of_one_socket(rxfeed_day):
@@ -77,7 +85,7 @@ def test_ab_as_two_groups_of_one_socket(rxfeed_day):
                         "--reorder-window-ms", "2000", "--until-end-of-session", "--max-seconds", "60", "--json"]
         lst = subprocess.Popen(listen, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
-            _wait_listening(lst)
+            _wait_for(lst, "rxfeed: listening")
             a = _send(net["ns"], day, GROUP_A, net["peer_ip"], [])
             b = _send(net["ns"], day, group_b, net["peer_ip"], [])
             a.communicate(timeout=120)

@@ -23,7 +23,9 @@ the page cache with ``pcap_replay`` into the ITCH 5.0 decoder, in one process:
 4. **Reorder-buffer memory** at 5% reorder + 5% drop on each of two lines:
    the peak stays under the configured ``reorder_max_mb`` (with re-request
    at full speed and paced; without, at full speed under an 8 MiB limit).
-   Paced without re-request is a known bug (strict xfail, see its reason).
+   Paced without re-request: holes seen together time out together (a
+   hole's window runs from when it was seen), so the buffer holds about one
+   window of datagrams and never gives a hole up for lack of room.
 
 1 and 2 run each consumer: ``checksum`` (a C handler reading every field of
 every message, the throughput benchmark's (a)) and ``bare`` (no consumer:
@@ -385,17 +387,13 @@ def test_reorder_buffer_memory(day, reference, lost_on_both_lines):
     RESULTS["reorder_memory"] = out
 
 
-@pytest.mark.xfail(N >= 1_000_000, strict=True,
-                   reason="sequencer.h: a hole's reorder window starts when it becomes the oldest open hole, not when "
-                   "it is detected, so holes time out one window after another; at 29 holes/s and a 250 ms window "
-                   "the buffer grows until full (lost 'buffer_full', delivery stalls)")
 def test_reorder_buffer_memory_paced_without_rerequest(day, lost_on_both_lines):
     """Paced (~11.5k datagrams/s per line), two lines with 5% drop + 5%
     reorder each, no re-request: a message lost on both lines (~0.25% of
     datagrams, ~29/s) waits its 250 ms and is declared lost ('timeout'). The
     buffer should then hold about 250 ms of datagrams (~2,900), far below
-    its limits, and never give a hole up for lack of room. (A smaller day
-    has too few such holes to show the bug: expected to fail from 1M on.)"""
+    its limits, and never give a hole up for lack of room (before holes
+    timed out one window after another, the buffer filled up)."""
     r = _lossy_run(day, {"reorder_window_ms": WINDOW_MS}, PACED, lost_on_both_lines)
     RESULTS.setdefault("reorder_memory", {})["two_lines_no_rerequest_64mb_paced"] = _memory(r, 64.0)
     assert r["lost_by_reason"]["buffer_full"] == 0, r["lost_by_reason"]
