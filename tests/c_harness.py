@@ -40,3 +40,10 @@ def build_harness(name: str, cdef: str, source: str, include_dirs: list[str] | N
     return build_module(name, cdef, source, include_dirs=[rxfeed.get_include(), *(include_dirs or [])],
                         extra_compile_args=["-O1", "-Wall", "-Werror", "-Wno-unused-function", *sanitize],
                         extra_link_args=sanitize)
+
+
+def own_sanitizer_env() -> dict[str, str]:
+    """The environment for a test binary built with its own sanitizer runtime
+    (gcc -fsanitize=...): without a preloaded one (the sanitizer job preloads
+    clang's, and two ASan runtimes in one process abort)."""
+    return {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"}

@@ -25,6 +25,8 @@ from rxfeed.backends.pcap_replay import PcapReplayBackend, PcapReplayConfig
 from rxfeed.config import ConfigError, validate
 from rxfeed.tools.generator import generate
 
+from .c_harness import own_sanitizer_env
+
 #: every kind at once, for determinism and accounting
 ALL = "drop=0.05,duplicate=0.05,reorder=0.05,delay=0.05,truncate=0.05,corrupt=0.05,delay_ms=30000"
 
@@ -534,7 +536,7 @@ def test_the_c_injector_under_sanitizers(tmp_path):
     subprocess.run(["gcc", "-O1", "-g", "-fsanitize=address,undefined", "-fno-sanitize-recover=all",
                     "-I", root / "core/include", "-I", root / "backends/faults", root / "tests/faults_stress.c",
                     root / "backends/faults/faults.c", "-o", exe], check=True, capture_output=True)
-    out = subprocess.run([exe, "40"], capture_output=True, text=True, timeout=300)
+    out = subprocess.run([exe, "40"], capture_output=True, text=True, timeout=300, env=own_sanitizer_env())
     assert out.returncode == 0 and out.stdout.strip() == "ok 40 rounds", out.stdout + out.stderr
 
 

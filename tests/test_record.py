@@ -26,6 +26,8 @@ from rxfeed.backends.record import RecordBackend, RecordConfig
 from rxfeed.config import ConfigError
 from rxfeed.tools.generator import generate, udp_frame, write_pcapng
 
+from .c_harness import own_sanitizer_env
+
 
 class Keep(PythonDecoder[PluginConfig]):
     """Keeps (bytes, rx_ts_ns, src_ip, dst_ip, src_port, dst_port) of every packet."""
@@ -311,7 +313,7 @@ def test_the_c_recorder_under_sanitizers(tmp_path, sanitizer):
                     root / "backends/record/record.c", "-o", exe], check=True, capture_output=True)
     out_dir = tmp_path / "out"
     out_dir.mkdir()
-    r = subprocess.run([exe, out_dir, "5"], capture_output=True, text=True, timeout=300)
+    r = subprocess.run([exe, out_dir, "5"], capture_output=True, text=True, timeout=300, env=own_sanitizer_env())
     assert r.returncode == 0, r.stdout + r.stderr
     rounds = [dict(zip(line.split()[::2], map(int, line.split()[1::2]))) for line in r.stdout.splitlines()]
     assert len(rounds) == 5 and any(x["overflow"] for x in rounds) and any(x["files"] > 1 for x in rounds)
