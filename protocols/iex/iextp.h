@@ -353,8 +353,11 @@ static inline void rxf_iextp_confirmed_gap(rxf_iextp_session *s, uint64_t to, rx
     s->offset_known = 0;
 }
 
-/* Keep a segment as the candidate (the caller keeps its bytes). */
+/* Keep a segment as the candidate (the caller keeps its bytes). One held
+   already (a segment passed to accept() instead of resolve()) is dropped and
+   counted first: no message goes unaccounted for. */
 static inline int rxf_iextp_hold(rxf_iextp_session *s, const rxf_iextp_header *h, int kind) {
+    rxf_iextp_drop_candidate(s);
     s->have_candidate = 1;
     s->cand_kind = (uint8_t)kind;
     s->cand_session = h->session_id;
@@ -478,9 +481,12 @@ static inline int rxf_iextp_resolve_jump(rxf_iextp_session *s, rxf_iextp_verdict
 
 /* With a candidate held, decide it by the segment that follows it.
    CONFIRMED: the session moved (v->gap_* is the gap, v->session_changed /
-   v->restarted say why, v->packet_first which to pass to accept() first;
-   pass both). REJECTED: the candidate was dropped and counted; pass p to
-   accept(). UNDECIDED: pass p to accept() (it counts what is wrong with it). */
+   v->restarted say why, v->packet_first which of the two comes first); the
+   candidate is released: take both in that order as if they had just
+   arrived (the first through accept(); the second through resolve() if the
+   first was held again, e.g. a restart of a session that resumed, else
+   through accept()). REJECTED: the candidate was dropped and counted; pass p
+   to accept(). UNDECIDED: pass p to accept() (it counts what is wrong). */
 static inline int rxf_iextp_resolve(rxf_iextp_session *s, const uint8_t *p, uint32_t len, rxf_iextp_verdict *v) {
     memset(v, 0, sizeof *v);
     if (!s->have_candidate || rxf_iextp_parse(p, len, &v->h) != RXF_IEXTP_OK || !rxf_iextp_in_stream(s, &v->h))
