@@ -16,6 +16,14 @@ import cffi
 
 import rxfeed
 
+# C for harnesses that record what they see: append v to a growing array (*a, *n, *cap); needs <stdlib.h>
+C_PUSH_U64 = r"""
+static void push(uint64_t **a, size_t *n, size_t *cap, uint64_t v) {
+    if (*n == *cap) { *cap = *cap ? *cap * 2 : 1024; *a = realloc(*a, *cap * sizeof(uint64_t)); }
+    (*a)[(*n)++] = v;
+}
+"""
+
 
 def build_module(name: str, cdef: str, source: str, **set_source: Any) -> Any:
     """Compile ``source`` exposing ``cdef`` as module ``name`` (cffi API mode,

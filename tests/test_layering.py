@@ -38,8 +38,8 @@ def test_core_headers_include_no_protocol():
 
 
 def test_nothing_in_core_names_a_protocol():
-    # the framework knows no venue: ITCH and MoldUDP64 live in protocols/ (DESIGN.md)
-    pattern = re.compile(r"\bitch|moldudp|\bmold\b|\bnasdaq", re.I)
+    # the framework knows no venue: ITCH, MoldUDP64 and IEX live in protocols/ (DESIGN.md)
+    pattern = re.compile(r"\bitch|moldudp|\bmold\b|\bnasdaq|\biex", re.I)
     offenders = [f"{p.relative_to(ROOT)}:{n}: {line.strip()}"
                  for p in sorted(ROOT.glob("core/**/*")) if p.is_file() and "__pycache__" not in p.parts
                  for n, line in enumerate(p.read_text(errors="replace").splitlines(), 1) if pattern.search(line)]

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from .c_harness import build_harness
+from .c_harness import C_PUSH_U64, build_harness
 
 CDEF = """
 typedef struct seq_harness seq_harness;
@@ -47,11 +47,7 @@ typedef struct seq_harness {
     uint64_t *markers; size_t n_markers, cap_markers;
 } seq_harness;
 
-static void push(uint64_t **a, size_t *n, size_t *cap, uint64_t v) {
-    if (*n == *cap) { *cap = *cap ? *cap * 2 : 1024; *a = realloc(*a, *cap * sizeof(uint64_t)); }
-    (*a)[(*n)++] = v;
-}
-
+""" + C_PUSH_U64 + r"""
 static void on_deliver(void *user, const rxf_seq_block *b, uint32_t skip) {
     seq_harness *h = user;
     if (b->count == 0)
