@@ -124,6 +124,7 @@ class _Day:
     def __init__(self, n_messages: int, symbols: int, seed: int, feeds: Iterable[str]) -> None:
         self.rng = random.Random(seed)
         self.packers = {f: Packer(FEEDS[f]) for f in feeds}
+        self.render = [(key, f) for key, f in (("+", "deep+"), ("d", "deep"), ("t", "tops")) if f in self.packers]
         self.symbols = [_Symbol((DEFAULT_SYMBOLS[i] if i < len(DEFAULT_SYMBOLS) else f"S{i:04d}"),
                                 self.rng.randrange(10, 300) * 10_000, ({}, {}), ({}, {}))
                         for i in range(symbols)]
@@ -143,12 +144,13 @@ class _Day:
     # --- output -------------------------------------------------------------
     def emit(self, feeds: str, type_: str, **values: object) -> None:
         """Pack one message for each of ``feeds`` ("+" DEEP+, "d" DEEP, "t" TOPS) this day renders."""
-        for key, name in (("+", "deep+"), ("d", "deep"), ("t", "tops")):
-            if key in feeds and name in self.out:
+        for key, name in self.render:
+            if key in feeds:
                 self.out[name].append(self.packers[name].pack(type_, timestamp=self.ts, **values))
 
     def sym_emit(self, feeds: str, type_: str, i: int, **values: object) -> None:
-        self.emit(feeds, type_, symbol=self.symbols[i].name, **values)
+        if any(key in feeds for key, _ in self.render):
+            self.emit(feeds, type_, symbol=self.symbols[i].name, **values)
 
     def publish(self, i: int, changed: dict[tuple[int, int], None]) -> None:
         """DEEP: one atomic batch of the changed levels; TOPS: the quote if it changed."""
