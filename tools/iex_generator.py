@@ -281,6 +281,12 @@ class _Day:
                 self.take(oid, self.orders[oid][2])
         self.publish(i, changed)
 
+    def active_symbol(self) -> int | None:
+        """A random symbol, or the next active one after it (halts are few and short)."""
+        n = len(self.symbols)
+        start = self.rng.randrange(n)
+        return next(((start + k) % n for k in range(n) if self.symbols[(start + k) % n].active), None)
+
     def activity(self) -> None:
         """One random step on an active symbol's book, or a message that leaves the books alone."""
         r = self.rng.random()
@@ -288,11 +294,11 @@ class _Day:
         if oid and not self.symbols[self.orders[oid][0]].active:
             oid = 0
         if r < 0.40 or not oid or len(self.ids) < 8 * len(self.symbols):
-            active = [i for i, s in enumerate(self.symbols) if s.active]
-            if active and r < 0.92:
-                self.add(active[self.rng.randrange(len(active))])
-            elif active:
-                self.hidden_trade(active[self.rng.randrange(len(active))])
+            i = self.active_symbol()
+            if i is not None and r < 0.92:
+                self.add(i)
+            elif i is not None:
+                self.hidden_trade(i)
         elif r < 0.64:
             self.delete(oid)
         elif r < 0.78:
