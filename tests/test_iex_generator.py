@@ -324,3 +324,27 @@ def test_the_halt_clears_the_book_and_halted_quotes_say_so(lockstep):
     assert [m["trading_status"] for m in resumed] == ["O", "T"]
     during = [m for m in plus if m.get("symbol") == sym and t < m["timestamp"] < resumed[-1]["timestamp"]]
     assert {m["message_type"] for m in during} <= {"H", "B"}  # a trade break may come during a halt
+
+
+@pytest.mark.parametrize("feed", ["tops", "deep", "deep+"])
+def test_rxfeed_generate_writes_an_iex_day(tmp_path, feed):
+    """`rxfeed generate --feed iex-...`: the same bytes as the API, same seed."""
+    from click.testing import CliRunner
+
+    from rxfeed.tools.cli import main
+
+    out = tmp_path / f"{feed}.pcap"
+    r = CliRunner().invoke(main, ["generate", str(out), "--feed", f"iex-{feed}", "-n", "500", "--seed", "3"])
+    assert r.exit_code == 0, r.output
+    api = tmp_path / "api.pcap"
+    assert generate_iex(api, feed, 500, seed=3) == 500
+    assert out.read_bytes() == api.read_bytes()
+
+
+def test_rxfeed_generate_refuses_an_iex_day_in_nasdaq_framing(tmp_path):
+    from click.testing import CliRunner
+
+    from rxfeed.tools.cli import main
+
+    r = CliRunner().invoke(main, ["generate", str(tmp_path / "x"), "--feed", "iex-deep", "--format", "nasdaq"])
+    assert r.exit_code == 2 and "IEX-TP captures" in r.output

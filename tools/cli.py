@@ -882,19 +882,33 @@ def _report_conditions(summary: Any) -> None:
         click.echo(f"rxfeed: warning: decode errors: {json.dumps(summary.errors)}", err=True)
 
 
+def _generate_day(output: str, feed: str, messages: int, symbols: int, seed: int, fmt: str | None) -> int:
+    """One synthetic day of ``feed`` to ``output``; the message count."""
+    if feed == "itch50":
+        from .generator import generate as gen
+
+        return gen(output, messages, symbols, seed, fmt)
+    if fmt == "nasdaq":
+        raise ValueError(f"--feed {feed}: IEX days are IEX-TP captures (--format pcap or pcapng)")
+    from .iex_generator import generate_iex
+
+    return generate_iex(output, feed.removeprefix("iex-"), messages, symbols, seed, fmt)
+
+
 @main.command()
 @click.argument("output", type=OutputPath())
 @click.option("--messages", "-n", type=int, default=100_000, show_default=True)
 @click.option("--symbols", type=int, default=8, show_default=True)
 @click.option("--seed", type=int, default=1, show_default=True)
 @click.option("--format", "fmt", type=click.Choice(["nasdaq", "pcap", "pcapng"]), help="default: from the name")
-def generate(output: str, messages: int, symbols: int, seed: int, fmt: str | None) -> None:
-    """Write a deterministic synthetic ITCH 5.0 day (NASDAQ file, pcap or pcapng; .gz compresses)."""
-    from .generator import generate as gen
-
+@click.option("--feed", type=click.Choice(["itch50", "iex-tops", "iex-deep", "iex-deep+"]), default="itch50",
+              show_default=True, help="ITCH 5.0 over MoldUDP64, or an IEX feed over IEX-TP (pcap/pcapng only)")
+def generate(output: str, messages: int, symbols: int, seed: int, fmt: str | None, feed: str) -> None:
+    """Write a deterministic synthetic day: ITCH 5.0 (NASDAQ file, pcap or pcapng) or an IEX feed
+    (TOPS, DEEP, DEEP+ over IEX-TP; pcap or pcapng); .gz compresses."""
     t0 = time.perf_counter()
     try:
-        n = gen(output, messages, symbols, seed, fmt)
+        n = _generate_day(output, feed, messages, symbols, seed, fmt)
     except ValueError as exc:
         _fail(str(exc))
     except OSError as exc:
