@@ -4,6 +4,7 @@ session changes, heartbeats and end of session are events and counters."""
 from __future__ import annotations
 
 import struct
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -11,7 +12,10 @@ from hypothesis import strategies as st
 
 from rxfeed.protocols.itch50.reference import encode
 
+from .c_harness import build_harness
 from .conftest import mold, run_payloads
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def D(ref: int) -> bytes:
@@ -304,3 +308,42 @@ def test_sessions_coming_and_going_account_for_every_message(specs, max_jump, in
         mine = [meta[1] for _, meta in got if meta[0] == sess.decode()]
         assert len(mine) == len(set(mine))
 
+
+_HOLD_CDEF = """
+int h_accept_all(const uint8_t *data, const uint32_t *lens, uint32_t n, uint64_t max_jump, uint64_t *out);
+"""
+_HOLD_SOURCE = r"""
+#include "moldudp64.h"
+/* accept() only (never resolve()), then the end of input: the counters */
+int h_accept_all(const uint8_t *data, const uint32_t *lens, uint32_t n, uint64_t max_jump, uint64_t *out) {
+    rxf_mold_session s;
+    rxf_mold_verdict v;
+    int holds = 0;
+    memset(&s, 0, sizeof s);
+    s.initial_seq = 1;
+    s.max_jump = max_jump;
+    for (uint32_t i = 0; i < n; data += lens[i], i++)
+        holds += rxf_mold_accept(&s, data, lens[i], &v) == RXF_MOLD_HOLD;
+    rxf_mold_drop_candidate(&s);
+    out[0] = s.implausible_packets;
+    out[1] = s.implausible_messages;
+    return holds;
+}
+"""
+
+
+@pytest.fixture(scope="module")
+def hold_lib():
+    return build_harness("_rxf_mold_hold_harness", _HOLD_CDEF, _HOLD_SOURCE, [str(ROOT / "protocols/moldudp64")])
+
+
+def test_a_second_hold_drops_the_first_candidate_counted(hold_lib):
+    """A caller that passes a datagram to accept() while one is held (the
+    decoder does, for blocks its sequencer hands back) loses no message from
+    the counts: the earlier candidate is dropped and counted as implausible."""
+    payloads = [mold(1, [D(1)]), mold(100, [D(100), D(101)]), mold(300, [D(300)]),
+                mold(1, [D(7)], session=b"TESTSESS02")]
+    out = hold_lib.ffi.new("uint64_t[2]")
+    holds = hold_lib.lib.h_accept_all(b"".join(payloads), [len(p) for p in payloads], len(payloads), 10, out)
+    assert holds == 3
+    assert (out[0], out[1]) == (3, 4)
