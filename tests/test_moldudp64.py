@@ -3,9 +3,19 @@ session changes, heartbeats and end of session are events and counters."""
 
 from __future__ import annotations
 
+import struct
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 from rxfeed.protocols.itch50.reference import encode
 
+from .c_harness import build_harness
 from .conftest import mold, run_payloads
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def D(ref: int) -> bytes:
@@ -245,3 +255,95 @@ def test_random_streams_with_corrupt_sequences_keep_the_invariants():
         assert delivered == sorted(set(delivered)), seed  # once each, in order
         assert len(delivered) + s.gap_messages == s.decoder_stats["next_sequence"] - 1, seed
         assert s.decoder_stats["next_sequence"] <= seq + 1, seed  # never poisoned beyond the real stream
+
+
+# --- a confirmed candidate, then a second one (the IEX-TP finding, e0d2468) -----
+
+def _accounted(pipe, s, payloads) -> tuple[int, int]:
+    """(messages the headers declare, messages delivered or counted): every
+    declared message is delivered, a duplicate, implausible or overflowing."""
+    declared = sum(c for c in (struct.unpack_from(">H", p, 18)[0] for p in payloads) if c != 0xFFFF)
+    c = pipe.decoder.counters()
+    return declared, s.messages + s.duplicates + c["implausible_messages"] + c["overflow_messages"]
+
+
+@pytest.mark.parametrize("recovery", [{}, {"reorder_window_ms": 250.0}], ids=["plain", "recovery"])
+def test_a_session_that_comes_back_far_from_where_it_was_left_loses_nothing(recovery):
+    """A, then B (confirmed), then A again far ahead of where it was left and
+    then far behind, then B again: every change is confirmed, A resumes with a
+    gap up to the confirmed position, and every message of every datagram is
+    delivered or counted in exactly one counter."""
+    a, b = b"TESTSESS01", b"TESTSESS02"
+    payloads = [mold(1, [D(1), D(2)], session=a), mold(1, [D(11)], session=b), mold(2, [D(12)], session=b),
+                mold(1000, [D(1000)], session=a), mold(1001, [D(1001), D(1002)], session=a),
+                mold(4, [D(14)], session=b), mold(3, [D(13)], session=b),
+                mold(5, [D(5)], session=a), mold(6, [D(6)], session=a),
+                mold(2000, [D(2000)], session=b), mold(2001, [D(2001)], session=b)]
+    pipe, s, got = run_payloads(payloads, max_sequence_jump=100, recovery=recovery)
+    assert [(meta[0], meta[1]) for _, meta in got] == [
+        ("TESTSESS01", 1), ("TESTSESS01", 2), ("TESTSESS02", 1), ("TESTSESS02", 2),
+        ("TESTSESS01", 1000), ("TESTSESS01", 1001), ("TESTSESS01", 1002),
+        ("TESTSESS02", 3), ("TESTSESS02", 4), ("TESTSESS02", 2000), ("TESTSESS02", 2001)]
+    declared, accounted = _accounted(pipe, s, payloads)
+    assert accounted == declared and s.duplicates == 2
+    assert s.decoder_stats["session_changes"] == 5 and s.gap_messages == 997 + 1995
+
+
+_SESSIONS3 = (b"SESSIONAAA", b"SESSIONBBB", b"SESSIONCCC")
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(st.sampled_from(_SESSIONS3), st.one_of(st.integers(0, 12), st.integers(0, 3000)),
+                          st.integers(0, 3)), max_size=40),
+       st.sampled_from([3, 100]), st.sampled_from([0, 1]))
+def test_sessions_coming_and_going_account_for_every_message(specs, max_jump, initial):
+    """Random sessions and positions, a small jump limit: each sequence of a
+    session is delivered at most once and in order, and every declared
+    message is delivered or counted in exactly one counter."""
+    payloads = [mold(seq, [D(seq + i) for i in range(n)], session=sess) for sess, seq, n in specs]
+    pipe, s, got = run_payloads(payloads, max_sequence_jump=max_jump, initial_sequence=initial)
+    declared, accounted = _accounted(pipe, s, payloads)
+    assert accounted == declared
+    for sess in _SESSIONS3:
+        mine = [meta[1] for _, meta in got if meta[0] == sess.decode()]
+        assert len(mine) == len(set(mine))
+
+
+_HOLD_CDEF = """
+int h_accept_all(const uint8_t *data, const uint32_t *lens, uint32_t n, uint64_t max_jump, uint64_t *out);
+"""
+_HOLD_SOURCE = r"""
+#include "moldudp64.h"
+/* accept() only (never resolve()), then the end of input: the counters */
+int h_accept_all(const uint8_t *data, const uint32_t *lens, uint32_t n, uint64_t max_jump, uint64_t *out) {
+    rxf_mold_session s;
+    rxf_mold_verdict v;
+    int holds = 0;
+    memset(&s, 0, sizeof s);
+    s.initial_seq = 1;
+    s.max_jump = max_jump;
+    for (uint32_t i = 0; i < n; data += lens[i], i++)
+        holds += rxf_mold_accept(&s, data, lens[i], &v) == RXF_MOLD_HOLD;
+    rxf_mold_drop_candidate(&s);
+    out[0] = s.implausible_packets;
+    out[1] = s.implausible_messages;
+    return holds;
+}
+"""
+
+
+@pytest.fixture(scope="module")
+def hold_lib():
+    return build_harness("_rxf_mold_hold_harness", _HOLD_CDEF, _HOLD_SOURCE, [str(ROOT / "protocols/moldudp64")])
+
+
+def test_a_second_hold_drops_the_first_candidate_counted(hold_lib):
+    """A caller that passes a datagram to accept() while one is held (the
+    decoder does, for blocks its sequencer hands back) loses no message from
+    the counts: the earlier candidate is dropped and counted as implausible."""
+    payloads = [mold(1, [D(1)]), mold(100, [D(100), D(101)]), mold(300, [D(300)]),
+                mold(1, [D(7)], session=b"TESTSESS02")]
+    out = hold_lib.ffi.new("uint64_t[2]")
+    holds = hold_lib.lib.h_accept_all(b"".join(payloads), [len(p) for p in payloads], len(payloads), 10, out)
+    assert holds == 3
+    assert (out[0], out[1]) == (3, 4)

@@ -304,10 +304,16 @@ cdef inline void _hold(DecoderState *st, const rxf_packet *pkt, const rxf_mold_v
 cdef inline void _held_rejected(DecoderState *st) noexcept nogil:
     """The held datagram was not confirmed (already counted): an event, and in
     dissect mode its messages, marked implausible."""
+    _held_dropped(st, st.mold.cand_seq, st.mold.cand_end)
+
+
+cdef inline void _held_dropped(DecoderState *st, uint64_t seq, uint64_t end) noexcept nogil:
+    """The held datagram, messages ``seq``..``end``, was dropped (already
+    counted): an event, and in dissect mode its messages, marked implausible."""
     cdef rxf_mold_verdict v
     memset(&v, 0, sizeof(v))
-    v.seq = st.mold.cand_seq
-    v.count = <uint32_t>(st.mold.cand_end - st.mold.cand_seq)
+    v.seq = seq
+    v.count = <uint32_t>(end - seq)
     v.skip = v.count
     _event(st, EV_IMPLAUSIBLE, <const char *>st.held, v.seq, v.count, st.held_pkt.rx_ts_ns)
     if not st.sequenced:
@@ -318,11 +324,15 @@ cdef inline void _mold_datagram(DecoderState *st, const rxf_packet *pkt) noexcep
     """One datagram through the session layer, then its new messages (all of
     them, marked, in dissect mode) to the outputs."""
     cdef rxf_mold_verdict v
+    cdef uint8_t had_candidate = st.mold.have_candidate and pkt.data != st.held
+    cdef uint64_t held_seq = st.mold.cand_seq, held_end = st.mold.cand_end
     cdef int rc = rxf_mold_accept(&st.mold, pkt.data, pkt.len, &v)  # checks len >= 20 first
     if rc == RXF_MOLD_SHORT:
         return
     _mold_events(st, &v, pkt.rx_ts_ns)
     if rc == RXF_MOLD_HOLD:
+        if had_candidate:  # a second hold: the session layer dropped (counted) the first
+            _held_dropped(st, held_seq, held_end)
         _hold(st, pkt, &v)
         return
     if rc == RXF_MOLD_OVERFLOW:

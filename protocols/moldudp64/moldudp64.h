@@ -22,7 +22,9 @@
  * held packet and the new one, in sequence order); otherwise the candidate is
  * dropped and counted (implausible_packets) and the session stays where it
  * was. A candidate still held when the input ends or restarts is dropped the
- * same way (rxf_mold_drop_candidate).
+ * same way (rxf_mold_drop_candidate), and so is one still held when accept()
+ * holds another (a caller that passed a packet to accept() with a candidate
+ * held): the first candidate's messages are counted, never overwritten.
  *
  * A session change is held the same way: a packet of another session becomes
  * the candidate and the next packet confirms it if it belongs to that new
@@ -184,9 +186,12 @@ static inline void rxf_mold_gap(rxf_mold_session *s, uint64_t to, rxf_mold_verdi
     s->next_seq = to;
 }
 
-/* Keep a packet as the candidate (the caller keeps its bytes). */
+/* Keep a packet as the candidate (the caller keeps its bytes). One held
+   already (a packet passed to accept() instead of resolve()) is dropped and
+   counted first: no message goes unaccounted for. */
 static inline int rxf_mold_hold(rxf_mold_session *s, const uint8_t *p, uint64_t seq, uint32_t count,
                                 int new_session) {
+    rxf_mold_drop_candidate(s);
     s->have_candidate = 1;
     s->cand_new_session = (uint8_t)new_session;
     memcpy(s->cand_session, p, 10);
