@@ -34,7 +34,7 @@ cdef extern from "rxfeed/recovery.h" nogil:
         uint32_t gap_open
         uint64_t max_wait_ns
         uint64_t blocks, delivered_blocks, delivered_messages, duplicates, redundant
-        uint64_t duplicate_messages, redundant_messages
+        uint64_t duplicate_messages, redundant_messages, overlap_messages
         uint64_t held_total, held_peak_blocks, held_peak_bytes, too_large
         uint64_t gaps_opened, gaps_filled, lost_ranges, lost_messages
         uint64_t lost_by_why[4]

@@ -264,7 +264,22 @@ def _accounted(pipe, s, payloads) -> tuple[int, int]:
     declared message is delivered, a duplicate, implausible or overflowing."""
     declared = sum(c for c in (struct.unpack_from(">H", p, 18)[0] for p in payloads) if c != 0xFFFF)
     c = pipe.decoder.counters()
-    return declared, s.messages + s.duplicates + c["implausible_messages"] + c["overflow_messages"]
+    rec = s.recovery or {}  # with recovery, copies are the sequencer's: whole (redundant) or at a head (overlap)
+    copies = rec.get("redundant_messages", 0) + rec.get("overlap_messages", 0)
+    return declared, s.messages + s.duplicates + copies + c["implausible_messages"] + c["overflow_messages"]
+
+
+@pytest.mark.parametrize("recovery", [{}, {"reorder_window_ms": 250.0}], ids=["plain", "recovery"])
+def test_a_datagram_repeating_messages_at_its_head_is_accounted(recovery):
+    """(1, 2 messages) then (1, 3 messages): the repeated two are counted
+    (duplicates without recovery; the sequencer's overlap with it)."""
+    payloads = [mold(1, [D(1), D(2)]), mold(1, [D(1), D(2), D(3)])]
+    pipe, s, got = run_payloads(payloads, recovery=recovery)
+    assert [meta[1] for _, meta in got] == [1, 2, 3]
+    declared, accounted = _accounted(pipe, s, payloads)
+    assert declared == 5 and accounted == 5
+    if recovery:
+        assert s.recovery["overlap_messages"] == 2
 
 
 @pytest.mark.parametrize("recovery", [{}, {"reorder_window_ms": 250.0}], ids=["plain", "recovery"])

@@ -758,6 +758,7 @@ cdef class ItchDecoder:
         out = {"reorder_window_ms": self._reorder_window_ms, "delivered_messages": q.delivered_messages,
                "redundant_copies": q.redundant, "redundant_messages": q.redundant_messages,
                "duplicate_copies": q.duplicates, "duplicate_messages": q.duplicate_messages,
+               "overlap_messages": q.overlap_messages,
                "gaps_opened": q.gaps_opened, "gaps_filled": q.gaps_filled, "lost_ranges": q.lost_ranges,
                "lost_messages": q.lost_messages,
                "lost_by_reason": {"timeout": q.lost_by_why[1], "buffer_full": q.lost_by_why[2],

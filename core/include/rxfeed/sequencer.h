@@ -100,6 +100,7 @@ typedef struct rxf_sequencer {
     /* counters */
     uint64_t blocks, delivered_blocks, delivered_messages, duplicates, redundant;
     uint64_t duplicate_messages, redundant_messages; /* in the blocks counted above (nothing-new copies) */
+    uint64_t overlap_messages; /* messages skipped at the head of blocks delivered in part */
     uint64_t held_total, held_peak_blocks, held_peak_bytes, too_large;
     uint64_t gaps_opened, gaps_filled, lost_ranges, lost_messages, lost_by_why[4];
     rxf_seq_line_stats lines[RXF_SEQ_MAX_LINES];
@@ -162,6 +163,7 @@ static inline uint32_t rxf_seq_owner(const rxf_sequencer *s, uint64_t seq) {
 static inline void rxf_seq_emit(rxf_sequencer *s, const rxf_seq_block *b, uint32_t skip) {
     s->delivered_blocks++;
     s->delivered_messages += b->count - skip;
+    s->overlap_messages += skip; /* repeats at the head of a partly new block */
     s->recent_first[s->recent_head] = b->first + skip;
     s->recent_line[s->recent_head] = b->line;
     s->recent_head = (s->recent_head + 1) % RXF_SEQ_RECENT;
