@@ -6,7 +6,12 @@ over the IEX-TP transport.
   changes, restarts at 1 and stream offset mismatches counted; the gap fill
   request builder).
 * :mod:`.spec` -- the message spec tables, one per feed; records, dtypes,
-  messages and the tests are to be derived from them.
+  messages and the tests are (to be) derived from them.
+* :mod:`.codegen` -> ``_iex_records.h`` / ``.pxd`` -- C records and a
+  length-checked decoder per feed, written by the shared generator
+  ``rxfeed.specgen`` (the build fails when they are stale); :mod:`.dtypes`
+  -- numpy dtypes of the same layout; ``_codec`` -- the C decoders one
+  message at a time (``decode_one(feed, bytes) -> dict``), for tests.
 
 See docs/protocols/iex.md.
 """

@@ -46,7 +46,7 @@ def _records_cdef() -> str:
         out.append(f"typedef struct rxf_itch_{m.name} {{ {members} }} rxf_itch_{m.name};")
     members = " ".join(f"rxf_itch_{m.name} {m.name};" for m in spec.MESSAGES)
     out.append(f"typedef union rxf_itch_record {{ rxf_itch_header hdr; {members} "
-               f"uint64_t _align[{spec.MAX_RECORD_SIZE // 8}]; }} rxf_itch_record;")
+               f"uint64_t _align[{codegen.RECORDS.max_record_size // 8}]; }} rxf_itch_record;")
     return "\n".join(out) + "\n"
 
 
