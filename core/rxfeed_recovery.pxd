@@ -1,6 +1,6 @@
 # Cython declarations of the recovery unit (include/rxfeed/recovery.h):
 # sequencer + re-request client + request socket, for a session layer.
-from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
+from libc.stdint cimport int32_t, uint8_t, uint16_t, uint32_t, uint64_t
 
 cdef extern from "rxfeed/recovery.h" nogil:
     enum: RXF_SEQ_MAX_LINES, RXF_SEQ_LOST_TIMEOUT, RXF_SEQ_LOST_FULL, RXF_SEQ_LOST_END
@@ -51,7 +51,7 @@ cdef extern from "rxfeed/recovery.h" nogil:
         int fd
         uint64_t *latency_hist
         uint64_t latency_max_ns
-        uint64_t responses, response_bytes, responses_refused, send_errors_errno, recv_errors
+        uint64_t responses, response_bytes, send_errors_errno, recv_errors
         uint64_t filled_by_rerequest
         int last_errno
     uint64_t rxf_rec_now()
@@ -65,6 +65,6 @@ cdef extern from "rxfeed/recovery.h" nogil:
     int rxf_rec_wanted(const rxf_recovery *r, uint64_t first, uint64_t count)
     void rxf_rec_tick(rxf_recovery *r, uint64_t now_ns)
     int rxf_rec_expecting(const rxf_recovery *r, uint64_t now_ns)
-    uint32_t rxf_rec_recv(rxf_recovery *r, uint8_t *buf, uint32_t cap)
+    int32_t rxf_rec_recv(rxf_recovery *r, uint8_t *buf, uint32_t cap)
     void rxf_rec_flush(rxf_recovery *r, uint64_t now_ns)
     uint64_t rxf_hist_value(uint32_t i)

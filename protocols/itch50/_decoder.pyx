@@ -5,7 +5,7 @@ C handler tables, Python callbacks per type, numpy batches per type.
 
 Every length is checked before bytes are read (``boundscheck(False)`` is safe
 here because indexes come from validated lengths, see the comments)."""
-from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
+from libc.stdint cimport int32_t, uint8_t, uint16_t, uint32_t, uint64_t
 from libc.stdlib cimport calloc, malloc, realloc, free
 from libc.string cimport memcpy, memset, memcmp
 from cpython.pycapsule cimport PyCapsule_New, PyCapsule_GetPointer, PyCapsule_IsValid

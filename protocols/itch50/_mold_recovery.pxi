@@ -187,22 +187,16 @@ cdef inline int _rec_answer_ok(DecoderState *st, const uint8_t *p, uint32_t n, r
 
 cdef inline void _rec_answers(DecoderState *st) noexcept nogil:
     """Read what the re-request server sent (a bounded number per call)."""
-    cdef uint32_t i, n
-    cdef uint64_t answers
+    cdef uint32_t i
+    cdef int32_t n
     cdef rxf_seq_block b
     for i in range(RXF_REC_RECV_PER_TICK):
         if not rxf_rec_expecting(&st.rec, st.now_ns):
             return
-        answers = st.rec.responses
         n = rxf_rec_recv(&st.rec, st.answer, ANSWER_CAP)
-        if st.rec.responses == answers:
-            return  # nothing waiting (0 is also the length of an empty datagram)
-        st.rec.responses_refused += 1
-        if n == 0:
-            st.answers_malformed += 1  # an empty datagram: counted, and reading goes on
-            continue
-        if _rec_answer_ok(st, st.answer, n, &b):
-            st.rec.responses_refused -= 1
+        if n < 0:
+            return  # nothing waiting
+        if _rec_answer_ok(st, st.answer, <uint32_t>n, &b):  # an empty datagram is malformed (counted there)
             memset(&st.rec_pkt, 0, sizeof(rxf_packet))
             st.rec_pkt.line = RXF_REC_LINE_REREQUEST
             rxf_rec_offer(&st.rec, &b, st.now_ns)

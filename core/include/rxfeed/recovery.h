@@ -57,7 +57,7 @@ typedef struct rxf_recovery {
     uint64_t *latency_hist;    /* RXF_HIST_BUCKETS counters of fill latency in ns */
     uint64_t latency_max_ns;
     /* counters (the transport counts what it refuses of an answer) */
-    uint64_t responses, response_bytes, responses_refused, send_errors_errno, recv_errors;
+    uint64_t responses, response_bytes, send_errors_errno, recv_errors;
     uint64_t filled_by_rerequest;
     int last_errno;
 } rxf_recovery;
@@ -226,19 +226,20 @@ static inline int rxf_rec_expecting(const rxf_recovery *r, uint64_t now_ns) {
     return r->fd >= 0 && (r->rr.n || (r->last_send_ns && now_ns - r->last_send_ns < 2000000000ull));
 }
 
-/* One answer from the server into buf: its length, 0 when none is waiting. */
-static inline uint32_t rxf_rec_recv(rxf_recovery *r, uint8_t *buf, uint32_t cap) {
+/* One answer from the server into buf: its length (0: an empty datagram),
+   -1 when none is waiting. */
+static inline int32_t rxf_rec_recv(rxf_recovery *r, uint8_t *buf, uint32_t cap) {
     ssize_t n = recv(r->fd, buf, cap, MSG_DONTWAIT);
     if (n < 0) {
         if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
             r->recv_errors++; /* e.g. ECONNREFUSED: nobody listens at the server's port */
             r->last_errno = errno;
         }
-        return 0;
+        return -1;
     }
     r->responses++;
     r->response_bytes += (uint64_t)n;
-    return (uint32_t)n;
+    return (int32_t)n;
 }
 
 /* End of input: every open hole lost, everything held delivered. */

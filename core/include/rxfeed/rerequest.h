@@ -115,38 +115,39 @@ static inline void rxf_rr_want(rxf_rr *c, uint64_t first, uint64_t count) {
     }
 }
 
+/* The range's messages before `upto` came: it now starts there and is asked
+   for afresh (a server fills one packet per request; the rest follows). */
+static inline void rxf_rr_trim(const rxf_rr *c, rxf_rr_range *r, uint64_t upto) {
+    r->count -= upto - r->first;
+    r->first = upto;
+    r->sent_ns = 0;
+    r->attempts = 0;
+    r->given_up = 0;
+    r->timeout_ns = c->timeout_ns;
+}
+
 /* Everything before `upto` is settled (arrived or declared lost). */
 static inline void rxf_rr_filled(rxf_rr *c, uint64_t upto) {
     while (c->n && c->r[0].first + c->r[0].count <= upto)
         rxf_rr_remove(c, 0);
-    if (c->n && c->r[0].first < upto) { /* partly settled (an answer ends where the server's
-                                           packet was full): ask for the rest now, afresh */
-        c->r[0].count -= upto - c->r[0].first;
-        c->r[0].first = upto;
-        c->r[0].sent_ns = 0;
-        c->r[0].attempts = 0;
-        c->r[0].given_up = 0;
-        c->r[0].timeout_ns = c->timeout_ns;
-    }
+    if (c->n && c->r[0].first < upto) /* partly settled */
+        rxf_rr_trim(c, &c->r[0], upto);
 }
 
 /* An answer brought [first, first + count): a range it starts or covers is
-   trimmed (the rest asked for at once, as in filled()), wherever the range
-   is; holes behind an open one are answered too. */
+   trimmed (as in filled()), wherever the range is; holes behind an open one
+   are answered too. */
 static inline void rxf_rr_answered(rxf_rr *c, uint64_t first, uint64_t count) {
     uint64_t end = first + count;
     uint32_t i = 0;
     while (i < c->n) {
         rxf_rr_range *r = &c->r[i];
-        uint64_t r_end = r->first + r->count;
         if (first <= r->first && r->first < end) {
-            if (r_end <= end) { rxf_rr_remove(c, i); continue; }
-            r->count = r_end - end;
-            r->first = end;
-            r->sent_ns = 0;
-            r->attempts = 0;
-            r->given_up = 0;
-            r->timeout_ns = c->timeout_ns;
+            if (r->first + r->count <= end) {
+                rxf_rr_remove(c, i);
+                continue;
+            }
+            rxf_rr_trim(c, r, end);
         }
         i++;
     }
