@@ -28,8 +28,8 @@ def _wait_for(proc: subprocess.Popen, text: str) -> None:
         seen += line
 
 
-def _send(ns: str, day, group: str, iface: str, extra: list[str]) -> subprocess.Popen:
-    return subprocess.Popen(["ip", "netns", "exec", ns] + CLI + ["send", str(day), "--group", group, "--rate", "4000",
+def _send(ns: str, day, group: str, iface: str, extra: list[str], rate: int = 4000) -> subprocess.Popen:
+    return subprocess.Popen(["ip", "netns", "exec", ns] + CLI + ["send", str(day), "--group", group, "--rate", str(rate),
                                                                 "--iface", iface] + extra,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
@@ -49,10 +49,13 @@ def test_ab_multicast_lines_over_veth_with_drops_and_rerequest(rxfeed_day):
         try:
             _wait_for(server, "rxfeed: serving")
             _wait_for(lst, "rxfeed: listening")
-            a = _send(net["ns"], day, GROUP_A, net["peer_ip"], [])
-            b = _send(net["ns"], day, GROUP_B, net["peer_ip"], [])
+            # ~2,400 datagrams over ~5 s per line: the two senders' start-up
+            # (a second or more on a loaded 2-core machine) must not decide
+            # whether line B's copies arrive before line A's end of session
+            a = _send(net["ns"], day, GROUP_A, net["peer_ip"], [], rate=500)
+            b = _send(net["ns"], day, GROUP_B, net["peer_ip"], [], rate=500)
             sent_a = json.loads(a.communicate(timeout=120)[0])
-            b.communicate(timeout=120)
+            sent_b = b.communicate(timeout=120)
             out, err = lst.communicate(timeout=90)
         finally:
             for p in (lst, server):
@@ -66,7 +69,9 @@ def test_ab_multicast_lines_over_veth_with_drops_and_rerequest(rxfeed_day):
     assert s["stop_reason"] == "end_of_session", s
     assert s["messages"] == sent_a["messages"] == 100_000 and s["gaps"] == 0 and rec["lost_ranges"] == 0, \
         json.dumps({"recovery": rec, "lines": s["backend_stats"]["lines"], "decoder": s["decoder_stats"]})
-    assert rec["gaps_opened"] == rec["gaps_filled"] > 0 and rec["redundant_copies"] > 0
+    assert b.returncode == 0, sent_b[1]
+    assert rec["gaps_opened"] == rec["gaps_filled"] > 0 and rec["redundant_copies"] > 0, \
+        json.dumps({"sent_a": sent_a, "sent_b": sent_b[0], "lines": s["backend_stats"]["lines"]})
     faults = [ln["stats"]["faults"]["dropped"] for ln in s["backend_stats"]["lines"]]
     assert min(faults) > 0, "both lines dropped datagrams"
     assert rec["rerequest"]["recovered_messages"] > 0, "some datagrams were lost on both lines and asked for"
@@ -86,8 +91,8 @@ def test_ab_as_two_groups_of_one_socket(rxfeed_day):
         lst = subprocess.Popen(listen, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
             _wait_for(lst, "rxfeed: listening")
-            a = _send(net["ns"], day, GROUP_A, net["peer_ip"], [])
-            b = _send(net["ns"], day, group_b, net["peer_ip"], [])
+            a = _send(net["ns"], day, GROUP_A, net["peer_ip"], [], rate=500)
+            b = _send(net["ns"], day, group_b, net["peer_ip"], [], rate=500)
             a.communicate(timeout=120)
             b.communicate(timeout=120)
             out, err = lst.communicate(timeout=90)
