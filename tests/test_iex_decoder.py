@@ -217,3 +217,28 @@ def test_ab_lines_with_seeded_drops_deliver_every_message_once(tmp_path):
     both = rec["lost_messages"]
     assert s["messages"] == n - both and s["gap_messages"] == both and s["duplicates"] == 0
     assert rec["gaps_filled"] + rec["lost_ranges"] >= rec["gaps_opened"] - rec["held_now"]
+
+
+def test_dissect_mode_shows_every_copy_with_its_status():
+    msgs, segs = day("DEEP", 600, new_session_at=None)
+    data = [s for s in segs if HEADER.unpack_from(s)[6]]
+    far = bytearray(data[3])
+    struct.pack_into("<q", far, 24, 10**9)  # an implausible jump, never confirmed
+    summary, got, dec = run(data[:3] + [data[1], bytes(far)] + data[3:], sequenced=False)
+    status = Counter(meta.status for _, meta in got)
+    n1, n_far = HEADER.unpack_from(data[1])[6], HEADER.unpack_from(far)[6]
+    assert status == {"new": 600, "duplicate": n1, "implausible": n_far}
+    assert [m for m, meta in got if meta.status == "new"] == [m for m, _ in run(segs)[1]]
+    with pytest.raises(Exception, match="dissect"):
+        IexProtocolDecoder(IexConfig(sequenced=False, recovery={"reorder_window_ms": 10}))
+
+
+def test_inspect_prints_iex_messages_with_session_channel_sequence_and_status(tmp_path):
+    path = tmp_path / "d.pcap"
+    generate_iex(path, "deep+", 1000, 2, 1)
+    out = subprocess.run(CLI + ["inspect", str(path), "-n", "5", "--format", "jsonl", "--types", "a"],
+                         capture_output=True, text=True, timeout=60)
+    rows = [json.loads(line) for line in out.stdout.splitlines()]
+    assert out.returncode == 0 and len(rows) == 5, out.stderr
+    assert all(r["message_type"] == "a" and r["status"] == "new" and r["channel"] == 1 for r in rows)
+    assert [r["sequence"] for r in rows] == sorted(r["sequence"] for r in rows)

@@ -815,7 +815,9 @@ class _Dissector:
         d = dict(zip(msg._fields, msg))
         if meta[1] is not None:
             if meta[0] is not None:  # a protocol without sessions (not MoldUDP64) has none
-                d["session"] = meta[0].rstrip()
+                d["session"] = meta[0].rstrip() if isinstance(meta[0], str) else meta[0]
+            if getattr(meta, "channel", None) is not None:
+                d["channel"] = meta.channel
             d["sequence"] = meta[1]
             if self.marks and len(meta) > 3 and meta[3] is not None:
                 d["status"] = meta[3]

@@ -14,6 +14,7 @@ cdef struct PendingRec:
     uint64_t rx_ts_ns
     uint32_t session_id
     uint32_t channel_id
+    uint8_t status      # ST_* of _iex_decoder.pyx: what the session layer made of it
 
 cdef struct EventRec:
     int kind
@@ -64,6 +65,7 @@ cdef struct DecoderState:
     void *owner
     int stop
     int stop_at_end
+    int sequenced               # 0: dissect: every message of every segment, with its status
     int log_arrivals
     uint64_t *arrivals
     uint64_t n_arrivals, cap_arrivals

@@ -40,10 +40,17 @@ DEF EV_RESTART = 3
 DEF EV_IMPLAUSIBLE = 4
 DEF EV_OFFSET_MISMATCH = 5
 DEF EV_END_OF_MESSAGES = 6
+# What the session layer made of a message (MessageMeta.status)
+DEF ST_NEW = 1
+DEF ST_DUPLICATE = 2
+DEF ST_IMPLAUSIBLE = 3
 
 EVENT_KINDS = {EV_GAP: "gap", EV_SESSION_CHANGE: "session_change", EV_RESTART: "sequence_restart",
                EV_IMPLAUSIBLE: "implausible_sequence", EV_OFFSET_MISMATCH: "stream_offset_mismatch",
                EV_END_OF_MESSAGES: "end_of_messages"}
+#: MessageMeta.status by ST_* code: what the session layer made of a message.
+STATUS_NAMES = (None, "new", "duplicate", "implausible")
+cdef tuple _STATUS = STATUS_NAMES
 #: Feed names by index (DecoderState.feed) and their IEX-TP message protocol ids.
 FEED_NAMES = ("TOPS", "DEEP", "DEEP+")
 PROTOCOL_IDS = {"TOPS": RXF_IEXTP_PROTOCOL_TOPS, "DEEP": RXF_IEXTP_PROTOCOL_DEEP,
@@ -117,7 +124,7 @@ cdef inline void _event(DecoderState *st, int kind, uint32_t channel, uint32_t s
 
 
 cdef inline int _queue_py(DecoderState *st, const rxf_iex_record *rec, uint32_t size,
-                          const rxf_iex_meta *meta, uint64_t rx_ts) noexcept nogil:
+                          const rxf_iex_meta *meta, uint64_t rx_ts, uint8_t status) noexcept nogil:
     cdef PendingRec *pend
     if st.n_pending == st.cap_pending:
         pend = <PendingRec *>realloc(st.pending, (st.cap_pending * 2 + 256) * sizeof(PendingRec))
@@ -133,6 +140,7 @@ cdef inline int _queue_py(DecoderState *st, const rxf_iex_record *rec, uint32_t 
     pend.session_id = meta.session_id
     pend.channel_id = meta.channel_id
     pend.rx_ts_ns = rx_ts
+    pend.status = status
     return 1
 
 
@@ -151,8 +159,11 @@ cdef inline int _batch(DecoderState *st, const rxf_iex_record *rec, uint8_t t, u
     return 1
 
 
-cdef inline void _message(DecoderState *st, const uint8_t *m, uint32_t mlen, rxf_iex_meta *meta) noexcept nogil:
-    """Decode one message (its length checked against its type first) and hand it to every output."""
+cdef inline void _message(DecoderState *st, const uint8_t *m, uint32_t mlen, rxf_iex_meta *meta,
+                          uint8_t status) noexcept nogil:
+    """Decode one message (its length checked against its type first) and hand
+    it to every output (``status``: what the session layer made of it; only
+    dissect mode passes others than ST_NEW)."""
     cdef rxf_iex_record rec
     cdef int rc = _decode(st.feed, m, mlen, &rec)
     cdef int i
@@ -174,7 +185,7 @@ cdef inline void _message(DecoderState *st, const uint8_t *m, uint32_t mlen, rxf
         if st.handlers[i].on[t] != NULL:
             st.handlers[i].on[t](st.handlers[i].ctx, &rec, meta)
     size = _record_size(st.feed, t)
-    if st.py_sub[t] and not _queue_py(st, &rec, size, meta, meta.packet.rx_ts_ns):
+    if st.py_sub[t] and not _queue_py(st, &rec, size, meta, meta.packet.rx_ts_ns, status):
         _out_of_memory(st, "python callback queue")
         return
     if st.batch_sub[t] and not _batch(st, &rec, t, size):
@@ -233,12 +244,18 @@ cdef inline void _verdict_events(DecoderState *st, Stream *sm, const rxf_iextp_v
         _event(st, EV_OFFSET_MISMATCH, ch, sid, v.seq, <uint64_t>v.h.stream_offset, ts)
 
 
-cdef inline void _deliver(DecoderState *st, Stream *sm, const rxf_packet *pkt, const rxf_iextp_verdict *v) noexcept nogil:
-    """Messages [skip, count) of a parsed segment (rxf_iextp_parse checked that
-    exactly ``count`` blocks fill its payload) to the outputs."""
+cdef inline void _deliver(DecoderState *st, Stream *sm, const rxf_packet *pkt, const rxf_iextp_verdict *v,
+                          uint8_t status) noexcept nogil:
+    """A parsed segment's messages (rxf_iextp_parse checked that exactly
+    ``count`` blocks fill its payload) to the outputs: ``status`` ST_NEW:
+    messages [skip, count), or in dissect mode all, the first ``skip``
+    marked duplicate; otherwise all, each with ``status``."""
     cdef rxf_iex_meta meta
-    cdef uint32_t off = RXF_IEXTP_HEADER_LEN + v.skip_bytes, i = v.skip, mlen
+    cdef uint32_t off = RXF_IEXTP_HEADER_LEN, i = 0, mlen
     cdef const uint8_t *m
+    if st.sequenced and status == ST_NEW:
+        off += v.skip_bytes
+        i = v.skip
     meta.packet = pkt
     meta.protocol_id = v.h.protocol_id
     meta.channel_id = v.h.channel_id
@@ -246,11 +263,11 @@ cdef inline void _deliver(DecoderState *st, Stream *sm, const rxf_packet *pkt, c
     meta.send_time = v.h.send_time_ns
     while i < v.count and rxf_iextp_next_message(pkt.data, pkt.len, &off, &m, &mlen):
         meta.sequence = v.seq + i
-        _message(st, m, mlen, &meta)
+        _message(st, m, mlen, &meta, status if status != ST_NEW else (ST_DUPLICATE if i < v.skip else ST_NEW))
         i += 1
         if st.stop and st.stop_at_end:
             break
-    if st.log_arrivals:
+    if st.log_arrivals and status == ST_NEW:
         _arrival(st, v.seq + v.skip, v.count - v.skip)
 
 
@@ -273,8 +290,17 @@ cdef inline void _hold(DecoderState *st, Stream *sm, const rxf_packet *pkt) noex
 
 
 cdef inline void _held_dropped(DecoderState *st, Stream *sm, uint64_t seq, uint64_t end) noexcept nogil:
-    """A held candidate, messages ``seq``..``end``, was dropped (already counted): an event."""
+    """A held candidate, messages ``seq``..``end``, was dropped (already
+    counted): an event, and in dissect mode its messages, marked implausible."""
+    cdef rxf_iextp_verdict v
     _event(st, EV_IMPLAUSIBLE, sm.s.channel_id, sm.s.cand_session, seq, end - seq, sm.held_pkt.rx_ts_ns)
+    if st.sequenced or sm.held == NULL or sm.held_pkt.data != sm.held:
+        return
+    memset(&v, 0, sizeof(v))
+    if rxf_iextp_parse(sm.held, sm.held_pkt.len, &v.h) == RXF_IEXTP_OK and <uint64_t>v.h.first_seq == seq:
+        v.seq = seq
+        v.count = v.h.message_count
+        _deliver(st, sm, &sm.held_pkt, &v, ST_IMPLAUSIBLE)
 
 
 cdef inline void _segment(DecoderState *st, Stream *sm, const rxf_packet *pkt) noexcept nogil:
@@ -292,7 +318,9 @@ cdef inline void _segment(DecoderState *st, Stream *sm, const rxf_packet *pkt) n
         _hold(st, sm, pkt)
         return
     if rc == RXF_IEXTP_DELIVER:
-        _deliver(st, sm, pkt, &v)
+        _deliver(st, sm, pkt, &v, ST_NEW)
+    elif not st.sequenced and v.count:  # a whole duplicate segment, shown in dissect mode
+        _deliver(st, sm, pkt, &v, ST_DUPLICATE)
 
 
 include "_iextp_recovery.pxi"
@@ -506,13 +534,14 @@ cdef object _record_to_py(const rxf_iex_record *r, list fields, object cls):
 
 
 cdef object _meta(const PendingRec *p, uint16_t protocol_id):
-    m = rxf_iex_tuple_alloc(_messages.MessageMeta, 6)
-    _put(m, 0, protocol_id)
-    _put(m, 1, p.channel_id)
-    _put(m, 2, p.session_id)
-    _put(m, 3, p.sequence)
-    _put(m, 4, p.send_time)
-    _put(m, 5, p.rx_ts_ns)
+    m = rxf_iex_tuple_alloc(_messages.MessageMeta, 7)
+    _put(m, 0, p.session_id)
+    _put(m, 1, p.sequence)
+    _put(m, 2, p.rx_ts_ns)
+    _put(m, 3, _STATUS[p.status])
+    _put(m, 4, p.channel_id)
+    _put(m, 5, protocol_id)
+    _put(m, 6, p.send_time)
     return m
 
 
@@ -528,11 +557,14 @@ cdef class IexDecoder:
         than this waits for the next segment to confirm it; 0: no limit.
     :param batch_size: records per numpy batch.
     :param stop_at_end_of_session: stop the loop at the System Event "end of messages" (``C``).
+    :param sequenced: False: dissect mode, every message of every segment
+        reaches the outputs, duplicates and implausible ones included, with
+        ``MessageMeta.status`` saying what the session layer made of it.
     """
 
     def __cinit__(self, feed=None, unsigned int channel=0, unsigned long long initial_sequence=1,
                   unsigned long long max_sequence_jump=10000, unsigned int batch_size=65536,
-                  bint stop_at_end_of_session=False):
+                  bint stop_at_end_of_session=False, bint sequenced=True):
         if feed is not None and feed not in PROTOCOL_IDS:
             raise ValueError(f"not an IEX feed: {feed!r} (one of {', '.join(PROTOCOL_IDS)})")
         if batch_size < 1:
@@ -549,6 +581,7 @@ cdef class IexDecoder:
         self.st.max_jump = max_sequence_jump
         self.st.batch_cap = batch_size
         self.st.stop_at_end = stop_at_end_of_session
+        self.st.sequenced = sequenced
         self.st.owner = <void *>self
         self.st.rec.fd = -1
         fill_decoder_ops(&self.ops, self.st, _on_burst, _on_end, NULL)
@@ -667,6 +700,8 @@ cdef class IexDecoder:
         cdef rxf_seq_callbacks cb
         if self.st.recovering:
             raise RuntimeError("recovery is already on")
+        if not self.st.sequenced:
+            raise ValueError("recovery needs sequenced delivery (not dissect mode)")
         if self.st.channel == 0:
             raise ValueError("recovery follows one IEX-TP channel: set channel (TOPS and DEEP: 1)")
         if window_ms <= 0:

@@ -24,6 +24,9 @@ class IexConfig(PluginConfig):
         unconfirmed, it is dropped and counted (``implausible_sequence``). 0: no limit.
     :ivar batch_size: records per numpy batch.
     :ivar stop_at_end_of_session: end a live run at the System Event "end of messages".
+    :ivar sequenced: True: each sequence number once, in order. False:
+        dissect mode (``rxfeed inspect``): every message of every segment
+        reaches the outputs, with its status in the meta.
     :ivar recovery: the sequencer between the lines and IEX-TP, and the gap
         fill client (off by default; docs/recovery.md)."""
 
@@ -33,5 +36,6 @@ class IexConfig(PluginConfig):
     max_sequence_jump: int = Field(10_000, ge=0, le=(1 << 64) - 1)
     batch_size: int = Field(65536, ge=1, le=1 << 24)
     stop_at_end_of_session: bool = Field(False, description="stop the run at the System Event 'end of messages' (C)")
+    sequenced: bool = Field(True, description="False: dissect mode, every message with its session-layer status")
     recovery: RecoveryConfig = Field(default_factory=RecoveryConfig,
                                      description="A/B arbitration, reorder window and gap fill (docs/recovery.md)")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from rxfeed.config import ConfigError
 from rxfeed.interfaces import ProtocolDecoder
 from rxfeed.native_outputs import NativeOutputs
 from rxfeed.recovery import RecoveryConfig, start_recovery
@@ -24,18 +25,21 @@ class IexProtocolDecoder(NativeOutputs, ProtocolDecoder[IexConfig]):
     name = "iex"
     Config = IexConfig
     description = "IEX TOPS 1.6, DEEP 1.0, DEEP+ 1.0 over IEX-TP (all message types), Cython"
-    capabilities = frozenset({"messages", "events", "batches", "handlers", "books", "arrivals", "end_of_session"})
+    capabilities = frozenset({"messages", "events", "batches", "handlers", "books", "arrivals", "end_of_session",
+                              "sequenced"})
 
     def __init__(self, config: IexConfig | None = None) -> None:
         super().__init__(config or IexConfig())
         c = self.config
         channel = c.channel or (1 if c.recovery.enabled else 0)
         self.native = IexDecoder(None if c.feed == "auto" else c.feed, channel, c.initial_sequence,
-                                 c.max_sequence_jump, c.batch_size, c.stop_at_end_of_session)
+                                 c.max_sequence_jump, c.batch_size, c.stop_at_end_of_session, c.sequenced)
         self._start_recovery(c.recovery)
 
     def _start_recovery(self, r: RecoveryConfig) -> None:
         """The sequencer and the gap fill client (at most 1,000 messages per UDP request), as configured."""
+        if r.enabled and not self.config.sequenced:
+            raise ConfigError("decoder.iex.recovery: recovery needs sequenced delivery (not dissect mode)")
         start_recovery(self.native, r, "decoder.iex.recovery", 1000)
 
     def decoder_capsule(self) -> Any:

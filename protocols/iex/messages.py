@@ -30,22 +30,27 @@ for _feed, _spec in FEEDS.items():
 
 
 class MessageMeta(NamedTuple):
-    """Where a message came from (``subscribe(..., with_meta=True)``).
+    """Where a message came from (``subscribe(..., with_meta=True)``); the
+    first four fields mean what they mean for every rxfeed decoder.
 
-    :ivar protocol_id: IEX-TP message protocol id (0x8003 TOPS, 0x8004 DEEP, 0x8005 DEEP+).
-    :ivar channel: IEX-TP channel id.
     :ivar session: IEX-TP session id.
     :ivar sequence: the message's IEX-TP sequence number.
-    :ivar send_time: its segment's send time, ns since the epoch (UTC).
     :ivar rx_ts_ns: receive (or capture) time of its packet, ns; 0: unknown.
+    :ivar status: what the session layer made of it: ``"new"``; in dissect
+        mode (``sequenced = false``) also ``"duplicate"`` or ``"implausible"``
+        (an unconfirmed jump, session change or restart).
+    :ivar channel: IEX-TP channel id.
+    :ivar protocol_id: IEX-TP message protocol id (0x8003 TOPS, 0x8004 DEEP, 0x8005 DEEP+).
+    :ivar send_time: its segment's send time, ns since the epoch (UTC).
     """
 
-    protocol_id: int
-    channel: int
     session: int
     sequence: int
-    send_time: int
     rx_ts_ns: int
+    status: str | None
+    channel: int
+    protocol_id: int
+    send_time: int
 
 
 def to_dict(msg: Any) -> dict[str, Any]:
