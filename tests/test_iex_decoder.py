@@ -242,3 +242,14 @@ def test_inspect_prints_iex_messages_with_session_channel_sequence_and_status(tm
     assert out.returncode == 0 and len(rows) == 5, out.stderr
     assert all(r["message_type"] == "a" and r["status"] == "new" and r["channel"] == 1 for r in rows)
     assert [r["sequence"] for r in rows] == sorted(r["sequence"] for r in rows)
+
+
+def test_arrival_log_has_one_row_per_segment_with_messages():
+    msgs, segs = day("TOPS", 1500, new_session_at=None)
+    dec = IexProtocolDecoder()
+    dec.log_arrivals()
+    Pipeline(ListBackend(segs), dec).run()
+    a = dec.take_arrivals()
+    data = [HEADER.unpack_from(s) for s in segs if HEADER.unpack_from(s)[6]]
+    assert a["sequence"].tolist() == [h[8] for h in data] and int(a["count"].sum()) == 1500
+    assert (np.diff(a["done_ns"].astype(np.int64)) >= 0).all() and len(dec.take_arrivals()) == 0

@@ -204,31 +204,7 @@ cdef void _out_of_memory(DecoderState *st, const char *what) noexcept nogil:
     st.stop = 1
 
 
-cdef extern from "<time.h>" nogil:
-    ctypedef struct rxf_iex_timespec "struct timespec":
-        long tv_sec
-        long tv_nsec
-    int rxf_iex_clock_gettime "clock_gettime"(int clk, rxf_iex_timespec *ts)
-    enum: CLOCK_REALTIME
-
-
-cdef inline void _arrival(DecoderState *st, uint64_t seq, uint32_t count) noexcept nogil:
-    """Log (first sequence, count, CLOCK_REALTIME ns when the segment's last
-    message was handled) for one-way latency against a sender's records."""
-    cdef rxf_iex_timespec ts
-    cdef uint64_t *a
-    if st.n_arrivals == st.cap_arrivals:
-        a = <uint64_t *>realloc(st.arrivals, (st.cap_arrivals * 2 + 4096) * 3 * sizeof(uint64_t))
-        if a == NULL:
-            return
-        st.arrivals = a
-        st.cap_arrivals = st.cap_arrivals * 2 + 4096
-    rxf_iex_clock_gettime(CLOCK_REALTIME, &ts)
-    a = st.arrivals + st.n_arrivals * 3
-    a[0] = seq
-    a[1] = count
-    a[2] = <uint64_t>ts.tv_sec * 1000000000ULL + <uint64_t>ts.tv_nsec
-    st.n_arrivals += 1
+include "arrival_log.pxi"
 
 
 cdef inline void _verdict_events(DecoderState *st, Stream *sm, const rxf_iextp_verdict *v, uint64_t ts) noexcept nogil:
@@ -763,11 +739,7 @@ cdef class IexDecoder:
 
     def take_arrivals(self):
         """The arrival log so far as numpy (sequence, count, done_ns); emptied."""
-        cdef uint64_t n = self.st.n_arrivals
-        dt = np.dtype([("sequence", "<u8"), ("count", "<u8"), ("done_ns", "<u8")])
-        out = (np.frombuffer((<char *>self.st.arrivals)[:n * 24], dtype=dt).copy() if n else np.empty(0, dt))
-        self.st.n_arrivals = 0
-        return out
+        return _take_arrivals(self.st)
 
     # --- events ----------------------------------------------------------------
     def on_event(self, callback):

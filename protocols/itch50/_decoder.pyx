@@ -213,31 +213,7 @@ cdef inline void _message(DecoderState *st, const uint8_t *m, uint32_t mlen, con
                 (<ItchDecoder>st.owner)._flush_batch(t)
 
 
-cdef extern from "<time.h>" nogil:
-    ctypedef struct rxf_timespec "struct timespec":
-        long tv_sec
-        long tv_nsec
-    int rxf_clock_gettime "clock_gettime"(int clk, rxf_timespec *ts)
-    enum: CLOCK_REALTIME
-
-
-cdef inline void _arrival(DecoderState *st, uint64_t seq, uint32_t count) noexcept nogil:
-    """Log (first sequence, count, CLOCK_REALTIME ns when the packet's last
-    message was handled) for one-way latency against a sender's records."""
-    cdef rxf_timespec ts
-    cdef uint64_t *a
-    if st.n_arrivals == st.cap_arrivals:
-        a = <uint64_t *>realloc(st.arrivals, (st.cap_arrivals * 2 + 4096) * 3 * sizeof(uint64_t))
-        if a == NULL:
-            return
-        st.arrivals = a
-        st.cap_arrivals = st.cap_arrivals * 2 + 4096
-    rxf_clock_gettime(CLOCK_REALTIME, &ts)
-    a = st.arrivals + st.n_arrivals * 3
-    a[0] = seq
-    a[1] = count
-    a[2] = <uint64_t>ts.tv_sec * 1000000000ULL + <uint64_t>ts.tv_nsec
-    st.n_arrivals += 1
+include "arrival_log.pxi"
 
 
 cdef inline void _mold_events(DecoderState *st, const rxf_mold_verdict *v, uint64_t ts) noexcept nogil:
@@ -738,11 +714,7 @@ cdef class ItchDecoder:
 
     def take_arrivals(self):
         """The arrival log so far as numpy (sequence, count, done_ns); emptied."""
-        cdef uint64_t n = self.st.n_arrivals
-        dt = np.dtype([("sequence", "<u8"), ("count", "<u8"), ("done_ns", "<u8")])
-        out = (np.frombuffer((<char *>self.st.arrivals)[:n * 24], dtype=dt).copy() if n else np.empty(0, dt))
-        self.st.n_arrivals = 0
-        return out
+        return _take_arrivals(self.st)
 
     # --- events ----------------------------------------------------------
     def on_event(self, callback):
