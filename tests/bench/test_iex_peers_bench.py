@@ -19,7 +19,7 @@ second (every contender walks the whole file; iex-cppparser reports only
 
 ``RXFEED_IEX_BENCH_MESSAGES`` sets the day (default 400,000, near the issue's
 392k-message capture); ``RXFEED_BENCH_ROUNDS`` the rounds (default 3; iex-parser,
-minutes a round, at most ``RXFEED_IEX_SLOW_ROUNDS``, default 1).
+minutes a round, at most ``RXFEED_IEX_SLOW_ROUNDS``, default 2).
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ from .iex_peers import IEX_PEERS, Contender, deep_census
 pytestmark = pytest.mark.bench
 N = int(os.environ.get("RXFEED_IEX_BENCH_MESSAGES", "400000"))
 ROUNDS = int(os.environ.get("RXFEED_BENCH_ROUNDS", "3"))
-SLOW_ROUNDS = int(os.environ.get("RXFEED_IEX_SLOW_ROUNDS", "1"))
+SLOW_ROUNDS = int(os.environ.get("RXFEED_IEX_SLOW_ROUNDS", "2"))
 #: Contenders slower than ~10k msg/s: a round of theirs takes minutes.
 SLOW = {"iex_parser"}
 #: Issue 12: rxfeed's DEEP decode + books at least this many times the fastest peer's message rate.
