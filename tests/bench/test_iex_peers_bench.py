@@ -47,11 +47,31 @@ SLOW = {"iex_parser"}
 #: Issue 12: rxfeed's DEEP decode + books at least this many times the fastest peer's message rate.
 TARGET = 100.0
 
-#: Every contender on the same DEEP day, one test each. rxfeed joins here as one
-#: more entry -- TODO(lead): its DEEP decode + price-level books on the pcap, e.g.
-#:     "rxfeed_deep_books": Contender(rxfeed_deep_books),   # (path) -> messages decoded
-#: and test_zz_report prints its rate and its ratio to the fastest peer.
-CONTENDERS: dict[str, Contender] = {**IEX_PEERS}
+
+
+def rxfeed_deep_decode(path: Path) -> int:
+    """rxfeed: pcap_replay -> iex decoder (IEX-TP, every message decoded), counted; no consumer."""
+    from rxfeed.pipeline import Pipeline
+
+    with Pipeline("pcap_replay", "iex", backend_config={"path": str(path)}) as pipe:
+        return pipe.run().messages
+
+
+def rxfeed_deep_books(path: Path) -> int:
+    """rxfeed: the same with DEEP price-level books for every symbol, BBO changes and trades recorded."""
+    from rxfeed.pipeline import Pipeline
+
+    with Pipeline("pcap_replay", "iex", backend_config={"path": str(path)}) as pipe:
+        books = pipe.decoder.make_books(bbo=True, trades=True)
+        n = pipe.run().messages
+        assert books.counters()["messages"] == n
+        return n
+
+
+#: Every contender on the same DEEP day, one test each; test_zz_report prints
+#: each rxfeed entry's rate and its ratio to the fastest peer.
+CONTENDERS: dict[str, Contender] = {**IEX_PEERS, "rxfeed_deep_decode": Contender(rxfeed_deep_decode),
+                                    "rxfeed_deep_books": Contender(rxfeed_deep_books)}
 #: name -> {"wall": best msg/s, "cpu": best msg/s}, filled by the tests in this module.
 RESULTS: dict[str, dict[str, float]] = {}
 
