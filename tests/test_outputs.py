@@ -47,11 +47,9 @@ def test_plot_png(day_dir, tmp_path):
     assert r.exit_code == 2 and "NOPE" in r.output
 
 
-@pytest.mark.parametrize("kind", ["tcp", "ipc"])
-def test_zmq_fan_out_to_a_real_subscriber(day_dir, tmp_path, kind):
-    endpoint = "tcp://127.0.0.1:*" if kind == "tcp" else f"ipc://{tmp_path}/itch.sock"
-    pipe = Pipeline("pcap_replay", "itch50", backend_config={"path": str(day_dir / "day.pcap")},
-                    decoder_config={"batch_size": 512})
+def _published(pipe, endpoint: str, topics: list[bytes]) -> list:
+    """Run ``pipe`` with a zmq_pub sink bound to ``endpoint`` and a real
+    subscriber of ``topics`` on a thread: what it received, decoded."""
     sink = ZmqPubSink(ZmqPubConfig(endpoints=[endpoint]))
     bound = sink._sock.getsockopt(zmq.LAST_ENDPOINT).decode()
     sink.attach(pipe.decoder)
@@ -62,8 +60,8 @@ def test_zmq_fan_out_to_a_real_subscriber(day_dir, tmp_path, kind):
     def subscriber():
         sub = zmq.Context.instance().socket(zmq.SUB)
         sub.connect(bound)
-        sub.setsockopt(zmq.SUBSCRIBE, b"AAPL")
-        sub.setsockopt(zmq.SUBSCRIBE, b"MSFT")
+        for topic in topics:
+            sub.setsockopt(zmq.SUBSCRIBE, topic)
         ready.set()
         while not done.is_set() or sub.poll(200):
             if sub.poll(100):
@@ -79,6 +77,15 @@ def test_zmq_fan_out_to_a_real_subscriber(day_dir, tmp_path, kind):
     done.set()
     t.join(10)
     sink.close()
+    return got
+
+
+@pytest.mark.parametrize("kind", ["tcp", "ipc"])
+def test_zmq_fan_out_to_a_real_subscriber(day_dir, tmp_path, kind):
+    endpoint = "tcp://127.0.0.1:*" if kind == "tcp" else f"ipc://{tmp_path}/itch.sock"
+    pipe = Pipeline("pcap_replay", "itch50", backend_config={"path": str(day_dir / "day.pcap")},
+                    decoder_config={"batch_size": 512})
+    got = _published(pipe, endpoint, [b"AAPL", b"MSFT"])
     _, msgs = collect("pcap_replay", day_dir / "day.pcap")
     want = Counter((m.stock_locate, m.type) for m in msgs if m.type in "AFECXDUPQ" and m.stock_locate in (1, 2))
     have = Counter()
@@ -86,6 +93,27 @@ def test_zmq_fan_out_to_a_real_subscriber(day_dir, tmp_path, kind):
         assert sym in ("AAPL", "MSFT")
         assert set(np.unique(arr["stock_locate"])) == {1 if sym == "AAPL" else 2}
         have[(int(arr["stock_locate"][0]), typ)] += len(arr)
+    assert have == want
+
+
+def test_zmq_fan_out_of_an_iex_deep_plus_day(tmp_path):
+    """IEX records carry their symbol: one topic per symbol, the feed in the
+    header, records decoded with the feed's dtypes; System Events on ``*``."""
+    from rxfeed.tools.iex_generator import generate_iex, iex_messages
+
+    path = tmp_path / "dp.pcap"
+    generate_iex(path, "deep+", 4000, 3, 2, session_change_at=None)
+    pipe = Pipeline("pcap_replay", "iex", backend_config={"path": str(path)}, decoder_config={"batch_size": 256})
+    got = _published(pipe, "tcp://127.0.0.1:*", [b"AAPL", b"*"])
+    from rxfeed.protocols.iex.spec import FEEDS
+
+    at = {t: next((f.offset for f in m.fields if f.name == "symbol"), None) for t, m in FEEDS["DEEP+"].by_type.items()}
+    want = Counter(chr(m[0]) for m in iex_messages("deep+", 4000, 3, 2)
+                   if at[chr(m[0])] is None or m[at[chr(m[0])]:at[chr(m[0])] + 8] == b"AAPL    ")
+    have = Counter()
+    for sym, typ, arr in got:
+        assert (sym, at[typ]) == ("*", None) or (sym == "AAPL" and set(arr["symbol"].tolist()) == {b"AAPL    "})
+        have[typ] += len(arr)
     assert have == want
 
 
