@@ -231,6 +231,15 @@ def _sample_payloads(source: str, backend: str, plugins: Any, n: int = 32, head_
     return sampler.payloads
 
 
+def _decoder_if_detected(source: str) -> str | None:
+    """The decoder detection picks for SOURCE, or None when it cannot tell (the
+    caller then says what it expected in its own words)."""
+    try:
+        return _detect(source, None, None, get_plugins())[1]
+    except CliError:
+        return None
+
+
 def _only_decoder() -> str:
     """The decoder to use when none is named: the only one installed."""
     names = get_plugins().decoders.names()
@@ -1107,7 +1116,7 @@ def send_cmd(source: str, group: str, rate: float, msg_rate: float | None, iface
     from .generator import moldudp64_datagrams
     from .sender import captured_segments, send_as_captured
 
-    _, framing = _resolve(source, None, None, get_plugins())
+    framing = _decoder_if_detected(source) or ""
     segments = captured_segments(source, framing)
     if segments:  # IEX-TP: sent as captured (its own sessions, sequence numbers, heartbeats)
         if rerequest_listen or msg_rate:
@@ -1163,23 +1172,18 @@ def serve() -> None:
 @_add(_rerequest_opts)
 def serve_rerequest(source: str, listen: str, session: str | None, filters: tuple[str, ...], max_seconds: float,
                     as_json: bool, **limit_options: Any) -> None:
-    """Answer MoldUDP64 re-requests (UDP) from SOURCE: a capture of MoldUDP64
-    datagrams (pcap/pcapng) or a NASDAQ ITCH file (sequence numbers 1..N in
-    file order). Prints its counters on exit."""
-    from .rerequest import RerequestServer, load_store
-
+    """Answer re-requests (UDP) from SOURCE: MoldUDP64 re-requests from a
+    capture of MoldUDP64 datagrams (pcap/pcapng) or a NASDAQ ITCH file
+    (sequence numbers 1..N in file order); IEX-TP Gap Fill Requests from an
+    IEX capture (one session of one channel: --session ID, default the
+    first). Prints its counters on exit."""
     host, port = _host_port(listen, "--listen", lowest_port=0)
     limits = _limits(**limit_options)
-    try:
-        store = load_store(source, session, filters)
-    except ValueError as exc:
-        _fail(str(exc))
-    with _listening(listen):
-        server = RerequestServer(store, listen=(host, port), limits=limits)
-    a = server.address
+    server = _gap_server(source, session, filters, (host, port), limits, listen)
+    a, store = server.address, server.store
     with server, _stop_signals() as stop:  # handlers first: a SIGTERM right after the line below is honoured
-        click.echo(f"rxfeed: serving {len(store):,} messages of session "
-                   f"{store.session.decode('ascii', 'replace').rstrip()} (sequence {store.first_seq}.."
+        named = getattr(server, "session_id", None) or store.session.decode("ascii", "replace").rstrip()
+        click.echo(f"rxfeed: serving {len(store):,} messages of session {named} (sequence {store.first_seq}.."
                    f"{store.end_seq - 1}) on {a[0]}:{a[1]}", err=True)
         stop.wait(max_seconds or None)
     stats = server.stats()
@@ -1188,6 +1192,28 @@ def serve_rerequest(source: str, listen: str, session: str | None, filters: tupl
     else:
         for k, v in stats.items():
             click.echo(f"{k}: {' '.join(f'{a}={b}' for a, b in v.items()) if isinstance(v, dict) else v}")
+
+
+def _gap_server(source: str, session: str | None, filters: tuple[str, ...], address: tuple[str, int],
+                limits: Any, listen: str) -> Any:
+    """The re-request server of SOURCE's protocol (not started): IEX-TP gap
+    fill for an IEX capture, MoldUDP64 otherwise."""
+    from .rerequest import RerequestServer, load_store
+
+    try:
+        if _decoder_if_detected(source) == "iex":
+            from .iex_gapfill import IexGapFillServer, iex_store
+
+            if session is not None and not session.isdigit():
+                _fail(f"--session {session!r}: an IEX-TP session id is a number")
+            found = iex_store(source, int(session) if session else None)
+            with _listening(listen):
+                return IexGapFillServer(found, listen=address, limits=limits)
+        store = load_store(source, session, filters)
+    except ValueError as exc:
+        _fail(str(exc))
+    with _listening(listen):
+        return RerequestServer(store, listen=address, limits=limits)
 
 
 @contextlib.contextmanager

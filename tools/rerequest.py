@@ -52,17 +52,19 @@ OUTCOMES = ("answered", "answered_partly", "malformed", "wrong_session", "zero_c
 
 
 class MessageStore:
-    """Messages ``first_seq .. first_seq + len - 1`` of one MoldUDP64 session.
+    """Messages ``first_seq .. first_seq + len - 1`` of one session.
 
     ``buffer[offsets[i]:offsets[i + 1]]`` is message ``first_seq + i`` as a
-    wire block (u16 BE length + bytes). ``present`` (None: all present) marks
-    holes: sequence numbers a capture never carried (empty blocks).
+    wire block (u16 length, big endian for MoldUDP64, little for IEX-TP, +
+    bytes). ``present`` (None: all present) marks holes: sequence numbers a
+    capture never carried (empty blocks). ``session``: MoldUDP64's 10 bytes,
+    or IEX-TP's session id as 4 little-endian bytes.
     """
 
     def __init__(self, session: bytes, buffer: bytes, offsets: np.ndarray, first_seq: int = 1,
                  present: np.ndarray | None = None) -> None:
-        if len(session) != 10:
-            raise ValueError(f"a MoldUDP64 session is 10 bytes, got {session!r}")
+        if len(session) not in (4, 10):
+            raise ValueError(f"a MoldUDP64 session is 10 bytes (an IEX-TP session id 4), got {session!r}")
         if len(offsets) < 1 or int(offsets[-1]) != len(buffer):
             raise ValueError("offsets must end at the buffer's length")
         self.session, self.buffer, self.first_seq = session, buffer, first_seq
@@ -241,7 +243,7 @@ class RerequestServer:
         self.address: tuple[str, int] = self.sock.getsockname()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._budget = self.limits.max_payload - REQUEST_SIZE
+        self._budget = self.limits.max_payload - self.header_size
         self._started = self._stopped = 0.0
 
     # -- lifecycle ---------------------------------------------------------
@@ -276,11 +278,16 @@ class RerequestServer:
             if ready:
                 self._drain()
 
+    #: bytes read of one request: one more than the largest valid request (a longer one is malformed)
+    request_cap = REQUEST_SIZE + 1
+    #: bytes of an answer datagram's header (the rest of max_payload is message blocks)
+    header_size = MOLD_HEADER.size
+
     def _drain(self, max_batch: int = 256) -> None:
         """Handle what is queued on the socket (at most ``max_batch``)."""
         for _ in range(max_batch):
             try:
-                data, anc, _, addr = self.sock.recvmsg(REQUEST_SIZE + 1, socket.CMSG_SPACE(4))
+                data, anc, _, addr = self.sock.recvmsg(self.request_cap, socket.CMSG_SPACE(4))
             except (BlockingIOError, InterruptedError):
                 return
             except OSError:  # e.g. ICMP port unreachable from an earlier answer: not this request's fault
@@ -353,8 +360,10 @@ class RerequestServer:
         return "answered" if sent == asked else "answered_partly"
 
     def _send(self, seq: int, n: int, addr: tuple[str, int]) -> bool:
-        header = MOLD_HEADER.pack(self.store.session, seq, n)
-        blocks = self.store.blocks(seq, n)
+        return self._send_datagram(MOLD_HEADER.pack(self.store.session, seq, n), self.store.blocks(seq, n), n, addr)
+
+    def _send_datagram(self, header: bytes, blocks: memoryview, n: int, addr: tuple[str, int]) -> bool:
+        """One answer datagram (``n`` messages), counted; False if it could not be sent."""
         try:
             self.sock.sendmsg([header, blocks], [], 0, addr)
         except OSError:
