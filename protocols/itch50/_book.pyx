@@ -86,7 +86,7 @@ cdef class OrderBooks:
                               "cancel_beyond_remaining": c.cancel_beyond_remaining,
                               "duplicate_add": c.duplicate_add, "invalid_side": c.invalid_side,
                               "zero_shares_add": c.zero_shares_add, "directory_conflict": c.directory_conflict,
-                              "crossed": c.crossed, "locked": c.locked, "out_of_memory": self.b.oom}}
+                              "crossed": c.crossed, "locked": c.locked, "out_of_memory": self.b.l3.oom}}
 
     def latency(self) -> dict:
         """Percentiles (ns) of the time each message took to update the books."""
@@ -134,8 +134,8 @@ cdef class OrderBooks:
         cdef int k = 0
         out = []
         while i != 0 and (n < 0 or k < n):
-            out.append((self.b.lv[i].price, self.b.lv[i].shares, self.b.lv[i].orders))
-            i = self.b.lv[i].worse
+            out.append((self.b.l3.lv[i].price, self.b.l3.lv[i].shares, self.b.l3.lv[i].orders))
+            i = self.b.l3.lv[i].worse
             k += 1
         return out
 
@@ -143,11 +143,11 @@ cdef class OrderBooks:
         """The FIFO at ``price``: ``[(order_reference_number, shares), ...]``."""
         self._side(loc, side)
         cdef int32_t li = rxf_books_find_level(self.b, <uint16_t>check_locate(loc), side, price)
-        cdef int32_t s = self.b.lv[li].head if li else -1
+        cdef int32_t s = self.b.l3.lv[li].head if li else -1
         out = []
         while s >= 0:
-            out.append((self.b.orders[s].ref, self.b.orders[s].shares))
-            s = self.b.orders[s].next
+            out.append((self.b.l3.orders[s].ref, self.b.l3.orders[s].shares))
+            s = self.b.l3.orders[s].next
         return out
 
     def _state(self, loc):
@@ -156,7 +156,7 @@ cdef class OrderBooks:
 
     def _capacity(self) -> dict:
         """Slots allocated: order pool, order-reference hash, level pool."""
-        return {"orders": self.b.cap_orders, "hash": self.b.hash_cap, "levels": self.b.cap_lv}
+        return {"orders": self.b.l3.cap_orders, "hash": self.b.l3.hash_cap, "levels": self.b.l3.cap_lv}
 
     def _check(self) -> str:
         """Every book's structure checked (red-black rules, price order, FIFO sums): "" when sound."""
@@ -181,7 +181,7 @@ cdef class OrderBooks:
         """Depth snapshots so far (numpy; fields ``timestamp``, ``locate``, and
         ``bid_price``/``bid_shares``/``bid_orders``/``ask_...`` arrays of N,
         best first, 0 past the book's end); the buffer is emptied."""
-        cdef uint32_t n = self.b.depth_n
+        cdef uint32_t n = self.b.l3.depth_n
         if n == 0:
             raise ValueError("OrderBooks(depth=N) was not asked for")
         lvl = np.dtype([("price", "<u4"), ("orders", "<u4"), ("shares", "<u8")])
