@@ -284,6 +284,13 @@ def test_views_feeds_symbols_losses_and_latency():
         books.book("QQQ", "itch")
     with pytest.raises(ValueError):
         books.book("ZVZZT", "tops").queue("B", 1)
+    with pytest.raises(ValueError):
+        books.book("QQQ", "deep+").queue("X", 98_0000)
+    assert books.book("QQQ", "deep+").queue("8", 98_0000) == [(1, 7)]
+    with pytest.raises(TypeError):
+        books.feed_raw("deep+", ["not bytes"])
+    with pytest.raises(KeyError):
+        books.book("TOOLONGNAME", "deep")
     assert not books.suspect
     books.mark_lost({"session": "1", "first": 10, "count": 5})
     assert books.suspect and books.counters()["lost_messages"] == 5 and books.lost_ranges == [("1", 10, 5)]

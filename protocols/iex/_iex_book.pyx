@@ -13,11 +13,21 @@ cdef extern from "rxfeed/hist.h":
 
 import numpy as np
 
+from rxfeed.book_outputs import record_loss, take_records
+
 #: Feed names (as the generator takes them) -> IEX-TP message protocol ids.
 PROTOCOLS = {"tops": 0x8003, "deep": 0x8004, "deep+": 0x8005}
 _FEED_OF_PROTOCOL = {0x8003: RXF_IEX_BOOK_TOPS, 0x8004: RXF_IEX_BOOK_DEEP, 0x8005: RXF_IEX_BOOK_PLUS}
 _NAME_OF_PROTOCOL = {v: k for k, v in PROTOCOLS.items()}
 _SIDES = {"B": 0, "S": 1, "8": 0, "5": 1, 0: 0, 1: 1}
+
+
+def side_index(side) -> int:
+    """0 for a bid side ("B", "8" or 0), 1 for an ask side ("S", "5" or 1), else ValueError."""
+    try:
+        return _SIDES[side]
+    except (KeyError, TypeError):
+        raise ValueError(f"side must be 'B'/'8'/0 or 'S'/'5'/1, not {side!r}") from None
 
 #: One top-of-book change (``books.take_bbo()``); prices in Price units (4 decimals), 0 = empty side.
 BBO_DTYPE = np.dtype({"names": ["timestamp", "bid_price", "ask_price", "bid_size", "ask_size", "symbol",
@@ -94,12 +104,14 @@ cdef class IexBooks:
         cdef const uint8_t *p
         cdef uint32_t n
         cdef int status
+        cdef bytes msg
         memset(&meta, 0, sizeof(meta))
         meta.protocol_id = proto if claim is None else claim
         meta.channel_id = 1
         for raw in messages:
-            p = <bytes>raw
-            n = <uint32_t>len(raw)
+            msg = raw  # TypeError for anything but bytes
+            p = msg
+            n = <uint32_t>len(msg)
             meta.raw = p
             meta.raw_len = n
             meta.sequence += 1
@@ -118,9 +130,7 @@ cdef class IexBooks:
         """Messages ``event["first"]`` .. ``+ event["count"]`` of the feed were
         declared lost (a ``gap`` event): the books may be wrong from here on
         and say so (:attr:`suspect`). The first 1000 ranges are kept."""
-        self.lost_messages += event["count"]
-        if len(self.lost_ranges) < 1000:
-            self.lost_ranges.append((event.get("session", ""), event["first"], event["count"]))
+        self.lost_messages += record_loss(self.lost_ranges, event)
 
     @property
     def suspect(self) -> bool:
@@ -192,7 +202,7 @@ cdef class IexBooks:
     def _levels(self, symbol, feed, side, int n=-1):
         """``[(price, size), ...]`` (DEEP+: ``(price, size, orders)``) best first, ``n`` levels (all when < 0)."""
         cdef int f = _FEED_OF_PROTOCOL[protocol_id(feed)]
-        cdef int s = _SIDES[side]
+        cdef int s = side_index(side)
         cdef rxf_iex_top t
         if f == RXF_IEX_BOOK_TOPS:
             t = self.b.stocks[self._index(symbol)].tops
@@ -215,7 +225,7 @@ cdef class IexBooks:
 
     def _queue(self, symbol, side, int64_t price):
         """DEEP+: the orders at ``price``, first in line first: ``[(order_id, size), ...]``."""
-        cdef int s = _SIDES[side]
+        cdef int s = side_index(side)
         cdef const rxf_side *sd = self._side(symbol, RXF_IEX_BOOK_PLUS, s)
         cdef int32_t li = rxf_l3_find_level(&self.b.l3, sd, s, price)
         cdef int32_t o = self.b.l3.lv[li].head if li else -1
@@ -238,16 +248,13 @@ cdef class IexBooks:
 
     def take_bbo(self):
         """Top-of-book changes so far (numpy, :data:`BBO_DTYPE`); the buffer is emptied."""
-        n = self.b.n_bbo
-        arr = np.frombuffer((<char *>self.b.bbo)[:n * 48], dtype=BBO_DTYPE).copy() if n else np.empty(0, BBO_DTYPE)
+        arr = take_records((<char *>self.b.bbo)[:self.b.n_bbo * BBO_DTYPE.itemsize], BBO_DTYPE)
         self.b.n_bbo = 0
         return arr
 
     def take_trades(self):
         """Trades so far (numpy, :data:`TRADE_DTYPE`); the buffer is emptied."""
-        n = self.b.n_trades
-        arr = (np.frombuffer((<char *>self.b.trades)[:n * 48], dtype=TRADE_DTYPE).copy() if n
-               else np.empty(0, TRADE_DTYPE))
+        arr = take_records((<char *>self.b.trades)[:self.b.n_trades * TRADE_DTYPE.itemsize], TRADE_DTYPE)
         self.b.n_trades = 0
         return arr
 

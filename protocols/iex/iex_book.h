@@ -77,6 +77,10 @@ typedef struct rxf_iex_trade_event {
     uint8_t _pad[3];
 } rxf_iex_trade_event;
 
+/* BBO_DTYPE and TRADE_DTYPE of _iex_book.pyx read these layouts */
+_Static_assert(sizeof(rxf_iex_bbo_event) == 48, "rxf_iex_bbo_event size");
+_Static_assert(sizeof(rxf_iex_trade_event) == 48, "rxf_iex_trade_event size");
+
 typedef struct rxf_iex_book_counters {
     uint64_t messages, price_level_updates, events_applied, quotes;
     uint64_t adds, modifies, priority_kept, deletes, executions, clears;

@@ -12,6 +12,8 @@ import operator
 
 import numpy as np
 
+from rxfeed.book_outputs import record_loss, take_records
+
 #: Stock locates are u16 in ITCH 5.0.
 N_LOCATES = 65536
 _SIDES = {"B": 0, "S": 1}
@@ -65,9 +67,7 @@ cdef class OrderBooks:
         """Messages ``event["first"]`` .. ``+ event["count"]`` of the feed were
         declared lost (a ``gap`` event): the books may be wrong from here on
         and say so (:attr:`suspect`). The first 1000 ranges are kept."""
-        self.lost_messages += event["count"]
-        if len(self.lost_ranges) < 1000:
-            self.lost_ranges.append((event.get("session", ""), event["first"], event["count"]))
+        self.lost_messages += record_loss(self.lost_ranges, event)
 
     @property
     def suspect(self) -> bool:
@@ -165,15 +165,13 @@ cdef class OrderBooks:
 
     def take_bbo(self):
         """Top-of-book changes so far (numpy, :data:`BBO_DTYPE`); the buffer is emptied."""
-        n = self.b.n_bbo
-        arr = np.frombuffer((<char *>self.b.bbo)[:n * 40], dtype=BBO_DTYPE).copy() if n else np.empty(0, BBO_DTYPE)
+        arr = take_records((<char *>self.b.bbo)[:self.b.n_bbo * BBO_DTYPE.itemsize], BBO_DTYPE)
         self.b.n_bbo = 0
         return arr
 
     def take_trades(self):
         """Trades so far (numpy, :data:`TRADE_DTYPE`); the buffer is emptied."""
-        n = self.b.n_trades
-        arr = np.frombuffer((<char *>self.b.trades)[:n * 40], dtype=TRADE_DTYPE).copy() if n else np.empty(0, TRADE_DTYPE)
+        arr = take_records((<char *>self.b.trades)[:self.b.n_trades * TRADE_DTYPE.itemsize], TRADE_DTYPE)
         self.b.n_trades = 0
         return arr
 
@@ -187,8 +185,7 @@ cdef class OrderBooks:
         lvl = np.dtype([("price", "<u4"), ("orders", "<u4"), ("shares", "<u8")])
         dt = np.dtype([("timestamp", "<u8"), ("locate", "<u2"), ("levels", "<u2"), ("_pad", "<u4"),
                        ("bid", lvl, (n,)), ("ask", lvl, (n,))])
-        cnt = self.b.n_depth
-        raw = np.frombuffer((<char *>self.b.depth)[:cnt * dt.itemsize], dtype=dt).copy() if cnt else np.empty(0, dt)
+        raw = take_records((<char *>self.b.depth)[:self.b.n_depth * dt.itemsize], dt)
         self.b.n_depth = 0
         return raw
 
