@@ -8,7 +8,7 @@ for a production feed.
 
 from __future__ import annotations
 
-from typing import Self
+from typing import Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -72,3 +72,26 @@ class RecoveryConfig(BaseModel):
     def enabled(self) -> bool:
         """Is the sequencer on?"""
         return self.reorder_window_ms > 0
+
+
+def start_recovery(native: Any, r: RecoveryConfig, where: str, max_messages_limit: int | None = None) -> None:
+    """Switch on a native decoder's sequencer and gap-fill client as ``r``
+    says (nothing when off). ``native`` has ``enable_recovery`` and
+    ``connect_rerequest`` (the first-party decoders' signature);
+    ``max_messages_limit``: the protocol's own cap on messages per request.
+    A server that cannot be reached or named is a :class:`ConfigError` at ``where``."""
+    from .config import ConfigError
+
+    if not r.enabled:
+        return
+    native.enable_recovery(r.reorder_window_ms, r.reorder_max_datagrams, r.slot_bytes,
+                           int(r.reorder_max_mb * (1 << 20)))
+    if not r.rerequest:
+        return
+    host, port = parse_host_port(r.rerequest)
+    max_messages = min(r.rerequest_max_messages, max_messages_limit or r.rerequest_max_messages)
+    try:
+        native.connect_rerequest(host, port, max_messages, r.rerequest_timeout_ms, r.rerequest_attempts,
+                                 r.rerequest_in_flight, r.rerequest_delay_ms)
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{where}.rerequest: {exc}") from None

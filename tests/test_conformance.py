@@ -26,6 +26,7 @@ from rxfeed.backends.pcap_replay.backend import PcapReplayBackend
 from rxfeed.backends.record.backend import RecordBackend
 from rxfeed.backends.udp_socket.backend import UdpSocketBackend
 from rxfeed.protocols._template.decoder import TemplateDecoder
+from rxfeed.protocols.iex.decoder import IexProtocolDecoder
 from rxfeed.protocols.itch50.decoder import Itch50Decoder
 from rxfeed.tools.conformance import (BackendConformance, DecoderConformance, NativeBackendConformance,
                                       NativeDecoderConformance, ReplayAgainConformance, backend_kit, decoder_kit)
@@ -43,6 +44,7 @@ TestFaults = backend_kit(FaultsBackend)  # every rate 0 around pcap_replay: the 
 TestRecord = backend_kit(RecordBackend)  # recording around pcap_replay: the inner backend's behaviour
 TestTemplateBackend = backend_kit(TemplateBackend)
 TestItch50 = decoder_kit(Itch50Decoder)
+TestIex = decoder_kit(IexProtocolDecoder)
 TestTemplateDecoder = decoder_kit(TemplateDecoder)
 TestThirdPartyPythonBackend = backend_kit(get_plugins().backends.get("example_py"))
 TestThirdPartyCBackend = backend_kit(get_plugins().backends.get("example_c"))

@@ -483,7 +483,9 @@ def test_each_hole_is_declared_lost_one_window_after_it_was_seen(day, tmp_path):
     # the datagram that revealed it arrived, not a window after the hole
     # before it was given up (which would delay everything after the holes
     # by one more window per hole: a backlog without bound on a lossy feed)
-    spacing_ms, window_ms, slack_ms = 10, 100.0, 60.0
+    # (a window per hole before would make hole k late by 100 + 60 k ms: 100,
+    # 160, 220, 280, 340; the bound below leaves 120 ms for a loaded machine)
+    spacing_ms, window_ms, slack_ms = 10, 100.0, 120.0
     dropped = (3, 7, 11, 15, 19)
     capture = write_capture(tmp_path / "paced.pcap", day, dropped, spacing_ns=spacing_ms * 1_000_000)
     started_ns = time.time_ns()

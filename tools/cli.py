@@ -815,7 +815,9 @@ class _Dissector:
         d = dict(zip(msg._fields, msg))
         if meta[1] is not None:
             if meta[0] is not None:  # a protocol without sessions (not MoldUDP64) has none
-                d["session"] = meta[0].rstrip()
+                d["session"] = meta[0].rstrip() if isinstance(meta[0], str) else meta[0]
+            if getattr(meta, "channel", None) is not None:
+                d["channel"] = meta.channel
             d["sequence"] = meta[1]
             if self.marks and len(meta) > 3 and meta[3] is not None:
                 d["status"] = meta[3]
@@ -1087,8 +1089,9 @@ def _limits(max_count: int, max_payload: int, packets_per_request: int, rate_lim
 def send_cmd(source: str, group: str, rate: float, msg_rate: float | None, iface_ip: str | None, ttl: int,
              max_seconds: float, record_path: str | None, rerequest_listen: str | None, journal_size: int,
              linger: float, **limit_options: Any) -> None:
-    """Replay SOURCE as MoldUDP64 over UDP, paced without sleeping, and print what
-    was sent (with --rerequest-listen, also what its re-request server answered)."""
+    """Replay SOURCE over UDP, paced without sleeping, and print what was sent:
+    ITCH 5.0 as MoldUDP64 (with --rerequest-listen, also what its re-request
+    server answered), an IEX capture's IEX-TP segments as captured."""
     import numpy as np
 
     from .sender import JournalOptions, send, source_messages
@@ -1102,7 +1105,19 @@ def send_cmd(source: str, group: str, rate: float, msg_rate: float | None, iface
     journal = (JournalOptions(_host_port(rerequest_listen, "--rerequest-listen", 0), journal_size, linger,
                               _limits(**limit_options)) if rerequest_listen else None)
     from .generator import moldudp64_datagrams
+    from .sender import captured_segments, send_as_captured
 
+    _, framing = _resolve(source, None, None, get_plugins())
+    segments = captured_segments(source, framing)
+    if segments:  # IEX-TP: sent as captured (its own sessions, sequence numbers, heartbeats)
+        if rerequest_listen or msg_rate:
+            _fail(f"{source}: {framing} captures are sent as captured; --rerequest-listen and --msg-rate are "
+                  "MoldUDP64 only")
+        res = send_as_captured(segments, host, port, rate, iface_ip, ttl, max_seconds)
+        if record_path:
+            np.save(record_path, res.records)
+        click.echo(json.dumps(res.summary()))
+        return
     try:
         msgs = source_messages(source)
     except ValueError as exc:  # not ITCH: the user's input

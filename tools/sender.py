@@ -1,6 +1,7 @@
-"""``rxfeed send``: replay any source as MoldUDP64 over UDP (multicast or
-unicast), paced, recording when each datagram left; optionally keeping a
-journal of what was sent and answering MoldUDP64 re-requests for it."""
+"""``rxfeed send``: replay a source over UDP (multicast or unicast), paced,
+recording when each datagram left: ITCH 5.0 as MoldUDP64 (optionally keeping
+a journal of what was sent and answering MoldUDP64 re-requests for it), an
+IEX capture's IEX-TP segments as captured."""
 
 from __future__ import annotations
 
@@ -152,3 +153,39 @@ def _end_session(s: socket.socket, session: bytes, next_seq: int, linger: float,
             s.send(eos)
         except ConnectionRefusedError:  # no listener on a unicast destination: not the sender's error
             pass
+
+
+def captured_segments(path: str, decoder: str) -> list[bytes]:
+    """The UDP payloads of a capture that ``decoder`` reads and that is sent
+    as captured (IEX-TP, decoder ``iex``), in capture order; [] for any other
+    (ITCH 5.0 is re-framed as MoldUDP64 by :func:`send`)."""
+    if decoder != "iex":
+        return []
+    from rxfeed.protocols.iex.plugin import is_iextp_segment
+
+    from .rerequest import _read_payloads
+
+    payloads, _ = _read_payloads(path, ())
+    return [p for p in payloads if is_iextp_segment(p)]
+
+
+def send_as_captured(payloads: list[bytes], group: str, port: int, rate_pps: float = 0.0,
+                     iface_ip: str | None = None, ttl: int = 1, max_seconds: float = 0.0) -> SendResult:
+    """Send IEX-TP segments as they were captured (their own sequence numbers,
+    sessions and heartbeats), paced; the record holds each segment's first
+    sequence number and message count."""
+    from ._sender import send_paced
+
+    seqs = np.array([(struct.unpack_from("<q", p, 24)[0], struct.unpack_from("<H", p, 14)[0]) for p in payloads],
+                    dtype=np.uint64).reshape(-1, 2)
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        _prepare(s, group, port, iface_ip, ttl)
+        t0 = time.perf_counter()
+        sent, times, retries = send_paced(s.fileno(), payloads, rate_pps, max_seconds, None)
+        seconds = time.perf_counter() - t0
+    finally:
+        s.close()
+    rec = np.zeros(sent, RECORD_DTYPE)
+    rec["sequence"], rec["count"], rec["send_ns"] = seqs[:sent, 0], seqs[:sent, 1], times
+    return SendResult(sent, int(rec["count"].sum()), seconds, int(retries), rec, None)

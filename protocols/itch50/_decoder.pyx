@@ -513,27 +513,6 @@ cdef void _on_end(void *ctx) noexcept nogil:
         st.carry_len = 0
 
 
-def _latency_summary_py(hist, maximum):
-    """count/p50/p90/p99/max (ns) of a log-linear histogram given as a list."""
-    total = sum(hist)
-    out = {"count": total}
-    if not total:
-        return out
-    for name, q in (("p50", 0.50), ("p90", 0.90), ("p99", 0.99)):
-        want, seen = q * total, 0
-        for i, c in enumerate(hist):
-            seen += c
-            if seen >= want:
-                out[name] = int(rxf_hist_value(i))
-                break
-    out["max"] = maximum
-    return out
-
-
-cdef object _latency_summary(const uint64_t *hist, uint64_t maximum):
-    return _latency_summary_py([hist[i] for i in range(RXF_HIST_BUCKETS)], maximum)
-
-
 cdef object _meta(const PendingRec *p):
     """The MessageMeta of a queued message (built in place, as the records are)."""
     m = rxf_tuple_alloc(MessageMeta, 4)
@@ -746,39 +725,9 @@ cdef class ItchDecoder:
         fill latency."""
         if not self.st.recovering:
             return None
-        cdef rxf_recovery *r = &self.st.rec
-        q = r.seq
-        lines = []
-        for i in range(RXF_REC_LINE_REREQUEST + 1):
-            ln = q.lines[i]
-            if ln.packets:
-                lines.append({"line": "rerequest" if i == RXF_REC_LINE_REREQUEST else i, "packets": ln.packets,
-                              "first_arrivals": ln.first_arrivals, "copies": ln.copies, "line_gaps": ln.gaps,
-                              "line_gap_messages": ln.gap_messages, "last_rx_ns": ln.last_rx_ns})
-        out = {"reorder_window_ms": self._reorder_window_ms, "delivered_messages": q.delivered_messages,
-               "redundant_copies": q.redundant, "redundant_messages": q.redundant_messages,
-               "duplicate_copies": q.duplicates, "duplicate_messages": q.duplicate_messages,
-               "overlap_messages": q.overlap_messages,
-               "gaps_opened": q.gaps_opened, "gaps_filled": q.gaps_filled, "lost_ranges": q.lost_ranges,
-               "lost_messages": q.lost_messages,
-               "lost_by_reason": {"timeout": q.lost_by_why[1], "buffer_full": q.lost_by_why[2],
-                                  "end_of_input": q.lost_by_why[3]},
-               "held_now": q.n_held, "reorder_peak_datagrams": q.held_peak_blocks,
-               "reorder_peak_bytes": q.held_peak_bytes, "too_large_to_hold": q.too_large,
-               "fill_latency_ns": _latency_summary(r.latency_hist, r.latency_max_ns), "lines": lines}
-        if r.fd >= 0:
-            rr = r.rr
-            out["rerequest"] = {
-                "server": self._rerequest_server, "requests_sent": rr.requests_sent,
-                "messages_requested": rr.messages_requested, "retries": rr.retries,
-                "given_up_ranges": rr.given_up_ranges, "given_up_messages": rr.given_up_messages,
-                "recovered_messages": r.filled_by_rerequest, "answers": r.responses,
-                "answers_refused": {"malformed": self.st.answers_malformed,
-                                    "wrong_session": self.st.answers_wrong_session,
-                                    "not_asked_or_settled": self.st.answers_not_wanted},
-                "send_errors": rr.send_errors, "recv_errors": r.recv_errors, "ranges_dropped": rr.dropped_wants,
-                "last_errno": r.last_errno}
-        return out
+        return _recovery_report(&self.st.rec, self._reorder_window_ms, self._rerequest_server, {
+            "malformed": self.st.answers_malformed, "wrong_session": self.st.answers_wrong_session,
+            "not_asked_or_settled": self.st.answers_not_wanted})
 
     # --- arrival log (one-way latency) ------------------------------------
     def log_arrivals(self, bint on=True):

@@ -16,20 +16,7 @@
 # Re-request answers are read from the recovery socket, checked (session,
 # framing, asked for) and offered on line RXF_REC_LINE_REREQUEST.
 
-cdef extern from *:
-    """
-    static inline uint64_t rxf_wall_ns(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-    }
-    """
-    uint64_t rxf_wall_ns() nogil
-
-cdef extern from "<unistd.h>" nogil:
-    int usleep(unsigned int usec)
-
-DEF ANSWER_CAP = 65536
+include "recovery_loop.pxi"
 
 
 cdef void _rec_deliver(void *user, const rxf_seq_block *b, uint32_t skip) noexcept nogil:
@@ -71,23 +58,6 @@ cdef inline void _rec_sync(DecoderState *st) noexcept nogil:
     jump or session change): the sequencer, empty, continues from there."""
     if st.rec.seq.n_held == 0 and st.mold.have_session and not st.mold.have_candidate:
         st.rec.seq.next = st.mold.next_seq
-
-
-cdef inline void _rec_flush(DecoderState *st) noexcept nogil:
-    """The session layer is about to leave its position: settle the sequencer first."""
-    if st.rec.seq.n_held:
-        rxf_rec_flush(&st.rec, st.now_ns if st.now_ns else rxf_rec_now())
-
-
-cdef inline uint64_t _rec_head(const DecoderState *st) noexcept nogil:
-    """The furthest sequence the sequencer has seen: past a hole, the stream
-    goes on far ahead of the position; plausibility is judged from here."""
-    cdef uint64_t head = st.rec.seq.next, end
-    if st.rec.seq.n_held:
-        end = st.rec.seq.held[st.rec.seq.n_held - 1].first + st.rec.seq.held[st.rec.seq.n_held - 1].count
-        if end > head:
-            head = end
-    return head
 
 
 cdef inline int _rec_block(DecoderState *st, const rxf_packet *pkt, rxf_seq_block *b) noexcept nogil:
@@ -183,42 +153,3 @@ cdef inline int _rec_answer_ok(DecoderState *st, const uint8_t *p, uint32_t n, r
     b.rx_ns = rxf_wall_ns()
     b.line = RXF_REC_LINE_REREQUEST
     return 1
-
-
-cdef inline void _rec_answers(DecoderState *st) noexcept nogil:
-    """Read what the re-request server sent (a bounded number per call)."""
-    cdef uint32_t i
-    cdef int32_t n
-    cdef rxf_seq_block b
-    for i in range(RXF_REC_RECV_PER_TICK):
-        if not rxf_rec_expecting(&st.rec, st.now_ns):
-            return
-        n = rxf_rec_recv(&st.rec, st.answer, ANSWER_CAP)
-        if n < 0:
-            return  # nothing waiting
-        if _rec_answer_ok(st, st.answer, <uint32_t>n, &b):  # an empty datagram is malformed (counted there)
-            memset(&st.rec_pkt, 0, sizeof(rxf_packet))
-            st.rec_pkt.line = RXF_REC_LINE_REREQUEST
-            rxf_rec_offer(&st.rec, &b, st.now_ns)
-
-
-cdef inline void _rec_tick(DecoderState *st) noexcept nogil:
-    """Time-driven recovery work: answers in, timeouts, requests out."""
-    st.now_ns = rxf_rec_now()
-    if st.rec.fd >= 0:
-        _rec_answers(st)
-    rxf_rec_tick(&st.rec, st.now_ns)
-
-
-cdef inline void _rec_drain_at_end(DecoderState *st) noexcept nogil:
-    """End of input: holes asked for get up to one reorder window to be
-    answered (the sequencer's own timeouts still apply), then what is left
-    is flushed (declared lost) by the caller."""
-    cdef uint64_t deadline
-    _rec_tick(st)
-    if st.rec.fd < 0:
-        return
-    deadline = st.now_ns + st.rec.seq.max_wait_ns
-    while st.rec.seq.n_held and st.now_ns < deadline and not st.stop:
-        usleep(100)
-        _rec_tick(st)

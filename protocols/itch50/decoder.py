@@ -6,13 +6,14 @@ from typing import Any
 
 from rxfeed.config import ConfigError
 from rxfeed.interfaces import ProtocolDecoder
-from rxfeed.recovery import RecoveryConfig, parse_host_port
+from rxfeed.native_outputs import NativeOutputs
+from rxfeed.recovery import RecoveryConfig, start_recovery
 
 from ._decoder import ItchDecoder
 from .config import Itch50Config
 
 
-class Itch50Decoder(ProtocolDecoder[Itch50Config]):
+class Itch50Decoder(NativeOutputs, ProtocolDecoder[Itch50Config]):
     """MoldUDP64 (datagrams) or NASDAQ-file framing (stream chunks) -> ITCH 5.0 records.
 
     Everything of :class:`ItchDecoder` is reachable as ``self.native`` and
@@ -39,15 +40,7 @@ class Itch50Decoder(ProtocolDecoder[Itch50Config]):
             return
         if not self.config.sequenced:
             raise ConfigError("decoder.itch50.recovery: recovery needs sequenced delivery (not dissect mode)")
-        self.native.enable_recovery(r.reorder_window_ms, r.reorder_max_datagrams, r.slot_bytes,
-                                    int(r.reorder_max_mb * (1 << 20)))
-        if r.rerequest:
-            host, port = parse_host_port(r.rerequest)
-            try:
-                self.native.connect_rerequest(host, port, r.rerequest_max_messages, r.rerequest_timeout_ms,
-                                              r.rerequest_attempts, r.rerequest_in_flight, r.rerequest_delay_ms)
-            except (OSError, ValueError) as exc:
-                raise ConfigError(f"decoder.itch50.recovery.rerequest: {exc}") from None
+        start_recovery(self.native, r, "decoder.itch50.recovery", None)
 
     def decoder_capsule(self) -> Any:
         return self.native.capsule()
@@ -90,38 +83,6 @@ class Itch50Decoder(ProtocolDecoder[Itch50Config]):
                        "(errors.implausible_sequence, errors.sequence_overflow)")
         return out
 
-    # --- capabilities (CAPABILITY_MEMBERS): the native decoder's own methods
-    def subscribe(self, callback: Any, types: Any = None, *, with_meta: bool = False) -> None:
-        """A Python callback per message of ``types`` (all: None), optionally with its MessageMeta."""
-        self.native.subscribe(callback, types, with_meta=with_meta)
-
-    def on_event(self, callback: Any) -> None:
-        """A Python callback per session-layer event (gap, session change, end of session, ...)."""
-        self.native.on_event(callback)
-
-    def subscribe_batches(self, callback: Any = None, types: Any = None) -> None:
-        """numpy structured batches of ``types`` (to ``callback``, or kept for :meth:`take_batches`)."""
-        self.native.subscribe_batches(callback, types)
-
-    def take_batches(self) -> Any:
-        """The batches kept so far, by type (one array per type)."""
-        return self.native.take_batches()
-
-    def add_handlers(self, consumer: Any) -> None:
-        """Attach a C handler table (``rxfeed.itch50.handlers.v1`` capsule or its owner)."""
-        self.native.add_handlers(consumer)
-
-    def log_arrivals(self, on: bool = True) -> None:
-        """Record per-datagram handler-done times (``listen --arrivals``)."""
-        self.native.log_arrivals(on)
-
-    def take_arrivals(self) -> Any:
-        """The arrival log so far."""
-        return self.native.take_arrivals()
-
-    def finish(self) -> None:
-        self.native.flush()
-
     def make_books(self, **options: Any) -> Any:
         """Full-depth books for every symbol (:class:`~rxfeed.protocols.itch50._book.OrderBooks`
         with ``options``), attached to this decoder's C handler table."""
@@ -131,6 +92,3 @@ class Itch50Decoder(ProtocolDecoder[Itch50Config]):
         self.native.add_handlers(books)
         self.native.add_loss_listener(books.mark_lost)
         return books
-
-    def __getattr__(self, item: str) -> Any:
-        return getattr(self.native, item)
