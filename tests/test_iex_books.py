@@ -363,3 +363,36 @@ def test_random_message_sequences_never_crash_and_books_stay_sound(plus, deep):
             assert [r[0] for r in bids] == sorted((r[0] for r in bids), reverse=True)
             assert [r[0] for r in asks] == sorted(r[0] for r in asks)
     books.take_bbo(), books.take_trades()
+
+
+# --- through the IEX decoder ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("feed", list(FEEDS))
+def test_books_through_the_decoder_equal_the_reference(tmp_path, feed):
+    """A generated capture replayed by the ``iex`` decoder into ``make_books()``:
+    the same books, BBO changes and trades as the reference and as ``feed_raw``."""
+    from rxfeed import Pipeline
+    from rxfeed.tools.iex_generator import generate_iex
+
+    path = tmp_path / f"{feed}.pcap"
+    n = generate_iex(path, feed, N, SYMBOLS, 5)
+    pipe = Pipeline("pcap_replay", "iex", backend_config={"path": str(path)})
+    books = pipe.decoder.make_books(bbo=True, trades=True)
+    with pipe:
+        summary = pipe.run()
+    assert summary.messages == n and summary.error is None
+    msgs = list(iex_messages(feed, N, SYMBOLS, 5))
+    ref, direct = REFERENCE[feed](), IexBooks(bbo=True, trades=True)
+    for raw in msgs:
+        ref.on(unpack(FEEDS[feed], raw))
+    direct.feed_raw(feed, msgs)
+    assert levels_of(books, feed) == ref.book() == levels_of(direct, feed)
+    a, d = books.take_bbo(), direct.take_bbo()
+    assert len(a) == len(d) > 10 and (a == d).all()
+    a, d = books.take_trades(), direct.take_trades()
+    assert len(a) == len(d) > 10 and (a == d).all()
+    final = books.final_bbo()
+    for sym in books.symbols():
+        bs, bp, ap, as_ = ref.top(sym)
+        assert final[sym] == {"bid_price": bp, "bid_shares": bs, "ask_price": ap, "ask_shares": as_}
+    assert not books.suspect and books._check() == ""

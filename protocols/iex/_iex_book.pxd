@@ -1,23 +1,6 @@
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int32_t, int64_t
 from _iex_records cimport rxf_iex_record
-
-cdef extern from "iex_handlers.h" nogil:
-    const char *RXF_IEX_HANDLERS_CAPSULE
-    ctypedef struct rxf_iex_meta:
-        const uint8_t *raw
-        uint32_t raw_len
-        uint16_t protocol_id
-        uint32_t channel_id
-        uint32_t session_id
-        uint64_t sequence
-        int64_t send_time
-        uint32_t event_end
-    ctypedef void (*rxf_iex_handler)(void *ctx, const rxf_iex_record *rec, const rxf_iex_meta *meta)
-    ctypedef struct rxf_iex_handlers:
-        uint32_t version
-        uint32_t struct_size
-        void *ctx
-        rxf_iex_handler on[256]
+from iex_handlers cimport rxf_iex_handlers
 
 cdef extern from "iex_book.h" nogil:
     ctypedef struct rxf_level:

@@ -7,6 +7,7 @@ from libc.string cimport memset
 from cpython.pycapsule cimport PyCapsule_New
 from _iex_records cimport rxf_iex_record, RXF_IEX_UNKNOWN_TYPE, RXF_IEX_BAD_LENGTH
 from _iex_decode cimport decode_feed
+from iex_handlers cimport RXF_IEX_HANDLERS_CAPSULE, rxf_iex_meta
 
 cdef extern from "rxfeed/hist.h":
     enum: RXF_HIST_BUCKETS
@@ -257,6 +258,16 @@ cdef class IexBooks:
         arr = take_records((<char *>self.b.trades)[:self.b.n_trades * TRADE_DTYPE.itemsize], TRADE_DTYPE)
         self.b.n_trades = 0
         return arr
+
+    def final_bbo(self) -> dict:
+        """``{symbol: {bid_price, bid_shares, ask_price, ask_shares}}`` of every
+        symbol, in the feed of ``books[symbol]`` (0 for an empty side)."""
+        out = {}
+        for sym in self.symbols():
+            bk = self[sym]
+            bid, ask = bk.best_bid or (0, 0), bk.best_ask or (0, 0)
+            out[sym] = {"bid_price": bid[0], "bid_shares": bid[1], "ask_price": ask[0], "ask_shares": ask[1]}
+        return out
 
 
 class IexBook:
