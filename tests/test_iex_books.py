@@ -299,6 +299,8 @@ def test_views_feeds_symbols_losses_and_latency():
     lat = books.latency()
     assert lat["count"] == 2 and lat["p50"] > 0 and "IEX" in lat["what"]
     assert IexBooks().capsule() is not None
+    with pytest.raises(ValueError, match="depth"):
+        IexBooks(depth=10)
     with pytest.raises(ValueError):
         IexBooks().latency()
 

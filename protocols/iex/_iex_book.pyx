@@ -71,9 +71,13 @@ cdef class IexBooks:
     :param bbo: record every top-of-book change (``take_bbo()``).
     :param trades: record every trade (``take_trades()``).
     :param latency: time every message with the cycle counter (``latency()``).
+    :param depth: depth snapshots are not kept by IEX books yet: 0 only
+        (the option exists so that callers of ITCH's books get a clear error).
     """
 
-    def __cinit__(self, bint bbo=False, bint trades=False, bint latency=False):
+    def __cinit__(self, bint bbo=False, bint trades=False, bint latency=False, unsigned int depth=0):
+        if depth:
+            raise ValueError("IexBooks keep no depth snapshots (depth=0; rxfeed convert --depth 0)")
         self.lost_ranges = []
         self.lost_messages = 0
         self.b = <rxf_iex_books *>calloc(1, sizeof(rxf_iex_books))
@@ -149,7 +153,7 @@ cdef class IexBooks:
                 "executions": c.executions, "clears": c.clears, "trades": c.trades,
                 "trade_breaks": c.trade_breaks, "trading_status": c.trading_status, "halts": c.halts,
                 "operational_halts": c.operational_halts, "system_events": c.system_events,
-                "bbo_changes": c.bbo_changes,
+                "bbo_changes": c.bbo_changes, "depth_snapshots": 0,
                 "integrity": {"unknown_order": c.unknown_order, "duplicate_add": c.duplicate_add,
                               "invalid_side": c.invalid_side, "zero_size": c.zero_size, "bad_price": c.bad_price,
                               "exec_beyond_remaining": c.exec_beyond_remaining,
