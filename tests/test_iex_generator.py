@@ -3,8 +3,9 @@ of its feed, IEX-TP framing consistent, and DEEP+, DEEP and TOPS the same books.
 
 Messages are read back with the table-driven ``struct`` unpacker of
 ``test_iex_spec`` (checked there against bytes written by hand from IEX's
-specifications); the books are replayed with the plain-Python ones below,
-from the wire only, and segments go through the IEX-TP session layer
+specifications); the books are replayed with the plain-Python ones of
+``iex_book_reference`` (shared with ``test_iex_books``), from the wire
+only, and segments go through the IEX-TP session layer
 (``protocols/iex/iextp.h``) of ``test_iextp``'s harness."""
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import pytest
 from rxfeed.tools.iex_generator import (ACTIVITY_BOUND, DEFAULT_SESSION_ID, FEEDS, Q_HALTED, Q_PRE_POST,
                                         generate_iex, iex_messages, iex_steps, iextp_segments, tail_length)
 
+from .iex_book_reference import OrderBooks
 from .test_iex_spec import unpack
 from .test_iextp import RESTART, SESSION_CHANGE, lib, run  # noqa: F401  (lib: the harness fixture)
 
@@ -195,64 +197,6 @@ def test_datagrams_fit_1500_byte_frames_and_hold_many_messages():
 
 
 # --- books -----------------------------------------------------------------------------------------
-
-class OrderBooks:
-    """DEEP+ replayed order by order; refuses any message a book could not take."""
-
-    def __init__(self) -> None:
-        self.orders: dict[int, list] = {}  # id -> [symbol, side, size, price]
-        self.levels: dict[tuple[str, str], dict[int, int]] = {}  # (symbol, side) -> price -> size
-        self.trades: list[tuple[int, int, int, int]] = []  # (trade id, size, price, flags)
-
-    def _change(self, sym: str, side: str, price: int, delta: int) -> None:
-        lv = self.levels.setdefault((sym, side), {})
-        lv[price] = lv.get(price, 0) + delta
-        assert lv[price] >= 0
-        if lv[price] == 0:
-            del lv[price]
-
-    def _take(self, oid: int, size: int) -> None:
-        o = self.orders[oid]
-        assert 0 < size <= o[2]
-        o[2] -= size
-        self._change(o[0], o[1], o[3], -size)
-        if o[2] == 0:
-            del self.orders[oid]
-
-    def on(self, m: dict) -> None:
-        t, sym = m["message_type"], m.get("symbol")
-        if t == "a":
-            assert m["order_id"] not in self.orders and m["size"] > 0 and m["side"] in "85"
-            self.orders[m["order_id"]] = [sym, m["side"], m["size"], m["price"]]
-            self._change(sym, m["side"], m["price"], m["size"])
-        elif t == "M":
-            o = self.orders[m["order_id_reference"]]
-            assert o[0] == sym and m["size"] > 0
-            if m["modify_flags"] & 1:  # priority kept: only a smaller size at the same price
-                assert m["price"] == o[3] and m["size"] < o[2]
-            self._take(m["order_id_reference"], o[2])
-            self.orders[m["order_id_reference"]] = [sym, o[1], m["size"], m["price"]]
-            self._change(sym, o[1], m["price"], m["size"])
-        elif t == "R":
-            self._take(m["order_id_reference"], self.orders[m["order_id_reference"]][2])
-        elif t == "L":
-            assert self.orders[m["order_id_reference"]][3] == m["price"]
-            self._take(m["order_id_reference"], m["size"])
-            self.trades.append((m["trade_id"], m["size"], m["price"], m["sale_condition_flags"]))
-        elif t == "T":
-            self.trades.append((m["trade_id"], m["size"], m["price"], m["sale_condition_flags"]))
-        elif t == "C":
-            for oid in [k for k, o in self.orders.items() if o[0] == sym]:
-                self._take(oid, self.orders[oid][2])
-
-    def book(self) -> dict[tuple[str, str], dict[int, int]]:
-        return {k: v for k, v in self.levels.items() if v}
-
-    def top(self, sym: str) -> tuple[int, int, int, int]:
-        bids, asks = self.levels.get((sym, "8"), {}), self.levels.get((sym, "5"), {})
-        bp, ap = max(bids, default=0), min(asks, default=0)
-        return bids.get(bp, 0), bp, ap, asks.get(ap, 0)
-
 
 def replay_until(books: OrderBooks, plus: list[dict], at: int, ts: int) -> int:
     """Apply DEEP+ messages from index ``at`` up to timestamp ``ts``; the next index."""

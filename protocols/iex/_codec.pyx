@@ -11,16 +11,9 @@ from rxfeed.protocols.iex.dtypes import DTYPES
 from rxfeed.protocols.iex.spec import FEEDS
 
 from _iex_records cimport *
+from _iex_decode cimport decode_feed
 
 _FEED_ID = {"TOPS": 0, "DEEP": 1, "DEEP+": 2}
-
-
-cdef int _decode(int feed, const uint8_t *p, uint32_t n, rxf_iex_record *r) noexcept nogil:
-    if feed == 0:
-        return rxf_iex_tops_decode(p, n, r)
-    if feed == 1:
-        return rxf_iex_deep_decode(p, n, r)
-    return rxf_iex_deep_plus_decode(p, n, r)
 
 
 cdef int _feed_id(str feed) except -1:
@@ -37,7 +30,7 @@ def decode_record(str feed, bytes raw):
     cdef rxf_iex_record rec
     cdef const uint8_t *p = raw
     memset(&rec, 0xA5, sizeof(rec))  # padding must come out zeroed, not left over
-    cdef int status = _decode(fid, p, <uint32_t>len(raw), &rec)
+    cdef int status = decode_feed(fid, p, <uint32_t>len(raw), &rec)
     if status == RXF_IEX_UNKNOWN_TYPE:
         return "unknown_type", b""
     if status == RXF_IEX_BAD_LENGTH:

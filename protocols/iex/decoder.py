@@ -84,9 +84,9 @@ class IexProtocolDecoder(NativeOutputs, ProtocolDecoder[IexConfig]):
         return out
 
     def make_books(self, **options: Any) -> Any:
-        """Books for every symbol (:class:`~rxfeed.protocols.iex._book.IexBooks` with
+        """Books for every symbol (:class:`~rxfeed.protocols.iex._iex_book.IexBooks` with
         ``options``), attached to this decoder's C handler table."""
-        from ._book import IexBooks
+        from ._iex_book import IexBooks
 
         books = IexBooks(**options)
         self.native.add_handlers(books)

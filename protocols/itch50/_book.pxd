@@ -2,6 +2,7 @@ from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int32_t
 from itch50_handlers cimport rxf_itch_handlers
 
 cdef extern from "book.h" nogil:
+    # the L3 engine's types (rxfeed/l3book.h) as book.h instantiates them for ITCH
     ctypedef struct rxf_level:
         uint32_t price
         uint32_t orders
@@ -22,6 +23,14 @@ cdef extern from "book.h" nogil:
         uint32_t price
         uint32_t shares
         int32_t next
+    ctypedef struct rxf_l3:
+        rxf_order *orders
+        uint64_t cap_orders
+        uint64_t hash_cap
+        rxf_level *lv
+        uint64_t cap_lv
+        uint32_t depth_n
+        int oom
     ctypedef struct rxf_book_counters:
         uint64_t messages, adds, executions, cancels, deletes, replaces, trades, cross_trades, broken_trades
         uint64_t unknown_order, exec_beyond_remaining, cancel_beyond_remaining, duplicate_add
@@ -35,20 +44,14 @@ cdef extern from "book.h" nogil:
     ctypedef struct rxf_books:
         rxf_itch_handlers table
         rxf_stock *stocks
-        rxf_order *orders
-        uint64_t cap_orders
-        uint64_t hash_cap
-        rxf_level *lv
-        uint64_t cap_lv
+        rxf_l3 l3
         rxf_book_counters c
         char system_state
         rxf_bbo_event *bbo
         uint64_t n_bbo
         rxf_trade_event *trades
         uint64_t n_trades
-        int oom
         uint64_t *latency_hist
-        uint32_t depth_n
         uint64_t depth_every_ns
         uint8_t *depth
         uint64_t n_depth

@@ -12,6 +12,8 @@ import operator
 
 import numpy as np
 
+from rxfeed.book_outputs import record_loss, take_records
+
 #: Stock locates are u16 in ITCH 5.0.
 N_LOCATES = 65536
 _SIDES = {"B": 0, "S": 1}
@@ -65,9 +67,7 @@ cdef class OrderBooks:
         """Messages ``event["first"]`` .. ``+ event["count"]`` of the feed were
         declared lost (a ``gap`` event): the books may be wrong from here on
         and say so (:attr:`suspect`). The first 1000 ranges are kept."""
-        self.lost_messages += event["count"]
-        if len(self.lost_ranges) < 1000:
-            self.lost_ranges.append((event.get("session", ""), event["first"], event["count"]))
+        self.lost_messages += record_loss(self.lost_ranges, event)
 
     @property
     def suspect(self) -> bool:
@@ -86,7 +86,7 @@ cdef class OrderBooks:
                               "cancel_beyond_remaining": c.cancel_beyond_remaining,
                               "duplicate_add": c.duplicate_add, "invalid_side": c.invalid_side,
                               "zero_shares_add": c.zero_shares_add, "directory_conflict": c.directory_conflict,
-                              "crossed": c.crossed, "locked": c.locked, "out_of_memory": self.b.oom}}
+                              "crossed": c.crossed, "locked": c.locked, "out_of_memory": self.b.l3.oom}}
 
     def latency(self) -> dict:
         """Percentiles (ns) of the time each message took to update the books."""
@@ -134,8 +134,8 @@ cdef class OrderBooks:
         cdef int k = 0
         out = []
         while i != 0 and (n < 0 or k < n):
-            out.append((self.b.lv[i].price, self.b.lv[i].shares, self.b.lv[i].orders))
-            i = self.b.lv[i].worse
+            out.append((self.b.l3.lv[i].price, self.b.l3.lv[i].shares, self.b.l3.lv[i].orders))
+            i = self.b.l3.lv[i].worse
             k += 1
         return out
 
@@ -143,11 +143,11 @@ cdef class OrderBooks:
         """The FIFO at ``price``: ``[(order_reference_number, shares), ...]``."""
         self._side(loc, side)
         cdef int32_t li = rxf_books_find_level(self.b, <uint16_t>check_locate(loc), side, price)
-        cdef int32_t s = self.b.lv[li].head if li else -1
+        cdef int32_t s = self.b.l3.lv[li].head if li else -1
         out = []
         while s >= 0:
-            out.append((self.b.orders[s].ref, self.b.orders[s].shares))
-            s = self.b.orders[s].next
+            out.append((self.b.l3.orders[s].ref, self.b.l3.orders[s].shares))
+            s = self.b.l3.orders[s].next
         return out
 
     def _state(self, loc):
@@ -156,7 +156,7 @@ cdef class OrderBooks:
 
     def _capacity(self) -> dict:
         """Slots allocated: order pool, order-reference hash, level pool."""
-        return {"orders": self.b.cap_orders, "hash": self.b.hash_cap, "levels": self.b.cap_lv}
+        return {"orders": self.b.l3.cap_orders, "hash": self.b.l3.hash_cap, "levels": self.b.l3.cap_lv}
 
     def _check(self) -> str:
         """Every book's structure checked (red-black rules, price order, FIFO sums): "" when sound."""
@@ -165,15 +165,13 @@ cdef class OrderBooks:
 
     def take_bbo(self):
         """Top-of-book changes so far (numpy, :data:`BBO_DTYPE`); the buffer is emptied."""
-        n = self.b.n_bbo
-        arr = np.frombuffer((<char *>self.b.bbo)[:n * 40], dtype=BBO_DTYPE).copy() if n else np.empty(0, BBO_DTYPE)
+        arr = take_records((<char *>self.b.bbo)[:self.b.n_bbo * BBO_DTYPE.itemsize], BBO_DTYPE)
         self.b.n_bbo = 0
         return arr
 
     def take_trades(self):
         """Trades so far (numpy, :data:`TRADE_DTYPE`); the buffer is emptied."""
-        n = self.b.n_trades
-        arr = np.frombuffer((<char *>self.b.trades)[:n * 40], dtype=TRADE_DTYPE).copy() if n else np.empty(0, TRADE_DTYPE)
+        arr = take_records((<char *>self.b.trades)[:self.b.n_trades * TRADE_DTYPE.itemsize], TRADE_DTYPE)
         self.b.n_trades = 0
         return arr
 
@@ -181,14 +179,13 @@ cdef class OrderBooks:
         """Depth snapshots so far (numpy; fields ``timestamp``, ``locate``, and
         ``bid_price``/``bid_shares``/``bid_orders``/``ask_...`` arrays of N,
         best first, 0 past the book's end); the buffer is emptied."""
-        cdef uint32_t n = self.b.depth_n
+        cdef uint32_t n = self.b.l3.depth_n
         if n == 0:
             raise ValueError("OrderBooks(depth=N) was not asked for")
         lvl = np.dtype([("price", "<u4"), ("orders", "<u4"), ("shares", "<u8")])
         dt = np.dtype([("timestamp", "<u8"), ("locate", "<u2"), ("levels", "<u2"), ("_pad", "<u4"),
                        ("bid", lvl, (n,)), ("ask", lvl, (n,))])
-        cnt = self.b.n_depth
-        raw = np.frombuffer((<char *>self.b.depth)[:cnt * dt.itemsize], dtype=dt).copy() if cnt else np.empty(0, dt)
+        raw = take_records((<char *>self.b.depth)[:self.b.n_depth * dt.itemsize], dt)
         self.b.n_depth = 0
         return raw
 

@@ -18,7 +18,7 @@ import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -64,15 +64,20 @@ def exact_buffers(data: bytes, size: int) -> list[np.ndarray]:
     return [np.frombuffer(data[i:i + size], dtype=np.uint8).copy() for i in range(0, len(data), size)]
 
 
-def nasdaq_records(data: bytes) -> list[bytes]:
-    """Split ``data`` as NASDAQ file framing (u16 big-endian length, body);
+def length_prefixed(data: bytes, byteorder: Literal["big", "little"]) -> list[bytes]:
+    """Split ``data`` as records each behind a u16 length in ``byteorder``;
     a short last record is kept as it is."""
     out, pos = [], 0
     while pos < len(data):
-        n = int.from_bytes(data[pos:pos + 2], "big")
+        n = int.from_bytes(data[pos:pos + 2], byteorder)
         out.append(data[pos + 2:pos + 2 + n])
         pos += 2 + n
     return out
+
+
+def nasdaq_records(data: bytes) -> list[bytes]:
+    """Split ``data`` as NASDAQ file framing (u16 big-endian length, body)."""
+    return length_prefixed(data, "big")
 
 
 def run_decoder(payloads: list[Any], attach: Callable[[Any], None], *, stream: bool = False,

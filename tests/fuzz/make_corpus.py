@@ -86,8 +86,18 @@ def books_seeds(out: Path) -> None:
     write_nasdaq(out / "three.itch", list(generate_messages(80, symbols=3, seed=6)))
 
 
+def iex_books_seeds(out: Path) -> None:
+    from rxfeed.tools.iex_generator import iex_messages
+
+    for code, feed in enumerate(("tops", "deep", "deep+")):
+        msgs = list(iex_messages(feed, 120, 2, 5 + code))
+        (out / f"{feed.replace('+', '_plus')}.bin").write_bytes(
+            bytes([code]) + b"".join(len(m).to_bytes(2, "little") + m for m in msgs))
+
+
 SEEDS: dict[str, Callable[[Path], None]] = {
-    "pcap": pcap_seeds, "stream": stream_seeds, "moldudp64": moldudp64_seeds, "books": books_seeds}
+    "pcap": pcap_seeds, "stream": stream_seeds, "moldudp64": moldudp64_seeds, "books": books_seeds,
+    "iex_books": iex_books_seeds}
 
 
 def main() -> None:

@@ -1,0 +1,544 @@
+/*
+ * The L3 book engine, protocol-neutral: orders by id and price levels, the
+ * verbs every order-by-order feed maps onto (add / reduce (execute, cancel,
+ * delete) / modify = reduce + add / clear), and price levels alone for
+ * price-level feeds. ITCH (protocols/itch50/book.c) and IEX DEEP and DEEP+
+ * (protocols/iex/book.c) glue their messages onto it.
+ *
+ * Header-only: each including file compiles its own static copy, so the hot
+ * path inlines as before, and chooses its types first:
+ *   RXF_L3_PRICE  the price type (default int64_t; ITCH: uint32_t)
+ *   RXF_L3_BOOK   the type of a book's index in the includer's table of
+ *                 books (default uint32_t; ITCH: uint16_t, the stock locate)
+ * Two copies with different types cannot meet in one file.
+ *
+ * Orders live in a pool indexed through an open-addressing hash on the order
+ * id. Price levels live in a second pool; each side of a book orders its
+ * levels in a red-black tree by price (add/remove of a level is O(log n)
+ * worst case, however deep the book), threaded best-to-worst (better/worse
+ * links) so the best level is O(1) and depth traversal walks in price
+ * order. An order keeps the index of its level: executions, cancels and
+ * deletes never search. New levels are found by a short walk from the best
+ * (most activity is near the top), then by the tree. Orders within a level
+ * form a FIFO (doubly linked through the order pool).
+ *
+ * The engine trusts its caller for the checks a feed needs (side, size,
+ * duplicate ids, order known): the glue counts what it refuses.
+ */
+#ifndef RXFEED_L3BOOK_H
+#define RXFEED_L3BOOK_H
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifndef RXF_L3_PRICE
+#define RXF_L3_PRICE int64_t
+#endif
+#ifndef RXF_L3_BOOK
+#define RXF_L3_BOOK uint32_t
+#endif
+
+/* Level slot 0 is the tree's nil sentinel: index 0 means "none". */
+typedef struct rxf_level {
+    RXF_L3_PRICE price;
+    uint32_t orders;
+    uint64_t shares;
+    int32_t head, tail;           /* FIFO of order slots, -1 empty */
+    int32_t left, right, parent;  /* red-black tree by price (left = better) */
+    int32_t better, worse;        /* neighbours in price order; the free list through worse */
+    uint8_t red;
+    uint8_t _pad[3];
+} rxf_level;
+
+typedef struct rxf_side {
+    int32_t root, best, worst;    /* level slots, 0 when the side is empty */
+    int32_t nth;                  /* with depth_n: the depth_n-th best level (0 while fewer) */
+    uint32_t n;                   /* levels */
+} rxf_side;
+
+typedef struct rxf_order {
+    uint64_t ref;
+    RXF_L3_PRICE price;
+    uint32_t shares;
+    RXF_L3_BOOK book;     /* the includer's index of the order's book */
+    uint8_t side;         /* 0 bid, 1 ask */
+    uint8_t live;
+    int32_t prev, next;   /* FIFO within the level; the free list through next */
+    int32_t level;        /* level slot */
+} rxf_order;
+
+typedef struct rxf_l3 {
+    rxf_order *orders;            /* pool */
+    uint64_t n_orders, cap_orders;
+    int32_t free_head;            /* free list through .next */
+    int32_t *hash;                /* ref -> slot, -1 empty, -2 tombstone */
+    uint64_t hash_cap, hash_used; /* slots, slots not EMPTY (live or tombstone) */
+    uint64_t hash_live;           /* live orders */
+    rxf_level *lv;                /* level pool; slot 0 is the nil sentinel */
+    uint64_t n_lv, cap_lv;
+    int32_t lv_free;              /* free list through .worse, 0 empty */
+    uint32_t depth_n;             /* > 0: keep each side's depth_n-th best level (nth) */
+    int touched;                  /* set by add/reduce when a top-depth_n level changed */
+    int oom;
+} rxf_l3;
+
+#define EMPTY (-1)
+#define TOMB (-2)
+#define NIL 0               /* level slot 0: the tree's sentinel, "no level" */
+#define POOL_MAX INT32_MAX  /* order and level slots are int32 */
+#define FINGER_STEPS 8      /* levels walked from the best before searching the tree */
+
+/* a is a better price than b on this side (bids: higher, asks: lower) */
+#define BETTER(is_ask, a, b) ((is_ask) ? (a) < (b) : (a) > (b))
+
+/* ---- growable arrays: one helper for every pool and output buffer ---- */
+
+/* Double the array at *arrp (from first elements, at most max); 0, or -1 with *oom set. */
+static int rxf_l3_grow(int *oom, void *arrp, uint64_t *cap, size_t elem, uint64_t first, uint64_t max) {
+    uint64_t ncap = *cap ? *cap * 2 : first;
+    if (ncap > max) ncap = max;
+    void *old, *na = NULL;
+    memcpy(&old, arrp, sizeof old);
+    if (ncap > *cap) na = realloc(old, ncap * elem);
+    if (!na) { *oom = 1; return -1; }
+    memcpy(arrp, &na, sizeof na);
+    *cap = ncap;
+    return 0;
+}
+
+/* ---- order reference hash ---- */
+
+static inline uint64_t rxf_l3_mix(uint64_t x) {
+    x ^= x >> 33; x *= 0xff51afd7ed558ccdULL; x ^= x >> 33; x *= 0xc4ceb9fe1a85ec53ULL; x ^= x >> 33;
+    return x;
+}
+
+static int64_t rxf_l3_find(const rxf_l3 *e, uint64_t ref) {
+    uint64_t m = e->hash_cap - 1, i = rxf_l3_mix(ref) & m;
+    for (;;) {
+        int32_t s = e->hash[i];
+        if (s == EMPTY) return -1;
+        if (s >= 0 && e->orders[s].ref == ref) return (int64_t)i;
+        i = (i + 1) & m;
+    }
+}
+
+/* Rebuild the table without tombstones: twice the size when live orders
+   fill more than 35% of it, else the same size (deleted references must not
+   make it grow: a day has far more orders than are ever live at once). */
+static int l3_hash_rebuild(rxf_l3 *e) {
+    uint64_t ncap = (e->hash_live + 1) * 20 > e->hash_cap * 7 ? e->hash_cap * 2 : e->hash_cap;
+    int32_t *nh = malloc(ncap * sizeof(int32_t));
+    if (!nh) { e->oom = 1; return -1; }
+    for (uint64_t i = 0; i < ncap; i++) nh[i] = EMPTY;
+    int32_t *old = e->hash;
+    uint64_t ocap = e->hash_cap;
+    e->hash = nh;
+    e->hash_cap = ncap;
+    e->hash_used = 0;
+    for (uint64_t i = 0; i < ocap; i++)
+        if (old[i] >= 0) {
+            uint64_t m = ncap - 1, j = rxf_l3_mix(e->orders[old[i]].ref) & m;
+            while (nh[j] != EMPTY) j = (j + 1) & m;
+            nh[j] = old[i];
+            e->hash_used++;
+        }
+    free(old);
+    return 0;
+}
+
+/* Room for one more entry (grows the table); 0 or -1 on OOM. */
+static inline int rxf_l3_reserve(rxf_l3 *e) {
+    return (e->hash_used + 1) * 10 > e->hash_cap * 7 ? l3_hash_rebuild(e) : 0;
+}
+
+/* After hash_reserve: cannot fail. */
+static void l3_hash_insert(rxf_l3 *e, uint64_t ref, int32_t slot) {
+    uint64_t m = e->hash_cap - 1, i = rxf_l3_mix(ref) & m;
+    while (e->hash[i] >= 0) i = (i + 1) & m;
+    if (e->hash[i] == EMPTY) e->hash_used++;
+    e->hash[i] = slot;
+    e->hash_live++;
+}
+
+/* ---- pools ---- */
+
+static int32_t l3_order_alloc(rxf_l3 *e) {
+    if (e->free_head >= 0) {
+        int32_t s = e->free_head;
+        e->free_head = e->orders[s].next;
+        return s;
+    }
+    if (e->n_orders == e->cap_orders &&
+        rxf_l3_grow(&e->oom, &e->orders, &e->cap_orders, sizeof(rxf_order), 1u << 16, POOL_MAX) != 0)
+        return -1;
+    return (int32_t)e->n_orders++;
+}
+
+static void l3_order_free(rxf_l3 *e, int32_t s) {
+    e->orders[s].live = 0;
+    e->orders[s].next = e->free_head;
+    e->free_head = s;
+}
+
+/* An empty level at price p (not yet in a tree), NIL on OOM. May move e->lv. */
+static int32_t l3_level_alloc(rxf_l3 *e, RXF_L3_PRICE p) {
+    int32_t z = e->lv_free;
+    if (z != NIL) e->lv_free = e->lv[z].worse;
+    else if (e->n_lv < e->cap_lv || rxf_l3_grow(&e->oom, &e->lv, &e->cap_lv, sizeof(rxf_level), 4096, POOL_MAX) == 0)
+        z = (int32_t)e->n_lv++;
+    else
+        return NIL;
+    rxf_level *l = &e->lv[z];
+    memset(l, 0, sizeof(*l));
+    l->price = p;
+    l->head = l->tail = -1;
+    return z;
+}
+
+/* ---- red-black tree of levels (CLRS, slot 0 as the sentinel), left = better ---- */
+
+static void l3_rotate(rxf_level *L, rxf_side *sd, int32_t x, int left) {
+    int32_t y = left ? L[x].right : L[x].left;
+    int32_t inner = left ? L[y].left : L[y].right;
+    if (left) L[x].right = inner; else L[x].left = inner;
+    if (inner != NIL) L[inner].parent = x;
+    int32_t p = L[x].parent;
+    L[y].parent = p;
+    if (p == NIL) sd->root = y;
+    else if (x == L[p].left) L[p].left = y;
+    else L[p].right = y;
+    if (left) L[y].left = x; else L[y].right = x;
+    L[x].parent = y;
+}
+
+static void l3_insert_fixup(rxf_level *L, rxf_side *sd, int32_t z) {
+    while (L[L[z].parent].red) {
+        int32_t p = L[z].parent, g = L[p].parent;
+        int p_left = p == L[g].left;
+        int32_t uncle = p_left ? L[g].right : L[g].left;
+        if (L[uncle].red) {
+            L[p].red = 0; L[uncle].red = 0; L[g].red = 1;
+            z = g;
+            continue;
+        }
+        if (z == (p_left ? L[p].right : L[p].left)) {
+            z = p;
+            l3_rotate(L, sd, z, p_left);
+            p = L[z].parent;
+        }
+        L[p].red = 0; L[g].red = 1;
+        l3_rotate(L, sd, g, !p_left);
+    }
+    L[sd->root].red = 0;
+}
+
+static void l3_transplant(rxf_level *L, rxf_side *sd, int32_t u, int32_t v) {
+    int32_t p = L[u].parent;
+    if (p == NIL) sd->root = v;
+    else if (u == L[p].left) L[p].left = v;
+    else L[p].right = v;
+    L[v].parent = p; /* also on the sentinel: delete_fixup reads it */
+}
+
+static void l3_delete_fixup(rxf_level *L, rxf_side *sd, int32_t x) {
+    while (x != sd->root && !L[x].red) {
+        int32_t p = L[x].parent;
+        int x_left = x == L[p].left;
+        int32_t w = x_left ? L[p].right : L[p].left;
+        if (L[w].red) {
+            L[w].red = 0; L[p].red = 1;
+            l3_rotate(L, sd, p, x_left);
+            w = x_left ? L[p].right : L[p].left;
+        }
+        int32_t near = x_left ? L[w].left : L[w].right, far = x_left ? L[w].right : L[w].left;
+        if (!L[near].red && !L[far].red) {
+            L[w].red = 1;
+            x = p;
+            continue;
+        }
+        if (!L[far].red) {
+            L[near].red = 0; L[w].red = 1;
+            l3_rotate(L, sd, w, !x_left);
+            w = x_left ? L[p].right : L[p].left;
+            far = x_left ? L[w].right : L[w].left;
+        }
+        L[w].red = L[p].red; L[p].red = 0; L[far].red = 0;
+        l3_rotate(L, sd, p, x_left);
+        x = sd->root;
+    }
+    L[x].red = 0;
+}
+
+/* Unlink z from the tree (nodes are relinked, never copied: orders point at them). */
+static void l3_tree_delete(rxf_level *L, rxf_side *sd, int32_t z) {
+    int32_t y = z, x;
+    uint8_t y_red = L[y].red;
+    if (L[z].left == NIL) {
+        x = L[z].right;
+        l3_transplant(L, sd, z, x);
+    } else if (L[z].right == NIL) {
+        x = L[z].left;
+        l3_transplant(L, sd, z, x);
+    } else {
+        y = L[z].worse; /* the in-order successor: the leftmost of the right subtree */
+        y_red = L[y].red;
+        x = L[y].right;
+        if (L[y].parent == z) L[x].parent = y;
+        else {
+            l3_transplant(L, sd, y, x);
+            L[y].right = L[z].right;
+            L[L[y].right].parent = y;
+        }
+        l3_transplant(L, sd, z, y);
+        L[y].left = L[z].left;
+        L[L[y].left].parent = y;
+        L[y].red = L[z].red;
+    }
+    if (!y_red) l3_delete_fixup(L, sd, x);
+}
+
+/* ---- levels of one side ---- */
+
+/* Hang new level z under parent (as its left/better or right/worse child) and thread it in. */
+static void l3_level_link(rxf_l3 *e, rxf_side *sd, int is_ask, int32_t z, int32_t parent, int left) {
+    rxf_level *L = e->lv;
+    L[z].parent = parent;
+    L[z].red = 1;
+    if (parent == NIL) { sd->root = z; L[z].better = L[z].worse = NIL; }
+    else if (left) { L[parent].left = z; L[z].worse = parent; L[z].better = L[parent].better; }
+    else { L[parent].right = z; L[z].better = parent; L[z].worse = L[parent].worse; }
+    if (L[z].better != NIL) L[L[z].better].worse = z; else sd->best = z;
+    if (L[z].worse != NIL) L[L[z].worse].better = z; else sd->worst = z;
+    l3_insert_fixup(L, sd, z);
+    sd->n++;
+    /* the depth_n-th best level moves up by one when z lands above it */
+    if (!e->depth_n || sd->n < e->depth_n) return;
+    if (sd->n == e->depth_n) sd->nth = sd->worst;
+    else if (BETTER(is_ask, L[z].price, L[sd->nth].price)) sd->nth = L[sd->nth].better;
+}
+
+/* Take an empty level z off its side and back to the pool. */
+static void rxf_l3_level_remove(rxf_l3 *e, rxf_side *sd, int is_ask, int32_t z) {
+    rxf_level *L = e->lv;
+    if (e->depth_n && sd->n > e->depth_n) {
+        if (z == sd->nth || BETTER(is_ask, L[z].price, L[sd->nth].price)) sd->nth = L[sd->nth].worse;
+    } else
+        sd->nth = NIL;
+    l3_tree_delete(L, sd, z);
+    int32_t bt = L[z].better, wr = L[z].worse;
+    if (bt != NIL) L[bt].worse = wr; else sd->best = wr;
+    if (wr != NIL) L[wr].better = bt; else sd->worst = bt;
+    sd->n--;
+    if (e->depth_n && sd->n < e->depth_n) sd->nth = NIL;
+    L[z].worse = e->lv_free;
+    e->lv_free = z;
+}
+
+/* The level at price p, added if absent; NIL on OOM. A short walk from the
+   best first (most adds land near the top), else a search from the root. */
+static int32_t rxf_l3_level_for_price(rxf_l3 *e, rxf_side *sd, int is_ask, RXF_L3_PRICE p) {
+    rxf_level *L = e->lv;
+    int32_t worse_nb = sd->best, better_nb = NIL, parent = NIL;
+    int left = 0;
+    for (int k = 0; worse_nb != NIL && k < FINGER_STEPS; k++) {
+        RXF_L3_PRICE q = L[worse_nb].price;
+        if (q == p) return worse_nb;
+        if (BETTER(is_ask, p, q)) break;
+        better_nb = worse_nb;
+        worse_nb = L[worse_nb].worse;
+    }
+    if (worse_nb != NIL && !BETTER(is_ask, p, L[worse_nb].price)) {
+        /* deeper than the finger: p lies beyond worse_nb */
+        for (int32_t x = sd->root; x != NIL; x = left ? L[x].left : L[x].right) {
+            if (L[x].price == p) return x;
+            parent = x;
+            left = BETTER(is_ask, p, L[x].price);
+        }
+    } else if (worse_nb != NIL && L[worse_nb].left == NIL) {
+        parent = worse_nb; left = 1;   /* just above worse_nb */
+    } else {
+        parent = better_nb; left = 0;  /* just below better_nb (its right child is free), or an empty side */
+    }
+    int32_t z = l3_level_alloc(e, p);
+    if (z != NIL) l3_level_link(e, sd, is_ask, z, parent, left);
+    return z;
+}
+
+static inline int rxf_l3_in_top_depth(const rxf_l3 *e, const rxf_side *sd, int is_ask, RXF_L3_PRICE price) {
+    return e->depth_n && (sd->n <= e->depth_n || !BETTER(is_ask, e->lv[sd->nth].price, price));
+}
+
+
+/* Take k shares off the order in hash position h (all of it when k >= remaining). */
+static void rxf_l3_reduce(rxf_l3 *e, rxf_side *sd, int64_t h, uint32_t k) {
+    int32_t s = e->hash[h];
+    rxf_order *o = &e->orders[s];
+    rxf_level *lv = &e->lv[o->level];
+    if (rxf_l3_in_top_depth(e, sd, o->side, o->price)) e->touched = 1;
+    if (k < o->shares) {
+        o->shares -= k;
+        lv->shares -= k;
+        return;
+    }
+    lv->shares -= o->shares;
+    lv->orders--;
+    if (o->prev >= 0) e->orders[o->prev].next = o->next; else lv->head = o->next;
+    if (o->next >= 0) e->orders[o->next].prev = o->prev; else lv->tail = o->prev;
+    if (lv->orders == 0) rxf_l3_level_remove(e, sd, o->side, o->level);
+    e->hash[h] = TOMB;
+    e->hash_live--;
+    l3_order_free(e, s);
+}
+
+static int32_t rxf_l3_find_level(const rxf_l3 *e, const rxf_side *sd, int side, RXF_L3_PRICE price) {
+    const rxf_level *L = e->lv;
+    int32_t x = sd->root;
+    while (x != NIL && L[x].price != price) x = BETTER(side != 0, price, L[x].price) ? L[x].left : L[x].right;
+    return x;
+}
+
+/* Black height of the subtree at x, -1 when a rule is broken; walks in order,
+   comparing each node with *cursor (the threads) and advancing it. */
+static int l3_check_tree(const rxf_l3 *e, int is_ask, int32_t x, int32_t parent, int32_t *cursor, int depth) {
+    const rxf_level *L = e->lv;
+    if (x == NIL) return 1;
+    if (depth > 128 || L[x].parent != parent) return -1;
+    if (L[x].red && (L[L[x].left].red || L[L[x].right].red)) return -1;
+    int hl = l3_check_tree(e, is_ask, L[x].left, x, cursor, depth + 1);
+    if (hl < 0 || *cursor != x) return -1;
+    *cursor = L[x].worse;
+    int hr = l3_check_tree(e, is_ask, L[x].right, x, cursor, depth + 1);
+    if (hr != hl) return -1;
+    return hl + !L[x].red;
+}
+
+/* The threads of one side: strictly worsening prices, FIFOs that add up
+   (by_order; else levels without orders, each with a size), n and nth right. */
+static const char *l3_check_threads(const rxf_l3 *e, const rxf_side *sd, int is_ask, RXF_L3_BOOK book, int by_order) {
+    const rxf_level *L = e->lv;
+    uint32_t n = 0;
+    int32_t prev = NIL, nth = NIL;
+    for (int32_t x = sd->best; x != NIL; prev = x, x = L[x].worse) {
+        if (L[x].better != prev) return "a level's better link is wrong";
+        if (prev != NIL && !BETTER(is_ask, L[prev].price, L[x].price)) return "levels out of price order";
+        uint64_t shares = 0;
+        uint32_t orders = 0;
+        for (int32_t s = L[x].head; s >= 0; s = e->orders[s].next, orders++) {
+            const rxf_order *o = &e->orders[s];
+            if (!o->live || o->level != x || o->book != book || o->side != is_ask || o->price != L[x].price)
+                return "an order in a level's FIFO does not belong to it";
+            if (o->shares == 0) return "an order with no shares is on the book";
+            shares += o->shares;
+        }
+        if (by_order ? orders == 0 || orders != L[x].orders || shares != L[x].shares
+                     : L[x].orders != 0 || L[x].head != -1 || L[x].shares == 0)
+            return "a level's counts are wrong";
+        if (++n == e->depth_n) nth = x;
+    }
+    if (prev != sd->worst) return "the worst level is wrong";
+    if (n != sd->n) return "a side's level count is wrong";
+    if (sd->nth != (e->depth_n && n >= e->depth_n ? nth : NIL)) return "the depth boundary is wrong";
+    return NULL;
+}
+
+
+/* ---- orders ---- */
+
+/* A new order at the back of its level (the caller checked side, size and
+   that ref is not live); 0, or -1 on OOM (nothing changed). */
+static int rxf_l3_add(rxf_l3 *e, rxf_side *sd, RXF_L3_BOOK book, uint64_t ref, int is_ask, uint32_t shares,
+                      RXF_L3_PRICE px) {
+    int32_t s = rxf_l3_reserve(e) == 0 ? l3_order_alloc(e) : -1;
+    if (s < 0) return -1;
+    int32_t li = rxf_l3_level_for_price(e, sd, is_ask, px);
+    if (li == NIL) { l3_order_free(e, s); return -1; }
+    rxf_order *o = &e->orders[s];
+    rxf_level *lv = &e->lv[li];
+    o->ref = ref; o->price = px; o->shares = shares; o->book = book; o->side = (uint8_t)is_ask; o->live = 1;
+    o->level = li;
+    o->prev = lv->tail; o->next = -1;
+    if (lv->tail >= 0) e->orders[lv->tail].next = s; else lv->head = s;
+    lv->tail = s;
+    lv->orders++;
+    lv->shares += shares;
+    if (rxf_l3_in_top_depth(e, sd, is_ask, px)) e->touched = 1;
+    l3_hash_insert(e, ref, s);
+    return 0;
+}
+
+/* The live order ref, or NULL; *h its hash slot (for rxf_l3_reduce). */
+static inline rxf_order *rxf_l3_order(rxf_l3 *e, uint64_t ref, int64_t *h) {
+    *h = rxf_l3_find(e, ref);
+    return *h < 0 ? NULL : &e->orders[e->hash[*h]];
+}
+
+/* Every order of one side off the book (a clear); the side ends empty. */
+static void rxf_l3_clear_side(rxf_l3 *e, rxf_side *sd, int is_ask) {
+    while (sd->best != NIL) {
+        int32_t s = e->lv[sd->best].head;
+        int64_t h = s >= 0 ? rxf_l3_find(e, e->orders[s].ref) : -1;
+        if (h >= 0) rxf_l3_reduce(e, sd, h, UINT32_MAX);
+        else rxf_l3_level_remove(e, sd, is_ask, sd->best); /* a level without orders */
+    }
+}
+
+/* ---- levels without orders (price-level feeds) ---- */
+
+/* Set the level at px to size (0 removes it); 0, or -1 on OOM. */
+static int rxf_l3_set_level(rxf_l3 *e, rxf_side *sd, int is_ask, RXF_L3_PRICE px, uint64_t size) {
+    if (size == 0) {
+        int32_t z = rxf_l3_find_level(e, sd, is_ask, px);
+        if (z != NIL) {
+            if (rxf_l3_in_top_depth(e, sd, is_ask, px)) e->touched = 1;
+            rxf_l3_level_remove(e, sd, is_ask, z);
+        }
+        return 0;
+    }
+    int32_t z = rxf_l3_level_for_price(e, sd, is_ask, px);
+    if (z == NIL) return -1;
+    e->lv[z].shares = size;
+    if (rxf_l3_in_top_depth(e, sd, is_ask, px)) e->touched = 1;
+    return 0;
+}
+
+/* Every level of one side off (price-level books). */
+static void rxf_l3_clear_levels(rxf_l3 *e, rxf_side *sd, int is_ask) {
+    while (sd->best != NIL) rxf_l3_level_remove(e, sd, is_ask, sd->best);
+}
+
+/* ---- life cycle and checks ---- */
+
+static int rxf_l3_init(rxf_l3 *e, uint32_t depth_n) {
+    memset(e, 0, sizeof(*e));
+    e->free_head = -1;
+    e->depth_n = depth_n;
+    e->hash_cap = 1u << 17;
+    e->hash = malloc(e->hash_cap * sizeof(int32_t));
+    if (!e->hash || rxf_l3_grow(&e->oom, &e->orders, &e->cap_orders, sizeof(rxf_order), 1u << 16, POOL_MAX) != 0 ||
+        rxf_l3_grow(&e->oom, &e->lv, &e->cap_lv, sizeof(rxf_level), 4096, POOL_MAX) != 0)
+        return -1;
+    memset(&e->lv[NIL], 0, sizeof(rxf_level));
+    e->n_lv = 1;
+    for (uint64_t i = 0; i < e->hash_cap; i++) e->hash[i] = EMPTY;
+    return 0;
+}
+
+static void rxf_l3_free(rxf_l3 *e) {
+    free(e->orders); free(e->hash); free(e->lv);
+    memset(e, 0, sizeof(*e));
+}
+
+/* One side's structure checked; NULL when sound, else what is wrong (static text). */
+static const char *rxf_l3_check_side(const rxf_l3 *e, const rxf_side *sd, int is_ask, RXF_L3_BOOK book,
+                                     int by_order) {
+    if (e->lv[NIL].red || e->lv[NIL].price || e->lv[NIL].shares) return "the sentinel level was written";
+    if (sd->root == NIL && sd->best == NIL && sd->n == 0) return NULL;
+    int32_t cursor = sd->best;
+    if (e->lv[sd->root].red || l3_check_tree(e, is_ask, sd->root, NIL, &cursor, 0) < 0 || cursor != NIL)
+        return "a level tree breaks a red-black or order rule";
+    return l3_check_threads(e, sd, is_ask, book, by_order);
+}
+
+#endif
