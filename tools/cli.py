@@ -948,7 +948,7 @@ def convert(source: str, outdir: str, types: str | None, no_books: bool, depth: 
     _need(pipe.decoder, "batches", "write Parquet (convert)")
     if not no_books:
         _need(pipe.decoder, "books", "write trades/BBO/depth (convert without --no-books)")
-    books = None if no_books else pipe.decoder.make_books(bbo=True, trades=True, depth=depth)
+    books = None if no_books else _convert_books(pipe.decoder, depth)
     out = ParquetOutput(outdir, books)
     try:
         out.attach(pipe.decoder, types)
@@ -961,6 +961,18 @@ def convert(source: str, outdir: str, types: str | None, no_books: bool, depth: 
                            "directory": outdir}))
     if summary.error:
         _fail(summary.error, RUNTIME)
+
+
+def _convert_books(decoder: Any, depth: int) -> Any:
+    """Books recording trades, BBO changes and depth-``depth`` snapshots; a
+    decoder whose books keep no depth snapshots gets books without them (said on stderr)."""
+    try:
+        return decoder.make_books(bbo=True, trades=True, depth=depth)
+    except ValueError as exc:
+        if not depth:
+            raise
+        click.echo(f"rxfeed: note: no depth.parquet: {exc}", err=True)
+        return decoder.make_books(bbo=True, trades=True)
 
 
 @main.command()
@@ -987,8 +999,9 @@ def plot(source: str, symbol: str, output: str | None, backend: str | None, deco
         _fail(_key_text(exc))
     bbo = books.take_bbo()
     trades = books.take_trades()
-    path = plot_symbol(bbo[bbo["locate"] == book.locate], trades[trades["locate"] == book.locate],
-                       book.depth(20), symbol, output or f"{symbol}.png")
+    key, ident = ("locate", book.locate) if hasattr(book, "locate") else ("symbol", book.index)  # ITCH / IEX
+    path = plot_symbol(bbo[bbo[key] == ident], trades[trades[key] == ident], book.depth(20), symbol,
+                       output or f"{symbol}.png")
     click.echo(f"wrote {path}")
 
 

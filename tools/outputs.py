@@ -32,7 +32,8 @@ def records_to_arrow(arr: np.ndarray) -> Any:
     return pa.table(cols)
 
 
-#: ITCH types that change a book or print a trade: only these fill the books' buffers.
+#: ITCH types that change a book or print a trade: only these fill the books' buffers
+#: (books of another protocol say theirs as ``book_types``).
 BOOK_TYPES = "AFECXDUPQ"
 
 
@@ -61,7 +62,8 @@ class ParquetOutput:
         self.types = None if types is None else frozenset(types)
         wanted = types
         if types is not None and self.books is not None:
-            wanted = types + "".join(t for t in BOOK_TYPES if t not in types)
+            book_types = getattr(self.books, "book_types", BOOK_TYPES)
+            wanted = types + "".join(t for t in book_types if t not in types)
         decoder.subscribe_batches(self.on_batch, wanted)
 
     def _write(self, name: str, table: Any) -> None:
@@ -108,13 +110,14 @@ def plot_symbol(books_bbo: np.ndarray, trades: np.ndarray, depth: dict[str, list
     import matplotlib.pyplot as plt
 
     fig, (ax, axd) = plt.subplots(1, 2, figsize=(13, 5), gridspec_kw={"width_ratios": [3, 1]})
-    hours = books_bbo["timestamp"] / 3.6e12
+    day_ns = 86_400 * 10**9  # ITCH: ns since midnight; IEX: ns since the epoch (hours shown in UTC)
+    hours = (books_bbo["timestamp"] % day_ns) / 3.6e12
     bid = np.where(books_bbo["bid_price"] > 0, books_bbo["bid_price"] / 1e4, np.nan)
     ask = np.where(books_bbo["ask_price"] > 0, books_bbo["ask_price"] / 1e4, np.nan)
     ax.step(hours, bid, where="post", color="tab:green", lw=0.8, label="best bid")
     ax.step(hours, ask, where="post", color="tab:red", lw=0.8, label="best offer")
     if len(trades):
-        ax.scatter(trades["timestamp"] / 3.6e12, trades["price"] / 1e4, s=4, color="black", alpha=0.5,
+        ax.scatter((trades["timestamp"] % day_ns) / 3.6e12, trades["price"] / 1e4, s=4, color="black", alpha=0.5,
                    label="trades")
     ax.set_xlabel("hours since midnight")
     ax.set_ylabel("price ($)")

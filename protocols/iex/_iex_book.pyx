@@ -75,6 +75,9 @@ cdef class IexBooks:
         (the option exists so that callers of ITCH's books get a clear error).
     """
 
+    #: IEX types that change a book or print a trade (every feed's): only these fill the buffers
+    book_types = "85QaMRLCT"
+
     def __cinit__(self, bint bbo=False, bint trades=False, bint latency=False, unsigned int depth=0):
         if depth:
             raise ValueError("IexBooks keep no depth snapshots (depth=0; rxfeed convert --depth 0)")
@@ -290,6 +293,12 @@ class IexBook:
     def asks(self, n: int = -1) -> list:
         """Ask levels, best first, as :meth:`bids`."""
         return self._books._levels(self.index, self.feed, 1, n)
+
+    def depth(self, n: int = 10) -> dict:
+        """``{"bids": [(price, size, orders), ...], "asks": [...]}``, best first, ``n``
+        levels, as ITCH's ``Book.depth`` (orders 0 where the feed has none: DEEP, TOPS)."""
+        return {side: [(lv[0], lv[1], lv[2] if len(lv) > 2 else 0) for lv in levels(n)]
+                for side, levels in (("bids", self.bids), ("asks", self.asks))}
 
     @property
     def best_bid(self):
