@@ -10,10 +10,10 @@ import json
 
 from rxfeed.tools.iex_generator import generate_iex
 
-from .netns import veth_pair
-from .test_recovery_live import CLI, GROUP_A, GROUP_B, _send, _wait_for
-
 import subprocess
+
+from .netns import veth_pair
+from .test_recovery_live import CLI, GROUP_A, GROUP_B, _send, run_listener
 
 
 def _listen(net, *extra: str) -> subprocess.Popen:
@@ -27,16 +27,9 @@ def test_send_and_listen_an_iex_deep_day(tmp_path):
     n = generate_iex(path, "deep", 20_000, 4, 3, session_change_at=None, heartbeat_ns=None)
     with veth_pair("x") as net:
         lst = _listen(net)
-        try:
-            _wait_for(lst, "rxfeed: listening")
-            sent = json.loads(_send(net["ns"], path, GROUP_A, net["peer_ip"], [], rate=2000).communicate(timeout=120)[0])
-            out, err = lst.communicate(timeout=90)
-        finally:
-            if lst.poll() is None:
-                lst.kill()
-                lst.wait()
+        out, err, (sent,) = run_listener(lst, [lambda: _send(net["ns"], path, GROUP_A, net["peer_ip"], [], rate=2000)])
     assert lst.returncode == 0, err
-    s = json.loads(out)
+    s, sent = json.loads(out), json.loads(sent)
     assert sent["messages"] == n and s["decoder"] == "iex" and s["stop_reason"] == "end_of_session"
     assert s["messages"] == n and s["gaps"] == 0 and s["errors"] == {}
 
@@ -47,17 +40,8 @@ def test_ab_lines_with_drops_over_veth(tmp_path):
     with veth_pair("y") as net:
         lst = _listen(net, "--line-b", f'groups=["{GROUP_B}"]', "--faults", "drop=0.05,seed=1", "--faults-b",
                       "drop=0.05,seed=2", "--reorder-window-ms", "2000")
-        try:
-            _wait_for(lst, "rxfeed: listening")
-            a = _send(net["ns"], path, GROUP_A, net["peer_ip"], [], rate=1000)
-            b = _send(net["ns"], path, GROUP_B, net["peer_ip"], [], rate=1000)
-            a.communicate(timeout=120)
-            b.communicate(timeout=120)
-            out, err = lst.communicate(timeout=90)
-        finally:
-            if lst.poll() is None:
-                lst.kill()
-                lst.wait()
+        out, err, _ = run_listener(lst, [lambda g=g: _send(net["ns"], path, g, net["peer_ip"], [], rate=1000)
+                                         for g in (GROUP_A, GROUP_B)])
     assert lst.returncode == 0, err
     s = json.loads(out)
     rec = s["recovery"]

@@ -34,6 +34,24 @@ def _send(ns: str, day, group: str, iface: str, extra: list[str], rate: int = 40
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
+def run_listener(lst: subprocess.Popen, senders: list) -> tuple[str, str, list[str]]:
+    """Once ``lst`` listens, start each sender (a callable returning a Popen),
+    wait for them, then for ``lst``: its (stdout, stderr) and the senders'
+    stdout; ``lst`` is killed if anything fails."""
+    try:
+        _wait_for(lst, "rxfeed: listening")
+        sent = []
+        for p in [start() for start in senders]:
+            out, err = p.communicate(timeout=120)
+            assert p.returncode == 0, err
+            sent.append(out)
+        return (*lst.communicate(timeout=90), sent)
+    finally:
+        if lst.poll() is None:
+            lst.kill()
+            lst.wait()
+
+
 def test_ab_multicast_lines_over_veth_with_drops_and_rerequest(rxfeed_day):
     day = rxfeed_day(100_000, 4, 5, "nasdaq")
     with veth_pair("r") as net:
@@ -89,17 +107,8 @@ def test_ab_as_two_groups_of_one_socket(rxfeed_day):
                         "-o", f"interface={net['host_if']}", "--faults", "drop=0.03,seed=9",
                         "--reorder-window-ms", "2000", "--until-end-of-session", "--max-seconds", "60", "--json"]
         lst = subprocess.Popen(listen, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        try:
-            _wait_for(lst, "rxfeed: listening")
-            a = _send(net["ns"], day, GROUP_A, net["peer_ip"], [], rate=500)
-            b = _send(net["ns"], day, group_b, net["peer_ip"], [], rate=500)
-            a.communicate(timeout=120)
-            b.communicate(timeout=120)
-            out, err = lst.communicate(timeout=90)
-        finally:
-            if lst.poll() is None:
-                lst.kill()
-                lst.wait()
+        out, err, _ = run_listener(lst, [lambda g=g: _send(net["ns"], day, g, net["peer_ip"], [], rate=500)
+                                         for g in (GROUP_A, group_b)])
     assert lst.returncode == 0, err
     s = json.loads(out)
     rec = s["recovery"]

@@ -11,7 +11,7 @@ from rxfeed.protocols.iex.dtypes import DTYPES
 from rxfeed.protocols.iex.spec import FEEDS
 
 from _iex_records cimport *
-from _iex_decode cimport decode_feed
+from _iex_decode cimport decode_feed, record_size_of
 
 _FEED_ID = {"TOPS": 0, "DEEP": 1, "DEEP+": 2}
 
@@ -35,14 +35,7 @@ def decode_record(str feed, bytes raw):
         return "unknown_type", b""
     if status == RXF_IEX_BAD_LENGTH:
         return "bad_length", b""
-    cdef uint8_t size
-    if fid == 0:
-        size = rxf_iex_tops_record_size[p[0]]
-    elif fid == 1:
-        size = rxf_iex_deep_record_size[p[0]]
-    else:
-        size = rxf_iex_deep_plus_record_size[p[0]]
-    return "ok", (<const char *>&rec)[:size]
+    return "ok", (<const char *>&rec)[:record_size_of(fid, p[0])]
 
 
 def decode_one(str feed, bytes raw):

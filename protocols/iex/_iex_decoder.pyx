@@ -22,6 +22,7 @@ from rxfeed_recovery cimport (rxf_seq_block, rxf_seq_callbacks, rxf_recovery, RX
                               rxf_rec_recv, rxf_rec_flush, rxf_hist_value)
 from iextp cimport *
 from _iex_records cimport *
+from _iex_decode cimport decode_feed, record_size_of
 from iex_handlers cimport (RXF_IEX_HANDLERS_VERSION, RXF_IEX_HANDLERS_CAPSULE, RXF_IEX_EVENT_COMPLETE, rxf_iex_meta,
                            rxf_iex_handlers)
 
@@ -68,22 +69,6 @@ cdef extern from *:
 cdef inline void _put(object o, Py_ssize_t i, object v):
     Py_INCREF(v)
     PyTuple_SET_ITEM(o, i, v)
-
-
-cdef inline int _decode(int feed, const uint8_t *m, uint32_t n, rxf_iex_record *r) noexcept nogil:
-    if feed == 0:
-        return rxf_iex_tops_decode(m, n, r)
-    if feed == 1:
-        return rxf_iex_deep_decode(m, n, r)
-    return rxf_iex_deep_plus_decode(m, n, r)
-
-
-cdef inline uint32_t _record_size(int feed, uint8_t t) noexcept nogil:
-    if feed == 0:
-        return rxf_iex_tops_record_size[t]
-    if feed == 1:
-        return rxf_iex_deep_record_size[t]
-    return rxf_iex_deep_plus_record_size[t]
 
 
 cdef inline int _feed_of(uint16_t protocol_id) noexcept nogil:
@@ -165,7 +150,7 @@ cdef inline void _message(DecoderState *st, const uint8_t *m, uint32_t mlen, rxf
     it to every output (``status``: what the session layer made of it; only
     dissect mode passes others than ST_NEW)."""
     cdef rxf_iex_record rec
-    cdef int rc = _decode(st.feed, m, mlen, &rec)
+    cdef int rc = decode_feed(st.feed, m, mlen, &rec)
     cdef int i
     cdef uint8_t t
     cdef uint32_t size
@@ -184,7 +169,7 @@ cdef inline void _message(DecoderState *st, const uint8_t *m, uint32_t mlen, rxf
     for i in range(st.n_handlers):
         if st.handlers[i].on[t] != NULL:
             st.handlers[i].on[t](st.handlers[i].ctx, &rec, meta)
-    size = _record_size(st.feed, t)
+    size = record_size_of(st.feed, t)
     if st.py_sub[t] and not _queue_py(st, &rec, size, meta, meta.packet.rx_ts_ns, status):
         _out_of_memory(st, "python callback queue")
         return
@@ -841,7 +826,7 @@ cdef class IexDecoder:
 
     cdef void _flush_batch(self, uint8_t t) noexcept:
         cdef uint32_t n = self.st.batch_n[t]
-        cdef size_t nbytes = <size_t>n * _record_size(self.st.feed, t)
+        cdef size_t nbytes = <size_t>n * record_size_of(self.st.feed, t)
         self.st.batch_n[t] = 0
         try:
             arr = np.frombuffer((<char *>self.st.batch_buf[t])[:nbytes], dtype=_DTYPES[FEED_NAMES[self.st.feed]][chr(t)])
