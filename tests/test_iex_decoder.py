@@ -217,3 +217,19 @@ def test_ab_lines_with_seeded_drops_deliver_every_message_once(tmp_path):
     both = rec["lost_messages"]
     assert s["messages"] == n - both and s["gap_messages"] == both and s["duplicates"] == 0
     assert rec["gaps_filled"] + rec["lost_ranges"] >= rec["gaps_opened"] - rec["held_now"]
+
+
+# a reorder window no test outlasts: holes are declared lost at the end of the run only
+WIDE_RECOVERY = {"reorder_window_ms": 600_000.0}
+
+
+@pytest.mark.parametrize("change", [{"reset_at": 1500}, {"new_session_at": 1500}])
+@pytest.mark.parametrize("max_jump", [0, 10_000])
+def test_with_recovery_a_confirmed_restart_or_session_change_loses_nothing(change, max_jump):
+    """The segment that confirms a held restart (or, with max_jump, a new
+    session) is taken after the held one: the sequencer must continue from
+    the tracker's new position, not drop it as a copy of the old one."""
+    msgs, segs = day("DEEP", 3000, **change)
+    summary, got, dec = run(segs, max_sequence_jump=max_jump, recovery=WIDE_RECOVERY)
+    assert summary.messages == len(got) == 3000, (summary.duplicates, dec.counters()["recovery"]["duplicate_messages"])
+    assert summary.duplicates == 0 and summary.gap_messages == 0

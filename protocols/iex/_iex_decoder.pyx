@@ -328,6 +328,8 @@ cdef void _stream_packet(DecoderState *st, Stream *sm, const rxf_packet *pkt, in
                 if v.packet_first:
                     first, second = second, first
                 _segment(st, sm, &first)
+                if st.recovering:  # the sequencer continues from the new position, not the old one
+                    _rec_sync(st, sm)
                 _stream_packet(st, sm, &second, depth + 1)
                 if st.recovering:
                     _rec_sync(st, sm)
