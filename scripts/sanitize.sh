@@ -33,7 +33,7 @@ SANITIZED_TESTS=(tests/test_fuzz_corpus.py tests/test_pcap_replay.py tests/test_
                  tests/test_rerequest_client.py tests/test_recovery.py tests/test_faults.py
                  tests/test_iex_codegen.py
                  tests/test_iextp.py tests/test_iex_decoder.py)
-HARNESSES=(pcap stream moldudp64 books)
+HARNESSES=(pcap stream moldudp64 books iex)
 
 san_setup() {
     setup_base clang
