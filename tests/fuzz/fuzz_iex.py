@@ -18,11 +18,16 @@ are subscribed. Properties:
 - the decoder's count equals the messages delivered to Python, per type too,
   and the records in the numpy batches;
 - no more messages than the segments can hold (40-byte header, 3+ bytes per
-  message block).
+  message block);
+- recovery off: every message of a well-formed segment of the stream (the
+  first feed's protocol id, the first 16 channels; checked here in Python)
+  is accounted for exactly once: delivered, a duplicate, implausible
+  (dropped with its held segment) or undecodable (unknown type, bad length).
 """
 
 from __future__ import annotations
 
+import struct
 from collections import Counter
 from typing import Any
 
@@ -35,6 +40,8 @@ from tests.conftest import ListBackend
 from tests.fuzz._harness import fuzz_main, nasdaq_records
 
 IEXTP_HEADER = 40
+PROTOCOL_IDS = (0x8003, 0x8004, 0x8005)  # TOPS, DEEP, DEEP+
+MAX_CHANNELS = 16
 MAX_JUMPS = (10_000, 0, 3)
 SESSIONS_REMEMBERED = 8  # RXF_IEXTP_PAST: earlier sessions whose positions iextp.h keeps
 RECOVERY = {"reorder_window_ms": 600_000.0}  # nothing times out during a run: deterministic
@@ -80,6 +87,39 @@ def check_sequences(got: list, events: list) -> None:
         last[key] = meta.sequence
 
 
+def whole_segment_count(seg: bytes) -> int | None:
+    """The message count of a segment iextp.h accepts as well formed, else None."""
+    if len(seg) < IEXTP_HEADER or seg[0] != 1:
+        return None
+    payload, count = struct.unpack_from("<HH", seg, 12)
+    offset, first = struct.unpack_from("<qq", seg, 16)
+    pos = IEXTP_HEADER
+    for _ in range(count):
+        if len(seg) - pos < 2:
+            return None
+        pos += 2 + int.from_bytes(seg[pos:pos + 2], "little")
+    if payload != len(seg) - IEXTP_HEADER or pos != len(seg) or first < 1 or offset < 0 or first + count >= 1 << 63:
+        return None
+    return count
+
+
+def messages_in_stream(segments: list[bytes]) -> int:
+    """Messages of the well-formed segments the decoder takes with every
+    channel on: the first IEX feed's protocol id (decided by the first
+    version-1 segment of a known one), the first 16 channels."""
+    protocol, channels, total = None, set(), 0
+    for seg in segments:
+        if len(seg) < IEXTP_HEADER or seg[0] != 1:
+            continue
+        proto, channel = struct.unpack_from("<HI", seg, 2)
+        protocol = protocol or (proto if proto in PROTOCOL_IDS else None)
+        if proto != protocol or (channel not in channels and len(channels) == MAX_CHANNELS):
+            continue
+        channels.add(channel)
+        total += whole_segment_count(seg) or 0
+    return total
+
+
 def check_run(segments: list[bytes], options: int, recovery: bool) -> None:
     """The module's properties for one run."""
     s, got, rows, events = run_iex(segments, options, recovery)
@@ -88,6 +128,11 @@ def check_run(segments: list[bytes], options: int, recovery: bool) -> None:
     assert Counter(t for t, _ in got) == Counter(rows) == per_type, (rows, per_type)
     assert s.messages <= sum((len(d) - IEXTP_HEADER) // 3 for d in segments if len(d) >= IEXTP_HEADER)
     check_sequences(got, events)
+    if not recovery:  # each message of a whole segment: delivered, a duplicate, implausible or undecodable
+        c = s.decoder_stats
+        accounted = s.messages + s.duplicates + c["implausible_messages"] + sum(
+            s.errors.get(k, 0) for k in ("unknown_type", "bad_length"))
+        assert accounted == messages_in_stream(segments), (accounted, messages_in_stream(segments), c)
 
 
 def check(data: bytes) -> None:
