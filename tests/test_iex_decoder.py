@@ -233,3 +233,12 @@ def test_with_recovery_a_confirmed_restart_or_session_change_loses_nothing(chang
     summary, got, dec = run(segs, max_sequence_jump=max_jump, recovery=WIDE_RECOVERY)
     assert summary.messages == len(got) == 3000, (summary.duplicates, dec.counters()["recovery"]["duplicate_messages"])
     assert summary.duplicates == 0 and summary.gap_messages == 0
+
+
+@pytest.mark.parametrize("change", [{"reset_at": 1500}, {"new_session_at": 1500}])
+def test_a_confirmed_restart_or_session_change_event_says_where_the_session_starts(change):
+    msgs, segs = day("DEEP", 3000, **change)
+    summary, got, dec = run(segs)  # max_sequence_jump 10,000: both are held and confirmed
+    kind = "sequence_restart" if "reset_at" in change else "session_change"
+    assert [(e["kind"], e["first"]) for e in dec.events if e["kind"] in ("sequence_restart", "session_change")] \
+        == [(kind, 1)]
