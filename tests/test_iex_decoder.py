@@ -277,3 +277,28 @@ def test_convert_and_plot_an_iex_day(tmp_path):
                          timeout=120)
     assert out.returncode == 0, out.stderr
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 20_000
+
+
+# a reorder window no test outlasts: holes are declared lost at the end of the run only
+WIDE_RECOVERY = {"reorder_window_ms": 600_000.0}
+
+
+@pytest.mark.parametrize("change", [{"reset_at": 1500}, {"new_session_at": 1500}])
+@pytest.mark.parametrize("max_jump", [0, 10_000])
+def test_with_recovery_a_confirmed_restart_or_session_change_loses_nothing(change, max_jump):
+    """The segment that confirms a held restart (or, with max_jump, a new
+    session) is taken after the held one: the sequencer must continue from
+    the tracker's new position, not drop it as a copy of the old one."""
+    msgs, segs = day("DEEP", 3000, **change)
+    summary, got, dec = run(segs, max_sequence_jump=max_jump, recovery=WIDE_RECOVERY)
+    assert summary.messages == len(got) == 3000, (summary.duplicates, dec.counters()["recovery"]["duplicate_messages"])
+    assert summary.duplicates == 0 and summary.gap_messages == 0
+
+
+@pytest.mark.parametrize("change", [{"reset_at": 1500}, {"new_session_at": 1500}])
+def test_a_confirmed_restart_or_session_change_event_says_where_the_session_starts(change):
+    msgs, segs = day("DEEP", 3000, **change)
+    summary, got, dec = run(segs)  # max_sequence_jump 10,000: both are held and confirmed
+    kind = "sequence_restart" if "reset_at" in change else "session_change"
+    assert [(e["kind"], e["first"]) for e in dec.events if e["kind"] in ("sequence_restart", "session_change")] \
+        == [(kind, 1)]

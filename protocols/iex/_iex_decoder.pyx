@@ -307,6 +307,7 @@ cdef void _stream_packet(DecoderState *st, Stream *sm, const rxf_packet *pkt, in
             if r == RXF_IEXTP_REJECTED:
                 _held_dropped(st, sm, sm.s.cand_seq, sm.s.cand_end)
             elif r == RXF_IEXTP_CONFIRMED:
+                v.seq = sm.s.next_seq  # the events' first: where the session (re)starts, not set by resolve()
                 _verdict_events(st, sm, &v, pkt.rx_ts_ns)  # the session change / gap up to the new position
                 # the released candidate moves to scratch: either segment may be held again below
                 copy = st.scratch + depth * SCRATCH_CAP
@@ -317,6 +318,8 @@ cdef void _stream_packet(DecoderState *st, Stream *sm, const rxf_packet *pkt, in
                 if v.packet_first:
                     first, second = second, first
                 _segment(st, sm, &first)
+                if st.recovering:  # the sequencer continues from the new position, not the old one
+                    _rec_sync(st, sm)
                 _stream_packet(st, sm, &second, depth + 1)
                 if st.recovering:
                     _rec_sync(st, sm)

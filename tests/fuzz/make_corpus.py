@@ -14,6 +14,7 @@ from pathlib import Path
 
 from rxfeed.tools.generator import (DAY_EPOCH_NS, DEFAULT_SESSION, generate_messages, moldudp64_datagrams, udp_frame,
                               write_nasdaq, write_pcap, write_pcapng)
+from rxfeed.tools.iex_generator import IEXTP_HEADER, iex_messages, iextp_segments
 from tests.fuzz._harness import CORPUS_DIR
 
 
@@ -95,9 +96,29 @@ def iex_books_seeds(out: Path) -> None:
             bytes([code]) + b"".join(len(m).to_bytes(2, "little") + m for m in msgs))
 
 
+def iex_segments(feed: str, n: int, seed: int, **kw: object) -> list[bytes]:
+    """IEX-TP segments of a small generated day (frames of at most 300 bytes, no heartbeats)."""
+    msgs = iex_messages(feed, n, 1, seed)
+    return [s for _, s in iextp_segments(msgs, feed, max_frame=300, heartbeat_ns=None, **kw)]
+
+
+def iex_seeds(out: Path) -> None:
+    """One options byte (tests/fuzz/fuzz_iex.py), then segments in NASDAQ file framing."""
+    (out / "tops.bin").write_bytes(b"\x00" + nasdaq_bytes(iex_segments("tops", 45, 21)[:8]))
+    deep = iex_segments("deep", 50, 22, reset_at=40)
+    heartbeat = IEXTP_HEADER.pack(1, 0, 0x8004, 1, 7, 0, 0, 0, 1, 0)
+    other = iex_segments("deep", 45, 23, session_id=7)[:2]
+    # reordered, duplicated, a gap, another session and its heartbeat, the restart at 1 last
+    mixed = [deep[1], deep[0], deep[0], deep[3], other[0], heartbeat, other[1], deep[2]] + deep[4:]
+    (out / "deep_mixed.bin").write_bytes(b"\x05" + nasdaq_bytes(mixed))
+    one = iex_segments("deep+", 45, 24)[:4]
+    two = iex_segments("deep+", 45, 25, channel=2)[:4]
+    (out / "deep_plus_channels.bin").write_bytes(b"\x1e" + nasdaq_bytes([s for p in zip(one, two) for s in p]))
+
+
 SEEDS: dict[str, Callable[[Path], None]] = {
     "pcap": pcap_seeds, "stream": stream_seeds, "moldudp64": moldudp64_seeds, "books": books_seeds,
-    "iex_books": iex_books_seeds}
+    "iex_books": iex_books_seeds, "iex": iex_seeds}
 
 
 def main() -> None:
