@@ -1,7 +1,6 @@
 """What the books of every protocol share on the Python side: the record of
 lost ranges that makes books ``suspect``, and a native event buffer taken
-as numpy. Protocol-neutral; ITCH's (``protocols/itch50/_book.pyx``) and
-IEX's (``protocols/iex/_iex_book.pyx``) books use it."""
+as numpy. Protocol-neutral: each protocol plugin's books use it."""
 
 from __future__ import annotations
 

@@ -400,11 +400,12 @@ class TestPythonToyDecoder(DecoderConformance):
 
 
 def test_publish_refuses_records_it_cannot_publish(tmp_path):
-    """The ZeroMQ sink publishes ITCH records (a topic per stock): a decoder
-    with batches of other records is one clear error, not a traceback -
-    even when its message types have ITCH letters."""
+    """The ZeroMQ sink publishes ITCH and IEX records (a topic per symbol): a
+    decoder with batches of other records is one clear error, not a
+    traceback - even when its message types have ITCH letters."""
     records.write(tmp_path / "a.rxcy", [datagram(s, [(b"A", b"12"), (b"R", b"3")]) for s in range(1, 20)])
     out = rx("replay", tmp_path / "a.rxcy", "-d", "example_toy", "--publish",
              f"tcp://127.0.0.1:{20000 + (os.getpid() + 41) % 20000}")
     assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr
-    assert "publishes ITCH 5.0 records" in out.stderr and "'example_toy'" in out.stderr
+    assert "publishes records with a symbol" in out.stderr and "'example_toy'" in out.stderr
+    assert "iex, itch50" in out.stderr

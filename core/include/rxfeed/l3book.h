@@ -2,14 +2,14 @@
  * The L3 book engine, protocol-neutral: orders by id and price levels, the
  * verbs every order-by-order feed maps onto (add / reduce (execute, cancel,
  * delete) / modify = reduce + add / clear), and price levels alone for
- * price-level feeds. ITCH (protocols/itch50/book.c) and IEX DEEP and DEEP+
- * (protocols/iex/book.c) glue their messages onto it.
+ * price-level feeds. Each protocol plugin's books glue their messages onto
+ * it (the first-party ones: docs/books.md).
  *
  * Header-only: each including file compiles its own static copy, so the hot
  * path inlines as before, and chooses its types first:
- *   RXF_L3_PRICE  the price type (default int64_t; ITCH: uint32_t)
+ *   RXF_L3_PRICE  the price type (default int64_t; a feed with 32-bit prices: uint32_t)
  *   RXF_L3_BOOK   the type of a book's index in the includer's table of
- *                 books (default uint32_t; ITCH: uint16_t, the stock locate)
+ *                 books (default uint32_t; a feed with 16-bit instrument ids: uint16_t)
  * Two copies with different types cannot meet in one file.
  *
  * Orders live in a pool indexed through an open-addressing hash on the order
