@@ -45,7 +45,7 @@ reserve_hugepages() {
 # System packages (plus any named), the virtualenv and the build tools.
 setup_base() {
     if command -v dpkg >/dev/null 2>&1; then
-        apt_install gcc g++ make pkg-config zlib1g-dev libdpdk-dev iproute2 "$@"
+        apt_install gcc g++ make pkg-config zlib1g-dev libdpdk-dev iproute2 tcpdump "$@"  # tcpdump: the iex-cppparser peer
     fi
     if [ ! -x "$VENV/bin/python" ]; then
         python3 -m venv "$VENV" 2>/dev/null || { apt_install python3-venv python3-dev && python3 -m venv "$VENV"; }
