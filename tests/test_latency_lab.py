@@ -103,6 +103,11 @@ def test_capacity_search_is_monotone_and_bounded():
     assert max(passed) == found["best"]["rate"] < min(set(rates) - set(passed))
     capped = search_capacity(fake(10**9), CapacitySearch(start=1000, factor=3, maximum=5000), far)
     assert [t["rate"] for t in capped["trials"]] == [1000, 3000, 5000] and capped["limited_by"] == "maximum"
+    down = search_capacity(fake(3000), CapacitySearch(start=20_000, factor=2, bisect_steps=2), far)
+    assert [t["rate"] for t in down["trials"]][:4] == [20_000, 10_000, 5000, 2500] and len(down["trials"]) == 6
+    assert 2500 <= down["best"]["rate"] <= 3000 and down["limited_by"] == "loss"
+    never = search_capacity(fake(1), CapacitySearch(start=1000, factor=2), far)
+    assert never["best"] is None and len(never["trials"]) == 7  # the start and DOWN_STEPS (6) steps down
     late = search_capacity(fake(10**9), CapacitySearch(start=1000), time.monotonic() - 1)
     assert late == {"best": None, "limited_by": "time", "trials": []}
     with pytest.raises(ValueError):

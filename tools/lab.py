@@ -38,6 +38,11 @@ _CPUS = sorted(os.sched_getaffinity(0))
 #: The receiver polls on one CPU and the sender busy-waits on another, so
 #: neither waits for the other's time slice (on one CPU both share it).
 RX_CPU, TX_CPU = _CPUS[0], _CPUS[-1]
+#: The kernel socket paths' receive buffer: the ef_vi stand-in's (4 MiB), not
+#: the system default (~208 KiB), so that the paths' capacities compare.
+KERNEL_RCVBUF = 4 << 20
+#: A capacity search whose start rate fails steps down by its factor at most this many times.
+DOWN_STEPS = 6
 #: The sender fell short when it achieved less than this share of the asked rate.
 KEPT_UP_SHARE = 0.95
 
@@ -72,8 +77,8 @@ def veth_pair(tag: str = "a") -> Iterator[dict[str, str]]:
 def available_paths() -> dict[str, dict[str, Any]]:
     """Receive paths this build and machine can run: name -> listen arguments."""
     paths: dict[str, dict[str, Any]] = {
-        "kernel_blocking": {"backend": "udp_socket", "opts": {"blocking": True}},
-        "kernel_busy_poll": {"backend": "udp_socket", "opts": {"busy_poll_us": 50}},
+        "kernel_blocking": {"backend": "udp_socket", "opts": {"blocking": True, "rcvbuf": KERNEL_RCVBUF}},
+        "kernel_busy_poll": {"backend": "udp_socket", "opts": {"busy_poll_us": 50, "rcvbuf": KERNEL_RCVBUF}},
     }
     try:
         from rxfeed.backends.dpdk import _dpdk  # noqa: F401
@@ -213,7 +218,8 @@ def run_lab(messages: int = 20_000, rates: tuple[float, ...] = (2000.0, 10000.0)
 @dataclass
 class CapacitySearch:
     """How :func:`run_capacity` searches: asked rates (datagrams/s) from
-    ``start``, times ``factor`` while runs pass, up to ``maximum``; then
+    ``start``, times ``factor`` while runs pass, up to ``maximum`` (divided
+    by it while they fail, at most DOWN_STEPS times); then
     ``bisect_steps`` geometric bisections between the highest pass and the
     lowest failure; all paths together within ``max_seconds`` (a run started
     before the budget ran out is finished)."""
@@ -244,27 +250,39 @@ def _why_failed(row: dict[str, Any]) -> str:
     return "sender" if row["sender_short"] else "loss"
 
 
-def search_capacity(trial: Callable[[float], dict[str, Any]], search: CapacitySearch,
-                    deadline: float) -> dict[str, Any]:
-    """The highest asked rate for which ``trial`` passes (:func:`run_passed`):
-    multiply by ``factor`` until a failure, the maximum or the deadline, then
-    bisect. Every passing rate tried is below every failing one, by construction.
-    Returns the best run (None if the start rate failed), what stopped the
-    search (``limited_by``) and every run (``trials``)."""
-    trials: list[dict[str, Any]] = []
+def _bracket(trial: Callable[[float], dict[str, Any]], search: CapacitySearch, deadline: float,
+             trials: list[dict[str, Any]]) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """(highest pass, lowest failure) by stepping by ``factor`` from the start
+    rate: up while runs pass (to the maximum), down while they fail (at most
+    DOWN_STEPS times); either may be None."""
     best: dict[str, Any] | None = None
     failed: dict[str, Any] | None = None
     rate = search.start
     while time.monotonic() < deadline:
         row = trial(rate)
         trials.append(row)
-        if not run_passed(row):
+        if run_passed(row):
+            best = row
+            if failed is not None or rate >= search.maximum:
+                break
+            rate = min(rate * search.factor, search.maximum)
+        else:
             failed = row
-            break
-        best = row
-        if rate >= search.maximum:
-            break
-        rate = min(rate * search.factor, search.maximum)
+            if best is not None or len(trials) > DOWN_STEPS:
+                break
+            rate = round(rate / search.factor)
+    return best, failed
+
+
+def search_capacity(trial: Callable[[float], dict[str, Any]], search: CapacitySearch,
+                    deadline: float) -> dict[str, Any]:
+    """The highest asked rate for which ``trial`` passes (:func:`run_passed`):
+    multiply by ``factor`` until a failure, the maximum or the deadline (or
+    divide until a pass if the start rate fails), then bisect. Every passing rate tried is below every failing one, by construction.
+    Returns the best run (None if the start rate failed), what stopped the
+    search (``limited_by``) and every run (``trials``)."""
+    trials: list[dict[str, Any]] = []
+    best, failed = _bracket(trial, search, deadline, trials)
     for _ in range(search.bisect_steps if best and failed else 0):
         if time.monotonic() >= deadline:
             break
