@@ -138,8 +138,8 @@ def run_one(name: str, spec: dict[str, Any], net: dict[str, str], source: Path, 
     env = {**os.environ, **spec.get("env", {})}
     if "RXF_EFVI_STANDIN_UDP" in env:  # a live path: the stand-in must not replay a capture instead
         env.pop("RXF_EFVI_STANDIN_PCAP", None)
-    lst = subprocess.Popen(_listen_cmd(spec, net, arrivals, listen_seconds), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                           text=True, env=env)
+    lst = subprocess.Popen(_listen_cmd(spec, net, arrivals, listen_seconds), stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True, env=env)
     try:
         seen = ""
         while "rxfeed: listening" not in seen:
@@ -278,15 +278,17 @@ def search_capacity(trial: Callable[[float], dict[str, Any]], search: CapacitySe
                     deadline: float) -> dict[str, Any]:
     """The highest asked rate for which ``trial`` passes (:func:`run_passed`):
     multiply by ``factor`` until a failure, the maximum or the deadline (or
-    divide until a pass if the start rate fails), then bisect. Every passing rate tried is below every failing one, by construction.
-    Returns the best run (None if the start rate failed), what stopped the
+    divide until a pass if the start rate fails), then bisect. Every passing
+    rate tried is below every failing one, by construction.
+    Returns the best run (None if no rate passed), what stopped the
     search (``limited_by``) and every run (``trials``)."""
     trials: list[dict[str, Any]] = []
     best, failed = _bracket(trial, search, deadline, trials)
     for _ in range(search.bisect_steps if best and failed else 0):
-        if time.monotonic() >= deadline:
+        middle = round(math.sqrt(best["rate"] * failed["rate"]))
+        if time.monotonic() >= deadline or not best["rate"] < middle < failed["rate"]:
             break
-        row = trial(round(math.sqrt(best["rate"] * failed["rate"])))
+        row = trial(middle)
         trials.append(row)
         if run_passed(row):
             best = row
