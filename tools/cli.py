@@ -1011,20 +1011,35 @@ def bench() -> None:
 
 
 @bench.command("latency")
-@click.option("--messages", "-n", type=click.IntRange(min=64), default=20_000, show_default=True,
-              help="messages per run")
+@click.option("--messages", "-n", type=click.IntRange(min=64), default=None,
+              help="messages per run  [default: 20,000; 200,000 with --capacity]")
 @click.option("--rates", default="2000,10000", show_default=True, help="datagrams per second, comma-separated")
 @click.option("--paths", default=None, help="comma-separated subset (default: every available path)")
 @click.option("--png", type=OutputPath(empty_ok=True), default="latency-cdf.png", show_default=True,
-              help="CDF plot ('': none)")
+              help="CDF plot ('': none; not with --capacity)")
 @click.option("--json", "as_json", is_flag=True, help="print the rows as JSON")
-def bench_latency(messages: int, rates: str, paths: str | None, png: str, as_json: bool) -> None:
+@click.option("--capacity", is_flag=True,
+              help="per path, search the highest asked rate the sender achieved and the receiver got without loss")
+@click.option("--start-rate", type=click.FloatRange(min=0, min_open=True), default=10_000.0, show_default=True,
+              help="--capacity: first asked rate (datagrams/s)")
+@click.option("--factor", type=click.FloatRange(min=1, min_open=True), default=2.0, show_default=True,
+              help="--capacity: multiply the asked rate by this while runs pass")
+@click.option("--max-rate", type=click.FloatRange(min=0, min_open=True), default=2_000_000.0, show_default=True,
+              help="--capacity: highest asked rate (datagrams/s)")
+@click.option("--bisect-steps", type=click.IntRange(min=0, max=20), default=3, show_default=True,
+              help="--capacity: bisections between the highest pass and the lowest failure")
+@click.option("--max-seconds", type=click.FloatRange(min=0, min_open=True), default=300.0, show_default=True,
+              help="--capacity: time budget for all paths (a run already started is finished)")
+def bench_latency(messages: int | None, rates: str, paths: str | None, png: str, as_json: bool, capacity: bool,
+                  start_rate: float, factor: float, max_rate: float, bisect_steps: int, max_seconds: float) -> None:
     """Latency lab: a veth pair in a namespace it creates (and removes), a paced
-    sender, and each receive path at each rate; one-way send -> handler-done
-    latency per datagram, and loss. Needs root (namespaces)."""
-    if png:
+    sender, and each receive path at each rate; the send rate achieved beside
+    the one asked, one-way send -> handler-done latency per datagram, and
+    loss. With --capacity, each path's highest loss-free rate instead. Needs
+    root (namespaces)."""
+    if png and not capacity:
         _require("matplotlib", "bench latency", hint=" (or --png '' for no plot)")
-    from .lab import available_paths, run_lab
+    from .lab import CapacitySearch, available_paths, run_capacity, run_lab
 
     if os.geteuid() != 0:
         _fail("bench latency needs root (it creates a network namespace and a veth pair)", RUNTIME)
@@ -1036,25 +1051,71 @@ def bench_latency(messages: int, rates: str, paths: str | None, png: str, as_jso
     unknown = set(wanted or []) - set(available_paths())
     if unknown:
         _fail(f"unknown or unavailable paths {sorted(unknown)}; available: {sorted(available_paths())}")
+    if capacity:
+        try:
+            search = CapacitySearch(start_rate, factor, max_rate, bisect_steps, max_seconds)
+        except ValueError as exc:
+            _fail(f"{exc} (--start-rate {start_rate:g} --max-rate {max_rate:g})")
+        _print_capacity(run_capacity(messages or 200_000, search, wanted), as_json)
+        return
+    messages = messages or 20_000
     rows = run_lab(messages, rate_list, wanted, png)
     table = [{k: v for k, v in r.items() if k != "latency_us"} for r in rows]
     if as_json:
         click.echo(json.dumps(table))
         return
+    _print_latency(table, messages)
+    click.echo(f"CDF: {png}")
+
+
+def _rate(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.0f}"
+
+
+def _print_latency(table: list[dict[str, Any]], messages: int) -> None:
+    """The lab's rows as a table; a sender that fell short is marked and said below."""
     from rich.console import Console
     from rich.table import Table
 
     t = Table(title=f"one-way latency, send -> handler done (us); {messages:,} messages per run")
-    for col in ("path", "rate/s", "loss %", "p50", "p90", "p99", "p99.9", "max", "rxfeed p99 (ns)"):
+    for col in ("path", "asked/s", "achieved/s", "loss %", "p50", "p90", "p99", "p99.9", "max", "rxfeed p99 (ns)"):
         t.add_column(col)
+    short = []
     for r in table:
         if "error" in r:
-            t.add_row(r["path"], str(int(r["rate"])), "-", f"failed: {r['error'][:60]}", "", "", "", "", "")
+            t.add_row(r["path"], _rate(r["rate"]), "-", "-", f"failed: {r['error'][:60]}", "", "", "", "", "")
             continue
-        t.add_row(r["path"], str(int(r["rate"])), str(r["loss_pct"]), *(str(r.get(k, "-")) for k in
-                  ("p50_us", "p90_us", "p99_us", "p99_9_us", "max_us")), str(r.get("rxfeed_p99_ns")))
+        mark = " (short!)" if r["sender_short"] else ""
+        if mark:
+            short.append(r)
+        t.add_row(r["path"], _rate(r["rate"]), _rate(r["achieved_datagrams_per_s"]) + mark, str(r["loss_pct"]),
+                  *(str(r.get(k, "-")) for k in ("p50_us", "p90_us", "p99_us", "p99_9_us", "max_us")),
+                  str(r.get("rxfeed_p99_ns")))
     Console().print(t)
-    click.echo(f"CDF: {png}")
+    for r in short:
+        click.echo(f"sender fell short on {r['path']}: achieved {_rate(r['achieved_datagrams_per_s'])} of "
+                   f"{_rate(r['rate'])} datagrams/s asked ({_rate(r['achieved_messages_per_s'])} of "
+                   f"{_rate(r['asked_messages_per_s'])} messages/s)")
+
+
+def _print_capacity(rows: list[dict[str, Any]], as_json: bool) -> None:
+    """Each path's highest loss-free rate: asked, achieved, received, loss, and what stopped the search."""
+    if as_json:
+        click.echo(json.dumps(rows))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(title="highest loss-free rate per path (datagrams/s; messages/s)")
+    for col in ("path", "asked dgram/s", "achieved dgram/s", "asked msg/s", "achieved msg/s", "received msgs",
+                "loss %", "limited by", "runs"):
+        t.add_column(col)
+    for r in rows:
+        t.add_row(r["path"], _rate(r["asked_datagrams_per_s"]), _rate(r["achieved_datagrams_per_s"]),
+                  _rate(r["asked_messages_per_s"]), _rate(r["achieved_messages_per_s"]),
+                  _rate(r["messages_received"]), str(r["loss_pct"] if r["loss_pct"] is not None else "-"),
+                  r["limited_by"], str(len(r["trials"])))
+    Console().print(t)
 
 
 def _host_port(value: str, option: str, lowest_port: int = 1) -> tuple[str, int]:
