@@ -893,8 +893,16 @@ def _report_conditions(summary: Any) -> None:
         click.echo(f"rxfeed: warning: decode errors: {json.dumps(summary.errors)}", err=True)
 
 
-def _generate_day(output: str, feed: str, messages: int, symbols: int, seed: int, fmt: str | None) -> int:
-    """One synthetic day of ``feed`` to ``output``; the message count."""
+def _generate_day(output: str, feed: str, messages: int, symbols: int, seed: int, fmt: str | None,
+                  market: bool = False) -> int:
+    """One synthetic day of ``feed`` to ``output``; the message count. ``market``:
+    the full-market ITCH 5.0 day (skewed symbols, moving prices, deep books)."""
+    if market:
+        if feed != "itch50":
+            raise ValueError("--market days are ITCH 5.0 (--feed itch50)")
+        from .market_generator import generate_market
+
+        return generate_market(output, messages, symbols, seed, fmt)
     if feed == "itch50":
         from .generator import generate as gen
 
@@ -908,18 +916,26 @@ def _generate_day(output: str, feed: str, messages: int, symbols: int, seed: int
 
 @main.command()
 @click.argument("output", type=OutputPath())
-@click.option("--messages", "-n", type=int, default=100_000, show_default=True)
-@click.option("--symbols", type=int, default=8, show_default=True)
+@click.option("--messages", "-n", type=int, default=None,
+              help="messages in the day  [default: 100,000; 50,000,000 with --market]")
+@click.option("--symbols", type=int, default=None, help="symbols  [default: 8; 8,000 with --market]")
 @click.option("--seed", type=int, default=1, show_default=True)
 @click.option("--format", "fmt", type=click.Choice(["nasdaq", "pcap", "pcapng"]), help="default: from the name")
 @click.option("--feed", type=click.Choice(["itch50", "iex-tops", "iex-deep", "iex-deep+"]), default="itch50",
               show_default=True, help="ITCH 5.0 over MoldUDP64, or an IEX feed over IEX-TP (pcap/pcapng only)")
-def generate(output: str, messages: int, symbols: int, seed: int, fmt: str | None, feed: str) -> None:
+@click.option("--market", is_flag=True, help="a full-market ITCH 5.0 day: Zipf-skewed symbols, prices that walk, "
+              "deep books, a TotalView-like mix (docs/performance.md)")
+def generate(output: str, messages: int | None, symbols: int | None, seed: int, fmt: str | None, feed: str,
+             market: bool) -> None:
     """Write a deterministic synthetic day: ITCH 5.0 (NASDAQ file, pcap or pcapng) or an IEX feed
     (TOPS, DEEP, DEEP+ over IEX-TP; pcap or pcapng); .gz compresses."""
     t0 = time.perf_counter()
+    if messages is None:
+        messages = 50_000_000 if market else 100_000
+    if symbols is None:
+        symbols = 8_000 if market else 8
     try:
-        n = _generate_day(output, feed, messages, symbols, seed, fmt)
+        n = _generate_day(output, feed, messages, symbols, seed, fmt, market)
     except ValueError as exc:
         _fail(str(exc))
     except OSError as exc:
