@@ -108,7 +108,7 @@ def test_skew_mix_and_live_orders_grow():
 
 def _peak_bytes(n: int) -> int:
     tracemalloc.start()
-    for _ in generate_market_messages(n, 500, seed=4, max_live_orders=4_000):
+    for _ in generate_market_messages(n, 500, seed=4, max_live_orders=1_000):
         pass
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
@@ -116,8 +116,8 @@ def _peak_bytes(n: int) -> int:
 
 
 def test_memory_is_bounded_by_live_orders_not_messages():
-    small, large = _peak_bytes(60_000), _peak_bytes(240_000)
-    assert large < 1.25 * small and large < 12_000_000
+    small, large = _peak_bytes(30_000), _peak_bytes(120_000)   # both reach the cap of 1,000 live orders
+    assert large < 1.15 * small and large < 12_000_000
 
 
 def test_cli_generate_market(tmp_path):

@@ -43,7 +43,7 @@ from .generator import DEFAULT_SYMBOLS, _Counter, _ts_pack, frames_for, write_na
 #: The big day of issue 13: 8,000 symbols, 50M messages.
 MARKET_SYMBOLS = 8_000
 MARKET_MESSAGES = 50_000_000
-_BATCH = 1 << 15
+_BATCH = 1 << 13
 _TICK = 100                    # one cent in ITCH price units (1e-4 $)
 _OPEN_NS = (9 * 3600 + 1800) * 10**9
 _CLOSE_NS = 16 * 3600 * 10**9
