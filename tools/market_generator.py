@@ -16,8 +16,9 @@ output it leaves untouched; it reuses its encoders and writers):
   order at random, so orders are cancelled deep in the book too;
 - the mix is A/D dominant, U and X common, E/C less, B rare, with F, P and I;
   adds outnumber removals by a few percent, so live orders grow with the day
-  (about 4.5% of the messages: 2M+ live orders at 50M messages), unless
-  ``max_live_orders`` caps them.
+  (a delete becomes an add while live orders are below 4.5% of the messages
+  so far: 2.2M+ live orders at 50M messages), unless ``max_live_orders``
+  (at least 64) caps them.
 
 Every message is consistent with the book so far: executions and cancels
 reference live orders and never exceed their remaining shares, replaces
@@ -51,11 +52,13 @@ _SESSION_S = (_CLOSE_NS - _OPEN_NS) / 1e9
 
 #: Cumulative thresholds of the activity mix, in this order:
 #: A, F (adds); E, C (executions); X, D, U (cancels, replaces); P, I, B (off-book).
-_MIX = {"A": 0.428, "F": 0.020, "E": 0.035, "C": 0.004, "X": 0.060, "D": 0.365, "U": 0.068,
+_MIX = {"A": 0.428, "F": 0.020, "E": 0.035, "C": 0.004, "X": 0.040, "D": 0.385, "U": 0.068,
         "P": 0.010, "I": 0.0098, "B": 0.0002}
 _KEYS = tuple(_MIX)
 _CUM = tuple(float(x) for x in np.cumsum([_MIX[k] for k in _KEYS]))
 _ADD_END, _EXEC_END, _MOD_END = _CUM[1], _CUM[3], _CUM[6]
+#: Live orders grow by at least this fraction of the activity messages (2.2M at 50M).
+_GROWTH = 0.045
 
 
 def _symbol_name(i: int) -> bytes:
@@ -125,6 +128,7 @@ class _Market:
         self.factor = self.root = 1.0     # the intraday volatility factor now, and its square root
         self.max_live = max_live
         self.peak_live = 0
+        self.seen = 0
 
     # -- book state -----------------------------------------------------
     def best(self, key: int) -> int:
@@ -231,11 +235,11 @@ class _Market:
         ref = self.refs[int(u * len(self.refs))]
         o = self.orders[ref]
         sym, side, qty = o[0], o[1], o[2]
-        if r < _CUM[4] and qty > 100:   # partial cancel, leaving at least one lot
-            q = qty - 100 if lot >= qty else lot
+        if r < _CUM[4] and qty > 1:     # partial cancel (an odd lot when the order is down to one lot)
+            q = lot if lot < qty else qty // 2
             o[2] -= q
             return _X(b"X", sym + 1, self.track, th, tl, ref, q)
-        if r < _CUM[5]:                 # delete, or a cancel of a one-lot order
+        if r < _CUM[5]:                 # delete, or a cancel of a one-share order
             self.remove(ref)
             return _D(b"D", sym + 1, self.track, th, tl, ref)
         self.remove(ref)                # replace: new reference, price and size; back of the queue
@@ -261,8 +265,12 @@ class _Market:
         """The next message, at ``ts`` (``th``, ``tl``: its halves) with tracking number ``track``."""
         self.ts, self.track, self.factor, self.root = ts, track, factor, root
         live = len(self.refs)
-        if self.max_live is not None and live >= self.max_live and r < _ADD_END:
-            r = _CUM[4] + (r / _ADD_END) * (_CUM[5] - _CUM[4])   # at the cap an add becomes a delete
+        self.seen += 1
+        if self.max_live is not None and live >= self.max_live:
+            if r < _ADD_END:
+                r = _CUM[4] + (r / _ADD_END) * (_CUM[5] - _CUM[4])   # at the cap an add becomes a delete
+        elif _CUM[4] <= r < _CUM[5] and live < _GROWTH * self.seen:
+            r = (r - _CUM[4]) / (_CUM[5] - _CUM[4]) * _CUM[0]         # behind the growth line a delete becomes an add
         if r < _ADD_END or (live < 64 and r < _MOD_END):
             self.walk(sym, normal, u2)
             return self.add(r if r < _ADD_END else 0.0, sym, u1, lot, depth, th, tl)
