@@ -34,6 +34,7 @@ import heapq
 import math
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -314,7 +315,7 @@ def _zipf_cumulative(symbols: int, exponent: float) -> np.ndarray:
 
 def generate_market_messages(n_messages: int = MARKET_MESSAGES, symbols: int = MARKET_SYMBOLS, seed: int = 1,
                              zipf: float = 1.0, max_live_orders: int | None = None,
-                             stats: dict | None = None) -> Iterator[bytes]:
+                             stats: dict[str, int] | None = None) -> Iterator[bytes]:
     """Yield a full-market day of ``n_messages`` encoded ITCH 5.0 messages
     (deterministic for a seed). ``stats``, if given, receives ``peak_live``
     and ``live`` (live orders at the peak and at the end) when the day ends."""
@@ -344,7 +345,7 @@ def generate_market_messages(n_messages: int = MARKET_MESSAGES, symbols: int = M
 
 
 def generate_market(path: str | Path, n_messages: int = MARKET_MESSAGES, symbols: int = MARKET_SYMBOLS,
-                    seed: int = 1, fmt: str | None = None, **options) -> int:
+                    seed: int = 1, fmt: str | None = None, **options: Any) -> int:
     """Write a full-market day to ``path`` (NASDAQ file framing, or MoldUDP64
     in pcap/pcapng, from ``fmt`` or the name; ``.gz`` compresses). Returns messages."""
     p = str(path)
