@@ -108,7 +108,7 @@ def test_skew_mix_and_live_orders_grow():
 
 def _peak_bytes(n: int) -> int:
     tracemalloc.start()
-    for _ in generate_market_messages(n, 500, seed=4, max_live_orders=1_000):
+    for _ in generate_market_messages(n, 500, seed=4, max_live_orders=500):
         pass
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
@@ -116,7 +116,7 @@ def _peak_bytes(n: int) -> int:
 
 
 def test_memory_is_bounded_by_live_orders_not_messages():
-    small, large = _peak_bytes(30_000), _peak_bytes(120_000)   # both reach the cap of 1,000 live orders
+    small, large = _peak_bytes(20_000), _peak_bytes(80_000)   # both reach the cap of 500 live orders
     assert large < 1.15 * small and large < 12_000_000
 
 
