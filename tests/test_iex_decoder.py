@@ -255,30 +255,6 @@ def test_arrival_log_has_one_row_per_segment_with_messages():
     assert (np.diff(a["done_ns"].astype(np.int64)) >= 0).all() and len(dec.take_arrivals()) == 0
 
 
-def test_convert_and_plot_an_iex_day(tmp_path):
-    """Parquet per message type, trades and BBO from the books (no depth
-    snapshots for IEX: said on stderr), and the PNG of one symbol."""
-    import pyarrow.parquet as pq
-
-    path = tmp_path / "dp.pcap"
-    msgs = list(iex_messages("deep+", 3000, 2, 6))
-    generate_iex(path, "deep+", 3000, 2, 6)
-    out = subprocess.run(CLI + ["convert", str(path), "-o", str(tmp_path / "pq")], capture_output=True, text=True,
-                         timeout=120)
-    assert out.returncode == 0 and "no depth.parquet" in out.stderr, out.stderr
-    files = json.loads(out.stdout)["files"]
-    for t, n in Counter(chr(m[0]) for m in msgs).items():
-        assert files[f"messages_{t}.parquet"] == n == pq.read_table(tmp_path / "pq" / f"messages_{t}.parquet").num_rows
-    trades = pq.read_table(tmp_path / "pq" / "trades.parquet").to_pydict()
-    assert len(trades["price"]) == files["trades.parquet"] > 0 and min(trades["price"]) > 0
-    assert files["bbo.parquet"] > 0
-    png = tmp_path / "aapl.png"
-    out = subprocess.run(CLI + ["plot", str(path), "-s", "AAPL", "-o", str(png)], capture_output=True, text=True,
-                         timeout=120)
-    assert out.returncode == 0, out.stderr
-    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 20_000
-
-
 # a reorder window no test outlasts: holes are declared lost at the end of the run only
 WIDE_RECOVERY = {"reorder_window_ms": 600_000.0}
 

@@ -4,6 +4,8 @@ real subscriber over loopback TCP and IPC."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import threading
 import time
 from collections import Counter
@@ -19,6 +21,8 @@ from rxfeed.tools.cli import main
 from rxfeed.sinks.zmq_pub import ZmqPubConfig, ZmqPubSink, decode_message
 
 from .conftest import collect
+
+CLI = [sys.executable, "-m", "rxfeed.tools.cli"]
 
 
 def test_convert_to_parquet(day_dir, tmp_path):
@@ -171,3 +175,27 @@ def test_convert_drains_the_books_whatever_types_are_written(day_dir, tmp_path, 
     assert trades["match_number"] == [m.match_number for m in ref]
     assert pq.read_table(out / "bbo.parquet").num_rows == counters["bbo_changes"]
     assert pq.read_table(out / "depth.parquet").num_rows == counters["depth_snapshots"]
+
+
+def test_convert_and_plot_an_iex_day(tmp_path):
+    """Parquet per message type, trades and BBO from the books (no depth
+    snapshots for IEX: said on stderr), and the PNG of one symbol."""
+    from rxfeed.tools.iex_generator import generate_iex, iex_messages
+
+    path = tmp_path / "dp.pcap"
+    msgs = list(iex_messages("deep+", 3000, 2, 6))
+    generate_iex(path, "deep+", 3000, 2, 6)
+    out = subprocess.run(CLI + ["convert", str(path), "-o", str(tmp_path / "pq")], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0 and "no depth.parquet" in out.stderr, out.stderr
+    files = json.loads(out.stdout)["files"]
+    for t, n in Counter(chr(m[0]) for m in msgs).items():
+        assert files[f"messages_{t}.parquet"] == n == pq.read_table(tmp_path / "pq" / f"messages_{t}.parquet").num_rows
+    trades = pq.read_table(tmp_path / "pq" / "trades.parquet").to_pydict()
+    assert len(trades["price"]) == files["trades.parquet"] > 0 and min(trades["price"]) > 0
+    assert files["bbo.parquet"] > 0
+    png = tmp_path / "aapl.png"
+    out = subprocess.run(CLI + ["plot", str(path), "-s", "AAPL", "-o", str(png)], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 20_000

@@ -14,6 +14,7 @@ cdef extern from "rxfeed/hist.h":
 
 import numpy as np
 
+from rxfeed_buffers cimport buffer_bytes
 from rxfeed.book_outputs import record_loss, take_records
 
 #: Feed names (as the generator takes them) -> IEX-TP message protocol ids.
@@ -256,13 +257,13 @@ cdef class IexBooks:
 
     def take_bbo(self):
         """Top-of-book changes so far (numpy, :data:`BBO_DTYPE`); the buffer is emptied."""
-        arr = take_records((<char *>self.b.bbo)[:self.b.n_bbo * BBO_DTYPE.itemsize], BBO_DTYPE)
+        arr = take_records(buffer_bytes(self.b.bbo, self.b.n_bbo * BBO_DTYPE.itemsize), BBO_DTYPE)
         self.b.n_bbo = 0
         return arr
 
     def take_trades(self):
         """Trades so far (numpy, :data:`TRADE_DTYPE`); the buffer is emptied."""
-        arr = take_records((<char *>self.b.trades)[:self.b.n_trades * TRADE_DTYPE.itemsize], TRADE_DTYPE)
+        arr = take_records(buffer_bytes(self.b.trades, self.b.n_trades * TRADE_DTYPE.itemsize), TRADE_DTYPE)
         self.b.n_trades = 0
         return arr
 

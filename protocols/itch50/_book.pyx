@@ -12,6 +12,7 @@ import operator
 
 import numpy as np
 
+from rxfeed_buffers cimport buffer_bytes
 from rxfeed.book_outputs import record_loss, take_records
 
 #: Stock locates are u16 in ITCH 5.0.
@@ -165,13 +166,13 @@ cdef class OrderBooks:
 
     def take_bbo(self):
         """Top-of-book changes so far (numpy, :data:`BBO_DTYPE`); the buffer is emptied."""
-        arr = take_records((<char *>self.b.bbo)[:self.b.n_bbo * BBO_DTYPE.itemsize], BBO_DTYPE)
+        arr = take_records(buffer_bytes(self.b.bbo, self.b.n_bbo * BBO_DTYPE.itemsize), BBO_DTYPE)
         self.b.n_bbo = 0
         return arr
 
     def take_trades(self):
         """Trades so far (numpy, :data:`TRADE_DTYPE`); the buffer is emptied."""
-        arr = take_records((<char *>self.b.trades)[:self.b.n_trades * TRADE_DTYPE.itemsize], TRADE_DTYPE)
+        arr = take_records(buffer_bytes(self.b.trades, self.b.n_trades * TRADE_DTYPE.itemsize), TRADE_DTYPE)
         self.b.n_trades = 0
         return arr
 
@@ -185,7 +186,7 @@ cdef class OrderBooks:
         lvl = np.dtype([("price", "<u4"), ("orders", "<u4"), ("shares", "<u8")])
         dt = np.dtype([("timestamp", "<u8"), ("locate", "<u2"), ("levels", "<u2"), ("_pad", "<u4"),
                        ("bid", lvl, (n,)), ("ask", lvl, (n,))])
-        raw = take_records((<char *>self.b.depth)[:self.b.n_depth * dt.itemsize], dt)
+        raw = take_records(buffer_bytes(self.b.depth, self.b.n_depth * dt.itemsize), dt)
         self.b.n_depth = 0
         return raw
 
