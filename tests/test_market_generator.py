@@ -5,19 +5,23 @@ Python reference book."""
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import itertools
+import re
+import time
 import tracemalloc
 from collections import Counter
 from types import SimpleNamespace
 
+import pytest
 from click.testing import CliRunner
 
 from rxfeed import Pipeline
 from rxfeed.protocols.itch50.reference import decode
 from rxfeed.tools.cli import main
-from rxfeed.tools.generator import generate_messages
-from rxfeed.tools.market_generator import generate_market, generate_market_messages
+from rxfeed.tools.generator import frames_for, generate_messages, write_pcap, write_pcapng
+from rxfeed.tools.market_generator import generate_market, generate_market_messages, market_chunks
 
 from .book_reference import RefBooks
 
@@ -82,6 +86,9 @@ def test_prices_move_spreads_vary_and_orders_rest_deep():
     bids = {q[2] for q in top}
     spreads = {q[4] - q[2] for q in top}
     assert max(bids) - min(bids) >= 20 * 100          # the busiest symbol's bid spans 20+ cents
+    for loc in range(1, 21):                          # and each of the 20 busiest moves through the day
+        theirs = [q[2] for q in ref.bbo_seq if q[1] == loc and q[2]]
+        assert max(theirs) - min(theirs) >= 5 * 100, loc
     assert len(spreads) >= 3 and min(spreads) >= 100  # spreads widen and tighten, never locked
     assert all(q[2] < q[4] for q in ref.bbo_seq if q[2] and q[4])
     assert len(ref.depth(1, "B")) >= 20 and len(ref.depth(1, "S")) >= 20
@@ -107,7 +114,7 @@ def test_skew_mix_and_live_orders_grow():
 
 
 def _peak_bytes(n: int) -> int:
-    tracemalloc.start()
+    tracemalloc.start()   # the native state allocates through PyMem_RawMalloc, so it is traced too
     for _ in generate_market_messages(n, 500, seed=4, max_live_orders=500):
         pass
     peak = tracemalloc.get_traced_memory()[1]
@@ -116,8 +123,76 @@ def _peak_bytes(n: int) -> int:
 
 
 def test_memory_is_bounded_by_live_orders_not_messages():
-    small, large = _peak_bytes(20_000), _peak_bytes(80_000)   # both reach the cap of 500 live orders
+    # both days are several 1 MiB chunks long and reach the cap of 500 live orders
+    small, large = _peak_bytes(100_000), _peak_bytes(400_000)
     assert large < 1.15 * small and large < 12_000_000
+
+
+def _state_bytes(n: int, **kw) -> dict:
+    stats: dict = {}
+    for _ in market_chunks(n, 500, seed=4, stats=stats, **kw):
+        pass
+    return stats
+
+
+def test_native_state_is_a_few_tens_of_bytes_per_live_order():
+    capped = [_state_bytes(n, max_live_orders=2_000)["state_bytes"] for n in (50_000, 400_000)]
+    assert capped[1] < 1.05 * capped[0]   # fixed live orders: no growth with messages (a heap may double once)
+    day = _state_bytes(600_000)
+    assert day["peak_live"] >= 0.04 * 600_000
+    assert day["state_bytes"] / day["peak_live"] < 100  # orders 32 B + 4 B live list, levels, heaps, hash
+
+
+def test_fast_enough_for_a_benchmark_set_up():
+    start = time.process_time()
+    n = sum(len(c) for c in market_chunks(1_000_000, 500, seed=9))
+    cpu = time.process_time() - start
+    assert n > 25_000_000
+    assert cpu < 4.0, f"1M messages took {cpu:.2f} s CPU"   # ~0.5-1 s here; the pure-Python one took ~8 s
+
+
+def test_chunks_are_the_messages_framed():
+    framed = b"".join(market_chunks(50_000, 300, seed=5))
+    msgs = generate_market_messages(50_000, 300, seed=5)
+    assert framed == b"".join(len(m).to_bytes(2, "big") + m for m in msgs)
+
+
+@pytest.mark.parametrize("name, writer", [("m.pcap", write_pcap), ("m.pcapng", write_pcapng),
+                                          ("m.pcap.gz", write_pcap)])
+def test_pcap_writers_equal_the_reference_framing(tmp_path, name, writer):
+    """The native MoldUDP64 packer writes what frames_for() of the messages writes."""
+    fast, ref = tmp_path / name, tmp_path / ("ref-" + name)
+    assert generate_market(fast, 40_000, 200, seed=7) == 40_000
+    writer(ref, frames_for(generate_market_messages(40_000, 200, seed=7)), compress=name.endswith(".gz"))
+    read = gzip.open if name.endswith(".gz") else open
+    with read(fast, "rb") as a, read(ref, "rb") as b:
+        assert a.read() == b.read()
+
+
+@pytest.mark.parametrize("kw, error, text", [
+    ({"symbols": 0}, ValueError, "symbols must be in 1..65,535"),
+    ({"symbols": 70_000}, ValueError, "symbols must be in 1..65,535"),
+    ({"symbols": 2.5}, TypeError, "symbols must be an int"),
+    ({"n_messages": 100, "symbols": 100}, ValueError, "n_messages must be in 270.."),
+    ({"seed": -1}, ValueError, "seed must be in 0.."),
+    ({"seed": "1"}, TypeError, "seed must be an int"),
+    ({"zipf": -1.0}, ValueError, "zipf must be a number in 0..10"),
+    ({"zipf": float("nan")}, ValueError, "zipf must be a number in 0..10"),
+    ({"max_live_orders": 10}, ValueError, "max_live_orders must be in 64.."),
+    ({"max_live_orders": True}, TypeError, "max_live_orders must be an int"),
+])
+def test_bad_arguments_are_clear_errors_at_the_call(kw, error, text):
+    args = {"n_messages": 10_000, "symbols": 10, **kw}
+    with pytest.raises(error, match=re.escape(text)):
+        generate_market_messages(**args)   # checked when called, before the first message is asked for
+    with pytest.raises(error, match=re.escape(text)):
+        market_chunks(**args)
+
+
+def test_unknown_format_is_an_error_before_any_file(tmp_path):
+    with pytest.raises(ValueError, match="unknown format 'csv'"):
+        generate_market(tmp_path / "x", 10_000, 10, fmt="csv")
+    assert not (tmp_path / "x").exists()
 
 
 def test_cli_generate_market(tmp_path):

@@ -100,8 +100,13 @@ def generate_market_messages(n_messages: int = MARKET_MESSAGES, symbols: int = M
     """Yield a full-market day of ``n_messages`` encoded ITCH 5.0 messages
     (deterministic for a seed). ``stats``, if given, receives when the day
     ends ``peak_live`` and ``live`` (live orders at the peak and at the end),
-    ``levels``, ``state_bytes`` (the native state's size) and ``by_type``."""
-    for chunk in market_chunks(n_messages, symbols, seed, zipf, max_live_orders, stats):
+    ``levels``, ``state_bytes`` (the native state's size) and ``by_type``.
+    Arguments are checked when called."""
+    return _split(market_chunks(n_messages, symbols, seed, zipf, max_live_orders, stats))
+
+
+def _split(chunks: Iterator[bytes]) -> Iterator[bytes]:
+    for chunk in chunks:
         yield from split_framed(chunk)
 
 
