@@ -4,6 +4,7 @@
 
 #include <math.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #ifdef MG_USE_PYMEM
 #include <Python.h>
@@ -33,10 +34,16 @@ typedef struct { uint64_t s[4]; int has_spare; double spare; } mg_rng;
 typedef struct { uint64_t ref; uint32_t shares, level, next, prev, live_pos, key; } mg_order;   /* key: 2 * symbol + side */
 typedef struct { uint32_t price, key, head, tail, heap_pos; } mg_level;
 typedef struct { uint32_t rank, level; } mg_entry;
+typedef struct { uint64_t key; uint32_t level, unused; } mg_slot;   /* key 0: an empty slot */
 typedef struct { mg_entry *e; uint32_t n, cap; } mg_heap;
 typedef struct { double fair, vol, widen; int64_t last_ts; double half; } mg_symbol;
 /* one activity message's random draws (independent of the state, so drawn ahead) */
-typedef struct { double r, normal, u1, u2; int64_t step; uint32_t sym, lot, depth; } mg_draw;
+typedef struct {
+    double r, normal, u1, u2;
+    int64_t step;
+    uint32_t sym, lot, depth;
+    uint32_t pick;   /* the live order a cancel or replace takes: u1 * live orders, fixed 2 messages ahead */
+} mg_draw;
 
 #define AHEAD 4   /* draws made ahead, so the state they will touch is prefetched */
 
@@ -55,7 +62,7 @@ struct mg_market {
     mg_order *orders; uint32_t orders_cap, orders_used, order_free;
     uint32_t *live; uint32_t live_n, live_cap;
     mg_level *levels; uint32_t levels_cap, levels_used, level_free, levels_n;
-    uint64_t *hkey; uint32_t *hval; uint32_t hmask, hcount;
+    mg_slot *hash; uint32_t hmask, hcount;
     uint64_t by_type[26];
     mg_draw ahead[AHEAD]; uint32_t ahead_at; int primed;
 };
@@ -99,13 +106,28 @@ static inline uint32_t rng_geometric(mg_rng *r, double inv_log) {
 
 /* ---- growable arrays --------------------------------------------------------- */
 
+/* Ask for transparent huge pages on a big array: its accesses are random, and
+ * with 4 KiB pages nearly each one is a TLB miss. A hint; errors are ignored. */
+static void advise_huge(void *p, size_t bytes) {
+#ifdef MADV_HUGEPAGE
+    const uintptr_t page = 4096;
+    uintptr_t lo = ((uintptr_t)p + page - 1) & ~(page - 1), hi = ((uintptr_t)p + bytes) & ~(page - 1);
+    if (bytes >= (4u << 20) && hi > lo) madvise((void *)lo, hi - lo, MADV_HUGEPAGE);
+#else
+    (void)p; (void)bytes;
+#endif
+}
+
+/* make room for `need` elements: growth by half, so that at most a third of a
+ * big array is slack */
 static int grow(void **p, uint32_t *cap, size_t elem, uint32_t need) {
     if (need <= *cap) return 0;
     uint64_t c = *cap ? *cap : 8;
-    while (c < need) c *= 2;
+    while (c < need) c += c / 2;
     if (c > UINT32_MAX - 1) return -1;
     void *q = MG_REALLOC(*p, (size_t)c * elem);
     if (!q) return -1;
+    advise_huge(q, (size_t)c * elem);
     *p = q;
     *cap = (uint32_t)c;
     return 0;
@@ -121,28 +143,28 @@ static inline uint32_t hslot(const mg_market *m, uint64_t k) {
 static uint32_t hash_find(const mg_market *m, uint32_t key, uint32_t price) {
     uint64_t k = hpack(key, price);
     for (uint32_t i = hslot(m, k);; i = (i + 1) & m->hmask) {
-        if (m->hkey[i] == k) return m->hval[i];
-        if (m->hkey[i] == 0) return NIL;
+        if (m->hash[i].key == k) return m->hash[i].level;
+        if (m->hash[i].key == 0) return NIL;
     }
 }
 
 static void hash_put(mg_market *m, uint64_t k, uint32_t v) {
     uint32_t i = hslot(m, k);
-    while (m->hkey[i]) i = (i + 1) & m->hmask;
-    m->hkey[i] = k;
-    m->hval[i] = v;
+    while (m->hash[i].key) i = (i + 1) & m->hmask;
+    m->hash[i] = (mg_slot){k, v, 0};
 }
 
 static int hash_resize(mg_market *m, uint32_t slots) {
-    uint64_t *ok = m->hkey; uint32_t *ov = m->hval, on = ok ? m->hmask + 1 : 0;
-    uint64_t *nk = MG_MALLOC((size_t)slots * sizeof *nk);
-    uint32_t *nv = MG_MALLOC((size_t)slots * sizeof *nv);
-    if (!nk || !nv) { MG_FREE(nk); MG_FREE(nv); return -1; }
-    memset(nk, 0, (size_t)slots * sizeof *nk);
-    m->hkey = nk; m->hval = nv; m->hmask = slots - 1;
-    for (uint32_t i = 0; i < on; i++)
-        if (ok[i]) hash_put(m, ok[i], ov[i]);
-    MG_FREE(ok); MG_FREE(ov);
+    mg_slot *old = m->hash, *fresh = MG_MALLOC((size_t)slots * sizeof *fresh);
+    uint32_t n = old ? m->hmask + 1 : 0;
+    if (!fresh) return -1;
+    advise_huge(fresh, (size_t)slots * sizeof *fresh);
+    memset(fresh, 0, (size_t)slots * sizeof *fresh);
+    m->hash = fresh;
+    m->hmask = slots - 1;
+    for (uint32_t i = 0; i < n; i++)
+        if (old[i].key) hash_put(m, old[i].key, old[i].level);
+    MG_FREE(old);
     return 0;
 }
 
@@ -158,18 +180,17 @@ static int hash_insert(mg_market *m, uint32_t key, uint32_t price, uint32_t leve
 static void hash_delete(mg_market *m, uint32_t key, uint32_t price) {
     uint64_t k = hpack(key, price);
     uint32_t i = hslot(m, k);
-    while (m->hkey[i] != k) i = (i + 1) & m->hmask;   /* present: the caller holds its level */
+    while (m->hash[i].key != k) i = (i + 1) & m->hmask;   /* present: the caller holds its level */
     for (uint32_t j = i;;) {
         j = (j + 1) & m->hmask;
-        if (m->hkey[j] == 0) break;
-        uint32_t home = hslot(m, m->hkey[j]);
+        if (m->hash[j].key == 0) break;
+        uint32_t home = hslot(m, m->hash[j].key);
         if (((j - home) & m->hmask) >= ((j - i) & m->hmask)) {
-            m->hkey[i] = m->hkey[j];
-            m->hval[i] = m->hval[j];
+            m->hash[i] = m->hash[j];
             i = j;
         }
     }
-    m->hkey[i] = 0;
+    m->hash[i].key = 0;
     m->hcount--;
 }
 
@@ -400,7 +421,7 @@ static size_t msg_execute(mg_market *m, uint8_t *out, const mg_draw *d) {
 
 /* X, D or U of a live order picked at random (deep ones included) */
 static size_t msg_modify(mg_market *m, uint8_t *out, const mg_draw *d) {
-    uint32_t o = m->live[(uint32_t)(d->u1 * m->live_n)];
+    uint32_t o = m->live[d->pick < m->live_n ? d->pick : (uint32_t)(d->u1 * m->live_n)];
     mg_order *x = &m->orders[o];
     uint64_t ref = x->ref;
     uint32_t qty = x->shares, key = x->key, s = key >> 1;
@@ -460,28 +481,41 @@ static void draw(mg_market *m, mg_draw *d) {
 
 /* Prefetch what the coming messages will touch: a random live order is three
  * dependent cache misses (live list, order, its level and neighbours), so
- * each is started a message or two before it is needed. Hints only. */
-static void prefetch_ahead(const mg_market *m) {
+ * each is started a message or two before it is needed; the live order a
+ * message will pick is fixed two messages ahead (its index stays uniform).
+ * The rest are hints. */
+static void prefetch_ahead(mg_market *m) {
     const double *c = m->cum;
     const mg_draw *far = &m->ahead[(m->ahead_at + AHEAD - 1) % AHEAD];
-    const mg_draw *mid = &m->ahead[(m->ahead_at + 1) % AHEAD];
+    mg_draw *mid = &m->ahead[(m->ahead_at + 1) % AHEAD];
     const mg_draw *near = &m->ahead[m->ahead_at];
     uint32_t n = m->live_n;
-    if (far->r >= c[C_C] && far->r < c[C_U] && n)
-        __builtin_prefetch(&m->live[(uint32_t)(far->u1 * n)]);
-    if (mid->r >= c[C_C] && mid->r < c[C_U] && n)
-        __builtin_prefetch(&m->orders[m->live[(uint32_t)(mid->u1 * n) % n]]);
-    else
+    if (!n) return;
+    if (far->r >= c[C_C] && far->r < c[C_U]) __builtin_prefetch(&m->live[(uint32_t)(far->u1 * n)]);
+    mid->pick = (uint32_t)(mid->u1 * n);
+    if (mid->r >= c[C_C] && mid->r < c[C_U]) {
+        __builtin_prefetch(&m->orders[m->live[mid->pick]]);
+    } else {
         __builtin_prefetch(&m->heaps[2 * mid->sym]);
-    if (near->r >= c[C_C] && near->r < c[C_U] && n) {
-        const mg_order *x = &m->orders[m->live[(uint32_t)(near->u1 * n) % n]];
+        __builtin_prefetch(&m->sym[mid->sym]);
+    }
+    if (near->r >= c[C_C] && near->r < c[C_U] && near->pick < n) {
+        const mg_order *x = &m->orders[m->live[near->pick]];
         if (x->prev == NIL || x->next == NIL) __builtin_prefetch(&m->levels[x->level]);
         if (x->prev != NIL) __builtin_prefetch(&m->orders[x->prev]);
         if (x->next != NIL) __builtin_prefetch(&m->orders[x->next]);
-    } else {
+    } else if (near->r >= c[C_F] && near->r < c[C_C]) {   /* an execution: the best levels' first orders */
         const mg_heap *b = &m->heaps[2 * near->sym];
         if (b[0].n) __builtin_prefetch(&m->levels[b[0].e[0].level]);
         if (b[1].n) __builtin_prefetch(&m->levels[b[1].e[0].level]);
+    } else {                                              /* an add: the heads of the heaps, the level's slot */
+        const mg_heap *b = &m->heaps[2 * near->sym];
+        __builtin_prefetch(b[0].e);
+        __builtin_prefetch(b[1].e);
+        const mg_symbol *y = &m->sym[near->sym];
+        double off = y->half * y->widen * m->root + near->depth, f = near->u1 < 0.5 ? y->fair - off : y->fair + off + 0.999;
+        uint32_t side = near->u1 < 0.5 ? 0 : 1, guess = f < 1.0 ? 1 : (uint32_t)f;
+        __builtin_prefetch(&m->hash[hslot(m, hpack(2 * near->sym + side, guess))]);
     }
 }
 
@@ -489,11 +523,15 @@ static void prefetch_ahead(const mg_market *m) {
 static size_t activity(mg_market *m, uint8_t *out) {
     const double *c = m->cum;
     if (!m->primed) {
-        for (int k = 0; k < AHEAD; k++) draw(m, &m->ahead[k]);
+        for (int k = 0; k < AHEAD; k++) {
+            draw(m, &m->ahead[k]);
+            m->ahead[k].pick = UINT32_MAX;
+        }
         m->primed = 1;
     }
     mg_draw d = m->ahead[m->ahead_at];
     draw(m, &m->ahead[m->ahead_at]);
+    m->ahead[m->ahead_at].pick = UINT32_MAX;
     m->ahead_at = (m->ahead_at + 1) % AHEAD;
     prefetch_ahead(m);
     m->ts += d.step;
@@ -623,7 +661,7 @@ void mg_free(mg_market *m) {
     if (m->heaps)
         for (uint32_t k = 0; k < 2 * m->nsym; k++) MG_FREE(m->heaps[k].e);
     MG_FREE(m->heaps); MG_FREE(m->sym); MG_FREE(m->zguide); MG_FREE(m->zcum); MG_FREE(m->names);
-    MG_FREE(m->orders); MG_FREE(m->live); MG_FREE(m->levels); MG_FREE(m->hkey); MG_FREE(m->hval);
+    MG_FREE(m->orders); MG_FREE(m->live); MG_FREE(m->levels); MG_FREE(m->hash);
     MG_FREE(m);
 }
 
@@ -636,7 +674,7 @@ void mg_get_stats(const mg_market *m, mg_stats *s) {
     s->levels = m->levels_n;
     s->state_bytes = sizeof *m + heap_bytes + (uint64_t)m->orders_cap * sizeof(mg_order) +
                      (uint64_t)m->live_cap * 4 + (uint64_t)m->levels_cap * sizeof(mg_level) +
-                     ((uint64_t)m->hmask + 1) * 12 +
+                     ((uint64_t)m->hmask + 1) * sizeof(mg_slot) +
                      (uint64_t)m->nsym * (8 + sizeof(double) + 4 + sizeof(mg_symbol) + 2 * sizeof(mg_heap));
     memcpy(s->by_type, m->by_type, sizeof s->by_type);
 }
