@@ -204,6 +204,8 @@ def test_cli_generate_market(tmp_path):
     assert s.messages == 20_000 and books.counters()["integrity"] == CLEAN
     r = CliRunner().invoke(main, ["generate", str(tmp_path / "i.pcap"), "--market", "--feed", "iex-tops"])
     assert r.exit_code != 0 and "--market days are ITCH 5.0" in r.output
+    r = CliRunner().invoke(main, ["generate", str(tmp_path / "z.itch"), "--market", "--symbols", "0"])
+    assert r.exit_code != 0 and "symbols must be in 1..65,535" in r.output
 
 
 def _replay_pcap(path):

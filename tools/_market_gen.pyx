@@ -18,6 +18,7 @@ cdef class MarketDay:
     cdef mg_market *m
     cdef readonly unsigned long long total, emitted
     cdef bytearray scratch
+    cdef bint busy
 
     def __cinit__(self, unsigned int symbols, unsigned long long n_messages, unsigned long long seed, double zipf,
                   unsigned long long max_live, bytes names):
@@ -39,11 +40,17 @@ cdef class MarketDay:
         cdef size_t used
         if cap < 64:
             raise ValueError("cap must be at least 64 bytes")
+        if self.busy:
+            raise RuntimeError("MarketDay.chunk is already running in another thread")
         if len(self.scratch) < cap:
             self.scratch = bytearray(cap)
         cdef uint8_t *p = <uint8_t *>PyByteArray_AS_STRING(self.scratch)
-        with nogil:
-            used = mg_fill(self.m, p, cap, max_msgs, &msgs)
+        self.busy = True
+        try:
+            with nogil:
+                used = mg_fill(self.m, p, cap, max_msgs, &msgs)
+        finally:
+            self.busy = False
         self.emitted += msgs
         if msgs == 0 and self.emitted < self.total and max_msgs > 0:
             raise MemoryError("market day: the order state could not grow")
