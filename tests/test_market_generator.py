@@ -219,3 +219,36 @@ def _replay_pcap(path):
 def test_first_messages_are_the_system_start_and_directory():
     head = list(itertools.islice(generate_market_messages(5_000, 10), 4))
     assert [m[:1] for m in head] == [b"S", b"S", b"R", b"H"]
+
+
+def _cancel_depths(msgs) -> list[int]:
+    """Ticks between each deleted order and the best price of its side, just before the delete."""
+    orders: dict[int, tuple] = {}
+    levels: dict[tuple, Counter] = {}
+    out = []
+    for m in msgs:
+        d = decode(m)
+        t = d["type"]
+        if t in ("A", "F", "U"):
+            if t == "U":
+                loc, side, old_price = orders.pop(d["original_order_reference_number"])
+                levels[loc, side][old_price] -= 1
+                ref = d["new_order_reference_number"]
+            else:
+                loc, side, ref = d["stock_locate"], d["buy_sell_indicator"], d["order_reference_number"]
+            orders[ref] = (loc, side, d["price"])
+            levels.setdefault((loc, side), Counter())[d["price"]] += 1
+        elif t == "D":
+            loc, side, price = orders.pop(d["order_reference_number"])
+            book = +levels[loc, side]
+            out.append(abs((max(book) if side == "B" else min(book)) - price) // 100)
+            levels[loc, side][price] -= 1
+    return out
+
+
+def test_orders_are_cancelled_deep_in_the_book_too():
+    msgs = [m for m in generate_market_messages(40_000, 40, seed=3) if m[:1] in b"AFUD"]
+    depths = _cancel_depths(msgs)
+    deep = sum(1 for x in depths if x >= 5) / len(depths)
+    at_touch = sum(1 for x in depths if x == 0) / len(depths)
+    assert len(depths) > 10_000 and deep > 0.1 and at_touch > 0.05
