@@ -16,7 +16,7 @@ from cpython.pycapsule cimport PyCapsule_New
 from rxfeed_abi cimport (fill_backend_ops, RXF_BACKEND_CAPSULE, RXF_EOF, RXF_ERROR, RXF_PKT_STREAM,
                          RXF_PKT_SOURCE_RESET)
 from rxfeed_src cimport (rxf_src_open, rxf_src_open_fd, rxf_src_close, rxf_src_peek, rxf_src_advance,
-                         rxf_src_rewind, rxf_src_ended, rxf_src_progress)
+                         rxf_src_rewind, rxf_src_ended, rxf_src_progress, rxf_src_mapped)
 
 from rxfeed import sources
 
@@ -249,7 +249,7 @@ cdef class NasdaqFileReader:
     """Open a NASDAQ ITCH file (``MMDDYYYY.NASDAQ_ITCH50``, plain or ``.gz``;
     a regular file, a pipe or a FIFO)."""
 
-    def __cinit__(self, str path, unsigned int chunk_size=1 << 18, unsigned long long loops=1):
+    def __cinit__(self, str path, unsigned int chunk_size=1 << 18, unsigned long long loops=1, bint mmap=True):
         if chunk_size < 4096:
             raise ValueError("chunk_size must be at least 4096 bytes")
         self.st = <NasdaqFileState *>calloc(1, sizeof(NasdaqFileState))
@@ -258,8 +258,8 @@ cdef class NasdaqFileReader:
         held = sources.claim(path)  # a pipe whose first bytes were read to detect the format
         cdef bytes prefix = held[1] if held else b""
         cdef size_t window = max(4 * chunk_size, 1 << 22)
-        cdef int rc = (rxf_src_open_fd(&self.st.src, held[0], path.encode(), prefix, len(prefix), window) if held
-                       else rxf_src_open(&self.st.src, path.encode(), window))
+        cdef int rc = (rxf_src_open_fd(&self.st.src, held[0], path.encode(), prefix, len(prefix), window, mmap) if held
+                       else rxf_src_open(&self.st.src, path.encode(), window, mmap))
         if rc != 0:
             msg = self.st.src.error.decode(errors="replace")
             free(self.st)
@@ -281,6 +281,11 @@ cdef class NasdaqFileReader:
             if self.is_open:
                 rxf_src_close(&self.st.src)
             free(self.st)
+
+    @property
+    def mapped(self) -> bool:
+        """True when the file is mapped (pointers into the mapping, no copy)."""
+        return self.is_open and rxf_src_mapped(&self.st.src) != 0
 
     def capsule(self):
         return PyCapsule_New(&self.ops, RXF_BACKEND_CAPSULE, NULL)

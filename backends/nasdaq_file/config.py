@@ -13,8 +13,13 @@ class NasdaqFileConfig(PluginConfig):
     :ivar path: the file, plain or gzip; a pipe or FIFO too (read once).
     :ivar chunk_size: bytes handed to the decoder per stream chunk.
     :ivar loops: passes over the file.
+    :ivar mmap: map a plain regular file and hand out pointers into the
+        mapping (no copy; a cut under the replay is still a clear error,
+        see docs/backends/nasdaq_file.md); False reads it through a window
+        as a pipe is. Pipes, FIFOs and gzip are always read.
     """
 
     path: str
     chunk_size: int = Field(1 << 18, ge=4096, le=1 << 26)
     loops: int = Field(1, ge=1)
+    mmap: bool = True
