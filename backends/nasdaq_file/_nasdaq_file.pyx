@@ -20,10 +20,14 @@ from rxfeed_src cimport (rxf_src_open, rxf_src_open_fd, rxf_src_close, rxf_src_p
 
 from rxfeed import sources
 
+cdef extern from *:
+    void __builtin_prefetch(const void *addr) nogil
+
 cdef enum:
     SYNC_CHAIN = 8        # messages in a row that must frame plausibly to resynchronise
     SYNC_SPAN = 8 * 64    # bytes such a chain can span (ITCH 5.0 messages are < 64 bytes)
     MAX_FRAME = 2 + 65535
+    PREFETCH_AHEAD = 1024  # bytes: a few pages' worth of messages ahead of the walk
     CHUNK_OK = 1
     CHUNK_LATER = 2
     CHUNK_END = 0
@@ -126,6 +130,7 @@ cdef size_t _whole_messages(NasdaqFileState *st, const uint8_t *p, size_t avail,
         if f <= 0 or pos + <size_t>f > avail:
             first[0] = f
             return pos
+        __builtin_prefetch(p + pos + PREFETCH_AHEAD)  # a miss here would stall the whole walk
         pos += <size_t>f
 
 

@@ -222,6 +222,7 @@ static int sniff(rxf_src *src, const uint8_t *prefix, size_t prefix_len) {
    it replaced for the rest. */
 
 #define MAP_SLOTS 64
+#define MAP_PREFETCH 4096  /* peek touches a line this far ahead (hardware prefetch stops at pages) */
 
 static struct {
     volatile uintptr_t base;      /* 0: free */
@@ -339,6 +340,8 @@ static const uint8_t *map_peek(rxf_src *src, size_t want, size_t *avail) {
         have = src->map_ok - src->offset;
     }
     *avail = (size_t)have;
+    if (have >= want + MAP_PREFETCH) /* the next page is usually cold: its first line, early */
+        __builtin_prefetch(src->map + src->offset + want + MAP_PREFETCH);
     return have >= want ? src->map + src->offset : NULL;
 }
 
