@@ -222,7 +222,8 @@ static int sniff(rxf_src *src, const uint8_t *prefix, size_t prefix_len) {
    it replaced for the rest. */
 
 #define MAP_SLOTS 64
-#define MAP_PREFETCH 4096  /* peek touches a line this far ahead (hardware prefetch stops at pages) */
+#define MAP_PREFETCH (16u << 10) /* peek keeps every line this far ahead prefetched (hardware prefetch stops at pages) */
+#define MAP_PREFETCH_STEP 2048   /* at most this much more per peek */
 
 static struct {
     volatile uintptr_t base;      /* 0: free */
@@ -328,6 +329,17 @@ static void map_extend(rxf_src *src, uint64_t need) {
     if (src->map_ok == src->map_len) src->ended = 1;
 }
 
+/* Keep the lines ahead of the reader on their way to the cache: a mapped
+   page is cold (a read() window is warm from the copy), and a reader that
+   touches one header per record would wait for each in turn. */
+static void map_prefetch(rxf_src *src, uint64_t from) {
+    uint64_t to = from + MAP_PREFETCH;
+    if (to > src->map_ok) to = src->map_ok;
+    if (src->map_pf < from) src->map_pf = from & ~(uint64_t)63;
+    if (to > src->map_pf + MAP_PREFETCH_STEP) to = src->map_pf + MAP_PREFETCH_STEP;
+    for (; src->map_pf < to; src->map_pf += 64) __builtin_prefetch(src->map + src->map_pf);
+}
+
 static const uint8_t *map_peek(rxf_src *src, size_t want, size_t *avail) {
     if (map_slots[src->map_slot].faulted) {
         if (!src->error[0]) report_fault(src);
@@ -340,8 +352,7 @@ static const uint8_t *map_peek(rxf_src *src, size_t want, size_t *avail) {
         have = src->map_ok - src->offset;
     }
     *avail = (size_t)have;
-    if (have >= want + MAP_PREFETCH) /* the next page is usually cold: its first line, early */
-        __builtin_prefetch(src->map + src->offset + want + MAP_PREFETCH);
+    map_prefetch(src, src->offset + want);
     return have >= want ? src->map + src->offset : NULL;
 }
 
@@ -480,7 +491,7 @@ int rxf_src_rewind(rxf_src *src) {
         return -1;
     }
     if (src->map) { /* checked again from the start: a cut since is found */
-        src->offset = src->map_ok = 0;
+        src->offset = src->map_ok = src->map_pf = 0;
         src->ended = 0;
         src->error[0] = 0;
         return 0;

@@ -68,6 +68,7 @@ typedef struct rxf_src {
     uint64_t map_len;     /* the size at open, all mapped                    */
     uint64_t map_ok;      /* checked to be in the file (fstat) and populated */
     int map_slot;         /* index in the SIGBUS handler's table             */
+    uint64_t map_pf;      /* prefetched (software, every line) up to here    */
     char name[96];
     char error[224];
 } rxf_src;
