@@ -193,3 +193,25 @@ def test_loops_over_a_mapped_file(tmp_path):
     s, got, mapped = _replay("nasdaq_file", path, loops=3)
     assert mapped and s.messages == 3 * len(MSGS) and s.error is None
     assert os.path.getsize(path) > 0
+
+
+def test_raw_chunks_without_the_backends_walk_decode_the_same(tmp_path):
+    """check_framing=False: chunks cut anywhere (4 KiB, mid-message), only
+    the decoder frames; a clean file decodes to the same messages."""
+    path = _itch_file(tmp_path / "day.itch")
+    s_walk, got_walk, _ = _replay("nasdaq_file", path, chunk_size=4096)
+    s_raw, got_raw, _ = _replay("nasdaq_file", path, chunk_size=4096, check_framing=False)
+    assert got_raw == got_walk and s_raw.messages == len(MSGS)
+    assert s_raw.error is None and s_raw.errors == {} and s_raw.drops == {}
+    assert s_raw.backend_stats["bytes"] == path.stat().st_size
+
+
+def test_raw_chunks_stop_at_an_unframeable_point_and_say_so(tmp_path):
+    """Without the backend's walk nothing resynchronises: the decoder stops
+    at a zero prefix before an unknown type and counts it, never silently."""
+    (tmp_path / "bad.itch").write_bytes(b"\x00\x0cS" + bytes(11) + b"\x00\x00Z" + bytes(40) +
+                                        b"".join(len(m).to_bytes(2, "big") + m for m in MSGS[:50]))
+    s, got, _ = _replay("nasdaq_file", tmp_path / "bad.itch", check_framing=False)
+    assert s.messages == 1
+    assert s.errors.get("stream_unrecoverable") == 1
+    assert s.warnings

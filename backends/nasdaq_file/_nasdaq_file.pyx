@@ -171,6 +171,10 @@ cdef int _next_chunk(NasdaqFileState *st, int may_refill, const uint8_t **out, s
             return RXF_ERROR if st.src.error[0] else (CHUNK_END if rxf_src_ended(&st.src) else CHUNK_LATER)
         else:  # less than a chunk: the end of the data, or what a pipe gave so far
             p = rxf_src_peek(&st.src, avail, &avail, 0)
+        if not st.check_framing:  # raw bytes: the decoder frames (carrying a message cut at the end)
+            out[0] = p
+            out_len[0] = avail
+            return CHUNK_OK
         take = _whole_messages(st, p, avail, &first)
         if take:
             out[0] = p
@@ -252,9 +256,11 @@ cdef const char *_last_error(void *ctx) noexcept nogil:
 
 cdef class NasdaqFileReader:
     """Open a NASDAQ ITCH file (``MMDDYYYY.NASDAQ_ITCH50``, plain or ``.gz``;
-    a regular file, a pipe or a FIFO)."""
+    a regular file, a pipe or a FIFO). ``check_framing=False``: raw chunks,
+    no walk here (see NasdaqFileConfig)."""
 
-    def __cinit__(self, str path, unsigned int chunk_size=1 << 18, unsigned long long loops=1, bint mmap=True):
+    def __cinit__(self, str path, unsigned int chunk_size=1 << 18, unsigned long long loops=1, bint mmap=True,
+                  bint check_framing=True):
         if chunk_size < 4096:
             raise ValueError("chunk_size must be at least 4096 bytes")
         self.st = <NasdaqFileState *>calloc(1, sizeof(NasdaqFileState))
@@ -274,6 +280,7 @@ cdef class NasdaqFileReader:
         if loops > 1 and not self.st.src.seekable:
             raise ValueError(f"{path}: cannot loop: a pipe or FIFO is read once (give a regular file)")
         self.st.chunk = chunk_size
+        self.st.check_framing = check_framing
         self.st.loops = max(loops, 1)
         from rxfeed.protocols.itch50.spec import BY_TYPE
 

@@ -6,7 +6,8 @@ machine hits each alike; each process runs the whole file ``--inner`` times
 through ``Pipeline(...).run()`` and reports its best CPU time
 (``time.process_time``) and wall time. The best over all rounds is printed, as
 ns per message, with the MoldUDP64-pcap / NASDAQ-file ratio of each
-interpreter and mode.
+interpreter and mode. ``map-raw`` is nasdaq_file mapped with
+``check_framing: false`` (no framing walk in the backend).
 
     python tests/bench/file_backends.py --day /tmp/b/day1000000 --rounds 5 \\
         --python after=.venv/bin/python --python before=/path/to/main/.venv/bin/python
@@ -34,7 +35,9 @@ def worker(backend: str, path: str, mmap: str, handler: str, inner: int) -> dict
 
     cfg: dict = {"path": path}
     if mmap != "default":
-        cfg["mmap"] = mmap == "map"
+        cfg["mmap"] = mmap != "read"
+    if mmap == "map-raw":  # no framing walk in the backend: the decoder alone frames
+        cfg["check_framing"] = False
     best_cpu = best_wall = float("inf")
     messages = 0
     for _ in range(inner):
@@ -56,9 +59,10 @@ def _variants(pythons: list[tuple[str, str]], day: str, handler: str) -> list[tu
     for label, exe in pythons:
         has_mmap = subprocess.run([exe, "-c", "from rxfeed.backends.nasdaq_file.config import NasdaqFileConfig as C;"
                                    "import sys; sys.exit(0 if 'mmap' in C.model_fields else 1)"]).returncode == 0
-        for mode in (("map", "read") if has_mmap else ("default",)):
+        for mode in (("map", "read", "map-raw") if has_mmap else ("default",)):
             for backend, ext in (("nasdaq_file", "itch"), ("pcap_replay", "pcap")):
-                out.append((label, exe, backend, f"{day}.{ext}", mode, handler))
+                if mode != "map-raw" or backend == "nasdaq_file":
+                    out.append((label, exe, backend, f"{day}.{ext}", mode, handler))
     return out
 
 
@@ -88,10 +92,11 @@ def _report(day: str, handler: str, best: dict) -> None:
         print(f"  {label:>8} {mode:>7} {backend:<12} mapped={r['mapped']!s:<5} {n:>9} msgs "
               f"cpu {1e9 * r['cpu'] / n:6.2f} ns  wall {1e9 * r['wall'] / n:6.2f} ns")
     for (label, mode, backend), r in sorted(best.items()):
-        if backend == "pcap_replay" and (label, mode, "nasdaq_file") in best:
-            f = best[(label, mode, "nasdaq_file")]
-            print(f"  {label:>8} {mode:>7} pcap/file cost per message: cpu {r['cpu'] / f['cpu']:.2f}x "
-                  f"wall {r['wall'] / f['wall']:.2f}x")
+        for file_mode in (mode, "map-raw"):
+            f = best.get((label, file_mode, "nasdaq_file"))
+            if backend == "pcap_replay" and f and (file_mode == mode or mode == "map"):
+                print(f"  {label:>8} pcap {mode} / file {file_mode} cost per message: "
+                      f"cpu {r['cpu'] / f['cpu']:.2f}x wall {r['wall'] / f['wall']:.2f}x")
 
 
 def main() -> None:
