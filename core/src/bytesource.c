@@ -226,7 +226,7 @@ static int sniff(rxf_src *src, const uint8_t *prefix, size_t prefix_len) {
 #define MAP_PREFETCH_STEP 2048   /* at most this much more per peek */
 
 static struct {
-    volatile uintptr_t base;      /* 0: free */
+    volatile uintptr_t base;      /* 0: free; 1: claimed, being mapped */
     volatile size_t len;
     volatile sig_atomic_t faulted; /* a cut was papered over with zero pages */
 } map_slots[MAP_SLOTS];
@@ -258,7 +258,7 @@ static void on_sigbus(int sig, siginfo_t *si, void *uc) {
     uintptr_t a = (uintptr_t)si->si_addr;
     for (int i = 0; si->si_code > 0 && i < MAP_SLOTS; i++) {
         uintptr_t base = map_slots[i].base, len = map_slots[i].len;
-        if (!base || a < base || a >= base + len) continue;
+        if (base <= 1 || a < base || a >= base + len) continue; /* 1: claimed, not mapped yet */
         uintptr_t page = a & ~(page_size - 1);
         void *r = mmap((void *)page, base + len - page, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
         if (r == MAP_FAILED) break;
