@@ -14,6 +14,7 @@ cdef struct NasdaqFileState:
     uint64_t bytes
     int pending_reset
     uint16_t wire[256]          # message length of each type byte (0: unknown)
+    int check_framing           # walk every prefix here (0: raw chunks, the decoder alone frames)
     int resyncing               # skipping bytes after an unframeable point
     uint64_t unframeable        # unframeable points met
     uint64_t skipped_bytes      # bytes skipped while resynchronising

@@ -16,14 +16,18 @@ from cpython.pycapsule cimport PyCapsule_New
 from rxfeed_abi cimport (fill_backend_ops, RXF_BACKEND_CAPSULE, RXF_EOF, RXF_ERROR, RXF_PKT_STREAM,
                          RXF_PKT_SOURCE_RESET)
 from rxfeed_src cimport (rxf_src_open, rxf_src_open_fd, rxf_src_close, rxf_src_peek, rxf_src_advance,
-                         rxf_src_rewind, rxf_src_ended, rxf_src_progress)
+                         rxf_src_rewind, rxf_src_ended, rxf_src_progress, rxf_src_mapped)
 
 from rxfeed import sources
+
+cdef extern from *:
+    void __builtin_prefetch(const void *addr) nogil
 
 cdef enum:
     SYNC_CHAIN = 8        # messages in a row that must frame plausibly to resynchronise
     SYNC_SPAN = 8 * 64    # bytes such a chain can span (ITCH 5.0 messages are < 64 bytes)
     MAX_FRAME = 2 + 65535
+    PREFETCH_AHEAD = 1024  # bytes: a few pages' worth of messages ahead of the walk
     CHUNK_OK = 1
     CHUNK_LATER = 2
     CHUNK_END = 0
@@ -126,6 +130,7 @@ cdef size_t _whole_messages(NasdaqFileState *st, const uint8_t *p, size_t avail,
         if f <= 0 or pos + <size_t>f > avail:
             first[0] = f
             return pos
+        __builtin_prefetch(p + pos + PREFETCH_AHEAD)  # a miss here would stall the whole walk
         pos += <size_t>f
 
 
@@ -166,6 +171,10 @@ cdef int _next_chunk(NasdaqFileState *st, int may_refill, const uint8_t **out, s
             return RXF_ERROR if st.src.error[0] else (CHUNK_END if rxf_src_ended(&st.src) else CHUNK_LATER)
         else:  # less than a chunk: the end of the data, or what a pipe gave so far
             p = rxf_src_peek(&st.src, avail, &avail, 0)
+        if not st.check_framing:  # raw bytes: the decoder frames (carrying a message cut at the end)
+            out[0] = p
+            out_len[0] = avail
+            return CHUNK_OK
         take = _whole_messages(st, p, avail, &first)
         if take:
             out[0] = p
@@ -247,9 +256,11 @@ cdef const char *_last_error(void *ctx) noexcept nogil:
 
 cdef class NasdaqFileReader:
     """Open a NASDAQ ITCH file (``MMDDYYYY.NASDAQ_ITCH50``, plain or ``.gz``;
-    a regular file, a pipe or a FIFO)."""
+    a regular file, a pipe or a FIFO). ``check_framing=False``: raw chunks,
+    no walk here (see NasdaqFileConfig)."""
 
-    def __cinit__(self, str path, unsigned int chunk_size=1 << 18, unsigned long long loops=1):
+    def __cinit__(self, str path, unsigned int chunk_size=1 << 18, unsigned long long loops=1, bint mmap=True,
+                  bint check_framing=True):
         if chunk_size < 4096:
             raise ValueError("chunk_size must be at least 4096 bytes")
         self.st = <NasdaqFileState *>calloc(1, sizeof(NasdaqFileState))
@@ -258,8 +269,8 @@ cdef class NasdaqFileReader:
         held = sources.claim(path)  # a pipe whose first bytes were read to detect the format
         cdef bytes prefix = held[1] if held else b""
         cdef size_t window = max(4 * chunk_size, 1 << 22)
-        cdef int rc = (rxf_src_open_fd(&self.st.src, held[0], path.encode(), prefix, len(prefix), window) if held
-                       else rxf_src_open(&self.st.src, path.encode(), window))
+        cdef int rc = (rxf_src_open_fd(&self.st.src, held[0], path.encode(), prefix, len(prefix), window, mmap) if held
+                       else rxf_src_open(&self.st.src, path.encode(), window, mmap))
         if rc != 0:
             msg = self.st.src.error.decode(errors="replace")
             free(self.st)
@@ -269,6 +280,7 @@ cdef class NasdaqFileReader:
         if loops > 1 and not self.st.src.seekable:
             raise ValueError(f"{path}: cannot loop: a pipe or FIFO is read once (give a regular file)")
         self.st.chunk = chunk_size
+        self.st.check_framing = check_framing
         self.st.loops = max(loops, 1)
         from rxfeed.protocols.itch50.spec import BY_TYPE
 
@@ -281,6 +293,11 @@ cdef class NasdaqFileReader:
             if self.is_open:
                 rxf_src_close(&self.st.src)
             free(self.st)
+
+    @property
+    def mapped(self) -> bool:
+        """True when the file is mapped (pointers into the mapping, no copy)."""
+        return self.is_open and rxf_src_mapped(&self.st.src) != 0
 
     def capsule(self):
         return PyCapsule_New(&self.ops, RXF_BACKEND_CAPSULE, NULL)

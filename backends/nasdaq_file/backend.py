@@ -22,7 +22,8 @@ class NasdaqFileBackend(NativeBackend):
     stream = True
 
     def open_reader(self, config: NasdaqFileConfig) -> NativeReader:
-        return NasdaqFileReader(config.path, config.chunk_size, config.loops)
+        return NasdaqFileReader(config.path, config.chunk_size, config.loops, config.mmap,
+                                 config.check_framing)
 
     # what the conformance kit needs (``pytest --rxfeed-conformance nasdaq_file``)
     conformance_reset_option = "loops"

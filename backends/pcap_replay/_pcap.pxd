@@ -22,7 +22,7 @@ cdef extern from "pcap_source.h" nogil:
         uint64_t loops
         rxf_pcap_stats stats
         char error[320]
-    int rxf_pcap_open(rxf_pcap *pc, const char *path, int fd, const uint8_t *prefix, size_t prefix_len)
+    int rxf_pcap_open(rxf_pcap *pc, const char *path, int fd, const uint8_t *prefix, size_t prefix_len, int map)
     void rxf_pcap_close(rxf_pcap *pc)
     int rxf_pcap_rx_burst(void *ctx, rxf_packet *pkts, uint32_t max)
     const char *rxf_pcap_last_error(void *ctx)

@@ -3,7 +3,7 @@
 from libc.stdlib cimport calloc, free
 from cpython.pycapsule cimport PyCapsule_New
 from rxfeed_abi cimport fill_backend_ops, RXF_BACKEND_CAPSULE
-from rxfeed_src cimport rxf_src_progress
+from rxfeed_src cimport rxf_src_progress, rxf_src_mapped
 
 from rxfeed import sources
 from rxfeed.backend_base import check_filter_count, net_drops
@@ -24,15 +24,16 @@ cdef class PcapReader:
         passes when it matches one. Empty: everything passes.
     :param speed: 0 as fast as possible, 1 original timing, k k-times faster.
     :param loops: passes over the file.
+    :param mmap: map a plain regular file (pointers into the mapping, no copy).
     """
 
-    def __cinit__(self, str path, filters=(), double speed=0.0, unsigned long long loops=1):
+    def __cinit__(self, str path, filters=(), double speed=0.0, unsigned long long loops=1, bint mmap=True):
         self.pc = <rxf_pcap *>calloc(1, sizeof(rxf_pcap))
         if self.pc == NULL:
             raise MemoryError()
         held = sources.claim(path)  # a pipe whose first bytes were read to detect the format
         cdef bytes prefix = held[1] if held else b""
-        if rxf_pcap_open(self.pc, path.encode(), held[0] if held else -1, prefix, len(prefix)) != 0:
+        if rxf_pcap_open(self.pc, path.encode(), held[0] if held else -1, prefix, len(prefix), mmap) != 0:
             msg = self.pc.error.decode(errors="replace")
             free(self.pc)
             self.pc = NULL
@@ -59,6 +60,11 @@ cdef class PcapReader:
     def capsule(self):
         """The backend function table (valid while this object lives)."""
         return PyCapsule_New(&self.ops, RXF_BACKEND_CAPSULE, NULL)
+
+    @property
+    def mapped(self) -> bool:
+        """True when the file is mapped (pointers into the mapping, no copy)."""
+        return self.is_open and rxf_src_mapped(&self.pc.src) != 0
 
     @property
     def format(self) -> str:

@@ -17,10 +17,10 @@ class PcapReplayBackend(NativeBackend):
 
     name = "pcap_replay"
     Config = PcapReplayConfig
-    description = "pcap/pcapng replay (file, pipe or FIFO read into a window; gzip inflated into it)"
+    description = "pcap/pcapng replay (a plain file mapped; pipe, FIFO or gzip read into a window)"
 
     def open_reader(self, config: PcapReplayConfig) -> NativeReader:
-        return PcapReader(config.path, destinations(config.filters), config.speed, config.loops)
+        return PcapReader(config.path, destinations(config.filters), config.speed, config.loops, config.mmap)
 
     def extra_stats(self) -> dict[str, Any]:
         return {"format": self.reader.format}

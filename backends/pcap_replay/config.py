@@ -17,9 +17,14 @@ class PcapReplayConfig(PluginConfig):
     :ivar filters: destinations to keep (``group:port``, ``*`` wildcards); empty keeps all UDP.
     :ivar speed: 0 as fast as possible; 1 original inter-packet timing; k k-times faster.
     :ivar loops: passes over the file (the session layer restarts at each pass).
+    :ivar mmap: map a plain regular file and hand out pointers into the
+        mapping (no copy; a cut under the replay is still a clear error,
+        see docs/backends/pcap_replay.md); False reads it through a window
+        as a pipe is. Pipes, FIFOs and gzip are always read.
     """
 
     path: str
     filters: DestinationFilters = ()
     speed: float = Field(0.0, ge=0.0)
     loops: int = Field(1, ge=1)
+    mmap: bool = True

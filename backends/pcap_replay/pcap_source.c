@@ -41,11 +41,11 @@ static int shb_order(rxf_pcap *pc, const uint8_t *p) {
 
 static int read_file_header(rxf_pcap *pc, const char *path);
 
-int rxf_pcap_open(rxf_pcap *pc, const char *path, int fd, const uint8_t *prefix, size_t prefix_len) {
+int rxf_pcap_open(rxf_pcap *pc, const char *path, int fd, const uint8_t *prefix, size_t prefix_len, int map) {
     memset(pc, 0, sizeof(*pc));
     pc->loops = 1;
-    int rc = fd >= 0 ? rxf_src_open_fd(&pc->src, fd, path, prefix, prefix_len, RXF_PCAP_WINDOW)
-                     : rxf_src_open(&pc->src, path, RXF_PCAP_WINDOW);
+    int rc = fd >= 0 ? rxf_src_open_fd(&pc->src, fd, path, prefix, prefix_len, RXF_PCAP_WINDOW, map)
+                     : rxf_src_open(&pc->src, path, RXF_PCAP_WINDOW, map);
     if (rc != 0) {
         snprintf(pc->error, sizeof(pc->error), "%s", pc->src.error);
         return -1;

@@ -50,7 +50,7 @@ typedef struct rxf_pcap {
 
 /* fd < 0: open path. Otherwise read fd (owned from now on), whose first
    prefix_len bytes were already read into prefix (format detection). */
-int rxf_pcap_open(rxf_pcap *pc, const char *path, int fd, const uint8_t *prefix, size_t prefix_len);
+int rxf_pcap_open(rxf_pcap *pc, const char *path, int fd, const uint8_t *prefix, size_t prefix_len, int map);
 void rxf_pcap_close(rxf_pcap *pc);
 int rxf_pcap_rx_burst(void *ctx, rxf_packet *pkts, uint32_t max);
 const char *rxf_pcap_last_error(void *ctx);

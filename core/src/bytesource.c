@@ -4,10 +4,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -212,8 +214,186 @@ static int sniff(rxf_src *src, const uint8_t *prefix, size_t prefix_len) {
     return 0;
 }
 
+
+/* ---- the mapped path (plain regular files) -------------------------------
+   The SIGBUS handler's table of live mappings. This file is compiled into
+   each backend module, so several copies of the table and the handler may
+   exist; each handles faults in its own mappings and chains to the handler
+   it replaced for the rest. */
+
+#define MAP_SLOTS 64
+#define MAP_PREFETCH (16u << 10) /* peek keeps every line this far ahead prefetched (hardware prefetch stops at pages) */
+#define MAP_PREFETCH_STEP 2048   /* at most this much more per peek */
+
+static struct {
+    volatile uintptr_t base;      /* 0: free; 1: claimed, being mapped */
+    volatile size_t len;
+    volatile sig_atomic_t faulted; /* a cut was papered over with zero pages */
+} map_slots[MAP_SLOTS];
+static struct sigaction prev_sigbus;
+static volatile sig_atomic_t chaining;
+static uintptr_t page_size;
+
+/* A SIGBUS that is not ours: to the handler we replaced, or the default. */
+static void chain_sigbus(int sig, siginfo_t *si, void *uc) {
+    struct sigaction dfl;
+    memset(&dfl, 0, sizeof(dfl));
+    dfl.sa_handler = SIG_DFL;
+    if (chaining || (!(prev_sigbus.sa_flags & SA_SIGINFO) &&
+                     (prev_sigbus.sa_handler == SIG_DFL || prev_sigbus.sa_handler == SIG_IGN))) {
+        sigaction(SIGBUS, &dfl, NULL); /* a fault re-runs and kills as usual */
+        if (si->si_code <= 0) raise(sig); /* sent, not a fault: deliver it */
+        return;
+    }
+    chaining = 1;  /* two copies of this handler chaining to each other end here */
+    if (prev_sigbus.sa_flags & SA_SIGINFO) prev_sigbus.sa_sigaction(sig, si, uc);
+    else prev_sigbus.sa_handler(sig);
+    chaining = 0;
+}
+
+/* A fault inside one of our mappings (the file was cut under us): zero
+   pages over the rest of that mapping, so the read goes on; the source
+   reports the cut at its next peek. mmap is a plain system call on Linux. */
+static void on_sigbus(int sig, siginfo_t *si, void *uc) {
+    uintptr_t a = (uintptr_t)si->si_addr;
+    for (int i = 0; si->si_code > 0 && i < MAP_SLOTS; i++) {
+        uintptr_t base = map_slots[i].base, len = map_slots[i].len;
+        if (base <= 1 || a < base || a >= base + len) continue; /* 1: claimed, not mapped yet */
+        uintptr_t page = a & ~(page_size - 1);
+        void *r = mmap((void *)page, base + len - page, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+        if (r == MAP_FAILED) break;
+        map_slots[i].faulted = 1;
+        return;
+    }
+    chain_sigbus(sig, si, uc);
+}
+
+/* Ours on top (again, if something replaced it since: e.g. faulthandler). */
+static void install_sigbus(void) {
+    struct sigaction cur, sa;
+    if (sigaction(SIGBUS, NULL, &cur) != 0) return;
+    if ((cur.sa_flags & SA_SIGINFO) && cur.sa_sigaction == on_sigbus) return;
+    prev_sigbus = cur;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_sigaction = on_sigbus;
+    sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGBUS, &sa, NULL);
+}
+
+static int claim_slot(void) {
+    for (int i = 0; i < MAP_SLOTS; i++)
+        if (__sync_bool_compare_and_swap(&map_slots[i].base, 0, (uintptr_t)1)) return i;
+    return -1;
+}
+
+/* The cut found by the SIGBUS handler: after pages were handed out. */
+static void report_fault(rxf_src *src) {
+    struct stat st;
+    unsigned long long now = fstat(src->fd, &st) == 0 ? (unsigned long long)st.st_size : 0ull;
+    set_error(src, "%s: capture shrank from %llu to %llu bytes during replay (pages past the cut were read as zeros)",
+              src->name, (unsigned long long)src->size, now);
+    src->ended = 1;
+}
+
+/* The file is shorter than the mapping: bytes up to its size are still
+   handed out, then the error stands. */
+static void map_cut(rxf_src *src, uint64_t now) {
+    if (now > src->map_ok && now < src->map_len) src->map_ok = now;
+    src->ended = 1;
+    set_error(src, "%s: capture shrank from %llu to %llu bytes during replay", src->name,
+              (unsigned long long)src->size, (unsigned long long)now);
+}
+
+/* Check the file still holds [map_ok, target) and populate those pages
+   (MADV_POPULATE_READ fails with EFAULT past the end instead of faulting). */
+static void map_extend(rxf_src *src, uint64_t need) {
+    uint64_t target = src->map_ok + RXF_SRC_MAP_STEP;
+    if (target < need) target = need;
+    if (target > src->map_len) target = src->map_len;
+    struct stat st;
+    if (fstat(src->fd, &st) != 0) {
+        set_error(src, "%s: fstat: %s", src->name, strerror(errno));
+        src->ended = 1;
+        return;
+    }
+    if ((uint64_t)st.st_size < target) { map_cut(src, (uint64_t)st.st_size); return; }
+#ifdef MADV_POPULATE_READ
+    uintptr_t from = (uintptr_t)(src->map + src->map_ok) & ~(page_size - 1);
+    if (madvise((void *)from, (uintptr_t)(src->map + target) - from, MADV_POPULATE_READ) != 0 && errno == EFAULT) {
+        map_cut(src, fstat(src->fd, &st) == 0 ? (uint64_t)st.st_size : src->map_ok);
+        return;
+    }
+#endif
+    src->map_ok = target;
+    if (src->map_ok == src->map_len) src->ended = 1;
+}
+
+/* Keep the lines ahead of the reader on their way to the cache: a mapped
+   page is cold (a read() window is warm from the copy), and a reader that
+   touches one header per record would wait for each in turn. */
+static void map_prefetch(rxf_src *src, uint64_t from) {
+    uint64_t to = from + MAP_PREFETCH;
+    if (to > src->map_ok) to = src->map_ok;
+    if (src->map_pf < from) src->map_pf = from & ~(uint64_t)63;
+    if (to > src->map_pf + MAP_PREFETCH_STEP) to = src->map_pf + MAP_PREFETCH_STEP;
+    for (; src->map_pf < to; src->map_pf += 64) __builtin_prefetch(src->map + src->map_pf);
+}
+
+static const uint8_t *map_peek(rxf_src *src, size_t want, size_t *avail) {
+    if (map_slots[src->map_slot].faulted) {
+        if (!src->error[0]) report_fault(src);
+        *avail = 0;
+        return NULL;
+    }
+    uint64_t have = src->map_ok - src->offset;
+    if (have < want && !src->ended) {
+        map_extend(src, src->offset + want);
+        have = src->map_ok - src->offset;
+    }
+    *avail = (size_t)have;
+    map_prefetch(src, src->offset + want);
+    return have >= want ? src->map + src->offset : NULL;
+}
+
+static void map_close(rxf_src *src) {
+    map_slots[src->map_slot].base = 0;
+    munmap((void *)src->map, src->map_len);
+    src->map = NULL;
+}
+
+/* Map a plain regular file of st_size > 0 bytes. 0: mapped, or left to the
+   read() path (no slot, mmap refused, gzip); -1: an error. */
+static int map_open(rxf_src *src) {
+    if (!page_size) page_size = (uintptr_t)sysconf(_SC_PAGESIZE);
+    int slot = claim_slot();
+    if (slot < 0) return 0;
+    void *p = mmap(NULL, (size_t)src->size, PROT_READ, MAP_SHARED, src->fd, 0);
+    if (p == MAP_FAILED) { map_slots[slot].base = 0; return 0; }
+    map_slots[slot].faulted = 0;
+    map_slots[slot].len = (size_t)src->size;
+    __sync_synchronize();
+    map_slots[slot].base = (uintptr_t)p;
+    install_sigbus();
+    madvise(p, (size_t)src->size, MADV_SEQUENTIAL);
+    src->map = p;
+    src->map_len = src->size;
+    src->map_slot = slot;
+    size_t avail;
+    const uint8_t *head = map_peek(src, 2, &avail);
+    if (src->error[0]) return -1;
+    if (head && head[0] == 0x1f && head[1] == 0x8b) { /* gzip: inflated through the window */
+        map_close(src);
+        src->map_ok = 0;
+        src->ended = 0;
+    }
+    return 0;
+}
+
+int rxf_src_mapped(const rxf_src *src) { return src->map != NULL; }
+
 int rxf_src_open_fd(rxf_src *src, int fd, const char *name, const uint8_t *prefix, size_t prefix_len,
-                    size_t window) {
+                    size_t window, int map) {
     memset(src, 0, sizeof(*src));
     src->fd = fd;
     snprintf(src->name, sizeof(src->name), "%s", name);
@@ -225,6 +405,13 @@ int rxf_src_open_fd(rxf_src *src, int fd, const char *name, const uint8_t *prefi
     }
     src->seekable = S_ISREG(st.st_mode);
     src->size = src->seekable ? (uint64_t)st.st_size : 0;
+    if (map && src->seekable && src->size > 0 && src->size <= SIZE_MAX) {
+        if (map_open(src) != 0) {
+            rxf_src_close(src);
+            return -1;
+        }
+        if (src->map) return 0;
+    }
     if (src->seekable && prefix_len) src->raw_read = prefix_len; /* already read from the start */
     src->win_cap = window < MIN_WINDOW ? MIN_WINDOW : window;
     if (src->win_cap < prefix_len) src->win_cap = prefix_len;
@@ -241,7 +428,7 @@ int rxf_src_open_fd(rxf_src *src, int fd, const char *name, const uint8_t *prefi
     return 0;
 }
 
-int rxf_src_open(rxf_src *src, const char *path, size_t window) {
+int rxf_src_open(rxf_src *src, const char *path, size_t window, int map) {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         memset(src, 0, sizeof(*src));
@@ -249,10 +436,11 @@ int rxf_src_open(rxf_src *src, const char *path, size_t window) {
         set_error(src, "%s: %s", path, strerror(errno));
         return -1;
     }
-    return rxf_src_open_fd(src, fd, path, NULL, 0, window);
+    return rxf_src_open_fd(src, fd, path, NULL, 0, window, map);
 }
 
 void rxf_src_close(rxf_src *src) {
+    if (src->map) map_close(src);
     if (src->zs_live) inflateEnd(&src->zs);
     src->zs_live = 0;
     free(src->win);
@@ -263,6 +451,7 @@ void rxf_src_close(rxf_src *src) {
 }
 
 const uint8_t *rxf_src_peek(rxf_src *src, size_t want, size_t *avail, int may_refill) {
+    if (src->map) return map_peek(src, want, avail); /* old pointers stay valid: always "refill" */
     size_t have = src->win_end - src->win_start;
     if (have < want && may_refill && !src->ended) {
         if (want > src->win_cap) {
@@ -278,6 +467,11 @@ const uint8_t *rxf_src_peek(rxf_src *src, size_t want, size_t *avail, int may_re
 }
 
 int rxf_src_wait(rxf_src *src, size_t want) {
+    if (src->map) {
+        size_t avail;
+        map_peek(src, want, &avail);
+        return src->error[0] ? -1 : 0;
+    }
     if (want > src->win_cap) {
         set_error(src, "%s: %zu bytes do not fit the %zu-byte read window", src->name, want, src->win_cap);
         return -1;
@@ -295,6 +489,12 @@ int rxf_src_rewind(rxf_src *src) {
     if (!src->seekable) {
         set_error(src, "%s: cannot loop: a pipe or FIFO is read once (give a regular file)", src->name);
         return -1;
+    }
+    if (src->map) { /* checked again from the start: a cut since is found */
+        src->offset = src->map_ok = src->map_pf = 0;
+        src->ended = 0;
+        src->error[0] = 0;
+        return 0;
     }
     if (lseek(src->fd, 0, SEEK_SET) != 0) {
         set_error(src, "%s: lseek: %s", src->name, strerror(errno));
@@ -315,6 +515,7 @@ int rxf_src_ended(const rxf_src *src) { return src->ended; }
 
 void rxf_src_progress(const rxf_src *src, uint64_t *done, uint64_t *total) {
     *total = src->size;
-    if (src->gzip) *done = src->raw_read - src->zs.avail_in;
+    if (src->map) *done = src->offset;
+    else if (src->gzip) *done = src->raw_read - src->zs.avail_in;
     else *done = src->raw_read - (src->win_end - src->win_start);
 }

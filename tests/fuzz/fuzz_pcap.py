@@ -4,6 +4,8 @@ Properties, for any bytes:
 - the plain file and the same bytes gzip-compressed (two members) are both
   refused at open, or both replay to the same frame, payload, message and
   drop counts (the gzip window must not change what is read);
+- the plain file mapped (the default) and read through the window
+  (``mmap: false``, heap memory that ASan checks) replay alike;
 - counts add up: messages per type sum to messages, the decoder saw every
   payload the reader handed out, and nothing counted exceeds what the file
   can hold (12+ bytes per record, 3+ bytes per message).
@@ -15,16 +17,16 @@ from pathlib import Path
 from typing import Any
 
 from rxfeed import Pipeline
-from tests.fuzz._harness import fuzz_main, is_gzip, write_plain_and_gzip
+from tests.fuzz._harness import same_run, fuzz_main, is_gzip, write_plain_and_gzip
 
 #: backend counters that must not depend on plain vs gzip
 SAME_STATS = ("frames", "packets", "bytes", "skipped_blocks")
 
 
-def replay(path: Path) -> dict[str, Any] | None:
+def replay(path: Path, mmap: bool = True) -> dict[str, Any] | None:
     """The run summary as a dict, or None when the reader refuses the file."""
     try:
-        pipe = Pipeline("pcap_replay", "itch50", backend_config={"path": str(path)})
+        pipe = Pipeline("pcap_replay", "itch50", backend_config={"path": str(path), "mmap": mmap})
     except ValueError:
         return None
     try:
@@ -46,6 +48,7 @@ def check(data: bytes) -> None:
     """The module's properties for one capture file (``data``)."""
     plain, gz = write_plain_and_gzip(data, ".pcap")
     a = replay(plain)
+    assert same_run(replay(plain, mmap=False), a)
     if is_gzip(data):  # the input itself is compressed: the reader's gzip path on it
         if a is not None:
             assert sum(a["messages_per_type"].values()) == a["messages"], a
