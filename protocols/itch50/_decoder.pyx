@@ -176,27 +176,36 @@ cdef inline void _message(DecoderState *st, const uint8_t *m, uint32_t mlen, uin
     st.per_type[m[0]] += 1
     st.messages += 1
     if route >> 8:
-        _deliver(st, m, mlen, <uint8_t>(route >> 8), seq, status)
+        if route & ((ROUTE_ON | ROUTE_WIRE) << 8):
+            st.meta.raw = m
+            st.meta.raw_len = mlen
+            st.meta.sequence = seq
+        if route & (ROUTE_WIRE << 8):  # in line: the zero-copy path costs only the calls
+            _wire_handlers(st, &st.by_type[m[0]], m, mlen)
+        if route & ((ROUTE_ON | ROUTE_PY | ROUTE_BATCH) << 8):
+            _deliver(st, m, mlen, <uint8_t>(route >> 8), seq, status)
+
+
+cdef inline void _wire_handlers(DecoderState *st, const TypeHandlers *h, const uint8_t *m,
+                                uint32_t mlen) noexcept nogil:
+    """The wire view to every wire handler of the type, in attach order."""
+    cdef uint32_t i
+    for i in range(h.n_wire):
+        h.wire[i](h.wire_ctx[i], m, mlen, &st.meta)
 
 
 cdef void _deliver(DecoderState *st, const uint8_t *m, uint32_t mlen, uint8_t want, uint64_t seq,
                    uint8_t status) noexcept nogil:
-    """A length-checked message to the outputs of its type (``want``: ROUTE_*):
-    wire handlers (no decode), then one decode shared by the record handlers
-    and the Python queue (decoded straight into its slot), then the numpy
-    batch (decoded straight into its row)."""
+    """A length-checked message to the outputs of its type that need it
+    decoded (``want``: ROUTE_*; the wire handlers ran already): one decode
+    shared by the record handlers and the Python queue (decoded straight
+    into its slot), then the numpy batch (decoded straight into its row)."""
     cdef uint8_t t = m[0]
     cdef TypeHandlers *h = &st.by_type[t]
     cdef rxf_itch_record tmp
     cdef rxf_itch_record *rec = &tmp
     cdef PendingRec *pend = NULL
     cdef uint32_t i
-    if want & (ROUTE_ON | ROUTE_WIRE):
-        st.meta.raw = m
-        st.meta.raw_len = mlen
-        st.meta.sequence = seq
-        for i in range(h.n_wire):
-            h.wire[i](h.wire_ctx[i], m, mlen, &st.meta)
     if want & ROUTE_PY:
         pend = _pending_slot(st, seq, status)
         if pend != NULL:
