@@ -8,11 +8,15 @@ runs), CPU time of this process, best of ``RXFEED_BENCH_ROUNDS``:
   (``count_framed``), nothing read, no framework;
 - ``count_only``: ``nasdaq_file`` -> decoder, nobody subscribed: every message
   framed, length-checked against its type and counted, none decoded;
+- ``count_only_in_memory``, ``wire_two_fields_in_memory``: the same decoder
+  handed the mmapped file as one stream chunk (no file backend: no read()
+  copy, no backend framing walk): what the decoder itself costs;
 - ``wire_two_fields``: plus a C wire handler reading shares and price of every
   'A' through the overlay (``itch50_wire.h``), no decode;
 - ``record_two_fields``: the same two fields through the decoded record;
 - ``every_field``: ``ChecksumHandler``, every field of every record;
-- ``python_callbacks``: a Python callback for every message;
+- ``python_callbacks``: a Python callback for every message (the peer's
+  counting callable, ``peers._Counted``);
 - ``peer_itchcpp_*``: itchfeed 1.6.4 with its C++ backend itchcpp, each parse
   path (every message as an object, a counting callback); best path is the peer.
 
@@ -36,7 +40,7 @@ from rxfeed import Pipeline
 from rxfeed.protocols.itch50._decoder import count_framed
 from rxfeed.protocols.itch50._handlers import AddOrderTwoFields, ChecksumHandler
 
-from .peers import ITCHCPP_PARSE_PATHS, require_itchcpp
+from .peers import ITCHCPP_PARSE_PATHS, _Counted, require_itchcpp
 from .timing import Race, ratios
 
 pytestmark = pytest.mark.bench
@@ -79,14 +83,36 @@ def _floor(path: Path):
     return run
 
 
+def _in_memory(path: Path, consumer=None):
+    """A prepared run of the decoder alone: the mmapped file as one stream chunk."""
+    from rxfeed.protocols.itch50 import Itch50Config, Itch50Decoder
+
+    from ..conftest import ListBackend
+
+    f = open(path, "rb")
+    m = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+    dec = Itch50Decoder(Itch50Config())
+    if consumer is not None:
+        dec.add_handlers(consumer)
+    pipe = Pipeline(ListBackend([memoryview(m)], stream=True), dec)
+
+    def run():
+        n = pipe.run().messages
+        return n, consumer
+
+    return run
+
+
 def _contenders(path: Path) -> dict:
     out = {
         "floor": lambda: _floor(path),
         "count_only": lambda: _pipeline(path),
+        "count_only_in_memory": lambda: _in_memory(path),
+        "wire_two_fields_in_memory": lambda: _in_memory(path, AddOrderTwoFields("wire")),
         "wire_two_fields": lambda: _pipeline(path, AddOrderTwoFields("wire")),
         "record_two_fields": lambda: _pipeline(path, AddOrderTwoFields("record")),
         "every_field": lambda: _pipeline(path, ChecksumHandler()),
-        "python_callbacks": lambda: _pipeline(path, callback=lambda m: None),
+        "python_callbacks": lambda: _pipeline(path, callback=_Counted()),  # the peer's consumer too
     }
     for name, parse in ITCHCPP_PARSE_PATHS.items():
         out[f"peer_itchcpp_{name}"] = lambda parse=parse: (lambda: (parse(path), None))
@@ -99,7 +125,7 @@ def test_decode_pays_only_for_subscribers(day):
 
     def check(name, out):
         assert out[0] == N, f"{name} handled {out[0]} of {N} messages"
-        if name.endswith("two_fields"):
+        if "two_fields" in name:
             two_fields[name] = out[1].result
 
     load = os.getloadavg()
@@ -107,11 +133,13 @@ def test_decode_pays_only_for_subscribers(day):
     race.warm_up()
     for _ in range(ROUNDS):
         race.round()
-    assert two_fields["wire_two_fields"] == two_fields["record_two_fields"]
+    assert two_fields["wire_two_fields"] == two_fields["record_two_fields"] == two_fields["wire_two_fields_in_memory"]
     rate = {name: N / r.best("cpu") for name, r in race.runs.items()}
     peer = max((k for k in rate if k.startswith("peer_")), key=rate.get)
     got = {
         "count_only_vs_floor": ratios(race.runs, "floor", "count_only"),
+        "count_only_in_memory_vs_floor": ratios(race.runs, "floor", "count_only_in_memory"),
+        "wire_two_fields_in_memory_vs_floor": ratios(race.runs, "floor", "wire_two_fields_in_memory"),
         "wire_two_fields_vs_floor": ratios(race.runs, "floor", "wire_two_fields"),
         "record_two_fields_vs_floor": ratios(race.runs, "floor", "record_two_fields"),
         "wire_vs_record_two_fields": ratios(race.runs, "record_two_fields", "wire_two_fields"),
