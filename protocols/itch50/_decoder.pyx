@@ -182,8 +182,10 @@ cdef inline void _message(DecoderState *st, const uint8_t *m, uint32_t mlen, uin
             st.meta.sequence = seq
         if route & (ROUTE_WIRE << 8):  # in line: the zero-copy path costs only the calls
             _wire_handlers(st, &st.by_type[m[0]], m, mlen)
-        if route & ((ROUTE_ON | ROUTE_PY | ROUTE_BATCH) << 8):
+        if route & ((ROUTE_PY | ROUTE_BATCH) << 8):
             _deliver(st, m, mlen, <uint8_t>(route >> 8), seq, status)
+        elif route & (ROUTE_ON << 8):  # only C record handlers (books, strategies): in line too
+            _record_handlers(st, &st.by_type[m[0]], m, mlen)
 
 
 cdef inline void _wire_handlers(DecoderState *st, const TypeHandlers *h, const uint8_t *m,
@@ -194,10 +196,21 @@ cdef inline void _wire_handlers(DecoderState *st, const TypeHandlers *h, const u
         h.wire[i](h.wire_ctx[i], m, mlen, &st.meta)
 
 
+cdef inline void _record_handlers(DecoderState *st, const TypeHandlers *h, const uint8_t *m,
+                                  uint32_t mlen) noexcept nogil:
+    """One decode onto the stack, then every record handler of the type."""
+    cdef rxf_itch_record rec
+    cdef uint32_t i
+    rxf_itch_decode(m, mlen, &rec)  # cannot fail: the length was checked against the type
+    for i in range(h.n_on):
+        h.on[i](h.on_ctx[i], &rec, &st.meta)
+
+
 cdef void _deliver(DecoderState *st, const uint8_t *m, uint32_t mlen, uint8_t want, uint64_t seq,
                    uint8_t status) noexcept nogil:
-    """A length-checked message to the outputs of its type that need it
-    decoded (``want``: ROUTE_*; the wire handlers ran already): one decode
+    """A length-checked message to the outputs of its type when a Python
+    callback or a numpy batch wants it (``want``: ROUTE_*; the wire handlers
+    ran already): one decode
     shared by the record handlers and the Python queue (decoded straight
     into its slot), then the numpy batch (decoded straight into its row)."""
     cdef uint8_t t = m[0]
