@@ -500,7 +500,7 @@ def snake(name: str) -> str:
 
 
 def accessor_name(rs: RecordSpec, msg: WireMessage, field: str) -> str:
-    """The C name of the wire accessor of ``msg.field``, e.g. ``itch_add_order_price``."""
+    """The C name of the wire accessor of ``msg.field``, ``<prefix>_<message in snake case>_<field>``."""
     return f"{rs.prefix}_{snake(msg.name)}_{field}"
 
 
