@@ -261,3 +261,20 @@ def test_the_kit_catches_a_packet_after_the_end(tmp_path):
 
     with pytest.raises(AssertionError, match="a packet after RXF_EOF"):
         TestBroken().test_every_burst_is_released_once_and_nothing_follows_the_end(tmp_path, 1)
+
+
+@pytest.mark.parametrize("refresh", [False, True])
+def test_a_handler_table_is_read_when_attached_and_on_refresh(handlers_module, day_dir, refresh):
+    """The decoder's dispatch table is built from the handler table when it is
+    attached; a later change counts only after ``refresh_handlers()``."""
+    ffi, lib = handlers_module.ffi, handlers_module.lib
+    table, tally = ffi.new("rxf_itch_handlers *"), ffi.new("tally *")
+    lib.tally_init(table, tally)
+    pipe = Pipeline("nasdaq_file", "itch50", backend_config={"path": str(day_dir / "day.itch")})
+    pipe.decoder.add_handlers(itch_ffi.handlers_capsule(ffi, table))
+    table.wire[ord("A")] = ffi.NULL
+    if refresh:
+        pipe.decoder.refresh_handlers()
+    s = pipe.run()
+    assert tally.by_type[ord("A")] == s.messages_per_type["A"] > 0 and tally.add_shares > 0
+    assert (tally.wire_add_shares == 0) == refresh
