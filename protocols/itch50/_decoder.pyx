@@ -34,6 +34,7 @@ from rxfeed.protocols.itch50.messages import MessageMeta
 from rxfeed.protocols.itch50.dtypes import DTYPES as _DTYPES
 
 DEF MAX_HANDLER_TABLES = 8
+DEF PY_QUEUE_FLUSH = 256   # queued Python callbacks handed over mid-burst (~24 KiB of records)
 DEF EV_GAP = 1
 DEF EV_SESSION_CHANGE = 2
 DEF EV_END_OF_SESSION = 3
@@ -237,6 +238,12 @@ cdef inline PendingRec *_pending_slot(DecoderState *st, uint64_t seq, uint8_t st
     """The next slot of the Python callback queue, its meta filled (record
     left to the caller); NULL when the queue cannot grow (error set, loop stops)."""
     cdef PendingRec *pend
+    if st.n_pending >= PY_QUEUE_FLUSH and st.n_events == 0:
+        # a long burst (a file backend's: ~10^5 messages) would queue megabytes
+        # and read them back from memory; hand them over while they are in
+        # cache (not when an event waits: events go first, at the burst's end)
+        with gil:
+            (<ItchDecoder>st.owner)._flush_pending()
     if st.n_pending == st.cap_pending:
         pend = <PendingRec *>realloc(st.pending, (st.cap_pending * 2 + 256) * sizeof(PendingRec))
         if pend == NULL:
