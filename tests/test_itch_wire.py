@@ -176,3 +176,39 @@ def test_the_dispatch_table_follows_subscribe_and_unsubscribe(day_dir):
 def test_the_cffi_cdef_declares_wire_handlers():
     assert "rxf_itch_wire_handler wire[256];" in ffi.HANDLERS_CDEF
     assert "typedef void (*rxf_itch_wire_handler)" in ffi.HANDLERS_CDEF
+
+
+def _one_burst(n: int, batch_size: int | None = None):
+    """``n`` generated messages as one stream chunk (one burst): the decoder,
+    the messages, and what the callback saw (the message, and how many
+    messages the decoder had counted when it was called)."""
+    from rxfeed.tools.generator import generate_messages
+
+    msgs = list(generate_messages(n, symbols=3, seed=5))
+    chunk = b"".join(struct.pack(">H", len(m)) + m for m in msgs)
+    dec = Itch50Decoder(Itch50Config(batch_size=batch_size or 65536))
+    got: list = []
+    dec.subscribe(lambda m: got.append((m, dec.counters()["messages"])))
+    return dec, msgs, got, Pipeline(ListBackend([chunk], stream=True), dec)
+
+
+def test_python_callbacks_are_handed_over_mid_burst_in_decode_order():
+    """A burst of 2,000 messages: its callbacks start before it is decoded
+    to the end (every 256 queued messages, while the records are in cache),
+    in decode order."""
+    dec, msgs, got, pipe = _one_burst(2000)
+    s = pipe.run()
+    assert s.messages == 2000 and [m.type for m, _ in got] == [chr(m[0]) for m in msgs]
+    assert got[0][1] <= 257 and got[-1][1] == 2000  # the first 256 handed over when the 257th is queued
+
+
+def test_a_full_numpy_batch_comes_after_the_callbacks_of_its_rows():
+    dec, msgs, got, pipe = _one_burst(2000, batch_size=50)
+    batches = []
+    dec.subscribe_batches(lambda t, a: batches.append((len(a), sum(1 for m, _ in got if m.type == "A"))), types="A")
+    s = pipe.run()
+    rows = 0
+    for n, seen in batches:  # every row of a batch was a callback before the batch
+        rows += n
+        assert seen >= rows
+    assert rows == s.messages_per_type["A"] and len(batches) > 2

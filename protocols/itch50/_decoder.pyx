@@ -674,7 +674,10 @@ cdef class ItchDecoder:
         ``types`` (a string of type characters; None: all). Unsubscribed types
         never reach Python. ``meta`` is a :class:`MessageMeta` ``(session,
         sequence, rx_ts_ns, status)`` of the message's own packet (session,
-        sequence and status None without MoldUDP64)."""
+        sequence and status None without MoldUDP64). Callbacks run at the end
+        of each burst, after the burst's events, and mid-burst every 256
+        queued messages while no event waits (a file backend's burst holds
+        ~10^5 messages)."""
         for t in self._types(types):
             self._callbacks[t] = callback  # owns the reference _cb borrows
             self._cb[t] = <void *>callback
