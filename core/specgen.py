@@ -488,3 +488,101 @@ def main(argv: list[str], here: Path, outputs: dict[str, Callable[[], str]], ban
     if check and "--stamp" in argv:
         Path(argv[argv.index("--stamp") + 1]).write_text(f"/* {banner} Outputs checked fresh. */\n")
     return 0
+
+
+# --- the wire overlay: packed structs and accessors over the raw bytes --------------
+
+def snake(name: str) -> str:
+    """``AddOrderMPID`` -> ``add_order_mpid``: a message name in accessor style."""
+    import re
+
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", name).lower()
+
+
+def accessor_name(rs: RecordSpec, msg: WireMessage, field: str) -> str:
+    """The C name of the wire accessor of ``msg.field``, ``<prefix>_<message in snake case>_<field>``."""
+    return f"{rs.prefix}_{snake(msg.name)}_{field}"
+
+
+def _wire_member(f: WireField) -> str:
+    """A wire struct member: text as ``char``, integers as their raw bytes
+    (wire byte order: read them with the accessors, never directly)."""
+    if f.kind.text:
+        return f"char {f.name}[{f.size}];" if f.size > 1 else f"char {f.name};"
+    return f"uint8_t {f.name}[{f.size}];" if f.size > 1 else f"uint8_t {f.name};"
+
+
+def _accessor(rs: RecordSpec, m: WireMessage, f: WireField) -> str:
+    """One inline accessor: the field's value read at its offset in ``p``."""
+    sname, name = f"rxf_{rs.prefix}_wire_{m.name}", accessor_name(rs, m, f.name)
+    at = f"offsetof({sname}, {f.name})"
+    if f.kind.text and f.size > 1:
+        return f"static inline const char *{name}(const uint8_t *p) {{ return (const char *)p + {at}; }}"
+    if f.kind.text:
+        return f"static inline char {name}(const uint8_t *p) {{ return (char)p[{at}]; }}"
+    ctype = f.kind.ctype
+    if f.size == 1:
+        value = f"p[{at}]"
+    else:
+        value = f"rxf_{'be' if rs.byte_order == 'big' else 'le'}{8 * f.size}(p + {at})"
+    return f"static inline {ctype} {name}(const uint8_t *p) {{ return ({ctype}){value}; }}"
+
+
+def _wire_struct(rs: RecordSpec, m: WireMessage) -> list[str]:
+    """The packed wire struct of ``m``, its size and every offset asserted
+    against the spec, and one accessor per field."""
+    sname = f"rxf_{rs.prefix}_wire_{m.name}"
+    what = f"'{m.type}' {m.name}" if m.type else "The common header"
+    out = [f"/* {what}: the {m.wire_size} wire bytes as they arrive */",
+           f"typedef struct {sname} {{"]
+    out += [f"    {_wire_member(f)}" for f in m.fields]
+    out += [f"}} {sname};", f"_Static_assert(sizeof({sname}) == {m.wire_size}, \"{m.name} wire size\");",
+            f"_Static_assert(_Alignof({sname}) == 1, \"{m.name} wire struct is packed\");"]
+    out += [f"_Static_assert(offsetof({sname}, {f.name}) == {f.wire_offset}, \"{m.name}.{f.name} wire offset\");"
+            for f in m.fields]
+    return out + [_accessor(rs, m, f) for f in m.fields] + [""]
+
+
+def _wire_header_message(rs: RecordSpec) -> WireMessage:
+    """The common header as a message of its own (``header``): the same wire
+    offsets in every message, else the overlay has no common header."""
+    first = {f.name: f for f in rs.messages[0].fields}
+    fields = tuple(first[n] for n in rs.header)
+    for m in rs.messages:
+        if tuple(f for f in m.fields if f.name in rs.header) != fields:
+            raise ValueError(f"record spec {rs.prefix}: {m.name}'s header is not at the common wire offsets")
+    if [f.wire_offset for f in fields] != sorted(f.wire_offset for f in fields) or fields[0].wire_offset != 0:
+        raise ValueError(f"record spec {rs.prefix}: the header does not lead every message")
+    return WireMessage("", "header", sum(f.size for f in fields), fields)
+
+
+def generate_wire_header(rs: RecordSpec, guard: str, records_header: str = "_records.h") -> str:
+    """The zero-copy overlay: per message type a packed struct of its wire
+    bytes (integers kept as raw bytes) and inline accessors reading each field
+    in the wire byte order. Only valid over a message whose length was checked
+    (the decoder checks it before calling a wire handler)."""
+    out = [f"/* {rs.banner} */", f"#ifndef {guard}", f"#define {guard}", "",
+           "/* Zero-copy view of messages: cast nothing, read a field with its",
+           f"   accessor, e.g. {accessor_name(rs, rs.messages[0], rs.messages[0].fields[-1].name)}(p), where p",
+           "   points at the message's first byte (its type) and the message is known",
+           "   to hold its type's wire length. */", "",
+           "#include <stddef.h>", "#include <stdint.h>", f"#include \"{records_header}\"  /* the loads */", ""]
+    for m in (_wire_header_message(rs),) + rs.messages:
+        out += _wire_struct(rs, m)
+    return "\n".join(out + ["#endif"]) + "\n"
+
+
+def generate_wire_pxd(rs: RecordSpec, header_file: str) -> str:
+    """Cython declarations of :func:`generate_wire_header`'s output."""
+    ctypes = sorted({f.kind.ctype for m in rs.messages for f in m.fields if not f.kind.text})
+    out = [f"# {rs.banner}", "from libc.stdint cimport " + ", ".join(sorted(set(ctypes) | {"uint8_t"})), "",
+           f'cdef extern from "{header_file}" nogil:']
+    every = (_wire_header_message(rs),) + rs.messages
+    for m in every:
+        out.append(f"    ctypedef struct rxf_{rs.prefix}_wire_{m.name}:")
+        out += [f"        {_wire_member(f).rstrip(';')}" for f in m.fields]
+    for m in every:
+        for f in m.fields:
+            ret = ("const char *" if f.size > 1 else "char ") if f.kind.text else f"{f.kind.ctype} "
+            out.append(f"    {ret}{accessor_name(rs, m, f.name)}(const uint8_t *p)")
+    return "\n".join(out) + "\n"

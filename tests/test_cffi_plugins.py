@@ -68,8 +68,10 @@ void reader_init(reader *r, rxf_backend_ops *ops, const uint8_t *buf, size_t len
 HANDLERS_C = r"""
 #include "itch50_handlers.h"
 
-/* Counts every message by type and sums AddOrder shares and prices. */
-typedef struct { uint64_t by_type[256]; uint64_t add_shares, add_price_sum, last_sequence; } tally;
+/* Counts every message by type and sums AddOrder shares and prices, from
+   the decoded record and from the wire view (itch50_wire.h accessors). */
+typedef struct { uint64_t by_type[256]; uint64_t add_shares, add_price_sum, last_sequence;
+                 uint64_t wire_add_shares, wire_add_price_sum, wire_bad_len; } tally;
 
 static void on_any(void *ctx, const rxf_itch_record *r, const rxf_itch_meta *m) {
     tally *t = ctx;
@@ -84,16 +86,25 @@ static void on_add(void *ctx, const rxf_itch_record *r, const rxf_itch_meta *m) 
     t->add_price_sum += r->AddOrder.price;
 }
 
+static void on_add_wire(void *ctx, const uint8_t *msg, uint32_t len, const rxf_itch_meta *m) {
+    tally *t = ctx;
+    if (len != sizeof(rxf_itch_wire_AddOrder) || m->raw != msg) t->wire_bad_len++;
+    t->wire_add_shares += itch_add_order_shares(msg);
+    t->wire_add_price_sum += itch_add_order_price(msg);
+}
+
 void tally_init(rxf_itch_handlers *h, tally *t) {
     memset(t, 0, sizeof *t);
     h->ctx = t;
     for (int i = 0; i < 256; i++) h->on[i] = on_any;
     h->on['A'] = on_add;
+    h->wire['A'] = on_add_wire;
 }
 """
 
 HANDLERS_CDEF = """
-typedef struct { uint64_t by_type[256]; uint64_t add_shares, add_price_sum, last_sequence; } tally;
+typedef struct { uint64_t by_type[256]; uint64_t add_shares, add_price_sum, last_sequence;
+                 uint64_t wire_add_shares, wire_add_price_sum, wire_bad_len; } tally;
 void tally_init(rxf_itch_handlers *h, tally *t);
 """
 
@@ -197,6 +208,7 @@ def test_cffi_handler_table_sees_every_record_in_c(handlers_module, day_dir):
     assert s.messages == 20_000
     assert {chr(i): tally.by_type[i] for i in range(256) if tally.by_type[i]} == dict(types)
     assert [tally.add_shares, tally.add_price_sum] == adds
+    assert [tally.wire_add_shares, tally.wire_add_price_sum] == adds and tally.wire_bad_len == 0
     assert tally.last_sequence == 20_000
 
 
@@ -249,3 +261,20 @@ def test_the_kit_catches_a_packet_after_the_end(tmp_path):
 
     with pytest.raises(AssertionError, match="a packet after RXF_EOF"):
         TestBroken().test_every_burst_is_released_once_and_nothing_follows_the_end(tmp_path, 1)
+
+
+@pytest.mark.parametrize("refresh", [False, True])
+def test_a_handler_table_is_read_when_attached_and_on_refresh(handlers_module, day_dir, refresh):
+    """The decoder's dispatch table is built from the handler table when it is
+    attached; a later change counts only after ``refresh_handlers()``."""
+    ffi, lib = handlers_module.ffi, handlers_module.lib
+    table, tally = ffi.new("rxf_itch_handlers *"), ffi.new("tally *")
+    lib.tally_init(table, tally)
+    pipe = Pipeline("nasdaq_file", "itch50", backend_config={"path": str(day_dir / "day.itch")})
+    pipe.decoder.add_handlers(itch_ffi.handlers_capsule(ffi, table))
+    table.wire[ord("A")] = ffi.NULL
+    if refresh:
+        pipe.decoder.refresh_handlers()
+    s = pipe.run()
+    assert tally.by_type[ord("A")] == s.messages_per_type["A"] > 0 and tally.add_shares > 0
+    assert (tally.wire_add_shares == 0) == refresh

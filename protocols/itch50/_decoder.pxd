@@ -1,9 +1,19 @@
-from libc.stdint cimport uint8_t, uint32_t, uint64_t
+from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
 from rxfeed_abi cimport rxf_decoder_ops, rxf_packet
 from rxfeed_mold cimport rxf_mold_session
 from rxfeed_recovery cimport rxf_recovery
 from _records cimport rxf_itch_record
-from itch50_handlers cimport rxf_itch_handlers
+from itch50_handlers cimport rxf_itch_handlers, rxf_itch_handler, rxf_itch_wire_handler, rxf_itch_meta
+
+
+cdef struct TypeHandlers:
+    # the C handlers of one message type, in the order their tables were attached
+    uint32_t n_on
+    uint32_t n_wire
+    rxf_itch_handler on[8]
+    void *on_ctx[8]
+    rxf_itch_wire_handler wire[8]
+    void *wire_ctx[8]
 
 
 cdef struct PendingRec:
@@ -53,6 +63,11 @@ cdef struct DecoderState:
     int n_handlers
     uint8_t py_sub[256]
     uint8_t batch_sub[256]
+    # The dispatch table, rebuilt whenever a consumer is attached or changes:
+    # per type byte, its wire length (0: not an ITCH 5.0 type) | ROUTE_* flags << 8.
+    uint16_t route[256]
+    TypeHandlers by_type[256]   # the C handlers of each type (ROUTE_ON / ROUTE_WIRE)
+    rxf_itch_meta meta          # packet, session, has_sequence: set once per packet
     PendingRec *pending
     uint32_t n_pending
     uint32_t cap_pending
@@ -86,6 +101,7 @@ cdef class ItchDecoder:
     cdef object _rerequest_server
     cdef double _reorder_window_ms
     cdef object error
+    cdef void _route(self) noexcept
     cdef void _flush_pending(self) noexcept
     cdef void _flush_batch(self, uint8_t t) noexcept
     cdef void _flush_events(self) noexcept

@@ -25,8 +25,8 @@ from rxfeed_recovery cimport (rxf_seq_block, rxf_seq_callbacks, rxf_recovery, RX
                               rxf_rec_offer, rxf_rec_wanted, rxf_rec_tick, rxf_rec_expecting, rxf_rec_recv,
                               rxf_rec_flush, rxf_hist_value)
 from _records cimport *
-from itch50_handlers cimport (RXF_ITCH_HANDLERS_VERSION, RXF_ITCH_HANDLERS_CAPSULE, rxf_itch_meta,
-                              rxf_itch_handlers)
+from itch50_handlers cimport (RXF_ITCH_HANDLERS_VERSION, RXF_ITCH_HANDLERS_CAPSULE, RXF_ITCH_HANDLERS_V1_SIZE,
+                              rxf_itch_meta, rxf_itch_handlers)
 
 import numpy as np
 from rxfeed.protocols.itch50 import messages as _messages
@@ -34,6 +34,7 @@ from rxfeed.protocols.itch50.messages import MessageMeta
 from rxfeed.protocols.itch50.dtypes import DTYPES as _DTYPES
 
 DEF MAX_HANDLER_TABLES = 8
+DEF PY_QUEUE_FLUSH = 256   # queued Python callbacks handed over mid-burst (~24 KiB of records)
 DEF EV_GAP = 1
 DEF EV_SESSION_CHANGE = 2
 DEF EV_END_OF_SESSION = 3
@@ -46,6 +47,11 @@ DEF ST_NEW = 1
 DEF ST_DUPLICATE = 2
 DEF ST_IMPLAUSIBLE = 3
 DEF ST_OVERFLOW = 4
+# What the consumers of a message type asked for (DecoderState.route >> 8)
+DEF ROUTE_ON = 1      # C handlers of the decoded record
+DEF ROUTE_WIRE = 2    # C handlers of the wire view
+DEF ROUTE_PY = 4      # a Python callback
+DEF ROUTE_BATCH = 8   # numpy batches
 
 cdef extern from *:
     """
@@ -152,65 +158,132 @@ cdef inline void _event(DecoderState *st, int kind, const char *session, uint64_
     e.rx_ts_ns = ts
 
 
-cdef inline void _message(DecoderState *st, const uint8_t *m, uint32_t mlen, const rxf_packet *pkt,
-                          const char *session, uint64_t seq, uint8_t status) noexcept nogil:
-    """Decode one message and hand it to every output. ``session``: the 10
-    bytes of its own packet's session, NULL without a session layer."""
-    cdef rxf_itch_record rec
-    cdef rxf_itch_meta meta
-    cdef int rc, i
-    cdef uint8_t t
-    cdef uint32_t rsize
-    cdef PendingRec *pend
-    rc = rxf_itch_decode(m, mlen, &rec)  # checks mlen against the type first
-    if rc != RXF_ITCH_OK:
-        if rc == RXF_ITCH_UNKNOWN_TYPE:
+cdef inline void _message(DecoderState *st, const uint8_t *m, uint32_t mlen, uint64_t seq,
+                          uint8_t status) noexcept nogil:
+    """Length-check and count one message; then only the outputs that asked
+    for its type see it (``st.route``, built when consumers attach). The
+    packet's meta (``st.meta``) was set by the caller, once per packet."""
+    cdef uint16_t route
+    if mlen == 0:
+        st.err_bad_length += 1
+        return
+    route = st.route[m[0]]  # mlen >= 1: the type byte is there
+    if (route & 0xff) != mlen:  # not an ITCH 5.0 type (length 0 in the table), or not its length
+        if (route & 0xff) == 0:
             st.err_unknown_type += 1
         else:
             st.err_bad_length += 1
         return
-    t = m[0]
-    st.per_type[t] += 1
+    st.per_type[m[0]] += 1
     st.messages += 1
-    if st.n_handlers:
-        meta.packet = pkt
-        meta.raw = m
-        meta.raw_len = mlen
-        meta.has_sequence = session != NULL
-        meta.sequence = seq
-        meta.session = session
-        for i in range(st.n_handlers):
-            if st.handlers[i].on[t] != NULL:
-                st.handlers[i].on[t](st.handlers[i].ctx, &rec, &meta)
-    if st.py_sub[t]:
-        if st.n_pending == st.cap_pending:
-            pend = <PendingRec *>realloc(st.pending, (st.cap_pending * 2 + 256) * sizeof(PendingRec))
-            if pend == NULL:
-                with gil:
-                    (<ItchDecoder>st.owner).error = MemoryError("python callback queue")
-                st.stop = 1
-                return
-            st.pending = pend
-            st.cap_pending = st.cap_pending * 2 + 256
-        pend = &st.pending[st.n_pending]
-        st.n_pending += 1
-        memcpy(&pend.rec, &rec, rxf_itch_record_size[t])
-        pend.sequence = seq
-        pend.has_seq = session != NULL
-        pend.status = status
-        if session != NULL:
-            memcpy(pend.session, session, 10)
-        pend.rx_ts_ns = pkt.rx_ts_ns
-    if st.batch_sub[t]:
-        rsize = rxf_itch_record_size[t]
-        memcpy(st.batch_buf[t] + <size_t>st.batch_n[t] * rsize, &rec, rsize)
-        st.batch_n[t] += 1
-        if st.batch_n[t] == st.batch_cap:
+    if route >> 8:
+        if route & ((ROUTE_ON | ROUTE_WIRE) << 8):
+            st.meta.raw = m
+            st.meta.raw_len = mlen
+            st.meta.sequence = seq
+        if route & (ROUTE_WIRE << 8):  # in line: the zero-copy path costs only the calls
+            _wire_handlers(st, &st.by_type[m[0]], m, mlen)
+        if route & ((ROUTE_PY | ROUTE_BATCH) << 8):
+            _deliver(st, m, mlen, <uint8_t>(route >> 8), seq, status)
+        elif route & (ROUTE_ON << 8):  # only C record handlers (books, strategies): in line too
+            _record_handlers(st, &st.by_type[m[0]], m, mlen)
+
+
+cdef inline void _wire_handlers(DecoderState *st, const TypeHandlers *h, const uint8_t *m,
+                                uint32_t mlen) noexcept nogil:
+    """The wire view to every wire handler of the type, in attach order."""
+    cdef uint32_t i
+    for i in range(h.n_wire):
+        h.wire[i](h.wire_ctx[i], m, mlen, &st.meta)
+
+
+cdef inline void _record_handlers(DecoderState *st, const TypeHandlers *h, const uint8_t *m,
+                                  uint32_t mlen) noexcept nogil:
+    """One decode onto the stack, then every record handler of the type."""
+    cdef rxf_itch_record rec
+    cdef uint32_t i
+    rxf_itch_decode(m, mlen, &rec)  # cannot fail: the length was checked against the type
+    for i in range(h.n_on):
+        h.on[i](h.on_ctx[i], &rec, &st.meta)
+
+
+cdef void _deliver(DecoderState *st, const uint8_t *m, uint32_t mlen, uint8_t want, uint64_t seq,
+                   uint8_t status) noexcept nogil:
+    """A length-checked message to the outputs of its type when a Python
+    callback or a numpy batch wants it (``want``: ROUTE_*; the wire handlers
+    ran already): one decode
+    shared by the record handlers and the Python queue (decoded straight
+    into its slot), then the numpy batch (decoded straight into its row)."""
+    cdef uint8_t t = m[0]
+    cdef TypeHandlers *h = &st.by_type[t]
+    cdef rxf_itch_record tmp
+    cdef rxf_itch_record *rec = &tmp
+    cdef PendingRec *pend = NULL
+    cdef uint32_t i
+    if want & ROUTE_PY:
+        pend = _pending_slot(st, seq, status)
+        if pend != NULL:
+            rec = &pend.rec
+    if want & (ROUTE_ON | ROUTE_PY):
+        rxf_itch_decode(m, mlen, rec)  # cannot fail: the length was checked against the type
+    for i in range(h.n_on):
+        h.on[i](h.on_ctx[i], rec, &st.meta)
+    if want & ROUTE_PY and pend == NULL:
+        return  # the callback queue could not grow: the loop stops (error set)
+    if want & ROUTE_BATCH:
+        _batch_row(st, m, mlen, t)
+
+
+cdef inline PendingRec *_pending_slot(DecoderState *st, uint64_t seq, uint8_t status) noexcept nogil:
+    """The next slot of the Python callback queue, its meta filled (record
+    left to the caller); NULL when the queue cannot grow (error set, loop stops)."""
+    cdef PendingRec *pend
+    if st.n_pending >= PY_QUEUE_FLUSH and st.n_events == 0:
+        # a long burst (a file backend's: ~10^5 messages) would queue megabytes
+        # and read them back from memory; hand them over while they are in
+        # cache (not when an event waits: events go first, at the burst's end)
+        with gil:
+            (<ItchDecoder>st.owner)._flush_pending()
+    if st.n_pending == st.cap_pending:
+        pend = <PendingRec *>realloc(st.pending, (st.cap_pending * 2 + 256) * sizeof(PendingRec))
+        if pend == NULL:
             with gil:
-                # callbacks queued so far go first: outputs see messages in decode order
-                if st.n_pending:
-                    (<ItchDecoder>st.owner)._flush_pending()
-                (<ItchDecoder>st.owner)._flush_batch(t)
+                (<ItchDecoder>st.owner).error = MemoryError("python callback queue")
+            st.stop = 1
+            return NULL
+        st.pending = pend
+        st.cap_pending = st.cap_pending * 2 + 256
+    pend = &st.pending[st.n_pending]
+    st.n_pending += 1
+    pend.sequence = seq
+    pend.has_seq = st.meta.session != NULL
+    pend.status = status
+    if st.meta.session != NULL:
+        memcpy(pend.session, st.meta.session, 10)
+    pend.rx_ts_ns = st.meta.packet.rx_ts_ns
+    return pend
+
+
+cdef inline void _batch_row(DecoderState *st, const uint8_t *m, uint32_t mlen, uint8_t t) noexcept nogil:
+    """Decode the message straight into the next row of its type's batch;
+    a full batch goes to Python (queued callbacks first: decode order)."""
+    rxf_itch_decode(m, mlen, <rxf_itch_record *>(st.batch_buf[t] + <size_t>st.batch_n[t] * rxf_itch_record_size[t]))
+    st.batch_n[t] += 1
+    if st.batch_n[t] == st.batch_cap:
+        with gil:
+            if st.n_pending:
+                (<ItchDecoder>st.owner)._flush_pending()
+            (<ItchDecoder>st.owner)._flush_batch(t)
+
+
+cdef inline void _packet_meta(DecoderState *st, const rxf_packet *pkt, const char *session) noexcept nogil:
+    """The meta every message of this packet shares (``session``: its 10
+    bytes, NULL without a session layer); per message only raw, raw_len and
+    sequence change, and only when a C handler will see it."""
+    st.meta.packet = pkt
+    st.meta.session = session
+    st.meta.has_sequence = session != NULL
+    st.meta.sequence = 0
 
 
 include "arrival_log.pxi"
@@ -238,6 +311,7 @@ cdef inline int _mold_block(DecoderState *st, const rxf_packet *pkt, const rxf_m
     cdef uint32_t len = pkt.len
     cdef uint32_t off = RXF_MOLD_HEADER_LEN
     cdef uint32_t i = 0, mlen
+    _packet_meta(st, pkt, <const char *>p)
     while i < v.count:
         mlen = 0
         if off + 2 <= len:
@@ -249,7 +323,7 @@ cdef inline int _mold_block(DecoderState *st, const rxf_packet *pkt, const rxf_m
             return 0
         off += 2
         if i >= deliver_from:
-            _message(st, p + off, mlen, pkt, <const char *>p, v.seq + i,
+            _message(st, p + off, mlen, v.seq + i,
                      status if status != ST_NEW else (ST_DUPLICATE if i < v.skip else ST_NEW))
         off += mlen
         i += 1
@@ -381,7 +455,7 @@ cdef inline void _framed(DecoderState *st, const uint8_t *q, uint32_t total, int
                          const rxf_packet *pkt) noexcept nogil:
     if implied:
         st.implied_length += 1
-    _message(st, q + 2, total - 2, pkt, NULL, 0, ST_UNSEQUENCED)
+    _message(st, q + 2, total - 2, 0, ST_UNSEQUENCED)
 
 
 cdef inline void _stream_chunk(DecoderState *st, const rxf_packet *pkt) noexcept nogil:
@@ -391,6 +465,7 @@ cdef inline void _stream_chunk(DecoderState *st, const rxf_packet *pkt) noexcept
     cdef int implied = 0
     if st.stream_dead:
         return
+    _packet_meta(st, pkt, NULL)
     # 1. finish a message carried over from the previous chunk
     while st.carry_len > 0:
         need = _frame_len(st.carry, st.carry_len, &implied)
@@ -535,6 +610,7 @@ cdef class ItchDecoder:
         fill_decoder_ops(&self.ops, self.st, _on_burst, _on_end, NULL)
         self.ops.on_idle = _on_idle
         self.st.rec.fd = -1
+        self._route()  # nobody subscribed yet: every type only length-checked and counted
         self._loss_listeners = []
         self._rerequest_server = None
         self._reorder_window_ms = 0.0
@@ -567,19 +643,30 @@ cdef class ItchDecoder:
     # --- (a) C handlers -------------------------------------------------
     def add_handlers(self, consumer):
         """Attach a C handler table: a PyCapsule named ``rxfeed.itch50.handlers.v1``
-        or an object whose ``capsule()`` returns one (kept alive by the decoder)."""
+        or an object whose ``capsule()`` returns one (kept alive by the decoder).
+        Per type the table asks for the decoded record (``on[t]``) or the wire
+        view (``wire[t]``; a table of the first layout, ``struct_size`` ending
+        after ``on[]``, has none). The table is read now: call
+        :meth:`refresh_handlers` after changing it."""
         capsule = consumer.capsule() if hasattr(consumer, "capsule") else consumer
         if not PyCapsule_IsValid(capsule, RXF_ITCH_HANDLERS_CAPSULE):
             raise TypeError("expected a PyCapsule named " + RXF_ITCH_HANDLERS_CAPSULE.decode())
         cdef rxf_itch_handlers *h = <rxf_itch_handlers *>PyCapsule_GetPointer(capsule, RXF_ITCH_HANDLERS_CAPSULE)
-        if h.version != RXF_ITCH_HANDLERS_VERSION or h.struct_size != sizeof(rxf_itch_handlers):
+        if h.version != RXF_ITCH_HANDLERS_VERSION or (h.struct_size != sizeof(rxf_itch_handlers)
+                                                      and h.struct_size != RXF_ITCH_HANDLERS_V1_SIZE):
             raise ValueError(f"handler table version {h.version}/size {h.struct_size} is not "
-                             f"{RXF_ITCH_HANDLERS_VERSION}/{sizeof(rxf_itch_handlers)}: rebuild the consumer")
+                             f"{RXF_ITCH_HANDLERS_VERSION}/{sizeof(rxf_itch_handlers)} (or "
+                             f"{RXF_ITCH_HANDLERS_V1_SIZE} without wire handlers): rebuild the consumer")
         if self.st.n_handlers >= MAX_HANDLER_TABLES:
             raise ValueError(f"at most {MAX_HANDLER_TABLES} handler tables")
         self.st.handlers[self.st.n_handlers] = h
         self.st.n_handlers += 1
         self._handler_capsules.append((consumer, capsule))  # keeps the owner alive
+        self._route()
+
+    def refresh_handlers(self):
+        """Read the attached handler tables again (after a consumer changed one)."""
+        self._route()
 
     # --- (b) Python callbacks ------------------------------------------
     def subscribe(self, callback, types=None, *, bint with_meta=False):
@@ -587,18 +674,24 @@ cdef class ItchDecoder:
         ``types`` (a string of type characters; None: all). Unsubscribed types
         never reach Python. ``meta`` is a :class:`MessageMeta` ``(session,
         sequence, rx_ts_ns, status)`` of the message's own packet (session,
-        sequence and status None without MoldUDP64)."""
+        sequence and status None without MoldUDP64). Callbacks run at the end
+        of each burst, after the burst's events, and mid-burst every 256
+        queued messages while no event waits (a file backend's burst holds
+        ~10^5 messages)."""
         for t in self._types(types):
             self._callbacks[t] = callback  # owns the reference _cb borrows
             self._cb[t] = <void *>callback
             self._cbmeta[t] = with_meta
             self.st.py_sub[t] = 1
+        self._route()
 
     def unsubscribe(self, types=None):
+        """Stop the Python callbacks of ``types`` (None: all)."""
         for t in self._types(types):
             self.st.py_sub[t] = 0
             self._cb[t] = NULL
             self._callbacks.pop(t, None)
+        self._route()
 
     # --- (c) numpy batches ----------------------------------------------
     def subscribe_batches(self, callback=None, types=None):
@@ -614,6 +707,7 @@ cdef class ItchDecoder:
                 if self.st.batch_buf[t] == NULL:
                     raise MemoryError()
             self.st.batch_sub[t] = 1
+        self._route()
 
     def flush(self):
         """Deliver partial batches and queued callbacks (called at end of run)."""
@@ -758,6 +852,31 @@ cdef class ItchDecoder:
         }
 
     # --- internals ---------------------------------------------------------
+    cdef void _route(self) noexcept:
+        """Build the dispatch table: per type byte its wire length and what
+        its consumers asked for, and its C handlers in attach order. A type
+        nobody wants is only length-checked and counted."""
+        cdef int t, i
+        cdef uint8_t want
+        cdef rxf_itch_handlers *h
+        cdef TypeHandlers *th
+        for t in range(256):
+            th = &self.st.by_type[t]
+            th.n_on = th.n_wire = 0
+            want = 0
+            if rxf_itch_wire_size[t]:
+                for i in range(self.st.n_handlers):
+                    h = self.st.handlers[i]
+                    if h.on[t] != NULL:
+                        th.on[th.n_on], th.on_ctx[th.n_on] = h.on[t], h.ctx
+                        th.n_on += 1
+                    if h.struct_size == sizeof(rxf_itch_handlers) and h.wire[t] != NULL:
+                        th.wire[th.n_wire], th.wire_ctx[th.n_wire] = h.wire[t], h.ctx
+                        th.n_wire += 1
+                want = ((ROUTE_ON if th.n_on else 0) | (ROUTE_WIRE if th.n_wire else 0)
+                        | (ROUTE_PY if self.st.py_sub[t] else 0) | (ROUTE_BATCH if self.st.batch_sub[t] else 0))
+            self.st.route[t] = rxf_itch_wire_size[t] | (<uint16_t>want << 8)
+
     @staticmethod
     def _types(types):
         if types is None:

@@ -12,6 +12,15 @@ outputs are committed, and the build (a meson step running ``--check``) and
     Cython declarations of the above.
 ``_convert.pxi``
     Record -> Python message object conversion, one function per type.
+``itch50_wire.h``
+    The zero-copy overlay: one packed struct per type over its wire bytes,
+    size and every offset ``_Static_assert``ed against the spec, and inline
+    big-endian accessors (``itch_add_order_price(p)``) for wire handlers.
+``itch50_wire.pxd``
+    Cython declarations of the overlay.
+``_wire_fields.pxi``
+    Every accessor of a type called on one message, as a dict (tests compare
+    it with the decoded record).
 
 The first two come from the protocol-neutral generator ``core/specgen.py``
 (``rxfeed.specgen``, shared with IEX), fed :data:`RECORDS`: the spec table
@@ -120,7 +129,43 @@ def generate_convert() -> str:
     return "\n".join(out) + "\n"
 
 
-OUTPUTS = {"_records.h": generate_header, "_records.pxd": generate_pxd, "_convert.pxi": generate_convert}
+WIRE_HEADER = "itch50_wire.h"
+
+
+def generate_wire_header() -> str:
+    """``itch50_wire.h``: packed wire structs and accessors."""
+    return specgen.generate_wire_header(RECORDS, "RXF_ITCH50_WIRE_H")
+
+
+def generate_wire_pxd() -> str:
+    """``itch50_wire.pxd``: their Cython declarations."""
+    return specgen.generate_wire_pxd(RECORDS, WIRE_HEADER)
+
+
+def generate_wire_fields() -> str:
+    """``_wire_fields.pxi``: ``_wire_fields(p)``, every field of a message read
+    through its wire accessor, as a dict (text as bytes, padding kept)."""
+    out = [f"# {BANNER}", "# Included by _handlers.pyx: every wire accessor of a type, for the tests.", ""]
+    for m in _WIRE:
+        out.append(f"cdef dict _wire_{m.name}(const uint8_t *p):")
+        items = []
+        for f in m.fields:
+            call = f"{specgen.accessor_name(RECORDS, m, f.name)}(p)"
+            items.append(f'"{f.name}": {call}[:{f.size}]' if f.kind.text and f.size > 1 else
+                         f'"{f.name}": bytes([<uint8_t>{call}])' if f.kind.text else f'"{f.name}": {call}')
+        out.append("    return {" + ", ".join(items) + "}")
+        out.append("")
+    out.append("cdef dict _wire_fields(const uint8_t *p):")
+    for i, m in enumerate(_WIRE):
+        out.append(f"    {'if' if i == 0 else 'elif'} p[0] == b'{m.type}':")
+        out.append(f"        return _wire_{m.name}(p)")
+    out.append("    raise ValueError('not an ITCH 5.0 message type: %r' % chr(p[0]))")
+    return "\n".join(out) + "\n"
+
+
+OUTPUTS = {"_records.h": generate_header, "_records.pxd": generate_pxd, "_convert.pxi": generate_convert,
+           WIRE_HEADER: generate_wire_header, "itch50_wire.pxd": generate_wire_pxd,
+           "_wire_fields.pxi": generate_wire_fields}
 
 
 def main(argv: list[str] | None = None) -> int:

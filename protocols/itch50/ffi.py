@@ -15,7 +15,12 @@ in C, inside the nogil loop, from a module built with cffi's API mode.
     lib.my_handlers_init(table, state)
     decoder.add_handlers(itch_ffi.handlers_capsule(ffi, table))
 
-``C_SOURCE`` includes ``"itch50_handlers.h"``. The record structs in the cdef
+``C_SOURCE`` includes ``"itch50_handlers.h"`` (which brings ``itch50_wire.h``).
+Per type a table takes the decoded record (``table.on[t]``) or a wire view
+(``table.wire[t]``: ``void f(void *ctx, const uint8_t *msg, uint32_t len,
+const rxf_itch_meta *meta)``, read with the generated inline accessors such
+as ``itch_add_order_price(msg)``: no decode, no copy; ``len`` is the type's
+wire length, checked before the call). The record structs in the cdef
 are the generated ones, field for field (from :mod:`spec` through the same
 code that writes ``_records.h``), so cffi's compile step checks every size and
 offset against the C compiler once more.

@@ -10,7 +10,9 @@ Properties, for any bytes:
   prefixes, stops at a zero one before an unknown type) and must count an
   error;
 - the decoder's count equals the messages delivered to Python, and no more
-  messages than the bytes can hold (3+ bytes each).
+  messages than the bytes can hold (3+ bytes each);
+- a wire handler of every type (the zero-copy view) sees exactly those
+  messages, each with its type's wire length (never a short one).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from rxfeed import Pipeline
+from rxfeed.protocols.itch50._handlers import WireProbe
 from tests.fuzz._harness import same_run, exact_buffers, fuzz_main, is_gzip, run_decoder, write_plain_and_gzip
 
 
@@ -44,9 +47,12 @@ def check(data: bytes) -> None:
     b = replay_file(gz)
     step = 1 + zlib.crc32(data) % 251  # chunk size: arbitrary, but the same for an input
     got: list[Any] = []
-    s = run_decoder(exact_buffers(data, step), lambda dec: dec.subscribe(got.append), stream=True)
+    probe = WireProbe()
+    s = run_decoder(exact_buffers(data, step), lambda dec: (dec.subscribe(got.append), dec.add_handlers(probe)),
+                    stream=True)
     c = s.to_dict()
     assert s.messages == len(got) == sum(s.messages_per_type.values())
+    assert probe.result["count"] == s.messages and probe.result["wrong_length"] == 0, probe.result
     assert s.messages * 3 <= len(data)
     for key in ("messages", "messages_per_type", "errors", "drops"):
         assert a[key] == b[key], (key, a[key], b[key])
