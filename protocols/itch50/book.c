@@ -137,10 +137,10 @@ static inline void la_hint(const rxf_books *b, const uint8_t *p, int stage) {
     if (stage == LA_INDEX) {
         rxf_l3_prefetch_index(&b->l3, ref);
         if (m[0] == 'U' && be16(p) >= 27) rxf_l3_prefetch_index(&b->l3, be64(m + 19));
-        if (is_add) __builtin_prefetch(&b->stocks[be16(m + 1)]);
+        if (is_add) RXF_PREFETCH(&b->stocks[be16(m + 1)], 1);
     } else if (is_add) {
         if (stage == LA_ORDER && be16(p) >= 20)
-            __builtin_prefetch(&b->l3.lv[b->stocks[be16(m + 1)].side[m[19] == 'S'].best]);
+            RXF_PREFETCH(&b->l3.lv[b->stocks[be16(m + 1)].side[m[19] == 'S'].best], 1);
     } else if (stage == LA_ORDER)
         rxf_l3_prefetch_order(&b->l3, ref);
     else

@@ -47,6 +47,7 @@ typedef struct rxf_level {
     int32_t head, tail;           /* FIFO of order slots, -1 empty */
     int32_t left, right, parent;  /* red-black tree by price (left = better) */
     int32_t better, worse;        /* neighbours in price order; the free list through worse */
+    uint32_t side_id;             /* the rxf_side it is on (its id): its key in the level index */
     uint8_t red;
     uint8_t _pad[3];
 } rxf_level;
@@ -55,6 +56,7 @@ typedef struct rxf_side {
     int32_t root, best, worst;    /* level slots, 0 when the side is empty */
     int32_t nth;                  /* with depth_n: the depth_n-th best level (0 while fewer) */
     uint32_t n;                   /* levels */
+    uint32_t id;                  /* key of its levels in the level index; 0 until its first level */
 } rxf_side;
 
 typedef struct rxf_order {
@@ -74,6 +76,13 @@ typedef struct rxf_l3_entry {
     int32_t slot;
 } rxf_l3_entry;
 
+/* One entry of the level index: (side id, price) -> level slot (-1 empty). */
+typedef struct rxf_l3_lv_entry {
+    uint64_t price;
+    uint32_t side_id;
+    int32_t level;
+} rxf_l3_lv_entry;
+
 typedef struct rxf_l3 {
     rxf_order *orders;            /* pool */
     uint64_t n_orders, cap_orders;
@@ -86,6 +95,9 @@ typedef struct rxf_l3 {
     rxf_level *lv;                /* level pool; slot 0 is the nil sentinel */
     uint64_t n_lv, cap_lv;
     int32_t lv_free;              /* free list through .worse, 0 empty */
+    rxf_l3_lv_entry *lvx;         /* level index, a power of two entries */
+    uint64_t lvx_cap, lvx_live;
+    uint32_t next_side_id;        /* ids handed to sides so far */
     uint32_t depth_n;             /* > 0: keep each side's depth_n-th best level (nth) */
     int touched;                  /* set by add/reduce when a top-depth_n level changed */
     int oom;
@@ -181,8 +193,17 @@ static inline int64_t rxf_l3_find_or_free(const rxf_l3 *e, uint64_t ref) {
  * so that the cache misses of an update overlap instead of following each
  * other: the index line, then the order, then its level and FIFO neighbours. */
 
+/* A prefetch the compiler keeps: a function doing nothing but prefetches looks
+   pure to GCC, which then deletes the call (its result is unused); the empty
+   volatile asm that takes the address makes it a side effect. */
+#define RXF_PREFETCH(addr, write) do {                          \
+        const void *rxf_pf_ = (const void *)(addr);            \
+        __builtin_prefetch(rxf_pf_, (write), 3);               \
+        __asm__ volatile("" : : "r"(rxf_pf_));                 \
+    } while (0)
+
 static inline void rxf_l3_prefetch_index(const rxf_l3 *e, uint64_t ref) {
-    __builtin_prefetch(&e->hash[rxf_l3_home(rxf_l3_tag(ref), e->hash_cap - 1)]);
+    RXF_PREFETCH(&e->hash[rxf_l3_home(rxf_l3_tag(ref), e->hash_cap - 1)], 0);
 }
 
 /* The slot the index names for ref (tags only, not confirmed), -1 if none in a short probe. */
@@ -199,16 +220,16 @@ static inline int32_t l3_slot_hint(const rxf_l3 *e, uint64_t ref) {
 
 static inline void rxf_l3_prefetch_order(const rxf_l3 *e, uint64_t ref) {
     int32_t s = l3_slot_hint(e, ref);
-    if (s >= 0) __builtin_prefetch(&e->orders[s]);
+    if (s >= 0) RXF_PREFETCH(&e->orders[s], 1);
 }
 
 static inline void rxf_l3_prefetch_neighbours(const rxf_l3 *e, uint64_t ref) {
     int32_t s = l3_slot_hint(e, ref);
     if (s < 0 || (uint64_t)s >= e->n_orders) return;
     const rxf_order *o = &e->orders[s];
-    if ((uint64_t)o->level < e->n_lv) __builtin_prefetch(&e->lv[o->level]);
-    if (o->prev >= 0 && (uint64_t)o->prev < e->n_orders) __builtin_prefetch(&e->orders[o->prev], 1);
-    if (o->next >= 0 && (uint64_t)o->next < e->n_orders) __builtin_prefetch(&e->orders[o->next], 1);
+    if ((uint64_t)o->level < e->n_lv) RXF_PREFETCH(&e->lv[o->level], 1);
+    if (o->prev >= 0 && (uint64_t)o->prev < e->n_orders) RXF_PREFETCH(&e->orders[o->prev], 1);
+    if (o->next >= 0 && (uint64_t)o->next < e->n_orders) RXF_PREFETCH(&e->orders[o->next], 1);
 }
 
 /* Twice the index, every live entry moved over; 0 or -1 on OOM (nothing changed). */
@@ -387,6 +408,67 @@ static void l3_tree_delete(rxf_level *L, rxf_side *sd, int32_t z) {
     if (!y_red) l3_delete_fixup(L, sd, x);
 }
 
+/* ---- level index: (side, price) -> level, so an order's price finds its level in one probe ---- */
+
+static inline uint64_t l3_lvx_home(uint32_t side_id, uint64_t price, uint64_t mask) {
+    return rxf_l3_mix(price * 0x9E3779B97F4A7C15ULL ^ side_id) & mask;
+}
+
+/* The level at price on the side with this id, NIL if none. */
+static inline int32_t l3_lvx_find(const rxf_l3 *e, uint32_t side_id, uint64_t price) {
+    uint64_t m = e->lvx_cap - 1, i = l3_lvx_home(side_id, price, m);
+    for (;; i = (i + 1) & m) {
+        const rxf_l3_lv_entry *x = &e->lvx[i];
+        if (x->level < 0) return NIL;
+        if (x->price == price && x->side_id == side_id) return x->level;
+    }
+}
+
+static inline void l3_lvx_put(rxf_l3_lv_entry *t, uint64_t cap, rxf_l3_lv_entry x) {
+    uint64_t m = cap - 1, i = l3_lvx_home(x.side_id, x.price, m);
+    while (t[i].level >= 0) i = (i + 1) & m;
+    t[i] = x;
+}
+
+/* Level z (price, side id set) into the index (doubling it past half full); 0 or -1 on OOM. */
+static int l3_lvx_insert(rxf_l3 *e, int32_t z) {
+    if ((e->lvx_live + 1) * 2 > e->lvx_cap) {
+        uint64_t ncap = e->lvx_cap * 2;
+        rxf_l3_lv_entry *nt = malloc(ncap * sizeof(*nt));
+        if (!nt) { e->oom = 1; return -1; }
+        for (uint64_t i = 0; i < ncap; i++) nt[i].level = -1;
+        for (uint64_t i = 0; i < e->lvx_cap; i++)
+            if (e->lvx[i].level >= 0) l3_lvx_put(nt, ncap, e->lvx[i]);
+        free(e->lvx);
+        e->lvx = nt;
+        e->lvx_cap = ncap;
+    }
+    rxf_l3_lv_entry x = {(uint64_t)e->lv[z].price, e->lv[z].side_id, z};
+    l3_lvx_put(e->lvx, e->lvx_cap, x);
+    e->lvx_live++;
+    return 0;
+}
+
+/* Level z out of the index (backward shift, as the order index). */
+static void l3_lvx_remove(rxf_l3 *e, int32_t z) {
+    rxf_l3_lv_entry *T = e->lvx;
+    uint64_t m = e->lvx_cap - 1, i = l3_lvx_home(e->lv[z].side_id, (uint64_t)e->lv[z].price, m), j;
+    while (T[i].level != z) {
+        if (T[i].level < 0) return;  /* not indexed (cannot happen) */
+        i = (i + 1) & m;
+    }
+    for (j = i;;) {
+        j = (j + 1) & m;
+        if (T[j].level < 0) break;
+        uint64_t k = l3_lvx_home(T[j].side_id, T[j].price, m);
+        if (i <= j ? (i < k && k <= j) : (i < k || k <= j)) continue;
+        T[i] = T[j];
+        i = j;
+    }
+    T[i].level = -1;
+    e->lvx_live--;
+}
+
 /* ---- levels of one side ---- */
 
 /* Hang new level z under parent (as its left/better or right/worse child) and thread it in. */
@@ -415,6 +497,7 @@ static void rxf_l3_level_remove(rxf_l3 *e, rxf_side *sd, int is_ask, int32_t z) 
     } else
         sd->nth = NIL;
     l3_tree_delete(L, sd, z);
+    l3_lvx_remove(e, z);
     int32_t bt = L[z].better, wr = L[z].worse;
     if (bt != NIL) L[bt].worse = wr; else sd->best = wr;
     if (wr != NIL) L[wr].better = bt; else sd->worst = bt;
@@ -427,6 +510,9 @@ static void rxf_l3_level_remove(rxf_l3 *e, rxf_side *sd, int is_ask, int32_t z) 
 /* The level at price p, added if absent; NIL on OOM. A short walk from the
    best first (most adds land near the top), else a search from the root. */
 static int32_t rxf_l3_level_for_price(rxf_l3 *e, rxf_side *sd, int is_ask, RXF_L3_PRICE p) {
+    if (!sd->id) sd->id = ++e->next_side_id;
+    int32_t hit = l3_lvx_find(e, sd->id, (uint64_t)p);
+    if (hit != NIL) return hit;
     rxf_level *L = e->lv;
     int32_t worse_nb = sd->best, better_nb = NIL, parent = NIL;
     int left = 0;
@@ -450,7 +536,14 @@ static int32_t rxf_l3_level_for_price(rxf_l3 *e, rxf_side *sd, int is_ask, RXF_L
         parent = better_nb; left = 0;  /* just below better_nb (its right child is free), or an empty side */
     }
     int32_t z = l3_level_alloc(e, p);
-    if (z != NIL) l3_level_link(e, sd, is_ask, z, parent, left);
+    if (z == NIL) return NIL;
+    e->lv[z].side_id = sd->id;
+    if (l3_lvx_insert(e, z) != 0) {
+        e->lv[z].worse = e->lv_free;
+        e->lv_free = z;
+        return NIL;
+    }
+    l3_level_link(e, sd, is_ask, z, parent, left);
     return z;
 }
 
@@ -483,10 +576,8 @@ static void rxf_l3_reduce(rxf_l3 *e, rxf_side *sd, int64_t h, uint32_t k) {
 }
 
 static int32_t rxf_l3_find_level(const rxf_l3 *e, const rxf_side *sd, int side, RXF_L3_PRICE price) {
-    const rxf_level *L = e->lv;
-    int32_t x = sd->root;
-    while (x != NIL && L[x].price != price) x = BETTER(side != 0, price, L[x].price) ? L[x].left : L[x].right;
-    return x;
+    (void)side;
+    return sd->id ? l3_lvx_find(e, sd->id, (uint64_t)price) : NIL;
 }
 
 /* Black height of the subtree at x, -1 when a rule is broken; walks in order,
@@ -619,6 +710,9 @@ static int rxf_l3_init_sized(rxf_l3 *e, uint32_t depth_n, uint64_t expected_orde
         return -1;
     memset(&e->lv[NIL], 0, sizeof(rxf_level));
     e->n_lv = 1;
+    e->lvx_cap = 4096;
+    if (!(e->lvx = malloc(e->lvx_cap * sizeof(rxf_l3_lv_entry)))) return -1;
+    for (uint64_t i = 0; i < e->lvx_cap; i++) e->lvx[i].level = -1;
     for (uint64_t i = 0; i < e->hash_cap; i++) e->hash[i].slot = EMPTY;
     return 0;
 }
@@ -628,11 +722,12 @@ static int rxf_l3_init(rxf_l3 *e, uint32_t depth_n) { return rxf_l3_init_sized(e
 /* Bytes of memory the engine has written (its pools up to their high-water
    marks and the whole index): what live orders cost, untouched capacity aside. */
 static uint64_t rxf_l3_bytes_used(const rxf_l3 *e) {
-    return e->n_orders * sizeof(rxf_order) + e->hash_cap * sizeof(rxf_l3_entry) + e->n_lv * sizeof(rxf_level);
+    return e->n_orders * sizeof(rxf_order) + e->hash_cap * sizeof(rxf_l3_entry) + e->n_lv * sizeof(rxf_level) +
+           e->lvx_cap * sizeof(rxf_l3_lv_entry);
 }
 
 static void rxf_l3_free(rxf_l3 *e) {
-    free(e->orders); free(e->hash); free(e->lv);
+    free(e->orders); free(e->hash); free(e->lv); free(e->lvx);
     memset(e, 0, sizeof(*e));
 }
 
