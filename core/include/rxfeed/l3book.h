@@ -47,9 +47,8 @@ typedef struct rxf_level {
     int32_t head, tail;           /* FIFO of order slots, -1 empty */
     int32_t left, right, parent;  /* red-black tree by price (left = better) */
     int32_t better, worse;        /* neighbours in price order; the free list through worse */
-    uint32_t side_id;             /* the rxf_side it is on (its id): its key in the level index */
-    uint8_t red;
-    uint8_t _pad[3];
+    uint32_t side_id : 31;        /* the rxf_side it is on (its id): its key in the level index */
+    uint32_t red : 1;             /* a bit field: an ITCH level fits 48 bytes */
 } rxf_level;
 
 typedef struct rxf_side {
@@ -76,10 +75,9 @@ typedef struct rxf_l3_entry {
     int32_t slot;
 } rxf_l3_entry;
 
-/* One entry of the level index: (side id, price) -> level slot (-1 empty). */
+/* One entry of the level index: a 32-bit tag of (side id, price) -> level slot (-1 empty). */
 typedef struct rxf_l3_lv_entry {
-    uint64_t price;
-    uint32_t side_id;
+    uint32_t tag;
     int32_t level;
 } rxf_l3_lv_entry;
 
@@ -410,29 +408,36 @@ static void l3_tree_delete(rxf_level *L, rxf_side *sd, int32_t z) {
 
 /* ---- level index: (side, price) -> level, so an order's price finds its level in one probe ---- */
 
-static inline uint64_t l3_lvx_home(uint32_t side_id, uint64_t price, uint64_t mask) {
-    return rxf_l3_mix(price * 0x9E3779B97F4A7C15ULL ^ side_id) & mask;
+/* 32 bits of a mix of (side id, price): the entry's tag, and its home position. */
+static inline uint32_t l3_lvx_tag(uint32_t side_id, uint64_t price) {
+    return (uint32_t)(rxf_l3_mix(price * 0x9E3779B97F4A7C15ULL ^ side_id) >> 32);
 }
 
-/* The level at price on the side with this id, NIL if none. */
+static inline uint64_t l3_lvx_home(uint32_t tag, uint64_t mask) {
+    return ((uint64_t)tag * 0x9E3779B97F4A7C15ULL >> 16) & mask;
+}
+
+/* The level at price on the side with this id, NIL if none (a tag match is confirmed on the level). */
 static inline int32_t l3_lvx_find(const rxf_l3 *e, uint32_t side_id, uint64_t price) {
-    uint64_t m = e->lvx_cap - 1, i = l3_lvx_home(side_id, price, m);
+    uint32_t tag = l3_lvx_tag(side_id, price);
+    uint64_t m = e->lvx_cap - 1, i = l3_lvx_home(tag, m);
     for (;; i = (i + 1) & m) {
-        const rxf_l3_lv_entry *x = &e->lvx[i];
-        if (x->level < 0) return NIL;
-        if (x->price == price && x->side_id == side_id) return x->level;
+        rxf_l3_lv_entry x = e->lvx[i];
+        if (x.level < 0) return NIL;
+        if (x.tag == tag && (uint64_t)e->lv[x.level].price == price && e->lv[x.level].side_id == side_id)
+            return x.level;
     }
 }
 
 static inline void l3_lvx_put(rxf_l3_lv_entry *t, uint64_t cap, rxf_l3_lv_entry x) {
-    uint64_t m = cap - 1, i = l3_lvx_home(x.side_id, x.price, m);
+    uint64_t m = cap - 1, i = l3_lvx_home(x.tag, m);
     while (t[i].level >= 0) i = (i + 1) & m;
     t[i] = x;
 }
 
-/* Level z (price, side id set) into the index (doubling it past half full); 0 or -1 on OOM. */
+/* Level z (price, side id set) into the index (doubling it past 3/4 full); 0 or -1 on OOM. */
 static int l3_lvx_insert(rxf_l3 *e, int32_t z) {
-    if ((e->lvx_live + 1) * 2 > e->lvx_cap) {
+    if ((e->lvx_live + 1) * 4 > e->lvx_cap * 3) {
         uint64_t ncap = e->lvx_cap * 2;
         rxf_l3_lv_entry *nt = malloc(ncap * sizeof(*nt));
         if (!nt) { e->oom = 1; return -1; }
@@ -443,7 +448,7 @@ static int l3_lvx_insert(rxf_l3 *e, int32_t z) {
         e->lvx = nt;
         e->lvx_cap = ncap;
     }
-    rxf_l3_lv_entry x = {(uint64_t)e->lv[z].price, e->lv[z].side_id, z};
+    rxf_l3_lv_entry x = {l3_lvx_tag(e->lv[z].side_id, (uint64_t)e->lv[z].price), z};
     l3_lvx_put(e->lvx, e->lvx_cap, x);
     e->lvx_live++;
     return 0;
@@ -452,7 +457,7 @@ static int l3_lvx_insert(rxf_l3 *e, int32_t z) {
 /* Level z out of the index (backward shift, as the order index). */
 static void l3_lvx_remove(rxf_l3 *e, int32_t z) {
     rxf_l3_lv_entry *T = e->lvx;
-    uint64_t m = e->lvx_cap - 1, i = l3_lvx_home(e->lv[z].side_id, (uint64_t)e->lv[z].price, m), j;
+    uint64_t m = e->lvx_cap - 1, i = l3_lvx_home(l3_lvx_tag(e->lv[z].side_id, (uint64_t)e->lv[z].price), m), j;
     while (T[i].level != z) {
         if (T[i].level < 0) return;  /* not indexed (cannot happen) */
         i = (i + 1) & m;
@@ -460,7 +465,7 @@ static void l3_lvx_remove(rxf_l3 *e, int32_t z) {
     for (j = i;;) {
         j = (j + 1) & m;
         if (T[j].level < 0) break;
-        uint64_t k = l3_lvx_home(T[j].side_id, T[j].price, m);
+        uint64_t k = l3_lvx_home(T[j].tag, m);
         if (i <= j ? (i < k && k <= j) : (i < k || k <= j)) continue;
         T[i] = T[j];
         i = j;
@@ -510,7 +515,7 @@ static void rxf_l3_level_remove(rxf_l3 *e, rxf_side *sd, int is_ask, int32_t z) 
 /* The level at price p, added if absent; NIL on OOM. A short walk from the
    best first (most adds land near the top), else a search from the root. */
 static int32_t rxf_l3_level_for_price(rxf_l3 *e, rxf_side *sd, int is_ask, RXF_L3_PRICE p) {
-    if (!sd->id) sd->id = ++e->next_side_id;
+    if (!sd->id) sd->id = ++e->next_side_id & 0x7fffffffu;
     int32_t hit = l3_lvx_find(e, sd->id, (uint64_t)p);
     if (hit != NIL) return hit;
     rxf_level *L = e->lv;
