@@ -48,7 +48,7 @@ typedef struct rxf_level {
     int32_t left, right, parent;  /* red-black tree by price (left = better) */
     int32_t better, worse;        /* neighbours in price order; the free list through worse */
     uint32_t side_id : 31;        /* the rxf_side it is on (its id): its key in the level index */
-    uint32_t red : 1;             /* a bit field: an ITCH level fits 48 bytes */
+    uint32_t red : 1;             /* a bit field: with 32-bit prices a level fits 48 bytes */
 } rxf_level;
 
 typedef struct rxf_side {
