@@ -133,14 +133,24 @@ static inline void la_hint(const rxf_books *b, const uint8_t *p, int stage) {
     uint64_t ref = la_ref(p);
     if (!ref) return;
     const uint8_t *m = p + 2;
-    int is_add = m[0] == 'A' || m[0] == 'F';
+    const rxf_stock *st = &b->stocks[be16(m + 1)];
+    if (m[0] == 'A' || m[0] == 'F') {  /* the reference's index line; the book, its level-index line, its level */
+        if (be16(p) < 36) return;
+        const rxf_side *sd = &st->side[m[19] == 'S'];
+        uint32_t px = (uint32_t)m[32] << 24 | (uint32_t)m[33] << 16 | (uint32_t)m[34] << 8 | m[35];
+        if (stage == LA_INDEX) {
+            rxf_l3_prefetch_index(&b->l3, ref);
+            RXF_PREFETCH(st, 1);
+        } else if (stage == LA_ORDER)
+            rxf_l3_prefetch_level_entry(&b->l3, sd, px);
+        else
+            rxf_l3_prefetch_level(&b->l3, sd, px);
+        return;
+    }
     if (stage == LA_INDEX) {
         rxf_l3_prefetch_index(&b->l3, ref);
+        RXF_PREFETCH(st, 1);
         if (m[0] == 'U' && be16(p) >= 27) rxf_l3_prefetch_index(&b->l3, be64(m + 19));
-        if (is_add) RXF_PREFETCH(&b->stocks[be16(m + 1)], 1);
-    } else if (is_add) {
-        if (stage == LA_ORDER && be16(p) >= 20)
-            RXF_PREFETCH(&b->l3.lv[b->stocks[be16(m + 1)].side[m[19] == 'S'].best], 1);
     } else if (stage == LA_ORDER)
         rxf_l3_prefetch_order(&b->l3, ref);
     else

@@ -435,6 +435,23 @@ static inline void l3_lvx_put(rxf_l3_lv_entry *t, uint64_t cap, rxf_l3_lv_entry 
     t[i] = x;
 }
 
+/* Prefetch hints for an add at price on sd (see the order prefetches above):
+   the level-index line, then (a later message) the level itself. */
+static inline void rxf_l3_prefetch_level_entry(const rxf_l3 *e, const rxf_side *sd, RXF_L3_PRICE price) {
+    if (sd->id) RXF_PREFETCH(&e->lvx[l3_lvx_home(l3_lvx_tag(sd->id, (uint64_t)price), e->lvx_cap - 1)], 0);
+}
+
+static inline void rxf_l3_prefetch_level(const rxf_l3 *e, const rxf_side *sd, RXF_L3_PRICE price) {
+    if (!sd->id) return;
+    uint32_t tag = l3_lvx_tag(sd->id, (uint64_t)price);
+    uint64_t m = e->lvx_cap - 1, i = l3_lvx_home(tag, m);
+    for (int k = 0; k < 8; k++, i = (i + 1) & m) {
+        rxf_l3_lv_entry x = e->lvx[i];
+        if (x.level < 0) return;
+        if (x.tag == tag) { RXF_PREFETCH(&e->lv[x.level], 1); return; }
+    }
+}
+
 /* Level z (price, side id set) into the index (doubling it past 3/4 full); 0 or -1 on OOM. */
 static int l3_lvx_insert(rxf_l3 *e, int32_t z) {
     if ((e->lvx_live + 1) * 4 > e->lvx_cap * 3) {
