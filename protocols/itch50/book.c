@@ -92,16 +92,19 @@ static inline void clock_tick(rxf_books *b, uint64_t ts) {
  * The decoder hands the books one message at a time, but the packet (a
  * datagram, or a chunk of a NASDAQ file) holds the next ones already. When
  * the message's wire bytes sit in its packet behind their u16 length (the
- * framing of both MoldUDP64 and the NASDAQ file), three cursors walk the same
+ * framing of both MoldUDP64 and the NASDAQ file), four cursors walk the same
  * packet a fixed number of messages ahead and prefetch what those messages
- * will touch: the index line of their order reference, then the order, then
- * its level and FIFO neighbours. The misses of successive messages then
+ * will touch: the index line of their order reference and their book, then
+ * the order, then its level and FIFO neighbours (an add: the level-index
+ * line, the level, the order it will queue behind). The misses of successive messages then
  * overlap instead of following one another. Only hints: every read stays in
  * the packet, the books change only through the message itself. */
 
-#define LA_INDEX 12  /* messages ahead: fetch the index line of the reference */
-#define LA_ORDER 6   /* ... the order (and for an add: its side's best level) */
-#define LA_NEAR 3    /* ... the order's level and FIFO neighbours */
+#define LA_INDEX 16  /* messages ahead: fetch the index line of the reference, the book */
+#define LA_ORDER 8   /* ... the order (an add: its level-index line) */
+#define LA_NEAR 4    /* ... the order's level and FIFO neighbours (an add: its level) */
+#define LA_TAIL 2    /* ... an add: the order at the back of its level */
+#define LA_STAGES 4
 
 static inline uint16_t be16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
 
@@ -143,8 +146,10 @@ static inline void la_hint(const rxf_books *b, const uint8_t *p, int stage) {
             RXF_PREFETCH(st, 1);
         } else if (stage == LA_ORDER)
             rxf_l3_prefetch_level_entry(&b->l3, sd, px);
-        else
+        else if (stage == LA_NEAR)
             rxf_l3_prefetch_level(&b->l3, sd, px);
+        else
+            rxf_l3_prefetch_level_tail(&b->l3, sd, px);
         return;
     }
     if (stage == LA_INDEX) {
@@ -153,13 +158,13 @@ static inline void la_hint(const rxf_books *b, const uint8_t *p, int stage) {
         if (m[0] == 'U' && be16(p) >= 27) rxf_l3_prefetch_index(&b->l3, be64(m + 19));
     } else if (stage == LA_ORDER)
         rxf_l3_prefetch_order(&b->l3, ref);
-    else
+    else if (stage == LA_NEAR)
         rxf_l3_prefetch_neighbours(&b->l3, ref);
 }
 
 /* Cursors set for the message at raw in packet pk; 0 when its bytes are not framed there. */
 static int la_reset(rxf_books *b, const rxf_packet *pk, const uint8_t *raw, uint32_t raw_len) {
-    b->la_cur[0] = b->la_cur[1] = b->la_cur[2] = NULL;
+    for (int k = 0; k < LA_STAGES; k++) b->la_cur[k] = NULL;
     b->la_expect = NULL;
     if (!pk || !pk->data || raw < pk->data + 2 || raw > pk->data + pk->len ||
         (size_t)(pk->data + pk->len - raw) < raw_len || be16(raw - 2) != raw_len)
@@ -167,8 +172,8 @@ static int la_reset(rxf_books *b, const rxf_packet *pk, const uint8_t *raw, uint
     b->la_data = pk->data;
     b->la_end = pk->data + pk->len;
     const uint8_t *p = raw - 2;
-    static const int ahead[3] = {LA_NEAR, LA_ORDER, LA_INDEX};
-    for (int k = 0, at = 0; k < 3; k++) {
+    static const int ahead[LA_STAGES] = {LA_TAIL, LA_NEAR, LA_ORDER, LA_INDEX};
+    for (int k = 0, at = 0; k < LA_STAGES; k++) {
         for (; p && at < ahead[k]; at++) p = la_next(p, b->la_end);
         b->la_cur[k] = p;
     }
@@ -182,8 +187,8 @@ static inline void look_ahead(rxf_books *b, const rxf_itch_meta *meta) {
         if (!la_reset(b, pk, meta->raw, meta->raw_len)) return;
     }
     b->la_expect = meta->raw + meta->raw_len + 2;
-    static const int stage[3] = {LA_NEAR, LA_ORDER, LA_INDEX};
-    for (int k = 0; k < 3; k++) {
+    static const int stage[LA_STAGES] = {LA_TAIL, LA_NEAR, LA_ORDER, LA_INDEX};
+    for (int k = 0; k < LA_STAGES; k++) {
         const uint8_t *c = b->la_cur[k];
         if (!c) continue;
         la_hint(b, c, stage[k]);

@@ -84,9 +84,9 @@ typedef struct rxf_books {
     uint64_t next_clock_ns;
     uint16_t *dirty;              /* clock mode: locates changed since the last tick */
     uint32_t n_dirty;
-    /* look-ahead prefetch (book.c): cursors LA_NEAR, LA_ORDER, LA_INDEX messages on in the packet */
+    /* look-ahead prefetch (book.c): cursors LA_TAIL .. LA_INDEX messages on in the packet */
     int lookahead;                /* 1 (the default): on */
-    const uint8_t *la_cur[3], *la_data, *la_end;
+    const uint8_t *la_cur[4], *la_data, *la_end;
     const uint8_t *la_expect;     /* the wire bytes of the message that keeps the cursors in step */
 } rxf_books;
 

@@ -441,15 +441,30 @@ static inline void rxf_l3_prefetch_level_entry(const rxf_l3 *e, const rxf_side *
     if (sd->id) RXF_PREFETCH(&e->lvx[l3_lvx_home(l3_lvx_tag(sd->id, (uint64_t)price), e->lvx_cap - 1)], 0);
 }
 
-static inline void rxf_l3_prefetch_level(const rxf_l3 *e, const rxf_side *sd, RXF_L3_PRICE price) {
-    if (!sd->id) return;
+/* The level a tag names at price on sd (not confirmed), NIL if none in a short probe. */
+static inline int32_t l3_level_hint(const rxf_l3 *e, const rxf_side *sd, RXF_L3_PRICE price) {
+    if (!sd->id) return NIL;
     uint32_t tag = l3_lvx_tag(sd->id, (uint64_t)price);
     uint64_t m = e->lvx_cap - 1, i = l3_lvx_home(tag, m);
     for (int k = 0; k < 8; k++, i = (i + 1) & m) {
         rxf_l3_lv_entry x = e->lvx[i];
-        if (x.level < 0) return;
-        if (x.tag == tag) { RXF_PREFETCH(&e->lv[x.level], 1); return; }
+        if (x.level < 0) return NIL;
+        if (x.tag == tag) return x.level;
     }
+    return NIL;
+}
+
+static inline void rxf_l3_prefetch_level(const rxf_l3 *e, const rxf_side *sd, RXF_L3_PRICE price) {
+    int32_t z = l3_level_hint(e, sd, price);
+    if (z != NIL) RXF_PREFETCH(&e->lv[z], 1);
+}
+
+/* ... then the order at the back of that level (an add links behind it). */
+static inline void rxf_l3_prefetch_level_tail(const rxf_l3 *e, const rxf_side *sd, RXF_L3_PRICE price) {
+    int32_t z = l3_level_hint(e, sd, price);
+    if (z == NIL || (uint64_t)z >= e->n_lv) return;
+    int32_t t = e->lv[z].tail;
+    if (t >= 0 && (uint64_t)t < e->n_orders) RXF_PREFETCH(&e->orders[t], 1);
 }
 
 /* Level z (price, side id set) into the index (doubling it past 3/4 full); 0 or -1 on OOM. */
