@@ -20,6 +20,13 @@ Also, rxfeed only: the per-message book update latency (rdtsc inside the
 handler) and depth-10 snapshots on every top-10 change. meatpy (pure Python)
 is a footnote on a 100k-message day.
 
+Issue 13's market day (``test_market_day_books_vs_fastest_peers``): the same
+race on ``rxfeed generate --market -n 5000000 --symbols 500`` (cached in
+RXFEED_BENCH_DIR as ``market5000000-500.itch``; RXFEED_BENCH_MARKET_MESSAGES /
+_SYMBOLS change it), CPU time, plus rxfeed's per-message update p50/p99/max,
+live orders at the peak, bytes per live order and the peak RSS of a process
+running the books alone. Results in ``.benchmarks/rxfeed-books-market.json``.
+
 Each run is timed by the wall clock and by this process's CPU time (user +
 sys: the one to compare on a shared machine, where other jobs take the CPU).
 ``RXFEED_BENCH_MESSAGES`` sets the day (default 5,000,000, the throughput day).
