@@ -10,6 +10,7 @@ import random
 import time
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Callable
 
 import pytest
 
@@ -146,13 +147,24 @@ def test_deep_books_scale_log_linear_not_quadratic(tmp_path):
     assert large / small < 9, (small, large)
 
 
-def random_deep_day(seed: int, n: int) -> list[bytes]:
-    """Random adds / executions / cancels / deletes / replaces over a wide price range (deep books)."""
+def sequential_refs() -> Callable[[random.Random, dict, list], int]:
+    """Order references 1, 2, 3, ... (NASDAQ's pattern)."""
+    counter = iter(range(1, 1 << 62))
+    return lambda rng, live, dead: next(counter)
+
+
+def random_deep_day(seed: int, n: int, new_ref: Callable[[random.Random, dict, list], int] | None = None
+                    ) -> list[bytes]:
+    """Random adds / executions / cancels / deletes / replaces over a wide price range (deep books).
+    ``new_ref(rng, live, dead)`` names each new order (default: 1, 2, 3, ...); it must not
+    return a live reference; ``dead`` holds the references gone from the book."""
     rng = random.Random(seed)
     msgs = [directory(1, "AAA"), directory(2, "BBB")]
     live: dict[int, list] = {}      # ref -> [locate, side, shares known to remain at least]
     refs: list[int] = []            # live refs, swap-removed
-    next_ref = 1
+    dead: list[int] = []            # refs deleted, executed or replaced away
+    new_ref = new_ref or sequential_refs()
+    next_ref = new_ref(rng, live, dead)
     ts = 2 * SEC
 
     def price(side: str) -> int:
@@ -171,6 +183,7 @@ def random_deep_day(seed: int, n: int) -> list[bytes]:
                 refs[o[3]] = last
                 live[last][3] = o[3]
             del live[ref]
+            dead.append(ref)
 
     for _ in range(n):
         ts += 1 + rng.randrange(1000)
@@ -179,7 +192,7 @@ def random_deep_day(seed: int, n: int) -> list[bytes]:
             loc, side, shares = rng.choice((1, 2)), rng.choice("BS"), 1 + rng.randrange(500)
             msgs.append(add(loc, next_ref, side, shares, price(side), ts))
             place(next_ref, loc, side, shares)
-            next_ref += 1
+            next_ref = new_ref(rng, live, dead)
             continue
         o = refs[rng.randrange(len(refs))]
         loc, side, shares, _ = live[o]
@@ -199,8 +212,9 @@ def random_deep_day(seed: int, n: int) -> list[bytes]:
             msgs.append(encode("U", stock_locate=loc, timestamp=ts, original_order_reference_number=o,
                                new_order_reference_number=next_ref, shares=new_shares, price=price(side)))
             place(next_ref, loc, side, new_shares)
-            next_ref += 1
         take(o, k)
+        if r >= 0.9:
+            next_ref = new_ref(rng, live, dead)
     return msgs
 
 
@@ -252,6 +266,12 @@ def ref_top(ref: RefBooks, loc: int, side: str, n: int) -> list[tuple]:
 def test_deep_random_books_equal_the_reference(tmp_path, seed):
     msgs = random_deep_day(seed, 30_000)
     books, ref = run_books(tmp_path / "deep.itch", msgs, bbo=True, depth=5)
+    assert_equal_to_reference(books, ref, msgs)
+
+
+def assert_equal_to_reference(books: OrderBooks, ref: RefBooks, msgs: list[bytes]) -> None:
+    """Books of locates 1 and 2 (built with bbo=True, depth=5) equal the reference's:
+    structure, every level, the FIFOs of the top 20, the BBO and depth-5 sequences."""
     assert books._check() == ""
     for loc in (1, 2):
         d = books[loc].depth(n=100_000)

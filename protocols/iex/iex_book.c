@@ -150,7 +150,7 @@ static rxf_order *named_order(rxf_iex_books *b, int64_t id, const char *symbol8,
 }
 
 static inline void reduce(rxf_iex_books *b, int64_t h, uint32_t k) {
-    const rxf_order *o = &b->l3.orders[b->l3.hash[h]];
+    const rxf_order *o = rxf_l3_at(&b->l3, h);
     rxf_l3_reduce(&b->l3, &b->stocks[o->book].plus[o->side], h, k);
 }
 

@@ -25,8 +25,9 @@ cdef extern from "book.h" nogil:
         int32_t next
     ctypedef struct rxf_l3:
         rxf_order *orders
-        uint64_t cap_orders
-        uint64_t hash_cap
+        uint64_t n_orders, cap_orders
+        uint64_t hash_cap, hash_live, peak_live, hash_grows
+        uint64_t n_lv
         rxf_level *lv
         uint64_t cap_lv
         uint32_t depth_n
@@ -55,8 +56,10 @@ cdef extern from "book.h" nogil:
         uint64_t depth_every_ns
         uint8_t *depth
         uint64_t n_depth
+        int lookahead
     int rxf_books_init(rxf_books *b, int want_bbo, int want_trades, int want_latency, uint32_t depth_n,
-                       uint64_t depth_every_ns)
+                       uint64_t depth_every_ns, uint64_t expected_orders)
+    uint64_t rxf_books_bytes_used(const rxf_books *b)
     void rxf_books_free(rxf_books *b)
     int32_t rxf_books_find_level(const rxf_books *b, uint16_t locate, int side, uint32_t price)
     const char *rxf_books_check(const rxf_books *b)

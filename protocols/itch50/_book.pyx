@@ -42,10 +42,15 @@ cdef class OrderBooks:
         time, each multiple of this many ns): at each tick, one snapshot of every
         book whose top N changed since the previous tick (a time jump over many
         ticks gives one, stamped with the first tick passed).
+    :param prefetch: look ahead in each packet and prefetch what the next
+        messages will touch (docs/books.md); False only to measure it.
+    :param expected_orders: size the order pool and index for this many live
+        orders at once (they never grow, so never pause to rehash, below it);
+        0 starts small and grows by doubling.
     """
 
     def __cinit__(self, bint bbo=False, bint trades=False, bint latency=False, unsigned int depth=0,
-                  unsigned long long depth_every_ns=0):
+                  unsigned long long depth_every_ns=0, unsigned long long expected_orders=0, bint prefetch=True):
         if depth > 1000:
             raise ValueError("depth must be <= 1000")
         if depth_every_ns and not depth:
@@ -53,8 +58,10 @@ cdef class OrderBooks:
         self.lost_ranges = []
         self.lost_messages = 0
         self.b = <rxf_books *>calloc(1, sizeof(rxf_books))
-        if self.b == NULL or rxf_books_init(self.b, bbo, trades, latency, depth, depth_every_ns) != 0:
+        if self.b == NULL or rxf_books_init(self.b, bbo, trades, latency, depth, depth_every_ns,
+                                                   expected_orders) != 0:
             raise MemoryError()
+        self.b.lookahead = prefetch
 
     def __dealloc__(self):
         if self.b != NULL:
@@ -158,6 +165,15 @@ cdef class OrderBooks:
     def _capacity(self) -> dict:
         """Slots allocated: order pool, order-reference hash, level pool."""
         return {"orders": self.b.l3.cap_orders, "hash": self.b.l3.hash_cap, "levels": self.b.l3.cap_lv}
+
+    def memory(self) -> dict:
+        """What the order and level structures hold: live orders now and at
+        their peak, bytes written (pools to their high-water marks, the whole
+        order index), bytes per live order at the peak, times the index grew."""
+        peak = self.b.l3.peak_live
+        used = rxf_books_bytes_used(self.b)
+        return {"live_orders": self.b.l3.hash_live, "peak_live_orders": peak, "bytes": used,
+                "bytes_per_peak_live_order": used / peak if peak else 0.0, "index_grows": self.b.l3.hash_grows}
 
     def _check(self) -> str:
         """Every book's structure checked (red-black rules, price order, FIFO sums): "" when sound."""

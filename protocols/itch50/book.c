@@ -87,6 +87,115 @@ static inline void clock_tick(rxf_books *b, uint64_t ts) {
     b->next_clock_ns = (ts / every + 1) * every;
 }
 
+/* ---- look-ahead: prefetch for the messages still ahead in the packet ----
+ *
+ * The decoder hands the books one message at a time, but the packet (a
+ * datagram, or a chunk of a NASDAQ file) holds the next ones already. When
+ * the message's wire bytes sit in its packet behind their u16 length (the
+ * framing of both MoldUDP64 and the NASDAQ file), four cursors walk the same
+ * packet a fixed number of messages ahead and prefetch what those messages
+ * will touch: the index line of their order reference and their book, then
+ * the order, then its level and FIFO neighbours (an add: the level-index
+ * line, the level, the order it will queue behind). The misses of successive messages then
+ * overlap instead of following one another. Only hints: every read stays in
+ * the packet, the books change only through the message itself. */
+
+#define LA_INDEX 16  /* messages ahead: fetch the index line of the reference, the book */
+#define LA_ORDER 8   /* ... the order (an add: its level-index line) */
+#define LA_NEAR 4    /* ... the order's level and FIFO neighbours (an add: its level) */
+#define LA_TAIL 2    /* ... an add: the order at the back of its level */
+#define LA_STAGES 4
+
+static inline uint16_t be16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
+
+static inline uint64_t be64(const uint8_t *p) {
+    uint64_t v;
+    memcpy(&v, p, 8);
+    return __builtin_bswap64(v);
+}
+
+/* The message after p's (p at a length prefix, whole inside end), NULL if none is whole. */
+static inline const uint8_t *la_next(const uint8_t *p, const uint8_t *end) {
+    if (!p) return NULL;
+    const uint8_t *q = p + 2 + be16(p);
+    size_t left = (size_t)(end - q);
+    return left >= 2 && left - 2 >= be16(q) ? q : NULL;
+}
+
+/* The order reference of the message at p, 0 when its type names none (or it is short). */
+static inline uint64_t la_ref(const uint8_t *p) {
+    uint16_t n = be16(p);
+    switch (p[2]) {
+    case 'A': case 'F': case 'E': case 'C': case 'X': case 'D': case 'U': return n >= 19 ? be64(p + 2 + 11) : 0;
+    default: return 0;
+    }
+}
+
+/* One stage's hint for the message at p. */
+static inline void la_hint(const rxf_books *b, const uint8_t *p, int stage) {
+    uint64_t ref = la_ref(p);
+    if (!ref) return;
+    const uint8_t *m = p + 2;
+    const rxf_stock *st = &b->stocks[be16(m + 1)];
+    if (m[0] == 'A' || m[0] == 'F') {  /* the reference's index line; the book, its level-index line, its level */
+        if (be16(p) < 36) return;
+        const rxf_side *sd = &st->side[m[19] == 'S'];
+        uint32_t px = (uint32_t)m[32] << 24 | (uint32_t)m[33] << 16 | (uint32_t)m[34] << 8 | m[35];
+        if (stage == LA_INDEX) {
+            rxf_l3_prefetch_index(&b->l3, ref);
+            RXF_PREFETCH(st, 1);
+        } else if (stage == LA_ORDER)
+            rxf_l3_prefetch_level_entry(&b->l3, sd, px);
+        else if (stage == LA_NEAR)
+            rxf_l3_prefetch_level(&b->l3, sd, px);
+        else
+            rxf_l3_prefetch_level_tail(&b->l3, sd, px);
+        return;
+    }
+    if (stage == LA_INDEX) {
+        rxf_l3_prefetch_index(&b->l3, ref);
+        RXF_PREFETCH(st, 1);
+        if (m[0] == 'U' && be16(p) >= 27) rxf_l3_prefetch_index(&b->l3, be64(m + 19));
+    } else if (stage == LA_ORDER)
+        rxf_l3_prefetch_order(&b->l3, ref);
+    else if (stage == LA_NEAR)
+        rxf_l3_prefetch_neighbours(&b->l3, ref);
+}
+
+/* Cursors set for the message at raw in packet pk; 0 when its bytes are not framed there. */
+static int la_reset(rxf_books *b, const rxf_packet *pk, const uint8_t *raw, uint32_t raw_len) {
+    for (int k = 0; k < LA_STAGES; k++) b->la_cur[k] = NULL;
+    b->la_expect = NULL;
+    if (!pk || !pk->data || raw < pk->data + 2 || raw > pk->data + pk->len ||
+        (size_t)(pk->data + pk->len - raw) < raw_len || be16(raw - 2) != raw_len)
+        return 0;
+    b->la_data = pk->data;
+    b->la_end = pk->data + pk->len;
+    const uint8_t *p = raw - 2;
+    static const int ahead[LA_STAGES] = {LA_TAIL, LA_NEAR, LA_ORDER, LA_INDEX};
+    for (int k = 0, at = 0; k < LA_STAGES; k++) {
+        for (; p && at < ahead[k]; at++) p = la_next(p, b->la_end);
+        b->la_cur[k] = p;
+    }
+    return 1;
+}
+
+/* Before applying the message at meta: hints for the ones ahead, cursors one step on. */
+static inline void look_ahead(rxf_books *b, const rxf_itch_meta *meta) {
+    const rxf_packet *pk = meta->packet;
+    if (meta->raw != b->la_expect || !pk || pk->data != b->la_data || pk->data + pk->len != b->la_end) {
+        if (!la_reset(b, pk, meta->raw, meta->raw_len)) return;
+    }
+    b->la_expect = meta->raw + meta->raw_len + 2;
+    static const int stage[LA_STAGES] = {LA_TAIL, LA_NEAR, LA_ORDER, LA_INDEX};
+    for (int k = 0; k < LA_STAGES; k++) {
+        const uint8_t *c = b->la_cur[k];
+        if (!c) continue;
+        la_hint(b, c, stage[k]);
+        b->la_cur[k] = la_next(c, b->la_end);
+    }
+}
+
 /* ---- book verbs ---- */
 
 /* A new order; counted and refused when its side is not B/S, it has no
@@ -101,7 +210,7 @@ static void add(rxf_books *b, uint16_t loc, uint64_t ref, char side_c, uint32_t 
 
 /* Take k shares off the order in hash position h (all of it when k >= remaining). */
 static inline void reduce(rxf_books *b, int64_t h, uint32_t k) {
-    const rxf_order *o = &b->l3.orders[b->l3.hash[h]];
+    const rxf_order *o = rxf_l3_at(&b->l3, h);
     rxf_l3_reduce(&b->l3, &b->stocks[o->book].side[o->side], h, k);
 }
 
@@ -232,14 +341,15 @@ static inline void apply(rxf_books *b, const rxf_itch_record *r) {
 }
 
 static void on_msg(void *ctx, const rxf_itch_record *r, const rxf_itch_meta *meta) {
-    (void)meta;
-    apply(ctx, r);
+    rxf_books *b = ctx;
+    if (b->lookahead && meta) look_ahead(b, meta);
+    apply(b, r);
 }
 
 static void on_msg_timed(void *ctx, const rxf_itch_record *r, const rxf_itch_meta *meta) {
-    (void)meta;
     rxf_books *b = ctx;
     uint64_t c0 = rxf_cycles();
+    if (b->lookahead && meta) look_ahead(b, meta);
     apply(b, r);
     b->latency_hist[rxf_hist_index(rxf_cycles() - c0)]++;
 }
@@ -247,11 +357,12 @@ static void on_msg_timed(void *ctx, const rxf_itch_record *r, const rxf_itch_met
 /* ---- life cycle and inspection ---- */
 
 int rxf_books_init(rxf_books *b, int want_bbo, int want_trades, int want_latency, uint32_t depth_n,
-                   uint64_t depth_every_ns) {
+                   uint64_t depth_every_ns, uint64_t expected_orders) {
     memset(b, 0, sizeof(*b));
     b->stocks = calloc(RXF_BOOK_MAX_LOCATES, sizeof(rxf_stock));
     b->name_head = calloc(RXF_BOOK_NAME_BUCKETS, sizeof(uint32_t));
-    if (rxf_l3_init(&b->l3, depth_n) != 0 || !b->stocks || !b->name_head) return -1;
+    if (rxf_l3_init_sized(&b->l3, depth_n, expected_orders) != 0 || !b->stocks || !b->name_head) return -1;
+    b->lookahead = 1;
     b->want_bbo = want_bbo;
     b->want_trades = want_trades;
     b->depth_every_ns = depth_n ? depth_every_ns : 0;
@@ -275,6 +386,8 @@ void rxf_books_free(rxf_books *b) {
 int32_t rxf_books_find_level(const rxf_books *b, uint16_t locate, int side, uint32_t price) {
     return rxf_l3_find_level(&b->l3, &b->stocks[locate].side[side != 0], side != 0, price);
 }
+
+uint64_t rxf_books_bytes_used(const rxf_books *b) { return rxf_l3_bytes_used(&b->l3); }
 
 const char *rxf_books_check(const rxf_books *b) {
     for (uint32_t loc = 0; loc < RXF_BOOK_MAX_LOCATES; loc++)

@@ -84,12 +84,19 @@ typedef struct rxf_books {
     uint64_t next_clock_ns;
     uint16_t *dirty;              /* clock mode: locates changed since the last tick */
     uint32_t n_dirty;
+    /* look-ahead prefetch (book.c): cursors LA_TAIL .. LA_INDEX messages on in the packet */
+    int lookahead;                /* 1 (the default): on */
+    const uint8_t *la_cur[4], *la_data, *la_end;
+    const uint8_t *la_expect;     /* the wire bytes of the message that keeps the cursors in step */
 } rxf_books;
 
 /* want_latency: time every book update with the cycle counter (rxfeed/hist.h). */
 /* depth_every_ns > 0 (with depth_n): snapshots on a clock instead of on change. */
+/* expected_orders > 0: the order pool and index sized for that many live orders (no growth below it). */
 int rxf_books_init(rxf_books *b, int want_bbo, int want_trades, int want_latency, uint32_t depth_n,
-                   uint64_t depth_every_ns);
+                   uint64_t depth_every_ns, uint64_t expected_orders);
+/* Bytes the order and level structures have written (rxf_l3_bytes_used). */
+uint64_t rxf_books_bytes_used(const rxf_books *b);
 void rxf_books_free(rxf_books *b);
 /* Level slot of price on (locate, side), 0 if none (O(log n)). */
 int32_t rxf_books_find_level(const rxf_books *b, uint16_t locate, int side, uint32_t price);

@@ -20,6 +20,13 @@ Also, rxfeed only: the per-message book update latency (rdtsc inside the
 handler) and depth-10 snapshots on every top-10 change. meatpy (pure Python)
 is a footnote on a 100k-message day.
 
+Issue 13's market day (``test_market_day_books_vs_fastest_peers``): the same
+race on ``rxfeed generate --market -n 5000000 --symbols 500`` (cached in
+RXFEED_BENCH_DIR as ``market5000000-500.itch``; RXFEED_BENCH_MARKET_MESSAGES /
+_SYMBOLS change it), CPU time, plus rxfeed's per-message update p50/p99/max,
+live orders at the peak, bytes per live order and the peak RSS of a process
+running the books alone. Results in ``.benchmarks/rxfeed-books-market.json``.
+
 Each run is timed by the wall clock and by this process's CPU time (user +
 sys: the one to compare on a shared machine, where other jobs take the CPU).
 ``RXFEED_BENCH_MESSAGES`` sets the day (default 5,000,000, the throughput day).
@@ -32,6 +39,8 @@ import datetime
 import json
 import os
 import platform
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -80,19 +89,19 @@ def _rate(run) -> float:
     return n / cpu
 
 
-def _race(path: Path, symbols: list[str]) -> tuple[dict[str, dict[str, float]], dict]:
+def _race(path: Path, symbols: list[str], n: int = N, **options) -> tuple[dict[str, dict[str, float]], dict]:
     """Interleaved rounds; best msg/s per contender (by wall and by CPU time) and the last round's outputs."""
     best: dict[str, dict[str, float]] = {"wall": {}, "cpu": {}}
     last: dict = {}
     for _ in range(ROUNDS):
-        contenders = {"rxfeed": lambda: rxfeed_books(path, bbo=True)}
+        contenders = {"rxfeed": lambda: rxfeed_books(path, bbo=True, **options)}
         contenders |= {f"itch_book_{k}": (lambda f=f: f(path)) for k, f in ITCH_BOOK_PATHS.items()}
         contenders["itchcpp_bookmanager"] = lambda: itchcpp_books(path, symbols)
         for name, run in contenders.items():
             wall, cpu, out = _timed(run)
-            assert out[0] == N, f"{name} handled {out[0]} of {N} messages"
+            assert out[0] == n, f"{name} handled {out[0]} of {n} messages"
             for clock, dt in (("wall", wall), ("cpu", cpu)):
-                best[clock][name] = max(best[clock].get(name, 0.0), N / dt)
+                best[clock][name] = max(best[clock].get(name, 0.0), n / dt)
             last[name] = out
     return best, last
 
@@ -126,6 +135,62 @@ def test_books_vs_fastest_peers(day):
                   for k, v in ratios[clock].items()]
     print("\n" + "\n".join(lines))
     _write("rxfeed-books.json", {"messages": N, "rounds": ROUNDS, "best_msg_per_s": best, "ratios": ratios, **agreed})
+
+
+#: The generated market day of issue 13 (tools/market_generator.py): Zipf-skewed
+#: symbols, prices that walk, deep books, a TotalView-like message mix.
+MARKET_N = int(os.environ.get("RXFEED_BENCH_MARKET_MESSAGES", "5000000"))
+MARKET_SYMBOLS = int(os.environ.get("RXFEED_BENCH_MARKET_SYMBOLS", "500"))
+
+
+@pytest.fixture(scope="module")
+def market_day(bench_day) -> Path:
+    from rxfeed.tools.market_generator import generate_market
+
+    return bench_day(f"market{MARKET_N}-{MARKET_SYMBOLS}.itch", MARKET_N,
+                     lambda p: generate_market(p, MARKET_N, MARKET_SYMBOLS))
+
+
+def _rxfeed_alone(path: Path) -> dict:
+    """One rxfeed books+BBO run in a fresh process: its peak RSS (MiB) and the books' memory()."""
+    code = ("import json, resource, sys; from tests.bench.test_books_bench import rxfeed_books; "
+            "_, b, bbo = rxfeed_books(sys.argv[1], bbo=True); "
+            "print(json.dumps({**b.memory(), 'bbo_rows': len(bbo), "
+            "'peak_rss_mib': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))")
+    out = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).parents[2])
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_market_day_books_vs_fastest_peers(market_day):
+    """Issue 13 item 3 on the 5M-message, 500-symbol market day: interleaved rounds
+    rxfeed / itch-book / itchcpp (CPU time), the BBO tables compared row for row,
+    per-message update p50/p99/max, peak RSS and live orders at the peak."""
+    _, books, _ = rxfeed_books(market_day)
+    symbols = books.symbols()
+    n = count_messages(market_day)
+    load = os.getloadavg()[0]
+    best, last = _race(market_day, list(symbols), n)
+    agreed = _cross_check(last, symbols)
+    cpu = best["cpu"]
+    peer = max((k for k in cpu if k.startswith("itch_book_")), key=cpu.get)
+    ratios = {"vs_itch_book": cpu["rxfeed"] / cpu[peer], "vs_itchcpp": cpu["rxfeed"] / cpu["itchcpp_bookmanager"]}
+    _, timed, _ = rxfeed_books(market_day, latency=True)
+    lat = timed.latency()
+    mem = _rxfeed_alone(market_day)
+    lines = [f"market day {n:,} messages, {len(symbols)} symbols, best of {ROUNDS} interleaved rounds, CPU time; "
+             f"load {load:.1f} -> {os.getloadavg()[0]:.1f}; {agreed['bbo_changes']:,} BBO changes identical"]
+    lines += [f"  {k:28s} {v / 1e6:8.2f} M msg/s  {1e9 / v:6.0f} ns/msg" for k, v in cpu.items()]
+    lines += [f"  rxfeed {k}: {v:.2f}x (target >= {TARGET}x)" for k, v in ratios.items()]
+    lines += [f"  per-message update: p50 {lat['p50']} ns, p99 {lat['p99']} ns, p99.9 {lat['p99_9']} ns, "
+              f"max {lat['max']} ns (target p99 < 150)",
+              f"  memory: peak {mem['peak_live_orders']:,} live orders, {mem['bytes'] / 2**20:.1f} MiB of orders, "
+              f"index and levels = {mem['bytes_per_peak_live_order']:.1f} B per live order (target <= 64); "
+              f"index grew {mem['index_grows']}x; peak RSS of a books-only process {mem['peak_rss_mib']:.0f} MiB"]
+    print("\n" + "\n".join(lines))
+    _write("rxfeed-books-market.json", {"messages": n, "symbols": len(symbols), "rounds": ROUNDS,
+                                        "best_msg_per_s": best, "ratios_cpu": ratios, "latency_ns": lat,
+                                        "memory": mem, "load": [load, os.getloadavg()[0]], **agreed})
 
 
 def test_books_rxfeed_latency_and_depth(day):

@@ -47,14 +47,15 @@ typedef struct rxf_level {
     int32_t head, tail;           /* FIFO of order slots, -1 empty */
     int32_t left, right, parent;  /* red-black tree by price (left = better) */
     int32_t better, worse;        /* neighbours in price order; the free list through worse */
-    uint8_t red;
-    uint8_t _pad[3];
+    uint32_t side_id : 31;        /* the rxf_side it is on (its id): its key in the level index */
+    uint32_t red : 1;             /* a bit field: with 32-bit prices a level fits 48 bytes */
 } rxf_level;
 
 typedef struct rxf_side {
     int32_t root, best, worst;    /* level slots, 0 when the side is empty */
     int32_t nth;                  /* with depth_n: the depth_n-th best level (0 while fewer) */
     uint32_t n;                   /* levels */
+    uint32_t id;                  /* key of its levels in the level index; 0 until its first level */
 } rxf_side;
 
 typedef struct rxf_order {
@@ -68,23 +69,39 @@ typedef struct rxf_order {
     int32_t level;        /* level slot */
 } rxf_order;
 
+/* One entry of the order index: the id folded to 32 bits, the pool slot (-1 empty). */
+typedef struct rxf_l3_entry {
+    uint32_t tag;
+    int32_t slot;
+} rxf_l3_entry;
+
+/* One entry of the level index: a 32-bit tag of (side id, price) -> level slot (-1 empty). */
+typedef struct rxf_l3_lv_entry {
+    uint32_t tag;
+    int32_t level;
+} rxf_l3_lv_entry;
+
 typedef struct rxf_l3 {
     rxf_order *orders;            /* pool */
     uint64_t n_orders, cap_orders;
     int32_t free_head;            /* free list through .next */
-    int32_t *hash;                /* ref -> slot, -1 empty, -2 tombstone */
-    uint64_t hash_cap, hash_used; /* slots, slots not EMPTY (live or tombstone) */
+    rxf_l3_entry *hash;           /* order index (see below), a power of two entries */
+    uint64_t hash_cap;            /* entries */
     uint64_t hash_live;           /* live orders */
+    uint64_t peak_live;           /* most live orders at once */
+    uint64_t hash_grows;          /* times the index doubled */
     rxf_level *lv;                /* level pool; slot 0 is the nil sentinel */
     uint64_t n_lv, cap_lv;
     int32_t lv_free;              /* free list through .worse, 0 empty */
+    rxf_l3_lv_entry *lvx;         /* level index, a power of two entries */
+    uint64_t lvx_cap, lvx_live;
+    uint32_t next_side_id;        /* ids handed to sides so far */
     uint32_t depth_n;             /* > 0: keep each side's depth_n-th best level (nth) */
     int touched;                  /* set by add/reduce when a top-depth_n level changed */
     int oom;
 } rxf_l3;
 
 #define EMPTY (-1)
-#define TOMB (-2)
 #define NIL 0               /* level slot 0: the tree's sentinel, "no level" */
 #define POOL_MAX INT32_MAX  /* order and level slots are int32 */
 #define FINGER_STEPS 8      /* levels walked from the best before searching the tree */
@@ -107,59 +124,149 @@ static int rxf_l3_grow(int *oom, void *arrp, uint64_t *cap, size_t elem, uint64_
     return 0;
 }
 
-/* ---- order reference hash ---- */
+/* ---- order reference index ----
+ *
+ * Open addressing with linear probing, 8-byte entries: a 32-bit tag (the
+ * id folded to 32 bits) and the order's pool slot. A probe compares tags in
+ * the index and touches the pool only for a tag that matches (to confirm the
+ * full id), so looking up an id that is absent, as every add does, reads
+ * index cache lines only. The home position keeps runs of 64 consecutive ids
+ * in 64 consecutive entries (feeds that number orders upward add into the
+ * same few cache lines) and scatters the runs with a multiplicative mix
+ * (ids in any other pattern, random or strided, spread like a hash).
+ * Deletes shift the entries that follow back (no tombstones), so the index
+ * never fills with deleted ids and needs no rebuild to stay fast; it grows
+ * (doubles, one rehash) only when live orders pass 70% of it, or never when
+ * pre-sized (rxf_l3_init's expected orders).
+ */
 
 static inline uint64_t rxf_l3_mix(uint64_t x) {
     x ^= x >> 33; x *= 0xff51afd7ed558ccdULL; x ^= x >> 33; x *= 0xc4ceb9fe1a85ec53ULL; x ^= x >> 33;
     return x;
 }
 
-static int64_t rxf_l3_find(const rxf_l3 *e, uint64_t ref) {
-    uint64_t m = e->hash_cap - 1, i = rxf_l3_mix(ref) & m;
+#define RXF_L3_RUN 6  /* ids per run kept adjacent in the index: 1 << RXF_L3_RUN */
+
+static inline uint32_t rxf_l3_tag(uint64_t ref) { return (uint32_t)ref ^ (uint32_t)(ref >> 32); }
+
+static inline uint64_t rxf_l3_home(uint32_t tag, uint64_t mask) {
+    uint64_t run = (uint64_t)(tag >> RXF_L3_RUN) * 0x9E3779B97F4A7C15ULL;
+    return ((run >> 20) << RXF_L3_RUN | (tag & ((1u << RXF_L3_RUN) - 1))) & mask;
+}
+
+/* The index position of live order ref, or -1. */
+static inline int64_t rxf_l3_find(const rxf_l3 *e, uint64_t ref) {
+    uint32_t tag = rxf_l3_tag(ref);
+    uint64_t m = e->hash_cap - 1, i = rxf_l3_home(tag, m);
     for (;;) {
-        int32_t s = e->hash[i];
-        if (s == EMPTY) return -1;
-        if (s >= 0 && e->orders[s].ref == ref) return (int64_t)i;
+        rxf_l3_entry x = e->hash[i];
+        if (x.slot == EMPTY) return -1;
+        if (x.tag == tag && e->orders[x.slot].ref == ref) return (int64_t)i;
         i = (i + 1) & m;
     }
 }
 
-/* Rebuild the table without tombstones: twice the size when live orders
-   fill more than 35% of it, else the same size (deleted references must not
-   make it grow: a day has far more orders than are ever live at once). */
-static int l3_hash_rebuild(rxf_l3 *e) {
-    uint64_t ncap = (e->hash_live + 1) * 20 > e->hash_cap * 7 ? e->hash_cap * 2 : e->hash_cap;
-    int32_t *nh = malloc(ncap * sizeof(int32_t));
+/* The empty position where ref would go (ref known absent). */
+static inline uint64_t l3_free_pos(const rxf_l3 *e, uint32_t tag) {
+    uint64_t m = e->hash_cap - 1, i = rxf_l3_home(tag, m);
+    while (e->hash[i].slot != EMPTY) i = (i + 1) & m;
+    return i;
+}
+
+/* Live order ref's index position (>= 0), or -(free position) - 1 where it would go. */
+static inline int64_t rxf_l3_find_or_free(const rxf_l3 *e, uint64_t ref) {
+    uint32_t tag = rxf_l3_tag(ref);
+    uint64_t m = e->hash_cap - 1, i = rxf_l3_home(tag, m);
+    for (;;) {
+        rxf_l3_entry x = e->hash[i];
+        if (x.slot == EMPTY) return -(int64_t)i - 1;
+        if (x.tag == tag && e->orders[x.slot].ref == ref) return (int64_t)i;
+        i = (i + 1) & m;
+    }
+}
+
+/* ---- prefetch hints for a message still ahead (never change anything) ----
+ * A glue that can see the ids of the next messages (their wire bytes in the
+ * same packet) calls these a few messages early, each stage one step later,
+ * so that the cache misses of an update overlap instead of following each
+ * other: the index line, then the order, then its level and FIFO neighbours. */
+
+/* A prefetch the compiler keeps: a function doing nothing but prefetches looks
+   pure to GCC, which then deletes the call (its result is unused); the empty
+   volatile asm that takes the address makes it a side effect. */
+#define RXF_PREFETCH(addr, write) do {                          \
+        const void *rxf_pf_ = (const void *)(addr);            \
+        __builtin_prefetch(rxf_pf_, (write), 3);               \
+        __asm__ volatile("" : : "r"(rxf_pf_));                 \
+    } while (0)
+
+static inline void rxf_l3_prefetch_index(const rxf_l3 *e, uint64_t ref) {
+    RXF_PREFETCH(&e->hash[rxf_l3_home(rxf_l3_tag(ref), e->hash_cap - 1)], 0);
+}
+
+/* The slot the index names for ref (tags only, not confirmed), -1 if none in a short probe. */
+static inline int32_t l3_slot_hint(const rxf_l3 *e, uint64_t ref) {
+    uint32_t tag = rxf_l3_tag(ref);
+    uint64_t m = e->hash_cap - 1, i = rxf_l3_home(tag, m);
+    for (int k = 0; k < 8; k++, i = (i + 1) & m) {
+        rxf_l3_entry x = e->hash[i];
+        if (x.slot == EMPTY) return -1;
+        if (x.tag == tag) return x.slot;
+    }
+    return -1;
+}
+
+static inline void rxf_l3_prefetch_order(const rxf_l3 *e, uint64_t ref) {
+    int32_t s = l3_slot_hint(e, ref);
+    if (s >= 0) RXF_PREFETCH(&e->orders[s], 1);
+}
+
+static inline void rxf_l3_prefetch_neighbours(const rxf_l3 *e, uint64_t ref) {
+    int32_t s = l3_slot_hint(e, ref);
+    if (s < 0 || (uint64_t)s >= e->n_orders) return;
+    const rxf_order *o = &e->orders[s];
+    if ((uint64_t)o->level < e->n_lv) RXF_PREFETCH(&e->lv[o->level], 1);
+    if (o->prev >= 0 && (uint64_t)o->prev < e->n_orders) RXF_PREFETCH(&e->orders[o->prev], 1);
+    if (o->next >= 0 && (uint64_t)o->next < e->n_orders) RXF_PREFETCH(&e->orders[o->next], 1);
+}
+
+/* Twice the index, every live entry moved over; 0 or -1 on OOM (nothing changed). */
+static int l3_index_grow(rxf_l3 *e) {
+    uint64_t ncap = e->hash_cap * 2;
+    if (ncap > ((uint64_t)1 << 32)) { e->oom = 1; return -1; }
+    rxf_l3_entry *nh = malloc(ncap * sizeof(rxf_l3_entry)), *old = e->hash;
     if (!nh) { e->oom = 1; return -1; }
-    for (uint64_t i = 0; i < ncap; i++) nh[i] = EMPTY;
-    int32_t *old = e->hash;
+    for (uint64_t i = 0; i < ncap; i++) nh[i].slot = EMPTY;
     uint64_t ocap = e->hash_cap;
     e->hash = nh;
     e->hash_cap = ncap;
-    e->hash_used = 0;
     for (uint64_t i = 0; i < ocap; i++)
-        if (old[i] >= 0) {
-            uint64_t m = ncap - 1, j = rxf_l3_mix(e->orders[old[i]].ref) & m;
-            while (nh[j] != EMPTY) j = (j + 1) & m;
-            nh[j] = old[i];
-            e->hash_used++;
-        }
+        if (old[i].slot != EMPTY) e->hash[l3_free_pos(e, old[i].tag)] = old[i];
     free(old);
+    e->hash_grows++;
     return 0;
 }
 
-/* Room for one more entry (grows the table); 0 or -1 on OOM. */
+/* Room for one more live order (grows the index past 70% full); 0 or -1 on OOM. */
 static inline int rxf_l3_reserve(rxf_l3 *e) {
-    return (e->hash_used + 1) * 10 > e->hash_cap * 7 ? l3_hash_rebuild(e) : 0;
+    return (e->hash_live + 1) * 10 > e->hash_cap * 7 ? l3_index_grow(e) : 0;
 }
 
-/* After hash_reserve: cannot fail. */
-static void l3_hash_insert(rxf_l3 *e, uint64_t ref, int32_t slot) {
-    uint64_t m = e->hash_cap - 1, i = rxf_l3_mix(ref) & m;
-    while (e->hash[i] >= 0) i = (i + 1) & m;
-    if (e->hash[i] == EMPTY) e->hash_used++;
-    e->hash[i] = slot;
-    e->hash_live++;
+/* Take the entry at position i out, shifting back the entries of its probe run. */
+static void l3_index_remove(rxf_l3 *e, uint64_t i) {
+    rxf_l3_entry *H = e->hash;
+    uint64_t m = e->hash_cap - 1, j = i;
+    for (;;) {
+        j = (j + 1) & m;
+        if (H[j].slot == EMPTY) break;
+        uint64_t k = rxf_l3_home(H[j].tag, m);
+        /* H[j] may fill the hole at i unless its home lies cyclically in (i, j] */
+        if (i <= j ? (i < k && k <= j) : (i < k || k <= j)) continue;
+        H[i] = H[j];
+        i = j;
+    }
+    H[i].slot = EMPTY;
+    e->hash_live--;
 }
 
 /* ---- pools ---- */
@@ -299,6 +406,106 @@ static void l3_tree_delete(rxf_level *L, rxf_side *sd, int32_t z) {
     if (!y_red) l3_delete_fixup(L, sd, x);
 }
 
+/* ---- level index: (side, price) -> level, so an order's price finds its level in one probe ---- */
+
+/* 32 bits of a mix of (side id, price): the entry's tag, and its home position. */
+static inline uint32_t l3_lvx_tag(uint32_t side_id, uint64_t price) {
+    return (uint32_t)(rxf_l3_mix(price * 0x9E3779B97F4A7C15ULL ^ side_id) >> 32);
+}
+
+static inline uint64_t l3_lvx_home(uint32_t tag, uint64_t mask) {
+    return ((uint64_t)tag * 0x9E3779B97F4A7C15ULL >> 16) & mask;
+}
+
+/* The level at price on the side with this id, NIL if none (a tag match is confirmed on the level). */
+static inline int32_t l3_lvx_find(const rxf_l3 *e, uint32_t side_id, uint64_t price) {
+    uint32_t tag = l3_lvx_tag(side_id, price);
+    uint64_t m = e->lvx_cap - 1, i = l3_lvx_home(tag, m);
+    for (;; i = (i + 1) & m) {
+        rxf_l3_lv_entry x = e->lvx[i];
+        if (x.level < 0) return NIL;
+        if (x.tag == tag && (uint64_t)e->lv[x.level].price == price && e->lv[x.level].side_id == side_id)
+            return x.level;
+    }
+}
+
+static inline void l3_lvx_put(rxf_l3_lv_entry *t, uint64_t cap, rxf_l3_lv_entry x) {
+    uint64_t m = cap - 1, i = l3_lvx_home(x.tag, m);
+    while (t[i].level >= 0) i = (i + 1) & m;
+    t[i] = x;
+}
+
+/* Prefetch hints for an add at price on sd (see the order prefetches above):
+   the level-index line, then (a later message) the level itself. */
+static inline void rxf_l3_prefetch_level_entry(const rxf_l3 *e, const rxf_side *sd, RXF_L3_PRICE price) {
+    if (sd->id) RXF_PREFETCH(&e->lvx[l3_lvx_home(l3_lvx_tag(sd->id, (uint64_t)price), e->lvx_cap - 1)], 0);
+}
+
+/* The level a tag names at price on sd (not confirmed), NIL if none in a short probe. */
+static inline int32_t l3_level_hint(const rxf_l3 *e, const rxf_side *sd, RXF_L3_PRICE price) {
+    if (!sd->id) return NIL;
+    uint32_t tag = l3_lvx_tag(sd->id, (uint64_t)price);
+    uint64_t m = e->lvx_cap - 1, i = l3_lvx_home(tag, m);
+    for (int k = 0; k < 8; k++, i = (i + 1) & m) {
+        rxf_l3_lv_entry x = e->lvx[i];
+        if (x.level < 0) return NIL;
+        if (x.tag == tag) return x.level;
+    }
+    return NIL;
+}
+
+static inline void rxf_l3_prefetch_level(const rxf_l3 *e, const rxf_side *sd, RXF_L3_PRICE price) {
+    int32_t z = l3_level_hint(e, sd, price);
+    if (z != NIL) RXF_PREFETCH(&e->lv[z], 1);
+}
+
+/* ... then the order at the back of that level (an add links behind it). */
+static inline void rxf_l3_prefetch_level_tail(const rxf_l3 *e, const rxf_side *sd, RXF_L3_PRICE price) {
+    int32_t z = l3_level_hint(e, sd, price);
+    if (z == NIL || (uint64_t)z >= e->n_lv) return;
+    int32_t t = e->lv[z].tail;
+    if (t >= 0 && (uint64_t)t < e->n_orders) RXF_PREFETCH(&e->orders[t], 1);
+}
+
+/* Level z (price, side id set) into the index (doubling it past 3/4 full); 0 or -1 on OOM. */
+static int l3_lvx_insert(rxf_l3 *e, int32_t z) {
+    if ((e->lvx_live + 1) * 4 > e->lvx_cap * 3) {
+        uint64_t ncap = e->lvx_cap * 2;
+        rxf_l3_lv_entry *nt = malloc(ncap * sizeof(*nt));
+        if (!nt) { e->oom = 1; return -1; }
+        for (uint64_t i = 0; i < ncap; i++) nt[i].level = -1;
+        for (uint64_t i = 0; i < e->lvx_cap; i++)
+            if (e->lvx[i].level >= 0) l3_lvx_put(nt, ncap, e->lvx[i]);
+        free(e->lvx);
+        e->lvx = nt;
+        e->lvx_cap = ncap;
+    }
+    rxf_l3_lv_entry x = {l3_lvx_tag(e->lv[z].side_id, (uint64_t)e->lv[z].price), z};
+    l3_lvx_put(e->lvx, e->lvx_cap, x);
+    e->lvx_live++;
+    return 0;
+}
+
+/* Level z out of the index (backward shift, as the order index). */
+static void l3_lvx_remove(rxf_l3 *e, int32_t z) {
+    rxf_l3_lv_entry *T = e->lvx;
+    uint64_t m = e->lvx_cap - 1, i = l3_lvx_home(l3_lvx_tag(e->lv[z].side_id, (uint64_t)e->lv[z].price), m), j;
+    while (T[i].level != z) {
+        if (T[i].level < 0) return;  /* not indexed (cannot happen) */
+        i = (i + 1) & m;
+    }
+    for (j = i;;) {
+        j = (j + 1) & m;
+        if (T[j].level < 0) break;
+        uint64_t k = l3_lvx_home(T[j].tag, m);
+        if (i <= j ? (i < k && k <= j) : (i < k || k <= j)) continue;
+        T[i] = T[j];
+        i = j;
+    }
+    T[i].level = -1;
+    e->lvx_live--;
+}
+
 /* ---- levels of one side ---- */
 
 /* Hang new level z under parent (as its left/better or right/worse child) and thread it in. */
@@ -327,6 +534,7 @@ static void rxf_l3_level_remove(rxf_l3 *e, rxf_side *sd, int is_ask, int32_t z) 
     } else
         sd->nth = NIL;
     l3_tree_delete(L, sd, z);
+    l3_lvx_remove(e, z);
     int32_t bt = L[z].better, wr = L[z].worse;
     if (bt != NIL) L[bt].worse = wr; else sd->best = wr;
     if (wr != NIL) L[wr].better = bt; else sd->worst = bt;
@@ -339,6 +547,9 @@ static void rxf_l3_level_remove(rxf_l3 *e, rxf_side *sd, int is_ask, int32_t z) 
 /* The level at price p, added if absent; NIL on OOM. A short walk from the
    best first (most adds land near the top), else a search from the root. */
 static int32_t rxf_l3_level_for_price(rxf_l3 *e, rxf_side *sd, int is_ask, RXF_L3_PRICE p) {
+    if (!sd->id) sd->id = ++e->next_side_id & 0x7fffffffu;
+    int32_t hit = l3_lvx_find(e, sd->id, (uint64_t)p);
+    if (hit != NIL) return hit;
     rxf_level *L = e->lv;
     int32_t worse_nb = sd->best, better_nb = NIL, parent = NIL;
     int left = 0;
@@ -362,7 +573,14 @@ static int32_t rxf_l3_level_for_price(rxf_l3 *e, rxf_side *sd, int is_ask, RXF_L
         parent = better_nb; left = 0;  /* just below better_nb (its right child is free), or an empty side */
     }
     int32_t z = l3_level_alloc(e, p);
-    if (z != NIL) l3_level_link(e, sd, is_ask, z, parent, left);
+    if (z == NIL) return NIL;
+    e->lv[z].side_id = sd->id;
+    if (l3_lvx_insert(e, z) != 0) {
+        e->lv[z].worse = e->lv_free;
+        e->lv_free = z;
+        return NIL;
+    }
+    l3_level_link(e, sd, is_ask, z, parent, left);
     return z;
 }
 
@@ -371,9 +589,12 @@ static inline int rxf_l3_in_top_depth(const rxf_l3 *e, const rxf_side *sd, int i
 }
 
 
-/* Take k shares off the order in hash position h (all of it when k >= remaining). */
+/* The live order at index position h (from rxf_l3_find). */
+static inline rxf_order *rxf_l3_at(const rxf_l3 *e, int64_t h) { return &e->orders[e->hash[h].slot]; }
+
+/* Take k shares off the order in index position h (all of it when k >= remaining). */
 static void rxf_l3_reduce(rxf_l3 *e, rxf_side *sd, int64_t h, uint32_t k) {
-    int32_t s = e->hash[h];
+    int32_t s = e->hash[h].slot;
     rxf_order *o = &e->orders[s];
     rxf_level *lv = &e->lv[o->level];
     if (rxf_l3_in_top_depth(e, sd, o->side, o->price)) e->touched = 1;
@@ -387,16 +608,13 @@ static void rxf_l3_reduce(rxf_l3 *e, rxf_side *sd, int64_t h, uint32_t k) {
     if (o->prev >= 0) e->orders[o->prev].next = o->next; else lv->head = o->next;
     if (o->next >= 0) e->orders[o->next].prev = o->prev; else lv->tail = o->prev;
     if (lv->orders == 0) rxf_l3_level_remove(e, sd, o->side, o->level);
-    e->hash[h] = TOMB;
-    e->hash_live--;
+    l3_index_remove(e, (uint64_t)h);
     l3_order_free(e, s);
 }
 
 static int32_t rxf_l3_find_level(const rxf_l3 *e, const rxf_side *sd, int side, RXF_L3_PRICE price) {
-    const rxf_level *L = e->lv;
-    int32_t x = sd->root;
-    while (x != NIL && L[x].price != price) x = BETTER(side != 0, price, L[x].price) ? L[x].left : L[x].right;
-    return x;
+    (void)side;
+    return sd->id ? l3_lvx_find(e, sd->id, (uint64_t)price) : NIL;
 }
 
 /* Black height of the subtree at x, -1 when a rule is broken; walks in order,
@@ -464,14 +682,17 @@ static int rxf_l3_add(rxf_l3 *e, rxf_side *sd, RXF_L3_BOOK book, uint64_t ref, i
     lv->orders++;
     lv->shares += shares;
     if (rxf_l3_in_top_depth(e, sd, is_ask, px)) e->touched = 1;
-    l3_hash_insert(e, ref, s);
+    rxf_l3_entry *x = &e->hash[l3_free_pos(e, rxf_l3_tag(ref))];
+    x->tag = rxf_l3_tag(ref);
+    x->slot = s;
+    if (++e->hash_live > e->peak_live) e->peak_live = e->hash_live;
     return 0;
 }
 
 /* The live order ref, or NULL; *h its hash slot (for rxf_l3_reduce). */
 static inline rxf_order *rxf_l3_order(rxf_l3 *e, uint64_t ref, int64_t *h) {
     *h = rxf_l3_find(e, ref);
-    return *h < 0 ? NULL : &e->orders[e->hash[*h]];
+    return *h < 0 ? NULL : rxf_l3_at(e, *h);
 }
 
 /* Every order of one side off the book (a clear); the side ends empty. */
@@ -510,23 +731,40 @@ static void rxf_l3_clear_levels(rxf_l3 *e, rxf_side *sd, int is_ask) {
 
 /* ---- life cycle and checks ---- */
 
-static int rxf_l3_init(rxf_l3 *e, uint32_t depth_n) {
+/* Empty books; expected_orders > 0 sizes the order pool and index for that
+   many live orders at once, so they never grow below it (0: start small). */
+static int rxf_l3_init_sized(rxf_l3 *e, uint32_t depth_n, uint64_t expected_orders) {
     memset(e, 0, sizeof(*e));
     e->free_head = -1;
     e->depth_n = depth_n;
+    if (expected_orders > POOL_MAX) expected_orders = POOL_MAX;
     e->hash_cap = 1u << 17;
-    e->hash = malloc(e->hash_cap * sizeof(int32_t));
-    if (!e->hash || rxf_l3_grow(&e->oom, &e->orders, &e->cap_orders, sizeof(rxf_order), 1u << 16, POOL_MAX) != 0 ||
+    while (e->hash_cap * 7 < expected_orders * 10) e->hash_cap *= 2;
+    e->hash = malloc(e->hash_cap * sizeof(rxf_l3_entry));
+    uint64_t first = expected_orders > (1u << 16) ? expected_orders : 1u << 16;
+    if (!e->hash || rxf_l3_grow(&e->oom, &e->orders, &e->cap_orders, sizeof(rxf_order), first, POOL_MAX) != 0 ||
         rxf_l3_grow(&e->oom, &e->lv, &e->cap_lv, sizeof(rxf_level), 4096, POOL_MAX) != 0)
         return -1;
     memset(&e->lv[NIL], 0, sizeof(rxf_level));
     e->n_lv = 1;
-    for (uint64_t i = 0; i < e->hash_cap; i++) e->hash[i] = EMPTY;
+    e->lvx_cap = 4096;
+    if (!(e->lvx = malloc(e->lvx_cap * sizeof(rxf_l3_lv_entry)))) return -1;
+    for (uint64_t i = 0; i < e->lvx_cap; i++) e->lvx[i].level = -1;
+    for (uint64_t i = 0; i < e->hash_cap; i++) e->hash[i].slot = EMPTY;
     return 0;
 }
 
+static int rxf_l3_init(rxf_l3 *e, uint32_t depth_n) { return rxf_l3_init_sized(e, depth_n, 0); }
+
+/* Bytes of memory the engine has written (its pools up to their high-water
+   marks and the whole index): what live orders cost, untouched capacity aside. */
+static uint64_t rxf_l3_bytes_used(const rxf_l3 *e) {
+    return e->n_orders * sizeof(rxf_order) + e->hash_cap * sizeof(rxf_l3_entry) + e->n_lv * sizeof(rxf_level) +
+           e->lvx_cap * sizeof(rxf_l3_lv_entry);
+}
+
 static void rxf_l3_free(rxf_l3 *e) {
-    free(e->orders); free(e->hash); free(e->lv);
+    free(e->orders); free(e->hash); free(e->lv); free(e->lvx);
     memset(e, 0, sizeof(*e));
 }
 
