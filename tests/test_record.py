@@ -147,7 +147,8 @@ def test_live_udp_on_loopback_records_what_was_received(tmp_path):
     from rxfeed.backends.udp_socket.config import UdpSocketConfig
 
     port = free_port()
-    inner = UdpSocketBackend(UdpSocketConfig(groups=(f"127.0.0.1:{port}",), idle_timeout_s=1.0))
+    # 8 MiB: all 3000 datagrams (2.1 MB) fit even while a loaded CI machine starves the reader
+    inner = UdpSocketBackend(UdpSocketConfig(groups=(f"127.0.0.1:{port}",), idle_timeout_s=1.0, rcvbuf=8 << 20))
     sent = [struct.pack(">I", i) + bytes([i % 251]) * (i % 1400) for i in range(3000)]
 
     def send() -> None:
