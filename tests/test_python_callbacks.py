@@ -210,6 +210,20 @@ def test_namedtuples_kept_by_the_callback_stay_unchanged():
         assert len(set(ids)) < len(msgs) // 2
 
 
+def test_field_values_kept_without_their_message_stay_unchanged():
+    """A callback keeping only some integer fields (a timestamp, the last
+    field) and not the message: each kept int still has its own value (the
+    ints of a reused message are rewritten in place only when nobody else
+    holds them)."""
+    msgs = _random_messages(11, per_type=30)
+    every: list = []
+    _decode([_stream(msgs)], every.append)
+    kept: list = []
+    _decode([_stream(msgs)], lambda m: kept.append((m.timestamp, m[-1])))
+    assert kept == [(m.timestamp, m[-1]) for m in every]
+    assert all(type(t) is int for t, _ in kept)
+
+
 def test_a_kept_namedtuple_is_a_proper_tuple_object():
     """A message first reused then kept is an ordinary, hashable, picklable namedtuple."""
     msgs = _random_messages(3, per_type=5)

@@ -108,6 +108,43 @@ cdef extern from *:
         return o;
     }
 
+    /* Slot i of a message tuple set to the integer v. In a reused tuple whose
+       old value there is an int nobody else holds (reference count 1) with as
+       many digits as v needs, the digits are rewritten in place -- no
+       allocation, no free -- like CPython's in-place append to a str nobody
+       else holds. Only on CPython 3.11, whose int layout this writes (ob_size
+       digits of PyLong_SHIFT bits); elsewhere, and for values up to 256
+       (CPython's shared small ints), a new int. */
+    #if RXF_REUSE && PY_VERSION_HEX >= 0x030B0000 && PY_VERSION_HEX < 0x030C0000
+    #define RXF_REUSE_INTS 1
+    #else
+    #define RXF_REUSE_INTS 0
+    #endif
+    static inline int rxf_put_uint(PyObject *o, Py_ssize_t i, unsigned long long v) {
+        PyObject *old = PyTuple_GET_ITEM(o, i), *n;
+    #if RXF_REUSE_INTS
+        if (old != NULL && v > 256 && Py_REFCNT(old) == 1 && PyLong_CheckExact(old)) {
+            digit d[(64 + PyLong_SHIFT - 1) / PyLong_SHIFT];
+            Py_ssize_t k = 0;
+            unsigned long long x = v;
+            while (x) {
+                d[k++] = (digit)(x & PyLong_MASK);
+                x >>= PyLong_SHIFT;
+            }
+            if (Py_SIZE(old) == k) {
+                memcpy(((PyLongObject *)old)->ob_digit, d, (size_t)k * sizeof(digit));
+                return 0;
+            }
+        }
+    #endif
+        n = PyLong_FromUnsignedLongLong(v);
+        if (n == NULL)
+            return -1;
+        PyTuple_SET_ITEM(o, i, n);
+        Py_XDECREF(old);
+        return 0;
+    }
+
     static inline void rxf_put(PyObject *o, Py_ssize_t i, PyObject *v) {
         PyObject *old = PyTuple_GET_ITEM(o, i);
         Py_INCREF(v);
@@ -174,6 +211,8 @@ cdef extern from *:
     object rxf_tuple_take(PyObject **reuse, object cls, Py_ssize_t n)
     object rxf_view_take(PyObject **reuse, PyObject *cls, object empty)
     void _put "rxf_put"(object o, Py_ssize_t i, object v)
+    int _put_uint "rxf_put_uint"(object o, Py_ssize_t i, unsigned long long v) except -1
+    int RXF_REUSE_INTS
     int rxf_call(PyObject *cb, PyObject *a, PyObject *b) except -1
     int rxf_init_call(object probe_cls) except -1
 
@@ -780,11 +819,11 @@ cdef object _meta(const PendingRec *p, PyObject **reuse):
     m = rxf_tuple_take(reuse, MessageMeta, 4)
     if p.has_seq:
         _put(m, 0, PyUnicode_DecodeLatin1(p.session, 10, NULL))
-        _put(m, 1, p.sequence)
+        _put_uint(m, 1, p.sequence)
     else:
         _put(m, 0, None)
         _put(m, 1, None)
-    _put(m, 2, p.rx_ts_ns)
+    _put_uint(m, 2, p.rx_ts_ns)
     _put(m, 3, _STATUS[p.status])
     return m
 

@@ -108,7 +108,8 @@ def _convert_function(m: spec.Message) -> list[str]:
     fields = spec.HEADER + m.fields
     out = [f"cdef object _py_{m.name}(const rxf_itch_{m.name} *r, PyObject **reuse):",
            f"    cdef object o = rxf_tuple_take(reuse, _cls_{m.name}, {len(fields)})"]
-    out += [f"    _put(o, {i}, {_py_arg(f)})" for i, f in enumerate(fields)]
+    out += [f"    _put(o, {i}, {_py_arg(f)})" if f.kind in ("char", "alpha") else f"    _put_uint(o, {i}, r.{f.name})"
+            for i, f in enumerate(fields)]
     return out + ["    return o", ""]
 
 
