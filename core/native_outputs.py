@@ -15,9 +15,10 @@ class NativeOutputs:
 
     native: Any
 
-    def subscribe(self, callback: Any, types: Any = None, *, with_meta: bool = False) -> None:
-        """A Python callback per message of ``types`` (all: None), optionally with its meta."""
-        self.native.subscribe(callback, types, with_meta=with_meta)
+    def subscribe(self, callback: Any, types: Any = None, *, with_meta: bool = False, **options: Any) -> None:
+        """A Python callback per message of ``types`` (all: None), optionally with its meta;
+        ``options``: the native decoder's own keyword arguments, passed on."""
+        self.native.subscribe(callback, types, with_meta=with_meta, **options)
 
     def on_event(self, callback: Any) -> None:
         """A Python callback per session-layer event (gap, session change, ...)."""

@@ -1,4 +1,5 @@
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
+from cpython.ref cimport PyObject
 from rxfeed_abi cimport rxf_decoder_ops, rxf_packet
 from rxfeed_mold cimport rxf_mold_session
 from rxfeed_recovery cimport rxf_recovery
@@ -92,6 +93,9 @@ cdef class ItchDecoder:
     cdef dict _callbacks
     cdef void *_cb[256]
     cdef uint8_t _cbmeta[256]
+    cdef uint8_t _cbview[256]          # 1: the callback of the type takes views (MessageView)
+    cdef PyObject *_reuse[256]         # per type: the last message object, reused when nobody holds it
+    cdef PyObject *_meta_reuse         # the same for MessageMeta
     cdef object _batch_callback
     cdef dict _batches
     cdef object _event_callback
@@ -103,5 +107,6 @@ cdef class ItchDecoder:
     cdef object error
     cdef void _route(self) noexcept
     cdef void _flush_pending(self) noexcept
+    cdef int _call(self, uint8_t t, const PendingRec *p) except -1
     cdef void _flush_batch(self, uint8_t t) noexcept
     cdef void _flush_events(self) noexcept

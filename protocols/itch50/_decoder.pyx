@@ -5,12 +5,13 @@ C handler tables, Python callbacks per type, numpy batches per type.
 
 Every length is checked before bytes are read (``boundscheck(False)`` is safe
 here because indexes come from validated lengths, see the comments)."""
+cimport cython
 from libc.stdint cimport int32_t, uint8_t, uint16_t, uint32_t, uint64_t
 from libc.stdlib cimport calloc, malloc, realloc, free
 from libc.string cimport memcpy, memset, memcmp
 from cpython.pycapsule cimport PyCapsule_New, PyCapsule_GetPointer, PyCapsule_IsValid
 from cpython.unicode cimport PyUnicode_DecodeLatin1
-from cpython.ref cimport Py_INCREF, PyObject
+from cpython.ref cimport Py_INCREF, Py_XDECREF, PyObject
 from cpython.tuple cimport PyTuple_SET_ITEM
 
 from rxfeed_abi cimport (fill_decoder_ops, RXF_DECODER_CAPSULE, rxf_on_idle_fn, RXF_PKT_STREAM, RXF_PKT_SOURCE_RESET,
@@ -55,17 +56,176 @@ DEF ROUTE_BATCH = 8   # numpy batches
 
 cdef extern from *:
     """
-    /* A namedtuple instance without the intermediate tuple or a Python-level
-       __new__: the type's allocator, then the slots filled in place. */
-    static PyObject *rxf_tuple_alloc(PyObject *cls, Py_ssize_t n) {
-        return ((PyTypeObject *)cls)->tp_alloc((PyTypeObject *)cls, n);
+    /* Reusing a message object: when the decoder's own reference is the only
+       one left (the callback kept none), the next message of its type is
+       written into it instead of a new object -- CPython's own idiom for the
+       result tuples of zip() and enumerate(). Off where a reference count of 1
+       does not prove that (free-threaded builds) or where the object may cache
+       derived state (3.14 tuples cache their hash): a new object each time. */
+    #if !defined(Py_GIL_DISABLED) && PY_VERSION_HEX < 0x030E0000
+    #define RXF_REUSE 1
+    #else
+    #define RXF_REUSE 0
+    #endif
+
+    /* The reusable object of *reuse if it is free (a new reference), else NULL
+       (and *reuse released: the callback kept it, it is the callback's now). */
+    static PyObject *rxf_reuse_free(PyObject **reuse) {
+        PyObject *o = reuse ? *reuse : NULL;
+        if (o == NULL)
+            return NULL;
+        if (RXF_REUSE && Py_REFCNT(o) == 1) {
+            Py_INCREF(o);
+            return o;
+        }
+        *reuse = NULL;
+        Py_DECREF(o);
+        return NULL;
+    }
+
+    /* Keep a new reference to o in *reuse (when reuse is on). */
+    static void rxf_reuse_keep(PyObject **reuse, PyObject *o) {
+        if (RXF_REUSE && reuse != NULL && o != NULL) {
+            Py_INCREF(o);
+            *reuse = o;
+        }
+    }
+
+    /* A namedtuple instance of n slots (namedtuples have __slots__ = (): a
+       tuple's layout): the reusable one of *reuse (reuse may be NULL) when
+       nobody else holds it, else one from the type's allocator, without the
+       intermediate tuple or a Python-level __new__. Its slots are then set by
+       rxf_put (a reused one's old values released as they are replaced). */
+    static PyObject *rxf_tuple_take(PyObject **reuse, PyObject *cls, Py_ssize_t n) {
+        PyObject *o = rxf_reuse_free(reuse);
+        if (o != NULL) {
+            if (!PyObject_GC_IsTracked(o))  /* the collector untracks tuples of atomic values */
+                PyObject_GC_Track(o);
+            return o;
+        }
+        o = ((PyTypeObject *)cls)->tp_alloc((PyTypeObject *)cls, n);
+        rxf_reuse_keep(reuse, o);
+        return o;
+    }
+
+    /* Slot i of a message tuple set to the integer v. In a reused tuple whose
+       old value there is an int nobody else holds (reference count 1) with as
+       many digits as v needs, the digits are rewritten in place -- no
+       allocation, no free -- like CPython's in-place append to a str nobody
+       else holds. Only on CPython 3.11, whose int layout this writes (ob_size
+       digits of PyLong_SHIFT bits); elsewhere, and for values up to 256
+       (CPython's shared small ints), a new int. */
+    #if RXF_REUSE && PY_VERSION_HEX >= 0x030B0000 && PY_VERSION_HEX < 0x030C0000
+    #define RXF_REUSE_INTS 1
+    #else
+    #define RXF_REUSE_INTS 0
+    #endif
+    static inline int rxf_put_uint(PyObject *o, Py_ssize_t i, unsigned long long v) {
+        PyObject *old = PyTuple_GET_ITEM(o, i), *n;
+    #if RXF_REUSE_INTS
+        if (old != NULL && v > 256 && Py_REFCNT(old) == 1 && PyLong_CheckExact(old)) {
+            digit d[(64 + PyLong_SHIFT - 1) / PyLong_SHIFT];
+            Py_ssize_t k = 0;
+            unsigned long long x = v;
+            while (x) {
+                d[k++] = (digit)(x & PyLong_MASK);
+                x >>= PyLong_SHIFT;
+            }
+            if (Py_SIZE(old) == k) {
+                memcpy(((PyLongObject *)old)->ob_digit, d, (size_t)k * sizeof(digit));
+                return 0;
+            }
+        }
+    #endif
+        n = PyLong_FromUnsignedLongLong(v);
+        if (n == NULL)
+            return -1;
+        PyTuple_SET_ITEM(o, i, n);
+        Py_XDECREF(old);
+        return 0;
+    }
+
+    static inline void rxf_put(PyObject *o, Py_ssize_t i, PyObject *v) {
+        PyObject *old = PyTuple_GET_ITEM(o, i);
+        Py_INCREF(v);
+        PyTuple_SET_ITEM(o, i, v);
+        Py_XDECREF(old);
+    }
+
+    /* A view object of class cls (a cdef class without __cinit__): the
+       reusable one of *reuse when nobody else holds it, else a new one. */
+    static PyObject *rxf_view_take(PyObject **reuse, PyObject *cls, PyObject *empty) {
+        PyObject *o = rxf_reuse_free(reuse);
+        if (o != NULL)
+            return o;
+        o = ((PyTypeObject *)cls)->tp_new((PyTypeObject *)cls, empty, NULL);
+        rxf_reuse_keep(reuse, o);
+        return o;
+    }
+
+    /* What CPython's tp_call is for an instance of a class defined in Python
+       with a __call__ (set at import from such a class). */
+    static ternaryfunc rxf_slot_tp_call = NULL;
+    static PyObject *rxf_str_call = NULL;
+
+    static int rxf_init_call(PyObject *probe_cls) {
+        rxf_slot_tp_call = ((PyTypeObject *)probe_cls)->tp_call;
+        rxf_str_call = PyUnicode_InternFromString("__call__");
+        return rxf_str_call != NULL ? 0 : -1;
+    }
+
+    /* callback(a) or callback(a, b) by vectorcall. An instance of a class
+       defined in Python whose __call__ is a plain function is called as
+       type(cb).__call__(cb, a[, b]): the lookup and call CPython's tp_call
+       does for it, without the argument tuple and the bound call it builds. */
+    static int rxf_call(PyObject *cb, PyObject *a, PyObject *b) {
+        PyObject *stack[4];
+        PyObject *res, *f = NULL;
+        size_t nargs = b != NULL ? 2 : 1;
+        Py_INCREF(cb);  /* the callback may unsubscribe itself */
+    #if PY_VERSION_HEX < 0x030E0000
+        if (Py_TYPE(cb)->tp_call == rxf_slot_tp_call && rxf_slot_tp_call != NULL) {
+            f = _PyType_Lookup(Py_TYPE(cb), rxf_str_call);  /* borrowed */
+            if (f != NULL && PyFunction_Check(f))
+                Py_INCREF(f);
+            else
+                f = NULL;
+        }
+    #endif
+        if (f != NULL) {
+            stack[1] = cb; stack[2] = a; stack[3] = b;
+            res = PyObject_Vectorcall(f, stack + 1, (nargs + 1) | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
+            Py_DECREF(f);
+        } else {
+            stack[1] = a; stack[2] = b;
+            res = PyObject_Vectorcall(cb, stack + 1, nargs | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
+        }
+        Py_DECREF(cb);
+        if (res == NULL)
+            return -1;
+        Py_DECREF(res);
+        return 0;
     }
     """
-    object rxf_tuple_alloc(object cls, Py_ssize_t n)
+    int RXF_REUSE
+    object rxf_tuple_take(PyObject **reuse, object cls, Py_ssize_t n)
+    object rxf_view_take(PyObject **reuse, PyObject *cls, object empty)
+    void _put "rxf_put"(object o, Py_ssize_t i, object v)
+    int _put_uint "rxf_put_uint"(object o, Py_ssize_t i, unsigned long long v) except -1
+    int RXF_REUSE_INTS
+    int rxf_call(PyObject *cb, PyObject *a, PyObject *b) except -1
+    int rxf_init_call(object probe_cls) except -1
 
-cdef inline void _put(object o, Py_ssize_t i, object v):
-    Py_INCREF(v)
-    PyTuple_SET_ITEM(o, i, v)
+
+class _PyCallable:
+    """A class defined in Python with a __call__: its type's tp_call is CPython's slot."""
+
+    def __call__(self):
+        pass
+
+
+rxf_init_call(_PyCallable)
+
 cdef list _CHARS = [chr(i) for i in range(256)]
 
 cdef inline object _alpha(const char *p, Py_ssize_t n):
@@ -90,7 +250,94 @@ cdef inline object _stock(uint16_t loc, const char *p):
     _stock_obj[loc] = s
     return s
 
+cdef tuple _EMPTY = ()
+
+
+cdef class MessageView:
+    """A message as ``subscribe(callback, view=True)`` hands it: one class per
+    type (``AddOrderView``...), with the attributes of the type's namedtuple
+    (:mod:`rxfeed.protocols.itch50.messages`) as read-only properties, each
+    made into a Python object only when read. The view owns a copy of its
+    decoded record, so it stays valid and unchanged after the callback
+    returns. When the callback kept no reference to it, the decoder writes
+    the next message of the type into the same object (nobody can see it).
+
+    Not a tuple: ``to_message()`` gives the namedtuple; ``==`` compares field
+    values with another view or a tuple; iteration, indexing and ``len``
+    follow the namedtuple.
+    """
+
+    cdef rxf_itch_record rec
+
+    def __init__(self, *args, **kwargs):
+        raise TypeError(f"{type(self).__name__} objects are made by the decoder "
+                        "(subscribe(callback, view=True)); build a message from rxfeed.protocols.itch50.messages")
+
+    @property
+    def type(self):
+        return _CHARS[<uint8_t>self.rec.hdr.type]
+
+    @property
+    def stock_locate(self):
+        return self.rec.hdr.stock_locate
+
+    @property
+    def tracking_number(self):
+        return self.rec.hdr.tracking_number
+
+    @property
+    def timestamp(self):
+        return self.rec.hdr.timestamp
+
+    def to_message(self):
+        """The namedtuple of this message (a new object, equal field by field)."""
+        return record_to_py(&self.rec, NULL)
+
+    def _asdict(self):
+        """The fields as a dict, as ``namedtuple._asdict``."""
+        return dict(zip(self._fields, self.to_message()))
+
+    def __iter__(self):
+        return iter(self.to_message())
+
+    def __len__(self):
+        return len(self._fields)
+
+    def __getitem__(self, index):
+        return self.to_message()[index]
+
+    def __eq__(self, other):
+        if isinstance(other, MessageView):
+            other = (<MessageView>other).to_message()
+        elif not isinstance(other, tuple):
+            return NotImplemented
+        return self.to_message() == other
+
+    def __ne__(self, other):
+        eq = self.__eq__(other)
+        return eq if eq is NotImplemented else not eq
+
+    def __hash__(self):
+        return hash(self.to_message())
+
+    def __repr__(self):
+        msg = self.to_message()
+        return type(self).__name__ + repr(msg)[len(type(msg).__name__):]
+
+    def __copy__(self):
+        return self  # immutable
+
+    def __deepcopy__(self, memo):
+        return self
+
+    def __reduce__(self):
+        raise TypeError(f"{type(self).__name__} cannot be pickled: pickle view.to_message(), the namedtuple")
+
+
 include "_convert.pxi"
+
+cdef PyObject *_VIEW_CLS[256]
+_fill_view_classes(_VIEW_CLS)
 
 EVENT_KINDS = {EV_GAP: "gap", EV_SESSION_CHANGE: "session_change", EV_END_OF_SESSION: "end_of_session",
                EV_UNRECOVERABLE: "unrecoverable_framing", EV_IMPLAUSIBLE: "implausible_sequence",
@@ -134,7 +381,7 @@ def decode_one(bytes data):
         raise ValueError(f"unknown ITCH 5.0 message type {data[:1]!r}")
     if rc == RXF_ITCH_BAD_LENGTH:
         raise ValueError(f"bad length {len(data)} for ITCH 5.0 type {data[:1]!r}")
-    return record_to_py(&rec)
+    return record_to_py(&rec, NULL)
 
 
 cdef inline void _event(DecoderState *st, int kind, const char *session, uint64_t first, uint64_t count,
@@ -266,11 +513,14 @@ cdef inline PendingRec *_pending_slot(DecoderState *st, uint64_t seq, uint8_t st
 
 cdef inline void _batch_row(DecoderState *st, const uint8_t *m, uint32_t mlen, uint8_t t) noexcept nogil:
     """Decode the message straight into the next row of its type's batch;
-    a full batch goes to Python (queued callbacks first: decode order)."""
+    a full batch goes to Python (the burst's events and the queued callbacks
+    first, as at the end of a burst: decode order)."""
     rxf_itch_decode(m, mlen, <rxf_itch_record *>(st.batch_buf[t] + <size_t>st.batch_n[t] * rxf_itch_record_size[t]))
     st.batch_n[t] += 1
     if st.batch_n[t] == st.batch_cap:
         with gil:
+            if st.n_events:
+                (<ItchDecoder>st.owner)._flush_events()
             if st.n_pending:
                 (<ItchDecoder>st.owner)._flush_pending()
             (<ItchDecoder>st.owner)._flush_batch(t)
@@ -564,16 +814,16 @@ cdef void _on_end(void *ctx) noexcept nogil:
         st.carry_len = 0
 
 
-cdef object _meta(const PendingRec *p):
+cdef object _meta(const PendingRec *p, PyObject **reuse):
     """The MessageMeta of a queued message (built in place, as the records are)."""
-    m = rxf_tuple_alloc(MessageMeta, 4)
+    m = rxf_tuple_take(reuse, MessageMeta, 4)
     if p.has_seq:
         _put(m, 0, PyUnicode_DecodeLatin1(p.session, 10, NULL))
-        _put(m, 1, p.sequence)
+        _put_uint(m, 1, p.sequence)
     else:
         _put(m, 0, None)
         _put(m, 1, None)
-    _put(m, 2, p.rx_ts_ns)
+    _put_uint(m, 2, p.rx_ts_ns)
     _put(m, 3, _STATUS[p.status])
     return m
 
@@ -624,6 +874,11 @@ cdef class ItchDecoder:
 
     def __dealloc__(self):
         cdef int t
+        for t in range(256):
+            Py_XDECREF(self._reuse[t])
+            self._reuse[t] = NULL
+        Py_XDECREF(self._meta_reuse)
+        self._meta_reuse = NULL
         if self.st != NULL:
             for t in range(256):
                 free(self.st.batch_buf[t])
@@ -669,19 +924,25 @@ cdef class ItchDecoder:
         self._route()
 
     # --- (b) Python callbacks ------------------------------------------
-    def subscribe(self, callback, types=None, *, bint with_meta=False):
+    def subscribe(self, callback, types=None, *, bint with_meta=False, bint view=False):
         """Call ``callback(msg)`` (or ``callback(msg, meta)``) for each message of
         ``types`` (a string of type characters; None: all). Unsubscribed types
-        never reach Python. ``meta`` is a :class:`MessageMeta` ``(session,
-        sequence, rx_ts_ns, status)`` of the message's own packet (session,
-        sequence and status None without MoldUDP64). Callbacks run at the end
-        of each burst, after the burst's events, and mid-burst every 256
-        queued messages while no event waits (a file backend's burst holds
-        ~10^5 messages)."""
+        never reach Python. ``msg`` is the type's namedtuple
+        (:mod:`rxfeed.protocols.itch50.messages`), or with ``view=True`` its
+        :class:`MessageView` (the same attributes, each made when read: faster
+        when a callback reads few fields; valid after the callback too).
+        ``meta`` is a :class:`MessageMeta` ``(session, sequence, rx_ts_ns,
+        status)`` of the message's own packet (session, sequence and status
+        None without MoldUDP64). Callbacks run at the end of each burst, after
+        the burst's events, and mid-burst every 256 queued messages while no
+        event waits (a file backend's burst holds ~10^5 messages)."""
+        if not callable(callback):
+            raise TypeError(f"subscribe: callback must be callable, not {type(callback).__name__}")
         for t in self._types(types):
             self._callbacks[t] = callback  # owns the reference _cb borrows
             self._cb[t] = <void *>callback
             self._cbmeta[t] = with_meta
+            self._cbview[t] = view
             self.st.py_sub[t] = 1
         self._route()
 
@@ -890,27 +1151,38 @@ cdef class ItchDecoder:
         return out
 
     cdef void _flush_pending(self) noexcept:
+        """The queued messages to their callbacks, in decode order; an
+        exception stops the loop (kept for :meth:`pop_error`)."""
         cdef uint32_t i, n = self.st.n_pending
         cdef PendingRec *p
+        cdef uint8_t t
         self.st.n_pending = 0
         if self.error is not None:
             return
-        cdef uint8_t t
         try:
             for i in range(n):
                 p = &self.st.pending[i]
                 t = <uint8_t>p.rec.hdr.type
-                if self._cb[t] == NULL:
-                    continue
-                cb = <object>self._cb[t]
-                msg = record_to_py(&p.rec)
-                if self._cbmeta[t]:
-                    cb(msg, _meta(p))
-                else:
-                    cb(msg)
+                if self._cb[t] != NULL:
+                    self._call(t, p)
         except BaseException as exc:
             self.error = exc
             self.st.stop = 1
+
+    cdef int _call(self, uint8_t t, const PendingRec *p) except -1:
+        """One queued message to its type's callback: the namedtuple or view
+        (reused when the previous one of the type was not kept), and the meta
+        if asked. Its objects are released on return, before the next."""
+        cdef object msg, meta = None
+        if self._cbview[t]:
+            msg = rxf_view_take(&self._reuse[t], _VIEW_CLS[t], _EMPTY)
+            memcpy(&(<MessageView>msg).rec, &p.rec, rxf_itch_record_size[t])
+        else:
+            msg = record_to_py(&p.rec, &self._reuse[t])
+        if self._cbmeta[t]:
+            meta = _meta(p, &self._meta_reuse)
+            return rxf_call(<PyObject *>self._cb[t], <PyObject *>msg, <PyObject *>meta)
+        return rxf_call(<PyObject *>self._cb[t], <PyObject *>msg, NULL)
 
     cdef void _flush_batch(self, uint8_t t) noexcept:
         cdef uint32_t n = self.st.batch_n[t]

@@ -92,40 +92,69 @@ def generate_pxd() -> str:
     return specgen.generate_pxd(RECORDS)
 
 
-def _py_arg(f: spec.Field) -> str:
-    """The Cython expression of one body field of record ``r``."""
+def _py_arg(f: spec.Field, r: str = "r") -> str:
+    """The Cython expression of one field of record ``r`` as a Python object."""
     if f.kind == "alpha" and f.name == "stock" and f.size == 8:
-        return "_stock(r.stock_locate, r.stock)"
+        return f"_stock({r}.stock_locate, {r}.stock)"
     if f.kind == "alpha":
-        return f"_alpha(r.{f.name}, {f.size})"
+        return f"_alpha({r}.{f.name}, {f.size})"
     if f.kind == "char":
-        return f"_CHARS[<uint8_t>r.{f.name}]"
-    return f"r.{f.name}"
+        return f"_CHARS[<uint8_t>{r}.{f.name}]"
+    return f"{r}.{f.name}"
+
+
+def _convert_function(m: spec.Message) -> list[str]:
+    """``_py_<Name>``: record -> namedtuple, into the reusable one when it is free."""
+    fields = spec.HEADER + m.fields
+    out = [f"cdef object _py_{m.name}(const rxf_itch_{m.name} *r, PyObject **reuse):",
+           f"    cdef object o = rxf_tuple_take(reuse, _cls_{m.name}, {len(fields)})"]
+    out += [f"    _put(o, {i}, {_py_arg(f)})" if f.kind in ("char", "alpha") else f"    _put_uint(o, {i}, r.{f.name})"
+            for i, f in enumerate(fields)]
+    return out + ["    return o", ""]
+
+
+def _view_class(m: spec.Message) -> list[str]:
+    """``<Name>View``: the view of one type, its body fields as properties read
+    from the record copy it owns (the header's are the base class's)."""
+    out = ["@cython.final", "@cython.freelist(8)", f"cdef class {m.name}View(MessageView):",
+           f'    """ITCH 5.0 \'{m.type}\' {m.name} as a view (``subscribe(..., view=True)``): the fields of',
+           f'    :class:`~rxfeed.protocols.itch50.messages.{m.name}`, each made when read."""',
+           f"    _fields = _cls_{m.name}._fields",
+           f"    _message_class = _cls_{m.name}", ""]
+    for f in m.fields:
+        out += ["    @property", f"    def {f.name}(self):",
+                f"        return {_py_arg(f, 'self.rec.' + m.name)}", ""]
+    return out
 
 
 def generate_convert() -> str:
-    """``_convert.pxi``: record -> Python message, one function per type."""
+    """``_convert.pxi``: record -> Python message (namedtuple), one function
+    per type, and one view class per type."""
     out = [f"# {BANNER}",
-           "# Included by _decoder.pyx: C record -> Python message (a tuple subclass).", ""]
+           "# Included by _decoder.pyx: C record -> Python message (a tuple subclass) or view.", ""]
     for m in spec.MESSAGES:
         out.append(f"cdef object _cls_{m.name} = _messages.{m.name}")
     out.append("")
     for m in spec.MESSAGES:
-        args = ["_CHARS[<uint8_t>r.type]", "r.stock_locate", "r.tracking_number", "r.timestamp"]
-        args += [_py_arg(f) for f in m.fields]
-        out.append(f"cdef inline object _py_{m.name}(const rxf_itch_{m.name} *r):")
-        out.append(f"    cdef object o = rxf_tuple_alloc(_cls_{m.name}, {len(args)})")
-        for i, a in enumerate(args):
-            out.append(f"    _put(o, {i}, {a})")
-        out.append("    return o")
-        out.append("")
-    out.append("cdef object record_to_py(const rxf_itch_record *r):")
+        out += _convert_function(m)
+    out.append("cdef object record_to_py(const rxf_itch_record *r, PyObject **reuse):")
+    out.append('    """The namedtuple of ``r`` (``reuse``: its type\'s reusable one, see rxf_tuple_take; NULL: a new one)."""')
     out.append("    cdef char t = r.hdr.type")
     for i, m in enumerate(spec.MESSAGES):
         kw = "if" if i == 0 else "elif"
         out.append(f"    {kw} t == b'{m.type}':")
-        out.append(f"        return _py_{m.name}(&r.{m.name})")
+        out.append(f"        return _py_{m.name}(&r.{m.name}, reuse)")
     out.append("    raise ValueError('not an ITCH 5.0 record type: %r' % chr(<uint8_t>t))")
+    out.append("")
+    for m in spec.MESSAGES:
+        out += _view_class(m)
+    out.append("cdef void _fill_view_classes(PyObject **by_type) noexcept:")
+    out.append('    """The view class of every type byte (NULL: not an ITCH 5.0 type)."""')
+    for m in spec.MESSAGES:
+        out.append(f"    by_type[{ord(m.type)}] = <PyObject *>{m.name}View")
+    out.append("")
+    out.append("#: Message type character -> its view class.")
+    out.append("VIEW_BY_TYPE = {" + ", ".join(f"'{m.type}': {m.name}View" for m in spec.MESSAGES) + "}")
     return "\n".join(out) + "\n"
 
 

@@ -16,12 +16,15 @@ runs), CPU time of this process, best of ``RXFEED_BENCH_ROUNDS``:
 - ``record_two_fields``: the same two fields through the decoded record;
 - ``every_field``: ``ChecksumHandler``, every field of every record;
 - ``python_callbacks``: a Python callback for every message (the peer's
-  counting callable, ``peers._Counted``);
+  counting callable, ``peers._Counted``), each message its namedtuple;
+- ``python_views``: the same callable, each message its view
+  (``subscribe(callback, view=True)``: fields made only when read);
 - ``peer_itchcpp_*``: itchfeed 1.6.4 with its C++ backend itchcpp, each parse
   path (every message as an object, a counting callback); best path is the peer.
 
 Targets (issue 13): count_only >= 0.5x floor, wire_two_fields >= 0.4x floor,
-python_callbacks >= 3x peer. Printed and written to
+python_callbacks >= 3x peer. ``test_python_callbacks_vs_itchcpp`` races only
+the Python forms and the peer (``-k python``). Printed and written to
 ``.benchmarks/rxfeed-decode-subscribers.json``; no timing is asserted (the
 agreement of the two views and the counts are).
 """
@@ -46,7 +49,8 @@ from .timing import Race, ratios
 pytestmark = pytest.mark.bench
 N = int(os.environ.get("RXFEED_BENCH_MESSAGES", "5000000"))
 ROUNDS = int(os.environ.get("RXFEED_BENCH_ROUNDS", "5"))
-TARGETS = {"count_only_vs_floor": 0.5, "wire_two_fields_vs_floor": 0.4, "python_callbacks_vs_peer": 3.0}
+TARGETS = {"count_only_vs_floor": 0.5, "wire_two_fields_vs_floor": 0.4, "python_callbacks_vs_peer": 3.0,
+           "python_views_vs_peer": 3.0}
 
 
 @pytest.fixture(scope="module")
@@ -54,13 +58,13 @@ def day(bench_day) -> Path:
     return bench_day(f"day{N}.itch", N)
 
 
-def _pipeline(path: Path, consumer=None, callback=None):
+def _pipeline(path: Path, consumer=None, callback=None, **subscribe):
     """A prepared run (not timed): the pipeline with its consumer attached."""
     pipe = Pipeline("nasdaq_file", "itch50", backend_config={"path": str(path)})
     if consumer is not None:
         pipe.decoder.add_handlers(consumer)
     if callback is not None:
-        pipe.decoder.subscribe(callback)
+        pipe.decoder.subscribe(callback, **subscribe)
 
     def run():
         s = pipe.run()
@@ -103,6 +107,17 @@ def _in_memory(path: Path, consumer=None):
     return run
 
 
+def _python_contenders(path: Path) -> dict:
+    """The Python callback forms and every itchcpp parse path, the same counting callable."""
+    out = {
+        "python_callbacks": lambda: _pipeline(path, callback=_Counted()),  # the peer's consumer too
+        "python_views": lambda: _pipeline(path, callback=_Counted(), view=True),
+    }
+    for name, parse in ITCHCPP_PARSE_PATHS.items():
+        out[f"peer_itchcpp_{name}"] = lambda parse=parse: (lambda: (parse(path), None))
+    return out
+
+
 def _contenders(path: Path) -> dict:
     out = {
         "floor": lambda: _floor(path),
@@ -112,11 +127,8 @@ def _contenders(path: Path) -> dict:
         "wire_two_fields": lambda: _pipeline(path, AddOrderTwoFields("wire")),
         "record_two_fields": lambda: _pipeline(path, AddOrderTwoFields("record")),
         "every_field": lambda: _pipeline(path, ChecksumHandler()),
-        "python_callbacks": lambda: _pipeline(path, callback=_Counted()),  # the peer's consumer too
     }
-    for name, parse in ITCHCPP_PARSE_PATHS.items():
-        out[f"peer_itchcpp_{name}"] = lambda parse=parse: (lambda: (parse(path), None))
-    return out
+    return out | _python_contenders(path)
 
 
 def test_decode_pays_only_for_subscribers(day):
@@ -144,10 +156,19 @@ def test_decode_pays_only_for_subscribers(day):
         "record_two_fields_vs_floor": ratios(race.runs, "floor", "record_two_fields"),
         "wire_vs_record_two_fields": ratios(race.runs, "record_two_fields", "wire_two_fields"),
         "every_field_vs_floor": ratios(race.runs, "floor", "every_field"),
-        "python_callbacks_vs_peer": ratios(race.runs, peer, "python_callbacks"),
-    }
+    } | _python_ratios(race, peer)
+    _report("rxfeed-decode-subscribers.json", race, rate, got, load, peer)
+
+
+def _python_ratios(race: Race, peer: str) -> dict:
+    return {"python_callbacks_vs_peer": ratios(race.runs, peer, "python_callbacks"),
+            "python_views_vs_peer": ratios(race.runs, peer, "python_views")}
+
+
+def _report(name: str, race: Race, rate: dict, got: dict, load: tuple, peer: str) -> None:
+    """Print the rates and ratios (with the targets' verdicts); write them to .benchmarks/``name``."""
     lines = [f"{platform.machine()} {os.cpu_count()} cpus, python {platform.python_version()}; {N:,} messages; "
-             f"CPU time, best of {ROUNDS} interleaved rounds; load {load[0]:.1f} -> {os.getloadavg()[0]:.1f}; "
+             f"CPU time, best of {race.rounds} interleaved rounds; load {load[0]:.1f} -> {os.getloadavg()[0]:.1f}; "
              f"peer {peer}"]
     lines += [f"{k:28s} {v / 1e6:8.2f} M msg/s  {1e9 / v:6.2f} ns/msg" for k, v in rate.items()]
     for k, v in got.items():
@@ -157,6 +178,24 @@ def test_decode_pays_only_for_subscribers(day):
     print("\n" + "\n".join(lines))
     out = Path(".benchmarks")
     out.mkdir(exist_ok=True)
-    (out / "rxfeed-decode-subscribers.json").write_text(json.dumps(
-        {"messages": N, "rounds": ROUNDS, "load": load, "msg_per_s_cpu_best": rate, "ratios": got, "peer": peer},
-        indent=2))
+    (out / name).write_text(json.dumps(
+        {"messages": N, "rounds": race.rounds, "load": load, "msg_per_s_cpu_best": rate, "ratios": got,
+         "peer": peer}, indent=2))
+
+
+def test_python_callbacks_vs_itchcpp(day):
+    """Only the Python callback forms against itchcpp (``-k python``): the
+    namedtuple and the view, the same counting callable as the peer's."""
+    require_itchcpp()
+
+    def check(name, out):
+        assert out[0] == N, f"{name} handled {out[0]} of {N} messages"
+
+    load = os.getloadavg()
+    race = Race(_python_contenders(day), check)
+    race.warm_up()
+    for _ in range(ROUNDS):
+        race.round()
+    rate = {name: N / r.best("cpu") for name, r in race.runs.items()}
+    peer = max((k for k in rate if k.startswith("peer_")), key=rate.get)
+    _report("rxfeed-python-callbacks.json", race, rate, _python_ratios(race, peer), load, peer)
