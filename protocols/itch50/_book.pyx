@@ -12,8 +12,7 @@ import operator
 
 import numpy as np
 
-from rxfeed_buffers cimport buffer_bytes
-from rxfeed.book_outputs import record_loss, take_records
+from rxfeed.book_outputs import record_loss
 
 #: Stock locates are u16 in ITCH 5.0.
 N_LOCATES = 65536
@@ -182,15 +181,11 @@ cdef class OrderBooks:
 
     def take_bbo(self):
         """Top-of-book changes so far (numpy, :data:`BBO_DTYPE`); the buffer is emptied."""
-        arr = take_records(buffer_bytes(self.b.bbo, self.b.n_bbo * BBO_DTYPE.itemsize), BBO_DTYPE)
-        self.b.n_bbo = 0
-        return arr
+        return take_rows(&self.b.bbo, BBO_DTYPE)
 
     def take_trades(self):
         """Trades so far (numpy, :data:`TRADE_DTYPE`); the buffer is emptied."""
-        arr = take_records(buffer_bytes(self.b.trades, self.b.n_trades * TRADE_DTYPE.itemsize), TRADE_DTYPE)
-        self.b.n_trades = 0
-        return arr
+        return take_rows(&self.b.trades, TRADE_DTYPE)
 
     def take_depth(self):
         """Depth snapshots so far (numpy; fields ``timestamp``, ``locate``, and
@@ -202,9 +197,7 @@ cdef class OrderBooks:
         lvl = np.dtype([("price", "<u4"), ("orders", "<u4"), ("shares", "<u8")])
         dt = np.dtype([("timestamp", "<u8"), ("locate", "<u2"), ("levels", "<u2"), ("_pad", "<u4"),
                        ("bid", lvl, (n,)), ("ask", lvl, (n,))])
-        raw = take_records(buffer_bytes(self.b.depth, self.b.n_depth * dt.itemsize), dt)
-        self.b.n_depth = 0
-        return raw
+        return take_rows(&self.b.depth, dt)
 
     def final_bbo(self) -> dict:
         """``{symbol: {bid_price, bid_shares, ask_price, ask_shares}}`` for every named locate."""
@@ -214,6 +207,17 @@ cdef class OrderBooks:
             (bp, bs), (ap, as_) = bk.bbo()
             out[sym] = {"bid_price": bp, "bid_shares": bs, "ask_price": ap, "ask_shares": as_}
         return out
+
+
+cdef object take_rows(rxf_rows *rows, dtype):
+    """Every row of an output table as a numpy array of ``dtype`` (one copy); the table is emptied."""
+    if rows.rec != dtype.itemsize:
+        raise AssertionError(f"row size {rows.rec} != dtype {dtype.itemsize}")
+    arr = np.empty(rows.n, dtype)
+    cdef uint8_t[::1] dst = arr.view(np.uint8) if rows.n else None
+    if rows.n:
+        rxf_rows_take(rows, &dst[0])
+    return arr
 
 
 def check_locate(loc) -> int:
