@@ -146,6 +146,7 @@ static inline void clock_tick(rxf_books *b, uint64_t ts) {
 #define LA_NEAR 4    /* ... the order's level and FIFO neighbours (an add: its level) */
 #define LA_TAIL 2    /* ... an add: the order at the back of its level */
 #define LA_STAGES 4
+#define LA_BYTES 384 /* packet bytes prefetched ahead of the farthest cursor (~12 messages) */
 
 static inline uint16_t be16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
 
@@ -229,6 +230,9 @@ static inline void look_ahead(rxf_books *b, const uint8_t *m, uint32_t len, cons
     }
     b->la_expect = m + len + 2;
     static const int stage[LA_STAGES] = {LA_TAIL, LA_NEAR, LA_ORDER, LA_INDEX};
+    /* the packet bytes themselves, further on than the farthest cursor reads */
+    const uint8_t *far = b->la_cur[LA_STAGES - 1];
+    if (far && b->la_end - far > LA_BYTES) RXF_PREFETCH(far + LA_BYTES, 0);
     for (int k = 0; k < LA_STAGES; k++) {
         const uint8_t *c = b->la_cur[k];
         if (!c) continue;
