@@ -2,14 +2,17 @@
 kept in fixed 1 MiB chunks (protocols/itch50/book.c, ``rxf_rows``): rows that
 span many chunks come out whole and in order, a take empties the table and
 the next rows start a fresh one. The books read the messages through wire
-views (no decoded record): they stay equal to the Python reference."""
+views (no decoded record): they stay equal to the Python reference. A new
+level placed from the level a cent away stays in price order."""
 
 from __future__ import annotations
 
 import ctypes
+import random
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from rxfeed import Pipeline
 from rxfeed.protocols.itch50._book import BBO_DTYPE, OrderBooks
@@ -108,3 +111,59 @@ def test_books_read_wire_views_only(tmp_path):
     for loc in (1, 2):
         assert books[loc].depth(10_000)["bids"] == ref.depth(loc, "B")
         assert books[loc].depth(10_000)["asks"] == ref.depth(loc, "S")
+
+
+def tick_mix_day(seed: int, n: int) -> list[bytes]:
+    """Adds and deletes on two books whose prices walk by jumps of many cents and
+    sit on the cent grid, a cent off it, or a few units from either end of the
+    u32 price range: new levels one cent from a level, and not, with levels
+    between at finer steps."""
+    rng = random.Random(seed)
+    msgs = [directory(1, "AAA"), directory(2, "BBB")]
+    live: list[tuple[int, int]] = []
+    centre = {1: 1_000_000, 2: 5_000}
+    ts = 2 * SEC
+    for ref in range(1, n + 1):
+        ts += 1
+        loc = rng.choice((1, 2))
+        if rng.random() < 0.02:
+            centre[loc] = max(300, centre[loc] + rng.choice((-1, 1)) * rng.randrange(100, 5_000) * 100)
+        if live and rng.random() < 0.45:
+            old_loc, old = live.pop(rng.randrange(len(live)))
+            msgs.append(delete(old_loc, old, ts))
+            continue
+        side = rng.choice("BS")
+        step = rng.choice((100, 100, 100, 1, 37))
+        price = centre[loc] + (1 if side == "S" else -1) * rng.randrange(0, 40) * step
+        edge = rng.random()
+        if edge < 0.01:
+            price = rng.randrange(1, 150)
+        elif edge < 0.02:
+            price = 0xFFFFFFFF - rng.randrange(0, 150)
+        msgs.append(add(loc, ref, side, rng.randrange(1, 500), max(1, price), ts))
+        live.append((loc, ref))
+    return msgs
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_new_levels_placed_from_a_tick_away_equal_the_reference(tmp_path, seed):
+    """A new level finds its neighbours through the level a cent away when one is
+    there (l3book.h, l3_tick_neighbours) and is checked against the level next to
+    it (a finer step may lie between): the books equal the reference and the
+    books with that off (tick 0), trees and threads sound."""
+    msgs = tick_mix_day(seed, 40_000)
+    books, ref = run_books(tmp_path / "tick.itch", msgs, bbo=True)
+    write_nasdaq(tmp_path / "off.itch", msgs)
+    off = OrderBooks(bbo=True)
+    off._tick = 0
+    pipe = Pipeline("nasdaq_file", "itch50", backend_config={"path": str(tmp_path / "off.itch")})
+    pipe.decoder.add_handlers(off)
+    pipe.run()
+    pipe.close()
+    assert books._tick == 100 and books._check() == "" and off._check() == ""
+    for loc in (1, 2):
+        for side, key in (("B", "bids"), ("S", "asks")):
+            levels = books[loc].depth(100_000)[key]
+            assert levels == ref.depth(loc, side) == off[loc].depth(100_000)[key]
+            assert len(levels) > 100
+    assert bbo_rows(books.take_bbo()) == ref.bbo_seq == bbo_rows(off.take_bbo())

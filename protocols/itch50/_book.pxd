@@ -31,6 +31,7 @@ cdef extern from "book.h" nogil:
         rxf_level *lv
         uint64_t cap_lv
         uint32_t depth_n
+        uint32_t tick
         int oom
     ctypedef struct rxf_book_counters:
         uint64_t messages, adds, executions, cancels, deletes, replaces, trades, cross_trades, broken_trades

@@ -174,6 +174,16 @@ cdef class OrderBooks:
         return {"live_orders": self.b.l3.hash_live, "peak_live_orders": peak, "bytes": used,
                 "bytes_per_peak_live_order": used / peak if peak else 0.0, "index_grows": self.b.l3.hash_grows}
 
+    @property
+    def _tick(self) -> int:
+        """The price step a new level looks one step either side of for its
+        neighbours (100: a cent); 0 turns that off (only to test and measure it)."""
+        return self.b.l3.tick
+
+    @_tick.setter
+    def _tick(self, unsigned int tick):
+        self.b.l3.tick = tick
+
     def _check(self) -> str:
         """Every book's structure checked (red-black rules, price order, FIFO sums): "" when sound."""
         cdef const char *why = rxf_books_check(self.b)

@@ -191,7 +191,7 @@ static inline void la_hint(const rxf_books *b, const uint8_t *p, int stage) {
         else if (stage == LA_NEAR)
             rxf_l3_prefetch_level(&b->l3, sd, px);
         else
-            rxf_l3_prefetch_level_tail(&b->l3, sd, px);
+            rxf_l3_prefetch_level_tail(&b->l3, sd, m[19] == 'S', px);
         return;
     }
     if (stage == LA_INDEX) {
@@ -414,6 +414,7 @@ int rxf_books_init(rxf_books *b, int want_bbo, int want_trades, int want_latency
     b->name_head = calloc(RXF_BOOK_NAME_BUCKETS, sizeof(uint32_t));
     if (rxf_l3_init_sized(&b->l3, depth_n, expected_orders) != 0 || !b->stocks || !b->name_head) return -1;
     b->lookahead = 1;
+    b->l3.tick = 100;  /* a cent in Price(4): a new level looks for one a cent away (l3book.h) */
     b->want_bbo = want_bbo;
     b->want_trades = want_trades;
     rows_init(&b->bbo, sizeof(rxf_bbo_event));

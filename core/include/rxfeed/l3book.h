@@ -98,6 +98,7 @@ typedef struct rxf_l3 {
     uint64_t lvx_cap, lvx_live;
     uint32_t next_side_id;        /* ids handed to sides so far */
     uint32_t depth_n;             /* > 0: keep each side's depth_n-th best level (nth) */
+    RXF_L3_PRICE tick;            /* > 0: the usual price step; a new level looks for a level one tick away */
     int touched;                  /* set by add/reduce when a top-depth_n level changed */
     int oom;
 } rxf_l3;
@@ -457,9 +458,19 @@ static inline void l3_lvx_put(rxf_l3_lv_entry *t, uint64_t cap, rxf_l3_lv_entry 
 }
 
 /* Prefetch hints for an add at price on sd (see the order prefetches above):
-   the level-index line, then (a later message) the level itself. */
+   the level-index line, then (a later message) the level itself, then the
+   order at its back. With a tick, also for a new price: the index lines of
+   the prices a tick either side, their levels, the levels next to those. */
+static inline void l3_prefetch_entry(const rxf_l3 *e, const rxf_side *sd, RXF_L3_PRICE price) {
+    RXF_PREFETCH(&e->lvx[l3_lvx_home(l3_lvx_tag(sd->id, (uint64_t)price), e->lvx_cap - 1)], 0);
+}
+
 static inline void rxf_l3_prefetch_level_entry(const rxf_l3 *e, const rxf_side *sd, RXF_L3_PRICE price) {
-    if (sd->id) RXF_PREFETCH(&e->lvx[l3_lvx_home(l3_lvx_tag(sd->id, (uint64_t)price), e->lvx_cap - 1)], 0);
+    if (!sd->id) return;
+    l3_prefetch_entry(e, sd, price);
+    if (!e->tick) return;
+    l3_prefetch_entry(e, sd, (RXF_L3_PRICE)(price - e->tick));
+    l3_prefetch_entry(e, sd, (RXF_L3_PRICE)(price + e->tick));
 }
 
 /* The level a tag names at price on sd (not confirmed), NIL if none in a short probe. */
@@ -470,22 +481,37 @@ static inline int32_t l3_level_hint(const rxf_l3 *e, const rxf_side *sd, RXF_L3_
     for (int k = 0; k < 8; k++, i = (i + 1) & m) {
         rxf_l3_lv_entry x = e->lvx[i];
         if (x.level < 0) return NIL;
-        if (x.tag == tag) return x.level;
+        if (x.tag == tag) return (uint64_t)x.level < e->n_lv ? x.level : NIL;
     }
     return NIL;
 }
 
 static inline void rxf_l3_prefetch_level(const rxf_l3 *e, const rxf_side *sd, RXF_L3_PRICE price) {
     int32_t z = l3_level_hint(e, sd, price);
-    if (z != NIL) RXF_PREFETCH(&e->lv[z], 1);
+    if (z != NIL) { RXF_PREFETCH(&e->lv[z], 1); return; }
+    if (!e->tick) return;
+    for (int k = 0; k < 2; k++) {
+        z = l3_level_hint(e, sd, (RXF_L3_PRICE)(k ? price + e->tick : price - e->tick));
+        if (z != NIL) RXF_PREFETCH(&e->lv[z], 1);
+    }
 }
 
-/* ... then the order at the back of that level (an add links behind it). */
-static inline void rxf_l3_prefetch_level_tail(const rxf_l3 *e, const rxf_side *sd, RXF_L3_PRICE price) {
+/* ... then the order at the back of that level (an add links behind it); a new price: the neighbours' neighbours. */
+static inline void rxf_l3_prefetch_level_tail(const rxf_l3 *e, const rxf_side *sd, int is_ask, RXF_L3_PRICE price) {
     int32_t z = l3_level_hint(e, sd, price);
-    if (z == NIL || (uint64_t)z >= e->n_lv) return;
-    int32_t t = e->lv[z].tail;
-    if (t >= 0 && (uint64_t)t < e->n_orders) RXF_PREFETCH(&e->orders[t], 1);
+    if (z != NIL) {
+        int32_t t = e->lv[z].tail;
+        if (t >= 0 && (uint64_t)t < e->n_orders) RXF_PREFETCH(&e->orders[t], 1);
+        return;
+    }
+    if (!e->tick) return;
+    for (int k = 0; k < 2; k++) {
+        z = l3_level_hint(e, sd, (RXF_L3_PRICE)(k ? price + e->tick : price - e->tick));
+        if (z == NIL) continue;
+        /* the level on price's side of z: below price its higher neighbour, above it its lower one */
+        int32_t nb = (k ? !is_ask : is_ask) ? e->lv[z].worse : e->lv[z].better;
+        if ((uint64_t)nb < e->n_lv) RXF_PREFETCH(&e->lv[nb], 1);
+    }
 }
 
 /* Level z (price, side id set) into the index (doubling it past 3/4 full); 0 or -1 on OOM. */
@@ -565,8 +591,58 @@ static void rxf_l3_level_remove(rxf_l3 *e, rxf_side *sd, int is_ask, int32_t z) 
     e->lv_free = z;
 }
 
-/* The level at price p, added if absent; NIL on OOM. A short walk from the
-   best first (most adds land near the top), else a search from the root. */
+/* A new level at p hung under parent (its left/better child when left), indexed; NIL on OOM. */
+static int32_t l3_level_new(rxf_l3 *e, rxf_side *sd, int is_ask, RXF_L3_PRICE p, int32_t parent, int left) {
+    int32_t z = l3_level_alloc(e, p);
+    if (z == NIL) return NIL;
+    e->lv[z].side_id = sd->id;
+    if (l3_lvx_insert(e, z) != 0) {
+        e->lv[z].worse = e->lv_free;
+        e->lv_free = z;
+        return NIL;
+    }
+    l3_level_link(e, sd, is_ask, z, parent, left);
+    return z;
+}
+
+/* The prices one tick worse and one tick better than p on this side; 0 for one past the price range. */
+static inline int l3_tick_prices(const rxf_l3 *e, int is_ask, RXF_L3_PRICE p, RXF_L3_PRICE *worse,
+                                 RXF_L3_PRICE *better) {
+    RXF_L3_PRICE up = (RXF_L3_PRICE)(p + e->tick), down = (RXF_L3_PRICE)(p - e->tick);
+    *worse = is_ask ? up : down;
+    *better = is_ask ? down : up;
+    return e->tick > 0 && up > p && down < p;
+}
+
+/* A new level's neighbours in price order without a walk: most new levels
+   appear one tick from a level that exists (books are dense near the
+   touch). The level one tick worse (else one tick better) is looked up in
+   the level index; when its neighbour on p's side lies beyond p, p goes
+   between the two. 0 when neither settles it (no level a tick away, or one
+   between them: a finer step): the caller walks and searches. */
+static inline int l3_tick_neighbours(const rxf_l3 *e, const rxf_side *sd, int is_ask, RXF_L3_PRICE p,
+                                     int32_t *better_nb, int32_t *worse_nb) {
+    RXF_L3_PRICE wp, bp;
+    if (!l3_tick_prices(e, is_ask, p, &wp, &bp)) return 0;
+    const rxf_level *L = e->lv;
+    int32_t w = l3_lvx_find(e, sd->id, (uint64_t)wp);
+    if (w != NIL) {
+        int32_t bt = L[w].better;
+        if (bt != NIL && !BETTER(is_ask, L[bt].price, p)) return 0;
+        *worse_nb = w; *better_nb = bt;
+        return 1;
+    }
+    int32_t b = l3_lvx_find(e, sd->id, (uint64_t)bp);
+    if (b == NIL) return 0;
+    int32_t wr = L[b].worse;
+    if (wr != NIL && !BETTER(is_ask, p, L[wr].price)) return 0;
+    *better_nb = b; *worse_nb = wr;
+    return 1;
+}
+
+/* The level at price p, added if absent; NIL on OOM. Its neighbours from
+   a level one tick away, else a short walk from the best (most adds land
+   near the top), else a search from the root. */
 static int32_t rxf_l3_level_for_price(rxf_l3 *e, rxf_side *sd, int is_ask, RXF_L3_PRICE p) {
     if (!sd->id) sd->id = ++e->next_side_id & 0x7fffffffu;
     int32_t hit = l3_lvx_find(e, sd->id, (uint64_t)p);
@@ -574,6 +650,12 @@ static int32_t rxf_l3_level_for_price(rxf_l3 *e, rxf_side *sd, int is_ask, RXF_L
     rxf_level *L = e->lv;
     int32_t worse_nb = sd->best, better_nb = NIL, parent = NIL;
     int left = 0;
+    if (l3_tick_neighbours(e, sd, is_ask, p, &better_nb, &worse_nb)) {
+        /* adjacent in price order: p hangs left of worse_nb if free, else right of better_nb */
+        if (worse_nb != NIL && L[worse_nb].left == NIL) { parent = worse_nb; left = 1; }
+        else { parent = better_nb; left = 0; }
+        return l3_level_new(e, sd, is_ask, p, parent, left);
+    }
     for (int k = 0; worse_nb != NIL && k < FINGER_STEPS; k++) {
         RXF_L3_PRICE q = L[worse_nb].price;
         if (q == p) return worse_nb;
@@ -593,16 +675,7 @@ static int32_t rxf_l3_level_for_price(rxf_l3 *e, rxf_side *sd, int is_ask, RXF_L
     } else {
         parent = better_nb; left = 0;  /* just below better_nb (its right child is free), or an empty side */
     }
-    int32_t z = l3_level_alloc(e, p);
-    if (z == NIL) return NIL;
-    e->lv[z].side_id = sd->id;
-    if (l3_lvx_insert(e, z) != 0) {
-        e->lv[z].worse = e->lv_free;
-        e->lv_free = z;
-        return NIL;
-    }
-    l3_level_link(e, sd, is_ask, z, parent, left);
-    return z;
+    return l3_level_new(e, sd, is_ask, p, parent, left);
 }
 
 static inline int rxf_l3_in_top_depth(const rxf_l3 *e, const rxf_side *sd, int is_ask, RXF_L3_PRICE price) {
