@@ -18,8 +18,9 @@
  * worst case, however deep the book), threaded best-to-worst (better/worse
  * links) so the best level is O(1) and depth traversal walks in price
  * order. An order keeps the index of its level: executions, cancels and
- * deletes never search. New levels are found by a short walk from the best
- * (most activity is near the top), then by the tree. Orders within a level
+ * deletes never search. A new level finds its neighbours through the level
+ * one tick away (the includer's tick, when set), else by a short walk from
+ * the best (most activity is near the top), else by the tree. Orders within a level
  * form a FIFO (doubly linked through the order pool).
  *
  * The engine trusts its caller for the checks a feed needs (side, size,
