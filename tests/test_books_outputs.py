@@ -167,3 +167,12 @@ def test_new_levels_placed_from_a_tick_away_equal_the_reference(tmp_path, seed):
             assert levels == ref.depth(loc, side) == off[loc].depth(100_000)[key]
             assert len(levels) > 100
     assert bbo_rows(books.take_bbo()) == ref.bbo_seq == bbo_rows(off.take_bbo())
+
+
+def test_latency_counts_updates_over_20us(tmp_path):
+    """latency() reports how many updates took 20 µs or more (the max target), within the messages seen."""
+    books, _ = run_books(tmp_path / "lat.itch", top_churn(2_000), latency=True)
+    lat = books.latency()
+    assert isinstance(lat["over_20us"], int)
+    assert 0 <= lat["over_20us"] <= books.counters()["messages"]
+    assert lat["over_20us"] == 0 or lat["max"] >= 20_000

@@ -72,3 +72,4 @@ cdef class OrderBooks:
     cdef public list lost_ranges
     cdef public unsigned long long lost_messages
     cdef rxf_side *_side(self, object loc, int side) except NULL
+    cdef unsigned long long _updates_over(self, double cycles)

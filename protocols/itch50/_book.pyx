@@ -7,6 +7,7 @@ from itch50_handlers cimport RXF_ITCH_HANDLERS_CAPSULE
 
 cdef extern from "rxfeed/hist.h":
     enum: RXF_HIST_BUCKETS
+    uint64_t rxf_hist_value(uint32_t i)
 
 import operator
 
@@ -96,13 +97,25 @@ cdef class OrderBooks:
                               "crossed": c.crossed, "locked": c.locked, "out_of_memory": self.b.l3.oom}}
 
     def latency(self) -> dict:
-        """Percentiles (ns) of the time each message took to update the books."""
+        """Percentiles (ns) of the time each message took to update the books;
+        ``over_20us``: how many updates took 20 µs or more (the issue's max target)."""
         if self.b.latency_hist == NULL:
             raise ValueError("OrderBooks(latency=True) was not asked for")
         from rxfeed import _runloop
 
-        return _runloop.histogram_summary(<unsigned long long[:RXF_HIST_BUCKETS]>self.b.latency_hist,
-                                          "one ITCH message applied to the books (rdtsc)")
+        out = _runloop.histogram_summary(<unsigned long long[:RXF_HIST_BUCKETS]>self.b.latency_hist,
+                                         "one ITCH message applied to the books (rdtsc)")
+        out["over_20us"] = self._updates_over(20_000 * _runloop.cycles_per_ns())
+        return out
+
+    cdef unsigned long long _updates_over(self, double cycles):
+        """Updates whose histogram bucket starts at or above ``cycles``."""
+        cdef unsigned long long n = 0
+        cdef unsigned int i
+        for i in range(RXF_HIST_BUCKETS):
+            if rxf_hist_value(i) >= cycles:
+                n += self.b.latency_hist[i]
+        return n
 
     @property
     def system_state(self) -> str:
