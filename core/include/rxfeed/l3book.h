@@ -153,9 +153,10 @@ static int rxf_l3_grow(int *oom, void *arrp, uint64_t *cap, size_t elem, uint64_
  * id folded to 32 bits) and the order's pool slot. A probe compares tags in
  * the index and touches the pool only for a tag that matches (to confirm the
  * full id), so looking up an id that is absent, as every add does, reads
- * index cache lines only. The home position keeps runs of 64 consecutive ids
- * in 64 consecutive entries (feeds that number orders upward add into the
- * same few cache lines) and scatters the runs with a multiplicative mix
+ * index cache lines only. The home position keeps runs of 8 consecutive ids
+ * in 8 consecutive entries, one cache line (feeds that number orders upward
+ * add into the same line; runs of 64 made clusters so long that the
+ * backward shift of a delete walked most of one) and scatters the runs with a multiplicative mix
  * (ids in any other pattern, random or strided, spread like a hash).
  * Deletes shift the entries that follow back (no tombstones), so the index
  * never fills with deleted ids and needs no rebuild to stay fast; it grows
@@ -168,7 +169,7 @@ static inline uint64_t rxf_l3_mix(uint64_t x) {
     return x;
 }
 
-#define RXF_L3_RUN 6  /* ids per run kept adjacent in the index: 1 << RXF_L3_RUN */
+#define RXF_L3_RUN 3  /* ids per run kept adjacent in the index (1 << RXF_L3_RUN: one cache line of entries) */
 
 static inline uint32_t rxf_l3_tag(uint64_t ref) { return (uint32_t)ref ^ (uint32_t)(ref >> 32); }
 
