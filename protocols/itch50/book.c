@@ -166,9 +166,9 @@ static inline const uint8_t *la_next(const uint8_t *p, const uint8_t *end) {
 
 /* The order reference of the message at p, 0 when its type names none (or it is short). */
 static inline uint64_t la_ref(const uint8_t *p) {
-    uint16_t n = be16(p);
+    if (be16(p) < 19) return 0;  /* too short for a reference; an empty message has no type byte to read */
     switch (p[2]) {
-    case 'A': case 'F': case 'E': case 'C': case 'X': case 'D': case 'U': return n >= 19 ? be64(p + 2 + 11) : 0;
+    case 'A': case 'F': case 'E': case 'C': case 'X': case 'D': case 'U': return be64(p + 2 + 11);
     default: return 0;
     }
 }
