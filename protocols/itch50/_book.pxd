@@ -31,6 +31,7 @@ cdef extern from "book.h" nogil:
         rxf_level *lv
         uint64_t cap_lv
         uint32_t depth_n
+        uint32_t tick
         int oom
     ctypedef struct rxf_book_counters:
         uint64_t messages, adds, executions, cancels, deletes, replaces, trades, cross_trades, broken_trades
@@ -42,20 +43,20 @@ cdef extern from "book.h" nogil:
         pass
     ctypedef struct rxf_trade_event:
         pass
+    ctypedef struct rxf_rows:
+        uint32_t rec
+        uint64_t n
     ctypedef struct rxf_books:
         rxf_itch_handlers table
         rxf_stock *stocks
         rxf_l3 l3
         rxf_book_counters c
         char system_state
-        rxf_bbo_event *bbo
-        uint64_t n_bbo
-        rxf_trade_event *trades
-        uint64_t n_trades
+        rxf_rows bbo
+        rxf_rows trades
         uint64_t *latency_hist
         uint64_t depth_every_ns
-        uint8_t *depth
-        uint64_t n_depth
+        rxf_rows depth
         int lookahead
     int rxf_books_init(rxf_books *b, int want_bbo, int want_trades, int want_latency, uint32_t depth_n,
                        uint64_t depth_every_ns, uint64_t expected_orders)
@@ -63,6 +64,7 @@ cdef extern from "book.h" nogil:
     void rxf_books_free(rxf_books *b)
     int32_t rxf_books_find_level(const rxf_books *b, uint16_t locate, int side, uint32_t price)
     const char *rxf_books_check(const rxf_books *b)
+    void rxf_rows_take(rxf_rows *r, uint8_t *dst)
 
 
 cdef class OrderBooks:
@@ -70,3 +72,4 @@ cdef class OrderBooks:
     cdef public list lost_ranges
     cdef public unsigned long long lost_messages
     cdef rxf_side *_side(self, object loc, int side) except NULL
+    cdef unsigned long long _updates_over(self, double cycles)

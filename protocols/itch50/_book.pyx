@@ -7,13 +7,13 @@ from itch50_handlers cimport RXF_ITCH_HANDLERS_CAPSULE
 
 cdef extern from "rxfeed/hist.h":
     enum: RXF_HIST_BUCKETS
+    uint64_t rxf_hist_value(uint32_t i)
 
 import operator
 
 import numpy as np
 
-from rxfeed_buffers cimport buffer_bytes
-from rxfeed.book_outputs import record_loss, take_records
+from rxfeed.book_outputs import record_loss
 
 #: Stock locates are u16 in ITCH 5.0.
 N_LOCATES = 65536
@@ -97,13 +97,25 @@ cdef class OrderBooks:
                               "crossed": c.crossed, "locked": c.locked, "out_of_memory": self.b.l3.oom}}
 
     def latency(self) -> dict:
-        """Percentiles (ns) of the time each message took to update the books."""
+        """Percentiles (ns) of the time each message took to update the books;
+        ``over_20us``: how many updates took 20 µs or more (the issue's max target)."""
         if self.b.latency_hist == NULL:
             raise ValueError("OrderBooks(latency=True) was not asked for")
         from rxfeed import _runloop
 
-        return _runloop.histogram_summary(<unsigned long long[:RXF_HIST_BUCKETS]>self.b.latency_hist,
-                                          "one ITCH message applied to the books (rdtsc)")
+        out = _runloop.histogram_summary(<unsigned long long[:RXF_HIST_BUCKETS]>self.b.latency_hist,
+                                         "one ITCH message applied to the books (rdtsc)")
+        out["over_20us"] = self._updates_over(20_000 * _runloop.cycles_per_ns())
+        return out
+
+    cdef unsigned long long _updates_over(self, double cycles):
+        """Updates whose histogram bucket starts at or above ``cycles``."""
+        cdef unsigned long long n = 0
+        cdef unsigned int i
+        for i in range(RXF_HIST_BUCKETS):
+            if rxf_hist_value(i) >= cycles:
+                n += self.b.latency_hist[i]
+        return n
 
     @property
     def system_state(self) -> str:
@@ -175,6 +187,16 @@ cdef class OrderBooks:
         return {"live_orders": self.b.l3.hash_live, "peak_live_orders": peak, "bytes": used,
                 "bytes_per_peak_live_order": used / peak if peak else 0.0, "index_grows": self.b.l3.hash_grows}
 
+    @property
+    def _tick(self) -> int:
+        """The price step a new level looks one step either side of for its
+        neighbours (100: a cent); 0 turns that off (only to test and measure it)."""
+        return self.b.l3.tick
+
+    @_tick.setter
+    def _tick(self, unsigned int tick):
+        self.b.l3.tick = tick
+
     def _check(self) -> str:
         """Every book's structure checked (red-black rules, price order, FIFO sums): "" when sound."""
         cdef const char *why = rxf_books_check(self.b)
@@ -182,15 +204,11 @@ cdef class OrderBooks:
 
     def take_bbo(self):
         """Top-of-book changes so far (numpy, :data:`BBO_DTYPE`); the buffer is emptied."""
-        arr = take_records(buffer_bytes(self.b.bbo, self.b.n_bbo * BBO_DTYPE.itemsize), BBO_DTYPE)
-        self.b.n_bbo = 0
-        return arr
+        return take_rows(&self.b.bbo, BBO_DTYPE)
 
     def take_trades(self):
         """Trades so far (numpy, :data:`TRADE_DTYPE`); the buffer is emptied."""
-        arr = take_records(buffer_bytes(self.b.trades, self.b.n_trades * TRADE_DTYPE.itemsize), TRADE_DTYPE)
-        self.b.n_trades = 0
-        return arr
+        return take_rows(&self.b.trades, TRADE_DTYPE)
 
     def take_depth(self):
         """Depth snapshots so far (numpy; fields ``timestamp``, ``locate``, and
@@ -202,9 +220,7 @@ cdef class OrderBooks:
         lvl = np.dtype([("price", "<u4"), ("orders", "<u4"), ("shares", "<u8")])
         dt = np.dtype([("timestamp", "<u8"), ("locate", "<u2"), ("levels", "<u2"), ("_pad", "<u4"),
                        ("bid", lvl, (n,)), ("ask", lvl, (n,))])
-        raw = take_records(buffer_bytes(self.b.depth, self.b.n_depth * dt.itemsize), dt)
-        self.b.n_depth = 0
-        return raw
+        return take_rows(&self.b.depth, dt)
 
     def final_bbo(self) -> dict:
         """``{symbol: {bid_price, bid_shares, ask_price, ask_shares}}`` for every named locate."""
@@ -214,6 +230,17 @@ cdef class OrderBooks:
             (bp, bs), (ap, as_) = bk.bbo()
             out[sym] = {"bid_price": bp, "bid_shares": bs, "ask_price": ap, "ask_shares": as_}
         return out
+
+
+cdef object take_rows(rxf_rows *rows, dtype):
+    """Every row of an output table as a numpy array of ``dtype`` (one copy); the table is emptied."""
+    if rows.rec != dtype.itemsize:
+        raise AssertionError(f"row size {rows.rec} != dtype {dtype.itemsize}")
+    arr = np.empty(rows.n, dtype)
+    cdef uint8_t[::1] dst = arr.view(np.uint8) if rows.n else None
+    if rows.n:
+        rxf_rows_take(rows, &dst[0])
+    return arr
 
 
 def check_locate(loc) -> int:

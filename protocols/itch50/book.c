@@ -5,9 +5,56 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* the engine's growable-array helper, for the output buffers too */
-#define grow(b, arrp, cap, elem, first, max) rxf_l3_grow(&(b)->l3.oom, arrp, cap, elem, first, max)
 /* ---- outputs ---- */
+
+static void rows_init(rxf_rows *r, uint32_t rec) {
+    memset(r, 0, sizeof(*r));
+    r->rec = rec;
+    r->per_chunk = RXF_ROWS_CHUNK_BYTES / rec ? RXF_ROWS_CHUNK_BYTES / rec : 1;
+}
+
+/* A new chunk for r (cold path: once every per_chunk rows); 0, or -1 on OOM (*oom set). */
+static __attribute__((noinline)) int rows_new_chunk(rxf_rows *r, int *oom) {
+    if (r->n_chunks == r->cap_chunks) {
+        uint64_t cap = r->cap_chunks;
+        if (rxf_l3_grow(oom, &r->chunk, &cap, sizeof(uint8_t *), 64, UINT32_MAX) != 0) return -1;
+        r->cap_chunks = (uint32_t)cap;
+    }
+    uint8_t *c = malloc((size_t)r->per_chunk * r->rec);
+    if (!c) { *oom = 1; return -1; }
+    r->chunk[r->n_chunks++] = c;
+    r->next = c;
+    r->chunk_end = c + (size_t)r->per_chunk * r->rec;
+    return 0;
+}
+
+/* Room for one more row of r (the caller writes every byte of it), NULL on OOM. */
+static inline uint8_t *rows_append(rxf_rows *r, int *oom) {
+    if (__builtin_expect(r->next == r->chunk_end, 0) && rows_new_chunk(r, oom) != 0) return NULL;
+    uint8_t *p = r->next;
+    r->next += r->rec;
+    r->n++;
+    return p;
+}
+
+static void rows_free(rxf_rows *r) {
+    for (uint32_t i = 0; i < r->n_chunks; i++) free(r->chunk[i]);
+    free(r->chunk);
+    uint32_t rec = r->rec;
+    rows_init(r, rec);
+}
+
+void rxf_rows_take(rxf_rows *r, uint8_t *dst) {
+    uint64_t left = r->n;
+    size_t full = (size_t)r->per_chunk * r->rec;
+    for (uint32_t i = 0; i < r->n_chunks && left; i++) {
+        uint64_t k = left < r->per_chunk ? left : r->per_chunk;
+        memcpy(dst, r->chunk[i], (size_t)k * r->rec);
+        dst += full;
+        left -= k;
+    }
+    rows_free(r);
+}
 
 static void check_top(rxf_books *b, uint16_t loc, uint64_t ts) {
     rxf_stock *st = &b->stocks[loc];
@@ -21,19 +68,16 @@ static void check_top(rxf_books *b, uint16_t loc, uint64_t ts) {
     st->last_bid_px = bp; st->last_ask_px = ap; st->last_bid_sz = bs; st->last_ask_sz = as;
     b->c.bbo_changes++;
     if (!b->want_bbo) return;
-    if (b->n_bbo == b->cap_bbo && grow(b, &b->bbo, &b->cap_bbo, sizeof(rxf_bbo_event), 4096, UINT32_MAX) != 0)
-        return;
-    rxf_bbo_event *e = &b->bbo[b->n_bbo++];
-    memset(e, 0, sizeof(*e));
-    e->timestamp = ts; e->locate = loc;
-    e->bid_price = bp; e->bid_shares = bs; e->ask_price = ap; e->ask_shares = as;
+    rxf_bbo_event *e = (rxf_bbo_event *)rows_append(&b->bbo, &b->l3.oom);
+    if (!e) return;
+    *e = (rxf_bbo_event){.timestamp = ts, .locate = loc, .bid_price = bp, .bid_shares = bs,
+                         .ask_price = ap, .ask_shares = as};
 }
 
 static void depth_snapshot(rxf_books *b, uint16_t loc, uint64_t ts) {
-    size_t rec = sizeof(rxf_depth_header) + 2 * (size_t)b->l3.depth_n * sizeof(rxf_depth_level);
-    if (b->n_depth == b->cap_depth && grow(b, &b->depth, &b->cap_depth, rec, 1024, UINT32_MAX) != 0) return;
-    uint8_t *p = b->depth + b->n_depth++ * rec;
-    memset(p, 0, rec);
+    uint8_t *p = rows_append(&b->depth, &b->l3.oom);
+    if (!p) return;
+    memset(p, 0, b->depth.rec);
     rxf_depth_header *h = (rxf_depth_header *)p;
     h->timestamp = ts; h->locate = loc; h->levels = (uint16_t)b->l3.depth_n;
     rxf_depth_level *out = (rxf_depth_level *)(p + sizeof(*h));
@@ -51,13 +95,10 @@ static void depth_snapshot(rxf_books *b, uint16_t loc, uint64_t ts) {
 static void trade(rxf_books *b, char type, uint64_t ts, uint16_t loc, uint64_t match, uint64_t ref, uint32_t px,
                   uint32_t shares, char side) {
     if (!b->want_trades) return;
-    if (b->n_trades == b->cap_trades &&
-        grow(b, &b->trades, &b->cap_trades, sizeof(rxf_trade_event), 4096, UINT32_MAX) != 0)
-        return;
-    rxf_trade_event *t = &b->trades[b->n_trades++];
-    memset(t, 0, sizeof(*t));
-    t->timestamp = ts; t->locate = loc; t->match_number = match; t->order_reference_number = ref;
-    t->price = px; t->shares = shares; t->type = type; t->side = side;
+    rxf_trade_event *t = (rxf_trade_event *)rows_append(&b->trades, &b->l3.oom);
+    if (!t) return;
+    *t = (rxf_trade_event){.timestamp = ts, .locate = loc, .match_number = match, .order_reference_number = ref,
+                           .price = px, .shares = shares, .type = type, .side = side};
 }
 
 /* Clock mode: remember that loc's top depth changed before the next tick. */
@@ -105,6 +146,7 @@ static inline void clock_tick(rxf_books *b, uint64_t ts) {
 #define LA_NEAR 4    /* ... the order's level and FIFO neighbours (an add: its level) */
 #define LA_TAIL 2    /* ... an add: the order at the back of its level */
 #define LA_STAGES 4
+#define LA_BYTES 384 /* packet bytes prefetched ahead of the farthest cursor (~12 messages) */
 
 static inline uint16_t be16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
 
@@ -124,9 +166,9 @@ static inline const uint8_t *la_next(const uint8_t *p, const uint8_t *end) {
 
 /* The order reference of the message at p, 0 when its type names none (or it is short). */
 static inline uint64_t la_ref(const uint8_t *p) {
-    uint16_t n = be16(p);
+    if (be16(p) < 19) return 0;  /* too short for a reference; an empty message has no type byte to read */
     switch (p[2]) {
-    case 'A': case 'F': case 'E': case 'C': case 'X': case 'D': case 'U': return n >= 19 ? be64(p + 2 + 11) : 0;
+    case 'A': case 'F': case 'E': case 'C': case 'X': case 'D': case 'U': return be64(p + 2 + 11);
     default: return 0;
     }
 }
@@ -149,7 +191,7 @@ static inline void la_hint(const rxf_books *b, const uint8_t *p, int stage) {
         else if (stage == LA_NEAR)
             rxf_l3_prefetch_level(&b->l3, sd, px);
         else
-            rxf_l3_prefetch_level_tail(&b->l3, sd, px);
+            rxf_l3_prefetch_level_tail(&b->l3, sd, m[19] == 'S', px);
         return;
     }
     if (stage == LA_INDEX) {
@@ -180,14 +222,17 @@ static int la_reset(rxf_books *b, const rxf_packet *pk, const uint8_t *raw, uint
     return 1;
 }
 
-/* Before applying the message at meta: hints for the ones ahead, cursors one step on. */
-static inline void look_ahead(rxf_books *b, const rxf_itch_meta *meta) {
+/* Before applying the message m (len bytes, in meta's packet): hints for the ones ahead, cursors one step on. */
+static inline void look_ahead(rxf_books *b, const uint8_t *m, uint32_t len, const rxf_itch_meta *meta) {
     const rxf_packet *pk = meta->packet;
-    if (meta->raw != b->la_expect || !pk || pk->data != b->la_data || pk->data + pk->len != b->la_end) {
-        if (!la_reset(b, pk, meta->raw, meta->raw_len)) return;
+    if (m != b->la_expect || !pk || pk->data != b->la_data || pk->data + pk->len != b->la_end) {
+        if (!la_reset(b, pk, m, len)) return;
     }
-    b->la_expect = meta->raw + meta->raw_len + 2;
+    b->la_expect = m + len + 2;
     static const int stage[LA_STAGES] = {LA_TAIL, LA_NEAR, LA_ORDER, LA_INDEX};
+    /* the packet bytes themselves, further on than the farthest cursor reads */
+    const uint8_t *far = b->la_cur[LA_STAGES - 1];
+    if (far && b->la_end - far > LA_BYTES) RXF_PREFETCH(far + LA_BYTES, 0);
     for (int k = 0; k < LA_STAGES; k++) {
         const uint8_t *c = b->la_cur[k];
         if (!c) continue;
@@ -221,34 +266,36 @@ static rxf_order *known_order(rxf_books *b, uint64_t ref, int64_t *h) {
     return o;
 }
 
+/* The book verbs read the message's wire bytes (a wire handler: no decode,
+   no record); the decoder checked its length against its type. */
+
 /* E and C: an execution at the order's price (E) or the printed one (C). Returns the locate, -1 if none. */
-static int32_t on_execute(rxf_books *b, const rxf_itch_record *r) {
-    int is_e = r->hdr.type == 'E';
-    uint64_t ref = is_e ? r->OrderExecuted.order_reference_number : r->OrderExecutedWithPrice.order_reference_number;
-    uint32_t k = is_e ? r->OrderExecuted.executed_shares : r->OrderExecutedWithPrice.executed_shares;
+static int32_t on_execute(rxf_books *b, const uint8_t *m) {
+    int is_e = m[0] == 'E';
+    uint64_t ref = itch_order_executed_order_reference_number(m);   /* E and C share the first fields */
+    uint32_t k = itch_order_executed_executed_shares(m);
     int64_t h;
     rxf_order *o = known_order(b, ref, &h);
     if (!o) return -1;
     uint16_t loc = o->book;
     if (k > o->shares) b->c.exec_beyond_remaining++;
-    trade(b, r->hdr.type, r->hdr.timestamp, loc,
-          is_e ? r->OrderExecuted.match_number : r->OrderExecutedWithPrice.match_number, ref,
-          is_e ? o->price : r->OrderExecutedWithPrice.execution_price, k < o->shares ? k : o->shares,
-          o->side ? 'S' : 'B');
+    if (b->want_trades)
+        trade(b, (char)m[0], itch_header_timestamp(m), loc, itch_order_executed_match_number(m), ref,
+              is_e ? o->price : itch_order_executed_with_price_execution_price(m), k < o->shares ? k : o->shares,
+              o->side ? 'S' : 'B');
     reduce(b, h, k);
     b->c.executions++;
     return loc;
 }
 
 /* X (a partial cancel) and D (a delete: everything left). */
-static int32_t on_cancel(rxf_books *b, const rxf_itch_record *r) {
-    int is_x = r->hdr.type == 'X';
+static int32_t on_cancel(rxf_books *b, const uint8_t *m) {
+    int is_x = m[0] == 'X';
     int64_t h;
-    rxf_order *o = known_order(b, is_x ? r->OrderCancel.order_reference_number
-                                       : r->OrderDelete.order_reference_number, &h);
+    rxf_order *o = known_order(b, itch_order_delete_order_reference_number(m), &h);  /* X and D share it */
     if (!o) return -1;
     uint16_t loc = o->book;
-    uint32_t k = is_x ? r->OrderCancel.cancelled_shares : UINT32_MAX;
+    uint32_t k = is_x ? itch_order_cancel_cancelled_shares(m) : UINT32_MAX;
     if (is_x && k > o->shares) b->c.cancel_beyond_remaining++;
     reduce(b, h, k);
     if (is_x) b->c.cancels++; else b->c.deletes++;
@@ -256,14 +303,15 @@ static int32_t on_cancel(rxf_books *b, const rxf_itch_record *r) {
 }
 
 /* U: the old order leaves; the new one keeps its side and locate, at the back of its level. */
-static int32_t on_replace(rxf_books *b, const rxf_itch_record *r) {
+static int32_t on_replace(rxf_books *b, const uint8_t *m) {
     int64_t h;
-    rxf_order *o = known_order(b, r->OrderReplace.original_order_reference_number, &h);
+    rxf_order *o = known_order(b, itch_order_replace_original_order_reference_number(m), &h);
     if (!o) return -1;
     uint16_t loc = o->book;
     char side = o->side ? 'S' : 'B';
     reduce(b, h, UINT32_MAX);
-    add(b, loc, r->OrderReplace.new_order_reference_number, side, r->OrderReplace.shares, r->OrderReplace.price);
+    add(b, loc, itch_order_replace_new_order_reference_number(m), side, itch_order_replace_shares(m),
+        itch_order_replace_price(m));
     b->c.replaces++;
     return loc;
 }
@@ -288,69 +336,72 @@ static void on_directory(rxf_books *b, uint16_t loc, const char *name8) {
 }
 
 /* The book verbs (A F E C X D U); returns the locate whose book may have changed, -1 if none. */
-static inline int32_t update_book(rxf_books *b, const rxf_itch_record *r) {
-    uint16_t loc = r->hdr.stock_locate;
-    switch (r->hdr.type) {
-    case 'A': add(b, loc, r->AddOrder.order_reference_number, r->AddOrder.buy_sell_indicator,
-                  r->AddOrder.shares, r->AddOrder.price); return loc;
-    case 'F': add(b, loc, r->AddOrderMPID.order_reference_number, r->AddOrderMPID.buy_sell_indicator,
-                  r->AddOrderMPID.shares, r->AddOrderMPID.price); return loc;
-    case 'E': case 'C': return on_execute(b, r);
-    case 'X': case 'D': return on_cancel(b, r);
-    case 'U': return on_replace(b, r);
+static inline int32_t update_book(rxf_books *b, const uint8_t *m) {
+    uint16_t loc = itch_header_stock_locate(m);
+    switch (m[0]) {
+    case 'A': case 'F':  /* F is A with an MPID after the same fields */
+        add(b, loc, itch_add_order_order_reference_number(m), itch_add_order_buy_sell_indicator(m),
+            itch_add_order_shares(m), itch_add_order_price(m));
+        return loc;
+    case 'E': case 'C': return on_execute(b, m);
+    case 'X': case 'D': return on_cancel(b, m);
+    case 'U': return on_replace(b, m);
     default: return -1;
     }
 }
 
 /* Messages that do not touch a book: trades, state, directory. */
-static void on_other(rxf_books *b, const rxf_itch_record *r) {
-    uint16_t loc = r->hdr.stock_locate;
-    uint64_t ts = r->hdr.timestamp;
-    switch (r->hdr.type) {
+static void on_other(rxf_books *b, const uint8_t *m) {
+    uint16_t loc = itch_header_stock_locate(m);
+    switch (m[0]) {
     case 'P':
         b->c.trades++;
-        trade(b, 'P', ts, loc, r->Trade.match_number, r->Trade.order_reference_number, r->Trade.price,
-              r->Trade.shares, r->Trade.buy_sell_indicator);
+        trade(b, 'P', itch_header_timestamp(m), loc, itch_trade_match_number(m), itch_trade_order_reference_number(m),
+              itch_trade_price(m), itch_trade_shares(m), itch_trade_buy_sell_indicator(m));
         return;
-    case 'Q':
+    case 'Q': {
         b->c.cross_trades++;
-        trade(b, 'Q', ts, loc, r->CrossTrade.match_number, 0, r->CrossTrade.cross_price,
-              (uint32_t)(r->CrossTrade.shares > UINT32_MAX ? UINT32_MAX : r->CrossTrade.shares), ' ');
+        uint64_t shares = itch_cross_trade_shares(m);
+        trade(b, 'Q', itch_header_timestamp(m), loc, itch_cross_trade_match_number(m), 0,
+              itch_cross_trade_cross_price(m), (uint32_t)(shares > UINT32_MAX ? UINT32_MAX : shares), ' ');
         return;
+    }
     case 'B': b->c.broken_trades++; return;
     case 'H':
-        b->stocks[loc].trading_state = r->StockTradingAction.trading_state;
-        if (r->StockTradingAction.trading_state == 'H') b->c.halts++;
+        b->stocks[loc].trading_state = itch_stock_trading_action_trading_state(m);
+        if (b->stocks[loc].trading_state == 'H') b->c.halts++;
         return;
-    case 'R': on_directory(b, loc, r->StockDirectory.stock); return;
-    case 'S': b->system_state = r->SystemEvent.event_code; b->c.system_events++; return;
+    case 'R': on_directory(b, loc, itch_stock_directory_stock(m)); return;
+    case 'S': b->system_state = itch_system_event_event_code(m); b->c.system_events++; return;
     default: return;
     }
 }
 
-static inline void apply(rxf_books *b, const rxf_itch_record *r) {
+static inline void apply(rxf_books *b, const uint8_t *m) {
     b->l3.touched = 0;
     b->c.messages++;
-    if (b->depth_every_ns) clock_tick(b, r->hdr.timestamp);
-    int32_t loc = update_book(b, r);
-    if (loc < 0) { on_other(b, r); return; }
-    check_top(b, (uint16_t)loc, r->hdr.timestamp);
+    if (b->depth_every_ns) clock_tick(b, itch_header_timestamp(m));
+    int32_t loc = update_book(b, m);
+    if (loc < 0) { on_other(b, m); return; }
+    uint64_t ts = itch_header_timestamp(m);
+    check_top(b, (uint16_t)loc, ts);
     if (!b->l3.touched) return;
     if (b->depth_every_ns) mark_dirty(b, (uint16_t)loc);
-    else depth_snapshot(b, (uint16_t)loc, r->hdr.timestamp);
+    else depth_snapshot(b, (uint16_t)loc, ts);
 }
 
-static void on_msg(void *ctx, const rxf_itch_record *r, const rxf_itch_meta *meta) {
+/* The wire handler of every type the books read: one call per message. */
+static void on_wire(void *ctx, const uint8_t *m, uint32_t len, const rxf_itch_meta *meta) {
     rxf_books *b = ctx;
-    if (b->lookahead && meta) look_ahead(b, meta);
-    apply(b, r);
+    if (b->lookahead && meta) look_ahead(b, m, len, meta);
+    apply(b, m);
 }
 
-static void on_msg_timed(void *ctx, const rxf_itch_record *r, const rxf_itch_meta *meta) {
+static void on_wire_timed(void *ctx, const uint8_t *m, uint32_t len, const rxf_itch_meta *meta) {
     rxf_books *b = ctx;
     uint64_t c0 = rxf_cycles();
-    if (b->lookahead && meta) look_ahead(b, meta);
-    apply(b, r);
+    if (b->lookahead && meta) look_ahead(b, m, len, meta);
+    apply(b, m);
     b->latency_hist[rxf_hist_index(rxf_cycles() - c0)]++;
 }
 
@@ -363,8 +414,12 @@ int rxf_books_init(rxf_books *b, int want_bbo, int want_trades, int want_latency
     b->name_head = calloc(RXF_BOOK_NAME_BUCKETS, sizeof(uint32_t));
     if (rxf_l3_init_sized(&b->l3, depth_n, expected_orders) != 0 || !b->stocks || !b->name_head) return -1;
     b->lookahead = 1;
+    b->l3.tick = 100;  /* a cent in Price(4): a new level looks for one a cent away (l3book.h) */
     b->want_bbo = want_bbo;
     b->want_trades = want_trades;
+    rows_init(&b->bbo, sizeof(rxf_bbo_event));
+    rows_init(&b->trades, sizeof(rxf_trade_event));
+    rows_init(&b->depth, sizeof(rxf_depth_header) + 2 * depth_n * sizeof(rxf_depth_level));
     b->depth_every_ns = depth_n ? depth_every_ns : 0;
     if (b->depth_every_ns && !(b->dirty = malloc(RXF_BOOK_MAX_LOCATES * sizeof(uint16_t)))) return -1;
     b->table.version = RXF_ITCH_HANDLERS_VERSION;
@@ -372,14 +427,15 @@ int rxf_books_init(rxf_books *b, int want_bbo, int want_trades, int want_latency
     b->table.ctx = b;
     if (want_latency && !(b->latency_hist = calloc(RXF_HIST_BUCKETS, sizeof(uint64_t)))) return -1;
     const char *types = "AFECXDUPQBHRS";
-    for (const char *t = types; *t; t++) b->table.on[(uint8_t)*t] = want_latency ? on_msg_timed : on_msg;
+    for (const char *t = types; *t; t++) b->table.wire[(uint8_t)*t] = want_latency ? on_wire_timed : on_wire;
     return 0;
 }
 
 void rxf_books_free(rxf_books *b) {
     rxf_l3_free(&b->l3);
-    free(b->stocks); free(b->name_head); free(b->bbo);
-    free(b->trades); free(b->latency_hist); free(b->depth); free(b->dirty);
+    free(b->stocks); free(b->name_head);
+    rows_free(&b->bbo); rows_free(&b->trades); rows_free(&b->depth);
+    free(b->latency_hist); free(b->dirty);
     memset(b, 0, sizeof(*b));
 }
 

@@ -67,6 +67,20 @@ typedef struct rxf_book_counters {
 
 #define RXF_BOOK_NAME_BUCKETS 65536
 
+/* An output table (BBO changes, trades, depth snapshots) in fixed-size
+   chunks: appending a row never moves the rows already written (no doubling
+   realloc of tens of MB inside the message loop, a multi-ms stall), a full
+   chunk only adds one more; take_*() copies the chunks out in order. */
+#define RXF_ROWS_CHUNK_BYTES (1u << 20)
+typedef struct rxf_rows {
+    uint8_t **chunk;              /* n_chunks chunks of per_chunk rows each (the last one partly filled) */
+    uint32_t n_chunks, cap_chunks;
+    uint32_t rec, per_chunk;      /* bytes per row, rows per chunk */
+    uint64_t n;                   /* rows */
+    uint8_t *next;                /* where the next row goes; NULL when the last chunk is full (or none yet) */
+    uint8_t *chunk_end;
+} rxf_rows;
+
 typedef struct rxf_books {
     rxf_itch_handlers table;
     rxf_stock *stocks;            /* RXF_BOOK_MAX_LOCATES */
@@ -75,11 +89,11 @@ typedef struct rxf_books {
     rxf_book_counters c;
     char system_state;            /* last S event code */
     int want_bbo, want_trades;
-    rxf_bbo_event *bbo; uint64_t n_bbo, cap_bbo;
-    rxf_trade_event *trades; uint64_t n_trades, cap_trades;
+    rxf_rows bbo;                 /* rxf_bbo_event rows */
+    rxf_rows trades;              /* rxf_trade_event rows */
     uint64_t *latency_hist;       /* RXF_HIST_BUCKETS cycle counts per message, or NULL */
     /* l3.depth_n > 0: a depth snapshot whenever a message changes the top depth_n levels */
-    uint8_t *depth; uint64_t n_depth, cap_depth; /* snapshots, each rxf_depth_header + 2*depth_n levels */
+    rxf_rows depth;               /* snapshots, each rxf_depth_header + 2*depth_n levels */
     uint64_t depth_every_ns;      /* > 0: snapshots on a clock (message time) instead of on change */
     uint64_t next_clock_ns;
     uint16_t *dirty;              /* clock mode: locates changed since the last tick */
@@ -100,6 +114,8 @@ uint64_t rxf_books_bytes_used(const rxf_books *b);
 void rxf_books_free(rxf_books *b);
 /* Level slot of price on (locate, side), 0 if none (O(log n)). */
 int32_t rxf_books_find_level(const rxf_books *b, uint16_t locate, int side, uint32_t price);
+/* Copy every row of r, in order, to dst (r->n * r->rec bytes), and empty r. */
+void rxf_rows_take(rxf_rows *r, uint8_t *dst);
 /* Check every book's structure; NULL when sound, else what is wrong (static text). */
 const char *rxf_books_check(const rxf_books *b);
 

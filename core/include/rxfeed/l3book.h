@@ -18,8 +18,9 @@
  * worst case, however deep the book), threaded best-to-worst (better/worse
  * links) so the best level is O(1) and depth traversal walks in price
  * order. An order keeps the index of its level: executions, cancels and
- * deletes never search. New levels are found by a short walk from the best
- * (most activity is near the top), then by the tree. Orders within a level
+ * deletes never search. A new level finds its neighbours through the level
+ * one tick away (the includer's tick, when set), else by a short walk from
+ * the best (most activity is near the top), else by the tree. Orders within a level
  * form a FIFO (doubly linked through the order pool).
  *
  * The engine trusts its caller for the checks a feed needs (side, size,
@@ -31,6 +32,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #ifndef RXF_L3_PRICE
 #define RXF_L3_PRICE int64_t
@@ -97,6 +99,7 @@ typedef struct rxf_l3 {
     uint64_t lvx_cap, lvx_live;
     uint32_t next_side_id;        /* ids handed to sides so far */
     uint32_t depth_n;             /* > 0: keep each side's depth_n-th best level (nth) */
+    RXF_L3_PRICE tick;            /* > 0: the usual price step; a new level looks for a level one tick away */
     int touched;                  /* set by add/reduce when a top-depth_n level changed */
     int oom;
 } rxf_l3;
@@ -111,13 +114,33 @@ typedef struct rxf_l3 {
 
 /* ---- growable arrays: one helper for every pool and output buffer ---- */
 
+#define RXF_L3_HUGE ((size_t)1 << 21)
+
+/* Memory for an array (free() releases it). From 2 MiB on: 2 MiB aligned,
+   transparent huge pages asked for (madvise), so that the random reads of
+   the pools and indexes do not miss the TLB on every order. */
+static void *rxf_l3_alloc(size_t bytes) {
+    if (bytes < RXF_L3_HUGE) return malloc(bytes);
+    void *p = NULL;
+    size_t whole = (bytes + RXF_L3_HUGE - 1) & ~(RXF_L3_HUGE - 1);
+    if (posix_memalign(&p, RXF_L3_HUGE, whole) != 0) return NULL;
+#ifdef MADV_HUGEPAGE
+    madvise(p, whole, MADV_HUGEPAGE);  /* only a hint: without it, ordinary pages */
+#endif
+    return p;
+}
+
 /* Double the array at *arrp (from first elements, at most max); 0, or -1 with *oom set. */
 static int rxf_l3_grow(int *oom, void *arrp, uint64_t *cap, size_t elem, uint64_t first, uint64_t max) {
     uint64_t ncap = *cap ? *cap * 2 : first;
     if (ncap > max) ncap = max;
     void *old, *na = NULL;
     memcpy(&old, arrp, sizeof old);
-    if (ncap > *cap) na = realloc(old, ncap * elem);
+    if (ncap > *cap && ncap * elem < RXF_L3_HUGE) na = realloc(old, ncap * elem);
+    else if (ncap > *cap && (na = rxf_l3_alloc(ncap * elem)) != NULL) {
+        if (old) memcpy(na, old, *cap * elem);
+        free(old);
+    }
     if (!na) { *oom = 1; return -1; }
     memcpy(arrp, &na, sizeof na);
     *cap = ncap;
@@ -130,9 +153,10 @@ static int rxf_l3_grow(int *oom, void *arrp, uint64_t *cap, size_t elem, uint64_
  * id folded to 32 bits) and the order's pool slot. A probe compares tags in
  * the index and touches the pool only for a tag that matches (to confirm the
  * full id), so looking up an id that is absent, as every add does, reads
- * index cache lines only. The home position keeps runs of 64 consecutive ids
- * in 64 consecutive entries (feeds that number orders upward add into the
- * same few cache lines) and scatters the runs with a multiplicative mix
+ * index cache lines only. The home position keeps runs of 8 consecutive ids
+ * in 8 consecutive entries, one cache line (feeds that number orders upward
+ * add into the same line; runs of 64 made clusters so long that the
+ * backward shift of a delete walked most of one) and scatters the runs with a multiplicative mix
  * (ids in any other pattern, random or strided, spread like a hash).
  * Deletes shift the entries that follow back (no tombstones), so the index
  * never fills with deleted ids and needs no rebuild to stay fast; it grows
@@ -145,7 +169,7 @@ static inline uint64_t rxf_l3_mix(uint64_t x) {
     return x;
 }
 
-#define RXF_L3_RUN 6  /* ids per run kept adjacent in the index: 1 << RXF_L3_RUN */
+#define RXF_L3_RUN 3  /* ids per run kept adjacent in the index (1 << RXF_L3_RUN: one cache line of entries) */
 
 static inline uint32_t rxf_l3_tag(uint64_t ref) { return (uint32_t)ref ^ (uint32_t)(ref >> 32); }
 
@@ -234,7 +258,7 @@ static inline void rxf_l3_prefetch_neighbours(const rxf_l3 *e, uint64_t ref) {
 static int l3_index_grow(rxf_l3 *e) {
     uint64_t ncap = e->hash_cap * 2;
     if (ncap > ((uint64_t)1 << 32)) { e->oom = 1; return -1; }
-    rxf_l3_entry *nh = malloc(ncap * sizeof(rxf_l3_entry)), *old = e->hash;
+    rxf_l3_entry *nh = rxf_l3_alloc(ncap * sizeof(rxf_l3_entry)), *old = e->hash;
     if (!nh) { e->oom = 1; return -1; }
     for (uint64_t i = 0; i < ncap; i++) nh[i].slot = EMPTY;
     uint64_t ocap = e->hash_cap;
@@ -436,9 +460,19 @@ static inline void l3_lvx_put(rxf_l3_lv_entry *t, uint64_t cap, rxf_l3_lv_entry 
 }
 
 /* Prefetch hints for an add at price on sd (see the order prefetches above):
-   the level-index line, then (a later message) the level itself. */
+   the level-index line, then (a later message) the level itself, then the
+   order at its back. With a tick, also for a new price: the index lines of
+   the prices a tick either side, their levels, the levels next to those. */
+static inline void l3_prefetch_entry(const rxf_l3 *e, const rxf_side *sd, RXF_L3_PRICE price) {
+    RXF_PREFETCH(&e->lvx[l3_lvx_home(l3_lvx_tag(sd->id, (uint64_t)price), e->lvx_cap - 1)], 0);
+}
+
 static inline void rxf_l3_prefetch_level_entry(const rxf_l3 *e, const rxf_side *sd, RXF_L3_PRICE price) {
-    if (sd->id) RXF_PREFETCH(&e->lvx[l3_lvx_home(l3_lvx_tag(sd->id, (uint64_t)price), e->lvx_cap - 1)], 0);
+    if (!sd->id) return;
+    l3_prefetch_entry(e, sd, price);
+    if (!e->tick) return;
+    l3_prefetch_entry(e, sd, (RXF_L3_PRICE)(price - e->tick));
+    l3_prefetch_entry(e, sd, (RXF_L3_PRICE)(price + e->tick));
 }
 
 /* The level a tag names at price on sd (not confirmed), NIL if none in a short probe. */
@@ -449,29 +483,44 @@ static inline int32_t l3_level_hint(const rxf_l3 *e, const rxf_side *sd, RXF_L3_
     for (int k = 0; k < 8; k++, i = (i + 1) & m) {
         rxf_l3_lv_entry x = e->lvx[i];
         if (x.level < 0) return NIL;
-        if (x.tag == tag) return x.level;
+        if (x.tag == tag) return (uint64_t)x.level < e->n_lv ? x.level : NIL;
     }
     return NIL;
 }
 
 static inline void rxf_l3_prefetch_level(const rxf_l3 *e, const rxf_side *sd, RXF_L3_PRICE price) {
     int32_t z = l3_level_hint(e, sd, price);
-    if (z != NIL) RXF_PREFETCH(&e->lv[z], 1);
+    if (z != NIL) { RXF_PREFETCH(&e->lv[z], 1); return; }
+    if (!e->tick) return;
+    for (int k = 0; k < 2; k++) {
+        z = l3_level_hint(e, sd, (RXF_L3_PRICE)(k ? price + e->tick : price - e->tick));
+        if (z != NIL) RXF_PREFETCH(&e->lv[z], 1);
+    }
 }
 
-/* ... then the order at the back of that level (an add links behind it). */
-static inline void rxf_l3_prefetch_level_tail(const rxf_l3 *e, const rxf_side *sd, RXF_L3_PRICE price) {
+/* ... then the order at the back of that level (an add links behind it); a new price: the neighbours' neighbours. */
+static inline void rxf_l3_prefetch_level_tail(const rxf_l3 *e, const rxf_side *sd, int is_ask, RXF_L3_PRICE price) {
     int32_t z = l3_level_hint(e, sd, price);
-    if (z == NIL || (uint64_t)z >= e->n_lv) return;
-    int32_t t = e->lv[z].tail;
-    if (t >= 0 && (uint64_t)t < e->n_orders) RXF_PREFETCH(&e->orders[t], 1);
+    if (z != NIL) {
+        int32_t t = e->lv[z].tail;
+        if (t >= 0 && (uint64_t)t < e->n_orders) RXF_PREFETCH(&e->orders[t], 1);
+        return;
+    }
+    if (!e->tick) return;
+    for (int k = 0; k < 2; k++) {
+        z = l3_level_hint(e, sd, (RXF_L3_PRICE)(k ? price + e->tick : price - e->tick));
+        if (z == NIL) continue;
+        /* the level on price's side of z: below price its higher neighbour, above it its lower one */
+        int32_t nb = (k ? !is_ask : is_ask) ? e->lv[z].worse : e->lv[z].better;
+        if ((uint64_t)nb < e->n_lv) RXF_PREFETCH(&e->lv[nb], 1);
+    }
 }
 
 /* Level z (price, side id set) into the index (doubling it past 3/4 full); 0 or -1 on OOM. */
 static int l3_lvx_insert(rxf_l3 *e, int32_t z) {
     if ((e->lvx_live + 1) * 4 > e->lvx_cap * 3) {
         uint64_t ncap = e->lvx_cap * 2;
-        rxf_l3_lv_entry *nt = malloc(ncap * sizeof(*nt));
+        rxf_l3_lv_entry *nt = rxf_l3_alloc(ncap * sizeof(*nt));
         if (!nt) { e->oom = 1; return -1; }
         for (uint64_t i = 0; i < ncap; i++) nt[i].level = -1;
         for (uint64_t i = 0; i < e->lvx_cap; i++)
@@ -544,8 +593,58 @@ static void rxf_l3_level_remove(rxf_l3 *e, rxf_side *sd, int is_ask, int32_t z) 
     e->lv_free = z;
 }
 
-/* The level at price p, added if absent; NIL on OOM. A short walk from the
-   best first (most adds land near the top), else a search from the root. */
+/* A new level at p hung under parent (its left/better child when left), indexed; NIL on OOM. */
+static int32_t l3_level_new(rxf_l3 *e, rxf_side *sd, int is_ask, RXF_L3_PRICE p, int32_t parent, int left) {
+    int32_t z = l3_level_alloc(e, p);
+    if (z == NIL) return NIL;
+    e->lv[z].side_id = sd->id;
+    if (l3_lvx_insert(e, z) != 0) {
+        e->lv[z].worse = e->lv_free;
+        e->lv_free = z;
+        return NIL;
+    }
+    l3_level_link(e, sd, is_ask, z, parent, left);
+    return z;
+}
+
+/* The prices one tick worse and one tick better than p on this side; 0 for one past the price range. */
+static inline int l3_tick_prices(const rxf_l3 *e, int is_ask, RXF_L3_PRICE p, RXF_L3_PRICE *worse,
+                                 RXF_L3_PRICE *better) {
+    RXF_L3_PRICE up = (RXF_L3_PRICE)(p + e->tick), down = (RXF_L3_PRICE)(p - e->tick);
+    *worse = is_ask ? up : down;
+    *better = is_ask ? down : up;
+    return e->tick > 0 && up > p && down < p;
+}
+
+/* A new level's neighbours in price order without a walk: most new levels
+   appear one tick from a level that exists (books are dense near the
+   touch). The level one tick worse (else one tick better) is looked up in
+   the level index; when its neighbour on p's side lies beyond p, p goes
+   between the two. 0 when neither settles it (no level a tick away, or one
+   between them: a finer step): the caller walks and searches. */
+static inline int l3_tick_neighbours(const rxf_l3 *e, const rxf_side *sd, int is_ask, RXF_L3_PRICE p,
+                                     int32_t *better_nb, int32_t *worse_nb) {
+    RXF_L3_PRICE wp, bp;
+    if (!l3_tick_prices(e, is_ask, p, &wp, &bp)) return 0;
+    const rxf_level *L = e->lv;
+    int32_t w = l3_lvx_find(e, sd->id, (uint64_t)wp);
+    if (w != NIL) {
+        int32_t bt = L[w].better;
+        if (bt != NIL && !BETTER(is_ask, L[bt].price, p)) return 0;
+        *worse_nb = w; *better_nb = bt;
+        return 1;
+    }
+    int32_t b = l3_lvx_find(e, sd->id, (uint64_t)bp);
+    if (b == NIL) return 0;
+    int32_t wr = L[b].worse;
+    if (wr != NIL && !BETTER(is_ask, p, L[wr].price)) return 0;
+    *better_nb = b; *worse_nb = wr;
+    return 1;
+}
+
+/* The level at price p, added if absent; NIL on OOM. Its neighbours from
+   a level one tick away, else a short walk from the best (most adds land
+   near the top), else a search from the root. */
 static int32_t rxf_l3_level_for_price(rxf_l3 *e, rxf_side *sd, int is_ask, RXF_L3_PRICE p) {
     if (!sd->id) sd->id = ++e->next_side_id & 0x7fffffffu;
     int32_t hit = l3_lvx_find(e, sd->id, (uint64_t)p);
@@ -553,6 +652,12 @@ static int32_t rxf_l3_level_for_price(rxf_l3 *e, rxf_side *sd, int is_ask, RXF_L
     rxf_level *L = e->lv;
     int32_t worse_nb = sd->best, better_nb = NIL, parent = NIL;
     int left = 0;
+    if (l3_tick_neighbours(e, sd, is_ask, p, &better_nb, &worse_nb)) {
+        /* adjacent in price order: p hangs left of worse_nb if free, else right of better_nb */
+        if (worse_nb != NIL && L[worse_nb].left == NIL) { parent = worse_nb; left = 1; }
+        else { parent = better_nb; left = 0; }
+        return l3_level_new(e, sd, is_ask, p, parent, left);
+    }
     for (int k = 0; worse_nb != NIL && k < FINGER_STEPS; k++) {
         RXF_L3_PRICE q = L[worse_nb].price;
         if (q == p) return worse_nb;
@@ -572,16 +677,7 @@ static int32_t rxf_l3_level_for_price(rxf_l3 *e, rxf_side *sd, int is_ask, RXF_L
     } else {
         parent = better_nb; left = 0;  /* just below better_nb (its right child is free), or an empty side */
     }
-    int32_t z = l3_level_alloc(e, p);
-    if (z == NIL) return NIL;
-    e->lv[z].side_id = sd->id;
-    if (l3_lvx_insert(e, z) != 0) {
-        e->lv[z].worse = e->lv_free;
-        e->lv_free = z;
-        return NIL;
-    }
-    l3_level_link(e, sd, is_ask, z, parent, left);
-    return z;
+    return l3_level_new(e, sd, is_ask, p, parent, left);
 }
 
 static inline int rxf_l3_in_top_depth(const rxf_l3 *e, const rxf_side *sd, int is_ask, RXF_L3_PRICE price) {
@@ -740,7 +836,7 @@ static int rxf_l3_init_sized(rxf_l3 *e, uint32_t depth_n, uint64_t expected_orde
     if (expected_orders > POOL_MAX) expected_orders = POOL_MAX;
     e->hash_cap = 1u << 17;
     while (e->hash_cap * 7 < expected_orders * 10) e->hash_cap *= 2;
-    e->hash = malloc(e->hash_cap * sizeof(rxf_l3_entry));
+    e->hash = rxf_l3_alloc(e->hash_cap * sizeof(rxf_l3_entry));
     uint64_t first = expected_orders > (1u << 16) ? expected_orders : 1u << 16;
     if (!e->hash || rxf_l3_grow(&e->oom, &e->orders, &e->cap_orders, sizeof(rxf_order), first, POOL_MAX) != 0 ||
         rxf_l3_grow(&e->oom, &e->lv, &e->cap_lv, sizeof(rxf_level), 4096, POOL_MAX) != 0)
