@@ -29,7 +29,7 @@ FUZZ_SECONDS=${RXFEED_FUZZ_SECONDS:-10}
 # test files whose code paths are the native parsers and books (no DPDK, live or latency tests)
 SANITIZED_TESTS=(tests/test_fuzz_corpus.py tests/test_pcap_replay.py tests/test_nasdaq_file.py tests/test_file_mapping.py
                  tests/test_moldudp64.py
-                 tests/test_itch_spec.py tests/test_decoder_outputs.py tests/test_itch_wire.py tests/test_python_callbacks.py tests/test_books.py tests/test_books_index.py tests/test_fuzz.py
+                 tests/test_itch_spec.py tests/test_decoder_outputs.py tests/test_itch_wire.py tests/test_python_callbacks.py tests/test_books.py tests/test_books_index.py tests/test_books_outputs.py tests/test_fuzz.py
                  tests/test_books_robustness.py tests/test_itch_golden.py tests/test_sequencer.py tests/test_lines.py
                  tests/test_rerequest_client.py tests/test_recovery.py tests/test_faults.py
                  tests/test_iex_codegen.py tests/test_iex_books.py
