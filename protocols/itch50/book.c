@@ -2,6 +2,7 @@
 #include "book.h"
 #include "rxfeed/hist.h"
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -148,27 +149,32 @@ static inline void clock_tick(rxf_books *b, uint64_t ts) {
 #define LA_STAGES 4
 #define LA_BYTES 384 /* packet bytes prefetched ahead of the farthest cursor (~12 messages) */
 
-static inline uint16_t be16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
-
-static inline uint64_t be64(const uint8_t *p) {
-    uint64_t v;
-    memcpy(&v, p, 8);
-    return __builtin_bswap64(v);
-}
+/* Every type that names an order carries its reference where AddOrder does, so
+   the look-ahead reads it through AddOrder's accessor whatever the type. */
+#define LA_REF_OFFSET offsetof(rxf_itch_wire_AddOrder, order_reference_number)
+_Static_assert(offsetof(rxf_itch_wire_AddOrderMPID, order_reference_number) == LA_REF_OFFSET, "F ref");
+_Static_assert(offsetof(rxf_itch_wire_OrderExecuted, order_reference_number) == LA_REF_OFFSET, "E ref");
+_Static_assert(offsetof(rxf_itch_wire_OrderExecutedWithPrice, order_reference_number) == LA_REF_OFFSET, "C ref");
+_Static_assert(offsetof(rxf_itch_wire_OrderCancel, order_reference_number) == LA_REF_OFFSET, "X ref");
+_Static_assert(offsetof(rxf_itch_wire_OrderDelete, order_reference_number) == LA_REF_OFFSET, "D ref");
+_Static_assert(offsetof(rxf_itch_wire_OrderReplace, original_order_reference_number) == LA_REF_OFFSET, "U ref");
+_Static_assert(offsetof(rxf_itch_wire_AddOrderMPID, price) == offsetof(rxf_itch_wire_AddOrder, price), "F price");
+_Static_assert(offsetof(rxf_itch_wire_AddOrderMPID, buy_sell_indicator) ==
+               offsetof(rxf_itch_wire_AddOrder, buy_sell_indicator), "F side");
 
 /* The message after p's (p at a length prefix, whole inside end), NULL if none is whole. */
 static inline const uint8_t *la_next(const uint8_t *p, const uint8_t *end) {
     if (!p) return NULL;
-    const uint8_t *q = p + 2 + be16(p);
+    const uint8_t *q = p + 2 + rxf_be16(p);
     size_t left = (size_t)(end - q);
-    return left >= 2 && left - 2 >= be16(q) ? q : NULL;
+    return left >= 2 && left - 2 >= rxf_be16(q) ? q : NULL;
 }
 
 /* The order reference of the message at p, 0 when its type names none (or it is short). */
 static inline uint64_t la_ref(const uint8_t *p) {
-    if (be16(p) < 19) return 0;  /* too short for a reference; an empty message has no type byte to read */
+    if (rxf_be16(p) < LA_REF_OFFSET + 8) return 0;  /* too short for a reference; an empty message has no type byte to read */
     switch (p[2]) {
-    case 'A': case 'F': case 'E': case 'C': case 'X': case 'D': case 'U': return be64(p + 2 + 11);
+    case 'A': case 'F': case 'E': case 'C': case 'X': case 'D': case 'U': return itch_add_order_order_reference_number(p + 2);
     default: return 0;
     }
 }
@@ -178,11 +184,12 @@ static inline void la_hint(const rxf_books *b, const uint8_t *p, int stage) {
     uint64_t ref = la_ref(p);
     if (!ref) return;
     const uint8_t *m = p + 2;
-    const rxf_stock *st = &b->stocks[be16(m + 1)];
+    const rxf_stock *st = &b->stocks[itch_header_stock_locate(m)];
     if (m[0] == 'A' || m[0] == 'F') {  /* the reference's index line; the book, its level-index line, its level */
-        if (be16(p) < 36) return;
-        const rxf_side *sd = &st->side[m[19] == 'S'];
-        uint32_t px = (uint32_t)m[32] << 24 | (uint32_t)m[33] << 16 | (uint32_t)m[34] << 8 | m[35];
+        if (rxf_be16(p) < sizeof(rxf_itch_wire_AddOrder)) return;
+        int ask = itch_add_order_buy_sell_indicator(m) == 'S';
+        const rxf_side *sd = &st->side[ask];
+        uint32_t px = itch_add_order_price(m);
         if (stage == LA_INDEX) {
             rxf_l3_prefetch_index(&b->l3, ref);
             RXF_PREFETCH(st, 1);
@@ -191,13 +198,14 @@ static inline void la_hint(const rxf_books *b, const uint8_t *p, int stage) {
         else if (stage == LA_NEAR)
             rxf_l3_prefetch_level(&b->l3, sd, px);
         else
-            rxf_l3_prefetch_level_tail(&b->l3, sd, m[19] == 'S', px);
+            rxf_l3_prefetch_level_tail(&b->l3, sd, ask, px);
         return;
     }
     if (stage == LA_INDEX) {
         rxf_l3_prefetch_index(&b->l3, ref);
         RXF_PREFETCH(st, 1);
-        if (m[0] == 'U' && be16(p) >= 27) rxf_l3_prefetch_index(&b->l3, be64(m + 19));
+        if (m[0] == 'U' && rxf_be16(p) >= offsetof(rxf_itch_wire_OrderReplace, new_order_reference_number) + 8)
+            rxf_l3_prefetch_index(&b->l3, itch_order_replace_new_order_reference_number(m));
     } else if (stage == LA_ORDER)
         rxf_l3_prefetch_order(&b->l3, ref);
     else if (stage == LA_NEAR)
@@ -209,7 +217,7 @@ static int la_reset(rxf_books *b, const rxf_packet *pk, const uint8_t *raw, uint
     for (int k = 0; k < LA_STAGES; k++) b->la_cur[k] = NULL;
     b->la_expect = NULL;
     if (!pk || !pk->data || raw < pk->data + 2 || raw > pk->data + pk->len ||
-        (size_t)(pk->data + pk->len - raw) < raw_len || be16(raw - 2) != raw_len)
+        (size_t)(pk->data + pk->len - raw) < raw_len || rxf_be16(raw - 2) != raw_len)
         return 0;
     b->la_data = pk->data;
     b->la_end = pk->data + pk->len;
