@@ -28,13 +28,20 @@ static void set_error(rxf_src *src, const char *fmt, ...) {
     va_end(ap);
 }
 
-/* The file got shorter than it was at open: say so, with both sizes. */
-static void report_shrink(rxf_src *src) {
+/* The file's size now (fstat), or `fallback` when it cannot be read. */
+static unsigned long long size_now(const rxf_src *src, unsigned long long fallback) {
     struct stat st;
-    unsigned long long now = fstat(src->fd, &st) == 0 ? (unsigned long long)st.st_size
-                                                       : (unsigned long long)src->raw_read;
-    set_error(src, "%s: capture shrank from %llu to %llu bytes during replay", src->name,
-              (unsigned long long)src->size, now);
+    return fstat(src->fd, &st) == 0 ? (unsigned long long)st.st_size : fallback;
+}
+
+/* The file got shorter than it was at open: say so, with both sizes (and `tail`). */
+static void report_shrink_to(rxf_src *src, unsigned long long now, const char *tail) {
+    set_error(src, "%s: capture shrank from %llu to %llu bytes during replay%s", src->name,
+              (unsigned long long)src->size, now, tail);
+}
+
+static void report_shrink(rxf_src *src) {
+    report_shrink_to(src, size_now(src, (unsigned long long)src->raw_read), "");
 }
 
 /* read() up to n bytes (never past a regular file's size at open).
@@ -289,10 +296,7 @@ static int claim_slot(void) {
 
 /* The cut found by the SIGBUS handler: after pages were handed out. */
 static void report_fault(rxf_src *src) {
-    struct stat st;
-    unsigned long long now = fstat(src->fd, &st) == 0 ? (unsigned long long)st.st_size : 0ull;
-    set_error(src, "%s: capture shrank from %llu to %llu bytes during replay (pages past the cut were read as zeros)",
-              src->name, (unsigned long long)src->size, now);
+    report_shrink_to(src, size_now(src, 0), " (pages past the cut were read as zeros)");
     src->ended = 1;
 }
 
@@ -301,8 +305,7 @@ static void report_fault(rxf_src *src) {
 static void map_cut(rxf_src *src, uint64_t now) {
     if (now > src->map_ok && now < src->map_len) src->map_ok = now;
     src->ended = 1;
-    set_error(src, "%s: capture shrank from %llu to %llu bytes during replay", src->name,
-              (unsigned long long)src->size, (unsigned long long)now);
+    report_shrink_to(src, (unsigned long long)now, "");
 }
 
 /* Check the file still holds [map_ok, target) and populate those pages
