@@ -159,6 +159,7 @@ static int64_t on_add(rxf_iex_books *b, const rxf_iex_AddOrder *a) {
     if (a->side != '8' && a->side != '5') { b->c.invalid_side++; return -1; }
     if (a->size == 0) { b->c.zero_size++; return -1; }
     if (a->price <= 0) { b->c.bad_price++; return -1; }
+    /* before symbol_index, which would register the symbol of a refused add */
     if (rxf_l3_find(&b->l3, (uint64_t)a->order_id) >= 0) { b->c.duplicate_add++; return -1; }
     int64_t sym = symbol_index(b, a->symbol);
     if (sym < 0) return -1;

@@ -256,9 +256,10 @@ static inline void look_ahead(rxf_books *b, const uint8_t *m, uint32_t len, cons
 static void add(rxf_books *b, uint16_t loc, uint64_t ref, char side_c, uint32_t shares, uint32_t px) {
     if (side_c != 'B' && side_c != 'S') { b->c.invalid_side++; return; }
     if (shares == 0) { b->c.zero_shares_add++; return; }
-    if (rxf_l3_find(&b->l3, ref) >= 0) { b->c.duplicate_add++; return; }
     int is_ask = side_c == 'S';
-    if (rxf_l3_add(&b->l3, &b->stocks[loc].side[is_ask], loc, ref, is_ask, shares, px) == 0) b->c.adds++;
+    int r = rxf_l3_add(&b->l3, &b->stocks[loc].side[is_ask], loc, ref, is_ask, shares, px);
+    if (r == 0) b->c.adds++;
+    else if (r == RXF_L3_DUPLICATE) b->c.duplicate_add++;
 }
 
 /* Take k shares off the order in hash position h (all of it when k >= remaining). */

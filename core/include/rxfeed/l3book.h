@@ -760,11 +760,17 @@ static const char *l3_check_threads(const rxf_l3 *e, const rxf_side *sd, int is_
 
 /* ---- orders ---- */
 
-/* A new order at the back of its level (the caller checked side, size and
-   that ref is not live); 0, or -1 on OOM (nothing changed). */
+#define RXF_L3_DUPLICATE 1  /* rxf_l3_add: ref is live already (nothing changed) */
+
+/* A new order at the back of its level (the caller checked side and size);
+   0, RXF_L3_DUPLICATE when ref is live, or -1 on OOM (nothing changed). One
+   index search finds a live ref or the free position the new entry takes. */
 static int rxf_l3_add(rxf_l3 *e, rxf_side *sd, RXF_L3_BOOK book, uint64_t ref, int is_ask, uint32_t shares,
                       RXF_L3_PRICE px) {
-    int32_t s = rxf_l3_reserve(e) == 0 ? l3_order_alloc(e) : -1;
+    if (rxf_l3_reserve(e) != 0) return -1;  /* the index can only move here: search after it */
+    int64_t at = rxf_l3_find_or_free(e, ref);
+    if (at >= 0) return RXF_L3_DUPLICATE;
+    int32_t s = l3_order_alloc(e);
     if (s < 0) return -1;
     int32_t li = rxf_l3_level_for_price(e, sd, is_ask, px);
     if (li == NIL) { l3_order_free(e, s); return -1; }
@@ -778,7 +784,7 @@ static int rxf_l3_add(rxf_l3 *e, rxf_side *sd, RXF_L3_BOOK book, uint64_t ref, i
     lv->orders++;
     lv->shares += shares;
     if (rxf_l3_in_top_depth(e, sd, is_ask, px)) e->touched = 1;
-    rxf_l3_entry *x = &e->hash[l3_free_pos(e, rxf_l3_tag(ref))];
+    rxf_l3_entry *x = &e->hash[-at - 1];  /* levels live in their own index: this position is still free */
     x->tag = rxf_l3_tag(ref);
     x->slot = s;
     if (++e->hash_live > e->peak_live) e->peak_live = e->hash_live;
