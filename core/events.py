@@ -35,6 +35,7 @@ class EventKind(IntEnum):
     TRADE = 6
     STATUS = 7
     LOSS = 8
+    SYMBOL = 9
 
 
 class TradingState(IntEnum):
@@ -73,6 +74,7 @@ BODY_FIELDS: dict[EventKind, tuple[str, list[tuple[str, str, int]]]] = {
                                 ("match_id", "<u8", 24)]),
     EventKind.STATUS: ("status", [("state", "<u4", 0), ("venue_code", "<u4", 4), ("reason", "S8", 8)]),
     EventKind.LOSS: ("loss", [("first", "<u8", 0), ("count", "<u8", 8), ("reason", "<u4", 16)]),
+    EventKind.SYMBOL: ("symbol", [("name", "S16", 0), ("price_decimals", "<u4", 16)]),
 }
 BODY_FIELDS[EventKind.ORDER_MODIFY] = BODY_FIELDS[EventKind.ORDER_ADD]
 BODY_FIELDS[EventKind.ORDER_DELETE] = BODY_FIELDS[EventKind.ORDER_ADD]

@@ -69,6 +69,8 @@ def _build():
             memcpy(e[6].body.status.reason, "LUDP    ", 8);
             e[7] = rxf_event_make(RXF_EV_LOSS, 3, 0, 1008, 5007);
             e[7].body.loss.first = 1 + (1ull << 40); e[7].body.loss.count = 12; e[7].body.loss.reason = RXF_LOSS_FEED;
+            e[8] = rxf_event_make(RXF_EV_SYMBOL, 3, 17, 1009, 5008);
+            memcpy(e[8].body.symbol.name, "AAPL            ", 16); e[8].body.symbol.price_decimals = 4;
         }}
         /* what a C reader sees of modify events written by Python */
         uint64_t modify_sum(const void *events, size_t n) {{
@@ -114,12 +116,12 @@ def test_dtypes_have_the_c_layout(harness):
 
 
 def test_c_records_read_in_numpy(harness):
-    buf = harness.ffi.new("char[]", 8 * EVENT_SIZE)
+    buf = harness.ffi.new("char[]", 9 * EVENT_SIZE)
     harness.lib.fill_examples(buf)
     ev = events_from_bytes(bytes(harness.ffi.buffer(buf)))
-    assert list(ev["kind"]) == list(range(1, 9))
-    assert list(ev["seq"]) == list(range(1001, 1009)) and list(ev["ts"]) == list(range(5000, 5008))
-    assert (ev["venue"] == 3).all() and list(ev["symbol"]) == [17] * 7 + [0]
+    assert list(ev["kind"]) == list(range(1, 10))
+    assert list(ev["seq"]) == list(range(1001, 1010)) and list(ev["ts"]) == list(range(5000, 5009))
+    assert (ev["venue"] == 3).all() and list(ev["symbol"]) == [17] * 7 + [0, 17]
     add = as_kind(ev, EventKind.ORDER_ADD)[0]
     assert (add["side"], add["price"], add["qty"], add["order_id"]) == (b"B", 1234500, 300, 77)
     mod = as_kind(ev, EventKind.ORDER_MODIFY)[0]
@@ -134,6 +136,8 @@ def test_c_records_read_in_numpy(harness):
     assert (st["state"], st["venue_code"], st["reason"]) == (TradingState.HALTED, ord("H"), b"LUDP    ")
     loss = as_kind(ev, EventKind.LOSS)[0]
     assert (loss["first"], loss["count"], loss["reason"]) == (1 + 2**40, 12, LossReason.FEED)
+    sym = as_kind(ev, EventKind.SYMBOL)[0]
+    assert (sym["name"].rstrip(), sym["price_decimals"]) == (b"AAPL", 4)
 
 
 def test_numpy_records_read_in_c_and_back(harness):

@@ -46,7 +46,8 @@ enum rxf_event_kind {
     RXF_EV_TRADE = 6,        /* a trade printed: trade                      */
     RXF_EV_STATUS = 7,       /* an instrument's (or the venue's) trading state: status */
     RXF_EV_LOSS = 8,         /* events or feed messages lost: loss          */
-    RXF_EV_KIND_MAX = 8
+    RXF_EV_SYMBOL = 9,       /* an instrument's definition (id -> name): symbol */
+    RXF_EV_KIND_MAX = 9
 };
 
 /* rxf_event.side: ASCII, 0 when the kind has no side. */
@@ -122,6 +123,13 @@ typedef struct rxf_ev_loss {      /* LOSS (symbol 0: every instrument of the ven
     uint64_t _reserved1;
 } rxf_ev_loss;
 
+typedef struct rxf_ev_symbol {    /* SYMBOL: the venue names instrument `symbol` */
+    char name[16];          /* the venue's symbol, space or NUL padded */
+    uint32_t price_decimals;/* prices of this instrument are integers in 10^-price_decimals */
+    uint32_t _reserved0;
+    uint64_t _reserved1;
+} rxf_ev_symbol;
+
 typedef struct rxf_event {
     uint8_t version;        /* RXF_EVENT_VERSION */
     uint8_t kind;           /* enum rxf_event_kind */
@@ -140,6 +148,7 @@ typedef struct rxf_event {
         rxf_ev_trade trade;
         rxf_ev_status status;
         rxf_ev_loss loss;
+        rxf_ev_symbol symbol;
         uint64_t raw[4];
     } body;
 } rxf_event;
@@ -152,7 +161,8 @@ RXF_EV_ASSERT(offsetof(rxf_event, seq) == 16, "rxf_event layout");
 RXF_EV_ASSERT(offsetof(rxf_event, ts) == 24, "rxf_event layout");
 RXF_EV_ASSERT(offsetof(rxf_event, body) == 32, "rxf_event layout");
 RXF_EV_ASSERT(sizeof(rxf_ev_order) == 32 && sizeof(rxf_ev_level) == 32 && sizeof(rxf_ev_bbo) == 32
-               && sizeof(rxf_ev_trade) == 32 && sizeof(rxf_ev_status) == 32 && sizeof(rxf_ev_loss) == 32,
+               && sizeof(rxf_ev_trade) == 32 && sizeof(rxf_ev_status) == 32 && sizeof(rxf_ev_loss) == 32
+               && sizeof(rxf_ev_symbol) == 32,
                "every body view is 32 bytes");
 RXF_EV_ASSERT(offsetof(rxf_ev_status, reason) == 8 && offsetof(rxf_ev_loss, reason) == 16,
                "rxf_event body layout");
