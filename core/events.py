@@ -56,10 +56,13 @@ class LossReason(IntEnum):
     RING = 2
 
 
-#: (name, format, offset) of the 32-byte head every record has.
+#: (name, format, offset) of the 32-byte head every record has. The reserved
+#: fields are named so that :data:`EVENT_DTYPE` covers every byte: numpy
+#: copies (concatenate, fancy indexing) copy fields, not the gaps between them.
 _HEAD: list[tuple[str, str, int]] = [
     ("version", "u1", 0), ("kind", "u1", 1), ("side", "S1", 2), ("flags", "u1", 3),
-    ("venue", "<u2", 4), ("symbol", "<u4", 8), ("seq", "<u8", 16), ("ts", "<u8", 24),
+    ("venue", "<u2", 4), ("_reserved", "<u2", 6), ("symbol", "<u4", 8), ("_reserved2", "<u4", 12),
+    ("seq", "<u8", 16), ("ts", "<u8", 24),
 ]
 _BODY = 32
 
@@ -137,3 +140,12 @@ def make_events(kind: EventKind, n: int = 1, **fields: Any) -> np.ndarray:
 def as_kind(events: np.ndarray, kind: EventKind) -> np.ndarray:
     """The records of ``kind`` in ``events``, viewed with its named fields (a copy)."""
     return np.ascontiguousarray(events[events["kind"] == int(kind)]).view(KIND_DTYPES[kind])
+
+
+def __getattr__(name: str) -> Any:
+    """``EventRing`` lives in the compiled ``rxfeed._event_ring`` (imported on first use)."""
+    if name == "EventRing":
+        from rxfeed._event_ring import EventRing
+
+        return EventRing
+    raise AttributeError(f"module 'rxfeed.events' has no attribute {name!r}")

@@ -167,3 +167,14 @@ def test_malformed_records_rejected_in_python_and_c(harness, mutate, message):
         which = int(message.split()[1].rstrip(":")) if message.startswith("event") else 0
         why = harness.lib.check(harness.ffi.from_buffer(bad[which * EVENT_SIZE:(which + 1) * EVENT_SIZE]))
         assert harness.ffi.string(why).startswith(b"unknown event")
+
+
+def test_numpy_copies_keep_every_byte():
+    """EVENT_DTYPE names every byte (reserved ones too): concatenating or
+    indexing records copies them whole, so what a sink sends is what was written."""
+    ev = make_events(EventKind.BBO, 3, bid_price=5)
+    raw = bytearray(ev.tobytes())
+    raw[6], raw[12] = 0xAA, 0xBB      # reserved bytes a later version may use
+    ev = np.frombuffer(bytes(raw), dtype=EVENT_DTYPE)
+    assert np.concatenate([ev[:1], ev[1:]]).tobytes() == bytes(raw)
+    assert ev[[0, 1, 2]].tobytes() == bytes(raw)

@@ -65,11 +65,17 @@ cdef extern from "book.h" nogil:
     int32_t rxf_books_find_level(const rxf_books *b, uint16_t locate, int side, uint32_t price)
     const char *rxf_books_check(const rxf_books *b)
     void rxf_rows_take(rxf_rows *r, uint8_t *dst)
+    ctypedef struct rxf_event_ring:
+        pass
+    void rxf_books_set_events(rxf_books *b, rxf_event_ring *ring, uint16_t venue, int wait)
+    void rxf_books_stop_waiting(rxf_books *b)
+    void rxf_books_emit_loss(rxf_books *b, uint64_t first, uint64_t count)
 
 
 cdef class OrderBooks:
     cdef rxf_books *b
     cdef public list lost_ranges
     cdef public unsigned long long lost_messages
+    cdef object _event_ring
     cdef rxf_side *_side(self, object loc, int side) except NULL
     cdef unsigned long long _updates_over(self, double cycles)

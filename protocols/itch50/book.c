@@ -2,6 +2,7 @@
 #include "book.h"
 #include "rxfeed/hist.h"
 
+#include <sched.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,6 +58,101 @@ void rxf_rows_take(rxf_rows *r, uint8_t *dst) {
     rows_free(r);
 }
 
+/* ---- events: what the books did, as normalised records (rxfeed/events.h) ----
+ *
+ * With an event ring set, each message's changes are staged (at most four:
+ * U deletes, adds and moves the top) and pushed after it, the last one
+ * flagged RXF_EVF_LAST: a consumer applies a message's events as one change.
+ * Events report what the books did, not what the message asked: a refused
+ * add, an unknown reference or a conflicting directory entry emits nothing.
+ * Symbol ids are stock locates; prices are Price(4) integers. */
+
+#define EV_PEND_MAX 4
+
+static inline rxf_event *ev_new(rxf_books *b, uint8_t kind, uint16_t loc) {
+    rxf_event *e = &b->pend[b->n_pend < EV_PEND_MAX ? b->n_pend++ : EV_PEND_MAX - 1];
+    *e = rxf_event_make(kind, b->venue, loc, b->ev_seq, b->ev_ts);
+    return e;
+}
+
+static inline void ev_order(rxf_books *b, uint8_t kind, uint16_t loc, int is_ask, uint32_t px, uint32_t qty,
+                            uint64_t ref) {
+    rxf_event *e = ev_new(b, kind, loc);
+    e->side = is_ask ? RXF_SIDE_ASK : RXF_SIDE_BID;
+    e->body.order.price = px;
+    e->body.order.qty = qty;
+    e->body.order.order_id = ref;
+    if (kind == RXF_EV_ORDER_MODIFY) e->body.order.new_order_id = ref;
+}
+
+/* One event into the ring: dropped and counted when full, unless the books
+   wait for room (a replay backfilling a stream) and until waiting is turned off. */
+static void ev_push(rxf_books *b, const rxf_event *e) {
+    while (atomic_load_explicit(&b->events_wait, memory_order_relaxed)) {
+        if (rxf_event_ring_try_push(b->events, e)) return;
+        sched_yield();
+    }
+    rxf_event_ring_push(b->events, e);
+}
+
+static __attribute__((noinline)) void ev_flush(rxf_books *b) {
+    b->pend[b->n_pend - 1].flags |= RXF_EVF_LAST;
+    for (uint32_t i = 0; i < b->n_pend; i++) ev_push(b, &b->pend[i]);
+    b->n_pend = 0;
+}
+
+static enum rxf_trading_state ev_stock_state(char c) {
+    switch (c) {
+    case 'H': return RXF_STATE_HALTED;
+    case 'P': return RXF_STATE_PAUSED;
+    case 'Q': return RXF_STATE_QUOTING;
+    case 'T': return RXF_STATE_TRADING;
+    default: return RXF_STATE_UNKNOWN;
+    }
+}
+
+static enum rxf_trading_state ev_system_state(char c) {
+    switch (c) {
+    case 'Q': return RXF_STATE_TRADING;   /* start of market hours */
+    case 'M': case 'E': case 'C': return RXF_STATE_CLOSED;  /* end of market hours, of system hours, of messages */
+    default: return RXF_STATE_UNKNOWN;    /* O, S: before the open */
+    }
+}
+
+static void ev_status(rxf_books *b, uint16_t loc, enum rxf_trading_state state, char code, const char *reason,
+                      size_t reason_len) {
+    rxf_event *e = ev_new(b, RXF_EV_STATUS, loc);
+    e->body.status.state = state;
+    e->body.status.venue_code = (uint8_t)code;
+    if (reason) memcpy(e->body.status.reason, reason, reason_len);
+}
+
+static void ev_symbol(rxf_books *b, uint16_t loc, const char *name8) {
+    rxf_event *e = ev_new(b, RXF_EV_SYMBOL, loc);
+    memset(e->body.symbol.name, ' ', sizeof e->body.symbol.name);
+    memcpy(e->body.symbol.name, name8, 8);
+    e->body.symbol.price_decimals = 4;
+}
+
+void rxf_books_set_events(rxf_books *b, rxf_event_ring *ring, uint16_t venue, int wait) {
+    b->events = ring;
+    b->venue = venue;
+    b->n_pend = 0;
+    atomic_store(&b->events_wait, ring && wait);
+}
+
+void rxf_books_stop_waiting(rxf_books *b) { atomic_store(&b->events_wait, 0); }
+
+void rxf_books_emit_loss(rxf_books *b, uint64_t first, uint64_t count) {
+    if (!b->events) return;
+    rxf_event e = rxf_event_make(RXF_EV_LOSS, b->venue, 0, first, b->ev_ts);
+    e.flags = RXF_EVF_LAST | RXF_EVF_SUSPECT;
+    e.body.loss.first = first;
+    e.body.loss.count = count;
+    e.body.loss.reason = RXF_LOSS_FEED;
+    ev_push(b, &e);
+}
+
 static void check_top(rxf_books *b, uint16_t loc, uint64_t ts) {
     rxf_stock *st = &b->stocks[loc];
     const rxf_level *bl = &b->l3.lv[st->side[0].best], *al = &b->l3.lv[st->side[1].best]; /* the sentinel is all zero */
@@ -68,6 +164,10 @@ static void check_top(rxf_books *b, uint16_t loc, uint64_t ts) {
     if (bp == st->last_bid_px && ap == st->last_ask_px && bs == st->last_bid_sz && as == st->last_ask_sz) return;
     st->last_bid_px = bp; st->last_ask_px = ap; st->last_bid_sz = bs; st->last_ask_sz = as;
     b->c.bbo_changes++;
+    if (b->events) {
+        rxf_event *ev = ev_new(b, RXF_EV_BBO, loc);
+        ev->body.bbo = (rxf_ev_bbo){.bid_price = bp, .bid_qty = bs, .ask_price = ap, .ask_qty = as};
+    }
     if (!b->want_bbo) return;
     rxf_bbo_event *e = (rxf_bbo_event *)rows_append(&b->bbo, &b->l3.oom);
     if (!e) return;
@@ -95,6 +195,11 @@ static void depth_snapshot(rxf_books *b, uint16_t loc, uint64_t ts) {
 
 static void trade(rxf_books *b, char type, uint64_t ts, uint16_t loc, uint64_t match, uint64_t ref, uint32_t px,
                   uint32_t shares, char side) {
+    if (b->events) {
+        rxf_event *e = ev_new(b, RXF_EV_TRADE, loc);
+        e->side = side == 'B' || side == 'S' ? (uint8_t)side : RXF_SIDE_NONE;
+        e->body.trade = (rxf_ev_trade){.price = px, .qty = shares, .order_id = ref, .match_id = match};
+    }
     if (!b->want_trades) return;
     rxf_trade_event *t = (rxf_trade_event *)rows_append(&b->trades, &b->l3.oom);
     if (!t) return;
@@ -258,13 +363,19 @@ static void add(rxf_books *b, uint16_t loc, uint64_t ref, char side_c, uint32_t 
     if (shares == 0) { b->c.zero_shares_add++; return; }
     int is_ask = side_c == 'S';
     int r = rxf_l3_add(&b->l3, &b->stocks[loc].side[is_ask], loc, ref, is_ask, shares, px);
-    if (r == 0) b->c.adds++;
+    if (r == 0) {
+        b->c.adds++;
+        if (b->events) ev_order(b, RXF_EV_ORDER_ADD, loc, is_ask, px, shares, ref);
+    }
     else if (r == RXF_L3_DUPLICATE) b->c.duplicate_add++;
 }
 
 /* Take k shares off the order in hash position h (all of it when k >= remaining). */
 static inline void reduce(rxf_books *b, int64_t h, uint32_t k) {
     const rxf_order *o = rxf_l3_at(&b->l3, h);
+    if (b->events)  /* before: the order's slot is freed when nothing is left */
+        ev_order(b, k >= o->shares ? RXF_EV_ORDER_DELETE : RXF_EV_ORDER_MODIFY, o->book, o->side, o->price,
+                 k >= o->shares ? 0 : o->shares - k, o->ref);
     rxf_l3_reduce(&b->l3, &b->stocks[o->book].side[o->side], h, k);
 }
 
@@ -288,7 +399,7 @@ static int32_t on_execute(rxf_books *b, const uint8_t *m) {
     if (!o) return -1;
     uint16_t loc = o->book;
     if (k > o->shares) b->c.exec_beyond_remaining++;
-    if (b->want_trades)
+    if (b->want_trades || b->events)
         trade(b, (char)m[0], itch_header_timestamp(m), loc, itch_order_executed_match_number(m), ref,
               is_e ? o->price : itch_order_executed_with_price_execution_price(m), k < o->shares ? k : o->shares,
               o->side ? 'S' : 'B');
@@ -338,6 +449,7 @@ static void on_directory(rxf_books *b, uint16_t loc, const char *name8) {
             return;
         }
     if (st->seen) { b->c.directory_conflict++; return; }
+    if (b->events) ev_symbol(b, loc, name8);
     memcpy(st->name, name8, 8);
     st->seen = 1;
     st->name_next = b->name_head[bucket];
@@ -379,14 +491,21 @@ static void on_other(rxf_books *b, const uint8_t *m) {
     case 'H':
         b->stocks[loc].trading_state = itch_stock_trading_action_trading_state(m);
         if (b->stocks[loc].trading_state == 'H') b->c.halts++;
+        if (b->events)
+            ev_status(b, loc, ev_stock_state(b->stocks[loc].trading_state), b->stocks[loc].trading_state,
+                      itch_stock_trading_action_reason(m), 4);
         return;
     case 'R': on_directory(b, loc, itch_stock_directory_stock(m)); return;
-    case 'S': b->system_state = itch_system_event_event_code(m); b->c.system_events++; return;
+    case 'S':
+        b->system_state = itch_system_event_event_code(m);
+        b->c.system_events++;
+        if (b->events) ev_status(b, 0, ev_system_state(b->system_state), b->system_state, NULL, 0);
+        return;
     default: return;
     }
 }
 
-static inline void apply(rxf_books *b, const uint8_t *m) {
+static inline void apply_message(rxf_books *b, const uint8_t *m) {
     b->l3.touched = 0;
     b->c.messages++;
     if (b->depth_every_ns) clock_tick(b, itch_header_timestamp(m));
@@ -399,18 +518,30 @@ static inline void apply(rxf_books *b, const uint8_t *m) {
     else depth_snapshot(b, (uint16_t)loc, ts);
 }
 
+/* One message; with events on, stamped with its sequence (MoldUDP64's, else the books' message count) and pushed. */
+static inline void apply(rxf_books *b, const uint8_t *m, const rxf_itch_meta *meta) {
+    if (__builtin_expect(b->events != NULL, 0)) {
+        b->ev_seq = meta && meta->has_sequence ? meta->sequence : b->c.messages + 1;
+        b->ev_ts = itch_header_timestamp(m);
+        apply_message(b, m);
+        if (b->n_pend) ev_flush(b);
+        return;
+    }
+    apply_message(b, m);
+}
+
 /* The wire handler of every type the books read: one call per message. */
 static void on_wire(void *ctx, const uint8_t *m, uint32_t len, const rxf_itch_meta *meta) {
     rxf_books *b = ctx;
     if (b->lookahead && meta) look_ahead(b, m, len, meta);
-    apply(b, m);
+    apply(b, m, meta);
 }
 
 static void on_wire_timed(void *ctx, const uint8_t *m, uint32_t len, const rxf_itch_meta *meta) {
     rxf_books *b = ctx;
     uint64_t c0 = rxf_cycles();
     if (b->lookahead && meta) look_ahead(b, m, len, meta);
-    apply(b, m);
+    apply(b, m, meta);
     b->latency_hist[rxf_hist_index(rxf_cycles() - c0)]++;
 }
 

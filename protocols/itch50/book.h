@@ -17,6 +17,7 @@
 
 #include <stdint.h>
 #include "itch50_handlers.h"
+#include "rxfeed/event_ring.h"
 
 /* the L3 engine with ITCH's types: Price(4) u32, books indexed by stock locate */
 #define RXF_L3_PRICE uint32_t
@@ -102,6 +103,13 @@ typedef struct rxf_books {
     int lookahead;                /* 1 (the default): on */
     const uint8_t *la_cur[4], *la_data, *la_end;
     const uint8_t *la_expect;     /* the wire bytes of the message that keeps the cursors in step */
+    /* normalised events (rxfeed/events.h) into an SPSC ring, or events == NULL: none (book.c "events") */
+    rxf_event_ring *events;
+    uint16_t venue;               /* the events' venue id */
+    _Atomic int events_wait;      /* 1: a full ring is waited for (replay backfill), 0: dropped and counted */
+    uint32_t n_pend;              /* events of the message being applied, pushed after it */
+    uint64_t ev_seq, ev_ts;       /* that message's feed sequence and timestamp */
+    rxf_event pend[4];
 } rxf_books;
 
 /* want_latency: time every book update with the cycle counter (rxfeed/hist.h). */
@@ -109,6 +117,12 @@ typedef struct rxf_books {
 /* expected_orders > 0: the order pool and index sized for that many live orders (no growth below it). */
 int rxf_books_init(rxf_books *b, int want_bbo, int want_trades, int want_latency, uint32_t depth_n,
                    uint64_t depth_every_ns, uint64_t expected_orders);
+/* Emit normalised events into ring (NULL: stop) for venue; wait: a full ring is waited for instead of dropping. */
+void rxf_books_set_events(rxf_books *b, rxf_event_ring *ring, uint16_t venue, int wait);
+/* Any thread: a full ring is dropped from now on (a waiting push gives up). */
+void rxf_books_stop_waiting(rxf_books *b);
+/* Push a LOSS (feed) event for messages first .. first + count - 1 (the loop's thread only). */
+void rxf_books_emit_loss(rxf_books *b, uint64_t first, uint64_t count);
 /* Bytes the order and level structures have written (rxf_l3_bytes_used). */
 uint64_t rxf_books_bytes_used(const rxf_books *b);
 void rxf_books_free(rxf_books *b);
