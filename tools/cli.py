@@ -323,6 +323,14 @@ _source_opts = [
 ]
 
 
+_publish_opts = [
+    click.option("--publish", multiple=True, metavar="ENDPOINT",
+                 help="publish: ZeroMQ PUB endpoints (decoded records, a topic per symbol, e.g. "
+                      "tcp://127.0.0.1:5556), or NATS URLs (book events to JetStream, e.g. "
+                      "nats://127.0.0.1:4222; a cluster: several, or comma-separated)"),
+    click.option("--publish-opt", "publish_opts", multiple=True, metavar="KEY=VALUE",
+                 help="a JetStream sink setting (docs/distribution.md), e.g. replicas=3, wait_when_full=true"),
+]
 _run_opts = [
     click.option("-o", "--option", "options", multiple=True, metavar="KEY=VALUE",
                  help="backend setting (JSON values allowed), e.g. -o port=net_af_packet0 -o lcores=1"),
@@ -484,12 +492,11 @@ def plugins(as_json: bool) -> None:
 @click.option("--books", is_flag=True, help="build every order book; add integrity counters and final BBOs")
 @click.option("--line-b", "line_b", type=click.Path(), metavar="SOURCE",
               help="line B of the same feed (a second capture): A/B arbitration, first arrival wins")
-@click.option("--publish", multiple=True, metavar="ENDPOINT",
-              help="publish decoded records with ZeroMQ PUB, a topic per symbol (e.g. tcp://127.0.0.1:5556)")
+@_add(_publish_opts)
 @_add(_run_opts)
 def replay(source: str, backend: str | None, decoder: str | None, filters: tuple[str, ...],
            config_file: str | None, speed: float, loops: int, line_b: str | None, books: bool,
-           publish: tuple[str, ...], options: tuple[str, ...],
+           publish: tuple[str, ...], publish_opts: tuple[str, ...], options: tuple[str, ...],
            max_packets: int | None,
            max_seconds: float | None, burst: int | None, cpu: int | None, latency: bool, as_json: bool,
            faults: str | None, faults_b: str | None, line_silence_s: float, rerequest: str | None,
@@ -511,22 +518,12 @@ def replay(source: str, backend: str | None, decoder: str | None, filters: tuple
     if books:
         _need(pipe.decoder, "books", "build order books (--books)")
         order_books = pipe.decoder.make_books()
-    if publish:
-        _need(pipe.decoder, "batches", "publish records (--publish)")
-    sink = _publisher(publish) if publish else None
-    if sink is not None:
-        try:
-            sink.attach(pipe.decoder)
-        except ValueError as exc:
-            sink.close()
-            _fail(f"--publish: {exc}")
+    sinks, order_books = _attach_publishers(pipe, publish, publish_opts, order_books)
     with pipe:
         summary = _run(pipe, not as_json and sys.stderr.isatty())
+    _close_publishers(summary, sinks)
     if order_books is not None:
         summary.books = {**order_books.counters(), "final_bbo": order_books.final_bbo()}
-    if sink is not None:
-        summary.backend_stats["published"] = {"messages": sink.sent_messages, "records": sink.sent_records}
-        sink.close()
     if as_json:
         click.echo(summary.to_json())
     else:
@@ -545,7 +542,8 @@ def _publisher(endpoints: tuple[str, ...]) -> Any:
 
     for ep in endpoints:
         if "://" not in ep:
-            _fail(f"--publish {ep!r}: not a ZeroMQ endpoint; expected tcp://HOST:PORT, ipc://PATH or inproc://NAME")
+            _fail(f"--publish {ep!r}: not a ZeroMQ endpoint; expected tcp://HOST:PORT, ipc://PATH or inproc://NAME "
+                  "(or nats://HOST:PORT for JetStream)")
     scls = get_plugins().sinks.get("zmq_pub")
     config = cfg.validate(scls.Config, {"endpoints": endpoints}, "sink.zmq_pub")
     try:
@@ -553,6 +551,49 @@ def _publisher(endpoints: tuple[str, ...]) -> Any:
     except zmq.ZMQError as exc:
         _fail(f"--publish {' '.join(endpoints)}: cannot bind: {exc}; expected tcp://HOST:PORT, ipc://PATH "
               "or inproc://NAME")
+
+
+def _nats_publisher(urls: tuple[str, ...], opts: tuple[str, ...]) -> Any:
+    """The JetStream sink for ``urls`` (a cluster: several, or one comma-separated), or a clear error."""
+    _require("nats", "--publish nats://", "pip install 'rxfeed[nats]'")
+    scls = get_plugins().sinks.get("nats_js")
+    config = cfg.validate(scls.Config, {"servers": urls, **_parse_options(opts)}, "--publish nats://")
+    return scls(config)
+
+
+def _attach_publishers(pipe: Any, publish: tuple[str, ...], opts: tuple[str, ...], books: Any) -> tuple[list, Any]:
+    """Sinks for ``--publish`` (ZeroMQ endpoints; nats:// URLs: JetStream), attached
+    to the decoder; the books (a JetStream sink makes them when --books did not)."""
+    nats_urls = tuple(u for u in publish if u.startswith(("nats://", "tls://")))
+    zmq_eps = tuple(u for u in publish if u not in nats_urls)
+    if opts and not nats_urls:
+        _fail("--publish-opt needs --publish nats://...")
+    sinks = []
+    if zmq_eps:
+        _need(pipe.decoder, "batches", "publish records (--publish)")
+        sinks.append(_publisher(zmq_eps))
+    if nats_urls:
+        _need(pipe.decoder, "books", "publish book events to JetStream (--publish nats://)")
+        sinks.append(_nats_publisher(nats_urls, opts))
+    for sink in sinks:
+        try:
+            made = sink.attach(pipe.decoder) if sink.name == "zmq_pub" else sink.attach(pipe.decoder, books)
+            books = made if sink.name == "nats_js" else books
+        except (ValueError, ConnectionError) as exc:
+            for s in sinks:
+                s.close()
+            _fail(f"--publish: {exc}", RUNTIME if isinstance(exc, ConnectionError) else USAGE)
+    return sinks, books
+
+
+def _close_publishers(summary: Any, sinks: list) -> None:
+    """Finish every sink; their counts go to the summary's ``published``."""
+    for sink in sinks:
+        sink.close()
+        if sink.name == "zmq_pub":
+            summary.backend_stats["published"] = {"messages": sink.sent_messages, "records": sink.sent_records}
+        else:
+            summary.backend_stats["published_nats"] = sink.stats()
 
 
 PROGRESS_MIN_BYTES = 64 << 20
@@ -675,10 +716,13 @@ def _parse_options(options: tuple[str, ...]) -> dict[str, Any]:
                    "--line-b groups='[\"233.49.196.111:26477\"]' (A/B arbitration, first arrival wins)")
 @click.option("--arrivals", "arrivals_path", type=OutputPath(),
               help="save (sequence, count, handler-done ns) per packet (.npy) for one-way latency")
+@click.option("--books", is_flag=True, help="build every order book; add integrity counters and final BBOs")
+@_add(_publish_opts)
 @_add(_run_opts)
 def listen(backend: str, decoder: str | None, options: tuple[str, ...], config_file: str | None, max_packets: int | None,
            max_seconds: float | None, until_end_of_session: bool, line_b: tuple[str, ...],
-           arrivals_path: str | None, burst: int | None,
+           arrivals_path: str | None, books: bool, publish: tuple[str, ...], publish_opts: tuple[str, ...],
+           burst: int | None,
            cpu: int | None, latency: bool, as_json: bool, faults: str | None, faults_b: str | None,
            line_silence_s: float, rerequest: str | None, reorder_window_ms: float | None, record_dir: str | None,
            record_rotate_mb: float | None, record_rotate_s: float | None) -> None:
@@ -719,9 +763,17 @@ def listen(backend: str, decoder: str | None, options: tuple[str, ...], config_f
     if arrivals_path:
         _need(pipe.decoder, "arrivals", "log arrivals (--arrivals)")
         pipe.decoder.log_arrivals()
+    order_books = None
+    if books:
+        _need(pipe.decoder, "books", "build order books (--books)")
+        order_books = pipe.decoder.make_books()
+    sinks, order_books = _attach_publishers(pipe, publish, publish_opts, order_books)
     click.echo(f"rxfeed: listening on {backend}", err=True)
     with pipe:
         summary = _run(pipe, False)
+    _close_publishers(summary, sinks)
+    if order_books is not None:
+        summary.books = {**order_books.counters(), "final_bbo": order_books.final_bbo()}
     if arrivals_path:
         import numpy as np
 
@@ -731,6 +783,52 @@ def listen(backend: str, decoder: str | None, options: tuple[str, ...], config_f
         _print_summary(summary)
     if summary.error:
         sys.exit(1)
+
+
+@main.command()
+@click.argument("servers", metavar="nats://HOST:PORT[,...]")
+@click.option("--venue", help="the publisher's venue (default: the only one in the bucket)")
+@click.option("--symbols", help="comma-separated symbols (default: every symbol)")
+@click.option("--books", is_flag=True, help="rebuild the books (snapshot + deltas) and keep them live")
+@click.option("--trades", is_flag=True, help="print trades as JSON lines")
+@click.option("--bbo", is_flag=True, help="print BBO changes as JSON lines")
+@click.option("--from-start", is_flag=True, help="trades/BBO: from the session's first message (default: new ones)")
+@click.option("--bucket", default="rxfeed-books", show_default=True, help="key-value bucket of the snapshots")
+@click.option("--idle-exit", type=float, default=0.0, help="--books: stop after this many seconds without news")
+@click.option("--seconds", type=float, help="stop after this many seconds")
+@click.option("--count", type=click.IntRange(min=1), help="trades/BBO: stop after this many records")
+@click.option("--depth", type=click.IntRange(min=1), help="--books: levels per side to print (default: all)")
+@click.option("--json", "as_json", is_flag=True, help="--books: the final books as JSON")
+def subscribe(servers: str, venue: str | None, symbols: str | None, books: bool, trades: bool, bbo: bool,
+              from_start: bool, bucket: str, idle_exit: float, seconds: float | None, count: int | None,
+              depth: int | None, as_json: bool) -> None:
+    """Follow a venue published to NATS JetStream (replay/listen --publish nats://...)
+    from any host: --books rebuilds its books exactly; --trades/--bbo stream events."""
+    _require("nats", "subscribe", "pip install 'rxfeed[nats]'")
+    import asyncio
+
+    from rxfeed.tools import subscribe as sub
+
+    if books == (trades or bbo):
+        _fail("subscribe: give --books, or --trades and/or --bbo")
+    urls = [u.strip() for u in servers.split(",") if u.strip()]
+    if not urls or not all(u.startswith(("nats://", "tls://")) for u in urls):
+        _fail(f"subscribe {servers!r}: expected nats://HOST:PORT[,nats://HOST:PORT...]")
+    wanted = [s.strip() for s in symbols.split(",") if s.strip()] if symbols else None
+    try:
+        venue = venue or asyncio.run(sub.discover_venue(urls, bucket))
+        if books:
+            code = asyncio.run(sub.follow_books(urls, venue, wanted, bucket, idle_exit, seconds, depth, as_json))
+        else:
+            kinds = [k for k, on in (("trade", trades), ("bbo", bbo)) if on]
+            code = asyncio.run(sub.follow_events(urls, venue, kinds, wanted, bucket, from_start, seconds, count))
+    except KeyboardInterrupt:
+        code = 0
+    except ValueError as exc:
+        _fail(f"subscribe: {exc}")
+    except Exception as exc:  # connection refused, no such bucket or stream
+        _fail(f"subscribe {servers}: {type(exc).__name__}: {exc}", RUNTIME)
+    sys.exit(code)
 
 
 def _recovery_rows(t: Any, r: dict[str, Any]) -> None:

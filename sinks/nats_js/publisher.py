@@ -1,0 +1,329 @@
+"""The publisher thread: drains the event ring into JetStream.
+
+Runs its own asyncio loop (nats-py) in one thread, the ring's only consumer.
+Each round pops up to ``batch_events`` records, cuts the batch after the
+last record flagged LAST (the rest waits for the next round, so a feed
+message's events never straddle two NATS messages), groups it by subject and
+publishes one message per subject without waiting: acks come back on one
+inbox (``<inbox>.<n>``) and are awaited only when ``ack_window`` messages
+are outstanding. Un-acked messages are kept and re-sent with the same
+``Nats-Msg-Id`` after ``ack_timeout_s`` or a reconnect (the stream drops
+duplicates). The records also go into shadow books (rxfeed.event_books):
+every ``snapshot_every_s`` the publisher waits for all acks, then writes the
+changed symbols' books to the key-value bucket stamped with the last acked
+stream sequence, which they include exactly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from rxfeed.events import EVENT_DTYPE, FLAG_LAST, EventKind, as_kind
+
+from . import wire
+
+
+@dataclass
+class PublisherStats:
+    """Counters of one publisher, read by any thread (plain ints: each written by the publisher only)."""
+
+    published_messages: int = 0
+    published_events: int = 0
+    acked_messages: int = 0
+    acked_events: int = 0
+    duplicates: int = 0
+    resent_messages: int = 0
+    publish_errors: int = 0
+    unpublished_events: int = 0
+    snapshots: int = 0
+    snapshot_rounds: int = 0
+    last_seq: int = 0
+    reconnects: int = 0
+    disconnects: int = 0
+    connected: bool = False
+    errors: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _Pending:
+    subject: str
+    payload: bytes
+    headers: dict[str, str]
+    events: int
+    sent: float
+
+
+class Publisher:
+    """One thread publishing ``ring``'s records for ``session`` (see the module doc)."""
+
+    def __init__(self, config: Any, ring: Any, session: wire.Session) -> None:
+        from rxfeed.event_books import EventBooks
+
+        self.config = config
+        self.ring = ring
+        self.session = session
+        self.stats = PublisherStats()
+        self.shadow = EventBooks()
+        self._names: dict[int, str] = {}
+        self._pending: dict[int, _Pending] = {}
+        self._next_no = 0
+        self._carry = np.empty(0, dtype=EVENT_DTYPE)
+        self._stop = threading.Event()
+        self._ready = threading.Event()
+        self._failed: BaseException | None = None
+        self._acked = asyncio.Event()
+        self._thread = threading.Thread(target=self._thread_main, name="rxfeed-nats-publisher", daemon=True)
+        self.on_failure: Any = None
+
+    # ---- life cycle (caller's thread) ----
+
+    def start(self, timeout: float) -> None:
+        """Start the thread; return once connected with the stream and bucket
+        in place, or raise ``ConnectionError`` saying why."""
+        self._thread.start()
+        if not self._ready.wait(timeout):
+            self._stop.set()
+            raise ConnectionError(f"no NATS server answered at {','.join(self.config.servers)} within {timeout:g} s")
+        if self._failed is not None:
+            raise ConnectionError(str(self._failed)) from self._failed
+
+    def stop(self, timeout: float) -> None:
+        """Publish what is left in the ring, wait for the acks (up to
+        ``timeout``), write the final snapshots, close the connection."""
+        self._stop.set()
+        self._thread.join(timeout + 10)
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    # ---- the thread ----
+
+    def _thread_main(self) -> None:
+        try:
+            asyncio.run(self._main())
+        except BaseException as exc:  # the loop's end: recorded, reported by the sink
+            self._failed = exc
+            self.stats.errors.append(f"{type(exc).__name__}: {exc}")
+            if self.on_failure:
+                self.on_failure()
+        finally:
+            self._ready.set()
+
+    async def _main(self) -> None:
+        import nats
+
+        cfg = self.config
+        self._acked = asyncio.Event()
+        nc = await nats.connect(servers=list(cfg.servers), connect_timeout=cfg.connect_timeout_s,
+                                max_reconnect_attempts=-1, reconnect_time_wait=0.25, allow_reconnect=True,
+                                disconnected_cb=self._on_disconnect, reconnected_cb=self._on_reconnect,
+                                error_cb=self._on_error, name=f"rxfeed-{self.session.venue}")
+        try:
+            js = nc.jetstream()
+            await self._ensure_stream(js)
+            kv = await js.create_key_value(bucket=cfg.bucket, history=1, replicas=cfg.replicas)
+            await self._forget_previous_session(kv)
+            await kv.put(wire.snapshot_key(self.session.venue, wire.SESSION_KEY), self.session.to_bytes())
+            inbox = nc.new_inbox()
+            await nc.subscribe(inbox + ".*", cb=self._on_ack)
+            self.stats.connected = True
+            self._ready.set()
+            await self._publish_loop(nc, inbox, kv)
+        finally:
+            await nc.close()
+            self.stats.connected = False
+
+    async def _forget_previous_session(self, kv: Any) -> None:
+        """Delete the venue's snapshots of an earlier session: a new session's books start empty."""
+        import nats.js.errors
+
+        try:
+            keys = await kv.keys()
+        except nats.js.errors.NoKeysError:
+            return
+        prefix = self.session.venue + "."
+        await asyncio.gather(*(kv.delete(k) for k in keys if k.startswith(prefix)))
+
+    async def _ensure_stream(self, js: Any) -> None:
+        from nats.js.api import StreamConfig
+
+        cfg = self.config
+        subjects = [f"{self.session.prefix}.{self.session.venue}.>"]
+        sc = StreamConfig(name=cfg.stream, subjects=subjects, num_replicas=cfg.replicas,
+                          max_age=cfg.max_age_s or None, max_bytes=cfg.max_bytes or None,
+                          max_msgs=cfg.max_msgs or None, duplicate_window=cfg.duplicate_window_s)
+        try:
+            info = await js.stream_info(cfg.stream)
+        except Exception:
+            await js.add_stream(sc)
+            return
+        if not set(subjects) <= set(info.config.subjects or []):
+            sc.subjects = sorted(set(info.config.subjects or []) | set(subjects))
+        await js.update_stream(sc)
+
+    async def _publish_loop(self, nc: Any, inbox: str, kv: Any) -> None:
+        cfg = self.config
+        next_snapshot = time.monotonic() + cfg.snapshot_every_s
+        while True:
+            batch = self._next_batch(final=self._stop.is_set())
+            if len(batch):
+                await self._publish(nc, inbox, batch)
+                self.shadow.apply(batch)
+            elif self._stop.is_set() and not self.ring.stats()["waiting"] and not len(self._carry):
+                break
+            else:
+                await asyncio.sleep(0.0005)
+            await self._resend_overdue(nc, inbox)
+            if cfg.snapshot_every_s and time.monotonic() >= next_snapshot:
+                await self._snapshot(kv, cfg.ack_timeout_s)
+                next_snapshot = time.monotonic() + cfg.snapshot_every_s
+        await self._drain(nc, inbox, cfg.close_timeout_s)
+        await self._snapshot(kv, cfg.close_timeout_s)
+        lost = sum(p.events for p in self._pending.values())
+        self.stats.unpublished_events += lost
+        if lost:
+            self.stats.errors.append(f"{len(self._pending)} messages ({lost} events) not acked within "
+                                     f"{cfg.close_timeout_s:g} s of the end")
+
+    def _next_batch(self, final: bool) -> np.ndarray:
+        """The next records to publish: popped, after the carry, cut after the
+        last LAST record (everything when ``final``)."""
+        got = self.ring.pop(self.config.batch_events)
+        batch = np.concatenate([self._carry, got]) if len(self._carry) else got
+        if final or not len(batch):
+            self._carry = batch[:0]
+            return batch
+        ends = np.flatnonzero(batch["flags"] & FLAG_LAST)
+        cut = int(ends[-1]) + 1 if len(ends) else 0
+        self._carry = batch[cut:]
+        if len(self._carry) > 4 * self.config.batch_events:  # no LAST for this long: publish anyway
+            cut, self._carry = len(batch), batch[:0]
+        return batch[:cut]
+
+    def _learn_names(self, batch: np.ndarray) -> None:
+        sym = batch[batch["kind"] == EventKind.SYMBOL]
+        if len(sym):
+            for rec in as_kind(sym, EventKind.SYMBOL):
+                self._names[int(rec["symbol"])] = rec["name"].decode("ascii", "replace").strip(" \0")
+
+    async def _publish(self, nc: Any, inbox: str, batch: np.ndarray) -> None:
+        self._learn_names(batch)
+        s = self.session
+        for kind_class, sym, records in wire.group_by_subject(batch):
+            subj = wire.subject(s.prefix, s.venue, wire.KIND_TOKENS[kind_class],
+                                wire.symbol_token(sym, self._names.get(sym)))
+            n = self._next_no
+            self._next_no += 1
+            headers = {"Nats-Msg-Id": f"{s.session}:{n}", wire.HEADER_SESSION: s.session,
+                       wire.HEADER_EVENTS: str(len(records))}
+            p = _Pending(subj, records.tobytes(), headers, len(records), time.monotonic())
+            self._pending[n] = p
+            await self._send(nc, inbox, n, p)
+            self.stats.published_messages += 1
+            self.stats.published_events += len(records)
+            if len(self._pending) >= self.config.ack_window:
+                await self._wait_acks(self.config.ack_window // 2, self.config.ack_timeout_s)
+                await self._resend_overdue(nc, inbox)
+
+    async def _send(self, nc: Any, inbox: str, n: int, p: _Pending) -> None:
+        p.sent = time.monotonic()
+        try:
+            await nc.publish(p.subject, p.payload, reply=f"{inbox}.{n}", headers=p.headers)
+        except Exception as exc:  # disconnected with a full reconnect buffer: re-sent later
+            p.sent = 0.0
+            self._note(f"publish: {type(exc).__name__}: {exc}")
+
+    async def _on_ack(self, msg: Any) -> None:
+        n = int(msg.subject.rsplit(".", 1)[1])
+        try:
+            ack = json.loads(msg.data)
+        except ValueError:
+            ack = {"error": {"description": f"unreadable ack {msg.data[:80]!r}"}}
+        p = self._pending.get(n)
+        if p is None:
+            return  # the ack of a message re-sent and acked already
+        if "error" in ack:
+            self.stats.publish_errors += 1
+            self._note(f"JetStream refused {p.subject}: {ack['error'].get('description', ack['error'])}")
+            self.stats.unpublished_events += p.events
+        else:
+            self.stats.acked_messages += 1
+            self.stats.acked_events += p.events
+            self.stats.duplicates += bool(ack.get("duplicate"))
+            self.stats.last_seq = max(self.stats.last_seq, int(ack.get("seq", 0)))
+        del self._pending[n]
+        self._acked.set()
+
+    async def _wait_acks(self, at_most: int, timeout: float) -> bool:
+        """Wait until at most ``at_most`` messages are un-acked; False on timeout."""
+        deadline = time.monotonic() + timeout
+        while len(self._pending) > at_most:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            self._acked.clear()
+            try:
+                await asyncio.wait_for(self._acked.wait(), min(left, 0.25))
+            except asyncio.TimeoutError:
+                pass
+        return True
+
+    async def _resend_overdue(self, nc: Any, inbox: str) -> None:
+        if not self._pending or not nc.is_connected:
+            return
+        limit = time.monotonic() - self.config.ack_timeout_s
+        for n, p in list(self._pending.items()):
+            if p.sent <= limit:
+                self.stats.resent_messages += 1
+                await self._send(nc, inbox, n, p)
+
+    async def _drain(self, nc: Any, inbox: str, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while self._pending and time.monotonic() < deadline:
+            await self._wait_acks(0, min(self.config.ack_timeout_s, max(0.0, deadline - time.monotonic())))
+            await self._resend_overdue(nc, inbox)
+
+    async def _snapshot(self, kv: Any, timeout: float) -> None:
+        """Every changed symbol's book, stamped with the last acked sequence
+        (only once every published message is acked: then it includes them all)."""
+        if not await self._wait_acks(0, timeout):
+            return  # not stamped exactly: the changed books stay changed for the next round
+        changed = self.shadow.take_changed()
+        puts = []
+        for venue_id, sym in zip(changed["venue"].tolist(), changed["symbol"].tolist()):
+            data = wire.encode_snapshot(venue_id, sym, self.stats.last_seq, self.session.session,
+                                        self.shadow.snapshot(venue_id, sym))
+            key = wire.snapshot_key(self.session.venue, wire.symbol_token(sym, self._names.get(sym)))
+            puts.append(kv.put(key, data))
+            if len(puts) >= 256:
+                await asyncio.gather(*puts)
+                puts = []
+        if puts:
+            await asyncio.gather(*puts)
+        self.stats.snapshots += len(changed)
+        self.stats.snapshot_rounds += 1
+
+    # ---- connection events ----
+
+    def _note(self, text: str) -> None:
+        if len(self.stats.errors) < 100:
+            self.stats.errors.append(text)
+
+    async def _on_disconnect(self) -> None:
+        self.stats.disconnects += 1
+
+    async def _on_reconnect(self) -> None:
+        self.stats.reconnects += 1
+        for p in self._pending.values():
+            p.sent = 0.0  # re-sent on the next round
+
+    async def _on_error(self, exc: Exception) -> None:
+        self._note(f"nats: {type(exc).__name__}: {exc}")

@@ -1,0 +1,318 @@
+"""Consumers on any host: books rebuilt from a JetStream stream, and async
+iterators of trades and BBOs (``rxfeed.remote``).
+
+:class:`Books` reads the publisher's session record, loads the latest
+snapshot of each symbol it follows (checked: format, venue, symbol,
+session), then reads the stream from the oldest stamp + 1 with one pull
+consumer filtered on those symbols' ``book``/``symbol``/``status`` subjects.
+A message at or below its symbol's stamp is already in the snapshot and is
+skipped; every later one is checked whole (records, session, count) before
+any record of it is applied, so a malformed message is rejected, counted
+and reported, and the books stay untouched. The consumer is recreated from
+the last applied sequence + 1 when the server loses it (a node restart), so
+nothing is applied twice or skipped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from rxfeed.events import EventError, EventKind, KIND_DTYPES
+
+from . import wire
+
+BOOK_KINDS = ("book", "symbol", "status")
+
+
+@dataclass
+class RemoteStats:
+    """What a consumer did."""
+
+    snapshots_loaded: int = 0
+    snapshots_rejected: int = 0
+    messages_applied: int = 0
+    events_applied: int = 0
+    messages_skipped: int = 0     # at or below their symbol's snapshot stamp
+    messages_rejected: int = 0    # malformed or of another session: books untouched
+    consumer_restarts: int = 0
+    last_seq: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+def _parse_servers(servers: str | Iterable[str]) -> list[str]:
+    items = [servers] if isinstance(servers, str) else list(servers)
+    return [u.strip() for item in items for u in item.split(",") if u.strip()]
+
+
+class _StreamReader:
+    """One pull consumer on ``subjects`` from a sequence, recreated from the
+    last sequence handed out when the server loses it."""
+
+    def __init__(self, js: Any, stream: str, subjects: list[str], start_seq: int, stats: RemoteStats,
+                 start_time_ns: int = 0) -> None:
+        self.js, self.stream, self.subjects, self.stats = js, stream, subjects, stats
+        self.next_seq = max(1, start_seq)
+        self.start_time_ns = start_time_ns
+        self.sub: Any = None
+
+    async def _open(self) -> None:
+        from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+
+        if self.start_time_ns and self.next_seq <= 1:
+            from datetime import datetime, timezone
+
+            start = datetime.fromtimestamp(self.start_time_ns / 1e9, tz=timezone.utc).isoformat()
+            policy = dict(deliver_policy=DeliverPolicy.BY_START_TIME, opt_start_time=start)
+        else:
+            policy = dict(deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=self.next_seq)
+        cfg = ConsumerConfig(filter_subjects=self.subjects, ack_policy=AckPolicy.NONE, inactive_threshold=60.0,
+                             mem_storage=True, num_replicas=1, **policy)
+        self.sub = await self.js.pull_subscribe(self.subjects[0], stream=self.stream, config=cfg)
+
+    async def fetch(self, batch: int, timeout: float) -> list[Any]:
+        """Up to ``batch`` messages in stream order ([] when none came within ``timeout``)."""
+        import nats.errors
+        import nats.js.errors
+
+        if self.sub is None:
+            await self._open()
+        try:
+            msgs = await self.sub.fetch(batch, timeout=timeout)
+        except nats.errors.TimeoutError:
+            return []
+        except (nats.js.errors.Error, nats.errors.Error) as exc:
+            self.stats.consumer_restarts += 1
+            self.stats.errors.append(f"consumer lost ({type(exc).__name__}: {exc}); reopened at {self.next_seq}")
+            self.sub = None
+            await asyncio.sleep(0.2)
+            return []
+        out = []
+        for m in msgs:
+            seq = m.metadata.sequence.stream
+            if seq < self.next_seq:
+                continue  # delivered again after a restart: handed out already
+            self.next_seq = seq + 1
+            out.append(m)
+        return out
+
+    async def close(self) -> None:
+        if self.sub is not None:
+            try:
+                await self.sub.unsubscribe()
+            except Exception:
+                pass
+
+
+class Books:
+    """A venue's books rebuilt on this host from a JetStream stream and kept live.
+
+    ``async with Books("nats://h:4222", "itch50", symbols=["AAPL"]) as books:``
+    then ``await books.catch_up()`` and ``books.depth("AAPL")``.
+
+    :param servers: NATS URLs (a list, or one comma-separated string).
+    :param venue: the publisher's venue token.
+    :param symbols: names to follow (None: every symbol).
+    """
+
+    def __init__(self, servers: str | Iterable[str], venue: str, symbols: Iterable[str] | None = None, *,
+                 stream: str = "RXFEED", prefix: str = "rxfeed", bucket: str = "rxfeed-books") -> None:
+        from rxfeed.event_books import EventBooks
+
+        self.servers = _parse_servers(servers)
+        self.venue, self.stream, self.prefix, self.bucket = venue, stream, prefix, bucket
+        self.symbols = None if symbols is None else [wire.token(s) for s in symbols]
+        self.books = EventBooks()
+        self.stats = RemoteStats()
+        self.session: wire.Session | None = None
+        self._stamps: dict[str, int] = {}
+        self._ids: dict[str, int] = {}
+        self._nc: Any = None
+        self._reader: _StreamReader | None = None
+        self._task: asyncio.Task | None = None
+
+    async def __aenter__(self) -> Books:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.close()
+
+    async def start(self) -> None:
+        """Connect, load the snapshots, open the stream reader (no records applied yet)."""
+        import nats
+
+        self._nc = await nats.connect(servers=self.servers, max_reconnect_attempts=-1, reconnect_time_wait=0.25)
+        js = self._nc.jetstream()
+        kv = await js.key_value(self.bucket)
+        entry = await kv.get(wire.snapshot_key(self.venue, wire.SESSION_KEY))
+        self.session = wire.session_record(entry.value)
+        if (self.session.stream, self.session.prefix) != (self.stream, self.prefix):
+            self.stream, self.prefix = self.session.stream, self.session.prefix
+        await self._load_snapshots(kv)
+        start = min(self._stamps.values()) + 1 if self._start_after_snapshots() else 1
+        self._reader = _StreamReader(js, self.stream, self._subjects(), start, self.stats,
+                                     start_time_ns=self.session.started_ns if start == 1 else 0)
+
+    def _start_after_snapshots(self) -> bool:
+        """Whether reading from the oldest stamp + 1 misses nothing: every snapshot
+        was sound and (following chosen symbols) each of them has one. A symbol
+        with no snapshot changed only after the publisher's last snapshot round,
+        so after every stamp; otherwise read from the session's start."""
+        if not self._stamps or self.stats.snapshots_rejected:
+            return False
+        return self.symbols is None or all(s in self._stamps for s in self.symbols)
+
+    def _subjects(self) -> list[str]:
+        tokens = self.symbols or [">"]
+        return [wire.subject(self.prefix, self.venue, kind, t) for kind in BOOK_KINDS for t in tokens]
+
+    async def _load_snapshots(self, kv: Any) -> None:
+        import nats.js.errors
+
+        if self.symbols is None:
+            try:
+                keys = await kv.keys()
+            except nats.js.errors.NoKeysError:
+                keys = []
+            tokens = [k.split(".", 1)[1] for k in keys if k.startswith(self.venue + ".")
+                      and not k.endswith("." + wire.SESSION_KEY)]
+        else:
+            tokens = list(self.symbols)
+        for tok in tokens:
+            try:
+                entry = await kv.get(wire.snapshot_key(self.venue, tok))
+            except nats.js.errors.KeyNotFoundError:
+                continue
+            self._load_one(tok, entry.value)
+
+    def _load_one(self, tok: str, data: bytes) -> None:
+        assert self.session is not None
+        try:
+            snap = wire.decode_snapshot(data, self.session.venue_id, None, self.session.session)
+            self.books.load_snapshot(snap.venue_id, snap.symbol_id, snap.events)
+        except EventError as exc:
+            self.stats.snapshots_rejected += 1
+            self.stats.errors.append(f"snapshot {self.venue}.{tok} rejected: {exc}")
+            return
+        self._stamps[tok] = snap.stream_seq
+        self._ids[tok] = snap.symbol_id
+        self.stats.snapshots_loaded += 1
+
+    def apply_message(self, seq: int, subject: str, data: bytes, headers: dict[str, str] | None) -> bool:
+        """Apply one stream message (checked whole first); False when skipped or rejected."""
+        assert self.session is not None
+        tok = subject.rsplit(".", 1)[-1]
+        if seq <= self._stamps.get(tok, 0):
+            self.stats.messages_skipped += 1
+            return False
+        try:
+            events = wire.decode_message(data, headers, self.session.session)
+            if ((events["venue"] != self.session.venue_id)).any():
+                raise EventError("records of another venue")
+            self.books.apply(events)
+        except EventError as exc:
+            self.stats.messages_rejected += 1
+            if len(self.stats.errors) < 100:
+                self.stats.errors.append(f"message {seq} on {subject} rejected: {exc}")
+            return False
+        self.stats.messages_applied += 1
+        self.stats.events_applied += len(events)
+        self.stats.last_seq = seq
+        return True
+
+    async def poll(self, batch: int = 1024, timeout: float = 0.5) -> int:
+        """Apply what the stream has next (up to ``batch`` messages); how many were read."""
+        assert self._reader is not None, "start() first"
+        msgs = await self._reader.fetch(batch, timeout)
+        for m in msgs:
+            self.apply_message(m.metadata.sequence.stream, m.subject, m.data, m.headers)
+        return len(msgs)
+
+    async def catch_up(self, idle_s: float = 1.0, timeout: float = 300.0) -> int:
+        """Apply until the stream has had nothing new for ``idle_s``; the last sequence applied."""
+        deadline = time.monotonic() + timeout
+        quiet_since = time.monotonic()
+        while time.monotonic() < deadline:
+            if await self.poll(timeout=min(0.25, idle_s)):
+                quiet_since = time.monotonic()
+            elif time.monotonic() - quiet_since >= idle_s:
+                break
+        return self.stats.last_seq
+
+    async def run(self) -> None:
+        """Keep the books live until cancelled."""
+        while True:
+            await self.poll()
+
+    async def close(self) -> None:
+        if self._reader is not None:
+            await self._reader.close()
+        if self._nc is not None:
+            await self._nc.close()
+
+    # ---- reading the books ----
+
+    def symbol_ids(self) -> dict[str, int]:
+        """Names (tokens) -> symbol ids known to the books."""
+        vid = self.session.venue_id if self.session else 0
+        return {wire.token(name): sym for (v, sym), name in self.books.symbols().items() if v == vid}
+
+    def _id(self, symbol: str) -> tuple[int, int]:
+        assert self.session is not None
+        ids = self.symbol_ids()
+        tok = wire.token(symbol)
+        if tok not in ids:
+            raise KeyError(f"{symbol!r}: no such symbol in venue {self.venue!r} (known: {len(ids)})")
+        return self.session.venue_id, ids[tok]
+
+    def depth(self, symbol: str, n: int | None = None) -> dict[str, list[tuple[int, int, int]]]:
+        """{"bids": [(price, qty, orders)...], "asks": [...]} best first."""
+        return self.books.depth(*self._id(symbol), n)
+
+    def bbo(self, symbol: str) -> tuple[int, int, int, int]:
+        return self.books.bbo(*self._id(symbol))
+
+    def queue(self, symbol: str, side: str, price: int) -> list[tuple[int, int]]:
+        return self.books.queue(*self._id(symbol), side, price)
+
+
+async def events(servers: str | Iterable[str], venue: str, kinds: Iterable[str] = ("trade", "bbo"),
+                 symbols: Iterable[str] | None = None, *, from_start: bool = False,
+                 stream: str | None = None, prefix: str = "rxfeed", bucket: str = "rxfeed-books",
+                 stats: RemoteStats | None = None) -> AsyncIterator[tuple[str, str, np.ndarray]]:
+    """``(symbol, kind, records)`` per published message, live (``from_start``:
+    from the session's first message), records viewed with their kind's
+    fields (rxfeed.events.KIND_DTYPES). Malformed messages are skipped and counted in ``stats``."""
+    import nats
+
+    stats = stats if stats is not None else RemoteStats()
+    nc = await nats.connect(servers=_parse_servers(servers), max_reconnect_attempts=-1, reconnect_time_wait=0.25)
+    try:
+        js = nc.jetstream()
+        kv = await js.key_value(bucket)
+        session = wire.session_record((await kv.get(wire.snapshot_key(venue, wire.SESSION_KEY))).value)
+        tokens = [wire.token(s) for s in symbols] if symbols is not None else [">"]
+        subjects = [wire.subject(session.prefix, venue, k, t) for k in kinds for t in tokens]
+        info = await js.stream_info(stream or session.stream)
+        start = 1 if from_start else info.state.last_seq + 1
+        reader = _StreamReader(js, stream or session.stream, subjects, start, stats,
+                               start_time_ns=session.started_ns if from_start else 0)
+        while True:
+            for m in await reader.fetch(256, 1.0):
+                try:
+                    recs = wire.decode_message(m.data, m.headers, session.session)
+                except EventError as exc:
+                    stats.messages_rejected += 1
+                    stats.errors.append(f"message {m.metadata.sequence.stream} on {m.subject} rejected: {exc}")
+                    continue
+                _, _, kind, sym = m.subject.split(".", 3)
+                stats.last_seq = m.metadata.sequence.stream
+                yield sym, kind, recs.view(KIND_DTYPES[EventKind(int(recs["kind"][0]))]) if len(recs) else recs
+    finally:
+        await nc.close()

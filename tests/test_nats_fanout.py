@@ -1,0 +1,238 @@
+"""Fan-out through NATS JetStream (issue 14), on real nats-server processes:
+a generated day published by the handler's books is rebuilt exactly by
+consumers in other processes (from the start, or started halfway from a
+snapshot), survives a cluster node killed and restarted mid-run, reports a
+full ring instead of hiding it, and rejects malformed messages and snapshots
+of another session without touching the books."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from rxfeed import Pipeline
+from rxfeed.events import EventKind, LossReason, as_kind, make_events
+from rxfeed.remote import Books
+from rxfeed.sinks.nats_js import NatsJsConfig, NatsJsSink
+from rxfeed.sinks.nats_js import wire
+from rxfeed.tools.market_generator import generate_market
+
+from .nats_fixtures import nats_cluster, nats_server  # noqa: F401  (fixtures)
+
+CLI = [sys.executable, "-m", "rxfeed.tools.cli"]
+DAY_MESSAGES = 1_000_000
+
+
+@pytest.fixture(scope="module")
+def market_day(tmp_path_factory):
+    path = tmp_path_factory.mktemp("fanout") / "day.pcap"
+    generate_market(path, DAY_MESSAGES, symbols=200, seed=5)
+    return path
+
+
+@pytest.fixture(scope="module")
+def small_day(tmp_path_factory):
+    path = tmp_path_factory.mktemp("fanout") / "small.pcap"
+    generate_market(path, 60_000, symbols=20, seed=9)
+    return path
+
+
+def handler_books_report(books) -> dict:
+    """The handler's final books as ``rxfeed subscribe --books --json`` prints them."""
+    out = {}
+    for name in sorted(books.symbols()):
+        d = books[name].depth(n=1_000_000)
+        out[wire.token(name)] = {"bids": [list(x) for x in d["bids"]], "asks": [list(x) for x in d["asks"]]}
+    return out
+
+
+class Handler:
+    """A replay publishing through the JetStream sink, in a thread."""
+
+    def __init__(self, path, servers, **opts):
+        self.pipe = Pipeline("pcap_replay", "itch50", backend_config={"path": str(path)})
+        self.sink = NatsJsSink(NatsJsConfig(servers=tuple(servers), **opts))
+        self.books = self.sink.attach(self.pipe.decoder)
+        self.summary = None
+        self.thread = threading.Thread(target=self._run)
+
+    def _run(self):
+        self.summary = self.pipe.run()
+
+    def start(self):
+        self.thread.start()
+        return self
+
+    def finish(self):
+        self.thread.join(600)
+        self.sink.close()
+        return self.summary
+
+    def published(self) -> int:
+        return self.sink.stats().get("acked_events", 0)
+
+
+def consumer(url, *extra):
+    return subprocess.Popen([*CLI, "subscribe", url, "--books", "--json", "--idle-exit", "3", *extra],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def consumer_report(proc, timeout=600):
+    out, err = proc.communicate(timeout=timeout)
+    assert proc.returncode == 0, err[-2000:]
+    return json.loads(out)
+
+
+def assert_same_books(report, expected):
+    assert report["stats"]["messages_rejected"] == 0, report["stats"]["errors"]
+    got = report["books"]
+    assert set(got) == set(expected)
+    for name in expected:
+        assert got[name] == expected[name], name
+
+
+def test_a_published_day_is_rebuilt_exactly_by_two_other_processes(nats_server, market_day):
+    url = nats_server.url
+    handler = Handler(market_day, [url], wait_when_full=True, ring_events=1 << 16, snapshot_every_s=0.5)
+    consumers = [consumer(url), consumer(url)]
+    handler.start()
+    summary = handler.finish()
+    stats = handler.sink.stats()
+    assert summary.error is None and summary.messages == DAY_MESSAGES
+    assert stats["ring"]["dropped"] == 0 and stats["unpublished_events"] == 0 and stats["publish_errors"] == 0
+    assert stats["acked_events"] == stats["published_events"] == stats["ring"]["queued"]
+    expected = handler_books_report(handler.books)
+    assert len(expected) == 200
+    for proc in consumers:
+        assert_same_books(consumer_report(proc), expected)
+
+
+def test_a_consumer_started_halfway_takes_the_snapshot_then_the_deltas(nats_server, small_day):
+    url = nats_server.url
+    handler = Handler(small_day, [url], wait_when_full=True, ring_events=1 << 10, batch_events=256,
+                      snapshot_every_s=0.05)
+    handler.start()
+    total = None
+    deadline = time.monotonic() + 120
+    while handler.published() < 30_000 and time.monotonic() < deadline:
+        time.sleep(0.005)
+    late = consumer(url)
+    handler.finish()
+    total = handler.sink.stats()["acked_events"]
+    report = consumer_report(late)
+    assert_same_books(report, handler_books_report(handler.books))
+    st = report["stats"]
+    assert st["snapshots_loaded"] > 0, "it started from snapshots"
+    assert st["events_applied"] < total, "and applied only the deltas after them"
+
+
+def test_a_node_killed_and_restarted_mid_run_loses_nothing(nats_cluster, small_day):
+    urls = [n.url for n in nats_cluster]
+    handler = Handler(small_day, urls, replicas=3, wait_when_full=True, ring_events=1 << 10, batch_events=256,
+                      snapshot_every_s=0.1, ack_timeout_s=1.0)
+    early = consumer(",".join(urls))
+    handler.start()
+    while handler.published() < 20_000:
+        time.sleep(0.005)
+    victim = nats_cluster[0]
+    victim.stop(kill=True)
+    time.sleep(1.0)
+    victim.start()
+    victim.wait_ready()
+    handler.finish()
+    stats = handler.sink.stats()
+    assert stats["unpublished_events"] == 0 and stats["acked_events"] == stats["published_events"]
+    expected = handler_books_report(handler.books)
+    assert_same_books(consumer_report(early), expected)
+    assert_same_books(consumer_report(consumer(",".join(urls))), expected)
+
+
+def test_a_full_ring_is_counted_and_published_as_a_loss_and_the_handler_is_unaffected(nats_server, small_day):
+    handler = Handler(small_day, [nats_server.url], ring_events=1 << 8, batch_events=64)
+    handler.start()
+    summary = handler.finish()
+    stats = handler.sink.stats()
+    ring = stats["ring"]
+    assert ring["dropped"] > 0 and ring["loss_events"] > 0
+    reference = Pipeline("pcap_replay", "itch50", backend_config={"path": str(small_day)})
+    ref_books = reference.decoder.make_books()
+    reference.run()
+    assert handler.books.counters() == ref_books.counters()
+    assert handler_books_report(handler.books) == handler_books_report(ref_books)
+    assert summary.messages == 60_000
+
+    async def losses():
+        import nats
+
+        nc = await nats.connect(nats_server.url)
+        js = nc.jetstream()
+        sub = await js.pull_subscribe(f"rxfeed.itch50.loss.>", stream="RXFEED")
+        msgs = await sub.fetch(10_000, timeout=2)
+        await nc.close()
+        return np.concatenate([np.frombuffer(m.data, dtype=make_events(EventKind.LOSS).dtype) for m in msgs])
+
+    loss = as_kind(asyncio.run(losses()), EventKind.LOSS)
+    assert (loss["reason"] == LossReason.RING).all() and int(loss["count"].sum()) == ring["dropped"]
+
+
+def test_malformed_messages_and_foreign_snapshots_are_rejected_and_books_untouched(nats_server, small_day):
+    url = nats_server.url
+    handler = Handler(small_day, [url], wait_when_full=True)
+    handler.start()
+    handler.finish()
+    expected = handler_books_report(handler.books)
+    session = handler.sink.session.session
+    name = sorted(expected)[0]
+
+    async def inject():
+        import nats
+
+        nc = await nats.connect(url)
+        js = nc.jetstream()
+        good = make_events(EventKind.ORDER_DELETE, 1, venue=1, symbol=1, order_id=1).tobytes()
+        bad_version = bytearray(good)
+        bad_version[0] = 9
+        subject = f"rxfeed.itch50.book.{name}"
+        await js.publish(subject, good[:50], headers={wire.HEADER_SESSION: session})          # partial record
+        await js.publish(subject, bytes(bad_version), headers={wire.HEADER_SESSION: session})  # unknown version
+        await js.publish(subject, good, headers={wire.HEADER_SESSION: "another-session"})      # other session
+        await js.publish(subject, good * 2, headers={wire.HEADER_SESSION: session, wire.HEADER_EVENTS: "3"})
+        kv = await js.key_value("rxfeed-books")
+        entry = await kv.get(f"itch50.{name}")
+        snap = wire.decode_snapshot(entry.value, 1, None, session)
+        foreign = wire.encode_snapshot(1, snap.symbol_id, snap.stream_seq, "yesterday", snap.events)
+        await kv.put(f"itch50.{name}", foreign)
+        await nc.close()
+
+    asyncio.run(inject())
+    report = consumer_report(consumer(url))
+    st = report["stats"]
+    assert st["messages_rejected"] == 4 and st["snapshots_rejected"] == 1
+    assert any("another-session" in e for e in st["errors"]) and any("version" in e for e in st["errors"])
+    report["stats"]["messages_rejected"] = 0
+    assert_same_books(report, expected)
+
+
+def test_the_python_api_follows_chosen_symbols(nats_server, small_day):
+    handler = Handler(small_day, [nats_server.url], wait_when_full=True)
+    handler.start()
+    handler.finish()
+    names = sorted(handler.books.symbols())[:2]
+
+    async def follow():
+        async with Books(nats_server.url, "itch50", symbols=names) as books:
+            await books.catch_up(idle_s=1.0)
+            return {n: books.depth(n) for n in names}, books.stats
+
+    depth, stats = asyncio.run(follow())
+    for n in names:
+        d = handler.books[n].depth(n=1_000_000)
+        assert depth[n] == {"bids": [tuple(x) for x in d["bids"]], "asks": [tuple(x) for x in d["asks"]]}
+    assert stats.messages_rejected == 0 and stats.snapshots_loaded == 2
