@@ -794,13 +794,16 @@ def listen(backend: str, decoder: str | None, options: tuple[str, ...], config_f
 @click.option("--bbo", is_flag=True, help="print BBO changes as JSON lines")
 @click.option("--from-start", is_flag=True, help="trades/BBO: from the session's first message (default: new ones)")
 @click.option("--bucket", default="rxfeed-books", show_default=True, help="key-value bucket of the snapshots")
-@click.option("--idle-exit", type=float, default=0.0, help="--books: stop after this many seconds without news")
+@click.option("--idle-exit", type=float, default=0.0,
+              help="--books: stop once caught up and this many seconds passed without news")
+@click.option("--until-end", is_flag=True, help="--books: stop once the publisher's session ended and all of it is applied")
 @click.option("--seconds", type=float, help="stop after this many seconds")
 @click.option("--count", type=click.IntRange(min=1), help="trades/BBO: stop after this many records")
 @click.option("--depth", type=click.IntRange(min=1), help="--books: levels per side to print (default: all)")
 @click.option("--json", "as_json", is_flag=True, help="--books: the final books as JSON")
 def subscribe(servers: str, venue: str | None, symbols: str | None, books: bool, trades: bool, bbo: bool,
-              from_start: bool, bucket: str, idle_exit: float, seconds: float | None, count: int | None,
+              from_start: bool, bucket: str, idle_exit: float, until_end: bool, seconds: float | None,
+              count: int | None,
               depth: int | None, as_json: bool) -> None:
     """Follow a venue published to NATS JetStream (replay/listen --publish nats://...)
     from any host: --books rebuilds its books exactly; --trades/--bbo stream events."""
@@ -818,7 +821,8 @@ def subscribe(servers: str, venue: str | None, symbols: str | None, books: bool,
     try:
         venue = venue or asyncio.run(sub.discover_venue(urls, bucket))
         if books:
-            code = asyncio.run(sub.follow_books(urls, venue, wanted, bucket, idle_exit, seconds, depth, as_json))
+            code = asyncio.run(sub.follow_books(urls, venue, wanted, bucket, idle_exit, until_end, seconds, depth,
+                                                as_json))
         else:
             kinds = [k for k, on in (("trade", trades), ("bbo", bbo)) if on]
             code = asyncio.run(sub.follow_events(urls, venue, kinds, wanted, bucket, from_start, seconds, count))

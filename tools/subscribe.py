@@ -18,16 +18,28 @@ async def discover_venue(servers: list[str], bucket: str) -> str:
 
     from rxfeed.sinks.nats_js import wire
 
-    nc = await nats.connect(servers=servers, connect_timeout=5, max_reconnect_attempts=3)
-    try:
+    async def keys() -> list[str]:
         kv = await nc.jetstream().key_value(bucket)
         try:
-            keys = await kv.keys()
+            return list(await kv.keys())
         except nats.js.errors.NoKeysError:
-            keys = []
+            return []
+
+    async def venues() -> list[str]:
+        """The venues of the bucket, asked again for a few seconds while there is none (a replica catching up)."""
+        deadline = time.monotonic() + 5.0
+        while True:
+            found = sorted(k[: -len(wire.SESSION_KEY) - 1] for k in await wire.retrying(keys, 30.0)
+                           if k.endswith("." + wire.SESSION_KEY))
+            if found or time.monotonic() >= deadline:
+                return found
+            await asyncio.sleep(0.25)
+
+    nc = await nats.connect(servers=servers, connect_timeout=5, max_reconnect_attempts=3)
+    try:
+        venues = await venues()
     finally:
         await nc.close()
-    venues = sorted(k[: -len(wire.SESSION_KEY) - 1] for k in keys if k.endswith("." + wire.SESSION_KEY))
     if len(venues) != 1:
         raise ValueError(f"bucket {bucket!r} has {'no venue' if not venues else 'venues ' + ', '.join(venues)}: "
                          "name one with --venue")
@@ -50,20 +62,18 @@ def _stats(stats: RemoteStats) -> dict[str, Any]:
 
 
 async def follow_books(servers: list[str], venue: str, symbols: list[str] | None, bucket: str, idle_exit: float,
-                       seconds: float | None, depth: int | None, as_json: bool) -> int:
-    """Rebuild the books, keep them live; print them at the end (``idle_exit``
-    seconds without news, ``seconds`` elapsed, or Ctrl-C)."""
-    t0 = time.monotonic()
+                       until_end: bool, seconds: float | None, depth: int | None, as_json: bool) -> int:
+    """Rebuild the books, keep them live; print them at the end: caught up
+    and ``idle_exit`` seconds without news, the session ended and applied
+    whole (``until_end``), ``seconds`` elapsed, or Ctrl-C."""
     async with Books(servers, venue, symbols, bucket=bucket) as books:
         loaded = time.monotonic()
-        quiet_since = time.monotonic()
         try:
-            while seconds is None or time.monotonic() - t0 < seconds:
-                if await books.poll(timeout=0.25):
-                    quiet_since = time.monotonic()
-                elif idle_exit and time.monotonic() - quiet_since >= idle_exit:
-                    break
-        except (KeyboardInterrupt, asyncio.CancelledError):
+            if idle_exit or until_end:
+                await asyncio.wait_for(books.catch_up(idle_exit, timeout=1e9, until_end=until_end), seconds)
+            else:
+                await asyncio.wait_for(books.run(), seconds)
+        except (KeyboardInterrupt, asyncio.CancelledError, asyncio.TimeoutError):
             pass
         report = {"venue": venue, "last_seq": books.stats.last_seq, "stats": _stats(books.stats),
                   "seconds": round(time.monotonic() - loaded, 3), "books": _book_report(books, depth)}
@@ -77,7 +87,9 @@ async def follow_books(servers: list[str], venue: str, symbols: list[str] | None
         print(f"applied {books.stats.events_applied:,} events in {books.stats.messages_applied:,} messages "
               f"up to stream sequence {books.stats.last_seq}; snapshots {books.stats.snapshots_loaded}, "
               f"rejected {books.stats.messages_rejected}", file=sys.stderr)
-    return 1 if books.stats.messages_rejected or books.stats.snapshots_rejected else 0
+        for err in report["stats"]["errors"]:
+            print(f"rxfeed: warning: {err}", file=sys.stderr)
+    return 0
 
 
 async def follow_events(servers: list[str], venue: str, kinds: list[str], symbols: list[str] | None, bucket: str,

@@ -17,6 +17,7 @@ stream sequence, which they include exactly.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import threading
 import time
@@ -58,6 +59,9 @@ class _Pending:
     headers: dict[str, str]
     events: int
     sent: float
+    retries: int = 0
+    first_refused: float = 0.0
+    in_flight: bool = False
 
 
 class Publisher:
@@ -74,6 +78,9 @@ class Publisher:
         self._names: dict[int, str] = {}
         self._pending: dict[int, _Pending] = {}
         self._next_no = 0
+        self._base_seq = 0       # the stream's last sequence when the session began
+        self._broken = False     # something needs re-sending (see _repair)
+        self._next_repair = 0.0  # not before (a leader election takes a while: no busy re-sending)
         self._carry = np.empty(0, dtype=EVENT_DTYPE)
         self._stop = threading.Event()
         self._ready = threading.Event()
@@ -128,10 +135,8 @@ class Publisher:
                                 error_cb=self._on_error, name=f"rxfeed-{self.session.venue}")
         try:
             js = nc.jetstream()
-            await self._ensure_stream(js)
-            kv = await js.create_key_value(bucket=cfg.bucket, history=1, replicas=cfg.replicas)
-            await self._forget_previous_session(kv)
-            await kv.put(wire.snapshot_key(self.session.venue, wire.SESSION_KEY), self.session.to_bytes())
+            kv = await wire.retrying(lambda: self._set_up(js), cfg.ready_timeout_s)
+            self._base_seq = (await wire.retrying(lambda: js.stream_info(self.session.stream), cfg.ready_timeout_s)).state.last_seq
             inbox = nc.new_inbox()
             await nc.subscribe(inbox + ".*", cb=self._on_ack)
             self.stats.connected = True
@@ -140,6 +145,15 @@ class Publisher:
         finally:
             await nc.close()
             self.stats.connected = False
+
+    async def _set_up(self, js: Any) -> Any:
+        """The stream and the bucket in place, the session record written; the bucket."""
+        cfg = self.config
+        await self._ensure_stream(js)
+        kv = await js.create_key_value(bucket=cfg.bucket, history=1, replicas=cfg.replicas)
+        await self._forget_previous_session(kv)
+        await kv.put(wire.snapshot_key(self.session.venue, wire.SESSION_KEY), self.session.to_bytes())
+        return kv
 
     async def _forget_previous_session(self, kv: Any) -> None:
         """Delete the venue's snapshots of an earlier session: a new session's books start empty."""
@@ -153,16 +167,17 @@ class Publisher:
         await asyncio.gather(*(kv.delete(k) for k in keys if k.startswith(prefix)))
 
     async def _ensure_stream(self, js: Any) -> None:
+        import nats.js.errors
         from nats.js.api import StreamConfig
 
         cfg = self.config
         subjects = [f"{self.session.prefix}.{self.session.venue}.>"]
-        sc = StreamConfig(name=cfg.stream, subjects=subjects, num_replicas=cfg.replicas,
+        sc = StreamConfig(name=self.session.stream, subjects=subjects, num_replicas=cfg.replicas,
                           max_age=cfg.max_age_s or None, max_bytes=cfg.max_bytes or None,
                           max_msgs=cfg.max_msgs or None, duplicate_window=cfg.duplicate_window_s)
         try:
-            info = await js.stream_info(cfg.stream)
-        except Exception:
+            info = await js.stream_info(self.session.stream)
+        except nats.js.errors.NotFoundError:
             await js.add_stream(sc)
             return
         if not set(subjects) <= set(info.config.subjects or []):
@@ -181,12 +196,15 @@ class Publisher:
                 break
             else:
                 await asyncio.sleep(0.0005)
-            await self._resend_overdue(nc, inbox)
+            await self._repair(nc, inbox)
             if cfg.snapshot_every_s and time.monotonic() >= next_snapshot:
                 await self._snapshot(kv, cfg.ack_timeout_s)
                 next_snapshot = time.monotonic() + cfg.snapshot_every_s
         await self._drain(nc, inbox, cfg.close_timeout_s)
         await self._snapshot(kv, cfg.close_timeout_s)
+        ended = dataclasses.replace(self.session, ended_seq=max(1, self.stats.last_seq))
+        await wire.retrying(lambda: kv.put(wire.snapshot_key(ended.venue, wire.SESSION_KEY), ended.to_bytes()),
+                            cfg.ready_timeout_s)
         lost = sum(p.events for p in self._pending.values())
         self.stats.unpublished_events += lost
         if lost:
@@ -215,6 +233,9 @@ class Publisher:
                 self._names[int(rec["symbol"])] = rec["name"].decode("ascii", "replace").strip(" \0")
 
     async def _publish(self, nc: Any, inbox: str, batch: np.ndarray) -> None:
+        """One message per subject; message n expects the stream to end at
+        ``base + n`` (it is the stream's only writer): a message stored out of
+        order is refused by the server instead."""
         self._learn_names(batch)
         s = self.session
         for kind_class, sym, records in wire.group_by_subject(batch):
@@ -222,52 +243,69 @@ class Publisher:
                                 wire.symbol_token(sym, self._names.get(sym)))
             n = self._next_no
             self._next_no += 1
-            headers = {"Nats-Msg-Id": f"{s.session}:{n}", wire.HEADER_SESSION: s.session,
-                       wire.HEADER_EVENTS: str(len(records))}
-            p = _Pending(subj, records.tobytes(), headers, len(records), time.monotonic())
+            headers = {"Nats-Msg-Id": f"{s.session}:{n}", "Nats-Expected-Last-Sequence": str(self._base_seq + n),
+                       wire.HEADER_SESSION: s.session, wire.HEADER_EVENTS: str(len(records))}
+            p = _Pending(subj, records.tobytes(), headers, len(records), 0.0)
             self._pending[n] = p
             await self._send(nc, inbox, n, p)
             self.stats.published_messages += 1
             self.stats.published_events += len(records)
             if len(self._pending) >= self.config.ack_window:
                 await self._wait_acks(self.config.ack_window // 2, self.config.ack_timeout_s)
-                await self._resend_overdue(nc, inbox)
+                await self._repair(nc, inbox)
 
     async def _send(self, nc: Any, inbox: str, n: int, p: _Pending) -> None:
         p.sent = time.monotonic()
+        p.in_flight = True
         try:
             await nc.publish(p.subject, p.payload, reply=f"{inbox}.{n}", headers=p.headers)
-        except Exception as exc:  # disconnected with a full reconnect buffer: re-sent later
-            p.sent = 0.0
+        except Exception as exc:  # disconnected with a full reconnect buffer: re-sent by _repair
+            p.in_flight = False
+            self._broken = True
             self._note(f"publish: {type(exc).__name__}: {exc}")
 
     async def _on_ack(self, msg: Any) -> None:
         n = int(msg.subject.rsplit(".", 1)[1])
-        try:
-            ack = json.loads(msg.data)
-        except ValueError:
-            ack = {"error": {"description": f"unreadable ack {msg.data[:80]!r}"}}
         p = self._pending.get(n)
-        if p is None:
-            return  # the ack of a message re-sent and acked already
+        if p is None or not p.in_flight:
+            return  # a late answer to a message acked already, or one given up for a re-send
+        p.in_flight = False
+        status = (msg.headers or {}).get("Status")
+        try:
+            ack = {"error": {"description": f"status {status}"}} if status else json.loads(msg.data)
+        except ValueError:
+            ack = {"error": {"description": f"unreadable ack {bytes(msg.data[:80])!r}"}}
         if "error" in ack:
-            self.stats.publish_errors += 1
-            self._note(f"JetStream refused {p.subject}: {ack['error'].get('description', ack['error'])}")
-            self.stats.unpublished_events += p.events
+            self._refused(n, p, str(ack["error"].get("description", ack["error"])))
         else:
             self.stats.acked_messages += 1
             self.stats.acked_events += p.events
             self.stats.duplicates += bool(ack.get("duplicate"))
             self.stats.last_seq = max(self.stats.last_seq, int(ack.get("seq", 0)))
-        del self._pending[n]
+            del self._pending[n]
         self._acked.set()
+
+    def _refused(self, n: int, p: _Pending, why: str) -> None:
+        """A refused publish (no stream leader now, or an earlier message is
+        missing: wrong last sequence): re-sent in order by :meth:`_repair`,
+        given up and counted when still refused ``retry_for_s`` after the first refusal."""
+        self.stats.publish_errors += 1
+        p.retries += 1
+        p.first_refused = p.first_refused or time.monotonic()
+        self._broken = True
+        if time.monotonic() - p.first_refused <= self.config.retry_for_s:
+            return
+        self._note(f"JetStream refused {p.subject} for {self.config.retry_for_s:g} s ({p.retries} times, last: "
+                   f"{why}): {p.events} events not published")
+        self.stats.unpublished_events += p.events
+        del self._pending[n]
 
     async def _wait_acks(self, at_most: int, timeout: float) -> bool:
         """Wait until at most ``at_most`` messages are un-acked; False on timeout."""
         deadline = time.monotonic() + timeout
         while len(self._pending) > at_most:
             left = deadline - time.monotonic()
-            if left <= 0:
+            if left <= 0 or (self._broken and not any(p.in_flight for p in self._pending.values())):
                 return False
             self._acked.clear()
             try:
@@ -276,20 +314,36 @@ class Publisher:
                 pass
         return True
 
-    async def _resend_overdue(self, nc: Any, inbox: str) -> None:
-        if not self._pending or not nc.is_connected:
+    async def _repair(self, nc: Any, inbox: str) -> None:
+        """After a refusal, a lost connection or an ack overdue: once every
+        answer still due has come (or is overdue), re-send every pending
+        message in order, with its id (the stream drops one it has) and its
+        expected sequence (the stream refuses one out of order)."""
+        overdue = time.monotonic() - self.config.ack_timeout_s
+        if any(p.in_flight and p.sent <= overdue for p in self._pending.values()):
+            self._broken = True
+        if not self._broken or not nc.is_connected or time.monotonic() < self._next_repair:
             return
-        limit = time.monotonic() - self.config.ack_timeout_s
-        for n, p in list(self._pending.items()):
-            if p.sent <= limit:
-                self.stats.resent_messages += 1
-                await self._send(nc, inbox, n, p)
+        self._next_repair = time.monotonic() + self.config.retry_wait_s
+        while any(p.in_flight and p.sent > overdue for p in self._pending.values()):
+            self._acked.clear()
+            try:
+                await asyncio.wait_for(self._acked.wait(), 0.25)
+            except asyncio.TimeoutError:
+                pass
+            overdue = time.monotonic() - self.config.ack_timeout_s
+        self._broken = False
+        for n in sorted(self._pending):
+            self.stats.resent_messages += 1
+            await self._send(nc, inbox, n, self._pending[n])
 
     async def _drain(self, nc: Any, inbox: str, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while self._pending and time.monotonic() < deadline:
             await self._wait_acks(0, min(self.config.ack_timeout_s, max(0.0, deadline - time.monotonic())))
-            await self._resend_overdue(nc, inbox)
+            await self._repair(nc, inbox)
+            if self._pending and not nc.is_connected:
+                await asyncio.sleep(0.1)
 
     async def _snapshot(self, kv: Any, timeout: float) -> None:
         """Every changed symbol's book, stamped with the last acked sequence
@@ -322,8 +376,9 @@ class Publisher:
 
     async def _on_reconnect(self) -> None:
         self.stats.reconnects += 1
+        self._broken = True  # answers to what was in flight may never come: re-sent in order
         for p in self._pending.values():
-            p.sent = 0.0  # re-sent on the next round
+            p.in_flight = False
 
     async def _on_error(self, exc: Exception) -> None:
         self._note(f"nats: {type(exc).__name__}: {exc}")

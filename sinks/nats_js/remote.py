@@ -42,6 +42,8 @@ class RemoteStats:
     messages_rejected: int = 0    # malformed or of another session: books untouched
     consumer_restarts: int = 0
     last_seq: int = 0
+    pending: int = -1             # messages the server still holds for this consumer (last asked; -1 unknown)
+    session_ended: bool = False   # the publisher ended its session
     errors: list[str] = field(default_factory=list)
 
 
@@ -60,6 +62,8 @@ class _StreamReader:
         self.next_seq = max(1, start_seq)
         self.start_time_ns = start_time_ns
         self.sub: Any = None
+        self.checked = time.monotonic()
+        self.check_every_s = 2.0
 
     async def _open(self) -> None:
         from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
@@ -80,15 +84,20 @@ class _StreamReader:
         import nats.errors
         import nats.js.errors
 
-        if self.sub is None:
-            await self._open()
         try:
+            if self.sub is None:
+                await self._open()
             msgs = await self.sub.fetch(batch, timeout=timeout)
-        except nats.errors.TimeoutError:
+        except (nats.errors.TimeoutError, asyncio.TimeoutError):
+            if self.sub is None:  # the consumer could not be made yet (a node down, an election): again later
+                await asyncio.sleep(0.2)
+            elif time.monotonic() - self.checked >= self.check_every_s:
+                await self._info()  # nothing came for a while: is the consumer still there?
             return []
         except (nats.js.errors.Error, nats.errors.Error) as exc:
             self.stats.consumer_restarts += 1
-            self.stats.errors.append(f"consumer lost ({type(exc).__name__}: {exc}); reopened at {self.next_seq}")
+            if len(self.stats.errors) < 100:
+                self.stats.errors.append(f"consumer lost ({type(exc).__name__}: {exc}); reopened at {self.next_seq}")
             self.sub = None
             await asyncio.sleep(0.2)
             return []
@@ -100,6 +109,28 @@ class _StreamReader:
             self.next_seq = seq + 1
             out.append(m)
         return out
+
+    async def _info(self) -> Any:
+        """The consumer's info, or None when the server lost it (its node
+        went down: an ephemeral consumer lives on one node); then it is
+        opened again from the next sequence on the next fetch."""
+        self.checked = time.monotonic()
+        if self.sub is None:
+            return None
+        try:
+            return await self.sub.consumer_info()
+        except Exception as exc:
+            self.stats.consumer_restarts += 1
+            if len(self.stats.errors) < 100:
+                self.stats.errors.append(f"consumer gone ({type(exc).__name__}: {exc}); reopened at {self.next_seq}")
+            self.sub = None
+            return None
+
+    async def caught_up(self) -> bool:
+        """True when the server has nothing more for this reader now."""
+        info = await self._info()
+        self.stats.pending = -1 if info is None else int(info.num_pending)
+        return info is not None and info.num_pending == 0
 
     async def close(self) -> None:
         if self.sub is not None:
@@ -118,16 +149,20 @@ class Books:
     :param servers: NATS URLs (a list, or one comma-separated string).
     :param venue: the publisher's venue token.
     :param symbols: names to follow (None: every symbol).
+    :param ready_timeout_s: how long to retry while JetStream is not ready
+        (a node restarting, a leader election) before giving up.
     """
 
     def __init__(self, servers: str | Iterable[str], venue: str, symbols: Iterable[str] | None = None, *,
-                 stream: str = "RXFEED", prefix: str = "rxfeed", bucket: str = "rxfeed-books") -> None:
+                 bucket: str = "rxfeed-books", ready_timeout_s: float = 30.0) -> None:
         from rxfeed.event_books import EventBooks
 
         self.servers = _parse_servers(servers)
-        self.venue, self.stream, self.prefix, self.bucket = venue, stream, prefix, bucket
+        self.venue, self.bucket = venue, bucket
+        self.stream, self.prefix = "", ""  # from the session record
         self.symbols = None if symbols is None else [wire.token(s) for s in symbols]
         self.books = EventBooks()
+        self.ready_timeout_s = ready_timeout_s
         self.stats = RemoteStats()
         self.session: wire.Session | None = None
         self._stamps: dict[str, int] = {}
@@ -149,15 +184,22 @@ class Books:
 
         self._nc = await nats.connect(servers=self.servers, max_reconnect_attempts=-1, reconnect_time_wait=0.25)
         js = self._nc.jetstream()
-        kv = await js.key_value(self.bucket)
-        entry = await kv.get(wire.snapshot_key(self.venue, wire.SESSION_KEY))
-        self.session = wire.session_record(entry.value)
-        if (self.session.stream, self.session.prefix) != (self.stream, self.prefix):
-            self.stream, self.prefix = self.session.stream, self.session.prefix
-        await self._load_snapshots(kv)
+        await wire.retrying(lambda: self._load(js), self.ready_timeout_s)
         start = min(self._stamps.values()) + 1 if self._start_after_snapshots() else 1
         self._reader = _StreamReader(js, self.stream, self._subjects(), start, self.stats,
                                      start_time_ns=self.session.started_ns if start == 1 else 0)
+
+    async def _load(self, js: Any) -> None:
+        """The session record and the snapshots (from scratch: a retry starts over)."""
+        from rxfeed.event_books import EventBooks
+
+        self.books, self._stamps, self._ids = EventBooks(), {}, {}
+        self.stats.snapshots_loaded = self.stats.snapshots_rejected = 0
+        kv = await js.key_value(self.bucket)
+        entry = await kv.get(wire.snapshot_key(self.venue, wire.SESSION_KEY))
+        self.session = wire.session_record(entry.value)
+        self.stream, self.prefix = self.session.stream, self.session.prefix
+        await self._load_snapshots(kv)
 
     def _start_after_snapshots(self) -> bool:
         """Whether reading from the oldest stamp + 1 misses nothing: every snapshot
@@ -234,16 +276,44 @@ class Books:
             self.apply_message(m.metadata.sequence.stream, m.subject, m.data, m.headers)
         return len(msgs)
 
-    async def catch_up(self, idle_s: float = 1.0, timeout: float = 300.0) -> int:
-        """Apply until the stream has had nothing new for ``idle_s``; the last sequence applied."""
+    async def caught_up(self) -> bool:
+        """True when everything the stream holds for these books now is applied."""
+        return self._reader is not None and await self._reader.caught_up()
+
+    async def session_ended(self) -> bool:
+        """True once the publisher has ended its session (its last message is in the stream)."""
+        assert self._nc is not None and self.session is not None
+        js = self._nc.jetstream()
+
+        async def read() -> wire.Session:
+            kv = await js.key_value(self.bucket)
+            return wire.session_record((await kv.get(wire.snapshot_key(self.venue, wire.SESSION_KEY))).value)
+
+        try:
+            now = await wire.retrying(read, 5.0)
+        except Exception:
+            return False
+        self.stats.session_ended = now.session == self.session.session and now.ended_seq > 0
+        return self.stats.session_ended
+
+    async def catch_up(self, idle_s: float = 1.0, timeout: float = 300.0, until_end: bool = False) -> int:
+        """Apply until caught up with the stream and nothing new came for
+        ``idle_s`` (``until_end``: until the publisher's session has ended and
+        everything of it is applied); the last sequence applied. TimeoutError
+        after ``timeout`` seconds."""
         deadline = time.monotonic() + timeout
         quiet_since = time.monotonic()
-        while time.monotonic() < deadline:
-            if await self.poll(timeout=min(0.25, idle_s)):
+        while True:
+            if time.monotonic() >= deadline:
+                raise TimeoutError(f"not caught up with the stream within {timeout:g} s")
+            if await self.poll(timeout=0.25):
                 quiet_since = time.monotonic()
-            elif time.monotonic() - quiet_since >= idle_s:
-                break
-        return self.stats.last_seq
+                continue
+            if until_end:
+                if await self.session_ended() and await self.caught_up():
+                    return self.stats.last_seq
+            elif time.monotonic() - quiet_since >= idle_s and await self.caught_up():
+                return self.stats.last_seq
 
     async def run(self) -> None:
         """Keep the books live until cancelled."""
@@ -283,8 +353,7 @@ class Books:
 
 
 async def events(servers: str | Iterable[str], venue: str, kinds: Iterable[str] = ("trade", "bbo"),
-                 symbols: Iterable[str] | None = None, *, from_start: bool = False,
-                 stream: str | None = None, prefix: str = "rxfeed", bucket: str = "rxfeed-books",
+                 symbols: Iterable[str] | None = None, *, from_start: bool = False, bucket: str = "rxfeed-books",
                  stats: RemoteStats | None = None) -> AsyncIterator[tuple[str, str, np.ndarray]]:
     """``(symbol, kind, records)`` per published message, live (``from_start``:
     from the session's first message), records viewed with their kind's
@@ -295,13 +364,17 @@ async def events(servers: str | Iterable[str], venue: str, kinds: Iterable[str] 
     nc = await nats.connect(servers=_parse_servers(servers), max_reconnect_attempts=-1, reconnect_time_wait=0.25)
     try:
         js = nc.jetstream()
-        kv = await js.key_value(bucket)
-        session = wire.session_record((await kv.get(wire.snapshot_key(venue, wire.SESSION_KEY))).value)
+
+        async def read_session() -> Any:
+            kv = await js.key_value(bucket)
+            return wire.session_record((await kv.get(wire.snapshot_key(venue, wire.SESSION_KEY))).value)
+
+        session = await wire.retrying(read_session, 30.0)
         tokens = [wire.token(s) for s in symbols] if symbols is not None else [">"]
         subjects = [wire.subject(session.prefix, venue, k, t) for k in kinds for t in tokens]
-        info = await js.stream_info(stream or session.stream)
+        info = await wire.retrying(lambda: js.stream_info(session.stream), 30.0)
         start = 1 if from_start else info.state.last_seq + 1
-        reader = _StreamReader(js, stream or session.stream, subjects, start, stats,
+        reader = _StreamReader(js, session.stream, subjects, start, stats,
                                start_time_ns=session.started_ns if from_start else 0)
         while True:
             for m in await reader.fetch(256, 1.0):

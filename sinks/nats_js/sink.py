@@ -43,7 +43,10 @@ class NatsJsConfig(PluginConfig):
     """:ivar servers: NATS URLs (a cluster: several), e.g. ``nats://127.0.0.1:4222``.
     :ivar venue: the venue's subject token (default: the decoder's name).
     :ivar venue_id: the events' venue id (u16).
-    :ivar stream: JetStream stream name; it takes ``<prefix>.<venue>.>``.
+    :ivar stream: JetStream stream name (default ``RXFEED_<venue>``); it takes
+        ``<prefix>.<venue>.>``, and this sink must be its only writer (each
+        message states the sequence it expects to follow: a message stored
+        out of order after a failure is refused and re-sent in order).
     :ivar prefix: first subject token.
     :ivar bucket: key-value bucket of the book snapshots.
     :ivar replicas: stream and bucket replicas (3 on a 3-node cluster).
@@ -55,14 +58,20 @@ class NatsJsConfig(PluginConfig):
     :ivar batch_events: events popped per publishing round.
     :ivar ack_window: messages published without an ack before waiting.
     :ivar ack_timeout_s: a message not acked for this long is re-sent.
+    :ivar retry_wait_s: after a refusal (no stream leader: a node down, an
+        election), re-send the pending messages at most this often.
+    :ivar retry_for_s: a message JetStream still refuses this long after its
+        first refusal is given up and counted (``unpublished_events``).
     :ivar snapshot_every_s: period of the book snapshots (0: only at the end).
     :ivar connect_timeout_s, close_timeout_s: connecting; publishing what is left at the end.
+    :ivar ready_timeout_s: how long to retry setting up the stream and bucket
+        while JetStream is not ready (a cluster just started, a leader election).
     """
 
     servers: tuple[str, ...] = Field(min_length=1)
     venue: str | None = None
     venue_id: int = Field(1, ge=0, le=0xFFFF)
-    stream: str = "RXFEED"
+    stream: str | None = None
     prefix: str = "rxfeed"
     bucket: str = "rxfeed-books"
     replicas: int = Field(1, ge=1, le=5)
@@ -75,8 +84,11 @@ class NatsJsConfig(PluginConfig):
     batch_events: int = Field(8192, ge=1, le=1 << 20)
     ack_window: int = Field(512, ge=1)
     ack_timeout_s: float = Field(2.0, gt=0)
+    retry_wait_s: float = Field(0.25, gt=0)
+    retry_for_s: float = Field(60.0, ge=0)
     snapshot_every_s: float = Field(1.0, ge=0)
     connect_timeout_s: float = Field(5.0, gt=0)
+    ready_timeout_s: float = Field(30.0, gt=0)
     close_timeout_s: float = Field(30.0, gt=0)
 
     @field_validator("servers")
@@ -138,10 +150,11 @@ class NatsJsSink:
         cfg = self.config
         venue = cfg.venue or wire.token(decoder.name)
         self.session = wire.Session(session=os.urandom(8).hex(), venue=venue, venue_id=cfg.venue_id,
-                                    stream=cfg.stream, prefix=cfg.prefix, started_ns=time.time_ns())
+                                    stream=cfg.stream or f"RXFEED_{venue}", prefix=cfg.prefix,
+                                    started_ns=time.time_ns())
         self.publisher = Publisher(cfg, self.ring, self.session)
         self.publisher.on_failure = books.stop_waiting
-        self.publisher.start(cfg.connect_timeout_s + 10)
+        self.publisher.start(cfg.connect_timeout_s + cfg.ready_timeout_s + 10)
         books.emit_events(self.ring, venue=cfg.venue_id, wait=cfg.wait_when_full)
         self.books = books
         return books

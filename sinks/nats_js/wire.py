@@ -19,11 +19,13 @@ names, message headers, the session record and the book snapshot format.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
+import time
 import struct
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Awaitable, Callable
 
 import numpy as np
 
@@ -87,6 +89,8 @@ class Session:
     stream: str
     prefix: str
     started_ns: int
+    #: > 0 once the publisher has ended: the stream sequence of its last message
+    ended_seq: int = 0
 
     def to_bytes(self) -> bytes:
         return json.dumps(self.__dict__, sort_keys=True).encode()
@@ -95,7 +99,7 @@ class Session:
     def from_bytes(cls, data: bytes) -> Session:
         try:
             raw = json.loads(data)
-            return cls(**{k: raw[k] for k in cls.__dataclass_fields__})
+            return cls(**{k: raw[k] for k in cls.__dataclass_fields__ if k in raw or k != "ended_seq"})
         except (ValueError, KeyError, TypeError) as exc:
             raise EventError(f"not an rxfeed session record: {exc}") from None
 
@@ -171,3 +175,21 @@ def group_by_subject(events: np.ndarray) -> list[tuple[int, int, np.ndarray]]:
 
 def session_record(data: Any) -> Session:
     return Session.from_bytes(bytes(data))
+
+
+async def retrying(step: Callable[[], Awaitable[Any]], timeout: float) -> Any:
+    """``step()``, again while JetStream is not ready (no responders, no stream
+    response, timeouts: a server just started, a node down, a leader being
+    elected), up to ``timeout`` seconds; then its error."""
+    import nats.errors
+    import nats.js.errors
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return await step()
+        except (nats.errors.NoRespondersError, nats.js.errors.ServiceUnavailableError,
+                nats.js.errors.NoStreamResponseError, nats.errors.TimeoutError, asyncio.TimeoutError):
+            if time.monotonic() >= deadline:
+                raise
+            await asyncio.sleep(0.2)
