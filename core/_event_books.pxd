@@ -16,7 +16,7 @@ cdef extern from "rxfeed/event_books.h" nogil:
         pass
     ctypedef struct rxf_evb_counters:
         uint64_t events
-        uint64_t by_kind[10]
+        uint64_t by_kind[10]  # RXF_EV_KIND_MAX + 1 (Cython wants a literal); read by kind, so a larger C array is fine
         uint64_t changed
         uint64_t adds, modifies, modify_kept_place, modify_moved, modify_deletes, deletes
         uint64_t levels_set, levels_removed, symbols, statuses, losses, snapshots_loaded

@@ -349,7 +349,9 @@ def test_a_batch_with_one_bad_record_applies_nothing():
         books.apply(np.zeros(3, dtype=np.uint64))
     with pytest.raises(ValueError):
         books.apply(events[::2])
-    assert books.apply(events) == 3 and books.apply(np.zeros(0, dtype=EVENT_DTYPE)) == 0
+    unaligned = memoryview(b"xyz" + events.tobytes())[3:]  # read through an aligned copy
+    assert books.apply(unaligned) == 3 and books.apply(np.zeros(0, dtype=EVENT_DTYPE)) == 0
+    assert books.depth(1, 1) == {"bids": [(101, 5, 1)], "asks": [(102, 5, 1)]}
 
 
 def test_modify_keeps_the_place_only_for_a_smaller_or_equal_quantity_at_the_same_price_side_and_id():
