@@ -29,7 +29,6 @@ cdef extern from "rxfeed/event_books.h" nogil:
         uint8_t kind
         uint8_t suspect, has_symbol, has_status
         uint32_t levels[2]
-        uint64_t orders
         uint64_t seq, ts
         rxf_event symbol_ev
         rxf_event status_ev

@@ -423,17 +423,14 @@ static const rxf_l3 *book_engine(const rxf_evb *b, const evb_book *bk) {
 
 void rxf_evb_book_info(const rxf_evb *b, uint32_t book, rxf_evb_info *out) {
     const evb_book *bk = &b->books[book];
-    const rxf_l3 *e = book_engine(b, bk);
     memset(out, 0, sizeof *out);
     out->venue = bk->venue; out->symbol = bk->symbol; out->suspect = bk->suspect;
     out->kind = book_has(bk) ? bk->kind : RXF_EVB_EMPTY;
     out->has_symbol = bk->has_symbol; out->has_status = bk->has_status;
     out->seq = bk->seq; out->ts = bk->ts;
     out->symbol_ev = bk->symbol_ev; out->status_ev = bk->status_ev;
-    for (int s = 0; s < 2 && e; s++) {
-        out->levels[s] = bk->side[s].n;
-        for (int32_t x = bk->side[s].best; x != NIL; x = e->lv[x].worse) out->orders += e->lv[x].orders;
-    }
+    out->levels[0] = bk->side[0].n;
+    out->levels[1] = bk->side[1].n;
 }
 
 uint32_t rxf_evb_levels(const rxf_evb *b, uint32_t book, int side, uint32_t max, rxf_evb_level_row *out) {
