@@ -523,8 +523,9 @@ def generated_day(n_ids: int, venues: int = 2, symbols: int = 100, chunk: int = 
 
 
 @pytest.mark.bench
-def test_throughput_of_a_generated_million_events():
-    day = generated_day(400_000)
+@pytest.mark.parametrize("chunk", [10_000, 200_000], ids=["20k-live-orders", "400k-live-orders"])
+def test_throughput_of_a_generated_million_events(chunk):
+    day = generated_day(400_000, chunk=chunk)
     assert len(day) == 1_000_000
     books = EventBooks()
     t0 = time.perf_counter()
@@ -535,5 +536,6 @@ def test_throughput_of_a_generated_million_events():
     assert c["refused"] == 0 and c["adds"] == 400_000 and c["deletes"] == 400_000 and c["modifies"] == 200_000
     assert books.check() is None and all(books.depth(*k) == {"bids": [], "asks": []} for k in books.books())
     rate = len(day) / seconds
-    print(f"\nEventBooks.apply: {len(day):,} events in {seconds * 1e3:.1f} ms = {rate / 1e6:.2f} M events/s")
+    print(f"\nEventBooks.apply, {2 * chunk:,} live orders at most: {len(day):,} events in {seconds * 1e3:.1f} ms"
+          f" = {rate / 1e6:.2f} M events/s")
     assert rate > 1e6
