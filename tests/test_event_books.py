@@ -7,6 +7,7 @@ books; bad batches and bad snapshots change nothing; refusals are counted."""
 from __future__ import annotations
 
 import random
+import threading
 import time
 from collections import defaultdict
 
@@ -462,6 +463,35 @@ def test_take_changed_lists_each_changed_book_once():
     books.load_snapshot(4, 4, add(4, 4, b"S", 10, 1, 1))
     assert books.take_changed().tolist() == [(4, 4)]
     assert books.check() is None
+
+
+def test_readers_in_other_threads_wait_for_apply():
+    ref, books = Reference(), EventBooks()
+    stream = Stream(5, ref)
+    batches = [stream.batch(200) for _ in range(30)]
+    stop, seen, errors = threading.Event(), [], []
+
+    def reader():
+        try:
+            while not stop.is_set():
+                for key in KEYS:
+                    d = books.depth(*key)
+                    seen.append(len(d["bids"]) + len(d["asks"]))
+                    books.snapshot(*key)
+                books.counters()
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=reader) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for events in batches:
+        books.apply(events)
+    stop.set()
+    for t in threads:
+        t.join()
+    assert errors == [] and seen
+    assert_same(books, ref, KEYS)
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
