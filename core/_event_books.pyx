@@ -76,11 +76,17 @@ cdef class EventBooks:
     C without the GIL; the object may be shared between threads (a lock).
     docs/distribution.md ("Rebuilding books from events") says what each kind does."""
 
-    def __cinit__(self):
+    def __cinit__(self, *args, **kwargs):
+        # *args: a __cinit__ without arguments is called through a path that
+        # UBSan flags in Cython's generated code (a zero offset to NULL);
+        # __init__ refuses arguments
         self.b = rxf_evb_new()
         if self.b == NULL:
             raise MemoryError()
         self._lock = threading.Lock()
+
+    def __init__(self) -> None:
+        pass
 
     def __dealloc__(self):
         rxf_evb_free(self.b)

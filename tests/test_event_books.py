@@ -348,6 +348,8 @@ def test_a_batch_with_one_bad_record_applies_nothing():
     assert books.take_changed()["symbol"].tolist() == [1]  # from the first apply only
     with pytest.raises(TypeError):
         books.apply(np.zeros(3, dtype=np.uint64))
+    with pytest.raises(TypeError):
+        EventBooks(1)  # type: ignore[call-arg]
     with pytest.raises(ValueError):
         books.apply(events[::2])
     unaligned = memoryview(b"xyz" + events.tobytes())[3:]  # read through an aligned copy
