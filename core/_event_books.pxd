@@ -16,7 +16,7 @@ cdef extern from "rxfeed/event_books.h" nogil:
         pass
     ctypedef struct rxf_evb_counters:
         uint64_t events
-        uint64_t by_kind[10]
+        uint64_t by_kind[10]  # RXF_EV_KIND_MAX + 1 (Cython wants a literal); read by kind, so a larger C array is fine
         uint64_t changed
         uint64_t adds, modifies, modify_kept_place, modify_moved, modify_deletes, deletes
         uint64_t levels_set, levels_removed, symbols, statuses, losses, snapshots_loaded
@@ -29,7 +29,6 @@ cdef extern from "rxfeed/event_books.h" nogil:
         uint8_t kind
         uint8_t suspect, has_symbol, has_status
         uint32_t levels[2]
-        uint64_t orders
         uint64_t seq, ts
         rxf_event symbol_ev
         rxf_event status_ev

@@ -26,19 +26,22 @@ _COUNTER_NAMES = ("events", "changed", "adds", "modifies", "modify_kept_place", 
 
 
 def _records(events) -> np.ndarray:
-    """``events`` as a C-contiguous 1-D :data:`EVENT_DTYPE` array (no copy): a numpy array of
-    ``EVENT_DTYPE`` or of a ``KIND_DTYPES`` dtype, or bytes-like holding whole records."""
+    """``events`` as a C-contiguous 1-D :data:`EVENT_DTYPE` array: a numpy array of
+    ``EVENT_DTYPE`` or of a ``KIND_DTYPES`` dtype, or bytes-like holding whole records.
+    Not copied unless its memory is not 8-byte aligned (C reads the records as structs)."""
     if isinstance(events, np.ndarray):
         if events.dtype not in _EVENT_DTYPES:
             raise TypeError(f"events: an array of rxfeed.events.EVENT_DTYPE, not of {events.dtype}")
         if events.ndim != 1 or not events.flags.c_contiguous:
             raise ValueError("events: a 1-D C-contiguous array")
-        return events.view(EVENT_DTYPE)
-    if not isinstance(events, (bytes, bytearray, memoryview)):
+        records = events.view(EVENT_DTYPE)
+    elif isinstance(events, (bytes, bytearray, memoryview)):
+        if memoryview(events).nbytes % EVENT_SIZE:
+            raise EventError(f"{memoryview(events).nbytes} bytes is not a whole number of {EVENT_SIZE}-byte events")
+        records = np.frombuffer(events, dtype=EVENT_DTYPE)
+    else:
         raise TypeError(f"events: a numpy array or bytes-like, not {type(events).__name__}")
-    if len(events) % EVENT_SIZE:
-        raise EventError(f"{len(events)} bytes is not a whole number of {EVENT_SIZE}-byte events")
-    return np.frombuffer(events, dtype=EVENT_DTYPE)
+    return records if records.ctypes.data % 8 == 0 else records.copy()
 
 
 def _bad_record(records: np.ndarray, i: int, what: str, why: str) -> EventError:
@@ -73,11 +76,17 @@ cdef class EventBooks:
     C without the GIL; the object may be shared between threads (a lock).
     docs/distribution.md ("Rebuilding books from events") says what each kind does."""
 
-    def __cinit__(self):
+    def __cinit__(self, *args, **kwargs):
+        # *args: a __cinit__ without arguments is called through a path that
+        # UBSan flags in Cython's generated code (a zero offset to NULL);
+        # __init__ refuses arguments
         self.b = rxf_evb_new()
         if self.b == NULL:
             raise MemoryError()
         self._lock = threading.Lock()
+
+    def __init__(self) -> None:
+        pass
 
     def __dealloc__(self):
         rxf_evb_free(self.b)
@@ -176,7 +185,10 @@ cdef class EventBooks:
             return None
         rec = np.frombuffer(buffer_bytes(&info.status_ev, sizeof(rxf_event)), dtype=KIND_DTYPES[EventKind.STATUS])
         state = int(rec["state"][0])
-        return TradingState(state) if state in TradingState._value2member_map_ else state
+        try:
+            return TradingState(state)
+        except ValueError:  # a state this version does not name
+            return state
 
     def books(self) -> list:
         """Every (venue, symbol) with any state (orders, levels, a name, a trading

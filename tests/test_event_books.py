@@ -7,6 +7,7 @@ books; bad batches and bad snapshots change nothing; refusals are counted."""
 from __future__ import annotations
 
 import random
+import threading
 import time
 from collections import defaultdict
 
@@ -347,9 +348,13 @@ def test_a_batch_with_one_bad_record_applies_nothing():
     assert books.take_changed()["symbol"].tolist() == [1]  # from the first apply only
     with pytest.raises(TypeError):
         books.apply(np.zeros(3, dtype=np.uint64))
+    with pytest.raises(TypeError):
+        EventBooks(1)  # type: ignore[call-arg]
     with pytest.raises(ValueError):
         books.apply(events[::2])
-    assert books.apply(events) == 3 and books.apply(np.zeros(0, dtype=EVENT_DTYPE)) == 0
+    unaligned = memoryview(b"xyz" + events.tobytes())[3:]  # read through an aligned copy
+    assert books.apply(unaligned) == 3 and books.apply(np.zeros(0, dtype=EVENT_DTYPE)) == 0
+    assert books.depth(1, 1) == {"bids": [(101, 5, 1)], "asks": [(102, 5, 1)]}
 
 
 def test_modify_keeps_the_place_only_for_a_smaller_or_equal_quantity_at_the_same_price_side_and_id():
@@ -462,6 +467,29 @@ def test_take_changed_lists_each_changed_book_once():
     assert books.check() is None
 
 
+def test_readers_in_other_threads_wait_for_apply():
+    day = generated_day(60_000, chunk=20_000)
+    books, stop, found = EventBooks(), threading.Event(), []
+
+    def reader():
+        while not stop.is_set():
+            found.append(books.check())  # a book seen half-changed would not pass
+            for key in books.books()[:5]:
+                books.depth(*key)
+                books.snapshot(*key)
+
+    threads = [threading.Thread(target=reader) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for start in range(0, len(day), 5_000):
+        books.apply(day[start:start + 5_000])
+    stop.set()
+    for t in threads:
+        t.join()
+    assert found and set(found) == {None}
+    assert books.counters()["adds"] == books.counters()["deletes"] == 60_000
+
+
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(st.tuples(st.sampled_from([*ORDER_KINDS, EventKind.LEVEL]), st.integers(1, 2), st.integers(1, 6),
                           st.sampled_from([b"B", b"S", b"", b"Z"]), st.integers(1, 4), st.integers(0, 4),
@@ -521,8 +549,9 @@ def generated_day(n_ids: int, venues: int = 2, symbols: int = 100, chunk: int = 
 
 
 @pytest.mark.bench
-def test_throughput_of_a_generated_million_events():
-    day = generated_day(400_000)
+@pytest.mark.parametrize("chunk", [10_000, 200_000], ids=["20k-live-orders", "400k-live-orders"])
+def test_throughput_of_a_generated_million_events(chunk):
+    day = generated_day(400_000, chunk=chunk)
     assert len(day) == 1_000_000
     books = EventBooks()
     t0 = time.perf_counter()
@@ -533,5 +562,6 @@ def test_throughput_of_a_generated_million_events():
     assert c["refused"] == 0 and c["adds"] == 400_000 and c["deletes"] == 400_000 and c["modifies"] == 200_000
     assert books.check() is None and all(books.depth(*k) == {"bids": [], "asks": []} for k in books.books())
     rate = len(day) / seconds
-    print(f"\nEventBooks.apply: {len(day):,} events in {seconds * 1e3:.1f} ms = {rate / 1e6:.2f} M events/s")
+    print(f"\nEventBooks.apply, {2 * chunk:,} live orders at most: {len(day):,} events in {seconds * 1e3:.1f} ms"
+          f" = {rate / 1e6:.2f} M events/s")
     assert rate > 1e6

@@ -52,7 +52,6 @@ typedef struct rxf_evb_info {
     uint8_t suspect;           /* a LOSS named it (or its venue) since it was last loaded */
     uint8_t has_symbol, has_status;
     uint32_t levels[2];        /* levels per side, 0 bid 1 ask */
-    uint64_t orders;           /* live orders (by-order books) */
     uint64_t seq, ts;          /* of the last record that changed its orders or levels */
     rxf_event symbol_ev;       /* the last SYMBOL (when has_symbol) */
     rxf_event status_ev;       /* the last STATUS (when has_status) */
