@@ -62,7 +62,7 @@ def free_port(host: str = "127.0.0.1") -> int:
     """A TCP port free on ``host`` now (the kernel's choice)."""
     with socket.socket() as s:
         s.bind((host, 0))
-        return s.getsockname()[1]
+        return int(s.getsockname()[1])
 
 
 def busy_ports(host: str, ports: Iterable[int]) -> list[int]:
@@ -117,7 +117,7 @@ class NatsServer:
     monitor_port: int = field(default_factory=free_port)
     cluster_port: int | None = None
     routes: tuple[int, ...] = ()
-    proc: subprocess.Popen | None = None
+    proc: subprocess.Popen[bytes] | None = None
     host: str = "127.0.0.1"
     cluster_name: str = "rxfeed-test"
     tied_to_parent: bool = False
@@ -162,7 +162,7 @@ class NatsServer:
         clients, JetStream up and current, in a cluster with a meta leader)."""
         try:
             with urllib.request.urlopen(f"{self.monitor_url}/healthz", timeout=2) as r:
-                return json.load(r).get("status") == "ok"
+                return bool(json.load(r).get("status") == "ok")
         except (OSError, ValueError):
             return False
 
@@ -195,14 +195,15 @@ class NatsServer:
 
     def stop(self, kill: bool = False) -> None:
         """End the process (SIGKILL with ``kill``, else SIGTERM, then SIGKILL after 10 s)."""
-        if not self.running():
+        proc = self.proc
+        if proc is None or proc.poll() is not None:
             return
-        self.proc.kill() if kill else self.proc.terminate()
+        proc.kill() if kill else proc.terminate()
         try:
-            self.proc.wait(timeout=10)
+            proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+            proc.kill()
+            proc.wait()
 
 
 @dataclass
