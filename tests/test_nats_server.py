@@ -5,9 +5,12 @@ give them back intact."""
 from __future__ import annotations
 
 import asyncio
+import time
 
 import nats  # the [nats] extra, installed by scripts/dev.sh setup
 import numpy as np
+from nats.js.client import JetStreamContext
+from nats.js.errors import NoStreamResponseError
 
 from rxfeed.events import EventKind, as_kind, events_from_bytes, make_events
 
@@ -37,6 +40,21 @@ async def _publish_and_read(servers: list[str], replicas: int, payloads: list[by
         return [a.seq for a in acks], got
     finally:
         await nc.close()
+
+
+async def _publish_once(js: JetStreamContext, subject: str, payload: bytes, msg_id: str,
+                        within_s: float = 60.0) -> int:
+    """Publish, retrying while the stream has no leader (the killed node led
+    it: the others elect one); the message id makes a retry after a lost ack
+    a duplicate the stream drops. The stream sequence it got."""
+    deadline = time.monotonic() + within_s
+    while True:
+        try:
+            return (await js.publish(subject, payload, headers={"Nats-Msg-Id": msg_id})).seq
+        except (NoStreamResponseError, nats.errors.TimeoutError):
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.2)
 
 
 def _check_events(payloads: list[bytes], got: list[bytes]) -> None:
@@ -97,8 +115,8 @@ def test_cluster_node_killed_and_restarted_loses_nothing(nats_cluster: list[Nats
     async def publish_more() -> list[int]:
         nc = await nats.connect(servers=[n.url for n in others], connect_timeout=10)
         try:
-            js = nc.jetstream(timeout=20)
-            return [(await js.publish("rxfeed.smoke.trade.7", p)).seq for p in second]
+            js = nc.jetstream(timeout=5)
+            return [await _publish_once(js, "rxfeed.smoke.trade.7", p, f"more-{i}") for i, p in enumerate(second)]
         finally:
             await nc.close()
 

@@ -1423,5 +1423,75 @@ def _stop_signals() -> Iterator[Any]:
             signal.signal(sig, handler)
 
 
+
+@main.group()
+def nats() -> None:
+    """A local NATS server with JetStream, for development (``rxfeed nats up``)."""
+
+
+@nats.command("up")
+@click.option("--cluster", "size", type=click.IntRange(1, 9), default=1, show_default=True,
+              help="nodes: 1 (one JetStream node) or 3..9 (a cluster; 2 cannot lose a node)")
+@click.option("--port", type=click.IntRange(1, 65535), default=4222, show_default=True,
+              help="first client port: nodes listen on P, P+1, ...; their cluster ports are +2000, monitor ports +4000")
+@click.option("--store", type=OutputPath(directory=True), default=None,
+              help="directory of the JetStream stores and logs (kept between runs)  "
+                   "[default: ~/.cache/rxfeed/nats, else ./.rxfeed-nats]")
+@click.option("--host", default="127.0.0.1", show_default=True, help="IPv4 address to listen on")
+@click.option("--json", "as_json", is_flag=True, help="print the URLs as one JSON object")
+def nats_up(size: int, port: int, store: str | None, host: str, as_json: bool) -> None:
+    """Start nats-server with JetStream (one node, or a cluster of --cluster
+    nodes routed together), wait until every node is healthy, print the
+    client URL list (what --publish and subscribe take) and the monitoring
+    URLs, and run until Ctrl-C or SIGTERM, then stop the nodes cleanly."""
+    from .nats_local import MONITOR_PORT_OFFSET, NatsCluster, busy_ports, default_store, find_server
+
+    if size == 2:
+        _fail("--cluster 2: two nodes have no quorum once one is lost; use 1, or 3 or more")
+    if port + size - 1 + MONITOR_PORT_OFFSET > 65535:
+        _fail(f"--port {port}: the monitor ports ({port + MONITOR_PORT_OFFSET}...) would pass 65535; "
+              f"use a port up to {65535 - MONITOR_PORT_OFFSET - size + 1}")
+    root = Path(store) if store else default_store()
+    layout = root / (f"cluster{size}-{port}" if size > 1 else f"single-{port}")
+    cluster = NatsCluster.on_ports(find_server(), layout, size, port, host=host, tied_to_parent=True)
+    busy = busy_ports(host, cluster.ports())
+    if busy:
+        _fail(f"port{'s' * (len(busy) > 1)} {', '.join(map(str, busy))} on {host} already in use (client ports "
+              f"{port}.., cluster +2000, monitor +4000): stop what holds them or choose another --port", RUNTIME)
+    with _stop_signals() as stop:
+        try:
+            cluster.start()
+            if cluster.wait_ready(cancelled=stop.is_set):
+                _announce_nats(cluster, layout, as_json)
+                _watch_nats(cluster, stop)
+        finally:
+            cluster.stop()
+    if not as_json:
+        click.echo("rxfeed: nats-server stopped", err=True)
+
+
+def _announce_nats(cluster: Any, layout: Path, as_json: bool) -> None:
+    """The URLs of a NatsCluster that is up, as text or one JSON object."""
+    info = {"servers": cluster.servers, "urls": cluster.urls, "monitor_urls": cluster.monitor_urls,
+            "store": str(layout.resolve()), "logs": [str(n.log_path.resolve()) for n in cluster.nodes],
+            "cluster_name": cluster.nodes[0].cluster_name if len(cluster.nodes) > 1 else None,
+            "pids": [n.proc.pid for n in cluster.nodes]}
+    if as_json:
+        click.echo(json.dumps(info))
+        return
+    kind = f"a cluster of {len(cluster.nodes)} nodes" if info["cluster_name"] else "one node"
+    click.echo(f"nats-server with JetStream is up: {kind}, stores and logs in {info['store']}\n"
+               f"client URLs (for --publish and subscribe):\n  {info['servers']}\n"
+               f"monitoring:\n  {' '.join(info['monitor_urls'])}\n"
+               "Ctrl-C or SIGTERM stops it.")
+
+
+def _watch_nats(cluster: Any, stop: Any) -> None:
+    """Wait for ``stop``; a node that exits on its own before is an error (with its log)."""
+    while not stop.wait(0.5):
+        for node in cluster.exited():
+            raise node.exit_error()
+
+
 if __name__ == "__main__":
     main()
