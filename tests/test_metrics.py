@@ -6,6 +6,7 @@ Prometheus server (Debian's ``prometheus``) scraping a paced replay."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import signal
 import socket
@@ -31,6 +32,8 @@ from rxfeed.tools.metrics import HistogramValue, MetricsServer, RunMetrics, late
 from .nats_fixtures import free_port
 
 Labels = frozenset[tuple[str, str]]
+
+OPERATIONS_MD = Path(__file__).resolve().parents[1] / "docs" / "operations.md"
 
 #: How long the paced replays last (seconds); Prometheus scrapes every second.
 PACED_S = 4.0
@@ -90,6 +93,11 @@ def assert_matches_summary(m: dict[tuple[str, Labels], float], s: dict[str, Any]
         assert value(m, "rxfeed_recovery_redundant_copies_total", **dec) == rec["redundant_copies"]
         for why, n in rec["lost_by_reason"].items():
             assert value(m, "rxfeed_recovery_lost_messages_total", **dec, reason=why) == n
+        rr = rec.get("rerequest")
+        if rr:
+            assert value(m, "rxfeed_rerequest_requests_total", **dec) == rr["requests_sent"]
+            assert value(m, "rxfeed_rerequest_recovered_messages_total", **dec) == rr["recovered_messages"]
+            assert value(m, "rxfeed_rerequest_given_up_ranges_total", **dec) == rr["given_up_ranges"]
         for ln in rec["lines"]:
             assert value(m, "rxfeed_line_first_arrivals_total", line=str(ln["line"])) == ln["first_arrivals"]
             assert value(m, "rxfeed_line_gaps_total", line=str(ln["line"])) == ln["line_gaps"]
@@ -100,6 +108,34 @@ def assert_matches_summary(m: dict[tuple[str, Labels], float], s: dict[str, Any]
             ln["stats"]["faults"]["dropped"]
     if "faults" in s["backend_stats"]:
         assert value(m, "rxfeed_faults_injected_total", kind="dropped") == s["backend_stats"]["faults"]["dropped"]
+
+
+def assert_documented(m: dict[tuple[str, Labels], float]) -> None:
+    """Every rxfeed_* metric served has its row in docs/operations.md."""
+    doc = OPERATIONS_MD.read_text()
+    names = {re.sub(r"_(bucket|count|sum)$", "", n) if "latency_seconds" in n else n for n, _ in m}
+    missing = sorted(n for n in names if n.startswith("rxfeed_") and f"| `{n}` |" not in doc)
+    assert not missing, f"not in docs/operations.md: {missing}"
+
+
+def doc_block(language: str) -> str:
+    """The first ```LANGUAGE block of docs/operations.md after its heading of
+    alerts (yaml) or dashboard (json)."""
+    doc = OPERATIONS_MD.read_text()
+    start = doc.index({"yaml": "## Alerts worth setting", "json": "## A dashboard"}[language])
+    return doc[start:].split(f"```{language}\n", 1)[1].split("```", 1)[0]
+
+
+def test_documented_alert_rules_and_dashboard_are_valid(tmp_path: Path) -> None:
+    rules = tmp_path / "rules.yml"
+    rules.write_text(doc_block("yaml"))
+    promtool = shutil.which("promtool") or pytest.fail("promtool not found: apt-get install prometheus")
+    out = subprocess.run([promtool, "check", "rules", str(rules)], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "SUCCESS: 11 rules found" in out.stdout
+    dashboard = json.loads(doc_block("json"))
+    exprs = [t["expr"] for panel in dashboard["panels"] for t in panel["targets"]]
+    assert len(exprs) >= 7 and all("rxfeed_" in e for e in exprs)
 
 
 @pytest.fixture
@@ -149,7 +185,21 @@ def test_replay_metrics_equal_the_summary_two_lines_faults_latency(day: Path, cl
     assert_matches_summary(m, s)
     assert value(m, "rxfeed_line_up", line="0") == 0  # the capture ended
     assert value(m, "rxfeed_run_info", backend="lines", decoder="itch50", source=f"{day},{day}") == 1
+    assert_documented(m)
     end_linger(p)
+
+
+def test_rerequest_metrics_equal_the_summary(day: Path, cli_run: Any) -> None:
+    from rxfeed.tools.rerequest import RerequestServer
+
+    with RerequestServer(str(day)) as server:
+        p, port = cli_run("replay", day, "--rerequest", "%s:%d" % server.address, "--faults", "drop=0.05,seed=2")
+        s = read_summary(p)
+        assert s["recovery"]["rerequest"]["recovered_messages"] > 0
+        m = scrape(port)
+        assert_matches_summary(m, s)
+        assert_documented(m)
+        end_linger(p)
 
 
 def test_listen_metrics_equal_the_summary(day: Path, cli_run: Any) -> None:
