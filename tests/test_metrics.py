@@ -274,7 +274,9 @@ def test_sources_contract() -> None:
         assert value(m, "rxfeed_metrics_source_errors_total") == 2  # the others cost only their own samples
         assert any(name.startswith("process_") for name, _ in m)
         server.remove_source(broken)
-        server.remove_source(malformed)
+        server.replace_source(malformed, lambda: [("rxfeed_level2", "another level", "gauge", {}, 2)])
+        m = scrape(port)
+        assert value(m, "rxfeed_level2") == 2 and value(m, "rxfeed_metrics_source_errors_total") == 2
         state["n"] = 5
         server.freeze()
         state["n"] = 9  # frozen: the value read at freeze() is served

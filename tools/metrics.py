@@ -161,8 +161,18 @@ class MetricsServer:
 
     def remove_source(self, source: Source) -> None:
         """Stop reading ``source``; once this returns it is not being called."""
+        self.replace_source(source, None)
+
+    def replace_source(self, old: Source, new: Source | None) -> None:
+        """Read ``new`` where ``old`` was read (no scrape sees both, or
+        neither); ``old`` is not being called once this returns."""
         with self._lock:
-            self._sources = [s for s in self._sources if s is not source]
+            kept: list[Source] = []
+            for src in self._sources:
+                now = new if src is old else src
+                if now is not None:
+                    kept.append(now)
+            self._sources = kept
 
     def freeze(self, final: Mapping[Source, Iterable[Sample]] | None = None) -> None:
         """Read every source one last time (or take its samples from
@@ -172,6 +182,11 @@ class MetricsServer:
         with self._lock:
             self._frozen = [s for src in self._sources for s in self._read(src, final.get(src))]
             self._sources = []
+
+    def samples_of(self, source: Source) -> list[Sample]:
+        """``source``'s samples now, checked (none when it fails, counted)."""
+        with self._lock:
+            return self._read(source)
 
     def samples(self) -> list[Sample]:
         """Every sample a scrape would serve now (besides process_* and the error count)."""
@@ -251,11 +266,15 @@ def _checked(sample: Sample) -> Sample:
     return name, str(help_text), kind, {k: str(v) for k, v in labels.items()}, value
 
 
+def _le(bound: float) -> str:
+    """A bucket bound as Prometheus writes it (``+Inf``, ``0.5``, ``1e-06``)."""
+    return "+Inf" if bound == float("inf") else repr(float(bound))
+
+
 def _families(samples: Iterable[Sample]) -> list[Any]:
     """Samples grouped into prometheus-client metric families, one per name
     (the first sample's help and kind; a later sample of another kind is dropped)."""
     from prometheus_client.core import Metric
-    from prometheus_client.utils import floatToGoString
 
     fams: dict[str, Any] = {}
     for name, help_text, kind, labels, value in samples:
@@ -270,7 +289,7 @@ def _families(samples: Iterable[Sample]) -> list[Any]:
             fam.add_sample(name, dict(labels), value)
             continue
         for bound, count in value.buckets:
-            fam.add_sample(name + "_bucket", {**labels, "le": floatToGoString(bound)}, float(count))
+            fam.add_sample(name + "_bucket", {**labels, "le": _le(bound)}, float(count))
         fam.add_sample(name + "_count", dict(labels), float(value.buckets[-1][1] if value.buckets else 0))
         fam.add_sample(name + "_sum", dict(labels), float(value.sum))
     return list(fams.values())
@@ -484,9 +503,13 @@ class RunMetrics:
         try:
             yield
         finally:
-            ended = self._snapshot()
-            self._live = self.server.add_source(lambda: ended)
-            self.server.remove_source(live)
+            ended = self.server.samples_of(live)
+
+            def stopped() -> list[Sample]:
+                return ended
+
+            self.server.replace_source(live, stopped)
+            self._live = stopped
 
     def finish(self, summary: Any) -> None:
         """Serve the final summary's values (and the sinks' last) from now on."""
