@@ -245,6 +245,26 @@ def test_live_values_while_the_loop_runs(day: Path) -> None:
     assert any(value(m, "rxfeed_burst_latency_seconds_count", decoder="itch50") > 0 for m in live)
 
 
+def test_snapshot_and_the_loops_histogram_buffer(day: Path) -> None:
+    """Pipeline.snapshot() before, after a run; run_native counts into the
+    pipeline's histogram buffer (a wrong-sized one is refused)."""
+    import array
+
+    pipe = Pipeline("pcap_replay", "itch50", backend_config={"path": str(day)}, run={"latency": True})
+    with pipe:
+        before = pipe.snapshot()
+        summary = pipe.run()
+        after = pipe.snapshot()
+    assert before.stop_reason == "not_started" and before.packets == 0
+    assert after.stop_reason == summary.stop_reason == "end_of_source"
+    assert (after.packets, after.messages, after.gaps) == (summary.packets, summary.messages, summary.gaps)
+    assert pipe.latency_histogram is not None and sum(pipe.latency_histogram) == summary.latency["bursts"] > 0
+    other = Pipeline("pcap_replay", "itch50", backend_config={"path": str(day)})
+    with other, pytest.raises(ValueError, match="buckets"):
+        _runloop.run_native(other.backend.native_capsule(), other.decoder.decoder_capsule(), latency={},
+                            hist=array.array("Q", bytes(8)))
+
+
 # --- the contract ------------------------------------------------------------------------------------
 
 def test_sources_contract() -> None:
