@@ -104,6 +104,8 @@ def assert_matches_summary(m: dict[tuple[str, Labels], float], s: dict[str, Any]
     for i, ln in enumerate(s["backend_stats"].get("lines", [])):
         assert value(m, "rxfeed_line_packets_total", line=str(i)) == ln["packets"]
         assert value(m, "rxfeed_line_downs_total", line=str(i)) == ln["downs"]
+        for r, n in ln["drops"].items():
+            assert value(m, "rxfeed_line_drops_total", line=str(i), reason=r) == n
         assert value(m, "rxfeed_faults_injected_total", line=str(i), kind="dropped") == \
             ln["stats"]["faults"]["dropped"]
     if "faults" in s["backend_stats"]:
@@ -176,15 +178,18 @@ def end_linger(p: subprocess.Popen[str]) -> None:
 
 # --- the scrape, by hand -------------------------------------------------------------------------
 
-def test_replay_metrics_equal_the_summary_two_lines_faults_latency(day: Path, cli_run: Any) -> None:
-    p, port = cli_run("replay", day, "--line-b", day, "--faults", "drop=0.05,seed=3", "--faults-b",
+def test_replay_metrics_equal_the_summary_two_lines_faults_latency(day: Path, cli_run: Any, tmp_path: Path) -> None:
+    line_b = tmp_path / "b.pcap"  # line B: the same day and one frame too short for Ethernet (a drop)
+    line_b.write_bytes(day.read_bytes() + struct.pack("<IIII", 1_577_735_726, 0, 10, 10) + bytes(10))
+    p, port = cli_run("replay", day, "--line-b", line_b, "--faults", "drop=0.05,seed=3", "--faults-b",
                       "drop=0.05,seed=4", "--latency")
     s = read_summary(p)
     m = scrape(port)
     assert s["recovery"]["gaps_opened"] > 0 and s["backend_stats"]["lines"][0]["stats"]["faults"]["dropped"] > 0
+    assert s["backend_stats"]["lines"][1]["drops"] == s["drops"] == {"truncated_frame": 1}
     assert_matches_summary(m, s)
     assert value(m, "rxfeed_line_up", line="0") == 0  # the capture ended
-    assert value(m, "rxfeed_run_info", backend="lines", decoder="itch50", source=f"{day},{day}") == 1
+    assert value(m, "rxfeed_run_info", backend="lines", decoder="itch50", source=f"{day},{line_b}") == 1
     assert_documented(m)
     end_linger(p)
 

@@ -357,7 +357,9 @@ def _line_samples(stats: Mapping[str, Any]) -> list[Sample]:
                    ln["downs"]),
                 _g("rxfeed_line_last_packet_age_seconds", "seconds since the line's last packet (NaN before "
                    "the first)", lab, float("nan") if age is None else age)]
-        out += _fault_samples(ln.get("stats") or {}, {"line": str(i)})
+        out += _each("rxfeed_line_drops_total", "frames the line's backend dropped, by reason", lab, "reason",
+                     ln.get("drops") or {})
+        out += _fault_samples(ln.get("stats") or {}, lab)
     return out
 
 
