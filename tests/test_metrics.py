@@ -312,6 +312,34 @@ def test_sources_contract() -> None:
         pass
 
 
+def test_sink_samples_served_and_documented(day: Path) -> None:
+    """A sink's metrics_samples() is served live and read once more at the
+    end; the JetStream sink's names are in docs/operations.md."""
+
+    class Sink:
+        waiting = 7
+
+        def metrics_samples(self) -> list[Any]:
+            return [("rxfeed_event_ring_waiting", "events waiting", "gauge", {"venue": "test"}, self.waiting)]
+
+    sink = Sink()
+    with MetricsServer("127.0.0.1", 0) as server:
+        run = RunMetrics(server)
+        run.add_sink(sink)
+        run.add_sink(object())  # no metrics_samples: nothing to serve
+        assert value(scrape(server.address[1]), "rxfeed_event_ring_waiting", venue="test") == 7
+        sink.waiting = 0
+        with Pipeline("pcap_replay", "itch50", backend_config={"path": str(day)}) as pipe:
+            run.finish(pipe.snapshot())
+        sink.waiting = 99  # after finish: the values read then
+        assert value(scrape(server.address[1]), "rxfeed_event_ring_waiting", venue="test") == 0
+    from rxfeed.sinks.nats_js import sink as nats_sink
+
+    served = set(re.findall(r'"(rxfeed_[a-z_]+)"', Path(nats_sink.__file__).read_text()))
+    doc = OPERATIONS_MD.read_text()
+    assert served and not sorted(n for n in served if f"| `{n}` |" not in doc)
+
+
 def test_native_histogram_as_prometheus_buckets() -> None:
     lower = _runloop.histogram_lower_bounds()
     counts = [0] * _runloop.HIST_BUCKETS
