@@ -67,6 +67,13 @@ async def follow_books(servers: list[str], venue: str, symbols: list[str] | None
     and ``idle_exit`` seconds without news, the session ended and applied
     whole (``until_end``), ``seconds`` elapsed, or Ctrl-C."""
     async with Books(servers, venue, symbols, bucket=bucket) as books:
+        import os, signal
+        if os.environ.get("RXFEED_DUMP_TASKS"):
+            def dump():
+                for t in asyncio.all_tasks():
+                    t.print_stack(file=sys.stderr)
+                print(books.stats, file=sys.stderr, flush=True)
+            asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, dump)
         loaded = time.monotonic()
         try:
             if idle_exit or until_end:

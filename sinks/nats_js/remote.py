@@ -42,6 +42,8 @@ class RemoteStats:
     messages_rejected: int = 0    # malformed or of another session: books untouched
     consumer_restarts: int = 0
     last_seq: int = 0
+    fetches: int = 0
+    empty_fetches: int = 0
     pending: int = -1             # messages the server still holds for this consumer (last asked; -1 unknown)
     session_ended: bool = False   # the publisher ended its session
     errors: list[str] = field(default_factory=list)
@@ -64,6 +66,7 @@ class _StreamReader:
         self.sub: Any = None
         self.checked = time.monotonic()
         self.check_every_s = 2.0
+        self.open_failures = 0
 
     async def _open(self) -> None:
         from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
@@ -84,12 +87,21 @@ class _StreamReader:
         import nats.errors
         import nats.js.errors
 
+        self.stats.fetches += 1
         try:
             if self.sub is None:
                 await self._open()
-            msgs = await self.sub.fetch(batch, timeout=timeout)
+            # bounded here too: a fetch in flight when the connection moves to another node can wait forever
+            fetching = asyncio.ensure_future(self.sub.fetch(batch, timeout=timeout))
+            done, _ = await asyncio.wait({fetching}, timeout=timeout + 2.0)
+            if not done:
+                fetching.cancel()
+                raise nats.errors.Error("fetch did not return (the connection moved?)")
+            msgs = fetching.result()
         except (nats.errors.TimeoutError, asyncio.TimeoutError):
+            self.stats.empty_fetches += 1
             if self.sub is None:  # the consumer could not be made yet (a node down, an election): again later
+                self.open_failures += 1
                 await asyncio.sleep(0.2)
             elif time.monotonic() - self.checked >= self.check_every_s:
                 await self._info()  # nothing came for a while: is the consumer still there?
@@ -125,6 +137,13 @@ class _StreamReader:
                 self.stats.errors.append(f"consumer gone ({type(exc).__name__}: {exc}); reopened at {self.next_seq}")
             self.sub = None
             return None
+
+    def reopen(self, why: str) -> None:
+        """Drop the consumer; the next fetch opens a new one from the next sequence."""
+        self.stats.consumer_restarts += 1
+        if len(self.stats.errors) < 100:
+            self.stats.errors.append(f"consumer reopened at {self.next_seq}: {why}")
+        self.sub = None
 
     async def caught_up(self) -> bool:
         """True when the server has nothing more for this reader now."""
@@ -196,8 +215,7 @@ class Books:
         self.books, self._stamps, self._ids = EventBooks(), {}, {}
         self.stats.snapshots_loaded = self.stats.snapshots_rejected = 0
         kv = await js.key_value(self.bucket)
-        entry = await kv.get(wire.snapshot_key(self.venue, wire.SESSION_KEY))
-        self.session = wire.session_record(entry.value)
+        self.session = await wire.read_session(js, self.bucket, self.venue)
         self.stream, self.prefix = self.session.stream, self.session.prefix
         await self._load_snapshots(kv)
 
@@ -285,13 +303,13 @@ class Books:
         assert self._nc is not None and self.session is not None
         js = self._nc.jetstream()
 
-        async def read() -> wire.Session:
-            kv = await js.key_value(self.bucket)
-            return wire.session_record((await kv.get(wire.snapshot_key(self.venue, wire.SESSION_KEY))).value)
-
         try:
-            now = await wire.retrying(read, 5.0)
-        except Exception:
+            now = await wire.retrying(lambda: wire.read_session(js, self.bucket, self.venue), 5.0)
+        except Exception as exc:
+            if len(self.stats.errors) < 100:
+                self.stats.errors.append(f"session record not read: {type(exc).__name__}: {exc} "
+                                         f"(connected to {self._nc.connected_url.netloc if self._nc.connected_url else None}, "
+                                         f"open failures {self._reader.open_failures if self._reader else 0})")
             return False
         self.stats.session_ended = now.session == self.session.session and now.ended_seq > 0
         return self.stats.session_ended
@@ -301,6 +319,7 @@ class Books:
         ``idle_s`` (``until_end``: until the publisher's session has ended and
         everything of it is applied); the last sequence applied. TimeoutError
         after ``timeout`` seconds."""
+        assert self._reader is not None, "start() first"
         deadline = time.monotonic() + timeout
         quiet_since = time.monotonic()
         while True:
@@ -309,11 +328,15 @@ class Books:
             if await self.poll(timeout=0.25):
                 quiet_since = time.monotonic()
                 continue
-            if until_end:
-                if await self.session_ended() and await self.caught_up():
-                    return self.stats.last_seq
-            elif time.monotonic() - quiet_since >= idle_s and await self.caught_up():
+            quiet = time.monotonic() - quiet_since
+            if until_end and not await self.session_ended():
+                continue
+            if not until_end and quiet < idle_s:
+                continue
+            if await self.caught_up():
                 return self.stats.last_seq
+            if self.stats.pending > 0 and quiet >= self._reader.check_every_s:
+                self._reader.reopen(f"{self.stats.pending} messages pending but none delivered for {quiet:.1f} s")
 
     async def run(self) -> None:
         """Keep the books live until cancelled."""
@@ -365,11 +388,7 @@ async def events(servers: str | Iterable[str], venue: str, kinds: Iterable[str] 
     try:
         js = nc.jetstream()
 
-        async def read_session() -> Any:
-            kv = await js.key_value(bucket)
-            return wire.session_record((await kv.get(wire.snapshot_key(venue, wire.SESSION_KEY))).value)
-
-        session = await wire.retrying(read_session, 30.0)
+        session = await wire.retrying(lambda: wire.read_session(js, bucket, venue), 30.0)
         tokens = [wire.token(s) for s in symbols] if symbols is not None else [">"]
         subjects = [wire.subject(session.prefix, venue, k, t) for k in kinds for t in tokens]
         info = await wire.retrying(lambda: js.stream_info(session.stream), 30.0)

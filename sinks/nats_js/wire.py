@@ -193,3 +193,11 @@ async def retrying(step: Callable[[], Awaitable[Any]], timeout: float) -> Any:
             if time.monotonic() >= deadline:
                 raise
             await asyncio.sleep(0.2)
+
+
+async def read_session(js: Any, bucket: str, venue: str) -> Session:
+    """The venue's session record, read from the bucket's stream leader (a
+    direct get may be answered by a replica that is behind, e.g. a node just
+    restarted, and show a session that has since ended or been replaced)."""
+    msg = await js.get_last_msg(f"KV_{bucket}", f"$KV.{bucket}.{snapshot_key(venue, SESSION_KEY)}", direct=False)
+    return session_record(msg.data)
