@@ -324,7 +324,6 @@ static int64_t on_modify(rxf_iex_books *b, const rxf_iex_OrderModify *m) {
     if (m->size == 0) { b->c.zero_size++; return -1; }
     if (m->price <= 0) { b->c.bad_price++; return -1; }
     uint32_t sym = o->book;
-    int is_ask = o->side;
     b->c.modifies++;
     if ((m->modify_flags & 1) && m->price == o->price && m->size <= o->shares) {
         b->c.priority_kept++;
