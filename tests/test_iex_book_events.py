@@ -11,6 +11,8 @@ from collections import Counter
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from rxfeed.event_books import EventBooks
 from rxfeed.events import FLAG_LAST, KIND_DTYPES, EventKind, EventRing, LossReason, TradingState, as_kind, check_events
@@ -18,6 +20,7 @@ from rxfeed.protocols.iex._iex_book import IexBooks
 from rxfeed.tools.iex_generator import FEEDS, Packer, iex_messages
 
 from .test_book_events import consume_slowly_while, drain
+from .test_iex_books import _deep_message, _mangled, _plus_message, plu
 
 N, SYMBOLS, VENUE = 3000, 4, 5
 RING = 1 << 18
@@ -238,3 +241,22 @@ def test_event_options_are_checked_and_the_sink_takes_iex():
     books.emit_events(None)  # off again: nothing is written
     books.feed_raw("deep+", [add(1, "8", 10, 50_0000)])
     assert len(drain(ring)) == 0 and "iex" in NatsJsSink.decoders
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(plus=st.lists(_mangled(_plus_message()), max_size=60), deep=st.lists(_mangled(_deep_message()), max_size=40))
+def test_random_messages_emit_only_what_the_books_did(plus, deep):
+    """Random, refused, unknown and corrupted messages: the events still mirror the books exactly,
+    and the consumer refuses none of them (nothing is reported that the books did not do)."""
+    for feed, msgs in (("deep+", plus), ("deep", deep + [plu("8", 100, 1, True)])):
+        ring, mirror = EventRing(RING), EventBooks()
+        books = books_with_events(ring)
+        books.feed_raw(feed, msgs)
+        ev = drain(ring)
+        check_events(ev)
+        mirror.apply(ev)
+        for sym in books.symbols():
+            same_depth(books, mirror, feed, sym)
+        c = mirror.counters()
+        assert c["refused"] == c["unknown_level"] == c["symbol_mismatch"] == 0, c
+        assert mirror.check() is None

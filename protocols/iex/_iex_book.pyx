@@ -148,7 +148,7 @@ cdef class IexBooks:
         into ``ring`` (an :class:`rxfeed.events.EventRing`; ``None`` stops):
         DEEP levels, DEEP+ order adds / modifies / deletes, BBO changes,
         trades, trading states, symbols (the first time seen), feed losses
-        (docs/iex.md "IEX events"). ``venue``: the events' venue id. ``wait``:
+        (docs/protocols/iex.md "IEX events"). ``venue``: the events' venue id. ``wait``:
         a full ring is waited for instead of dropping (a replay that backfills
         a stream; a live feed never waits). Set before the run or between
         runs, from the thread that runs the loop."""
