@@ -133,24 +133,30 @@ def test_full_ring_is_counted_and_reported_as_loss(day_dir):
     assert len(ev) - len(loss) == st["queued"]
 
 
+def consume_slowly_while(ring: EventRing, produce) -> tuple[np.ndarray, object]:
+    """``produce()`` while a thread pops ``ring`` 300 records at a time; (every record popped, what it returned)."""
+    parts: list[np.ndarray] = []
+    stop = threading.Event()
+
+    def pop_until_stopped_and_empty() -> None:
+        while not (stop.is_set() and not ring.stats()["waiting"]):
+            batch = ring.pop(300)
+            if len(batch):
+                parts.append(batch)
+
+    worker = threading.Thread(target=pop_until_stopped_and_empty)
+    worker.start()
+    try:
+        result = produce()
+    finally:
+        stop.set()
+        worker.join(10)
+    return np.concatenate(parts), result
+
+
 def test_waiting_books_lose_nothing_with_a_slow_consumer(day_dir):
     ring = EventRing(1 << 10)
-    got, done = [], threading.Event()
-
-    def consume():
-        while not done.is_set() or ring.stats()["waiting"]:
-            part = ring.pop(300)
-            if len(part):
-                got.append(part)
-
-    t = threading.Thread(target=consume)
-    t.start()
-    try:
-        _, books = run_books(day_dir / "day.pcap", ring, wait=True)
-    finally:
-        done.set()
-        t.join(10)
-    ev = np.concatenate(got)
+    ev, _ = consume_slowly_while(ring, lambda: run_books(day_dir / "day.pcap", ring, wait=True))
     assert ring.stats()["dropped"] == 0 and not (ev["kind"] == EventKind.LOSS).any()
     reference = EventRing(RING)
     run_books(day_dir / "day.pcap", reference)

@@ -67,10 +67,16 @@ cdef extern from "iex_book.h" nogil:
     const rxf_side *rxf_iex_books_side(const rxf_iex_books *b, uint32_t sym, int feed, int side)
     const char *rxf_iex_books_check(const rxf_iex_books *b)
     int32_t rxf_l3_find_level(const rxf_l3 *e, const rxf_side *sd, int side, int64_t price)
+    ctypedef struct rxf_event_ring:
+        pass
+    void rxf_iex_books_set_events(rxf_iex_books *b, rxf_event_ring *ring, uint16_t venue, int wait)
+    void rxf_iex_books_stop_waiting(rxf_iex_books *b)
+    void rxf_iex_books_emit_loss(rxf_iex_books *b, uint64_t first, uint64_t count)
 
 
 cdef class IexBooks:
     cdef rxf_iex_books *b
     cdef public list lost_ranges
     cdef public unsigned long long lost_messages
+    cdef object _event_ring
     cdef const rxf_side *_side(self, object symbol, int feed, int side) except NULL

@@ -4,7 +4,7 @@ orders, TOPS top of book, attached to an IEX decoder as a C handler table
 (``decoder.add_handlers(books)``: the capsule of :meth:`IexBooks.capsule`)."""
 from libc.stdlib cimport calloc, free
 from libc.string cimport memset
-from cpython.pycapsule cimport PyCapsule_New
+from cpython.pycapsule cimport PyCapsule_New, PyCapsule_GetPointer
 from _iex_records cimport rxf_iex_record, RXF_IEX_UNKNOWN_TYPE, RXF_IEX_BAD_LENGTH
 from _iex_decode cimport decode_feed
 from iex_handlers cimport RXF_IEX_HANDLERS_CAPSULE, rxf_iex_meta
@@ -138,8 +138,33 @@ cdef class IexBooks:
     def mark_lost(self, event) -> None:
         """Messages ``event["first"]`` .. ``+ event["count"]`` of the feed were
         declared lost (a ``gap`` event): the books may be wrong from here on
-        and say so (:attr:`suspect`). The first 1000 ranges are kept."""
+        and say so (:attr:`suspect`). The first 1000 ranges are kept. With
+        events on, a ``LOSS`` (feed) event carries the range."""
         self.lost_messages += record_loss(self.lost_ranges, event)
+        rxf_iex_books_emit_loss(self.b, event["first"], event["count"])
+
+    def emit_events(self, ring, unsigned int venue=1, bint wait=False) -> None:
+        """Emit what the books do as normalised events (``rxfeed.events``)
+        into ``ring`` (an :class:`rxfeed.events.EventRing`; ``None`` stops):
+        DEEP levels, DEEP+ order adds / modifies / deletes, BBO changes,
+        trades, trading states, symbols (the first time seen), feed losses
+        (docs/protocols/iex.md "IEX events"). ``venue``: the events' venue id. ``wait``:
+        a full ring is waited for instead of dropping (a replay that backfills
+        a stream; a live feed never waits). Set before the run or between
+        runs, from the thread that runs the loop."""
+        if venue > 0xFFFF:
+            raise ValueError(f"venue {venue}: a venue id is u16")
+        if ring is None:
+            rxf_iex_books_set_events(self.b, NULL, 0, 0)
+            self._event_ring = None
+            return
+        cdef void *p = PyCapsule_GetPointer(ring.capsule(), b"rxfeed.event_ring")
+        self._event_ring = ring
+        rxf_iex_books_set_events(self.b, <rxf_event_ring *>p, venue, wait)
+
+    def stop_waiting(self) -> None:
+        """Stop waiting on a full ring (any thread): from now on a full ring drops and counts."""
+        rxf_iex_books_stop_waiting(self.b)
 
     @property
     def suspect(self) -> bool:

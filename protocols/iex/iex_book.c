@@ -2,12 +2,108 @@
 #include "iex_book.h"
 #include "rxfeed/hist.h"
 
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define grow(b, arrp, cap, elem, first, max) rxf_l3_grow(&(b)->l3.oom, arrp, cap, elem, first, max)
 
 static const char FEED_SIDE_CODE[2] = {'8', '5'};
+
+/* ---- events: what the books did, as normalised records (rxfeed/events.h) ----
+ *
+ * With an event ring set, each change the books make becomes one event, in
+ * the order made. The latest event of a message is held back and pushed
+ * when the next one comes, or flagged RXF_EVF_LAST when the message ends, so
+ * that every message's events end with one LAST (memory stays constant
+ * however many orders a Clear Book removes). DEEP's levels come out when the
+ * event that holds them completes, all stamped with the completing
+ * message's sequence: one atomic group. Events report what the books did:
+ * refused or unknown messages emit nothing. Symbol ids are the books'
+ * symbol index + 1 (0 means "none" in events); prices are Price(4). */
+
+/* One event into the ring: dropped and counted when full, unless the books
+   wait for room (a replay backfilling a stream) and until waiting is turned off. */
+static void ev_push(rxf_iex_books *b, const rxf_event *e) {
+    while (atomic_load_explicit(&b->events_wait, memory_order_relaxed)) {
+        if (rxf_event_ring_try_push(b->events, e)) return;
+        sched_yield();
+    }
+    rxf_event_ring_push(b->events, e);
+}
+
+/* A new event of the current message (the one held before it pushed); its body is zero. */
+static rxf_event *ev_new(rxf_iex_books *b, uint8_t kind, uint32_t sym) {
+    if (b->has_held) ev_push(b, &b->held);
+    b->held = rxf_event_make(kind, b->venue, sym + 1, b->ev_seq, b->ev_ts);
+    b->has_held = 1;
+    return &b->held;
+}
+
+/* The end of a message (of a DEEP event): its last event flagged and pushed. */
+static void ev_flush(rxf_iex_books *b) {
+    if (!b->has_held) return;
+    b->held.flags |= RXF_EVF_LAST;
+    ev_push(b, &b->held);
+    b->has_held = 0;
+}
+
+static void ev_order(rxf_iex_books *b, uint8_t kind, uint32_t sym, int is_ask, int64_t px, uint64_t qty,
+                     uint64_t id) {
+    rxf_event *e = ev_new(b, kind, sym);
+    e->side = is_ask ? RXF_SIDE_ASK : RXF_SIDE_BID;
+    e->body.order = (rxf_ev_order){.price = px, .qty = qty, .order_id = id,
+                                   .new_order_id = kind == RXF_EV_ORDER_MODIFY ? id : 0};
+}
+
+/* IEX Trading Status codes: H halted, P paused (order acceptance), O order acceptance (no trading), T trading. */
+static enum rxf_trading_state ev_stock_state(char c) {
+    switch (c) {
+    case 'H': return RXF_STATE_HALTED;
+    case 'P': return RXF_STATE_PAUSED;
+    case 'O': return RXF_STATE_QUOTING;
+    case 'T': return RXF_STATE_TRADING;
+    default: return RXF_STATE_UNKNOWN;
+    }
+}
+
+/* IEX System Event codes: R start of regular market hours; M, E, C ends; O, S before the open. */
+static enum rxf_trading_state ev_system_state(char c) {
+    switch (c) {
+    case 'R': return RXF_STATE_TRADING;
+    case 'M': case 'E': case 'C': return RXF_STATE_CLOSED;
+    default: return RXF_STATE_UNKNOWN;
+    }
+}
+
+/* sym < 0: the whole venue (symbol 0). */
+static void ev_status(rxf_iex_books *b, int64_t sym, enum rxf_trading_state state, char code, const char *reason4) {
+    rxf_event *e = ev_new(b, RXF_EV_STATUS, (uint32_t)sym);
+    if (sym < 0) e->symbol = 0;
+    e->body.status.state = state;
+    e->body.status.venue_code = (uint8_t)code;
+    if (reason4) memcpy(e->body.status.reason, reason4, 4);
+}
+
+void rxf_iex_books_set_events(rxf_iex_books *b, rxf_event_ring *ring, uint16_t venue, int wait) {
+    b->events = ring;
+    b->venue = venue;
+    b->has_held = 0;
+    atomic_store(&b->events_wait, ring && wait);
+}
+
+void rxf_iex_books_stop_waiting(rxf_iex_books *b) { atomic_store(&b->events_wait, 0); }
+
+void rxf_iex_books_emit_loss(rxf_iex_books *b, uint64_t first, uint64_t count) {
+    if (!b->events) return;
+    ev_flush(b);  /* nothing is held between messages; a declared loss never splits one */
+    rxf_event e = rxf_event_make(RXF_EV_LOSS, b->venue, 0, first, b->ev_ts);
+    e.flags = RXF_EVF_LAST | RXF_EVF_SUSPECT;
+    e.body.loss.first = first;
+    e.body.loss.count = count;
+    e.body.loss.reason = RXF_LOSS_FEED;
+    ev_push(b, &e);
+}
 
 /* ---- symbols: 8 bytes -> dense index ---- */
 
@@ -57,6 +153,12 @@ static int64_t sym_insert(rxf_iex_books *b, const char *symbol8) {
     memcpy(b->stocks[s].symbol, symbol8, 8);
     int64_t slot = sym_find(b, sym_key(symbol8));  /* not there yet: the free slot, after the rehash */
     b->sym_hash[-slot - 1] = s + 1;
+    if (b->events) {
+        rxf_event *e = ev_new(b, RXF_EV_SYMBOL, s);
+        memset(e->body.symbol.name, ' ', sizeof e->body.symbol.name);
+        memcpy(e->body.symbol.name, symbol8, 8);
+        e->body.symbol.price_decimals = 4;
+    }
     return s;
 }
 
@@ -89,6 +191,11 @@ static void check_top(rxf_iex_books *b, uint32_t sym, int feed, int64_t ts) {
     if (memcmp(&t, last, sizeof t) == 0) return;
     *last = t;
     b->c.bbo_changes++;
+    if (b->events) {
+        rxf_event *ev = ev_new(b, RXF_EV_BBO, sym);
+        ev->body.bbo = (rxf_ev_bbo){.bid_price = t.bid_price, .bid_qty = t.bid_size, .ask_price = t.ask_price,
+                                    .ask_qty = t.ask_size};
+    }
     if (!b->want_bbo) return;
     if (b->n_bbo == b->cap_bbo && grow(b, &b->bbo, &b->cap_bbo, sizeof(rxf_iex_bbo_event), 4096, UINT32_MAX) != 0)
         return;
@@ -100,6 +207,12 @@ static void check_top(rxf_iex_books *b, uint32_t sym, int feed, int64_t ts) {
 
 static void trade(rxf_iex_books *b, const rxf_iex_TradeReport *r, uint32_t sym, uint16_t proto, char type,
                   int64_t order_id, char side) {
+    if (b->events) {
+        rxf_event *e = ev_new(b, RXF_EV_TRADE, sym);
+        e->side = side == '8' ? RXF_SIDE_BID : side == '5' ? RXF_SIDE_ASK : RXF_SIDE_NONE;
+        e->body.trade = (rxf_ev_trade){.price = r->price, .qty = r->size, .order_id = (uint64_t)order_id,
+                                       .match_id = (uint64_t)r->trade_id};
+    }
     if (!b->want_trades) return;
     if (b->n_trades == b->cap_trades &&
         grow(b, &b->trades, &b->cap_trades, sizeof(rxf_iex_trade_event), 4096, UINT32_MAX) != 0)
@@ -117,7 +230,14 @@ static void trade(rxf_iex_books *b, const rxf_iex_TradeReport *r, uint32_t sym, 
 static void apply_staged(rxf_iex_books *b) {
     for (uint32_t i = 0; i < b->n_staged; i++) {
         const rxf_iex_staged *u = &b->staged[i];
-        rxf_l3_set_level(&b->l3, &b->stocks[u->book].deep[u->side], u->side, u->price, u->size);
+        rxf_side *sd = &b->stocks[u->book].deep[u->side];
+        int had = u->size == 0 && b->events && rxf_l3_find_level(&b->l3, sd, u->side, u->price) != NIL;
+        if (rxf_l3_set_level(&b->l3, sd, u->side, u->price, u->size) == 0 && b->events && (u->size || had)) {
+            rxf_event *e = ev_new(b, RXF_EV_LEVEL, u->book);  /* removing an absent level did nothing */
+            e->side = u->side ? RXF_SIDE_ASK : RXF_SIDE_BID;
+            e->body.level.price = u->price;
+            e->body.level.qty = u->size;
+        }
     }
     for (uint32_t i = 0; i < b->n_staged; i++) check_top(b, b->staged[i].book, RXF_IEX_BOOK_DEEP, b->staged_ts);
     if (b->n_staged) b->c.events_applied++;
@@ -149,8 +269,12 @@ static rxf_order *named_order(rxf_iex_books *b, int64_t id, const char *symbol8,
     return o;
 }
 
+/* Take k shares off the order in hash position h (all of it when k >= remaining): MODIFY or DELETE. */
 static inline void reduce(rxf_iex_books *b, int64_t h, uint32_t k) {
     const rxf_order *o = rxf_l3_at(&b->l3, h);
+    if (b->events)  /* before: the order's slot is freed when nothing is left */
+        ev_order(b, k >= o->shares ? RXF_EV_ORDER_DELETE : RXF_EV_ORDER_MODIFY, o->book, o->side, o->price,
+                 k >= o->shares ? 0 : o->shares - k, o->ref);
     rxf_l3_reduce(&b->l3, &b->stocks[o->book].plus[o->side], h, k);
 }
 
@@ -165,9 +289,29 @@ static int64_t on_add(rxf_iex_books *b, const rxf_iex_AddOrder *a) {
     if (sym < 0) return -1;
     int is_ask = a->side == '5';
     if (rxf_l3_add(&b->l3, &b->stocks[sym].plus[is_ask], (uint32_t)sym, (uint64_t)a->order_id, is_ask, a->size,
-                   a->price) == 0)
+                   a->price) == 0) {
         b->c.adds++;
+        if (b->events) ev_order(b, RXF_EV_ORDER_ADD, (uint32_t)sym, is_ask, a->price, a->size, (uint64_t)a->order_id);
+    }
     return sym;
+}
+
+/* A modify that sends the order to the back of its (new) level. A consumer
+   of events keeps an ORDER_MODIFY's place when price and side stay and the
+   size does not go up: then it is told DELETE + ADD, else one MODIFY. */
+static void moved(rxf_iex_books *b, int64_t h, const rxf_iex_OrderModify *m) {
+    const rxf_order *o = rxf_l3_at(&b->l3, h);
+    uint32_t sym = o->book;
+    int is_ask = o->side;
+    uint64_t id = (uint64_t)m->order_id_reference;
+    int as_modify = m->price != o->price || m->size > o->shares;
+    if (b->events && !as_modify) ev_order(b, RXF_EV_ORDER_DELETE, sym, is_ask, o->price, 0, id);
+    int64_t old_px = o->price;
+    rxf_l3_reduce(&b->l3, &b->stocks[sym].plus[is_ask], h, UINT32_MAX);
+    int r = rxf_l3_add(&b->l3, &b->stocks[sym].plus[is_ask], sym, id, is_ask, m->size, m->price);
+    if (!b->events) return;
+    if (r == 0) ev_order(b, as_modify ? RXF_EV_ORDER_MODIFY : RXF_EV_ORDER_ADD, sym, is_ask, m->price, m->size, id);
+    else if (as_modify) ev_order(b, RXF_EV_ORDER_DELETE, sym, is_ask, old_px, 0, id);  /* out of memory: gone */
 }
 
 /* 'M': a new size and price. Priority is kept (the order stays in place)
@@ -180,7 +324,6 @@ static int64_t on_modify(rxf_iex_books *b, const rxf_iex_OrderModify *m) {
     if (m->size == 0) { b->c.zero_size++; return -1; }
     if (m->price <= 0) { b->c.bad_price++; return -1; }
     uint32_t sym = o->book;
-    int is_ask = o->side;
     b->c.modifies++;
     if ((m->modify_flags & 1) && m->price == o->price && m->size <= o->shares) {
         b->c.priority_kept++;
@@ -188,9 +331,7 @@ static int64_t on_modify(rxf_iex_books *b, const rxf_iex_OrderModify *m) {
         return sym;
     }
     if (m->modify_flags & 1) b->c.modify_priority_conflict++;  /* kept priority claimed for a price or size up */
-    reduce(b, h, UINT32_MAX);
-    rxf_l3_add(&b->l3, &b->stocks[sym].plus[is_ask], sym, (uint64_t)m->order_id_reference, is_ask, m->size,
-               m->price);
+    moved(b, h, m);
     return sym;
 }
 
@@ -221,10 +362,21 @@ static int64_t on_executed(rxf_iex_books *b, const rxf_iex_OrderExecuted *x) {
     return sym;
 }
 
+/* Every order of one DEEP+ side off, best level first, each in time order (one DELETE each). */
+static void clear_side(rxf_iex_books *b, rxf_side *sd, int is_ask) {
+    while (sd->best != NIL) {
+        int32_t s = b->l3.lv[sd->best].head;
+        int64_t h = s >= 0 ? rxf_l3_find(&b->l3, b->l3.orders[s].ref) : -1;
+        if (h < 0) break;  /* a level without orders: rxf_l3_clear_side removes it */
+        reduce(b, h, UINT32_MAX);
+    }
+    rxf_l3_clear_side(&b->l3, sd, is_ask);
+}
+
 static int64_t on_clear(rxf_iex_books *b, const rxf_iex_ClearBook *c) {
     int64_t sym = symbol_index(b, c->symbol);
     if (sym < 0) return -1;
-    for (int side = 0; side < 2; side++) rxf_l3_clear_side(&b->l3, &b->stocks[sym].plus[side], side);
+    for (int side = 0; side < 2; side++) clear_side(b, &b->stocks[sym].plus[side], side);
     b->c.clears++;
     return sym;
 }
@@ -262,14 +414,25 @@ static void on_other(rxf_iex_books *b, const rxf_iex_record *r, uint16_t proto) 
         b->stocks[sym].trading_status = r->TradingStatus.trading_status;
         b->c.trading_status++;
         if (r->TradingStatus.trading_status == 'H') b->c.halts++;
+        if (b->events)
+            ev_status(b, sym, ev_stock_state(r->TradingStatus.trading_status), r->TradingStatus.trading_status,
+                      r->TradingStatus.reason);
         return;
     case 'O':
         if ((sym = symbol_index(b, r->OperationalHaltStatus.symbol)) < 0) return;
         b->stocks[sym].operational_halt = r->OperationalHaltStatus.operational_halt_status;
         if (r->OperationalHaltStatus.operational_halt_status == 'O') b->c.operational_halts++;
+        if (b->events)  /* 'O': halted; 'N': back to the last Trading Status's state */
+            ev_status(b, sym, r->OperationalHaltStatus.operational_halt_status == 'O'
+                                  ? RXF_STATE_HALTED : ev_stock_state(b->stocks[sym].trading_status),
+                      r->OperationalHaltStatus.operational_halt_status, NULL);
         return;
     case 'D': symbol_index(b, r->SecurityDirectory.symbol); return;
-    case 'S': b->system_event = r->SystemEvent.system_event; b->c.system_events++; return;
+    case 'S':
+        b->system_event = r->SystemEvent.system_event;
+        b->c.system_events++;
+        if (b->events) ev_status(b, -1, ev_system_state(b->system_event), b->system_event, NULL);
+        return;
     default: return;
     }
 }
@@ -287,7 +450,7 @@ static int book_of(rxf_iex_books *b, char type, uint16_t proto) {
     return want;
 }
 
-static inline void apply(rxf_iex_books *b, const rxf_iex_record *r, const rxf_iex_meta *meta) {
+static inline void apply_message(rxf_iex_books *b, const rxf_iex_record *r, const rxf_iex_meta *meta) {
     uint16_t proto = meta->protocol_id;
     b->c.messages++;
     if (proto < RXF_IEX_PROTO_TOPS || proto > RXF_IEX_PROTO_DEEP_PLUS) { b->c.unknown_protocol++; return; }
@@ -307,6 +470,18 @@ static inline void apply(rxf_iex_books *b, const rxf_iex_record *r, const rxf_ie
     default: return;
     }
     if (sym >= 0) check_top(b, (uint32_t)sym, feed, r->hdr.timestamp);
+}
+
+/* One message; with events on, stamped with its IEX-TP sequence (else the books' message count) and flushed. */
+static inline void apply(rxf_iex_books *b, const rxf_iex_record *r, const rxf_iex_meta *meta) {
+    if (__builtin_expect(b->events != NULL, 0)) {
+        b->ev_seq = meta->sequence ? meta->sequence : b->c.messages + 1;
+        b->ev_ts = (uint64_t)r->hdr.timestamp;
+        apply_message(b, r, meta);
+        ev_flush(b);
+        return;
+    }
+    apply_message(b, r, meta);
 }
 
 static void on_msg(void *ctx, const rxf_iex_record *r, const rxf_iex_meta *meta) {

@@ -15,12 +15,16 @@
  * open-addressing hash on the 8 symbol bytes; the table grows). Bad input
  * (unknown order ids, no size, bad sides or prices, messages of another
  * feed, symbols past RXF_IEX_MAX_SYMBOLS) is counted, never fatal.
+ *
+ * With an event ring set (rxf_iex_books_set_events), what the books do comes
+ * out as normalised events (rxfeed/events.h; iex_book.c "events").
  */
 #ifndef RXF_IEX_BOOK_H
 #define RXF_IEX_BOOK_H
 
 #include <stdint.h>
 #include "iex_handlers.h"
+#include "rxfeed/event_ring.h"
 
 /* the L3 engine with IEX's types: Price 8-byte signed, books indexed by symbol index */
 #define RXF_L3_PRICE int64_t
@@ -106,6 +110,13 @@ typedef struct rxf_iex_books {
     rxf_iex_bbo_event *bbo; uint64_t n_bbo, cap_bbo;
     rxf_iex_trade_event *trades; uint64_t n_trades, cap_trades;
     uint64_t *latency_hist;                /* RXF_HIST_BUCKETS cycle counts per message, or NULL */
+    /* normalised events (rxfeed/events.h) into an SPSC ring, or events == NULL: none (iex_book.c "events") */
+    rxf_event_ring *events;
+    uint16_t venue;                        /* the events' venue id */
+    _Atomic int events_wait;               /* 1: a full ring is waited for (replay backfill), 0: dropped and counted */
+    int has_held;                          /* held: the message's latest event, pushed when the next one */
+    rxf_event held;                        /* comes or, flagged LAST, when the message (DEEP: event) ends */
+    uint64_t ev_seq, ev_ts;                /* the message's IEX-TP sequence and timestamp */
 } rxf_iex_books;
 
 int rxf_iex_books_init(rxf_iex_books *b, int want_bbo, int want_trades, int want_latency);
@@ -116,5 +127,11 @@ int64_t rxf_iex_books_symbol(const rxf_iex_books *b, const char *symbol8);
 const rxf_side *rxf_iex_books_side(const rxf_iex_books *b, uint32_t sym, int feed, int side);
 /* Every book's structure checked; NULL when sound, else what is wrong (static text). */
 const char *rxf_iex_books_check(const rxf_iex_books *b);
+/* Emit normalised events into ring (NULL: stop) for venue; wait: a full ring is waited for instead of dropping. */
+void rxf_iex_books_set_events(rxf_iex_books *b, rxf_event_ring *ring, uint16_t venue, int wait);
+/* A waiting producer stops waiting (any thread): from now on a full ring drops and counts. */
+void rxf_iex_books_stop_waiting(rxf_iex_books *b);
+/* Push a LOSS (feed) event for messages first .. first + count - 1 (the loop's thread only). */
+void rxf_iex_books_emit_loss(rxf_iex_books *b, uint64_t first, uint64_t count);
 
 #endif

@@ -123,7 +123,7 @@ class NatsJsSink:
     name = "nats_js"
     Config = NatsJsConfig
     #: decoders whose books emit events
-    decoders: ClassVar[frozenset[str]] = frozenset({"itch50"})
+    decoders: ClassVar[frozenset[str]] = frozenset({"itch50", "iex"})
 
     def __init__(self, config: NatsJsConfig) -> None:
         from rxfeed.events import EventRing
