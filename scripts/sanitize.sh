@@ -33,7 +33,8 @@ SANITIZED_TESTS=(tests/test_fuzz_corpus.py tests/test_pcap_replay.py tests/test_
                  tests/test_books_robustness.py tests/test_itch_golden.py tests/test_sequencer.py tests/test_lines.py
                  tests/test_rerequest_client.py tests/test_recovery.py tests/test_faults.py
                  tests/test_iex_codegen.py tests/test_iex_books.py
-                 tests/test_iextp.py tests/test_iex_decoder.py tests/test_event_books.py tests/test_iex_book_events.py)
+                 tests/test_iextp.py tests/test_iex_decoder.py tests/test_event_books.py tests/test_iex_book_events.py
+                 tests/test_events.py tests/test_event_ring.py tests/test_book_events.py)
 HARNESSES=(pcap stream moldudp64 books iex_books iex)
 
 san_setup() {

@@ -237,3 +237,35 @@ def test_the_python_api_follows_chosen_symbols(nats_server, small_day):
         d = handler.books[n].depth(n=1_000_000)
         assert depth[n] == {"bids": [tuple(x) for x in d["bids"]], "asks": [tuple(x) for x in d["asks"]]}
     assert stats.messages_rejected == 0 and stats.snapshots_loaded == 2
+
+
+def test_cli_replay_publishes_and_serves_the_sinks_metrics(nats_server, small_day):
+    """``replay --publish nats://... --metrics``: the summary reports what was
+    published, and the Prometheus endpoint serves the sink's ring and publisher
+    counters, equal to the summary once the run is over."""
+    import socket
+    import urllib.request
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([*CLI, "replay", str(small_day), "--publish", nats_server.url, "--publish-opt",
+                             "wait_when_full=true", "--json", "--metrics", f"127.0.0.1:{port}",
+                             "--metrics-linger", "20"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        summary = json.loads(proc.stdout.readline())
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
+            text = r.read().decode()
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=30)
+    pub = summary["backend_stats"]["published_nats"]
+    assert pub["ring"]["dropped"] == 0 and pub["acked_events"] == pub["published_events"] > 0
+    assert pub["unpublished_events"] == 0 and pub["errors"] == []
+    samples = {s.name: s.value for fam in text_string_to_metric_families(text) for s in fam.samples}
+    assert samples["rxfeed_published_events_total"] == pub["published_events"]
+    assert samples["rxfeed_events_offered_total"] == pub["ring"]["offered"]
+    assert samples["rxfeed_event_ring_capacity"] == pub["ring"]["capacity"]
+    assert samples["rxfeed_publish_backlog_messages"] == 0

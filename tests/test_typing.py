@@ -15,7 +15,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 PUBLIC = ["__init__.py", "interfaces.py", "backend_base.py", "config.py", "plugins.py", "registry.py", "hookspecs.py",
-          "pipeline.py", "summary.py", "ffi.py", "sources.py", "event_books.py"]
+          "pipeline.py", "summary.py", "ffi.py", "sources.py", "event_books.py", "events.py", "remote.py"]
 
 
 @pytest.fixture(scope="module")

@@ -35,6 +35,10 @@ def make_tree(dest: Path) -> Path:
         link = pkg / f.name
         if not link.exists():
             link.symlink_to(f)
+    for f in (root / "tools" / "top_level").glob("*.py"):  # installed at the top (rxfeed.testing, rxfeed.remote)
+        link = pkg / f.name
+        if not link.exists():
+            link.symlink_to(f)
     for sub in _SUBPACKAGES:
         link = pkg / sub
         if not link.exists():

@@ -281,7 +281,7 @@ class Publisher:
             self.stats.acked_messages += 1
             self.stats.acked_events += p.events
             self.stats.duplicates += bool(ack.get("duplicate"))
-            self.stats.last_seq = max(self.stats.last_seq, int(ack.get("seq", 0)))
+            self.stats.last_seq = max(self.stats.last_seq, int(str(ack.get("seq", 0))))
             del self._pending[n]
         self._acked.set()
 

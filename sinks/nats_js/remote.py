@@ -71,15 +71,15 @@ class _StreamReader:
     async def _open(self) -> None:
         from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
+        cfg = ConsumerConfig(filter_subjects=self.subjects, ack_policy=AckPolicy.NONE, inactive_threshold=60.0,
+                             mem_storage=True, num_replicas=1)
         if self.start_time_ns and self.next_seq <= 1:
             from datetime import datetime, timezone
 
-            start = datetime.fromtimestamp(self.start_time_ns / 1e9, tz=timezone.utc).isoformat()
-            policy = dict(deliver_policy=DeliverPolicy.BY_START_TIME, opt_start_time=start)
+            cfg.deliver_policy = DeliverPolicy.BY_START_TIME
+            cfg.opt_start_time = datetime.fromtimestamp(self.start_time_ns / 1e9, tz=timezone.utc)
         else:
-            policy = dict(deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=self.next_seq)
-        cfg = ConsumerConfig(filter_subjects=self.subjects, ack_policy=AckPolicy.NONE, inactive_threshold=60.0,
-                             mem_storage=True, num_replicas=1, **policy)
+            cfg.deliver_policy, cfg.opt_start_seq = DeliverPolicy.BY_START_SEQUENCE, self.next_seq
         self.sub = await self.js.pull_subscribe(self.subjects[0], stream=self.stream, config=cfg)
 
     async def fetch(self, batch: int, timeout: float) -> list[Any]:
@@ -188,7 +188,6 @@ class Books:
         self._ids: dict[str, int] = {}
         self._nc: Any = None
         self._reader: _StreamReader | None = None
-        self._task: asyncio.Task | None = None
 
     async def __aenter__(self) -> Books:
         await self.start()
@@ -204,6 +203,7 @@ class Books:
         self._nc = await nats.connect(servers=self.servers, max_reconnect_attempts=-1, reconnect_time_wait=0.25)
         js = self._nc.jetstream()
         await wire.retrying(lambda: self._load(js), self.ready_timeout_s)
+        assert self.session is not None
         start = min(self._stamps.values()) + 1 if self._start_after_snapshots() else 1
         self._reader = _StreamReader(js, self.stream, self._subjects(), start, self.stats,
                                      start_time_ns=self.session.started_ns if start == 1 else 0)
