@@ -54,6 +54,7 @@ class LossReason(IntEnum):
 
     FEED = 1
     RING = 2
+    STREAM = 3
 
 
 #: (name, format, offset) of the 32-byte head every record has. The reserved

@@ -67,22 +67,17 @@ async def follow_books(servers: list[str], venue: str, symbols: list[str] | None
     and ``idle_exit`` seconds without news, the session ended and applied
     whole (``until_end``), ``seconds`` elapsed, or Ctrl-C."""
     async with Books(servers, venue, symbols, bucket=bucket) as books:
-        import os, signal
-        if os.environ.get("RXFEED_DUMP_TASKS"):
-            def dump():
-                for t in asyncio.all_tasks():
-                    t.print_stack(file=sys.stderr)
-                print(books.stats, file=sys.stderr, flush=True)
-            asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, dump)
         loaded = time.monotonic()
+        complete = False
         try:
             if idle_exit or until_end:
                 await asyncio.wait_for(books.catch_up(idle_exit, timeout=1e9, until_end=until_end), seconds)
+                complete = True
             else:
                 await asyncio.wait_for(books.run(), seconds)
         except (KeyboardInterrupt, asyncio.CancelledError, asyncio.TimeoutError):
             pass
-        report = {"venue": venue, "last_seq": books.stats.last_seq, "stats": _stats(books.stats),
+        report = {"venue": venue, "complete": complete, "last_seq": books.stats.last_seq, "stats": _stats(books.stats),
                   "seconds": round(time.monotonic() - loaded, 3), "books": _book_report(books, depth)}
     if as_json:
         print(json.dumps(report))
@@ -96,6 +91,9 @@ async def follow_books(servers: list[str], venue: str, symbols: list[str] | None
               f"rejected {books.stats.messages_rejected}", file=sys.stderr)
         for err in report["stats"]["errors"]:
             print(f"rxfeed: warning: {err}", file=sys.stderr)
+    if until_end and not complete:
+        print("rxfeed: error: stopped before the publisher's session ended and was applied whole", file=sys.stderr)
+        return 1
     return 0
 
 

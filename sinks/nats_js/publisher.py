@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from rxfeed.events import EVENT_DTYPE, FLAG_LAST, EventKind, as_kind
+from rxfeed.events import EVENT_DTYPE, FLAG_LAST, FLAG_SUSPECT, EventKind, LossReason, as_kind, make_events
 
 from . import wire
 
@@ -43,6 +43,7 @@ class PublisherStats:
     resent_messages: int = 0
     publish_errors: int = 0
     unpublished_events: int = 0
+    stream_lost_messages: int = 0
     snapshots: int = 0
     snapshot_rounds: int = 0
     last_seq: int = 0
@@ -62,6 +63,12 @@ class _Pending:
     retries: int = 0
     first_refused: float = 0.0
     in_flight: bool = False
+    attempt: int = 0
+    waiter: Any = None  # a future while a re-send is awaited alone
+
+
+#: JetStream's error code for a Nats-Expected-Last-Sequence that does not match
+WRONG_LAST_SEQUENCE = 10071
 
 
 class Publisher:
@@ -81,6 +88,8 @@ class Publisher:
         self._base_seq = 0       # the stream's last sequence when the session began
         self._broken = False     # something needs re-sending (see _repair)
         self._next_repair = 0.0  # not before (a leader election takes a while: no busy re-sending)
+        self._js: Any = None
+        self._loss_records: list[tuple[int, int]] = []  # (first, count) of stream sequences lost
         self._carry = np.empty(0, dtype=EVENT_DTYPE)
         self._stop = threading.Event()
         self._ready = threading.Event()
@@ -134,11 +143,11 @@ class Publisher:
                                 disconnected_cb=self._on_disconnect, reconnected_cb=self._on_reconnect,
                                 error_cb=self._on_error, name=f"rxfeed-{self.session.venue}")
         try:
-            js = nc.jetstream()
+            js = self._js = nc.jetstream()
             kv = await wire.retrying(lambda: self._set_up(js), cfg.ready_timeout_s)
             self._base_seq = (await wire.retrying(lambda: js.stream_info(self.session.stream), cfg.ready_timeout_s)).state.last_seq
             inbox = nc.new_inbox()
-            await nc.subscribe(inbox + ".*", cb=self._on_ack)
+            await nc.subscribe(inbox + ".*.*", cb=self._on_ack)
             self.stats.connected = True
             self._ready.set()
             await self._publish_loop(nc, inbox, kv)
@@ -189,6 +198,8 @@ class Publisher:
         next_snapshot = time.monotonic() + cfg.snapshot_every_s
         while True:
             batch = self._next_batch(final=self._stop.is_set())
+            if self._loss_records:
+                batch = np.concatenate([self._loss_batch(), batch])
             if len(batch):
                 await self._publish(nc, inbox, batch)
                 self.shadow.apply(batch)
@@ -257,33 +268,41 @@ class Publisher:
     async def _send(self, nc: Any, inbox: str, n: int, p: _Pending) -> None:
         p.sent = time.monotonic()
         p.in_flight = True
+        p.attempt += 1  # in the reply subject: a late answer to an earlier attempt is not this one's
         try:
-            await nc.publish(p.subject, p.payload, reply=f"{inbox}.{n}", headers=p.headers)
+            await nc.publish(p.subject, p.payload, reply=f"{inbox}.{n}.{p.attempt}", headers=p.headers)
         except Exception as exc:  # disconnected with a full reconnect buffer: re-sent by _repair
             p.in_flight = False
             self._broken = True
             self._note(f"publish: {type(exc).__name__}: {exc}")
 
     async def _on_ack(self, msg: Any) -> None:
-        n = int(msg.subject.rsplit(".", 1)[1])
+        _, n_text, attempt = msg.subject.rsplit(".", 2)
+        n = int(n_text)
         p = self._pending.get(n)
-        if p is None or not p.in_flight:
-            return  # a late answer to a message acked already, or one given up for a re-send
+        if p is None or not p.in_flight or p.attempt != int(attempt):
+            return  # a late answer to a message acked already, or to an earlier attempt
         p.in_flight = False
         status = (msg.headers or {}).get("Status")
         try:
             ack = {"error": {"description": f"status {status}"}} if status else json.loads(msg.data)
         except ValueError:
             ack = {"error": {"description": f"unreadable ack {bytes(msg.data[:80])!r}"}}
-        if "error" in ack:
+        if p.waiter is not None:  # a re-send awaited alone (_resend_one) reads its own answer
+            if not p.waiter.done():
+                p.waiter.set_result(ack)
+        elif "error" in ack:
             self._refused(n, p, str(ack["error"].get("description", ack["error"])))
         else:
-            self.stats.acked_messages += 1
-            self.stats.acked_events += p.events
-            self.stats.duplicates += bool(ack.get("duplicate"))
-            self.stats.last_seq = max(self.stats.last_seq, int(str(ack.get("seq", 0))))
-            del self._pending[n]
+            self._acked_one(n, p, ack)
         self._acked.set()
+
+    def _acked_one(self, n: int, p: _Pending, ack: dict[str, Any]) -> None:
+        self.stats.acked_messages += 1
+        self.stats.acked_events += p.events
+        self.stats.duplicates += bool(ack.get("duplicate"))
+        self.stats.last_seq = max(self.stats.last_seq, int(str(ack.get("seq", 0))))
+        del self._pending[n]
 
     def _refused(self, n: int, p: _Pending, why: str) -> None:
         """A refused publish (no stream leader now, or an earlier message is
@@ -316,9 +335,9 @@ class Publisher:
 
     async def _repair(self, nc: Any, inbox: str) -> None:
         """After a refusal, a lost connection or an ack overdue: once every
-        answer still due has come (or is overdue), re-send every pending
-        message in order, with its id (the stream drops one it has) and its
-        expected sequence (the stream refuses one out of order)."""
+        answer still due has come (or is overdue), re-send the pending
+        messages in order, one at a time (each answer then says exactly what
+        happened to that message), then go back to pipelining."""
         overdue = time.monotonic() - self.config.ack_timeout_s
         if any(p.in_flight and p.sent <= overdue for p in self._pending.values()):
             self._broken = True
@@ -334,8 +353,92 @@ class Publisher:
             overdue = time.monotonic() - self.config.ack_timeout_s
         self._broken = False
         for n in sorted(self._pending):
-            self.stats.resent_messages += 1
-            await self._send(nc, inbox, n, self._pending[n])
+            if not await self._resend_one(nc, inbox, n):
+                self._broken = True  # no answer, or refused again: the next round goes on from here
+                return
+
+    async def _resend_one(self, nc: Any, inbox: str, n: int) -> bool:
+        """Send pending message ``n`` alone and await its answer: True once it
+        is in the stream (stored now, or a duplicate of a copy stored before).
+        A wrong-sequence refusal means the stream does not end where ``n``
+        expects: :meth:`_rebase`, then the next round sends it again."""
+        p = self._pending[n]
+        p.waiter = asyncio.get_running_loop().create_future()
+        self.stats.resent_messages += 1
+        await self._send(nc, inbox, n, p)
+        try:
+            ack = await asyncio.wait_for(p.waiter, self.config.ack_timeout_s)
+        except asyncio.TimeoutError:
+            p.in_flight = False
+            return False
+        finally:
+            p.waiter = None
+        if "error" not in ack:
+            self._acked_one(n, p, ack)
+            return True
+        if ack["error"].get("err_code") == WRONG_LAST_SEQUENCE:
+            await self._rebase(n)
+            return n not in self._pending  # found stored: go on; else sent again next round
+        self._refused(n, p, str(ack["error"].get("description", ack["error"])))
+        return False
+
+    async def _rebase(self, n: int) -> None:
+        """Message ``n`` (every message before it acked) was refused: the
+        stream does not end at the sequence it expects. Either the stream lost
+        messages it had acknowledged (a server killed before writing them
+        out: an R1 stream acks before its disk does) or another writer
+        appended. Count and report it, publish a LOSS (stream) record for the
+        sequences lost, and expect the stream's real end from here on."""
+        try:
+            info = await self._js.stream_info(self.session.stream)
+        except Exception as exc:
+            self._note(f"stream info after a wrong-sequence refusal: {type(exc).__name__}: {exc}")
+            return
+        actual, expected = int(info.state.last_seq), self._base_seq + n
+        if actual > expected:
+            n, expected = await self._claim_stored(n, expected, actual)
+        if actual == expected:
+            return
+        if actual < expected:
+            lost = expected - actual
+            self.stats.stream_lost_messages += lost
+            self._note(f"the stream lost {lost} acknowledged messages (sequences {actual + 1}..{expected}): "
+                       "a server restarted without them on disk; books may be wrong from there (LOSS published)")
+            self._loss_records.append((actual + 1, lost))
+        else:
+            self._note(f"the stream ends at {actual}, not {expected}: another writer appended to it")
+        self._base_seq = actual - n
+        for m, q in self._pending.items():
+            q.headers["Nats-Expected-Last-Sequence"] = str(self._base_seq + m)
+
+    async def _claim_stored(self, n: int, expected: int, actual: int) -> tuple[int, int]:
+        """The stream holds more than the messages before ``n``: those after
+        ``expected`` that are this publisher's pending ``n``, ``n + 1``...
+        (stored, their acks lost: the stream checks the expected sequence
+        before the message id) are marked acked. Returns the first pending
+        message not found and the sequence it now expects."""
+        seq = expected + 1
+        while seq <= actual and n in self._pending:
+            try:
+                msg = await self._js.get_msg(self.session.stream, seq)
+                found = (msg.headers or {}).get("Nats-Msg-Id")
+            except Exception as exc:
+                found = f"unreadable ({type(exc).__name__}: {exc})"
+            if found != f"{self.session.session}:{n}":
+                self._note(f"stream sequence {seq} holds message {found!r}, not pending message {n}")
+                break
+            self._acked_one(n, self._pending[n], {"seq": seq, "duplicate": True})
+            n, expected, seq = n + 1, seq, seq + 1
+        return n, expected
+
+    def _loss_batch(self) -> np.ndarray:
+        """LOSS (stream) records for what the stream lost, to publish next."""
+        out = make_events(EventKind.LOSS, len(self._loss_records), venue=self.session.venue_id,
+                          first=[f for f, _ in self._loss_records], seq=[f for f, _ in self._loss_records],
+                          count=[c for _, c in self._loss_records], reason=int(LossReason.STREAM),
+                          flags=FLAG_LAST | FLAG_SUSPECT)
+        self._loss_records = []
+        return out
 
     async def _drain(self, nc: Any, inbox: str, timeout: float) -> None:
         deadline = time.monotonic() + timeout

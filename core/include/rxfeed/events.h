@@ -76,8 +76,12 @@ enum rxf_trading_state {
 enum rxf_loss_reason {
     RXF_LOSS_FEED = 1,  /* feed messages declared lost by the sequencer:
                            first / count are feed sequence numbers        */
-    RXF_LOSS_RING = 2   /* events dropped at a full event ring:
+    RXF_LOSS_RING = 2,  /* events dropped at a full event ring:
                            first / count are event numbers (ring positions) */
+    RXF_LOSS_STREAM = 3 /* messages the stream lost after acknowledging them
+                           (a server killed before it wrote them to disk), or
+                           the publisher gave up: first / count are stream
+                           sequence numbers */
 };
 
 typedef struct rxf_ev_order {     /* ORDER_ADD / ORDER_MODIFY / ORDER_DELETE */
