@@ -24,20 +24,21 @@ decoder and its books with BBO rows (``make_books(bbo=True)``):
    before the open takes about half, so ~10k events/s while trading) with a
    consumer in another process stamping ``time.time_ns()`` on arrival.
    ZeroMQ twice: with the decoder's default numpy batches (65,536 records:
-   the sink sends a batch when it fills) and with ``batch_size=1``. Two latencies: from the time the
-   pacing released the event's packet to the handler (``t0 + (packet capture
-   time - first capture time) / speed``; the loop busy-polls and keeps up at
-   this pace, so this is when the books made the event) to arrival, for both
-   sinks; and from the publish stamp (JetStream: the ``Rxfeed-Sent-Ns``
+   the sink sends a batch when it fills) and with ``batch_size=1``. Two
+   latencies: from the time the pacing released the event's packet to the
+   handler (``t0 + (packet capture time - first capture time) / speed``; the
+   loop busy-polls, so this is when the books made the event, plus any lag
+   of the loop behind the schedule) to arrival, for both sinks; and from the
+   publish stamp (JetStream: the ``Rxfeed-Sent-Ns``
    header of ``stamp_headers``, stamped by the publisher thread; ZeroMQ: the
    stamp added to the header frame when the decoder's batch callback sends)
    to arrival.
 3. **Catch-up** (``test_late_consumer_catch_up``): a day
    (``RXFEED_BENCH_DIST_CATCH_UP_MESSAGES``, default 200,000) published live
-   (paced over ``RXFEED_BENCH_DIST_LIVE_S`` seconds, default 20), a consumer (``rxfeed.remote.Books``,
-   every symbol) started in another process when the pacing releases the
-   day's middle packet: events applied and
-   seconds from ``start()`` to caught up with the stream (nothing pending),
+   (paced over ``RXFEED_BENCH_DIST_LIVE_S`` seconds, default 20), a consumer
+   (``rxfeed.remote.Books``, every symbol) started in another process when
+   the pacing releases the day's middle packet: events applied and seconds
+   from ``start()`` to caught up with the stream (nothing pending),
    with snapshots every second and with none (it replays from the session's
    start); its final books are checked equal to the handler's.
 
