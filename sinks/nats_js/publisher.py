@@ -30,6 +30,9 @@ from rxfeed.events import EVENT_DTYPE, FLAG_LAST, FLAG_SUSPECT, EventKind, LossR
 
 from . import wire
 
+#: with ``stamp_headers``: wall-clock ns when the message was first published
+HEADER_SENT_NS = "Rxfeed-Sent-Ns"
+
 
 @dataclass
 class PublisherStats:
@@ -256,6 +259,8 @@ class Publisher:
             self._next_no += 1
             headers = {"Nats-Msg-Id": f"{s.session}:{n}", "Nats-Expected-Last-Sequence": str(self._base_seq + n),
                        wire.HEADER_SESSION: s.session, wire.HEADER_EVENTS: str(len(records))}
+            if self.config.stamp_headers:
+                headers[HEADER_SENT_NS] = str(time.time_ns())
             p = _Pending(subj, records.tobytes(), headers, len(records), 0.0)
             self._pending[n] = p
             await self._send(nc, inbox, n, p)

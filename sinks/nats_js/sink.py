@@ -66,6 +66,9 @@ class NatsJsConfig(PluginConfig):
     :ivar connect_timeout_s, close_timeout_s: connecting; publishing what is left at the end.
     :ivar ready_timeout_s: how long to retry setting up the stream and bucket
         while JetStream is not ready (a cluster just started, a leader election).
+    :ivar stamp_headers: add an ``Rxfeed-Sent-Ns`` header (``time.time_ns()``
+        when the publisher thread publishes the message) to every message, for
+        measuring latency (tests/bench/test_bench_distribution.py).
     """
 
     servers: tuple[str, ...] = Field(min_length=1)
@@ -90,6 +93,7 @@ class NatsJsConfig(PluginConfig):
     connect_timeout_s: float = Field(5.0, gt=0)
     ready_timeout_s: float = Field(30.0, gt=0)
     close_timeout_s: float = Field(30.0, gt=0)
+    stamp_headers: bool = False
 
     @field_validator("servers")
     @classmethod
