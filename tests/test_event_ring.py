@@ -16,6 +16,7 @@ CDEF = """
     const char *ring_new_error(uint64_t capacity);
     void ring_free(void *r);
     int push(void *r, uint64_t seq);
+    uint32_t push_n(void *r, uint64_t seq, uint32_t n);
     int flush_loss(void *r);
     void get_stats(void *r, stats *out);
     uint32_t pop_kinds(void *r, uint8_t *kinds, uint64_t *a, uint64_t *b, uint64_t *c, uint32_t max);
@@ -43,6 +44,11 @@ static rxf_event trade(uint64_t seq) {
     return e;
 }
 int push(void *r, uint64_t seq) { rxf_event e = trade(seq); return rxf_event_ring_push(r, &e); }
+uint32_t push_n(void *r, uint64_t seq, uint32_t n) {
+    rxf_event e[8];
+    for (uint32_t i = 0; i < n && i < 8; i++) e[i] = trade(seq + i);
+    return rxf_event_ring_push_n(r, e, n);
+}
 int flush_loss(void *r) { return rxf_event_ring_flush_loss(r); }
 void get_stats(void *r, stats *o) { rxf_event_ring_stats_get(r, (rxf_event_ring_stats *)o); }
 
@@ -164,6 +170,23 @@ def test_full_ring_drops_are_counted_and_reported_as_loss_events(h, ring):
     assert (kinds[0], a[0], b[0], c[0]) == (EventKind.LOSS, 8, 2, LossReason.RING)
     assert (kinds[1], a[1]) == (EventKind.TRADE, 10)
     assert _stats(h, r)["loss_events"] == 1
+
+
+def test_a_message_s_events_are_queued_all_or_none(h, ring):
+    """push_n (one feed message's events): all fit or all are dropped, and
+    the drop is one loss covering exactly them, before the next events."""
+    r = ring(8)
+    assert h.lib.push_n(r, 0, 3) == 3 and h.lib.push_n(r, 3, 3) == 3
+    assert h.lib.push_n(r, 6, 3) == 0          # 2 slots left: none of the 3 go in
+    st = _stats(h, r)
+    assert (st["offered"], st["queued"], st["dropped"], st["waiting"]) == (9, 6, 3, 6)
+    ffi = h.ffi
+    kinds, a, b, c = ffi.new("uint8_t[16]"), ffi.new("uint64_t[16]"), ffi.new("uint64_t[16]"), ffi.new("uint64_t[16]")
+    assert h.lib.pop_kinds(r, kinds, a, b, c, 16) == 6
+    assert h.lib.push_n(r, 9, 2) == 2          # the loss first, then both
+    assert h.lib.pop_kinds(r, kinds, a, b, c, 16) == 3
+    assert (kinds[0], a[0], b[0], c[0]) == (EventKind.LOSS, 6, 3, LossReason.RING)
+    assert [(kinds[i], a[i]) for i in (1, 2)] == [(EventKind.TRADE, 9), (EventKind.TRADE, 10)]
 
 
 def test_loss_waits_for_room_and_flush_reports_it(h, ring):

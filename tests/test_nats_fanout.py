@@ -86,7 +86,7 @@ def consumer(url, *extra):
 
 def consumer_report(proc, timeout=600):
     out, err = proc.communicate(timeout=timeout)
-    assert proc.returncode == 0, err[-8000:]
+    assert proc.returncode == 0, err[-4000:] + out[-3000:]
     return json.loads(out)
 
 

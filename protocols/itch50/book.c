@@ -97,7 +97,10 @@ static void ev_push(rxf_books *b, const rxf_event *e) {
 
 static __attribute__((noinline)) void ev_flush(rxf_books *b) {
     b->pend[b->n_pend - 1].flags |= RXF_EVF_LAST;
-    for (uint32_t i = 0; i < b->n_pend; i++) ev_push(b, &b->pend[i]);
+    if (atomic_load_explicit(&b->events_wait, memory_order_relaxed))
+        for (uint32_t i = 0; i < b->n_pend; i++) ev_push(b, &b->pend[i]);
+    else
+        rxf_event_ring_push_n(b->events, b->pend, b->n_pend);  /* the message's events, all or none */
     b->n_pend = 0;
 }
 

@@ -84,7 +84,7 @@ class NatsJsConfig(PluginConfig):
     duplicate_window_s: float = Field(120.0, gt=0)
     ring_events: int = Field(1 << 20, ge=2, le=1 << 30)
     wait_when_full: bool = False
-    batch_events: int = Field(8192, ge=1, le=1 << 20)
+    batch_events: int = Field(65536, ge=1, le=1 << 20)
     ack_window: int = Field(512, ge=1)
     ack_timeout_s: float = Field(2.0, gt=0)
     retry_wait_s: float = Field(0.25, gt=0)

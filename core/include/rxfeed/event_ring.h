@@ -159,6 +159,24 @@ static inline int rxf_event_ring_push(rxf_event_ring *r, const rxf_event *e)
     return 1;
 }
 
+/* Offer n events (one feed message's) at once: all queued (n), or, when
+   they do not all fit, all dropped, counted and reported (0). Never waits. */
+static inline uint32_t rxf_event_ring_push_n(rxf_event_ring *r, const rxf_event *e, uint32_t n)
+{
+    uint64_t head = atomic_load_explicit(&r->head, memory_order_relaxed);
+    uint64_t number = rxf_er_load(&r->offered);
+    rxf_er_add(&r->offered, n);
+    if (!rxf_er_report_loss(r, &head, e, n) || rxf_er_room(r, head, n) < n) {
+        if (r->loss_count == 0) r->loss_first = number;
+        r->loss_count += n;
+        rxf_er_add(&r->dropped, n);
+        return 0;
+    }
+    for (uint32_t i = 0; i < n; i++) rxf_er_write(r, &head, &e[i]);
+    rxf_er_publish(r, head);
+    return n;
+}
+
 /* Offer one event only if it fits, without counting a drop (0: full, the
    caller keeps it). For producers that may wait, such as tests and tools. */
 static inline int rxf_event_ring_try_push(rxf_event_ring *r, const rxf_event *e)
