@@ -49,10 +49,12 @@ class PublisherStats:
     stream_lost_messages: int = 0
     snapshots: int = 0
     snapshot_rounds: int = 0
+    snapshot_errors: int = 0
     last_seq: int = 0
     reconnects: int = 0
     disconnects: int = 0
     connected: bool = False
+    failed: bool = False
     errors: list[str] = field(default_factory=list)
 
 
@@ -130,7 +132,9 @@ class Publisher:
             asyncio.run(self._main())
         except BaseException as exc:  # the loop's end: recorded, reported by the sink
             self._failed = exc
-            self.stats.errors.append(f"{type(exc).__name__}: {exc}")
+            self.stats.failed = True
+            self.stats.errors.append(f"publisher stopped: {type(exc).__name__}: {exc}")
+            self.stats.unpublished_events += sum(p.events for p in self._pending.values())
             if self.on_failure:
                 self.on_failure()
         finally:
@@ -358,6 +362,8 @@ class Publisher:
             overdue = time.monotonic() - self.config.ack_timeout_s
         self._broken = False
         for n in sorted(self._pending):
+            if n not in self._pending:
+                continue  # found stored while an earlier one was re-sent (_claim_stored)
             if not await self._resend_one(nc, inbox, n):
                 self._broken = True  # no answer, or refused again: the next round goes on from here
                 return
@@ -455,9 +461,18 @@ class Publisher:
 
     async def _snapshot(self, kv: Any, timeout: float) -> None:
         """Every changed symbol's book, stamped with the last acked sequence
-        (only once every published message is acked: then it includes them all)."""
+        (only once every published message is acked: then it includes them
+        all). A round the bucket refuses (a server restarting) is reported
+        and skipped: the snapshots already there stay valid, only older."""
         if not await self._wait_acks(0, timeout):
             return  # not stamped exactly: the changed books stay changed for the next round
+        try:
+            await self._write_snapshots(kv)
+        except Exception as exc:
+            self.stats.snapshot_errors += 1
+            self._note(f"snapshot round skipped: {type(exc).__name__}: {exc}")
+
+    async def _write_snapshots(self, kv: Any) -> None:
         changed = self.shadow.take_changed()
         puts = []
         for venue_id, sym in zip(changed["venue"].tolist(), changed["symbol"].tolist()):

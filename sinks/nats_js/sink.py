@@ -169,6 +169,9 @@ class NatsJsSink:
             return
         self.ring.flush_loss()
         self.publisher.stop(self.config.close_timeout_s)
+        if self.publisher.stats.failed:  # what it could not take from the ring is not published either
+            left = self.ring.pop(self.config.ring_events)
+            self.publisher.stats.unpublished_events += len(left)
         if self.books is not None:
             self.books.emit_events(None)
 
