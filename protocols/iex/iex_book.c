@@ -2,7 +2,6 @@
 #include "iex_book.h"
 #include "rxfeed/hist.h"
 
-#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -25,11 +24,7 @@ static const char FEED_SIDE_CODE[2] = {'8', '5'};
 /* One event into the ring: dropped and counted when full, unless the books
    wait for room (a replay backfilling a stream) and until waiting is turned off. */
 static void ev_push(rxf_iex_books *b, const rxf_event *e) {
-    while (atomic_load_explicit(&b->events_wait, memory_order_relaxed)) {
-        if (rxf_event_ring_try_push(b->events, e)) return;
-        sched_yield();
-    }
-    rxf_event_ring_push(b->events, e);
+    rxf_event_ring_offer(b->events, e, &b->events_wait);
 }
 
 /* A new event of the current message (the one held before it pushed); its body is zero. */
@@ -97,11 +92,7 @@ void rxf_iex_books_stop_waiting(rxf_iex_books *b) { atomic_store(&b->events_wait
 void rxf_iex_books_emit_loss(rxf_iex_books *b, uint64_t first, uint64_t count) {
     if (!b->events) return;
     ev_flush(b);  /* nothing is held between messages; a declared loss never splits one */
-    rxf_event e = rxf_event_make(RXF_EV_LOSS, b->venue, 0, first, b->ev_ts);
-    e.flags = RXF_EVF_LAST | RXF_EVF_SUSPECT;
-    e.body.loss.first = first;
-    e.body.loss.count = count;
-    e.body.loss.reason = RXF_LOSS_FEED;
+    rxf_event e = rxf_event_feed_loss(b->venue, first, count, b->ev_ts);
     ev_push(b, &e);
 }
 

@@ -2,7 +2,6 @@
 #include "book.h"
 #include "rxfeed/hist.h"
 
-#include <sched.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -88,11 +87,7 @@ static inline void ev_order(rxf_books *b, uint8_t kind, uint16_t loc, int is_ask
 /* One event into the ring: dropped and counted when full, unless the books
    wait for room (a replay backfilling a stream) and until waiting is turned off. */
 static void ev_push(rxf_books *b, const rxf_event *e) {
-    while (atomic_load_explicit(&b->events_wait, memory_order_relaxed)) {
-        if (rxf_event_ring_try_push(b->events, e)) return;
-        sched_yield();
-    }
-    rxf_event_ring_push(b->events, e);
+    rxf_event_ring_offer(b->events, e, &b->events_wait);
 }
 
 static __attribute__((noinline)) void ev_flush(rxf_books *b) {
@@ -148,11 +143,7 @@ void rxf_books_stop_waiting(rxf_books *b) { atomic_store(&b->events_wait, 0); }
 
 void rxf_books_emit_loss(rxf_books *b, uint64_t first, uint64_t count) {
     if (!b->events) return;
-    rxf_event e = rxf_event_make(RXF_EV_LOSS, b->venue, 0, first, b->ev_ts);
-    e.flags = RXF_EVF_LAST | RXF_EVF_SUSPECT;
-    e.body.loss.first = first;
-    e.body.loss.count = count;
-    e.body.loss.reason = RXF_LOSS_FEED;
+    rxf_event e = rxf_event_feed_loss(b->venue, first, count, b->ev_ts);
     ev_push(b, &e);
 }
 

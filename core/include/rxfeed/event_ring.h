@@ -18,6 +18,7 @@
 #ifndef RXFEED_EVENT_RING_H
 #define RXFEED_EVENT_RING_H
 
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -187,6 +188,18 @@ static inline int rxf_event_ring_try_push(rxf_event_ring *r, const rxf_event *e)
     rxf_er_write(r, &head, e);
     rxf_er_publish(r, head);
     return 1;
+}
+
+/* Offer one event from a producer that may be told to wait (a replay
+   backfilling a stream): while *wait is set, wait for room (yielding the
+   CPU); once it is clear (any thread may clear it), push and drop when full. */
+static inline void rxf_event_ring_offer(rxf_event_ring *r, const rxf_event *e, _Atomic int *wait)
+{
+    while (atomic_load_explicit(wait, memory_order_relaxed)) {
+        if (rxf_event_ring_try_push(r, e)) return;
+        sched_yield();
+    }
+    rxf_event_ring_push(r, e);
 }
 
 /* Write the LOSS event of pending drops now (the producer calls it when idle

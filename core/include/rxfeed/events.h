@@ -185,6 +185,18 @@ static inline rxf_event rxf_event_make(uint8_t kind, uint16_t venue, uint32_t sy
     return e;
 }
 
+/* The LOSS (feed) record of feed messages first .. first + count - 1: every
+   book of the venue may be wrong from here (LAST | SUSPECT). */
+static inline rxf_event rxf_event_feed_loss(uint16_t venue, uint64_t first, uint64_t count, uint64_t ts)
+{
+    rxf_event e = rxf_event_make(RXF_EV_LOSS, venue, 0, first, ts);
+    e.flags = RXF_EVF_LAST | RXF_EVF_SUSPECT;
+    e.body.loss.first = first;
+    e.body.loss.count = count;
+    e.body.loss.reason = RXF_LOSS_FEED;
+    return e;
+}
+
 /* 0 when `e` is a record this version can read, else what is wrong (static text). */
 static inline const char *rxf_event_check(const rxf_event *e)
 {
