@@ -123,7 +123,13 @@ def test_symbols_states_and_last_flags(day_dir):
 def test_full_ring_is_counted_and_reported_as_loss(day_dir):
     ring = EventRing(1 << 10)
     _, books = run_books(day_dir / "day.pcap", ring)
-    first = drain(ring)           # the ring stayed full to the end: the last drops are reported once it has room
+    assert_full_ring_reported(ring)
+
+
+def assert_full_ring_reported(ring):
+    """A ring that stayed full to the end: drops counted, and reported as
+    LOSS (ring) records covering exactly them once it has room."""
+    first = drain(ring)
     assert ring.flush_loss()
     ev = np.concatenate([first, drain(ring)])
     st = ring.stats()

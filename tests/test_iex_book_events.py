@@ -19,7 +19,7 @@ from rxfeed.events import FLAG_LAST, KIND_DTYPES, EventKind, EventRing, LossReas
 from rxfeed.protocols.iex._iex_book import IexBooks
 from rxfeed.tools.iex_generator import FEEDS, Packer, iex_messages
 
-from .test_book_events import consume_slowly_while, drain
+from .test_book_events import assert_full_ring_reported, consume_slowly_while, drain
 from .test_iex_books import _deep_message, _mangled, _plus_message, plu
 
 N, SYMBOLS, VENUE = 3000, 4, 5
@@ -179,14 +179,7 @@ def test_full_ring_is_counted_and_reported_as_loss():
     ring = EventRing(1 << 10)
     books = books_with_events(ring)
     books.feed_raw("deep+", list(iex_messages("deep+", N, SYMBOLS, 1)))
-    first = drain(ring)  # full to the end: the last drops are reported once it has room
-    assert ring.flush_loss()
-    ev = np.concatenate([first, drain(ring)])
-    st = ring.stats()
-    assert st["dropped"] > 0 and st["offered"] == st["queued"] + st["dropped"]
-    loss = as_kind(ev, EventKind.LOSS)
-    assert (loss["reason"] == LossReason.RING).all() and loss["count"].sum() == st["dropped"]
-    assert len(ev) - len(loss) == st["queued"]
+    assert_full_ring_reported(ring)
 
 
 def run_pipeline(path, ring: EventRing, wait: bool):

@@ -521,11 +521,7 @@ def replay(source: str, backend: str | None, decoder: str | None, filters: tuple
     second = _replay_line_b(pipe, line_b, filters, speed, loops, opts)
     _with_lines(pipe, second, faults_config, faults_b_config, line_silence_s)
     _with_record(pipe, record_config)
-    order_books = None
-    if books:
-        _need(pipe.decoder, "books", "build order books (--books)")
-        order_books = pipe.decoder.make_books()
-    sinks, order_books = _attach_publishers(pipe, publish, publish_opts, order_books)
+    sinks, order_books = _books_and_publishers(pipe, books, publish, publish_opts)
     _metrics_sinks(metrics, sinks)
     with pipe:
         summary = _run(pipe, not as_json and sys.stderr.isatty(), metrics)
@@ -571,12 +567,24 @@ def _nats_publisher(urls: tuple[str, ...], opts: tuple[str, ...]) -> Any:
     return scls(config)
 
 
-def _attach_publishers(pipe: Any, publish: tuple[str, ...], opts: tuple[str, ...], books: Any) -> tuple[list, Any]:
+def _books_and_publishers(pipe: Any, books: bool, publish: tuple[str, ...],
+                          opts: tuple[str, ...]) -> tuple[list, Any]:
+    """``--books`` and ``--publish``: the sinks attached, and the books (made
+    for --books, or by a JetStream sink that needs them; None when neither)."""
+    order_books = None
+    if books:
+        _need(pipe.decoder, "books", "build order books (--books)")
+        order_books = pipe.decoder.make_books()
+    return _attach_publishers(pipe, publish, publish_opts=opts, books=order_books)
+
+
+def _attach_publishers(pipe: Any, publish: tuple[str, ...], publish_opts: tuple[str, ...],
+                       books: Any) -> tuple[list, Any]:
     """Sinks for ``--publish`` (ZeroMQ endpoints; nats:// URLs: JetStream), attached
     to the decoder; the books (a JetStream sink makes them when --books did not)."""
     nats_urls = tuple(u for u in publish if u.startswith(("nats://", "tls://")))
     zmq_eps = tuple(u for u in publish if u not in nats_urls)
-    if opts and not nats_urls:
+    if publish_opts and not nats_urls:
         _fail("--publish-opt needs --publish nats://...")
     sinks = []
     if zmq_eps:
@@ -584,7 +592,7 @@ def _attach_publishers(pipe: Any, publish: tuple[str, ...], opts: tuple[str, ...
         sinks.append(_publisher(zmq_eps))
     if nats_urls:
         _need(pipe.decoder, "books", "publish book events to JetStream (--publish nats://)")
-        sinks.append(_nats_publisher(nats_urls, opts))
+        sinks.append(_nats_publisher(nats_urls, publish_opts))
     for sink in sinks:
         try:
             made = sink.attach(pipe.decoder) if sink.name == "zmq_pub" else sink.attach(pipe.decoder, books)
@@ -818,11 +826,7 @@ def listen(backend: str, decoder: str | None, options: tuple[str, ...], config_f
     if arrivals_path:
         _need(pipe.decoder, "arrivals", "log arrivals (--arrivals)")
         pipe.decoder.log_arrivals()
-    order_books = None
-    if books:
-        _need(pipe.decoder, "books", "build order books (--books)")
-        order_books = pipe.decoder.make_books()
-    sinks, order_books = _attach_publishers(pipe, publish, publish_opts, order_books)
+    sinks, order_books = _books_and_publishers(pipe, books, publish, publish_opts)
     _metrics_sinks(metrics, sinks)
     click.echo(f"rxfeed: listening on {backend}", err=True)
     with pipe:
