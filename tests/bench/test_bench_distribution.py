@@ -53,7 +53,6 @@ import asyncio
 import gc
 import json
 import os
-import platform
 import struct
 import subprocess
 import sys
@@ -75,6 +74,7 @@ from rxfeed.tools.market_generator import generate_market
 
 from ..nats_fixtures import nats_server  # noqa: F401  (fixture)
 from ..test_nats_fanout import handler_books_report
+from .timing import machine
 
 pytestmark = pytest.mark.bench
 N = int(os.environ.get("RXFEED_BENCH_DIST_MESSAGES", "1000000"))
@@ -601,14 +601,7 @@ def test_late_consumer_catch_up(benchmark, live_day, nats_server, tmp_path):
 
 
 def _machine() -> str:
-    model = "?"
-    try:
-        model = next(ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
-                     if ln.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return (f"{platform.machine()} {os.cpu_count()} vCPU {model}, Linux {platform.release()}, "
-            f"python {platform.python_version()}; {N:,} messages, {SYMBOLS} symbols; load {os.getloadavg()[0]:.1f}")
+    return machine(f"{N:,} messages, {SYMBOLS} symbols")
 
 
 def test_zz_report():

@@ -42,7 +42,6 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -60,7 +59,7 @@ from rxfeed.plugins import get_plugins
 from rxfeed.protocols.itch50._handlers import ChecksumHandler
 from rxfeed.tools.rerequest import RerequestServer
 
-from .timing import Race, ratios
+from .timing import Race, machine, ratios
 
 pytestmark = pytest.mark.bench
 N = int(os.environ.get("RXFEED_BENCH_RECOVERY_MESSAGES", "1000000"))
@@ -426,14 +425,7 @@ def _memory(r: dict[str, Any], limit_mb: float) -> dict[str, Any]:
 
 
 def _machine() -> str:
-    model = "?"
-    try:
-        model = next(ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
-                     if ln.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return (f"{platform.machine()} {os.cpu_count()} vCPU {model}, Linux {platform.release()}, "
-            f"python {platform.python_version()}; {N:,} messages; load {os.getloadavg()[0]:.1f}")
+    return machine(f"{N:,} messages")
 
 
 def test_zz_report():

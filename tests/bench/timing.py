@@ -12,10 +12,13 @@ so a load change between rounds cancels out).
 from __future__ import annotations
 
 import gc
+import os
+import platform
 import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 CLOCKS = ("cpu", "wall")
@@ -84,3 +87,15 @@ def ratios(runs: dict[str, Runs], num: str, den: str, clock: str = "cpu") -> dic
     """``num`` / ``den`` run time: of the best runs, and the median per-round ratio."""
     per_round = [a / b for a, b in zip(runs[num].times[clock], runs[den].times[clock])]
     return {"of_best": runs[num].best(clock) / runs[den].best(clock), "median_paired": statistics.median(per_round)}
+
+
+def machine(workload: str) -> str:
+    """One line naming the machine (CPU model, vCPUs, kernel, Python), ``workload`` and the load now."""
+    model = "?"
+    try:
+        model = next(ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
+                     if ln.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return (f"{platform.machine()} {os.cpu_count()} vCPU {model}, Linux {platform.release()}, "
+            f"python {platform.python_version()}; {workload}; load {os.getloadavg()[0]:.1f}")
