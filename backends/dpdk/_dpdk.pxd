@@ -3,6 +3,24 @@ from rxfeed_abi cimport rxf_backend_ops, rxf_packet
 
 cdef extern from "dpdk_rx.h" nogil:
     enum: RXF_FILTER_MAX
+    ctypedef struct rxf_dst_filter:
+        uint32_t n
+        uint32_t ip[16]
+        uint16_t port[16]
+    # dpdk_flow.h
+    enum: RXF_FLOW_OFF, RXF_FLOW_AUTO, RXF_FLOW_ON
+    ctypedef struct rxf_flow_cfg:
+        int rules
+        int isolate
+        int rss
+        rxf_dst_filter dst
+        uint16_t queue[16]
+    ctypedef struct rxf_flow_state:
+        int steering
+        int isolated
+        uint32_t rules
+        char reason[320]
+    int rxf_flow_describe(const rxf_flow_cfg *c, uint32_t i, uint16_t nq, char *out, size_t outlen)
     ctypedef struct rxf_dpdk_cfg:
         const char *port_name
         uint16_t port_id
@@ -16,10 +34,7 @@ cdef extern from "dpdk_rx.h" nogil:
         uint64_t expected_frames
         double idle_timeout_s
         double nic_ts_unit_ns
-    ctypedef struct rxf_dst_filter:
-        uint32_t n
-        uint32_t ip[16]
-        uint16_t port[16]
+        rxf_flow_cfg flow
     ctypedef struct rxf_dpdk_stats:
         uint64_t bursts, frames, packets, bytes, filtered, nic_stamped
         uint64_t drops[7]
@@ -30,6 +45,7 @@ cdef extern from "dpdk_rx.h" nogil:
         int numa_mismatch
         int port_socket
         int lcore_socket
+        rxf_flow_state flow
         char error[256]
     ctypedef struct rxf_dpdk_queue:
         uint16_t port

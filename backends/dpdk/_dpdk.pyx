@@ -1,6 +1,7 @@
 # cython: language_level=3, boundscheck=False, wraparound=False
 """DPDK receive queues exported through the rxfeed C ABI (see dpdk_rx.c)."""
 from libc.stdlib cimport calloc, free, malloc
+from libc.string cimport memset
 from cpython.pycapsule cimport PyCapsule_New
 from rxfeed_abi cimport fill_backend_ops, RXF_BACKEND_CAPSULE
 
@@ -51,6 +52,41 @@ def eal_init(args):
     _EAL_ARGS = args
 
 
+_FLOW_MODES = {"off": RXF_FLOW_OFF, "auto": RXF_FLOW_AUTO, "on": RXF_FLOW_ON}
+
+
+cdef _fill_flow(rxf_flow_cfg *f, filters, unsigned int nq, str rules, str isolate, queues, bint rss):
+    """The flow set-up of dpdk_flow.h: ``filters`` as (ip, port) pairs (0 = any),
+    filter i to ``queues[i]`` (default: i modulo the queue count)."""
+    filters, queues = list(filters), list(queues)
+    check_filter_count(filters)
+    memset(f, 0, sizeof(rxf_flow_cfg))
+    if queues and len(queues) != len(filters):
+        raise ValueError(f"flow_queues has {len(queues)} entries for {len(filters)} filters")
+    if rules not in _FLOW_MODES or isolate not in _FLOW_MODES:
+        raise ValueError(f"flow_rules {rules!r} / flow_isolate {isolate!r}: each is one of auto, on, off")
+    f.rules, f.isolate, f.rss = _FLOW_MODES[rules], _FLOW_MODES[isolate], rss
+    for i, (ip, prt) in enumerate(filters):
+        f.dst.ip[i], f.dst.port[i] = ip, prt
+        f.queue[i] = queues[i] if queues else i % max(nq, 1)
+    f.dst.n = len(filters)
+
+
+def flow_rule_texts(filters, unsigned int rx_queues=1, flow_queues=(), bint rss=False) -> list:
+    """The rte_flow rules the device would install for ``filters`` ((ip, port)
+    pairs, 0 = any), in testpmd syntax, read back from the built rte_flow items
+    and actions (dpdk_flow.c). Needs no EAL."""
+    cdef rxf_flow_cfg f
+    cdef char out[512]
+    _fill_flow(&f, filters, rx_queues, "auto", "auto", flow_queues, rss)
+    texts = []
+    for i in range(f.dst.n):
+        if rxf_flow_describe(&f, i, rx_queues, out, sizeof(out)) != 0:
+            raise ValueError(f"rule {i}: queue {f.queue[i]} is not one of {rx_queues} RX queues")
+        texts.append(out.decode())
+    return texts
+
+
 cdef int _rx(void *ctx, rxf_packet *pkts, uint32_t max) noexcept nogil:
     return rxf_dpdk_rx_burst(ctx, pkts, max)
 
@@ -70,7 +106,8 @@ cdef class DpdkDevice:
     def __cinit__(self, port, unsigned int rx_queues=1, unsigned int rx_desc=1024, unsigned int tx_desc=512,
                   unsigned int pool_size=8191, unsigned int pool_cache=256, bint promiscuous=True,
                   bint all_multicast=True, unsigned long long expected_frames=0, double idle_timeout_s=0.0,
-                  double nic_ts_unit_ns=1.0):
+                  double nic_ts_unit_ns=1.0, filters=(), str flow_rules="auto", str flow_isolate="auto",
+                  flow_queues=(), bint flow_rss=False):
         cdef rxf_dpdk_cfg cfg
         if not rxf_dpdk_eal_ready():
             raise RuntimeError("DPDK's EAL is not running: call eal_init() first")
@@ -87,6 +124,7 @@ cdef class DpdkDevice:
         cfg.expected_frames = expected_frames
         cfg.idle_timeout_s = idle_timeout_s
         cfg.nic_ts_unit_ns = nic_ts_unit_ns
+        _fill_flow(&cfg.flow, filters, rx_queues, flow_rules, flow_isolate, flow_queues, flow_rss)
         self._queues = []
         self.d = <rxf_dpdk_dev *>calloc(1, sizeof(rxf_dpdk_dev))
         if self.d == NULL:
@@ -113,6 +151,14 @@ cdef class DpdkDevice:
     def numa_mismatch(self) -> bool:
         """True when the polling core and the port sit on different NUMA nodes."""
         return bool(self.d.numa_mismatch)
+
+    def flow_steering(self) -> dict:
+        """What dpdk_flow.c did: ``mode`` "rte_flow" (rules installed) or
+        "software" (the queues' filters only), ``rules`` created, ``isolated``,
+        and ``reason``: why software only / not isolated ("" when all went as asked)."""
+        f = self.d.flow
+        return {"mode": "rte_flow" if f.steering else "software", "rules": f.rules, "isolated": bool(f.isolated),
+                "reason": f.reason.decode(errors="replace")}
 
     def queue(self, unsigned int q, filters=()):
         """The poller of RX queue ``q`` (one per thread/lcore)."""

@@ -34,6 +34,22 @@ def hugepages_free() -> int:
     return 0
 
 
+def flow_options(config: DpdkConfig) -> dict[str, Any]:
+    """The device's flow steering arguments (dpdk_flow.c) from the config."""
+    return {"filters": destinations(config.filters), "flow_rules": config.flow_rules,
+            "flow_isolate": config.flow_isolate, "flow_queues": config.flow_queues,
+            "flow_rss": config.flow_action == "rss"}
+
+
+def flow_warning(config: DpdkConfig, steering: dict[str, Any]) -> str | None:
+    """What to say when flow rules were asked for (auto) but only the software
+    filters run, or isolation (auto) was wanted and did not happen; else None."""
+    if config.flow_rules == "off" or not config.filters or not steering["reason"]:
+        return None
+    what = "rte_flow rules in place" if steering["mode"] == "rte_flow" else "no rte_flow rules, software filters only"
+    return f"DPDK port {config.port}: {what}: {steering['reason']}"
+
+
 def open_device(config: DpdkConfig) -> Any:
     """Start EAL (once per process) and the port ``config`` names, with all its RX queues."""
     dpdk = load_extension()
@@ -41,7 +57,10 @@ def open_device(config: DpdkConfig) -> Any:
     device = dpdk.DpdkDevice(config.port, config.rx_queues, config.rx_desc, config.tx_desc,
                              config.pool_size, config.pool_cache, config.promiscuous,
                              config.all_multicast, config.expected_frames, config.idle_timeout_s,
-                             config.nic_ts_unit_ns)
+                             config.nic_ts_unit_ns, **flow_options(config))
+    flow_note = flow_warning(config, device.flow_steering())
+    if flow_note:
+        warnings.warn(flow_note, RuntimeWarning, stacklevel=3)
     if device.numa_mismatch:
         warnings.warn(f"DPDK port {config.port} is on another NUMA node than the polling lcore: "
                       "every packet crosses the interconnect", RuntimeWarning, stacklevel=3)
@@ -118,7 +137,10 @@ class DpdkBackend(NativeBackend):
 
     def extra_stats(self) -> dict[str, Any]:
         dpdk = load_extension()
-        return {"dpdk_version": dpdk.version(), "eal_args": " ".join(dpdk.eal_args() or [])}
+        steering = self.device.flow_steering()
+        flow_note = flow_warning(self.config, steering)
+        return {"dpdk_version": dpdk.version(), "eal_args": " ".join(dpdk.eal_args() or []),
+                "flow_steering": steering, **({"warnings": [flow_note]} if flow_note else {})}
 
     def close(self) -> None:
         super().close()

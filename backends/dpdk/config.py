@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -46,6 +47,20 @@ class DpdkConfig(PluginConfig):
     :ivar idle_timeout_s: end of source after this long with no frame (replay; 0: never).
     :ivar nic_ts_unit_ns: ns per unit of the PMD's RX timestamp (net_pcap: the pcap's unit).
     :ivar log_level: EAL log level.
+    :ivar flow_rules: rte_flow rules steering exactly ``filters`` to the RX
+        queues (dpdk_flow.c): ``auto`` tries and falls back to the software
+        filters, reported in ``backend_stats.flow_steering`` and warned about;
+        ``on`` refuses to start when the PMD cannot; ``off``: software filters
+        only. The software filters stay on in every mode.
+    :ivar flow_isolate: ``rte_flow_isolate`` (before configure): only what the
+        rules match reaches DPDK, the rest stays with the kernel (mlx5's
+        bifurcated driver). ``auto``: on for mlx5 when rules are to be
+        installed (left again if they fail); ``on``: needs the rules, refuses
+        to start without them.
+    :ivar flow_queues: the queue of each filter's rule (default: filter i to
+        queue i modulo ``rx_queues``).
+    :ivar flow_action: ``queue`` (each rule to its queue) or ``rss`` (each rule
+        spreads over all RX queues by IPv4/UDP hash; ``flow_queues`` unused).
     """
 
     port: str | int = 0
@@ -69,6 +84,10 @@ class DpdkConfig(PluginConfig):
     expected_frames: int = Field(0, ge=0)
     idle_timeout_s: float = Field(0.0, ge=0.0)
     nic_ts_unit_ns: float = Field(1.0, gt=0.0)
+    flow_rules: Literal["auto", "on", "off"] = "auto"
+    flow_isolate: Literal["auto", "on", "off"] = "auto"
+    flow_queues: tuple[int, ...] = ()
+    flow_action: Literal["queue", "rss"] = "queue"
     log_level: str = Field("warning", pattern=r"^(emergency|alert|critical|error|warning|notice|info|debug|[1-8])$")
 
     @field_validator("lcores", mode="before")
@@ -93,6 +112,21 @@ class DpdkConfig(PluginConfig):
             raise ValueError(f"rx_queues {self.rx_queues} needs as many lcores; lcores is {self.lcores!r}")
         if self.pool_size < self.rx_desc:
             raise ValueError(f"pool_size {self.pool_size} cannot fill rx_desc {self.rx_desc} descriptors")
+        return self
+
+    @model_validator(mode="after")
+    def _flow_consistent(self) -> "DpdkConfig":
+        if self.flow_queues and len(self.flow_queues) != len(self.filters):
+            raise ValueError(f"flow_queues has {len(self.flow_queues)} entries for {len(self.filters)} filters "
+                             "(one queue per filter, or none for the default spread)")
+        bad = [q for q in self.flow_queues if not 0 <= q < self.rx_queues]
+        if bad:
+            raise ValueError(f"flow_queues {bad} are not RX queues of rx_queues {self.rx_queues}")
+        if self.flow_isolate == "on" and (self.flow_rules == "off" or not self.filters):
+            raise ValueError("flow_isolate = on needs flow rules (filters, flow_rules auto or on): "
+                             "an isolated port without rules receives nothing")
+        if self.flow_rules == "on" and not self.filters:
+            raise ValueError("flow_rules = on needs filters: the rules steer exactly the filters")
         return self
 
     def lcore_list(self) -> list[int]:

@@ -154,15 +154,18 @@ int rxf_dpdk_dev_open(rxf_dpdk_dev *d, const rxf_dpdk_cfg *cfg) {
     }
     struct rte_eth_dev_info info;
     if (find_port(d, &info) != 0) return -1;
+    if (rxf_flow_isolate_early(&d->flow, &cfg->flow, d->port, d->error, sizeof(d->error)) != 0) return -1;
     int sock = port_socket(d);
     if (create_pools(d, sock) != 0) return -1;
     if (configure_port(d, &info) != 0) return -1;
     if (setup_queues(d, sock) != 0) return -1;
-    return start_port(d);
+    if (start_port(d) != 0) return -1;
+    return rxf_flow_install(&d->flow, &cfg->flow, d->port, d->nq, d->error, sizeof(d->error));
 }
 
 void rxf_dpdk_dev_close(rxf_dpdk_dev *d) {
     if (d->started) {
+        rxf_flow_close(&d->flow, d->port);
         rte_eth_dev_stop(d->port);
         rte_eth_dev_close(d->port);
         d->started = 0;

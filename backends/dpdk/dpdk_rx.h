@@ -18,6 +18,7 @@
 #include <stdint.h>
 #include "rxfeed/abi.h"
 #include "rxfeed/net.h"
+#include "dpdk_flow.h"
 
 #define RXF_DPDK_MAX_BURST 512
 #define RXF_DPDK_MAX_QUEUES 16
@@ -35,6 +36,7 @@ typedef struct rxf_dpdk_cfg {
     uint64_t expected_frames;   /* 0: unlimited; else EOF after this many frames */
     double idle_timeout_s;      /* 0: never; else EOF after this long without a frame */
     double nic_ts_unit_ns;      /* multiplier of the NIC/PMD timestamp to ns */
+    rxf_flow_cfg flow;          /* rte_flow rules and isolation (dpdk_flow.h) */
 } rxf_dpdk_cfg;
 
 /* TSC -> Unix-epoch ns: one CLOCK_REALTIME reading paired with one TSC reading. */
@@ -76,6 +78,7 @@ typedef struct rxf_dpdk_dev {
     int ts_offset;              /* mbuf timestamp dynfield offset, -1 if none */
     uint64_t ts_flag;
     rxf_dpdk_clock clock;       /* calibrated when the port started */
+    rxf_flow_state flow;        /* what dpdk_flow.c installed, or why not */
     char error[256];
 } rxf_dpdk_dev;
 
