@@ -7,6 +7,7 @@ process, so every DPDK run here is a process of its own."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -146,19 +147,19 @@ def open_in_process(options: dict, netns: str | None = None) -> tuple[dict, str]
     return json.loads(p.stdout), p.stderr
 
 
-@pytest.mark.parametrize("mode", ["auto", "on"])
-def test_net_af_packet_has_no_rte_flow(mode):
+@pytest.mark.parametrize("pmd, mode", [("net_af_packet", "auto"), ("net_af_packet", "on"), ("net_af_xdp", "auto")])
+def test_live_pmds_have_no_rte_flow(pmd, mode):
     from .netns import veth_pair
 
     with veth_pair("f") as net:
-        got, err = open_in_process({"port": "net_af_packet0", "vdevs": [f"net_af_packet0,iface={net['host_if']}"],
+        got, err = open_in_process({"port": f"{pmd}0", "vdevs": [f"{pmd}0,iface={net['host_if']}"],
                                     "filters": [GROUP, "*:26478"], "flow_rules": mode})
     if mode == "on":
-        assert got["error"].startswith("flow_rules = on: net_af_packet has no rte_flow: rte_flow_validate said: ")
+        assert got["error"].startswith(f"flow_rules = on: {pmd} has no rte_flow: rte_flow_validate said: ")
     else:
         assert got["mode"] == "software" and got["rules"] == 0
-        assert got["reason"].startswith("net_af_packet has no rte_flow: rte_flow_validate said: ")
-        assert "RuntimeWarning: DPDK port net_af_packet0: no rte_flow rules" in err
+        assert got["reason"].startswith(f"{pmd} has no rte_flow: rte_flow_validate said: ")
+        assert f"RuntimeWarning: DPDK port {pmd}0: no rte_flow rules" in err
 
 
 def test_net_af_packet_auto_fallback_still_receives_every_message(rxfeed_day):
@@ -171,3 +172,161 @@ def test_net_af_packet_auto_fallback_still_receives_every_message(rxfeed_day):
                            netns=net["ns"])
     assert s["backend_stats"]["flow_steering"]["mode"] == "software"
     assert s["messages"] == sent["messages"] == 5_000 and s["gaps"] == 0
+
+
+# --- net_tap: rte_flow through the kernel's TC (multiq qdisc, flower, skbedit) ---
+
+def tc_flow_support() -> str:
+    """"" if this kernel has what net_tap's rte_flow needs, else what is missing
+    (tc's own words), tried on a veth pair in a namespace of its own."""
+    from rxfeed.tools.lab import veth_pair
+
+    steps = [("multiq qdisc", "qdisc add dev {dev} root handle 1: multiq"),
+             ("ingress qdisc", "qdisc add dev {dev} ingress"),
+             ("flower + skbedit", "filter add dev {dev} parent 1: protocol ip flower dst_ip 233.54.12.111 "
+                                  "action skbedit queue_mapping 1")]
+    with veth_pair("t") as net:
+        for what, cmd in steps:
+            p = subprocess.run(["ip", "netns", "exec", net["ns"], "tc", *cmd.format(dev=net["peer_if"]).split()],
+                               capture_output=True, text=True)
+            if p.returncode != 0:
+                return f"{what}: {p.stderr.strip()}"
+    return ""
+
+
+@pytest.fixture(scope="module")
+def tc_missing() -> str:
+    return tc_flow_support()
+
+
+@pytest.fixture
+def netns():
+    name = f"rxflow{os.getpid()}"
+    subprocess.run(["ip", "netns", "add", name], check=True)
+    try:
+        yield name
+    finally:
+        subprocess.run(["ip", "netns", "del", name], capture_output=True)
+
+
+def tap(iface: str, **options) -> dict:
+    return {"port": "net_tap0", "vdevs": [f"net_tap0,iface={iface}"], **options}
+
+
+@pytest.mark.parametrize("mode", ["auto", "on"])
+def test_net_tap_without_tc_flower_validates_then_refuses_reported(mode, tc_missing, netns):
+    if not tc_missing:
+        pytest.skip("this kernel has TC flower/multiq/skbedit: net_tap takes the rules "
+                    "(test_net_tap_steers_only_the_configured_groups covers it)")
+    got, err = open_in_process(tap("rxtapa", filters=[GROUP, "*:26478"], flow_rules=mode), netns)
+    assert "Disabling rte flow support" in err  # the PMD says so at probe; its flow ops stay, the kernel refuses
+    why = "net_tap cannot take rule 0 (233.54.12.111:26477): rte_flow_create said: "  # validate passed, create not
+    if mode == "on":
+        assert got["error"].startswith(f"flow_rules = on: {why}")
+    else:
+        assert got["mode"] == "software" and got["rules"] == 0 and got["reason"].startswith(why)
+        assert f"RuntimeWarning: DPDK port net_tap0: no rte_flow rules, software filters only: {why}" in err
+
+
+_ISOLATE_TAP = _OPEN.replace("warnings.simplefilter", "from rxfeed.backends.dpdk import _dpdk\n"
+                             "_dpdk.set_isolating_drivers(['net_tap'])\nwarnings.simplefilter")
+
+
+def test_net_tap_auto_isolation_is_never_left_without_rules(tc_missing, netns):
+    # flow_isolate = auto isolates bifurcated drivers (mlx5) before configure,
+    # before it knows whether the rules will go in; net_tap stands in for
+    # mlx5 here. An isolated port without rules would receive nothing: the
+    # rules go in, or isolation is left again, or the device does not open.
+    options = json.dumps({"no_pci": True, **tap("rxtapb", filters=[GROUP])})
+    p = subprocess.run(["ip", "netns", "exec", netns, sys.executable, "-c", _ISOLATE_TAP, options],
+                       capture_output=True, text=True, timeout=60)
+    got = json.loads(p.stdout)
+    if not tc_missing:
+        assert got == {"mode": "rte_flow", "rules": 1, "isolated": True, "reason": ""}
+        return
+    # here leaving isolation needs TC too (net_tap's implicit rule), so it fails and says so
+    assert got["error"].startswith("flow rules failed on an isolated port and leaving isolation failed")
+    assert "so the port would receive nothing: net_tap cannot take rule 0 (233.54.12.111:26477)" in got["error"]
+
+
+def test_flow_isolate_on_isolates_then_needs_the_rules(tc_missing, netns):
+    got, _ = open_in_process(tap("rxtapc", filters=[GROUP], flow_isolate="on"), netns)
+    if not tc_missing:
+        assert got == {"mode": "rte_flow", "rules": 1, "isolated": True, "reason": ""}
+    else:  # rte_flow_isolate itself works on net_tap; the rules then cannot go in
+        assert got["error"].startswith("flow_isolate = on needs the rules: net_tap cannot take rule 0")
+
+
+_STEER = """
+import json, socket, subprocess, sys, time
+from rxfeed import _runloop
+from rxfeed.backend_base import destinations
+from rxfeed.backends.dpdk.backend import open_device
+from rxfeed.backends.dpdk.config import DpdkConfig
+cfg = DpdkConfig(**json.loads(sys.argv[1]))
+dev = open_device(cfg)
+sh = lambda *a: subprocess.run(a, capture_output=True, text=True, check=True).stdout
+tc = sh("tc", "filter", "show", "dev", "rxtaps")
+sh("ip", "addr", "add", "10.79.0.1/24", "dev", "rxtaps")
+sh("ip", "link", "set", "rxtaps", "up")
+time.sleep(0.5)
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton("10.79.0.1"))
+for group, port in [("233.54.12.111", 26477), ("233.54.12.112", 26477), ("233.54.12.113", 26477)] * 50:
+    s.sendto(b"x" * 40, (group, port))
+out = []
+for q in range(cfg.rx_queues):
+    reader = dev.queue(q, destinations(cfg.filters))
+    _runloop.run_native(reader.capsule(), _runloop.null_decoder(), 64, 0, 0.0, False)
+    out.append(reader.stats())
+print(json.dumps({"tc": tc, "steering": dev.flow_steering(), "queues": out}))
+dev.close()
+"""
+
+
+def test_net_tap_steers_only_the_configured_groups(tc_missing, netns):
+    if tc_missing:
+        pytest.skip(f"net_tap's rte_flow needs the kernel's TC multiq qdisc, flower classifier and skbedit "
+                    f"action; this kernel lacks them ({tc_missing}) and cannot load modules. The fallback "
+                    "tests above stand for it here")
+    options = {"no_pci": True, "lcores": "0-1", "rx_queues": 2, "idle_timeout_s": 1.0, "flow_isolate": "on",
+               "filters": ["233.54.12.111:26477", "233.54.12.112:26477"], **tap("rxtaps")}
+    p = subprocess.run(["ip", "netns", "exec", netns, sys.executable, "-c", _STEER, json.dumps(options)],
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    got = json.loads(p.stdout)
+    assert got["steering"] == {"mode": "rte_flow", "rules": 2, "isolated": True, "reason": ""}
+    assert got["tc"].count("flower") >= 2 and "233.54.12.111" in got["tc"] and "233.54.12.112" in got["tc"]
+    # each group on its own queue (filter i -> queue i), the third group never reaches DPDK
+    assert [q["packets"] for q in got["queues"]] == [50, 50]
+    assert [q["frames"] for q in got["queues"]] == [50, 50] and all(not q["drops"] for q in got["queues"])
+
+
+def test_two_queues_report_the_fallback_once(day_dir):
+    p = rx("listen", "--decoder", "itch50", "--backend", "dpdk", "--json", "-o", "port=net_pcap0", "-o", "no_pci=true",
+           "-o", "lcores=0-1", "-o", "rx_queues=2", "-o", "idle_timeout_s=1.5", "-o", f'filters=["{GROUP}"]',
+           "-o", f'vdevs=["net_pcap0,rx_pcap={day_dir / "day.pcap"},rx_pcap={day_dir / "day.pcap"}"]')
+    assert p.returncode == 0, p.stderr
+    s = json.loads(p.stdout)
+    assert [q["flow_steering"]["mode"] for q in s["backend_stats"]["queues"]] == ["software", "software"]
+    assert len([w for w in s["warnings"] if "no rte_flow rules" in w]) == 1  # one device, one warning
+    assert s["messages"] == 40_000
+
+
+_DIRECT = """
+from rxfeed.backends.dpdk import _dpdk
+_dpdk.eal_init(["-l", "0", "--no-huge", "-m", "64", "--no-pci", "--vdev=net_null0", "--no-telemetry",
+                "--log-level=error"])
+for kw in ({"flow_isolate": "on"}, {"flow_isolate": "on", "flow_rules": "off", "filters": [(0, 1)]}):
+    try:
+        _dpdk.DpdkDevice("net_null0", **kw)
+    except RuntimeError as e:
+        print(e)
+"""
+
+
+def test_the_device_itself_refuses_isolation_without_rules():
+    # the config refuses it first; the C side refuses it too (DpdkDevice used directly)
+    p = subprocess.run([sys.executable, "-c", _DIRECT], capture_output=True, text=True, timeout=60)
+    want = "flow_isolate = on needs flow rules: an isolated port without rules receives nothing"
+    assert p.stdout.splitlines() == [want, want], p.stderr

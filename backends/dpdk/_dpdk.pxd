@@ -20,6 +20,7 @@ cdef extern from "dpdk_rx.h" nogil:
         int isolated
         uint32_t rules
         char reason[320]
+    int rxf_flow_set_isolating_drivers(const char *names)
     int rxf_flow_describe(const rxf_flow_cfg *c, uint32_t i, uint16_t nq, char *out, size_t outlen)
     ctypedef struct rxf_dpdk_cfg:
         const char *port_name

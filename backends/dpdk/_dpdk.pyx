@@ -72,6 +72,15 @@ cdef _fill_flow(rxf_flow_cfg *f, filters, unsigned int nq, str rules, str isolat
     f.dst.n = len(filters)
 
 
+def set_isolating_drivers(names) -> None:
+    """The PMDs ``flow_isolate = "auto"`` isolates when rules are to be
+    installed: substrings of the driver name (default ``["mlx5"]``). For
+    another bifurcated driver, and for tests (net_tap can isolate)."""
+    joined = ",".join(names).encode()
+    if rxf_flow_set_isolating_drivers(joined) != 0:
+        raise ValueError(f"driver names {joined!r}: at most 127 bytes together")
+
+
 def flow_rule_texts(filters, unsigned int rx_queues=1, flow_queues=(), bint rss=False) -> list:
     """The rte_flow rules the device would install for ``filters`` ((ip, port)
     pairs, 0 = any), in testpmd syntax, read back from the built rte_flow items

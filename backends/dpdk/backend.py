@@ -138,7 +138,7 @@ class DpdkBackend(NativeBackend):
     def extra_stats(self) -> dict[str, Any]:
         dpdk = load_extension()
         steering = self.device.flow_steering()
-        flow_note = flow_warning(self.config, steering)
+        flow_note = flow_warning(self.config, steering) if self.queue_id == 0 else None  # once per device
         return {"dpdk_version": dpdk.version(), "eal_args": " ".join(dpdk.eal_args() or []),
                 "flow_steering": steering, **({"warnings": [flow_note]} if flow_note else {})}
 

@@ -168,14 +168,37 @@ static void filter_text(const rxf_flow_cfg *c, uint32_t i, char *out, size_t len
     snprintf(out, len, "%s:%s", ip, port);
 }
 
+/* Drivers flow_isolate = auto isolates (bifurcated: the kernel keeps what no rule takes). */
+static char isolating_drivers[128] = "mlx5";
+
+int rxf_flow_set_isolating_drivers(const char *names) {
+    if (!names || strlen(names) >= sizeof(isolating_drivers)) return -1;
+    snprintf(isolating_drivers, sizeof(isolating_drivers), "%s", names);
+    return 0;
+}
+
+/* drv contains one of the comma-separated names. */
+static int isolating_driver(const char *drv) {
+    char names[sizeof(isolating_drivers)];
+    snprintf(names, sizeof(names), "%s", isolating_drivers);
+    char *save = NULL;
+    for (char *n = strtok_r(names, ",", &save); n; n = strtok_r(NULL, ",", &save))
+        if (n[0] && strstr(drv, n)) return 1;
+    return 0;
+}
+
 static int mode_wants_isolation(const rxf_flow_cfg *c, const char *drv) {
     if (c->isolate == RXF_FLOW_ON) return 1;
-    return c->isolate == RXF_FLOW_AUTO && c->rules != RXF_FLOW_OFF && c->dst.n > 0 && strstr(drv, "mlx5") != NULL;
+    return c->isolate == RXF_FLOW_AUTO && c->rules != RXF_FLOW_OFF && c->dst.n > 0 && isolating_driver(drv);
 }
 
 int rxf_flow_isolate_early(rxf_flow_state *s, const rxf_flow_cfg *c, uint16_t port, char *err, size_t errlen) {
     char drv[32], said[160];
     memset(s, 0, sizeof(*s));
+    if (c->isolate == RXF_FLOW_ON && (c->rules == RXF_FLOW_OFF || c->dst.n == 0)) {
+        snprintf(err, errlen, "flow_isolate = on needs flow rules: an isolated port without rules receives nothing");
+        return -1;
+    }
     driver_name(port, drv, sizeof(drv));
     if (!mode_wants_isolation(c, drv)) return 0;
     struct rte_flow_error e;

@@ -53,6 +53,9 @@ int rxf_flow_install(rxf_flow_state *s, const rxf_flow_cfg *c, uint16_t port, ui
                      size_t errlen);
 /* Before the port stops: destroy the rules created (rte_flow_flush if one will not go). */
 void rxf_flow_close(rxf_flow_state *s, uint16_t port);
+/* The drivers flow_isolate = auto isolates: comma-separated substrings of the
+   driver name (default "mlx5": mlx5_pci, net_mlx5). -1 if too long (127 max). */
+int rxf_flow_set_isolating_drivers(const char *names);
 /* Rule i as built (testpmd syntax), from the rte_flow items themselves. 0 ok; -1 bad index or too long. */
 int rxf_flow_describe(const rxf_flow_cfg *c, uint32_t i, uint16_t nq, char *out, size_t outlen);
 
