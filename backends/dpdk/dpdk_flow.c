@@ -217,14 +217,14 @@ int rxf_flow_isolate_early(rxf_flow_state *s, const rxf_flow_cfg *c, uint16_t po
     return 0;
 }
 
-/* Why rule i could not go in: no flow ops at all (ENOSYS, ENOTSUP), or this rule refused. */
+/* Why rule i could not go in: no flow ops at all (ENOSYS: rte_flow_ops_get found none), or this rule refused. */
 static void explain(char *why, size_t len, const rxf_flow_cfg *c, uint32_t i, uint16_t port, const char *call, int rc,
                     const struct rte_flow_error *e) {
     char drv[32], said[160], flt[24];
     driver_name(port, drv, sizeof(drv));
     flow_said(said, sizeof(said), call, rc, e);
     filter_text(c, i, flt, sizeof(flt));
-    if (rc == -ENOSYS || rc == -ENOTSUP)
+    if (rc == -ENOSYS)
         snprintf(why, len, "%s has no rte_flow: %s", drv, said);
     else
         snprintf(why, len, "%s cannot take rule %u (%s): %s", drv, i, flt, said);
