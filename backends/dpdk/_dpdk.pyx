@@ -1,6 +1,7 @@
 # cython: language_level=3, boundscheck=False, wraparound=False
 """DPDK receive queues exported through the rxfeed C ABI (see dpdk_rx.c)."""
 from libc.stdlib cimport calloc, free, malloc
+from libc.string cimport memset
 from cpython.pycapsule cimport PyCapsule_New
 from rxfeed_abi cimport fill_backend_ops, RXF_BACKEND_CAPSULE
 
@@ -8,6 +9,9 @@ from rxfeed.backend_base import check_filter_count, net_drops
 
 #: RXF_FILTER_MAX of rxfeed/net.h, the size of the filter arrays.
 FILTER_MAX = RXF_FILTER_MAX
+#: groups and SSM sources per group the NIC-side IGMP responder holds (rxfeed/igmp.h)
+IGMP_MAX_GROUPS = RXF_IGMP_MAX_GROUPS
+IGMP_MAX_SOURCES = RXF_IGMP_MAX_SOURCES
 _EAL_ARGS = None
 
 
@@ -88,6 +92,7 @@ cdef class DpdkDevice:
         cfg.idle_timeout_s = idle_timeout_s
         cfg.nic_ts_unit_ns = nic_ts_unit_ns
         self._queues = []
+        self._igmp_mode = "off"
         self.d = <rxf_dpdk_dev *>calloc(1, sizeof(rxf_dpdk_dev))
         if self.d == NULL:
             raise MemoryError()
@@ -102,8 +107,66 @@ cdef class DpdkDevice:
     def __dealloc__(self):
         if self.d != NULL:
             if self.is_open:
+                rxf_dpdk_igmp_leave(self.d.igmp)
                 rxf_dpdk_dev_close(self.d)
+            rxf_dpdk_igmp_free(self.d.igmp)
             free(self.d)
+
+    @property
+    def driver_name(self) -> str:
+        """The port's PMD (``net_af_packet``, ``net_ixgbe``, ...)."""
+        return rxf_dpdk_driver_name(self.d.port).decode()
+
+    def igmp_start(self, groups, unsigned int version=3, unsigned int source_ip=0, unsigned int robustness=2,
+                   double interval_s=1.0):
+        """Send IGMP from TX queue 0 (``nic`` mode): ``groups`` is
+        ``[(group, (source, ...)), ...]`` in host order. Before :meth:`queue`
+        (the pollers pick the responder up when they are made)."""
+        cdef rxf_dpdk_igmp_cfg cfg
+        cdef char err[256]
+        if self._queues or self.d.igmp != NULL:
+            raise RuntimeError("igmp_start: call it once, before the queues' pollers are made")
+        groups = list(groups)
+        if len(groups) > RXF_IGMP_MAX_GROUPS:
+            raise ValueError(f"IGMP: at most {RXF_IGMP_MAX_GROUPS} groups; got {len(groups)}")
+        memset(&cfg, 0, sizeof(cfg))
+        cfg.version, cfg.robustness, cfg.interval_s, cfg.src_ip = version, robustness, interval_s, source_ip
+        for i, (group, sources) in enumerate(groups):
+            if len(sources) > RXF_IGMP_MAX_SOURCES:
+                raise ValueError(f"IGMP: at most {RXF_IGMP_MAX_SOURCES} sources per group; got {len(sources)}")
+            cfg.groups[i].group = group
+            cfg.groups[i].nsrc = len(sources)
+            for k, src in enumerate(sources):
+                cfg.groups[i].src[k] = src
+        cfg.ngroups = len(groups)
+        self.d.igmp = rxf_dpdk_igmp_open(self.d.port, &cfg, err, sizeof(err))
+        if self.d.igmp == NULL:
+            raise RuntimeError(err.decode(errors="replace"))
+        self._igmp_mode = "nic"
+
+    @property
+    def igmp_mode(self) -> str:
+        """What holds the port's multicast membership: nic, kernel or off."""
+        return self._igmp_mode
+
+    @igmp_mode.setter
+    def igmp_mode(self, str mode):
+        if self.d.igmp != NULL and mode != "nic":
+            raise ValueError("IGMP runs from this port's TX queue: its mode is nic")
+        self._igmp_mode = mode
+
+    def igmp_stats(self) -> dict:
+        """``backend_stats["igmp"]``: the mode, and in nic mode the responder's counters."""
+        cdef rxf_dpdk_igmp *g = self.d.igmp if self.d != NULL else NULL
+        out = {"mode": self._igmp_mode}
+        if g == NULL:
+            return out
+        s = g.st.stats
+        out.update(version=g.st.version, groups=g.st.ngroups, reports_sent=s.reports_sent,
+                   queries_seen=s.queries_seen, queries_answered=s.queries_answered, leaves_sent=s.leaves_sent,
+                   tx_failed=s.tx_failed, bad_queries=s.bad_queries,
+                   queries_dropped=rxf_dpdk_igmp_handover_dropped(g))
+        return out
 
     @property
     def rx_queues(self) -> int:
@@ -132,6 +195,8 @@ cdef class DpdkDevice:
         if self.is_open:
             for dq in self._queues:
                 dq.drain()
+            with nogil:
+                rxf_dpdk_igmp_leave(self.d.igmp)  # the pollers have stopped; the port still runs
             rxf_dpdk_dev_close(self.d)
             self.is_open = False
 
