@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.igmp_wire import (ALLOW, BLOCK, IS_EX, IS_IN, TO_EX, TO_IN, V2_LEAVE, V2_REPORT, ip, query_frame,
+from tests.igmp_harness import (ALLOW, BLOCK, IS_EX, IS_IN, TO_EX, TO_IN, V2_LEAVE, V2_REPORT, ip, query_frame,
                              v2_frame, v3_frame)
 
 ANY, SSM = "233.54.12.111", "232.1.1.1"

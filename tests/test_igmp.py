@@ -9,7 +9,7 @@ import struct
 
 import pytest
 
-from tests.igmp_wire import (ALLOW, BLOCK, HOST_MAC, IS_EX, IS_IN, TO_EX, TO_IN, V1_REPORT, V2_LEAVE, V2_REPORT,
+from tests.igmp_harness import (ALLOW, BLOCK, HOST_MAC, IS_EX, IS_IN, TO_EX, TO_IN, V1_REPORT, V2_LEAVE, V2_REPORT,
                              Responder, harness, ip, query_frame, read_report, v2_frame, v3_frame)
 
 ANY = "233.54.12.111"
@@ -230,7 +230,7 @@ def _mangle_ip(frame: bytes, offset: int, value: bytes) -> bytes:
 
 def _with_igmp(frame: bytes, msg: bytes) -> bytes:
     """The same IP header (lengths and checksum fixed) around another IGMP message."""
-    from tests.igmp_wire import ipv4_frame
+    from tests.igmp_harness import ipv4_frame
     return ipv4_frame(frame[6:12], 0x0A000001, struct.unpack("!I", frame[30:34])[0], msg)
 
 
@@ -238,7 +238,7 @@ def malformed_queries() -> dict[str, bytes]:
     good = query_frame(3, ip(SSM), 10, srcs("10.1.1.1"))
     v3 = good[38:]
     bad_count = v3[:10] + struct.pack("!H", 2) + v3[12:]  # two sources, one present
-    from tests.igmp_wire import with_checksum
+    from tests.igmp_harness import with_checksum
     return {
         "bad IGMP checksum": good[:-1] + bytes([good[-1] ^ 1]),
         "bad IP checksum": _mangle_ip(good, 10, b"\x12\x34"),

@@ -15,7 +15,7 @@ Properties:
 from __future__ import annotations
 
 from tests.fuzz._harness import fuzz_main
-from tests.igmp_wire import VERDICTS, Responder, harness, ip, read_report
+from tests.igmp_harness import VERDICTS, Responder, harness, ip, read_report
 
 GROUPS = {"233.54.12.111": (), "232.1.1.1": ("10.1.1.1", "10.1.1.2")}
 LATER = 10**8  # ms: past the largest max response time (31744 tenths of a second)

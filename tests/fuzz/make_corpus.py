@@ -118,7 +118,7 @@ def iex_seeds(out: Path) -> None:
 
 def igmp_seeds(out: Path) -> None:
     """IGMP queries of every version and kind, one frame per file (tests/fuzz/fuzz_igmp.py)."""
-    from tests.igmp_wire import ip, query_frame, v2_frame
+    from tests.igmp_harness import ip, query_frame, v2_frame
 
     ssm, sources = ip("232.1.1.1"), (ip("10.1.1.1"), ip("10.1.1.3"))
     (out / "v1_general.bin").write_bytes(query_frame(1))

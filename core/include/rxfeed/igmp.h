@@ -20,6 +20,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "rxfeed/net.h"
+
 #define RXF_IGMP_MAX_GROUPS 16   /* as many as destination filters (RXF_FILTER_MAX) */
 #define RXF_IGMP_MAX_SOURCES 32  /* SSM sources per group */
 #define RXF_IGMP_MAX_QSRC 64     /* queried sources kept per pending answer; more: answer the whole group */
@@ -114,10 +116,6 @@ typedef int (*rxf_igmp_send_fn)(void *ctx, const uint8_t *frame, uint32_t len);
 
 /* ---- wire helpers ------------------------------------------------------ */
 
-static inline uint16_t rxf_igmp_rd16(const uint8_t *p) { return (uint16_t)((p[0] << 8) | p[1]); }
-static inline uint32_t rxf_igmp_rd32(const uint8_t *p) {
-    return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
-}
 static inline void rxf_igmp_wr16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)(v >> 8); p[1] = (uint8_t)v; }
 static inline void rxf_igmp_wr32(uint8_t *p, uint32_t v) {
     p[0] = (uint8_t)(v >> 24); p[1] = (uint8_t)(v >> 16); p[2] = (uint8_t)(v >> 8); p[3] = (uint8_t)v;
@@ -126,7 +124,7 @@ static inline void rxf_igmp_wr32(uint8_t *p, uint32_t v) {
 /* The Internet checksum (RFC 1071) of len bytes; 0 over data that carries a right one. */
 static inline uint16_t rxf_igmp_csum(const uint8_t *p, uint32_t len) {
     uint32_t sum = 0;
-    for (uint32_t i = 0; i + 1 < len; i += 2) sum += rxf_igmp_rd16(p + i);
+    for (uint32_t i = 0; i + 1 < len; i += 2) sum += rxf_net_be16(p + i);
     if (len & 1) sum += (uint32_t)p[len - 1] << 8;
     while (sum >> 16) sum = (sum & 0xffffu) + (sum >> 16);
     return (uint16_t)~sum;
@@ -227,21 +225,13 @@ static inline rxf_igmp_record rxf_igmp_group_record(const rxf_igmp_group *g, rxf
    IGMP: its IGMP message and length (IP total length honoured). */
 static inline rxf_igmp_verdict rxf_igmp_locate(const uint8_t *f, uint32_t len, const uint8_t **igmp,
                                                uint32_t *igmp_len) {
-    if (len < 14) return RXF_IGMP_Q_NOT_IGMP;
-    uint32_t off = 12;
-    uint16_t et = rxf_igmp_rd16(f + off);
-    for (int tags = 0; (et == 0x8100 || et == 0x88a8) && tags < 2; tags++) {
-        off += 4;
-        if (len < off + 2) return RXF_IGMP_Q_NOT_IGMP;
-        et = rxf_igmp_rd16(f + off);
-    }
-    off += 2;
-    if (et != 0x0800 || len < off + 20) return RXF_IGMP_Q_NOT_IGMP;
+    uint32_t off;
+    if (rxf_net_ethertype(f, len, &off) != 0x0800 || len < off + 20) return RXF_IGMP_Q_NOT_IGMP;
     const uint8_t *ip = f + off;
     if ((ip[0] >> 4) != 4 || ip[9] != 2) return RXF_IGMP_Q_NOT_IGMP;
-    uint32_t ihl = (ip[0] & 0x0fu) * 4u, total = rxf_igmp_rd16(ip + 2);
+    uint32_t ihl = (ip[0] & 0x0fu) * 4u, total = rxf_net_be16(ip + 2);
     if (ihl < 20 || total < ihl || total > len - off) return RXF_IGMP_Q_BAD;
-    if (rxf_igmp_rd16(ip + 6) & 0x3fffu) return RXF_IGMP_Q_BAD;   /* a fragment */
+    if (rxf_net_be16(ip + 6) & 0x3fffu) return RXF_IGMP_Q_BAD;   /* a fragment */
     if (rxf_igmp_csum(ip, ihl) != 0) return RXF_IGMP_Q_BAD;
     *igmp = ip + ihl;
     *igmp_len = total - ihl;
@@ -259,7 +249,7 @@ static inline rxf_igmp_verdict rxf_igmp_parse_query(const uint8_t *f, uint32_t l
     if (glen < 8) return RXF_IGMP_Q_BAD;
     if (rxf_igmp_csum(g, glen) != 0) return RXF_IGMP_Q_BAD;
     if (g[0] != RXF_IGMP_QUERY) return RXF_IGMP_Q_OTHER;
-    q->group = rxf_igmp_rd32(g + 4);
+    q->group = rxf_net_be32(g + 4);
     q->nsrc = 0;
     q->src = g + 12;
     if (glen == 8) {
@@ -268,7 +258,7 @@ static inline rxf_igmp_verdict rxf_igmp_parse_query(const uint8_t *f, uint32_t l
     } else if (glen >= 12) {
         q->version = 3;
         q->max_resp_ds = rxf_igmp_max_resp_ds(g[1]);
-        q->nsrc = rxf_igmp_rd16(g + 10);
+        q->nsrc = rxf_net_be16(g + 10);
         if (q->nsrc > (glen - 12) / 4) return RXF_IGMP_Q_BAD;
     } else {
         return RXF_IGMP_Q_BAD;
@@ -351,7 +341,7 @@ static inline int rxf_igmp_find(const rxf_igmp_state *st, uint32_t group) {
 /* Add the queried sources to a pending answer (more than it holds: the whole group). */
 static inline void rxf_igmp_merge_sources(rxf_igmp_pending *p, const rxf_igmp_query *q) {
     for (uint32_t k = 0; k < q->nsrc && !p->all_sources; k++) {
-        uint32_t s = rxf_igmp_rd32(q->src + 4 * k), j = 0;
+        uint32_t s = rxf_net_be32(q->src + 4 * k), j = 0;
         while (j < p->nq && p->qsrc[j] != s) j++;
         if (j < p->nq) continue;
         if (p->nq == RXF_IGMP_MAX_QSRC) { p->all_sources = 1; p->nq = 0; break; }
