@@ -229,3 +229,39 @@ def describe(m: Membership) -> str:
 def off_stats(reason: str) -> dict[str, Any]:
     """The summary's ``igmp`` entry when nothing is joined, with why."""
     return {"mode": "off", "reason": reason}
+
+
+def resolve_mode(cfg: MulticastConfig, kernel_owns_port: bool | None, can_send: bool, backend: str) -> str:
+    """The mode a backend runs: ``kernel``, ``nic`` or ``off``.
+
+    :param kernel_owns_port: True when the kernel still has the port (a
+        netdev that answers for it), False when it is fully bypassed, None
+        when there is no network at all (a capture replay).
+    :param can_send: the backend can send reports from its own TX queue.
+    """
+    if cfg.mode == "off" or kernel_owns_port is None:
+        return "off"
+    if cfg.mode == "auto":
+        return "kernel" if kernel_owns_port else ("nic" if can_send else "kernel")
+    if cfg.mode == "nic" and not can_send:
+        raise ValueError(f"igmp.mode=nic: the {backend} backend cannot send IGMP itself; the kernel owns its "
+                         "port, use igmp.mode=kernel (the default, auto, does)")
+    if cfg.mode == "kernel" and not kernel_owns_port and not cfg.interface:
+        raise ValueError(f"igmp.mode=kernel: the {backend} port has no kernel interface; name one in "
+                         "igmp.interface, or use igmp.mode=nic")
+    return cfg.mode
+
+
+def hold_kernel_membership(cfg: MulticastConfig, filters: Sequence[str], interface: str | None,
+                           backend: str) -> KernelMembership | None:
+    """Join ``filters``' groups from kernel sockets on ``cfg.interface`` or
+    ``interface`` for as long as the returned holder is open (None when no
+    filter names a multicast group). Errors say which setting to change."""
+    groups = membership(filters, cfg)
+    if not groups:
+        return None
+    where = cfg.interface or interface
+    if not where:
+        raise ValueError(f"igmp: the {backend} backend does not know which kernel interface to join on; "
+                         "set igmp.interface (or igmp.mode=off)")
+    return KernelMembership(where, groups, cfg.version)
