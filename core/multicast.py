@@ -265,3 +265,33 @@ def hold_kernel_membership(cfg: MulticastConfig, filters: Sequence[str], interfa
         raise ValueError(f"igmp: the {backend} backend does not know which kernel interface to join on; "
                          "set igmp.interface (or igmp.mode=off)")
     return KernelMembership(where, groups, cfg.version)
+
+
+class GroupMembership:
+    """What a bypass backend holds for its groups during a run: the mode it
+    resolved to and, in ``kernel`` mode, the joined sockets. In ``nic`` mode
+    the backend's native side sends the reports; :meth:`stats` then has only
+    the mode, for the backend to complete with its counters."""
+
+    def __init__(self, cfg: MulticastConfig, filters: Sequence[str], *, backend: str,
+                 kernel_owns_port: bool | None, can_send: bool, interface: str | None) -> None:
+        self.mode = resolve_mode(cfg, kernel_owns_port, can_send, backend)
+        self.groups = membership(filters, cfg)
+        self.reason = ("igmp.mode=off" if cfg.mode == "off" else "no network behind the port (a replay)"
+                       if kernel_owns_port is None else "no multicast group among the filters")
+        self.kernel: KernelMembership | None = None
+        if self.mode == "kernel":
+            self.kernel = hold_kernel_membership(cfg, filters, interface, backend)
+
+    def stats(self) -> dict[str, Any]:
+        """The summary's ``igmp`` entry."""
+        if self.kernel is not None:
+            return self.kernel.stats()
+        if self.mode == "nic" and self.groups:
+            return {"mode": "nic", "groups": [describe(m) for m in self.groups]}
+        return off_stats(self.reason)
+
+    def close(self) -> None:
+        """Leave (kernel mode). Idempotent."""
+        if self.kernel is not None:
+            self.kernel.close()

@@ -209,3 +209,30 @@ def test_modes_a_backend_cannot_run_are_refused():
     with pytest.raises(ValueError, match="which kernel interface"):
         hold_kernel_membership(MulticastConfig(), [f"{ASM}:1"], None, "dpdk")
     assert hold_kernel_membership(MulticastConfig(), ["10.0.0.1:1", "*:2"], None, "dpdk") is None
+
+
+# -- the backends --------------------------------------------------------------
+
+def test_efvi_joins_on_its_interface_for_the_run(monkeypatch, day_dir):
+    """ef_vi (the stand-in playing the NIC from a pcap, named as the veth end):
+    the backend's own kernel join is the only one, so every report on the
+    wire comes from it."""
+    from rxfeed import Pipeline
+
+    with veth_pair("j") as net:
+        iface, mac = net["host_if"], host_mac(net["host_if"])
+        monkeypatch.setenv("RXF_EFVI_STANDIN_PCAP", str(day_dir / "day.pcap"))
+        monkeypatch.setenv("RXF_EFVI_STANDIN_IFNAME", iface)
+        cap = Capture(net, 4.0)
+        pipe = Pipeline("efvi", "itch50", backend_config={
+            "interface": iface, "filters": [f"{ASM}:26477"], "idle_timeout_s": 1.0})
+        during = proc_groups(iface)
+        s = pipe.run()
+        pipe.close()
+        after = proc_groups(iface)
+        frames = cap.frames()
+    assert s.messages == 20_000 and s.gaps == 0
+    assert s.backend_stats["igmp"]["mode"] == "kernel" and s.backend_stats["igmp"]["groups"] == [ASM]
+    assert ASM in during and ASM not in after
+    check_rfc_exact(frames, mac, net["host_ip"])
+    assert w.Record(w.TO_EXCLUDE, ASM) in records(frames) and w.Record(w.TO_INCLUDE, ASM) in records(frames)
