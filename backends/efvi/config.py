@@ -6,6 +6,7 @@ from pydantic import Field, field_validator
 
 from rxfeed.backend_base import DestinationFilters, parse_destination
 from rxfeed.config import PluginConfig
+from rxfeed.multicast import MulticastConfig
 
 
 class EfviConfig(PluginConfig):
@@ -20,6 +21,8 @@ class EfviConfig(PluginConfig):
     :ivar timestamps: hardware RX timestamps from the RX prefix (``EF_VI_RX_TIMESTAMPS``).
     :ivar expected_frames: end of source after this many frames (replays through the stand-in).
     :ivar idle_timeout_s: end of source after this long without an event (0: never).
+    :ivar igmp: multicast membership: the kernel, which still owns the port,
+        joins the filters' groups for the run (docs/backends/multicast.md).
     """
 
     interface: str = Field(min_length=1, max_length=15)
@@ -30,6 +33,7 @@ class EfviConfig(PluginConfig):
     timestamps: bool = False
     expected_frames: int = Field(0, ge=0)
     idle_timeout_s: float = Field(0.0, ge=0.0)
+    igmp: MulticastConfig = MulticastConfig()
 
     @field_validator("filters")
     @classmethod
