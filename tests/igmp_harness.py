@@ -1,7 +1,6 @@
-"""IGMP for the tests, written from RFC 2236 / RFC 3376 / RFC 2113 and
-independent of rxfeed's C: reference frames (reports, leaves, queries with
-their checksums and the Router Alert option), a reader of reports, and the
-C code of rxfeed/igmp.h behind a small cffi harness (tests/c_harness.py)."""
+"""rxfeed/igmp.h behind a small cffi harness (tests/c_harness.py), and the
+frames its tests compare with, built by tests/igmp_wire.py from RFC 2236 /
+RFC 3376 alone (addresses here are host-order integers, as the C takes them)."""
 
 from __future__ import annotations
 
@@ -10,11 +9,14 @@ import ipaddress
 import struct
 from typing import Any
 
+from tests import igmp_wire as w
 from tests.c_harness import build_harness
 
-QUERY, V1_REPORT, V2_REPORT, V2_LEAVE, V3_REPORT = 0x11, 0x12, 0x16, 0x17, 0x22
+QUERY, V1_REPORT, V2_REPORT, V2_LEAVE, V3_REPORT = w.QUERY, w.V1_REPORT, w.V2_REPORT, w.V2_LEAVE, w.V3_REPORT
 IS_IN, IS_EX, TO_IN, TO_EX, ALLOW, BLOCK = 1, 2, 3, 4, 5, 6
 VERDICTS = ("ok", "not_igmp", "other", "bad")
+QUERIER_MAC = bytes.fromhex("020000000001")
+QUERIER_IP = "10.0.0.1"
 
 
 def ip(text: str) -> int:
@@ -22,103 +24,51 @@ def ip(text: str) -> int:
     return int(ipaddress.IPv4Address(text))
 
 
-def checksum(data: bytes) -> int:
-    """RFC 1071: the one's complement of the one's complement sum of 16-bit words."""
-    if len(data) % 2:
-        data += b"\0"
-    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
-    while total >> 16:
-        total = (total & 0xFFFF) + (total >> 16)
-    return ~total & 0xFFFF
+def dotted(addr: int) -> str:
+    return str(ipaddress.IPv4Address(addr))
 
 
-def with_checksum(msg: bytes, at: int) -> bytes:
-    """``msg`` with the checksum of the whole of it written at offset ``at``."""
-    msg = msg[:at] + b"\0\0" + msg[at + 2:]
-    return msg[:at] + struct.pack("!H", checksum(msg)) + msg[at + 2:]
-
-
-def multicast_mac(dst: int) -> bytes:
-    """RFC 1112 6.4: 01:00:5e and the low 23 bits of the group."""
-    return bytes([0x01, 0x00, 0x5E, (dst >> 16) & 0x7F, (dst >> 8) & 0xFF, dst & 0xFF])
-
-
-def ipv4_frame(src_mac: bytes, src_ip: int, dst_ip: int, igmp: bytes, *, router_alert: bool = True,
-               tos: int = 0xC0, ttl: int = 1, dst_mac: bytes | None = None) -> bytes:
-    """Ethernet II + IPv4 (DF, protocol 2, optional Router Alert) around an IGMP message."""
-    options = b"\x94\x04\x00\x00" if router_alert else b""
-    ihl = (20 + len(options)) // 4
-    hdr = struct.pack("!BBHHHBBHII", 0x40 | ihl, tos, 4 * ihl + len(igmp), 0, 0x4000, ttl, 2, 0,
-                      src_ip, dst_ip) + options
-    eth = (dst_mac or multicast_mac(dst_ip)) + src_mac + b"\x08\x00"
-    return eth + with_checksum(hdr, 10) + igmp
-
-
-def v2_message(kind: int, group: int, max_resp: int = 0) -> bytes:
-    """An IGMPv1/v2 message (RFC 2236 2): type, max resp, checksum, group."""
-    return with_checksum(struct.pack("!BBHI", kind, max_resp, 0, group), 2)
+def igmp_frame(mac: bytes, src_ip: int | str, dst: str, igmp: bytes, ident: int = 0) -> bytes:
+    """Ethernet + IPv4 (TTL 1, TOS 0xc0, DF, Router Alert) around an IGMP message."""
+    src = src_ip if isinstance(src_ip, str) else dotted(src_ip)
+    return w.ethernet(dst, mac) + w.ipv4_header(src, dst, len(igmp), ident) + igmp
 
 
 def v2_frame(mac: bytes, src_ip: int, kind: int, group: int) -> bytes:
     """A v1/v2 report to the group, or a leave to 224.0.0.2."""
-    dst = ip("224.0.0.2") if kind == V2_LEAVE else group
-    return ipv4_frame(mac, src_ip, dst, v2_message(kind, group))
-
-
-def v3_record(rtype: int, group: int, sources: tuple[int, ...] = ()) -> bytes:
-    """RFC 3376 4.2.4: record type, aux data len 0, number of sources, group, sources."""
-    return struct.pack(f"!BBHI{len(sources)}I", rtype, 0, len(sources), group, *sources)
+    dst = w.ALL_ROUTERS if kind == V2_LEAVE else dotted(group)
+    return igmp_frame(mac, src_ip, dst, w.igmpv2(kind, dotted(group)))
 
 
 def v3_frame(mac: bytes, src_ip: int, records: list[tuple[int, int, tuple[int, ...]]]) -> bytes:
-    """An IGMPv3 membership report to 224.0.0.22 (RFC 3376 4.2)."""
-    body = b"".join(v3_record(*r) for r in records)
-    msg = with_checksum(struct.pack("!BBHHH", V3_REPORT, 0, 0, 0, len(records)) + body, 2)
-    return ipv4_frame(mac, src_ip, ip("224.0.0.22"), msg)
+    """An IGMPv3 membership report to 224.0.0.22 of ``(type, group, sources)`` records."""
+    recs = [w.Record(k, dotted(g), tuple(map(dotted, s))) for k, g, s in records]
+    return igmp_frame(mac, src_ip, w.IGMPV3_ROUTERS, w.igmpv3_report(recs))
 
 
-def query_message(version: int, group: int = 0, max_resp_code: int = 100, sources: tuple[int, ...] = (),
-                  qrv: int = 2, qqic: int = 125) -> bytes:
+def query_message(version: int, group: int = 0, max_resp_code: int = 100, sources: tuple[int, ...] = ()) -> bytes:
     """A membership query: v1 (8 bytes, max resp 0), v2 (8 bytes) or v3 (RFC 3376 4.1)."""
-    if version == 1:
-        return v2_message(QUERY, group, 0)
-    if version == 2:
-        return v2_message(QUERY, group, max_resp_code)
-    msg = struct.pack(f"!BBHIBBH{len(sources)}I", QUERY, max_resp_code, 0, group, qrv & 7, qqic, len(sources),
-                      *sources)
-    return with_checksum(msg, 2)
+    if version < 3:
+        return w.igmpv2(QUERY, dotted(group), max_resp_code if version == 2 else 0)
+    return w.igmpv3_query(dotted(group), max_resp_code, tuple(map(dotted, sources)))
 
 
-QUERIER_MAC = bytes.fromhex("020000000001")
-
-
-def query_frame(version: int, group: int = 0, max_resp_code: int = 100, sources: tuple[int, ...] = (),
-                src_ip: int = 0x0A000001) -> bytes:
+def query_frame(version: int, group: int = 0, max_resp_code: int = 100, sources: tuple[int, ...] = ()) -> bytes:
     """A query as a querier sends it: general ones to 224.0.0.1, others to the group."""
-    dst = group or ip("224.0.0.1")
-    return ipv4_frame(QUERIER_MAC, src_ip, dst, query_message(version, group, max_resp_code, sources))
+    return w.query_frame(QUERIER_MAC, QUERIER_IP, query_message(version, group, max_resp_code, sources), dotted(group))
 
 
 def read_report(frame: bytes) -> dict[str, Any]:
-    """The fields of a report frame, every checksum verified (raises if wrong)."""
-    assert frame[12:14] == b"\x08\x00"
-    iph = frame[14:14 + 4 * (frame[14] & 15)]
-    assert checksum(iph) == 0, "IP header checksum"
-    total = struct.unpack("!H", iph[2:4])[0]
-    msg = frame[14 + len(iph):14 + total]
-    assert checksum(msg) == 0, "IGMP checksum"
-    out = {"dst": struct.unpack("!I", iph[16:20])[0], "ttl": iph[8], "tos": iph[1], "type": msg[0],
-           "router_alert": iph[20:24] == b"\x94\x04\x00\x00", "records": []}
-    if msg[0] != V3_REPORT:
-        out["group"] = struct.unpack("!I", msg[4:8])[0]
-        return out
-    pos = 8
-    for _ in range(struct.unpack("!H", msg[6:8])[0]):
-        rtype, _aux, n, group = struct.unpack("!BBHI", msg[pos:pos + 8])
-        out["records"].append((rtype, group, struct.unpack(f"!{n}I", msg[pos + 8:pos + 8 + 4 * n])))
-        pos += 8 + 4 * n
-    assert pos == len(msg), "records fill the message"
-    return out
+    """The fields of a report frame (tests/igmp_wire.parse), both checksums
+    verified and the records filling the message (raises if not)."""
+    p = w.parse(frame)
+    assert w.checksum(frame[14:14 + 4 * (frame[14] & 15)]) == 0, "IP header checksum"
+    assert w.checksum(p.igmp) == 0, "IGMP checksum"
+    recs = [(r.kind, ip(r.group), tuple(map(ip, r.sources))) for r in p.records]
+    if p.kind == V3_REPORT:
+        assert 8 + sum(8 + 4 * len(s) for _, _, s in recs) == len(p.igmp), "records fill the message"
+    return {"dst": ip(p.dst), "ttl": p.ttl, "tos": p.tos, "type": p.kind, "router_alert": p.options == w.ROUTER_ALERT,
+            "group": ip(p.group) if p.group else None, "records": recs}
 
 
 _CDEF = """

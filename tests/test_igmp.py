@@ -9,8 +9,10 @@ import struct
 
 import pytest
 
-from tests.igmp_harness import (ALLOW, BLOCK, HOST_MAC, IS_EX, IS_IN, TO_EX, TO_IN, V1_REPORT, V2_LEAVE, V2_REPORT,
-                             Responder, harness, ip, query_frame, read_report, v2_frame, v3_frame)
+from tests import igmp_wire as w
+from tests.igmp_harness import (ALLOW, BLOCK, HOST_MAC, IS_EX, IS_IN, QUERIER_IP, TO_EX, TO_IN, V1_REPORT, V2_LEAVE,
+                                V2_REPORT, Responder, dotted, harness, igmp_frame, ip, query_frame, read_report,
+                                v2_frame, v3_frame)
 
 ANY = "233.54.12.111"
 SSM = "232.1.1.1"
@@ -229,26 +231,24 @@ def _mangle_ip(frame: bytes, offset: int, value: bytes) -> bytes:
 
 
 def _with_igmp(frame: bytes, msg: bytes) -> bytes:
-    """The same IP header (lengths and checksum fixed) around another IGMP message."""
-    from tests.igmp_harness import ipv4_frame
-    return ipv4_frame(frame[6:12], 0x0A000001, struct.unpack("!I", frame[30:34])[0], msg)
+    """The same addresses (lengths and checksums fixed) around another IGMP message."""
+    return igmp_frame(frame[6:12], QUERIER_IP, dotted(struct.unpack("!I", frame[30:34])[0]), msg)
 
 
 def malformed_queries() -> dict[str, bytes]:
     good = query_frame(3, ip(SSM), 10, srcs("10.1.1.1"))
     v3 = good[38:]
     bad_count = v3[:10] + struct.pack("!H", 2) + v3[12:]  # two sources, one present
-    from tests.igmp_harness import with_checksum
     return {
         "bad IGMP checksum": good[:-1] + bytes([good[-1] ^ 1]),
         "bad IP checksum": _mangle_ip(good, 10, b"\x12\x34"),
-        "v3 source count past the end": _with_igmp(good, with_checksum(bad_count, 2)),
-        "length 10": _with_igmp(good, with_checksum(v3[:10], 2)),
-        "length 4": _with_igmp(good, with_checksum(v3[:4], 2)),
+        "v3 source count past the end": _with_igmp(good, w.with_checksum(bad_count)),
+        "length 10": _with_igmp(good, w.with_checksum(v3[:10])),
+        "length 4": _with_igmp(good, w.with_checksum(v3[:4])),
         "IP total length past the frame": _mangle_ip(good, 2, b"\x05\x00"),
         "IHL 4": _mangle_ip(good, 0, b"\x44"),
-        "group not multicast": _with_igmp(good, with_checksum(v3[:4] + b"\x0a\0\0\x01" + v3[8:], 2)),
-        "general with sources": _with_igmp(good, with_checksum(v3[:4] + b"\0\0\0\0" + v3[8:], 2)),
+        "group not multicast": _with_igmp(good, w.with_checksum(v3[:4] + b"\x0a\0\0\x01" + v3[8:])),
+        "general with sources": _with_igmp(good, w.with_checksum(v3[:4] + b"\0\0\0\0" + v3[8:])),
         "fragment": _mangle_ip(good, 6, b"\x20\x00"),
     }
 

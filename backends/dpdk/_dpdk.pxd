@@ -27,7 +27,7 @@ cdef extern from "dpdk_igmp.h" nogil:
     void rxf_dpdk_igmp_leave(rxf_dpdk_igmp *g)
     void rxf_dpdk_igmp_free(rxf_dpdk_igmp *g)
     uint64_t rxf_dpdk_igmp_handover_dropped(const rxf_dpdk_igmp *g)
-    const char *rxf_dpdk_driver_name(uint16_t port)
+    const char *rxf_dpdk_driver_name(uint16_t port, unsigned *if_index)
 
 cdef extern from "dpdk_rx.h" nogil:
     enum: RXF_FILTER_MAX
@@ -85,7 +85,7 @@ cdef class DpdkDevice:
     cdef bytes _name
     cdef bint is_open
     cdef list _queues
-    cdef str _igmp_mode
+    cdef public object membership
 
 
 cdef class DpdkQueue:

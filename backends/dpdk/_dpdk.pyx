@@ -92,7 +92,7 @@ cdef class DpdkDevice:
         cfg.idle_timeout_s = idle_timeout_s
         cfg.nic_ts_unit_ns = nic_ts_unit_ns
         self._queues = []
-        self._igmp_mode = "off"
+        self.membership = None
         self.d = <rxf_dpdk_dev *>calloc(1, sizeof(rxf_dpdk_dev))
         if self.d == NULL:
             raise MemoryError()
@@ -112,10 +112,11 @@ cdef class DpdkDevice:
             rxf_dpdk_igmp_free(self.d.igmp)
             free(self.d)
 
-    @property
-    def driver_name(self) -> str:
-        """The port's PMD (``net_af_packet``, ``net_ixgbe``, ...)."""
-        return rxf_dpdk_driver_name(self.d.port).decode()
+    def driver(self):
+        """``(PMD name, kernel interface index or 0)`` of the port."""
+        cdef unsigned if_index = 0
+        name = rxf_dpdk_driver_name(self.d.port, &if_index).decode()
+        return name, if_index
 
     def igmp_start(self, groups, unsigned int version=3, unsigned int source_ip=0, unsigned int robustness=2,
                    double interval_s=1.0):
@@ -142,31 +143,16 @@ cdef class DpdkDevice:
         self.d.igmp = rxf_dpdk_igmp_open(self.d.port, &cfg, err, sizeof(err))
         if self.d.igmp == NULL:
             raise RuntimeError(err.decode(errors="replace"))
-        self._igmp_mode = "nic"
 
-    @property
-    def igmp_mode(self) -> str:
-        """What holds the port's multicast membership: nic, kernel or off."""
-        return self._igmp_mode
-
-    @igmp_mode.setter
-    def igmp_mode(self, str mode):
-        if self.d.igmp != NULL and mode != "nic":
-            raise ValueError("IGMP runs from this port's TX queue: its mode is nic")
-        self._igmp_mode = mode
-
-    def igmp_stats(self) -> dict:
-        """``backend_stats["igmp"]``: the mode, and in nic mode the responder's counters."""
+    def igmp_counters(self) -> dict:
+        """The NIC-side responder's counters (empty unless :meth:`igmp_start` ran)."""
         cdef rxf_dpdk_igmp *g = self.d.igmp if self.d != NULL else NULL
-        out = {"mode": self._igmp_mode}
         if g == NULL:
-            return out
+            return {}
         s = g.st.stats
-        out.update(version=g.st.version, groups=g.st.ngroups, reports_sent=s.reports_sent,
-                   queries_seen=s.queries_seen, queries_answered=s.queries_answered, leaves_sent=s.leaves_sent,
-                   tx_failed=s.tx_failed, bad_queries=s.bad_queries,
-                   queries_dropped=rxf_dpdk_igmp_handover_dropped(g))
-        return out
+        return {"version": g.st.version, "reports_sent": s.reports_sent, "queries_seen": s.queries_seen,
+                "queries_answered": s.queries_answered, "leaves_sent": s.leaves_sent, "tx_failed": s.tx_failed,
+                "bad_queries": s.bad_queries, "queries_dropped": rxf_dpdk_igmp_handover_dropped(g)}
 
     @property
     def rx_queues(self) -> int:
@@ -199,6 +185,8 @@ cdef class DpdkDevice:
                 rxf_dpdk_igmp_leave(self.d.igmp)  # the pollers have stopped; the port still runs
             rxf_dpdk_dev_close(self.d)
             self.is_open = False
+        if self.membership is not None:
+            self.membership.close()  # kernel mode: the sockets (the kernel sends the leaves)
 
 
 cdef class DpdkQueue:

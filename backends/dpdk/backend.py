@@ -5,13 +5,14 @@ from __future__ import annotations
 import ipaddress
 import os
 import warnings
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from rxfeed.backend_base import NativeBackend, NativeReader, destinations
+from rxfeed.multicast import GroupMembership, MulticastConfig
 
 from .config import DpdkConfig
+from .membership import port_network, vdev_args
 
 
 def load_extension() -> Any:
@@ -36,54 +37,33 @@ def hugepages_free() -> int:
     return 0
 
 
-#: PMDs on a port the kernel still owns (its netdev stays up): the kernel
-#: holds the membership there (``kernel`` mode, rxfeed.multicast).
-KERNEL_OWNED_PMDS = ("net_af_packet", "net_af_xdp", "net_tap", "mlx5_pci", "net_mlx5", "mlx4_pci", "net_mlx4",
-                     "net_virtio_user")
-#: PMDs with no network behind them (replay, loop-back): nothing to join.
-NO_NETWORK_PMDS = ("net_pcap", "net_null", "net_ring")
+def hold_membership(device: Any, config: DpdkConfig, igmp: MulticastConfig | None = None) -> GroupMembership:
+    """The port's multicast membership for the run (``igmp``, else
+    ``config.igmp``; see docs/backends/multicast.md): ``kernel`` holds kernel
+    sockets on the PMD's netdev; ``nic`` starts IGMP from TX queue 0
+    (dpdk_igmp.c); a replay has none. Before the queues' pollers are made."""
+    cfg = igmp or getattr(config, "igmp", None) or MulticastConfig()  # the field's default until DpdkConfig has it
+    driver, if_index = device.driver()
+    port_name = config.port if isinstance(config.port, str) else ""
+    owns, iface = port_network(driver, vdev_args(config.vdevs, port_name), if_index)
+    held = GroupMembership(cfg, config.filters, backend="dpdk", kernel_owns_port=owns, can_send=True,
+                           interface=iface)
+    if held.mode == "nic" and held.groups:
+        device.igmp_start(held.groups, cfg.version, int(ipaddress.IPv4Address(cfg.report_source_ip)),
+                          cfg.robustness, cfg.unsolicited_interval_s)
+    return held
 
 
-def igmp_mode(requested: str, driver: str) -> str:
-    """What holds the port's multicast membership: ``nic`` (IGMP from DPDK's
-    TX queue 0), ``kernel`` (a kernel socket joined to each group) or ``off``.
-    ``auto`` picks ``nic`` only for a port no kernel owns (vfio-pci, igb_uio)."""
-    if requested != "auto":
-        return requested
-    if driver in NO_NETWORK_PMDS:
-        return "off"
-    return "kernel" if driver in KERNEL_OWNED_PMDS else "nic"
+def igmp_stats(device: Any) -> dict[str, Any]:
+    """``backend_stats["igmp"]``: the membership's mode and groups, in ``nic``
+    mode with the TX-side counters (``leaves_sent`` counts once the device closed)."""
+    held = device.membership
+    return {**(held.stats() if held is not None else {"mode": "off"}), **device.igmp_counters()}
 
 
-def _membership(filters: Sequence[str], cfg: Any) -> list[tuple[int, tuple[int, ...]]]:
-    """(group, sources) in host order for each distinct multicast group of the filters."""
-    groups = dict.fromkeys(ip for ip, _ in destinations(filters) if ip >> 28 == 0xE)
-    return [(g, tuple(int(ipaddress.IPv4Address(s)) for s in cfg.sources.get(str(ipaddress.IPv4Address(g)), ())))
-            for g in groups]
-
-
-try:  # the lead's shared helper (core/multicast.py) when this build has it
-    from rxfeed.multicast import membership
-except ImportError:  # pragma: no cover - until core/multicast.py lands
-    membership = _membership
-
-
-def start_igmp(device: Any, igmp: Any, filters: Sequence[str]) -> str:
-    """Start IGMP on the device as ``igmp`` (a MulticastConfig, or None:
-    off) says for the filters' groups; the mode taken. In ``nic`` mode
-    the reports go out of TX queue 0 (dpdk_igmp.c); ``kernel`` is left to
-    rxfeed.multicast's kernel socket."""
-    mode = "off" if igmp is None else igmp_mode(igmp.mode, device.driver_name)
-    if mode == "nic":
-        device.igmp_start(membership(filters, igmp), igmp.version, int(ipaddress.IPv4Address(igmp.report_source_ip)),
-                          igmp.robustness, igmp.unsolicited_interval_s)
-    device.igmp_mode = mode
-    return mode
-
-
-def open_device(config: DpdkConfig) -> Any:
+def open_device(config: DpdkConfig, igmp: MulticastConfig | None = None) -> Any:
     """Start EAL (once per process) and the port ``config`` names, with all
-    its RX queues, and its multicast membership (``config.igmp``)."""
+    its RX queues, and its multicast membership (``igmp``, else ``config.igmp``)."""
     dpdk = load_extension()
     dpdk.eal_init(config.eal_args())
     device = dpdk.DpdkDevice(config.port, config.rx_queues, config.rx_desc, config.tx_desc,
@@ -94,8 +74,8 @@ def open_device(config: DpdkConfig) -> Any:
         warnings.warn(f"DPDK port {config.port} is on another NUMA node than the polling lcore: "
                       "every packet crosses the interconnect", RuntimeWarning, stacklevel=3)
     try:
-        start_igmp(device, getattr(config, "igmp", None), config.filters)
-    except Exception:
+        device.membership = hold_membership(device, config, igmp)
+    except BaseException:
         device.close()
         raise
     return device
@@ -172,7 +152,7 @@ class DpdkBackend(NativeBackend):
     def extra_stats(self) -> dict[str, Any]:
         dpdk = load_extension()
         return {"dpdk_version": dpdk.version(), "eal_args": " ".join(dpdk.eal_args() or []),
-                "igmp": self.device.igmp_stats()}
+                "igmp": igmp_stats(self.device)}
 
     def close(self) -> None:
         super().close()
