@@ -53,9 +53,10 @@ def query_message(version: int, group: int = 0, max_resp_code: int = 100, source
     return w.igmpv3_query(dotted(group), max_resp_code, tuple(map(dotted, sources)))
 
 
-def query_frame(version: int, group: int = 0, max_resp_code: int = 100, sources: tuple[int, ...] = ()) -> bytes:
+def query_frame(version: int, group: int = 0, max_resp_code: int = 100, sources: tuple[int, ...] = (),
+                src_ip: str = QUERIER_IP) -> bytes:
     """A query as a querier sends it: general ones to 224.0.0.1, others to the group."""
-    return w.query_frame(QUERIER_MAC, QUERIER_IP, query_message(version, group, max_resp_code, sources), dotted(group))
+    return w.query_frame(QUERIER_MAC, src_ip, query_message(version, group, max_resp_code, sources), dotted(group))
 
 
 def read_report(frame: bytes) -> dict[str, Any]:

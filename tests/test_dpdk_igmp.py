@@ -27,21 +27,31 @@ RUN_S = 4.0
 
 # The DPDK side: open the port in nic mode, poll queue 0 for RUN_S, print the IGMP counters, close (leaves).
 _DPDK = """
-import json, sys
+import json, sys, threading
 from rxfeed import _runloop
 from rxfeed.backend_base import destinations
 from rxfeed.backends.dpdk.backend import igmp_stats, open_device
 from rxfeed.backends.dpdk.config import DpdkConfig
 from rxfeed.multicast import MulticastConfig
 a = json.loads(sys.argv[1])
-cfg = DpdkConfig(port="net_af_packet0", vdevs=[f"net_af_packet0,iface={a['iface']}"], no_pci=True, filters=a["filters"])
+n = a.get("queues", 1)
+cfg = DpdkConfig(port="net_af_packet0", vdevs=[f"net_af_packet0,iface={a['iface']},qpairs={n}"], no_pci=True,
+                 filters=a["filters"], rx_queues=n, lcores=f"0-{n - 1}")
 device = open_device(cfg, MulticastConfig(**a["igmp"]))
-queue = device.queue(0, destinations(a["filters"]))
+queues = [device.queue(q, destinations(a["filters"])) for q in range(n)]
 print("RUNNING", flush=True)
-_runloop.run_native(queue.capsule(), _runloop.null_decoder(), 32, 0, a["seconds"], False)
-queue.close()
+def poll(q):
+    _runloop.run_native(q.capsule(), _runloop.null_decoder(), 32, 0, a["seconds"], False)
+threads = [threading.Thread(target=poll, args=(q,)) for q in queues]
+for t in threads:
+    t.start()
+for t in threads:
+    t.join()
+per_queue = [{"frames": q.stats()["frames"], "drops": q.stats()["drops"]} for q in queues]
+for q in queues:
+    q.close()
 device.close()  # the leaves
-print(json.dumps(igmp_stats(device)), flush=True)
+print(json.dumps({**igmp_stats(device), "per_queue": per_queue}), flush=True)
 """
 
 # The peer side: capture IGMP from the host's MAC; send each query some time after the first report.
@@ -87,13 +97,14 @@ def _start(cmd: list[str], ready: str) -> subprocess.Popen:
 
 
 def run_exchange(net: dict, igmp: dict, filters: list[str], queries: list[tuple[float, bytes]],
-                 leaves: int) -> tuple[list[tuple[float, str, bytes]], list[float], dict]:
+                 leaves: int, queues: int = 1) -> tuple[list[tuple[float, str, bytes]], list[float], dict]:
     """One DPDK run against the peer: (frames seen with arrival times and kinds, query send times, counters)."""
     host_mac = Path(f"/sys/class/net/{net['host_if']}/address").read_text().strip().replace(":", "")
     peer_args = {"iface": net["peer_if"], "host_mac": host_mac, "leaves": leaves, "max_s": RUN_S + 20,
                  "queries": [(d, q.hex()) for d, q in queries]}
     peer = _start(["ip", "netns", "exec", net["ns"], sys.executable, "-c", _PEER, json.dumps(peer_args)], "READY")
-    dpdk_args = {"iface": net["host_if"], "filters": filters, "igmp": igmp, "seconds": RUN_S}
+    dpdk_args = {"iface": net["host_if"], "filters": filters, "igmp": igmp, "seconds": RUN_S + 0.3 * len(queries),
+                 "queues": queues}
     try:
         dpdk = _start([sys.executable, "-c", _DPDK, json.dumps(dpdk_args)], "RUNNING")
         out, err = dpdk.communicate(timeout=120)
@@ -144,10 +155,11 @@ def test_v3_reports_answers_and_leaves_from_the_dpdk_tx_queue():
     leave = v3_frame(mac, src, [(TO_IN, ip(ANY), ()), (BLOCK, ip(SSM), tuple(map(ip, SSM_SOURCES)))])
     assert [f for _, k, f in frames if k == "leave"] == [leave, leave]
     assert len(frames) == 2 + 2 + 2  # nothing else: no kernel report, no duplicate answers
+    assert "not_udp" not in counters.pop("per_queue")[0]["drops"]  # queries are not counted as drops
     assert counters == {"mode": "nic", "version": 3, "groups": [ANY, ",".join(SSM_SOURCES) + "@" + SSM],
                         "reports_sent": 4, "queries_seen": 2,
                         "queries_answered": 2, "leaves_sent": 2, "tx_failed": 0, "bad_queries": 1,
-                        "queries_dropped": 0}
+                        "queries_handed_over": 0, "queries_dropped": 0}
 
 
 def test_v2_reports_answers_and_leaves_from_the_dpdk_tx_queue():
@@ -173,6 +185,7 @@ def test_v2_reports_answers_and_leaves_from_the_dpdk_tx_queue():
     assert leaves[0][:6] == bytes.fromhex("01005e000002")
     assert counters["reports_sent"] == 4 + 2 + 1 and counters["leaves_sent"] == 4
     assert counters["queries_seen"] == 2 and counters["queries_answered"] == 3 and counters["tx_failed"] == 0
+    assert "not_udp" not in counters["per_queue"][0]["drops"]
 
 
 def test_replay_reports_igmp_off_and_counts_no_igmp(day_dir):
@@ -181,3 +194,27 @@ def test_replay_reports_igmp_off_and_counts_no_igmp(day_dir):
     assert p.returncode == 0, p.stderr
     assert json.loads(p.stdout)["backend_stats"]["igmp"] == {"mode": "off",
                                                              "reason": "no network behind the port (a replay)"}
+
+
+def test_queries_on_another_rx_queue_are_answered_by_queue_0s_poller():
+    """Two RX queues (net_af_packet fans flows out by hash): queries from
+    twelve queriers land on both; queue 1's poller hands its own over to
+    queue 0's, which answers every one in time from TX queue 0."""
+    from tests.netns import veth_pair
+
+    queriers = [f"10.0.0.{i}" for i in range(1, 13)]
+    with veth_pair("i") as net:
+        queries = [(1.0 + 0.3 * i, query_frame(3, ip(ANY), 2, src_ip=q)) for i, q in enumerate(queriers)]
+        frames, sent, counters = run_exchange(net, {**igmp_settings(3, "0.0.0.0"), "robustness": 1, "sources": {}},
+                                              [f"{ANY}:26477"], queries, leaves=1, queues=2)
+    mac = frames[0][2][6:12]
+    answer = v3_frame(mac, 0, [(IS_EX, ip(ANY), ())])
+    assert len(sent) == len(queriers)
+    for t_query in sent:
+        (delay, got), *_ = answers_after(frames, t_query)
+        assert got == answer and 0 <= delay < 0.2 + 0.1
+    per_queue = counters.pop("per_queue")
+    assert counters["queries_handed_over"] > 0, "the hash put no query on queue 1: the hand-over was not exercised"
+    assert all("not_udp" not in q["drops"] for q in per_queue)
+    assert counters["queries_seen"] == counters["queries_answered"] == len(queriers)
+    assert counters["queries_dropped"] == 0 and counters["tx_failed"] == 0

@@ -26,7 +26,7 @@ cdef extern from "dpdk_igmp.h" nogil:
     rxf_dpdk_igmp *rxf_dpdk_igmp_open(uint16_t port, const rxf_dpdk_igmp_cfg *cfg, char *err, size_t errlen)
     void rxf_dpdk_igmp_leave(rxf_dpdk_igmp *g)
     void rxf_dpdk_igmp_free(rxf_dpdk_igmp *g)
-    uint64_t rxf_dpdk_igmp_handover_dropped(const rxf_dpdk_igmp *g)
+    uint64_t rxf_dpdk_igmp_handover(const rxf_dpdk_igmp *g, int dropped)
     const char *rxf_dpdk_driver_name(uint16_t port, unsigned *if_index)
 
 cdef extern from "dpdk_rx.h" nogil:

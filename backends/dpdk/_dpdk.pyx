@@ -152,7 +152,8 @@ cdef class DpdkDevice:
         s = g.st.stats
         return {"version": g.st.version, "reports_sent": s.reports_sent, "queries_seen": s.queries_seen,
                 "queries_answered": s.queries_answered, "leaves_sent": s.leaves_sent, "tx_failed": s.tx_failed,
-                "bad_queries": s.bad_queries, "queries_dropped": rxf_dpdk_igmp_handover_dropped(g)}
+                "bad_queries": s.bad_queries, "queries_handed_over": rxf_dpdk_igmp_handover(g, 0),
+                "queries_dropped": rxf_dpdk_igmp_handover(g, 1)}
 
     @property
     def rx_queues(self) -> int:

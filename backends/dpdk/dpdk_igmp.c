@@ -130,6 +130,7 @@ static void hand_over(rxf_dpdk_igmp *g, uint16_t queue, const uint8_t *frame, ui
     }
     memcpy(s->frame, frame, len);
     s->len = len;
+    s->handed++;
     atomic_store_explicit(&s->full, 1, memory_order_release);
     atomic_fetch_add_explicit(&g->handed, 1, memory_order_acq_rel);
 }
@@ -141,8 +142,8 @@ int rxf_dpdk_igmp_take(rxf_dpdk_igmp *g, uint16_t queue, const uint8_t *frame, u
     return 1;
 }
 
-uint64_t rxf_dpdk_igmp_handover_dropped(const rxf_dpdk_igmp *g) {
+uint64_t rxf_dpdk_igmp_handover(const rxf_dpdk_igmp *g, int dropped) {
     uint64_t n = 0;
-    for (uint32_t q = 0; q < RXF_DPDK_IGMP_QUEUES; q++) n += g->slots[q].dropped;
+    for (uint32_t q = 0; q < RXF_DPDK_IGMP_QUEUES; q++) n += dropped ? g->slots[q].dropped : g->slots[q].handed;
     return n;
 }

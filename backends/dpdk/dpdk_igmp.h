@@ -33,7 +33,7 @@ typedef struct rxf_dpdk_igmp_cfg {
 typedef struct rxf_dpdk_igmp_slot {
     _Atomic uint32_t full;
     uint32_t len;
-    uint64_t dropped;             /* the slot was still full (producer's counter) */
+    uint64_t handed, dropped;     /* queries handed over / dropped, the slot still full (producer's counters) */
     uint8_t frame[RXF_IGMP_FRAME_MAX];
 } rxf_dpdk_igmp_slot;
 
@@ -57,8 +57,8 @@ void rxf_dpdk_igmp_free(rxf_dpdk_igmp *g);
 void rxf_dpdk_igmp_run(rxf_dpdk_igmp *g, uint64_t now_tsc);
 /* A frame rx_burst found not to be UDP: 1 if it was an IGMP query (taken), else 0. */
 int rxf_dpdk_igmp_take(rxf_dpdk_igmp *g, uint16_t queue, const uint8_t *frame, uint32_t len, uint64_t now_tsc);
-/* Frames the slots had to drop, all queues. */
-uint64_t rxf_dpdk_igmp_handover_dropped(const rxf_dpdk_igmp *g);
+/* Queries the other queues handed over (dropped: 1 for the ones the slots had to drop), all queues. */
+uint64_t rxf_dpdk_igmp_handover(const rxf_dpdk_igmp *g, int dropped);
 /* The PMD's driver name of a port ("net_af_packet", "net_ixgbe", ...) and
    the index of the kernel interface it is bound to (0: none). */
 const char *rxf_dpdk_driver_name(uint16_t port, unsigned *if_index);
