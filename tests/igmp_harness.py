@@ -89,7 +89,7 @@ int h_parse(const uint8_t *f, uint32_t len, rxf_igmp_query *q);
 uint32_t rxf_igmp_v2_frame(const rxf_igmp_port *port, uint8_t type, uint32_t group, uint8_t *out, uint32_t cap);
 uint32_t rxf_igmp_max_resp_ds(uint8_t code);
 void h_poll(rxf_igmp_state *st, uint64_t now, collector *c);
-void h_leave(rxf_igmp_state *st, collector *c);
+void h_leave(rxf_igmp_state *st, uint64_t now, collector *c);
 """
 
 _SOURCE = r"""
@@ -107,7 +107,7 @@ int h_handle(rxf_igmp_state *st, const uint8_t *f, uint32_t len, uint64_t now) {
 }
 int h_parse(const uint8_t *f, uint32_t len, rxf_igmp_query *q) { return (int)rxf_igmp_parse_query(f, len, q); }
 void h_poll(rxf_igmp_state *st, uint64_t now, collector *c) { rxf_igmp_poll(st, now, collect, c); }
-void h_leave(rxf_igmp_state *st, collector *c) { rxf_igmp_leave(st, collect, c); }
+void h_leave(rxf_igmp_state *st, uint64_t now, collector *c) { rxf_igmp_leave(st, now, collect, c); }
 """
 
 
@@ -152,8 +152,8 @@ class Responder:
         self.h.h_poll(self.st, now, self.coll)
         return self.frames()
 
-    def leave(self) -> list[bytes]:
-        self.h.h_leave(self.st, self.coll)
+    def leave(self, now: int = 0) -> list[bytes]:
+        self.h.h_leave(self.st, now, self.coll)
         return self.frames()
 
     def receive(self, frame: bytes, now: int) -> str:

@@ -292,3 +292,34 @@ def test_failed_sends_are_counted():
     r.start(0)
     assert r.poll(0) == []
     assert r.stats["tx_failed"] == 1 and r.stats["reports_sent"] == 0
+
+
+def test_a_v2_querier_puts_a_v3_host_in_v2_mode_reports_and_leaves_included():
+    # RFC 3376 7.2.1: while an older querier is present (Older Version Querier
+    # Present Timeout: robustness x 125 s + 10 s), the host speaks its version.
+    r = Responder(3, {ANY: ()}, robustness=2, interval=1000)
+    r.start(0)
+    r.poll(0)
+    r.receive(query_frame(2, 0, 10), 100)
+    # the second unsolicited report (due at 1000) and the answer: both v2 now
+    assert r.poll(5000) == [v2_frame(HOST_MAC, 0, V2_REPORT, ip(ANY))] * 2
+    assert r.leave(6000) == [v2_frame(HOST_MAC, 0, V2_LEAVE, ip(ANY))]
+    r.start(7000)  # rejoin: its unsolicited reports are v2 too
+    assert r.poll(7000) == [v2_frame(HOST_MAC, 0, V2_REPORT, ip(ANY))]
+    later = 100 + 2 * 125_000 + 10_000
+    assert r.leave(later) == [v3_frame(HOST_MAC, 0, [(TO_IN, ip(ANY), ())])]  # the timeout passed: v3 again
+
+
+def test_a_v1_querier_means_no_leave_and_v1_reports():
+    r = Responder(3, {ANY: ()}, robustness=1)
+    r.start(0)
+    r.poll(0)
+    r.receive(query_frame(1), 100)
+    assert r.poll(100 + 10_000) == [v2_frame(HOST_MAC, 0, V1_REPORT, ip(ANY))]
+    assert r.leave(20_000) == []  # IGMPv1 has no leave
+
+
+def test_an_empty_source_answer_is_not_counted_as_answered():
+    r = started()
+    r.receive(query_frame(3, ip(SSM), 10, srcs("10.7.7.7")), 0)
+    assert r.poll(10_000) == [] and r.stats["queries_answered"] == 0

@@ -98,7 +98,7 @@ void rxf_dpdk_igmp_leave(rxf_dpdk_igmp *g) {
     if (!g || !g->st.ngroups) return;
     for (uint32_t r = 0; r < g->st.robustness; r++) {
         if (r) rte_delay_us_sleep((unsigned)(g->leave_spacing_s * 1e6));
-        rxf_igmp_leave(&g->st, send_frame, g);
+        rxf_igmp_leave(&g->st, rte_rdtsc(), send_frame, g);
     }
 }
 

@@ -106,6 +106,8 @@ typedef struct rxf_igmp_state {
     uint64_t general_due;
     uint32_t unsolicited_left;
     uint64_t unsolicited_due;
+    uint8_t compat_version;              /* an older querier's version (RFC 3376 7.2.1), 0: none */
+    uint64_t compat_until;
     uint64_t next_due;                   /* UINT64_MAX: nothing to send */
     uint64_t rng;
     rxf_igmp_stats stats;
@@ -367,8 +369,24 @@ static inline void rxf_igmp_schedule_group(rxf_igmp_state *st, int i, uint64_t d
 
 /* A parsed query: schedule what it asks for (RFC 3376 5.2; v1/v2 queriers
    get v1/v2 answers, per group; a v2 host answers v3 queries in v2). */
+/* The version the host speaks at now: its own, or an older querier's while
+   that one is present (RFC 3376 7.2.1). */
+static inline uint8_t rxf_igmp_mode_version(const rxf_igmp_state *st, uint64_t now) {
+    return st->compat_version && now < st->compat_until ? st->compat_version : st->version;
+}
+
+/* An older querier heard: speak its version for the Older Version Querier
+   Present Timeout (robustness x 125 s + 10 s, the default intervals). */
+static inline void rxf_igmp_note_querier(rxf_igmp_state *st, uint8_t version, uint64_t now) {
+    if (version >= st->version) return;
+    if (rxf_igmp_mode_version(st, now) < version) version = st->compat_version;
+    st->compat_version = version;
+    st->compat_until = now + ((uint64_t)st->robustness * 125 + 10) * st->ticks_per_s;
+}
+
 static inline void rxf_igmp_on_query(rxf_igmp_state *st, const rxf_igmp_query *q, uint64_t now) {
-    uint8_t version = q->version < st->version ? q->version : st->version;
+    rxf_igmp_note_querier(st, q->version, now);
+    uint8_t version = rxf_igmp_mode_version(st, now);
     uint64_t due = now + rxf_igmp_delay(st, q->max_resp_ds);
     if (version == 3 && st->general_active && st->general_due <= due) return;   /* rule 1 */
     if (q->group == 0 && version == 3) {
@@ -430,6 +448,7 @@ static inline uint8_t rxf_igmp_v2_type(rxf_igmp_kind kind, uint8_t version) {
 /* Every group in one report of this kind (v3), or one message per group (v1/v2). */
 static inline void rxf_igmp_send_all(rxf_igmp_state *st, rxf_igmp_kind kind, uint8_t version,
                                      rxf_igmp_send_fn send, void *ctx) {
+    if (version == 1 && kind == RXF_IGMP_LEAVE) return;   /* IGMPv1 has no leave */
     if (version < 3) {
         for (uint32_t i = 0; i < st->ngroups; i++)
             rxf_igmp_send_v2(st, rxf_igmp_v2_type(kind, version), st->groups[i].group, send, ctx);
@@ -442,11 +461,14 @@ static inline void rxf_igmp_send_all(rxf_igmp_state *st, rxf_igmp_kind kind, uin
 
 /* A group's pending answer: the whole group, or for a group-and-source
    query IS_IN of the queried sources we want (RFC 3376 5.2: INCLUDE(A):
-   A*B; EXCLUDE({}): B); nothing when that is empty. */
-static inline void rxf_igmp_send_group_answer(rxf_igmp_state *st, uint32_t i, rxf_igmp_send_fn send, void *ctx) {
+   A*B; EXCLUDE({}): B); nothing when that is empty. 1 if something was sent. */
+static inline int rxf_igmp_send_group_answer(rxf_igmp_state *st, uint32_t i, rxf_igmp_send_fn send, void *ctx) {
     const rxf_igmp_group *g = &st->groups[i];
     rxf_igmp_pending *p = &st->pend[i];
-    if (p->version < 3) { rxf_igmp_send_v2(st, rxf_igmp_v2_type(RXF_IGMP_ANSWER, p->version), g->group, send, ctx); return; }
+    if (p->version < 3) {
+        rxf_igmp_send_v2(st, rxf_igmp_v2_type(RXF_IGMP_ANSWER, p->version), g->group, send, ctx);
+        return 1;
+    }
     rxf_igmp_record r = rxf_igmp_group_record(g, RXF_IGMP_ANSWER);
     uint32_t want[RXF_IGMP_MAX_QSRC], n = 0;
     if (!p->all_sources) {
@@ -455,17 +477,18 @@ static inline void rxf_igmp_send_group_answer(rxf_igmp_state *st, uint32_t i, rx
             while (j < g->nsrc && g->src[j] != p->qsrc[k]) j++;
             if (g->nsrc == 0 || j < g->nsrc) want[n++] = p->qsrc[k];
         }
-        if (n == 0) return;
+        if (n == 0) return 0;
         r.type = RXF_IGMP_IS_IN; r.nsrc = n; r.src = want;
     }
     rxf_igmp_send_records(st, &r, 1, 0, send, ctx);
+    return 1;
 }
 
 /* Send what is due at now (unsolicited reports, answers). Cheap when nothing is. */
 static inline void rxf_igmp_poll(rxf_igmp_state *st, uint64_t now, rxf_igmp_send_fn send, void *ctx) {
     if (now < st->next_due) return;
     if (st->unsolicited_left && now >= st->unsolicited_due) {
-        rxf_igmp_send_all(st, RXF_IGMP_JOIN, st->version, send, ctx);
+        rxf_igmp_send_all(st, RXF_IGMP_JOIN, rxf_igmp_mode_version(st, now), send, ctx);
         st->unsolicited_left--;
         st->unsolicited_due = now + st->interval;
     }
@@ -476,20 +499,19 @@ static inline void rxf_igmp_poll(rxf_igmp_state *st, uint64_t now, rxf_igmp_send
     }
     for (uint32_t i = 0; i < st->ngroups; i++) {
         if (!st->pend[i].active || now < st->pend[i].due) continue;
-        rxf_igmp_send_group_answer(st, i, send, ctx);
+        st->stats.queries_answered += (uint64_t)rxf_igmp_send_group_answer(st, i, send, ctx);
         st->pend[i].active = 0;
-        st->stats.queries_answered++;
     }
     rxf_igmp_refresh_due(st);
 }
 
-/* One round of leaves (the caller repeats it robustness times, spaced);
-   pending answers and unsolicited reports are dropped. */
-static inline void rxf_igmp_leave(rxf_igmp_state *st, rxf_igmp_send_fn send, void *ctx) {
+/* One round of leaves in the version spoken at now (the caller repeats it
+   robustness times, spaced); pending answers and unsolicited reports are dropped. */
+static inline void rxf_igmp_leave(rxf_igmp_state *st, uint64_t now, rxf_igmp_send_fn send, void *ctx) {
     st->unsolicited_left = 0;
     st->general_active = 0;
     for (uint32_t i = 0; i < st->ngroups; i++) st->pend[i].active = 0;
-    rxf_igmp_send_all(st, RXF_IGMP_LEAVE, st->version, send, ctx);
+    rxf_igmp_send_all(st, RXF_IGMP_LEAVE, rxf_igmp_mode_version(st, now), send, ctx);
     rxf_igmp_refresh_due(st);
 }
 
