@@ -156,7 +156,8 @@ def test_v3_reports_answers_and_leaves_from_the_dpdk_tx_queue():
     assert [f for _, k, f in frames if k == "leave"] == [leave, leave]
     assert len(frames) == 2 + 2 + 2  # nothing else: no kernel report, no duplicate answers
     assert "not_udp" not in counters.pop("per_queue")[0]["drops"]  # queries are not counted as drops
-    assert counters == {"mode": "nic", "version": 3, "groups": [ANY, ",".join(SSM_SOURCES) + "@" + SSM],
+    assert counters == {"mode": "nic", "interface": "DPDK TX queue 0", "version": 3,
+                        "groups": [ANY, ",".join(SSM_SOURCES) + "@" + SSM],
                         "reports_sent": 4, "queries_seen": 2,
                         "queries_answered": 2, "leaves_sent": 2, "tx_failed": 0, "bad_queries": 1,
                         "queries_handed_over": 0, "queries_dropped": 0}

@@ -58,7 +58,9 @@ def igmp_stats(device: Any) -> dict[str, Any]:
     """``backend_stats["igmp"]``: the membership's mode and groups, in ``nic``
     mode with the TX-side counters (``leaves_sent`` counts once the device closed)."""
     held = device.membership
-    return {**(held.stats() if held is not None else {"mode": "off"}), **device.igmp_counters()}
+    out = held.stats() if held is not None else {"mode": "off"}
+    counters = device.igmp_counters()
+    return {**out, "interface": "DPDK TX queue 0", **counters} if counters else out
 
 
 def open_device(config: DpdkConfig, igmp: MulticastConfig | None = None) -> Any:
