@@ -217,3 +217,82 @@ def test_live_veth_every_message_arrives_through_futures(rxfeed_day):
                            env=env)
     assert sent["messages"] == s["messages"] == 20_000
     assert s["gaps"] == 0 and s["stop_reason"] == "end_of_session"
+
+
+def test_standin_future_shows_only_the_valid_bytes_before_its_completion(monkeypatch, tmp_path):
+    # the stand-in's X3, driven directly (ctypes): a backend that read a peeked
+    # frame past EFCT_FUTURE_VALID_BYTES before the completion would read poison
+    import ctypes
+
+    from rxfeed.backends.efvi import _efvi
+
+    frame = udp_frame(bytes(range(256)) + b"P" * 44)
+    write_pcap(tmp_path / "one.pcap", [(1_700_000_000_000_000_000, frame)], nsec=True)
+    for k, v in {**EFCT, "RXF_EFVI_STANDIN_PCAP": tmp_path / "one.pcap", "RXF_EFVI_STANDIN_FUTURE_DELAY": 2}.items():
+        monkeypatch.setenv(k, str(v))
+    lib = ctypes.CDLL(_efvi.__file__)
+    vp, u32 = ctypes.c_void_p, ctypes.c_uint32
+    lib.efct_vi_rx_future_peek.restype = lib.efct_vi_rxpkt_get.restype = vp
+    lib.efct_vi_rxpkt_get.argtypes = lib.efct_vi_rxpkt_release.argtypes = [vp, u32]
+    dh, pd, vi = ctypes.c_int(), ctypes.create_string_buffer(256), ctypes.create_string_buffer(256)
+    assert lib.ef_driver_open(ctypes.byref(dh)) == 0 and lib.ef_pd_alloc_by_name(pd, dh, b"sfc0", 0) == 0
+    assert lib.ef_vi_alloc_from_pd(vi, dh, pd, dh, -1, 512, 0, None, -1, 0) == 0
+    assert vi.raw[8] == 3  # nic_type.arch == EF_VI_ARCH_EFCT
+    p = lib.efct_vi_rx_future_peek(vi)
+    early = ctypes.string_at(p, len(frame))
+    assert early[:62] == frame[:62] and set(early[62:]) == {0xA5}  # only 62 bytes before completion
+    evs = (ctypes.c_uint64 * 2 * 4)()
+    assert [lib.efct_vi_rx_future_poll(vi, evs, 4) for _ in range(3)] == [0, 0, 1]  # two "not yet", then done
+    word = evs[0][0]
+    ev_type, ev_len, pkt_id = word & 0xFFFF, (word >> 16) & 0xFFFF, word >> 32
+    assert (ev_type, ev_len) == (14, len(frame))  # EF_EVENT_TYPE_RX_REF, the frame's length
+    assert lib.efct_vi_rxpkt_get(vi, pkt_id) == p and ctypes.string_at(p, len(frame)) == frame
+    lib.efct_vi_rxpkt_release(vi, pkt_id)
+    assert lib.efct_vi_rxpkt_get(vi, pkt_id) is None  # released: no longer the application's
+    assert lib.ef_vi_free(vi, dh) == 0
+
+
+def _drive(exe: Path, pcap: Path, future_peek: bool, env: dict[str, Any]) -> dict[str, int]:
+    """One run of tests/efvi_standin/drive.c: the counters it printed."""
+    import subprocess
+
+    from .c_harness import own_sanitizer_env
+
+    run_env = {**own_sanitizer_env(), "RXF_EFVI_STANDIN_PCAP": str(pcap), **{k: str(v) for k, v in env.items()}}
+    out = subprocess.run([exe, str(int(future_peek))], capture_output=True, text=True, timeout=120, env=run_env)
+    assert out.returncode == 0 and not out.stderr, out.stdout + out.stderr
+    return {k: int(v) for k, v in (line.split() for line in out.stdout.splitlines())}
+
+
+def test_both_loops_under_sanitizers(tmp_path, day_dir):
+    """efvi_rx.c, efct_rx.c and the stand-in alone (no Python), with
+    AddressSanitizer, UBSan and leak checking, through every stand-in fault:
+    no report, and the counters add up."""
+    import subprocess
+
+    root = Path(__file__).resolve().parents[1]
+    exe = tmp_path / "efvi_drive"
+    sources = ["tests/efvi_standin/ciul_standin.c", "tests/efvi_standin/efct_standin.c", "backends/efvi/efvi_rx.c",
+               "backends/efvi/efct_rx.c", "tests/efvi_standin/drive.c"]
+    subprocess.run(["gcc", "-std=c11", "-D_GNU_SOURCE", "-O1", "-g", "-fsanitize=address,undefined",
+                    "-fno-sanitize-recover=all", "-Wall", "-Wextra", "-Werror",
+                    *(f"-I{root / d}" for d in ("tests/efvi_standin/include", "tests/efvi_standin", "core/include",
+                                                "backends/efvi")),
+                    *(str(root / s) for s in sources), "-o", str(exe)], check=True, capture_output=True)
+    pcap = day_dir / "day.pcap"
+    clean = _drive(exe, pcap, False, {})
+    assert clean["efct"] == 0 and clean["frames"] == clean["packets"] > 0
+    faults = [{"RXF_EFVI_STANDIN_DISCARD_EVERY": 10}, {"RXF_EFVI_STANDIN_BAD_LEN_EVERY": 7},
+              {"RXF_EFVI_STANDIN_LEAK_EVERY": 20, "RXF_EFVI_STANDIN_SUPERBUFS": 2, "RXF_EFVI_STANDIN_SB_PKTS": 64},
+              {"RXF_EFVI_STANDIN_RESET_AFTER": 50}, {"RXF_EFVI_STANDIN_TS_FLAGS": -1}]
+    for future_peek in (False, True):
+        c = _drive(exe, pcap, future_peek, EFCT)
+        assert c["efct"] == 1 and c["checksum"] == clean["checksum"] and c["released"] == c["frames"]
+        assert c["future_peeks"] == (c["frames"] if future_peek else 0)
+        for env in faults:
+            c = _drive(exe, pcap, future_peek, {**EFCT, "RXF_EFVI_STANDIN_FUTURE_MISS_EVERY": 3, **env})
+            discarded = c["frames"] // 10 if "RXF_EFVI_STANDIN_DISCARD_EVERY" in env else 0
+            assert c["released"] == c["frames"] > 0 and c["packets"] == c["frames"] - c["bad_len"] - discarded
+    for env in faults:  # the EF10 loop through the faults its personality has
+        c = _drive(exe, pcap, False, env)
+        assert c["efct"] == 0 and c["frames"] > 0
