@@ -5,7 +5,7 @@
  * One struct holds every resource (driver handle, protection domain, VI,
  * registered DMA buffers). Two receive loops share it, chosen from the VI's
  * architecture (nic_type.arch) or the `datapath` setting:
- *  - EF10 (X2, this file's efvi_rx.c): buffers are posted to the RX ring and
+ *  - EF10 (X2, efvi_rx.c): buffers are posted to the RX ring and
  *    refilled in batches once the fill level drops below a threshold; the
  *    busy-poll loop drains ef_eventq_poll and hands each frame's UDP payload,
  *    read in place behind the RX prefix, to the decoder; buffers return to
