@@ -19,7 +19,7 @@ from rxfeed.tools.conformance import NativeBackendConformance
 from rxfeed.tools.generator import DEFAULT_GROUP, DEFAULT_PORT, udp_frame, write_pcap
 
 from .conftest import collect
-from .test_efvi import FILTER, efvi_collect
+from .test_efvi import FILTER, NO_JOIN, efvi_collect
 
 EFCT = {"RXF_EFVI_STANDIN_ARCH": "efct"}
 #: a small pool (2 superbuffers of 64 slots) that 20,000 frames must go round many times
@@ -197,7 +197,7 @@ class TestEfctConformance(NativeBackendConformance):
         write_pcap(tmp_path / "nic.pcap", [(i * 1000, udp_frame(p)) for i, p in enumerate(payloads)])
         os.environ["RXF_EFVI_STANDIN_PCAP"] = str(tmp_path / "nic.pcap")
         return {"interface": "sfc0", "filters": [f"{DEFAULT_GROUP}:{DEFAULT_PORT}"],
-                "expected_frames": len(payloads), "idle_timeout_s": 2.0, "future_peek": True}
+                "expected_frames": len(payloads), "idle_timeout_s": 2.0, "future_peek": True, "igmp": NO_JOIN}
 
     def corrupt_configs(self, tmp_path):
         """No such interface; an X3 (the stand-in) fed random bytes, not a pcap."""
