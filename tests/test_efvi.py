@@ -50,6 +50,7 @@ def test_identical_output_to_pcap_replay(monkeypatch, day_dir):
     assert s.gaps == 0 and s.errors == {} and s.drops == {}
     st = s.backend_stats
     assert st["rx_prefix_len"] == 14 and st["frames"] == st["packets"] == s.packets
+    assert st["datapath"] == "ef10" and st["clock_source"] == "nic (adapter clock, in sync)"
 
 
 def test_ring_refill_under_a_burst_larger_than_the_ring(monkeypatch, day_dir):
