@@ -11,12 +11,30 @@
 #include <rte_mbuf.h>
 #include <rte_mempool.h>
 
-#define TX_POOL_SIZE 255
+#define TX_POOL_MAX 8191
+
+/* Mbufs for TX: more than TX queue 0's ring holds, so that a PMD freeing
+   sent mbufs lazily (when the ring runs low) never starves the pool. */
+static unsigned tx_pool_size(uint16_t port) {
+    struct rte_eth_txq_info qi;
+    unsigned ring = 512;
+    if (rte_eth_tx_queue_info_get(port, 0, &qi) == 0 && qi.nb_desc) ring = qi.nb_desc;
+    unsigned n = 255;
+    while (n < ring + 64 && n < TX_POOL_MAX) n = n * 2 + 1;
+    return n;
+}
+
+/* An mbuf; when the pool is empty, ask the PMD to free the sent ones first. */
+static struct rte_mbuf *tx_mbuf(rxf_dpdk_igmp *g) {
+    struct rte_mbuf *m = rte_pktmbuf_alloc((struct rte_mempool *)g->pool);
+    if (!m && rte_eth_tx_done_cleanup(g->port, 0, 0) >= 0) m = rte_pktmbuf_alloc((struct rte_mempool *)g->pool);
+    return m;
+}
 
 /* rxf_igmp_send_fn: one frame out of TX queue 0. */
 static int send_frame(void *ctx, const uint8_t *frame, uint32_t len) {
     rxf_dpdk_igmp *g = ctx;
-    struct rte_mbuf *m = rte_pktmbuf_alloc((struct rte_mempool *)g->pool);
+    struct rte_mbuf *m = tx_mbuf(g);
     if (!m) return -1;
     char *data = rte_pktmbuf_append(m, (uint16_t)len);
     if (!data) { rte_pktmbuf_free(m); return -1; }
@@ -83,7 +101,7 @@ rxf_dpdk_igmp *rxf_dpdk_igmp_open(uint16_t port, const rxf_dpdk_igmp_cfg *cfg, c
     char name[64];
     snprintf(name, sizeof(name), "rxf_igmp_%u", port);
     int sock = rte_eth_dev_socket_id(port);
-    g->pool = rte_pktmbuf_pool_create(name, TX_POOL_SIZE, 0, 0, RTE_MBUF_DEFAULT_BUF_SIZE,
+    g->pool = rte_pktmbuf_pool_create(name, tx_pool_size(port), 0, 0, RTE_PKTMBUF_HEADROOM + RXF_IGMP_FRAME_MAX,
                                       sock >= 0 ? sock : (int)rte_socket_id());
     if (!g->pool) {
         snprintf(err, errlen, "IGMP: TX pool: %s", rte_strerror(rte_errno));
