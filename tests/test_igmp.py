@@ -323,3 +323,13 @@ def test_an_empty_source_answer_is_not_counted_as_answered():
     r = started()
     r.receive(query_frame(3, ip(SSM), 10, srcs("10.7.7.7")), 0)
     assert r.poll(10_000) == [] and r.stats["queries_answered"] == 0
+
+
+def test_ethernet_padding_after_a_query_is_ignored():
+    # a 46-byte v2 query arrives padded to the 60-byte Ethernet minimum: the IP total length bounds IGMP
+    r = Responder(2, {ANY: ()}, robustness=1)
+    r.start(0)
+    r.poll(0)
+    f = query_frame(2, ip(ANY), 10)
+    assert r.receive(f + bytes(60 - len(f)), 0) == "ok"
+    assert r.poll(1000) == [v2_frame(HOST_MAC, 0, V2_REPORT, ip(ANY))]

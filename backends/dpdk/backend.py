@@ -42,7 +42,9 @@ def hold_membership(device: Any, config: DpdkConfig, igmp: MulticastConfig | Non
     ``config.igmp``; see docs/backends/multicast.md): ``kernel`` holds kernel
     sockets on the PMD's netdev; ``nic`` starts IGMP from TX queue 0
     (dpdk_igmp.c); a replay has none. Before the queues' pollers are made."""
-    cfg = igmp or getattr(config, "igmp", None) or MulticastConfig()  # the field's default until DpdkConfig has it
+    cfg = igmp if igmp is not None else getattr(config, "igmp", None)
+    if cfg is None:  # until DpdkConfig has the field: its default
+        cfg = MulticastConfig()
     driver, if_index = device.driver()
     port_name = config.port if isinstance(config.port, str) else ""
     owns, iface = port_network(driver, vdev_args(config.vdevs, port_name), if_index)
