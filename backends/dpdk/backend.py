@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import warnings
 from pathlib import Path
 from typing import Any
 
 from rxfeed.backend_base import NativeBackend, NativeReader, destinations
+from rxfeed.multicast import GroupMembership, MulticastConfig
 
 from .config import DpdkConfig
+from .membership import port_network, vdev_args
 
 
 def load_extension() -> Any:
@@ -50,8 +53,37 @@ def flow_warning(config: DpdkConfig, steering: dict[str, Any]) -> str | None:
     return f"DPDK port {config.port}: {what}: {steering['reason']}"
 
 
-def open_device(config: DpdkConfig) -> Any:
-    """Start EAL (once per process) and the port ``config`` names, with all its RX queues."""
+def hold_membership(device: Any, config: DpdkConfig, igmp: MulticastConfig | None = None) -> GroupMembership:
+    """The port's multicast membership for the run (``igmp``, else
+    ``config.igmp``; see docs/backends/multicast.md): ``kernel`` holds kernel
+    sockets on the PMD's netdev; ``nic`` starts IGMP from TX queue 0
+    (dpdk_igmp.c); a replay has none. Before the queues' pollers are made."""
+    cfg = igmp if igmp is not None else getattr(config, "igmp", None)
+    if cfg is None:  # until DpdkConfig has the field: its default
+        cfg = MulticastConfig()
+    driver, if_index = device.driver()
+    port_name = config.port if isinstance(config.port, str) else ""
+    owns, iface = port_network(driver, vdev_args(config.vdevs, port_name), if_index)
+    held = GroupMembership(cfg, config.filters, backend="dpdk", kernel_owns_port=owns, can_send=True,
+                           interface=iface)
+    if held.mode == "nic" and held.groups:
+        device.igmp_start(held.groups, cfg.version, int(ipaddress.IPv4Address(cfg.report_source_ip)),
+                          cfg.robustness, cfg.unsolicited_interval_s)
+    return held
+
+
+def igmp_stats(device: Any) -> dict[str, Any]:
+    """``backend_stats["igmp"]``: the membership's mode and groups, in ``nic``
+    mode with the TX-side counters (``leaves_sent`` counts once the device closed)."""
+    held = device.membership
+    out = held.stats() if held is not None else {"mode": "off"}
+    counters = device.igmp_counters()
+    return {**out, "interface": "DPDK TX queue 0", **counters} if counters else out
+
+
+def open_device(config: DpdkConfig, igmp: MulticastConfig | None = None) -> Any:
+    """Start EAL (once per process) and the port ``config`` names, with all
+    its RX queues, and its multicast membership (``igmp``, else ``config.igmp``)."""
     dpdk = load_extension()
     dpdk.eal_init(config.eal_args())
     device = dpdk.DpdkDevice(config.port, config.rx_queues, config.rx_desc, config.tx_desc,
@@ -64,6 +96,11 @@ def open_device(config: DpdkConfig) -> Any:
     if device.numa_mismatch:
         warnings.warn(f"DPDK port {config.port} is on another NUMA node than the polling lcore: "
                       "every packet crosses the interconnect", RuntimeWarning, stacklevel=3)
+    try:
+        device.membership = hold_membership(device, config, igmp)
+    except BaseException:
+        device.close()
+        raise
     return device
 
 
@@ -140,7 +177,8 @@ class DpdkBackend(NativeBackend):
         steering = self.device.flow_steering()
         flow_note = flow_warning(self.config, steering) if self.queue_id == 0 else None  # once per device
         return {"dpdk_version": dpdk.version(), "eal_args": " ".join(dpdk.eal_args() or []),
-                "flow_steering": steering, **({"warnings": [flow_note]} if flow_note else {})}
+                "igmp": igmp_stats(self.device), "flow_steering": steering,
+                **({"warnings": [flow_note]} if flow_note else {})}
 
     def close(self) -> None:
         super().close()

@@ -18,6 +18,7 @@
 #include <stdint.h>
 #include "rxfeed/abi.h"
 #include "rxfeed/net.h"
+#include "dpdk_igmp.h"
 #include "dpdk_flow.h"
 
 #define RXF_DPDK_MAX_BURST 512
@@ -78,6 +79,7 @@ typedef struct rxf_dpdk_dev {
     int ts_offset;              /* mbuf timestamp dynfield offset, -1 if none */
     uint64_t ts_flag;
     rxf_dpdk_clock clock;       /* calibrated when the port started */
+    rxf_dpdk_igmp *igmp;        /* IGMP from TX queue 0 (nic mode), else NULL */
     rxf_flow_state flow;        /* what dpdk_flow.c installed, or why not */
     char error[256];
 } rxf_dpdk_dev;
@@ -96,6 +98,7 @@ typedef struct rxf_dpdk_queue {
     uint64_t last_rx_tsc;
     rxf_dst_filter filter;
     rxf_dpdk_stats stats;
+    rxf_dpdk_igmp *igmp;        /* the device's (queue 0 sends, others hand queries over) */
     char error[256];
 } rxf_dpdk_queue;
 
