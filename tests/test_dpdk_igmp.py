@@ -32,12 +32,11 @@ from rxfeed import _runloop
 from rxfeed.backend_base import destinations
 from rxfeed.backends.dpdk.backend import igmp_stats, open_device
 from rxfeed.backends.dpdk.config import DpdkConfig
-from rxfeed.multicast import MulticastConfig
 a = json.loads(sys.argv[1])
 n = a.get("queues", 1)
 cfg = DpdkConfig(port="net_af_packet0", vdevs=[f"net_af_packet0,iface={a['iface']},qpairs={n}"], no_pci=True,
-                 filters=a["filters"], rx_queues=n, lcores=f"0-{n - 1}")
-device = open_device(cfg, MulticastConfig(**a["igmp"]))
+                 filters=a["filters"], rx_queues=n, lcores=f"0-{n - 1}", igmp=a["igmp"])
+device = open_device(cfg)
 queues = [device.queue(q, destinations(a["filters"])) for q in range(n)]
 print("RUNNING", flush=True)
 def poll(q):

@@ -9,6 +9,7 @@ from pydantic import Field, field_validator, model_validator
 
 from rxfeed.backend_base import DestinationFilters
 from rxfeed.config import PluginConfig
+from rxfeed.multicast import MulticastConfig
 
 _LCORES = re.compile(r"^[0-9]+([-,][0-9]+)*$")
 
@@ -46,6 +47,9 @@ class DpdkConfig(PluginConfig):
     :ivar idle_timeout_s: end of source after this long with no frame (replay; 0: never).
     :ivar nic_ts_unit_ns: ns per unit of the PMD's RX timestamp (net_pcap: the pcap's unit).
     :ivar log_level: EAL log level.
+    :ivar igmp: multicast membership for the filters' groups: a kernel socket
+        on the PMD's netdev, or IGMP sent from TX queue 0 on a fully bypassed
+        port (docs/backends/multicast.md).
     """
 
     port: str | int = 0
@@ -69,6 +73,7 @@ class DpdkConfig(PluginConfig):
     expected_frames: int = Field(0, ge=0)
     idle_timeout_s: float = Field(0.0, ge=0.0)
     nic_ts_unit_ns: float = Field(1.0, gt=0.0)
+    igmp: MulticastConfig = MulticastConfig()
     log_level: str = Field("warning", pattern=r"^(emergency|alert|critical|error|warning|notice|info|debug|[1-8])$")
 
     @field_validator("lcores", mode="before")
