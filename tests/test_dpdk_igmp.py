@@ -193,7 +193,7 @@ def test_replay_reports_igmp_off_and_counts_no_igmp(day_dir):
                         "dpdk", "--json"], capture_output=True, text=True, timeout=120)
     assert p.returncode == 0, p.stderr
     assert json.loads(p.stdout)["backend_stats"]["igmp"] == {"mode": "off",
-                                                             "reason": "no network behind the port (a replay)"}
+                                                             "reason": "a replay: no network behind the port"}
 
 
 def test_queries_on_another_rx_queue_are_answered_by_queue_0s_poller():
