@@ -62,6 +62,7 @@ def test_rule_builder_refuses_what_the_port_cannot_have():
     ({"filters": [GROUP], "flow_isolate": "on", "flow_rules": "off"}, "an isolated port without rules receives nothing"),
     ({"flow_isolate": "on"}, "flow_isolate = on needs flow rules"),
     ({"flow_rules": "on"}, "flow_rules = on needs filters"),
+    ({"filters": [GROUP], "flow_isolate": "on", "igmp": {"mode": "nic"}}, "queries would never reach the responder"),
     ({"filters": [GROUP], "flow_rules": "yes"}, "flow_rules"),
     ({"filters": [GROUP], "flow_action": "mirror"}, "flow_action"),
 ])

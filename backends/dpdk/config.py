@@ -10,6 +10,7 @@ from pydantic import Field, field_validator, model_validator
 
 from rxfeed.backend_base import DestinationFilters
 from rxfeed.config import PluginConfig
+from rxfeed.multicast import MulticastConfig
 
 _LCORES = re.compile(r"^[0-9]+([-,][0-9]+)*$")
 
@@ -61,6 +62,9 @@ class DpdkConfig(PluginConfig):
         queue i modulo ``rx_queues``).
     :ivar flow_action: ``queue`` (each rule to its queue) or ``rss`` (each rule
         spreads over all RX queues by IPv4/UDP hash; ``flow_queues`` unused).
+    :ivar igmp: multicast membership for the filters' groups: a kernel socket
+        on the PMD's netdev, or IGMP sent from TX queue 0 on a fully bypassed
+        port (docs/backends/multicast.md).
     """
 
     port: str | int = 0
@@ -88,6 +92,7 @@ class DpdkConfig(PluginConfig):
     flow_isolate: Literal["auto", "on", "off"] = "auto"
     flow_queues: tuple[int, ...] = ()
     flow_action: Literal["queue", "rss"] = "queue"
+    igmp: MulticastConfig = MulticastConfig()
     log_level: str = Field("warning", pattern=r"^(emergency|alert|critical|error|warning|notice|info|debug|[1-8])$")
 
     @field_validator("lcores", mode="before")
@@ -125,6 +130,9 @@ class DpdkConfig(PluginConfig):
         if self.flow_isolate == "on" and (self.flow_rules == "off" or not self.filters):
             raise ValueError("flow_isolate = on needs flow rules (filters, flow_rules auto or on): "
                              "an isolated port without rules receives nothing")
+        if self.flow_isolate == "on" and self.igmp.mode == "nic":
+            raise ValueError("flow_isolate = on with igmp.mode = nic: no rule steers IGMP, so queries would never "
+                             "reach the responder and the switch would drop the groups")
         if self.flow_rules == "on" and not self.filters:
             raise ValueError("flow_rules = on needs filters: the rules steer exactly the filters")
         return self
