@@ -261,13 +261,14 @@ def test_a_device_clock_is_calibrated_against_the_realtime_clock(hz):
 
 
 _LCORE_RUN = """
-import json, queue, sys, threading
+import json, queue, sys, threading, time
 from rxfeed import Pipeline
 from rxfeed.pipeline import run_parallel
 from rxfeed.backends.dpdk import _dpdk
 from rxfeed.backends.dpdk.backend import DpdkBackend
 path, overrides, mode = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3]
-pipe = Pipeline("dpdk", "itch50", backend_config=DpdkBackend.config_for_source(path, overrides))
+run = {"max_packets": 100} if mode == "limit" else None
+pipe = Pipeline("dpdk", "itch50", backend_config=DpdkBackend.config_for_source(path, overrides), run=run)
 held, release = queue.Queue(), threading.Event()
 def occupy():  # hold a registered lcore id until released
     try:
@@ -286,8 +287,18 @@ s = pipe.run() if mode == "main_thread" else run_parallel([pipe])[0]
 release.set()
 for t in occupiers:
     t.join()
+def next_free_lcore():  # the lowest free lcore id, as a new thread is given it
+    t = threading.Thread(target=lambda: (held.put(_dpdk.register_current_thread()), _dpdk.unregister_current_thread()))
+    t.start()
+    t.join()
+    return held.get(timeout=10)
+want, deadline = s.backend_stats["lcore_id"], time.time() + 5
+free = next_free_lcore()
+while mode == "limit" and free != want and time.time() < deadline:  # the poller thread may still be exiting
+    time.sleep(0.05)
+    free = next_free_lcore()
 print(json.dumps({"summary": json.loads(s.to_json()), "pool_after": pipe.backend.device.pool_info(),
-                  "occupied": len(got) - 1}))
+                  "occupied": len(got) - 1, "next_free_lcore": free}))
 """
 
 
@@ -315,6 +326,16 @@ def test_a_poller_thread_registers_as_an_lcore_and_uses_the_pool_cache(day_dir):
     assert str(b["lcore_id"]) not in pool["cached"]
     assert pool["avail"] + pool["in_use"] == pool["size"] == 8191
     assert "warnings" not in s or not any("lcore" in w for w in s["warnings"])
+
+
+def test_a_poller_stopped_by_a_limit_unregisters_when_its_thread_exits(day_dir):
+    # the loop ends without calling the backend again (a limit, a signal, the
+    # decoder stopping): the thread-exit destructor gives the lcore id back
+    run = _lcore_run(day_dir / "day.pcap", "limit")
+    s = run["summary"]
+    assert s["stop_reason"] == "packet_limit"
+    assert s["backend_stats"]["lcore_registered"] is True
+    assert run["next_free_lcore"] == s["backend_stats"]["lcore_id"] not in (None, 0)
 
 
 def test_a_poller_that_may_not_register_bypasses_the_cache(day_dir):

@@ -67,7 +67,7 @@ static int tick_pair(rxf_dpdk_tick_reader read, void *arg, uint64_t *ticks, uint
 int rxf_dpdk_clock_calibrate_ticks(rxf_dpdk_clock *c, rxf_dpdk_tick_reader read, void *arg,
                                    uint64_t interval_ns, uint64_t known_hz) {
     const uint64_t G = 1000000000ull;
-    uint64_t t1, n1, t2, n2;
+    uint64_t t1 = 0, n1 = 0, t2 = 0, n2 = 0;
     if (tick_pair(read, arg, &t1, &n1) != 0) return -1;
     if (known_hz == 0) {
         struct timespec gap = {(time_t)(interval_ns / G), (long)(interval_ns % G)};
