@@ -227,7 +227,8 @@ static int choose_clock(rxf_dpdk_dev *d) {
     if (rte_eth_read_clock(d->port, &probe) == 0) {
         if (nic_clock(d) != 0) {
             if (d->cfg.nic_timestamps != RXF_DPDK_TS_ON) return 0;
-            snprintf(d->error, sizeof(d->error), "nic_timestamps = on: %s", d->clock_source);
+            snprintf(d->error, sizeof(d->error), "nic_timestamps = on: port %u (driver %s): its clock, read "
+                     "by rte_eth_read_clock, does not advance and cannot be calibrated", d->port, d->driver);
             return -1;
         }
     } else {
