@@ -263,12 +263,19 @@ def test_a_device_clock_is_calibrated_against_the_realtime_clock(hz):
 _LCORE_RUN = """
 import json, queue, sys, threading, time
 from rxfeed import Pipeline
+from rxfeed.lines import LinesBackend
 from rxfeed.pipeline import run_parallel
 from rxfeed.backends.dpdk import _dpdk
 from rxfeed.backends.dpdk.backend import DpdkBackend
 path, overrides, mode = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3]
 run = {"max_packets": 100} if mode == "limit" else None
-pipe = Pipeline("dpdk", "itch50", backend_config=DpdkBackend.config_for_source(path, overrides), run=run)
+if mode == "ab_lines":  # lines A and B: two queues of one port (the same capture), one loop polls both
+    ab = DpdkBackend.Config(port="net_pcap0", no_pci=True, lcores="0-1", rx_queues=2, idle_timeout_s=1.0,
+                            vdevs=[f"net_pcap0,rx_pcap={path},rx_pcap={path}"])
+    pipe = Pipeline(LinesBackend(DpdkBackend(ab).queue_backends()), "itch50")
+else:
+    pipe = Pipeline("dpdk", "itch50", backend_config=DpdkBackend.config_for_source(path, overrides), run=run)
+device = pipe.backend.backends[0].device if mode == "ab_lines" else pipe.backend.device
 held, release = queue.Queue(), threading.Event()
 def occupy():  # hold a registered lcore id until released
     try:
@@ -292,12 +299,13 @@ def next_free_lcore():  # the lowest free lcore id, as a new thread is given it
     t.start()
     t.join()
     return held.get(timeout=10)
-want, deadline = s.backend_stats["lcore_id"], time.time() + 5
+want = (s.backend_stats["lines"][0]["stats"] if mode == "ab_lines" else s.backend_stats)["lcore_id"]
+deadline = time.time() + 5
 free = next_free_lcore()
 while mode == "limit" and free != want and time.time() < deadline:  # the poller thread may still be exiting
     time.sleep(0.05)
     free = next_free_lcore()
-print(json.dumps({"summary": json.loads(s.to_json()), "pool_after": pipe.backend.device.pool_info(),
+print(json.dumps({"summary": json.loads(s.to_json()), "pool_after": device.pool_info(),
                   "occupied": len(got) - 1, "next_free_lcore": free}))
 """
 
@@ -336,6 +344,19 @@ def test_a_poller_stopped_by_a_limit_unregisters_when_its_thread_exits(day_dir):
     assert s["stop_reason"] == "packet_limit"
     assert s["backend_stats"]["lcore_registered"] is True
     assert run["next_free_lcore"] == s["backend_stats"]["lcore_id"] not in (None, 0)
+
+
+def test_one_thread_polling_two_queues_registers_once_and_gives_the_id_back_at_the_end(day_dir):
+    run = _lcore_run(day_dir / "day.pcap", "ab_lines")
+    s, pool = run["summary"], run["pool_after"]
+    a, b = (line["stats"] for line in s["backend_stats"]["lines"])
+    assert s["messages"] == 20_000 and s["stop_reason"] == "end_of_source"
+    assert a["lcore_id"] == b["lcore_id"] not in (None, 0)  # one thread, one lcore id
+    assert a["lcore_registered"] is b["lcore_registered"] is True
+    assert a["pool_cache_len_at_end"] > 0
+    # the id went back when the lines ended
+    assert run["next_free_lcore"] == a["lcore_id"]
+    assert pool["avail"] + pool["in_use"] == pool["size"] and str(a["lcore_id"]) not in pool["cached"]
 
 
 def test_a_poller_that_may_not_register_bypasses_the_cache(day_dir):
@@ -400,3 +421,28 @@ def test_the_native_filter_array_is_the_checked_limit():
     from rxfeed.backends.dpdk import _dpdk
 
     assert _dpdk.FILTER_MAX == FILTER_MAX == 16
+
+
+def test_a_poller_on_another_numa_node_than_the_port_is_warned():
+    # this VM has one NUMA node: a stand-in port on node 1, lcore i on node i
+    import warnings
+
+    from rxfeed.backends.dpdk.backend import warn_numa
+    from rxfeed.backends.dpdk.config import DpdkConfig
+
+    class Port:
+        port_socket = 1
+
+        @staticmethod
+        def lcore_socket(cpu: int) -> int:
+            return cpu
+
+    cfg = DpdkConfig(port="net_pcap0")
+    with pytest.warns(RuntimeWarning, match="DPDK port net_pcap0 \\(and its mbuf pool\\) is on NUMA node 1, the "
+                                            "poller of queue 0 on lcore 0 on node 0: every packet crosses"):
+        warn_numa(cfg, Port(), 0, 0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        warn_numa(cfg, Port(), 1, 1)  # same node
+        Port.port_socket = -1
+        warn_numa(cfg, Port(), 0, 0)  # a port without a node (virtual devices)
