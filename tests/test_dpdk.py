@@ -268,7 +268,7 @@ from rxfeed.pipeline import run_parallel
 from rxfeed.backends.dpdk import _dpdk
 from rxfeed.backends.dpdk.backend import DpdkBackend
 path, overrides, mode = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3]
-run = {"max_packets": 100} if mode == "limit" else None
+run = {"max_packets": 100} if mode in ("limit", "rerun") else None
 if mode == "ab_lines":  # lines A and B: two queues of one port (the same capture), one loop polls both
     ab = DpdkBackend.Config(port="net_pcap0", no_pci=True, lcores="0-1", rx_queues=2, idle_timeout_s=1.0,
                             vdevs=[f"net_pcap0,rx_pcap={path},rx_pcap={path}"])
@@ -291,6 +291,8 @@ while mode == "no_free_lcore" and None not in got:
     occupiers[-1].start()
     got.append(held.get(timeout=10))
 s = pipe.run() if mode == "main_thread" else run_parallel([pipe])[0]
+if mode == "rerun":  # the same queue run again, from another thread, to the end of the source
+    s = run_parallel([Pipeline(pipe.backend, "itch50")])[0]
 release.set()
 for t in occupiers:
     t.join()
@@ -357,6 +359,15 @@ def test_one_thread_polling_two_queues_registers_once_and_gives_the_id_back_at_t
     # the id went back when the lines ended
     assert run["next_free_lcore"] == a["lcore_id"]
     assert pool["avail"] + pool["in_use"] == pool["size"] and str(a["lcore_id"]) not in pool["cached"]
+
+
+def test_a_queue_polled_again_from_another_thread_registers_that_thread(day_dir):
+    run = _lcore_run(day_dir / "day.pcap", "rerun")
+    b = run["summary"]["backend_stats"]
+    assert run["summary"]["stop_reason"] == "end_of_source" and b["frames"] == 456
+    assert b["lcore_registered"] is True and b["lcore_id"] not in (None, 0)
+    assert b["pool_cache_len_at_end"] > 0  # the second thread allocated through its own cache
+    assert run["next_free_lcore"] == b["lcore_id"]
 
 
 def test_a_poller_that_may_not_register_bypasses_the_cache(day_dir):

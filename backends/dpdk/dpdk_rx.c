@@ -329,6 +329,7 @@ const char *rxf_dpdk_last_error(void *ctx) { return ((rxf_dpdk_queue *)ctx)->err
    may already be freed; what it holds returns when the pool is freed). */
 static __thread int tls_registered;
 static __thread unsigned tls_users;
+#define THIS_THREAD ((const void *)&tls_users) /* a per-thread address: the thread's token */
 static pthread_key_t lcore_key;
 static pthread_once_t lcore_key_once = PTHREAD_ONCE_INIT;
 
@@ -340,9 +341,10 @@ static void lcore_thread_exit(void *unused) {
 
 static void lcore_key_create(void) { pthread_key_create(&lcore_key, lcore_thread_exit); }
 
-/* The first burst of queue p, in its polling thread: take (or get) an lcore id. */
+/* The first burst of queue p in this thread: take (or get) an lcore id. */
 static void poller_attach(rxf_dpdk_queue *p) {
-    p->lcore.attached = 1;
+    p->lcore.thread = THIS_THREAD;
+    p->lcore.detached = 0;
     tls_users++;
     if (rte_lcore_id() == LCORE_ID_ANY && p->cfg.register_lcore) {
         pthread_once(&lcore_key_once, lcore_key_create);
@@ -363,7 +365,7 @@ static void poller_attach(rxf_dpdk_queue *p) {
    cache holds; a thread rxfeed registered gives its cache back to the pool
    and, with its last queue, its lcore id. */
 static void poller_detach(rxf_dpdk_queue *p) {
-    if (!p->lcore.attached || p->lcore.detached) return;
+    if (p->lcore.thread != THIS_THREAD || p->lcore.detached) return;
     p->lcore.detached = 1;
     struct rte_mempool *mp = p->pool;
     struct rte_mempool_cache *cache = mp ? rte_mempool_default_cache(mp, rte_lcore_id()) : NULL;
@@ -395,7 +397,7 @@ void rxf_dpdk_unregister_thread(void) { rte_thread_unregister(); }
 
 int rxf_dpdk_rx_burst(void *ctx, rxf_packet *pkts, uint32_t max) {
     rxf_dpdk_queue *p = ctx;
-    if (unlikely(!p->lcore.attached)) poller_attach(p);
+    if (unlikely(p->lcore.thread != THIS_THREAD)) poller_attach(p);
     if (p->cfg.expected_frames && p->stats.frames >= p->cfg.expected_frames) return end_of_source(p);
     if (max > RXF_DPDK_MAX_BURST) max = RXF_DPDK_MAX_BURST;
     struct rte_mbuf **bufs = (struct rte_mbuf **)p->held;

@@ -120,9 +120,10 @@ typedef struct rxf_dpdk_dev {
     char error[256];
 } rxf_dpdk_dev;
 
-/* The polling thread's lcore, looked at on the queue's first burst, in that thread. */
+/* The polling thread's lcore, looked at on the queue's first burst in a thread
+   (again if a later run polls the queue from another thread). */
 typedef struct rxf_dpdk_poller_lcore {
-    int attached;               /* the first burst ran */
+    const void *thread;         /* a token of the polling thread; NULL before the first burst */
     int detached;               /* polling ended in this thread (RXF_EOF) */
     int registered;             /* the thread is one rxfeed registered (rte_thread_register) */
     int socket;                 /* the thread's NUMA socket; -1 if unknown */
