@@ -27,7 +27,7 @@ BUILD=${RXFEED_ASAN_BUILD:-$ROOT/build/asan}
 FUZZ_OUT=${RXFEED_FUZZ_OUT:-$ROOT/build/fuzz}
 FUZZ_SECONDS=${RXFEED_FUZZ_SECONDS:-10}
 # test files whose code paths are the native parsers and books (no DPDK, live or latency tests)
-SANITIZED_TESTS=(tests/test_fuzz_corpus.py tests/test_pcap_replay.py tests/test_nasdaq_file.py tests/test_file_mapping.py
+SANITIZED_TESTS=(tests/test_fuzz_corpus.py tests/test_igmp.py tests/test_pcap_replay.py tests/test_nasdaq_file.py tests/test_file_mapping.py
                  tests/test_moldudp64.py
                  tests/test_itch_spec.py tests/test_decoder_outputs.py tests/test_itch_wire.py tests/test_python_callbacks.py tests/test_books.py tests/test_books_index.py tests/test_books_outputs.py tests/test_fuzz.py
                  tests/test_books_robustness.py tests/test_itch_golden.py tests/test_sequencer.py tests/test_lines.py
@@ -35,7 +35,7 @@ SANITIZED_TESTS=(tests/test_fuzz_corpus.py tests/test_pcap_replay.py tests/test_
                  tests/test_iex_codegen.py tests/test_iex_books.py
                  tests/test_iextp.py tests/test_iex_decoder.py tests/test_event_books.py tests/test_iex_book_events.py
                  tests/test_events.py tests/test_event_ring.py tests/test_book_events.py)
-HARNESSES=(pcap stream moldudp64 books iex_books iex)
+HARNESSES=(pcap stream moldudp64 books iex_books iex igmp)
 
 san_setup() {
     setup_base clang
@@ -76,7 +76,9 @@ fuzz_one() {
     echo "sanitize.sh: fuzz_$name for ${FUZZ_SECONDS}s"
     # a fixed seed: a run replays the same inputs in the same order (CI cannot
     # fail on an input nobody has seen); RXFEED_FUZZ_SEED=0 explores at random
-    if ! sanitized "$VENV/bin/python" -m "tests.fuzz.fuzz_$name" -max_total_time="$FUZZ_SECONDS" \
+    # harnesses that compile their C with cffi (tests/c_harness.py) get coverage and the sanitizers too
+    if ! CC=clang RXFEED_HARNESS_CFLAGS="-fsanitize=address,undefined,fuzzer-no-link -fno-sanitize-recover=undefined" \
+            sanitized "$VENV/bin/python" -m "tests.fuzz.fuzz_$name" -max_total_time="$FUZZ_SECONDS" \
             -seed="${RXFEED_FUZZ_SEED:-1}" \
             -max_len=16384 -timeout=20 -rss_limit_mb=3072 -print_final_stats=1 \
             -artifact_prefix="$out/crashes/" "$out/corpus" >"$out/log" 2>&1; then

@@ -108,7 +108,8 @@ def test_books_via_efvi_and_dpdk_equal_pcap_replay(day_dir, monkeypatch):
 
     _, base, _ = build(day_dir / "day.pcap")
     monkeypatch.setenv("RXF_EFVI_STANDIN_PCAP", str(day_dir / "day.pcap"))
-    pipe = Pipeline(EfviBackend(EfviConfig(interface="sfc0", filters=["233.54.12.111:26477"], idle_timeout_s=0.3)), "itch50")
+    pipe = Pipeline(EfviBackend(EfviConfig(interface="sfc0", filters=["233.54.12.111:26477"], idle_timeout_s=0.3,
+                                              igmp={"mode": "off"})), "itch50")
     books = OrderBooks()
     pipe.decoder.add_handlers(books)
     pipe.run()

@@ -18,13 +18,16 @@ from rxfeed.tools.generator import DEFAULT_GROUP, DEFAULT_PORT, udp_frame, write
 from .conftest import collect
 
 FILTER = "233.54.12.111:26477"
+#: the stand-in's NIC "sfc0" has no kernel netdev to join groups on (the
+#: kernel joins are tested over veth in tests/test_multicast.py)
+NO_JOIN = {"mode": "off"}
 
 
 def efvi_collect(monkeypatch, pcap, env=None, **cfg):
     monkeypatch.setenv("RXF_EFVI_STANDIN_PCAP", str(pcap))
     for k, v in (env or {}).items():
         monkeypatch.setenv(k, str(v))
-    base = {"interface": "sfc0", "filters": [FILTER], "idle_timeout_s": 0.3}
+    base = {"interface": "sfc0", "filters": [FILTER], "idle_timeout_s": 0.3, "igmp": NO_JOIN}
     backend = EfviBackend(EfviConfig(**{**base, **cfg}))
     pipe = Pipeline(backend, "itch50")
     got = []
@@ -47,6 +50,7 @@ def test_identical_output_to_pcap_replay(monkeypatch, day_dir):
     assert s.gaps == 0 and s.errors == {} and s.drops == {}
     st = s.backend_stats
     assert st["rx_prefix_len"] == 14 and st["frames"] == st["packets"] == s.packets
+    assert st["datapath"] == "ef10" and st["clock_source"] == "nic (adapter clock, in sync)"
 
 
 def test_ring_refill_under_a_burst_larger_than_the_ring(monkeypatch, day_dir):
@@ -110,6 +114,8 @@ def test_live_veth_every_message_arrives(rxfeed_day):
                            env=env)
     assert sent["messages"] == s["messages"] == 20_000
     assert s["gaps"] == 0 and s["stop_reason"] == "end_of_session"
+    assert s["backend_stats"]["igmp"] == {"mode": "kernel", "interface": net["host_if"], "groups": [FILTER[:-6]],
+                                          "joined": 1, "version": "kernel's choice"}
 
 
 def _efvi_stamps(monkeypatch, pcap, **cfg) -> tuple[dict[int, int], float, float]:
@@ -117,7 +123,7 @@ def _efvi_stamps(monkeypatch, pcap, **cfg) -> tuple[dict[int, int], float, float
     import time
 
     monkeypatch.setenv("RXF_EFVI_STANDIN_PCAP", str(pcap))
-    pipe = Pipeline(EfviBackend(EfviConfig(interface="sfc0", filters=[FILTER], idle_timeout_s=0.3, **cfg)), "itch50")
+    pipe = Pipeline(EfviBackend(EfviConfig(interface="sfc0", filters=[FILTER], idle_timeout_s=0.3, igmp=NO_JOIN, **cfg)), "itch50")
     stamps: dict[int, int] = {}
     pipe.decoder.subscribe(lambda m, meta: stamps.setdefault(meta[1], meta[2]), with_meta=True)
     t0 = time.time()
@@ -158,7 +164,7 @@ class TestEfviConformance(NativeBackendConformance):
         write_pcap(tmp_path / "nic.pcap", [(i * 1000, udp_frame(p)) for i, p in enumerate(payloads)])
         os.environ["RXF_EFVI_STANDIN_PCAP"] = str(tmp_path / "nic.pcap")  # read when the VI opens
         return {"interface": "sfc0", "filters": [f"{DEFAULT_GROUP}:{DEFAULT_PORT}"],
-                "expected_frames": len(payloads), "idle_timeout_s": 2.0}
+                "expected_frames": len(payloads), "idle_timeout_s": 2.0, "igmp": NO_JOIN}
 
     def corrupt_configs(self, tmp_path):
         """No such interface; a NIC (the stand-in) fed random bytes, not a pcap."""

@@ -10,7 +10,7 @@ import pytest
 
 from tests.fuzz._harness import CORPUS_DIR
 
-HARNESSES = ("pcap", "stream", "moldudp64", "books", "iex_books", "iex")
+HARNESSES = ("pcap", "stream", "moldudp64", "books", "iex_books", "iex", "igmp")
 CASES = [(h, f.name) for h in HARNESSES for f in sorted((CORPUS_DIR / h).iterdir())]
 
 

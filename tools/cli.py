@@ -917,6 +917,20 @@ def _recovery_rows(t: Any, r: dict[str, Any]) -> None:
         t.add_row("lost", f"{lost['session']} {lost['first']}..{lost['first'] + lost['count'] - 1}")
 
 
+def _network_rows(t: Any, stats: dict[str, Any]) -> None:
+    """The summary's multicast-membership and receive-clock lines."""
+    igmp = stats.get("igmp")
+    if isinstance(igmp, dict):
+        if igmp.get("mode") == "off":
+            t.add_row("multicast", f"not joined by rxfeed ({igmp.get('reason', 'igmp.mode=off')})")
+        else:
+            t.add_row("multicast", f"{igmp['mode']} joins on {igmp.get('interface', '?')}: "
+                      + ", ".join(igmp.get("groups", [])) + " " + ", ".join(
+                          f"{k}={v}" for k, v in igmp.items() if k not in ("mode", "interface", "groups")))
+    if stats.get("clock_source"):
+        t.add_row("rx_ts_ns clock", str(stats["clock_source"]))
+
+
 def _print_summary(s: Any) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -944,6 +958,7 @@ def _print_summary(s: Any) -> None:
         if isinstance(faults, dict):
             t.add_row("faults injected" + where,
                       " ".join(f"{k}={v}" for k, v in faults.items() if v and k != "delivered") or "none")
+    _network_rows(t, s.backend_stats)
     rec = s.backend_stats.get("record")
     if isinstance(rec, dict):
         t.add_row("recorded", f"{rec['recorded_packets']:,} packets in {rec['files']} file(s) in {rec['dir']} "

@@ -1,5 +1,33 @@
-from libc.stdint cimport int64_t, uint16_t, uint32_t, uint64_t
+from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 from rxfeed_abi cimport rxf_backend_ops, rxf_packet
+
+cdef extern from "dpdk_igmp.h" nogil:
+    enum: RXF_IGMP_MAX_GROUPS
+    enum: RXF_IGMP_MAX_SOURCES
+    ctypedef struct rxf_igmp_group:
+        uint32_t group
+        uint32_t nsrc
+        uint32_t src[RXF_IGMP_MAX_SOURCES]
+    ctypedef struct rxf_igmp_stats:
+        uint64_t reports_sent, queries_seen, queries_answered, leaves_sent, tx_failed, bad_queries
+    ctypedef struct rxf_igmp_state:
+        uint8_t version
+        uint32_t ngroups
+        rxf_igmp_stats stats
+    ctypedef struct rxf_dpdk_igmp_cfg:
+        uint8_t version
+        uint32_t robustness
+        double interval_s
+        uint32_t src_ip
+        uint32_t ngroups
+        rxf_igmp_group groups[RXF_IGMP_MAX_GROUPS]
+    ctypedef struct rxf_dpdk_igmp:
+        rxf_igmp_state st
+    rxf_dpdk_igmp *rxf_dpdk_igmp_open(uint16_t port, const rxf_dpdk_igmp_cfg *cfg, char *err, size_t errlen)
+    void rxf_dpdk_igmp_leave(rxf_dpdk_igmp *g)
+    void rxf_dpdk_igmp_free(rxf_dpdk_igmp *g)
+    uint64_t rxf_dpdk_igmp_handover(const rxf_dpdk_igmp *g, int dropped)
+    const char *rxf_dpdk_driver_name(uint16_t port, unsigned *if_index)
 
 cdef extern from "dpdk_rx.h" nogil:
     enum: RXF_FILTER_MAX
@@ -43,6 +71,7 @@ cdef extern from "dpdk_rx.h" nogil:
         int ts_offload
         char driver[32]
         char clock_source[160]
+        rxf_dpdk_igmp *igmp
         char error[256]
     ctypedef struct rxf_dpdk_poller_lcore:
         int registered
@@ -86,6 +115,7 @@ cdef class DpdkDevice:
     cdef bytes _name
     cdef bint is_open
     cdef list _queues
+    cdef public object membership
 
 
 cdef class DpdkQueue:

@@ -5,6 +5,7 @@ import os
 from libc.stdlib cimport calloc, free, malloc
 from libc.stdint cimport int64_t, uint32_t, uint64_t
 from posix.time cimport clock_gettime, timespec, CLOCK_MONOTONIC
+from libc.string cimport memset
 from cpython.pycapsule cimport PyCapsule_New
 from rxfeed_abi cimport fill_backend_ops, RXF_BACKEND_CAPSULE
 
@@ -15,6 +16,9 @@ FILTER_MAX = RXF_FILTER_MAX
 #: clock_source of rx_ts_ns taken from the TSC
 TSC_CLOCK_SOURCE = RXF_DPDK_TSC_SOURCE.decode()
 _NIC_TIMESTAMPS = {"off": RXF_DPDK_TS_OFF, "auto": RXF_DPDK_TS_AUTO, "on": RXF_DPDK_TS_ON}
+#: groups and SSM sources per group the NIC-side IGMP responder holds (rxfeed/igmp.h)
+IGMP_MAX_GROUPS = RXF_IGMP_MAX_GROUPS
+IGMP_MAX_SOURCES = RXF_IGMP_MAX_SOURCES
 _EAL_ARGS = None
 _LCORE_ANY = 0xFFFFFFFF
 
@@ -151,6 +155,7 @@ cdef class DpdkDevice:
         cfg.nic_clock_hz = nic_clock_hz
         cfg.register_lcore = register_lcore
         self._queues = []
+        self.membership = None
         self.d = <rxf_dpdk_dev *>calloc(1, sizeof(rxf_dpdk_dev))
         if self.d == NULL:
             raise MemoryError()
@@ -165,8 +170,53 @@ cdef class DpdkDevice:
     def __dealloc__(self):
         if self.d != NULL:
             if self.is_open:
+                rxf_dpdk_igmp_leave(self.d.igmp)
                 rxf_dpdk_dev_close(self.d)
+            rxf_dpdk_igmp_free(self.d.igmp)
             free(self.d)
+
+    def driver(self):
+        """``(PMD name, kernel interface index or 0)`` of the port."""
+        cdef unsigned if_index = 0
+        name = rxf_dpdk_driver_name(self.d.port, &if_index).decode()
+        return name, if_index
+
+    def igmp_start(self, groups, unsigned int version=3, unsigned int source_ip=0, unsigned int robustness=2,
+                   double interval_s=1.0):
+        """Send IGMP from TX queue 0 (``nic`` mode): ``groups`` is
+        ``[(group, (source, ...)), ...]`` in host order. Before :meth:`queue`
+        (the pollers pick the responder up when they are made)."""
+        cdef rxf_dpdk_igmp_cfg cfg
+        cdef char err[256]
+        if self._queues or self.d.igmp != NULL:
+            raise RuntimeError("igmp_start: call it once, before the queues' pollers are made")
+        groups = list(groups)
+        if len(groups) > RXF_IGMP_MAX_GROUPS:
+            raise ValueError(f"IGMP: at most {RXF_IGMP_MAX_GROUPS} groups; got {len(groups)}")
+        memset(&cfg, 0, sizeof(cfg))
+        cfg.version, cfg.robustness, cfg.interval_s, cfg.src_ip = version, robustness, interval_s, source_ip
+        for i, (group, sources) in enumerate(groups):
+            if len(sources) > RXF_IGMP_MAX_SOURCES:
+                raise ValueError(f"IGMP: at most {RXF_IGMP_MAX_SOURCES} sources per group; got {len(sources)}")
+            cfg.groups[i].group = group
+            cfg.groups[i].nsrc = len(sources)
+            for k, src in enumerate(sources):
+                cfg.groups[i].src[k] = src
+        cfg.ngroups = len(groups)
+        self.d.igmp = rxf_dpdk_igmp_open(self.d.port, &cfg, err, sizeof(err))
+        if self.d.igmp == NULL:
+            raise RuntimeError(err.decode(errors="replace"))
+
+    def igmp_counters(self) -> dict:
+        """The NIC-side responder's counters (empty unless :meth:`igmp_start` ran)."""
+        cdef rxf_dpdk_igmp *g = self.d.igmp if self.d != NULL else NULL
+        if g == NULL:
+            return {}
+        s = g.st.stats
+        return {"version": g.st.version, "reports_sent": s.reports_sent, "queries_seen": s.queries_seen,
+                "queries_answered": s.queries_answered, "leaves_sent": s.leaves_sent, "tx_failed": s.tx_failed,
+                "bad_queries": s.bad_queries, "queries_handed_over": rxf_dpdk_igmp_handover(g, 0),
+                "queries_dropped": rxf_dpdk_igmp_handover(g, 1)}
 
     @property
     def rx_queues(self) -> int:
@@ -181,10 +231,6 @@ cdef class DpdkDevice:
     def port_socket(self) -> int:
         """The port's NUMA socket (-1: unknown, e.g. a virtual device)."""
         return self.d.port_socket
-
-    @property
-    def driver(self) -> str:
-        return self.d.driver.decode(errors="replace")
 
     @property
     def clock_source(self) -> str:
@@ -237,8 +283,12 @@ cdef class DpdkDevice:
         if self.is_open:
             for dq in self._queues:
                 dq.drain()
+            with nogil:
+                rxf_dpdk_igmp_leave(self.d.igmp)  # the pollers have stopped; the port still runs
             rxf_dpdk_dev_close(self.d)
             self.is_open = False
+        if self.membership is not None:
+            self.membership.close()  # kernel mode: the sockets (the kernel sends the leaves)
 
 
 cdef class DpdkQueue:

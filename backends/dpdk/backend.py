@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import warnings
 from pathlib import Path
 from typing import Any
 
 from rxfeed.backend_base import NativeBackend, NativeReader, destinations
+from rxfeed.multicast import GroupMembership, MulticastConfig
 
 from .config import DpdkConfig
+from .membership import port_network, vdev_args
 
 
 def load_extension() -> Any:
@@ -34,15 +37,50 @@ def hugepages_free() -> int:
     return 0
 
 
-def open_device(config: DpdkConfig) -> Any:
-    """Start EAL (once per process) and the port ``config`` names, with all its RX queues."""
+def hold_membership(device: Any, config: DpdkConfig, igmp: MulticastConfig | None = None) -> GroupMembership:
+    """The port's multicast membership for the run (``igmp``, else
+    ``config.igmp``; see docs/backends/multicast.md): ``kernel`` holds kernel
+    sockets on the PMD's netdev; ``nic`` starts IGMP from TX queue 0
+    (dpdk_igmp.c); a replay has none. Before the queues' pollers are made."""
+    cfg = igmp if igmp is not None else getattr(config, "igmp", None)
+    if cfg is None:  # until DpdkConfig has the field: its default
+        cfg = MulticastConfig()
+    driver, if_index = device.driver()
+    port_name = config.port if isinstance(config.port, str) else ""
+    owns, iface = port_network(driver, vdev_args(config.vdevs, port_name), if_index)
+    held = GroupMembership(cfg, config.filters, backend="dpdk", kernel_owns_port=owns, can_send=True,
+                           interface=iface)
+    if held.mode == "nic" and held.groups:
+        device.igmp_start(held.groups, cfg.version, int(ipaddress.IPv4Address(cfg.report_source_ip)),
+                          cfg.robustness, cfg.unsolicited_interval_s)
+    return held
+
+
+def igmp_stats(device: Any) -> dict[str, Any]:
+    """``backend_stats["igmp"]``: the membership's mode and groups, in ``nic``
+    mode with the TX-side counters (``leaves_sent`` counts once the device closed)."""
+    held = device.membership
+    out = held.stats() if held is not None else {"mode": "off"}
+    counters = device.igmp_counters()
+    return {**out, "interface": "DPDK TX queue 0", **counters} if counters else out
+
+
+def open_device(config: DpdkConfig, igmp: MulticastConfig | None = None) -> Any:
+    """Start EAL (once per process) and the port ``config`` names, with all
+    its RX queues, and its multicast membership (``igmp``, else ``config.igmp``)."""
     dpdk = load_extension()
     dpdk.eal_init(config.eal_args())
-    return dpdk.DpdkDevice(config.port, config.rx_queues, config.rx_desc, config.tx_desc,
-                           config.pool_size, config.pool_cache, config.promiscuous,
-                           config.all_multicast, config.expected_frames, config.idle_timeout_s,
-                           config.nic_ts_unit_ns, nic_timestamps=config.nic_timestamps,
-                           nic_clock_hz=config.nic_clock_hz, register_lcore=config.register_lcores)
+    device = dpdk.DpdkDevice(config.port, config.rx_queues, config.rx_desc, config.tx_desc,
+                             config.pool_size, config.pool_cache, config.promiscuous,
+                             config.all_multicast, config.expected_frames, config.idle_timeout_s,
+                             config.nic_ts_unit_ns, nic_timestamps=config.nic_timestamps,
+                             nic_clock_hz=config.nic_clock_hz, register_lcore=config.register_lcores)
+    try:
+        device.membership = hold_membership(device, config, igmp)
+    except BaseException:
+        device.close()
+        raise
+    return device
 
 
 def warn_numa(config: DpdkConfig, device: Any, queue: int, cpu: int) -> None:
@@ -127,7 +165,7 @@ class DpdkBackend(NativeBackend):
     def extra_stats(self) -> dict[str, Any]:
         dpdk = load_extension()
         return {"dpdk_version": dpdk.version(), "eal_args": " ".join(dpdk.eal_args() or []),
-                "pool": self.device.pool_info()}
+                "pool": self.device.pool_info(), "igmp": igmp_stats(self.device)}
 
     def close(self) -> None:
         super().close()

@@ -302,6 +302,7 @@ void rxf_dpdk_queue_init(rxf_dpdk_queue *p, const rxf_dpdk_dev *d, uint16_t q) {
     p->ts_unit_int = (unit >= 1 && unit <= 1e9 && unit == (double)(uint64_t)unit) ? (uint64_t)unit : 0;
     p->clock = d->clock;
     p->last_rx_tsc = rte_rdtsc();
+    p->igmp = d->igmp;
 }
 
 /* The PMD's RX timestamp in epoch ns: device ticks through the calibrated NIC
@@ -403,6 +404,7 @@ int rxf_dpdk_rx_burst(void *ctx, rxf_packet *pkts, uint32_t max) {
     struct rte_mbuf **bufs = (struct rte_mbuf **)p->held;
     uint16_t nb = rte_eth_rx_burst(p->port, p->queue, bufs, (uint16_t)max);
     uint64_t now = rte_rdtsc();
+    rxf_dpdk_igmp_tick(p->igmp, p->queue, now);
     if (nb == 0) {
         if (p->cfg.idle_timeout_s > 0 &&
             (double)(now - p->last_rx_tsc) > p->cfg.idle_timeout_s * (double)p->clock.hz)
@@ -421,7 +423,10 @@ int rxf_dpdk_rx_burst(void *ctx, rxf_packet *pkts, uint32_t max) {
         uint32_t len = m->data_len; /* first segment: multi-segment frames are not reassembled */
         rxf_udp_view u;
         rxf_net_verdict v = rxf_parse_ethernet(frame, len, &u);
-        if (v != RXF_NET_OK) { p->stats.drops[v]++; continue; }
+        if (v != RXF_NET_OK) {
+            if (!(v == RXF_NET_NOT_UDP && rxf_dpdk_igmp_take(p->igmp, p->queue, frame, len, now))) p->stats.drops[v]++;
+            continue;
+        }
         if (!rxf_filter_pass(&p->filter, u.dst_ip, u.dst_port)) { p->stats.filtered++; continue; }
         if (p->ts_offset >= 0 && (m->ol_flags & p->ts_flag)) {
             uint64_t raw = *RTE_MBUF_DYNFIELD(m, p->ts_offset, uint64_t *);

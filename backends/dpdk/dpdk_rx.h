@@ -27,6 +27,7 @@
 #include <stdint.h>
 #include "rxfeed/abi.h"
 #include "rxfeed/net.h"
+#include "dpdk_igmp.h"
 
 #define RXF_DPDK_MAX_BURST 512
 #define RXF_DPDK_MAX_QUEUES 16
@@ -117,6 +118,7 @@ typedef struct rxf_dpdk_dev {
     rxf_dpdk_clock nic_clock;   /* the NIC clock (nic_ts_mode CLOCK), calibrated at start */
     char driver[32];
     char clock_source[160];     /* where rx_ts_ns of a stamped frame comes from */
+    rxf_dpdk_igmp *igmp;        /* IGMP from TX queue 0 (nic mode), else NULL */
     char error[256];
 } rxf_dpdk_dev;
 
@@ -151,6 +153,7 @@ typedef struct rxf_dpdk_queue {
     uint64_t last_rx_tsc;
     rxf_dst_filter filter;
     rxf_dpdk_stats stats;
+    rxf_dpdk_igmp *igmp;        /* the device's (queue 0 sends, others hand queries over) */
     char error[256];
 } rxf_dpdk_queue;
 

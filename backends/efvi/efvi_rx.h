@@ -3,11 +3,16 @@
  * Written against Onload's public ef_vi API (etherfabric headers, libciul).
  *
  * One struct holds every resource (driver handle, protection domain, VI,
- * registered DMA buffers). Buffers are posted to the RX ring and refilled in
- * batches once the fill level drops below a threshold; the busy-poll loop
- * drains ef_eventq_poll and hands each frame's UDP payload, read in place
- * behind the RX prefix, to the decoder; buffers return to the free list on
- * release.
+ * registered DMA buffers). Two receive loops share it, chosen from the VI's
+ * architecture (nic_type.arch) or the `datapath` setting:
+ *  - EF10 (X2, efvi_rx.c): buffers are posted to the RX ring and
+ *    refilled in batches once the fill level drops below a threshold; the
+ *    busy-poll loop drains ef_eventq_poll and hands each frame's UDP payload,
+ *    read in place behind the RX prefix, to the decoder; buffers return to
+ *    the free list on release.
+ *  - efct (X3, efct_rx.c): nothing is posted; RX_REF events lend the
+ *    application a pkt_id in NIC-owned memory, handed out in place and
+ *    given back with efct_vi_rxpkt_release.
  */
 #ifndef RXF_EFVI_RX_H
 #define RXF_EFVI_RX_H
@@ -18,13 +23,16 @@
 #include <etherfabric/memreg.h>
 #include <etherfabric/pd.h>
 #include <etherfabric/vi.h>
+#include <etherfabric/efct_vi.h>
 
 #include "rxfeed/abi.h"
 #include "rxfeed/net.h"
 
 #define RXF_EFVI_BUF_SIZE 2048
 #define RXF_EFVI_MAX_EVENTS 64
-#define RXF_EFVI_DISCARD_KINDS 9
+#define RXF_EFVI_DISCARD_KINDS 9   /* EF_EVENT_RX_DISCARD_* subtypes + "unknown" */
+
+enum rxf_efvi_datapath { RXF_EFVI_DATAPATH_AUTO, RXF_EFVI_DATAPATH_EF10, RXF_EFVI_DATAPATH_EFCT };
 
 typedef struct rxf_efvi_cfg {
     const char *interface;
@@ -37,6 +45,8 @@ typedef struct rxf_efvi_cfg {
     uint16_t filter_port[RXF_FILTER_MAX];
     uint64_t expected_frames;
     double idle_timeout_s;
+    int datapath;         /* enum rxf_efvi_datapath; AUTO: what the VI's architecture says */
+    int future_peek;      /* efct: efct_vi_rx_future_peek before each completion */
 } rxf_efvi_cfg;
 
 typedef struct rxf_efvi_stats {
@@ -44,6 +54,12 @@ typedef struct rxf_efvi_stats {
     uint64_t discards[RXF_EFVI_DISCARD_KINDS];
     uint64_t ring_empty, no_buffer, jumbo, unsupported_events, resets;
     uint64_t drops[RXF_NET_NVERDICTS];
+    /* efct */
+    uint64_t rx_ref, bad_len, bad_pkt_id, released, released_on_close, held_max;
+    uint64_t future_peeks, future_early_rejects, future_undone, future_timeouts, future_mismatch;
+    /* NIC timestamps (timestamps=true): in sync, clock set but not in sync, clock never set
+       (CLOCK_REALTIME used instead), none on the frame (CLOCK_REALTIME used instead) */
+    uint64_t ts_in_sync, ts_set_not_in_sync, ts_clock_unset, ts_missing;
 } rxf_efvi_stats;
 
 typedef struct rxf_efvi {
@@ -58,8 +74,10 @@ typedef struct rxf_efvi {
     ef_addr *dma;        /* per buffer */
     int *free_ids;       /* free list (buffers not in the ring, not held) */
     int n_free;
-    int held[RXF_EFVI_MAX_EVENTS];  /* buffers handed to the decoder this burst */
+    uint32_t held[RXF_EFVI_MAX_EVENTS];  /* buffer ids (EF10) / pkt_ids (efct) handed out this burst */
     int n_held;
+    int arch;            /* the VI's nic_type.arch */
+    int efct;            /* 1: the efct loop runs */
     int prefix;
     int reset;
     uint64_t last_rx_ns;
@@ -72,5 +90,17 @@ void rxf_efvi_close(rxf_efvi *e);
 int rxf_efvi_rx_burst(void *ctx, rxf_packet *pkts, uint32_t max);
 void rxf_efvi_release(void *ctx, rxf_packet *pkts, uint32_t n);
 const char *rxf_efvi_last_error(void *ctx);
+
+/* Shared by both loops (efvi_rx.c). */
+uint64_t rxf_efvi_now_ns(int clock);
+/* Parses the frame in place and fills *out (timestamp from ts_pkt, the VI's
+   "first packet buffer"); 1 when handed out, 0 when dropped (counted). */
+int rxf_efvi_hand_out(rxf_efvi *e, const uint8_t *frame, uint32_t len, const void *ts_pkt, rxf_packet *out);
+void rxf_efvi_count_discard(rxf_efvi *e, unsigned subtype);
+void rxf_efvi_on_reset(rxf_efvi *e);
+/* RXF_ERROR / RXF_EOF before polling, or 0 to poll. */
+int rxf_efvi_poll_begin(rxf_efvi *e);
+/* The rx_burst result after a poll that saw nev events and handed out n packets. */
+int rxf_efvi_poll_end(rxf_efvi *e, int nev, uint32_t n);
 
 #endif

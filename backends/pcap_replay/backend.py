@@ -23,7 +23,7 @@ class PcapReplayBackend(NativeBackend):
         return PcapReader(config.path, destinations(config.filters), config.speed, config.loops, config.mmap)
 
     def extra_stats(self) -> dict[str, Any]:
-        return {"format": self.reader.format}
+        return {"format": self.reader.format, "clock_source": "the capture's own timestamps (as recorded)"}
 
     # what the conformance kit needs (``pytest --rxfeed-conformance pcap_replay``)
     conformance_reset_option = "loops"

@@ -27,6 +27,15 @@ class UdpSocketBackend(NativeBackend):
         return UdpReceiver(parsed[0][2], [(g, s) for g, s, _ in parsed], iface_addr, iface_index,
                            config.rcvbuf, config.busy_poll_us, config.blocking, config.idle_timeout_s)
 
+    def extra_stats(self) -> dict[str, Any]:
+        """The clock of ``rx_ts_ns`` and the membership (the receiving socket's own)."""
+        cfg = self.config
+        groups = [g.partition(":")[0] for g in cfg.groups]
+        return {"clock_source": "kernel SO_TIMESTAMPNS (CLOCK_REALTIME when the kernel received the datagram)",
+                "igmp": {"mode": "kernel", "interface": cfg.interface or cfg.interface_address or "kernel's choice",
+                         "groups": [g for g in groups if ipaddress.IPv4Address(g.rpartition("@")[2]).is_multicast],
+                         "joined_by": "the receiving socket"}}
+
     # What the conformance kit needs (``pytest --rxfeed-conformance udp_socket``): a
     # live source on loopback. The payloads are sent to the socket once it is
     # bound, before the run; a 4 MiB receive buffer holds them (SO_RCVBUFFORCE

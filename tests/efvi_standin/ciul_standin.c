@@ -3,19 +3,27 @@
  * the ef_vi API that rxfeed's efvi backend uses. Tests only. Written from the
  * documented API (names, signatures, event semantics); no Onload code.
  *
- * The "NIC" takes the RX buffers the application posts (ef_vi_receive_init /
- * _push), "DMAs" frames into them -- from a pcap (RXF_EFVI_STANDIN_PCAP) or
- * from a UDP socket joined to the filtered groups (RXF_EFVI_STANDIN_UDP=1) --
- * behind an RX prefix, and raises RX events carrying the buffer's request id
- * and the length including the prefix. On demand (environment):
- *   RXF_EFVI_STANDIN_PREFIX=N        RX prefix bytes (default 14)
+ * EF10 personality (default, this file): the "NIC" takes the RX buffers the
+ * application posts (ef_vi_receive_init / _push), "DMAs" frames into them --
+ * from a pcap (RXF_EFVI_STANDIN_PCAP) or from a UDP socket joined to the
+ * filtered groups (RXF_EFVI_STANDIN_UDP=1) -- behind an RX prefix, and raises
+ * RX events carrying the buffer's request id and the length including the
+ * prefix. efct (X3) personality (RXF_EFVI_STANDIN_ARCH=efct, efct_standin.c):
+ * NIC-owned superbuffers, RX_REF events, futures. On demand (environment):
+ *   RXF_EFVI_STANDIN_ARCH=ef10|efct  the VI's architecture (nic_type.arch)
+ *   RXF_EFVI_STANDIN_PREFIX=N        RX prefix bytes (default 14; EF10)
  *   RXF_EFVI_STANDIN_BURST=N         most frames DMA'd per ef_eventq_poll (default 64)
- *   RXF_EFVI_STANDIN_DISCARD_EVERY=N every Nth frame is an RX_DISCARD (subtypes cycle)
+ *   RXF_EFVI_STANDIN_DISCARD_EVERY=N every Nth frame is an RX_DISCARD / RX_REF_DISCARD (reasons cycle)
  *   RXF_EFVI_STANDIN_RESET_AFTER=N   after N frames, an EF_EVENT_TYPE_RESET
- *   RXF_EFVI_STANDIN_RING_FULL=wait  hold frames while no buffer is posted
- *                                    (default: drop them, as hardware does)
+ *   RXF_EFVI_STANDIN_RING_FULL=wait  hold frames while no buffer is posted / no superbuffer
+ *                                    is free (default: drop them, as hardware does)
  *   RXF_EFVI_STANDIN_IFNAME=name     the one interface that is "a Solarflare NIC"
  *                                    (default sfc0; with UDP, any existing one)
+ *   RXF_EFVI_STANDIN_TS_FLAGS=N      timestamp sync flags (default 3: clock set, in sync;
+ *                                    -1: frames carry no timestamp)
+ *   RXF_EFVI_STANDIN_STATS=path      at ef_vi_free, the NIC's counters as "name value" lines
+ * efct only: RXF_EFVI_STANDIN_SUPERBUFS, _SB_PKTS (pool shape), _LEAK_EVERY,
+ * _BAD_LEN_EVERY, _FUTURE_DELAY, _FUTURE_MISS_EVERY (see efct_standin.c).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -37,31 +45,9 @@
 #include <etherfabric/pd.h>
 #include <etherfabric/vi.h>
 
-#define MAX_FILTERS 32
-#define BUF_SIZE 2048
+#include "standin_nic.h"
 
-struct rxf_standin_nic {
-    /* RX ring: posted (addr, id); [head, head+n_posted) pushed, then n_pending initialised */
-    ef_addr *addr;
-    ef_request_id *id;
-    int cap, head, n_posted, n_pending;
-    /* source */
-    const uint8_t *map; size_t map_len, pos; int nsec;
-    int udp_fd;
-    int ifindex;
-    uint8_t udp_frame[BUF_SIZE + 64]; uint32_t udp_len; int udp_have;
-    /* behaviour */
-    int prefix, burst, discard_every, wait_when_full;
-    uint64_t reset_after;
-    int reset_sent;
-    uint64_t frames;
-    int nfilters;
-    ef_event fifo[4096]; int fifo_head, fifo_n; /* the event queue */
-    uint32_t fip[MAX_FILTERS];
-    uint16_t fport[MAX_FILTERS];
-};
-
-static int env_int(const char *name, int dflt) {
+int rxf_standin_env_int(const char *name, int dflt) {
     const char *v = getenv(name);
     return v && *v ? atoi(v) : dflt;
 }
@@ -103,14 +89,20 @@ int ef_vi_alloc_from_pd(ef_vi *vi, ef_driver_handle vi_dh, struct ef_pd *pd, ef_
     n->cap = rxq_capacity;
     n->addr = calloc((size_t)rxq_capacity, sizeof(ef_addr));
     n->id = calloc((size_t)rxq_capacity, sizeof(ef_request_id));
-    n->prefix = env_int("RXF_EFVI_STANDIN_PREFIX", 14);
-    n->burst = env_int("RXF_EFVI_STANDIN_BURST", 64);
-    n->discard_every = env_int("RXF_EFVI_STANDIN_DISCARD_EVERY", 0);
-    n->reset_after = (uint64_t)env_int("RXF_EFVI_STANDIN_RESET_AFTER", 0);
+    n->prefix = rxf_standin_env_int("RXF_EFVI_STANDIN_PREFIX", 14);
+    n->burst = rxf_standin_env_int("RXF_EFVI_STANDIN_BURST", 64);
+    n->discard_every = rxf_standin_env_int("RXF_EFVI_STANDIN_DISCARD_EVERY", 0);
+    n->reset_after = (uint64_t)rxf_standin_env_int("RXF_EFVI_STANDIN_RESET_AFTER", 0);
     const char *rf = getenv("RXF_EFVI_STANDIN_RING_FULL");
     n->wait_when_full = rf && strcmp(rf, "wait") == 0;
+    n->ts_flags = rxf_standin_env_int("RXF_EFVI_STANDIN_TS_FLAGS", EF_VI_SYNC_FLAG_CLOCK_SET |
+                                      EF_VI_SYNC_FLAG_CLOCK_IN_SYNC);
     n->udp_fd = -1;
     n->ifindex = pd ? pd->ifindex : 0;
+    vi->nic = n;
+    const char *arch = getenv("RXF_EFVI_STANDIN_ARCH");
+    vi->nic_type.arch = arch && strcmp(arch, "efct") == 0 ? EF_VI_ARCH_EFCT : EF_VI_ARCH_EF10;
+    if (vi->nic_type.arch == EF_VI_ARCH_EFCT && rxf_standin_efct_init(n) != 0) return -ENOMEM;
     const char *pcap = getenv("RXF_EFVI_STANDIN_PCAP");
     if (pcap && *pcap) {
         int fd = open(pcap, O_RDONLY);
@@ -126,17 +118,28 @@ int ef_vi_alloc_from_pd(ef_vi *vi, ef_driver_handle vi_dh, struct ef_pd *pd, ef_
         n->nsec = magic == 0xa1b23c4du;
         n->pos = 24;
     }
-    vi->nic = n;
     vi->rxq_capacity = rxq_capacity;
-    vi->rx_prefix_len = n->prefix;
+    vi->rx_prefix_len = vi->nic_type.arch == EF_VI_ARCH_EFCT ? 0 : n->prefix;
     vi->flags = flags;
     return 0;
+}
+
+/* The NIC's counters for the tests (RXF_EFVI_STANDIN_STATS). */
+static void write_stats(struct rxf_standin_nic *n) {
+    const char *path = getenv("RXF_EFVI_STANDIN_STATS");
+    FILE *out = path && *path ? fopen(path, "w") : NULL;
+    if (!out) return;
+    fprintf(out, "frames %llu\n", (unsigned long long)n->frames);
+    rxf_standin_efct_write_stats(n, out);
+    fclose(out);
 }
 
 int ef_vi_free(ef_vi *vi, ef_driver_handle nic) {
     (void)nic;
     struct rxf_standin_nic *n = vi->nic;
     if (!n) return 0;
+    write_stats(n);
+    rxf_standin_efct_free(n);
     if (n->map) munmap((void *)n->map, n->map_len);
     if (n->udp_fd >= 0) close(n->udp_fd);
     free(n->addr);
@@ -204,18 +207,44 @@ int ef_vi_receive_post(ef_vi *vi, ef_addr addr, ef_request_id dma_id) {
     return rc;
 }
 
-int ef_vi_receive_get_timestamp(ef_vi *vi, const void *pkt, ef_timespec *ts_out) {
-    if (!(vi->flags & EF_VI_RX_TIMESTAMPS) || vi->rx_prefix_len < 8) return -ENODATA;
+int ef_vi_receive_get_precise_timestamp(ef_vi *vi, const void *pkt, ef_precisetime *ts_out) {
+    memset(ts_out, 0, sizeof(*ts_out));
+    if (vi->nic->efct) return rxf_standin_efct_timestamp(vi->nic, pkt, ts_out);
+    if (!(vi->flags & EF_VI_RX_TIMESTAMPS) || vi->rx_prefix_len < 8 || vi->nic->ts_flags < 0) return -ENODATA;
     uint32_t s, ns;
     memcpy(&s, pkt, 4);
     memcpy(&ns, (const uint8_t *)pkt + 4, 4);
     ts_out->tv_sec = s;
     ts_out->tv_nsec = ns;
+    ts_out->tv_flags = (uint16_t)vi->nic->ts_flags;
     return 0;
 }
 
+int ef_vi_receive_get_timestamp(ef_vi *vi, const void *pkt, ef_timespec *ts_out) {
+    ef_precisetime t;
+    int rc = ef_vi_receive_get_precise_timestamp(vi, pkt, &t);
+    ts_out->tv_sec = (time_t)t.tv_sec;
+    ts_out->tv_nsec = (long)t.tv_nsec;
+    return rc;
+}
+
+int rxf_standin_push_event(struct rxf_standin_nic *n, const ef_event *ev) {
+    if (n->fifo_n >= FIFO_SIZE) return 0;
+    n->fifo[(n->fifo_head + n->fifo_n++) % FIFO_SIZE] = *ev;
+    return 1;
+}
+
+int rxf_standin_maybe_reset(struct rxf_standin_nic *n) {
+    if (!n->reset_after || n->reset_sent || n->frames < n->reset_after) return 0;
+    ef_event ev;
+    memset(&ev, 0, sizeof(ev));
+    ev.generic.type = EF_EVENT_TYPE_RESET;
+    n->reset_sent = rxf_standin_push_event(n, &ev);
+    return 1;
+}
+
 /* The next frame on the wire, or NULL. */
-static const uint8_t *peek_frame(struct rxf_standin_nic *n, uint32_t *len, uint64_t *ts_ns) {
+const uint8_t *rxf_standin_peek_frame(struct rxf_standin_nic *n, uint32_t *len, uint64_t *ts_ns) {
     if (n->map) {
         if (n->pos + 16 > n->map_len) return NULL;
         const uint8_t *h = n->map + n->pos;
@@ -257,44 +286,43 @@ static const uint8_t *peek_frame(struct rxf_standin_nic *n, uint32_t *len, uint6
     return NULL;
 }
 
-static void consume_frame(struct rxf_standin_nic *n, uint32_t len) {
+void rxf_standin_consume_frame(struct rxf_standin_nic *n, uint32_t len) {
     if (n->map) n->pos += 16 + len;
     else n->udp_have = 0;
 }
 
-static int filtered_out(struct rxf_standin_nic *n, const uint8_t *f, uint32_t len) {
-    if (n->nfilters == 0 || n->udp_fd >= 0) return 0;
-    if (len < 38 || f[12] != 0x08 || f[13] != 0x00) return 1;
+int rxf_standin_filter_index(const struct rxf_standin_nic *n, const uint8_t *f, uint32_t len) {
+    if (len < 38 || f[12] != 0x08 || f[13] != 0x00) return -1;
     uint32_t ihl = (uint32_t)(f[14] & 15) * 4;
-    if (len < 14 + ihl + 4 || f[23] != 17) return 1;
+    if (len < 14 + ihl + 4 || f[23] != 17) return -1;
     uint32_t dst = ((uint32_t)f[30] << 24) | ((uint32_t)f[31] << 16) | ((uint32_t)f[32] << 8) | f[33];
     uint16_t port = (uint16_t)((f[14 + ihl + 2] << 8) | f[14 + ihl + 3]);
     for (int i = 0; i < n->nfilters; i++)
-        if (n->fip[i] == dst && n->fport[i] == port) return 0;
-    return 1;
+        if (n->fip[i] == dst && n->fport[i] == port) return i;
+    return -1;
+}
+
+int rxf_standin_filtered_out(struct rxf_standin_nic *n, const uint8_t *f, uint32_t len) {
+    if (n->nfilters == 0 || n->udp_fd >= 0) return 0;
+    return rxf_standin_filter_index(n, f, len) < 0;
 }
 
 /* Take up to `burst` frames off the wire into posted buffers, queueing
    their events; frames that find no posted buffer are dropped (or, with
    RING_FULL=wait, left on the wire). */
 static void ingest(struct rxf_standin_nic *n) {
-    for (int j = 0; j < n->burst && n->fifo_n < 4096; j++) {
+    for (int j = 0; j < n->burst && n->fifo_n < FIFO_SIZE; j++) {
         ef_event ev;
         memset(&ev, 0, sizeof(ev));
-        if (n->reset_after && !n->reset_sent && n->frames >= n->reset_after) {
-            ev.generic.type = EF_EVENT_TYPE_RESET;
-            n->reset_sent = 1;
-            n->fifo[(n->fifo_head + n->fifo_n++) % 4096] = ev;
-            return;
-        }
+        if (rxf_standin_maybe_reset(n)) return;
         uint32_t flen;
         uint64_t ts;
-        const uint8_t *f = peek_frame(n, &flen, &ts);
+        const uint8_t *f = rxf_standin_peek_frame(n, &flen, &ts);
         if (!f) return;
-        if (filtered_out(n, f, flen)) { consume_frame(n, flen); continue; }
+        if (rxf_standin_filtered_out(n, f, flen)) { rxf_standin_consume_frame(n, flen); continue; }
         if (n->n_posted == 0) {
             if (n->wait_when_full) return;
-            consume_frame(n, flen); /* no descriptor: the NIC drops it */
+            rxf_standin_consume_frame(n, flen); /* no descriptor: the NIC drops it */
             continue;
         }
         int slot = n->head;
@@ -321,19 +349,27 @@ static void ingest(struct rxf_standin_nic *n) {
             ev.rx.len = (unsigned)(n->prefix + copy);
             ev.rx.flags = EF_EVENT_FLAG_SOP;
         }
-        consume_frame(n, flen);
-        n->fifo[(n->fifo_head + n->fifo_n++) % 4096] = ev;
+        rxf_standin_consume_frame(n, flen);
+        rxf_standin_push_event(n, &ev);
     }
 }
 
 int ef_eventq_poll(ef_vi *vi, ef_event *evs, int evs_len) {
     struct rxf_standin_nic *n = vi->nic;
-    if (n->fifo_n == 0) ingest(n);
+    if (n->fifo_n == 0) {
+        if (n->efct) rxf_standin_efct_ingest(n);
+        else ingest(n);
+    }
     int k = 0;
     while (k < evs_len && n->fifo_n > 0) {
         evs[k++] = n->fifo[n->fifo_head];
-        n->fifo_head = (n->fifo_head + 1) % 4096;
+        n->fifo_head = (n->fifo_head + 1) % FIFO_SIZE;
         n->fifo_n--;
     }
     return k;
+}
+
+int ef_eventq_has_event(const ef_vi *vi) {
+    const struct rxf_standin_nic *n = vi->nic;
+    return n->fifo_n > 0 || (n->reset_after && !n->reset_sent && n->frames >= n->reset_after);
 }

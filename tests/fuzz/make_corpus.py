@@ -116,9 +116,23 @@ def iex_seeds(out: Path) -> None:
     (out / "deep_plus_channels.bin").write_bytes(b"\x1e" + nasdaq_bytes([s for p in zip(one, two) for s in p]))
 
 
+def igmp_seeds(out: Path) -> None:
+    """IGMP queries of every version and kind, one frame per file (tests/fuzz/fuzz_igmp.py)."""
+    from tests.igmp_harness import ip, query_frame, v2_frame
+
+    ssm, sources = ip("232.1.1.1"), (ip("10.1.1.1"), ip("10.1.1.3"))
+    (out / "v1_general.bin").write_bytes(query_frame(1))
+    (out / "v2_group.bin").write_bytes(query_frame(2, ip("233.54.12.111"), 10))
+    (out / "v3_general.bin").write_bytes(query_frame(3, 0, 0x8A))
+    (out / "v3_group_sources.bin").write_bytes(query_frame(3, ssm, 20, sources))
+    vlan = query_frame(3, ssm, 20)
+    (out / "v3_vlan.bin").write_bytes(vlan[:12] + b"\x81\x00\x00\x64" + vlan[12:])
+    (out / "v2_report.bin").write_bytes(v2_frame(bytes(6), 0, 0x16, ssm))
+
+
 SEEDS: dict[str, Callable[[Path], None]] = {
     "pcap": pcap_seeds, "stream": stream_seeds, "moldudp64": moldudp64_seeds, "books": books_seeds,
-    "iex_books": iex_books_seeds, "iex": iex_seeds}
+    "iex_books": iex_books_seeds, "iex": iex_seeds, "igmp": igmp_seeds}
 
 
 def main() -> None:

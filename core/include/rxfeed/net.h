@@ -66,18 +66,27 @@ static inline rxf_net_verdict rxf_parse_ipv4_udp(const uint8_t *p, uint32_t len,
     return RXF_NET_OK;
 }
 
-/* Ethernet II with up to two 802.1Q / 802.1ad tags. */
-static inline rxf_net_verdict rxf_parse_ethernet(const uint8_t *f, uint32_t len, rxf_udp_view *out) {
-    if (len < 14) return RXF_NET_TRUNCATED;
+/* The EtherType of an Ethernet II frame past up to two 802.1Q / 802.1ad
+   tags, and in *l3 the offset of what follows it; -1 if truncated. */
+static inline int rxf_net_ethertype(const uint8_t *f, uint32_t len, uint32_t *l3) {
+    if (len < 14) return -1;
     uint32_t off = 12;
     uint16_t et = rxf_net_be16(f + off);
     for (int tags = 0; (et == 0x8100 || et == 0x88a8) && tags < 2; tags++) {
         off += 4;
-        if (len < off + 2) return RXF_NET_TRUNCATED;
+        if (len < off + 2) return -1;
         et = rxf_net_be16(f + off);
     }
+    *l3 = off + 2;
+    return et;
+}
+
+/* Ethernet II with up to two 802.1Q / 802.1ad tags. */
+static inline rxf_net_verdict rxf_parse_ethernet(const uint8_t *f, uint32_t len, rxf_udp_view *out) {
+    uint32_t off;
+    int et = rxf_net_ethertype(f, len, &off);
+    if (et < 0) return RXF_NET_TRUNCATED;
     if (et != 0x0800) return RXF_NET_NOT_IPV4;
-    off += 2;
     return rxf_parse_ipv4_udp(f + off, len - off, out);
 }
 

@@ -1,0 +1,73 @@
+/*
+ * IGMP from the DPDK TX queue on a fully bypassed port (issue 15): the
+ * responder of rxfeed/igmp.h driven by the RX pollers.
+ *
+ * TX queue 0 has one writer: the poller of RX queue 0. It sends the
+ * unsolicited reports and every due answer (rxf_dpdk_igmp_tick, one integer
+ * compare when nothing is due). Queries seen by the other queues' pollers
+ * are copied into a one-frame slot per queue (an atomic flag, single
+ * producer / single consumer) that queue 0's poller takes. Leaves are sent
+ * from close, after the pollers stopped and before the port stops.
+ */
+#ifndef RXF_DPDK_IGMP_H
+#define RXF_DPDK_IGMP_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "rxfeed/igmp.h"
+
+#define RXF_DPDK_IGMP_QUEUES 16   /* RXF_DPDK_MAX_QUEUES */
+
+typedef struct rxf_dpdk_igmp_cfg {
+    uint8_t version;              /* 2 or 3 */
+    uint32_t robustness;
+    double interval_s;            /* between unsolicited reports (and leaves) */
+    uint32_t src_ip;              /* host order */
+    uint32_t ngroups;
+    rxf_igmp_group groups[RXF_IGMP_MAX_GROUPS];
+} rxf_dpdk_igmp_cfg;
+
+/* A query handed from another queue's poller to queue 0's. */
+typedef struct rxf_dpdk_igmp_slot {
+    _Atomic uint32_t full;
+    uint32_t len;
+    uint64_t handed, dropped;     /* queries handed over / dropped, the slot still full (producer's counters) */
+    uint8_t frame[RXF_IGMP_FRAME_MAX];
+} rxf_dpdk_igmp_slot;
+
+typedef struct rxf_dpdk_igmp {
+    rxf_igmp_state st;            /* queue 0's poller only (and close) */
+    uint16_t port;
+    void *pool;                   /* TX mbufs */
+    double leave_spacing_s;
+    _Atomic uint32_t handed;      /* slots filled, not yet taken */
+    rxf_dpdk_igmp_slot slots[RXF_DPDK_IGMP_QUEUES];
+} rxf_dpdk_igmp;
+
+/* On a started port: its MAC and MTU, a TX pool, the groups; the first
+   unsolicited report goes out at queue 0's next poll. NULL with err set. */
+rxf_dpdk_igmp *rxf_dpdk_igmp_open(uint16_t port, const rxf_dpdk_igmp_cfg *cfg, char *err, size_t errlen);
+/* Leaves, robustness times spaced by min(interval, 0.2 s): pollers stopped, port started. */
+void rxf_dpdk_igmp_leave(rxf_dpdk_igmp *g);
+/* After the port closed (its TX ring may hold the pool's mbufs until then). */
+void rxf_dpdk_igmp_free(rxf_dpdk_igmp *g);
+/* Queue 0: take handed-over queries, send what is due. */
+void rxf_dpdk_igmp_run(rxf_dpdk_igmp *g, uint64_t now_tsc);
+/* A frame rx_burst found not to be UDP: 1 if it was an IGMP query (taken), else 0. */
+int rxf_dpdk_igmp_take(rxf_dpdk_igmp *g, uint16_t queue, const uint8_t *frame, uint32_t len, uint64_t now_tsc);
+/* Queries the other queues handed over (dropped: 1 for the ones the slots had to drop), all queues. */
+uint64_t rxf_dpdk_igmp_handover(const rxf_dpdk_igmp *g, int dropped);
+/* The PMD's driver name of a port ("net_af_packet", "net_ixgbe", ...) and
+   the index of the kernel interface it is bound to (0: none). */
+const char *rxf_dpdk_driver_name(uint16_t port, unsigned *if_index);
+
+/* On every poll of every queue: only queue 0 acts, and only when something is due. */
+static inline void rxf_dpdk_igmp_tick(rxf_dpdk_igmp *g, uint16_t queue, uint64_t now_tsc) {
+    if (!g || queue != 0) return;
+    if (now_tsc < g->st.next_due && !atomic_load_explicit(&g->handed, memory_order_relaxed)) return;
+    rxf_dpdk_igmp_run(g, now_tsc);
+}
+
+#endif

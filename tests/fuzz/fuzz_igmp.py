@@ -1,0 +1,68 @@
+"""Fuzz the IGMP query parser and responder of rxfeed/igmp.h (issue 15).
+
+The input is one Ethernet frame, in a heap block of exactly its size.
+Properties:
+- the parser's verdict is one of ok / not_igmp / other / bad, and a query it
+  accepts lies inside the frame: its source list ends within the IGMP
+  message, which ends within the frame; v1/v2 queries are 8 bytes;
+- a responder (IGMPv3 and IGMPv2 hosts, an any-source and an SSM group)
+  counts the frame as at most one query seen or one bad query;
+- whatever it then sends (once every max response time has passed) is a
+  well-formed report: IP and IGMP checksums right, records filling the
+  message, no frame over 1514 bytes, answers only for groups it joined.
+"""
+
+from __future__ import annotations
+
+from tests.fuzz._harness import fuzz_main
+from tests.igmp_harness import VERDICTS, Responder, harness, ip, read_report
+
+GROUPS = {"233.54.12.111": (), "232.1.1.1": ("10.1.1.1", "10.1.1.2")}
+LATER = 10**8  # ms: past the largest max response time (31744 tenths of a second)
+
+
+def check_parse(data: bytes) -> None:
+    """The parser's verdict and the bounds of what it accepted."""
+    h = harness()
+    buf = h.ffi.new("uint8_t[]", max(len(data), 1))
+    h.ffi.memmove(buf, data, len(data))
+    q = h.ffi.new("rxf_igmp_query *")
+    verdict = VERDICTS[h.lib.h_parse(buf, len(data), q)]
+    if verdict != "ok":
+        return
+    assert q.version in (1, 2, 3)
+    if q.version < 3:
+        assert q.nsrc == 0
+        return
+    start = int(h.ffi.cast("uintptr_t", q.src)) - int(h.ffi.cast("uintptr_t", buf))
+    assert 14 + 20 + 12 <= start and start + 4 * q.nsrc <= len(data), (start, q.nsrc, len(data))
+
+
+def check_responder(data: bytes, version: int) -> None:
+    """One frame into a started responder; what it sends afterwards."""
+    groups = GROUPS if version == 3 else {g: () for g in GROUPS}
+    r = Responder(version, groups, robustness=1)
+    r.start(0)
+    r.poll(0)
+    r.receive(data, 1)
+    s = r.stats
+    assert s["queries_seen"] + s["bad_queries"] <= 1, s
+    frames = r.poll(LATER)
+    assert len(frames) <= len(groups) and r.stats["queries_answered"] <= len(groups)
+    joined = {ip(g) for g in groups}
+    for f in frames:
+        assert len(f) <= 1514
+        rep = read_report(f)
+        assert rep["ttl"] == 1 and rep["router_alert"]
+        assert {g for _, g, _ in rep["records"]} <= joined and (rep["group"] is None or rep["group"] in joined)
+
+
+def check(data: bytes) -> None:
+    """The module's properties for one frame (``data``)."""
+    check_parse(data)
+    for version in (3, 2):
+        check_responder(data, version)
+
+
+if __name__ == "__main__":
+    fuzz_main(check)

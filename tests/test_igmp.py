@@ -1,0 +1,335 @@
+"""rxfeed/igmp.h, the IGMP host side for fully bypassed ports (issue 15):
+its frames byte for byte against frames built here from RFC 2236 / 3376,
+its query parser on good and malformed queries, and the responder's
+timing and merging rules (RFC 3376 5.2). Ticks are milliseconds here."""
+
+from __future__ import annotations
+
+import struct
+
+import pytest
+
+from tests import igmp_wire as w
+from tests.igmp_harness import (ALLOW, BLOCK, HOST_MAC, IS_EX, IS_IN, QUERIER_IP, TO_EX, TO_IN, V1_REPORT, V2_LEAVE,
+                                V2_REPORT, Responder, dotted, harness, igmp_frame, ip, query_frame, read_report,
+                                v2_frame, v3_frame)
+
+ANY = "233.54.12.111"
+SSM = "232.1.1.1"
+SSM_SOURCES = ("10.1.1.1", "10.1.1.2")
+SRC_IP = ip("10.77.0.1")
+
+
+def srcs(*names: str) -> tuple[int, ...]:
+    return tuple(ip(s) for s in names)
+
+
+def test_v2_report_and_leave_are_the_rfc_2236_frames():
+    r = Responder(2, {ANY: ()}, src_ip=SRC_IP)
+    r.start(0)
+    assert r.poll(0) == [v2_frame(HOST_MAC, SRC_IP, V2_REPORT, ip(ANY))]
+    assert r.leave() == [v2_frame(HOST_MAC, SRC_IP, V2_LEAVE, ip(ANY))]
+    f = read_report(v2_frame(HOST_MAC, SRC_IP, V2_LEAVE, ip(ANY)))
+    assert f["dst"] == ip("224.0.0.2") and f["ttl"] == 1 and f["tos"] == 0xC0 and f["router_alert"]
+
+
+def test_v2_frame_refuses_a_small_buffer():
+    h = harness()
+    port = h.ffi.new("rxf_igmp_port *")
+    out = h.ffi.new("uint8_t[]", 45)
+    assert h.lib.rxf_igmp_v2_frame(port, V2_REPORT, ip(ANY), out, 45) == 0
+    assert h.lib.rxf_igmp_v2_frame(port, V2_REPORT, ip(ANY), h.ffi.new("uint8_t[]", 46), 46) == 46
+
+
+def test_v3_join_is_one_report_to_224_0_0_22_with_to_ex_and_allow():
+    r = Responder(3, {ANY: (), SSM: SSM_SOURCES})
+    r.start(0)
+    [frame] = r.poll(0)
+    assert frame == v3_frame(HOST_MAC, 0, [(TO_EX, ip(ANY), ()), (ALLOW, ip(SSM), srcs(*SSM_SOURCES))])
+    assert frame[:6] == bytes.fromhex("01005e000016")
+    assert read_report(frame)["router_alert"]
+
+
+def test_unsolicited_reports_robustness_times_spaced_by_the_interval():
+    r = Responder(3, {ANY: ()}, robustness=3, interval=1000)
+    r.start(5)
+    assert len(r.poll(5)) == 1
+    assert r.poll(1004) == [] and r.next_due == 1005
+    assert len(r.poll(1005)) == 1
+    assert len(r.poll(2005)) == 1
+    assert r.poll(10_000) == [] and r.next_due == 2**64 - 1
+    assert r.stats["reports_sent"] == 3
+
+
+def test_leave_v3_to_in_for_any_source_block_for_ssm():
+    r = Responder(3, {ANY: (), SSM: SSM_SOURCES})
+    r.start(0)
+    r.poll(0)
+    assert r.leave() == [v3_frame(HOST_MAC, 0, [(TO_IN, ip(ANY), ()), (BLOCK, ip(SSM), srcs(*SSM_SOURCES))])]
+    assert r.stats["leaves_sent"] == 1 and r.next_due == 2**64 - 1  # nothing pending after a leave
+
+
+def test_records_past_the_mtu_are_split_over_several_reports():
+    groups = {f"232.1.2.{g}": tuple(f"10.9.{g}.{s}" for s in range(1, 33)) for g in range(1, 17)}
+    r = Responder(3, groups)
+    r.start(0)
+    frames = r.poll(0)
+    assert len(frames) == 2  # 16 records of 136 bytes; 10 fit in 1500 - 24 - 8
+    records = [rec for f in frames for rec in read_report(f)["records"]]
+    assert records == [(ALLOW, ip(g), srcs(*s)) for g, s in groups.items()]
+    assert all(len(f) <= 1514 for f in frames)
+    assert frames[0] == v3_frame(HOST_MAC, 0, records[:10])
+
+
+def test_v2_host_refuses_ssm_sources_and_duplicates():
+    with pytest.raises(ValueError):
+        Responder(2, {SSM: SSM_SOURCES})
+    with pytest.raises(ValueError):
+        Responder(3, {"10.0.0.1": ()})  # not multicast
+
+
+def answer_time(r: Responder, query: bytes, now: int, limit: int) -> tuple[int, list[bytes]]:
+    """Receive ``query`` at ``now``; poll each ms until frames come (at most ``limit`` ms)."""
+    assert r.receive(query, now) == "ok"
+    for t in range(now, now + limit + 1):
+        out = r.poll(t)
+        if out:
+            return t - now, out
+    return -1, []
+
+
+def started(version: int = 3, **groups) -> Responder:
+    r = Responder(version, groups or {ANY: (), SSM: SSM_SOURCES}, robustness=1)
+    r.start(0)
+    r.poll(0)
+    return r
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_general_query_v3_one_report_of_every_group_within_max_resp(seed):
+    r = Responder(3, {ANY: (), SSM: SSM_SOURCES}, robustness=1, seed=seed + 1)
+    r.start(0)
+    r.poll(0)
+    delay, frames = answer_time(r, query_frame(3, 0, 20), 100, 2000)  # 2.0 s
+    assert 0 <= delay < 2000
+    assert frames == [v3_frame(HOST_MAC, 0, [(IS_EX, ip(ANY), ()), (IS_IN, ip(SSM), srcs(*SSM_SOURCES))])]
+    assert r.stats["queries_seen"] == 1 and r.stats["queries_answered"] == 1
+
+
+def test_answer_delays_are_spread_over_the_max_response_time():
+    delays = []
+    for seed in range(1, 41):
+        r = Responder(3, {ANY: ()}, robustness=1, seed=seed)
+        r.start(0)
+        r.poll(0)
+        delays.append(answer_time(r, query_frame(3, 0, 100), 0, 10_000)[0])
+    assert all(0 <= d < 10_000 for d in delays)
+    assert len(set(delays)) > 30 and min(delays) < 3000 and max(delays) > 7000
+
+
+def test_max_resp_code_floating_point():
+    lib = harness().lib
+    assert [lib.rxf_igmp_max_resp_ds(c) for c in (0, 1, 100, 127)] == [0, 1, 100, 127]
+    # RFC 3376 4.1.1: 1 exp(3) mant(4); (mant | 0x10) << (exp + 3)
+    assert lib.rxf_igmp_max_resp_ds(0x80) == 0x10 << 3
+    assert lib.rxf_igmp_max_resp_ds(0x8F) == 0x1F << 3
+    assert lib.rxf_igmp_max_resp_ds(0xFF) == 0x1F << 10 == 31744
+
+
+def test_large_max_resp_code_v3_bounds_the_delay():
+    r = started()
+    delay, _ = answer_time(r, query_frame(3, 0, 0x81), 0, 20_000)  # (1|16) << 3 = 136 ds
+    assert 0 <= delay < 13_600
+
+
+def test_group_specific_query_answers_that_group_only():
+    r = started()
+    delay, frames = answer_time(r, query_frame(3, ip(SSM), 10), 0, 1000)
+    assert 0 <= delay < 1000
+    assert frames == [v3_frame(HOST_MAC, 0, [(IS_IN, ip(SSM), srcs(*SSM_SOURCES))])]
+    assert answer_time(r, query_frame(3, ip("239.9.9.9"), 10), 2000, 3000) == (-1, [])
+
+
+def test_group_and_source_specific_query_rfc_3376_5_2():
+    r = started()
+    # INCLUDE(A) with A = {.1, .2}, queried B = {.2, .3}: IS_IN(A*B)
+    _, frames = answer_time(r, query_frame(3, ip(SSM), 10, srcs("10.1.1.2", "10.1.1.3")), 0, 1000)
+    assert frames == [v3_frame(HOST_MAC, 0, [(IS_IN, ip(SSM), srcs("10.1.1.2"))])]
+    # EXCLUDE({}) : IS_IN(B)
+    _, frames = answer_time(r, query_frame(3, ip(ANY), 10, srcs("10.5.5.5")), 2000, 1000)
+    assert frames == [v3_frame(HOST_MAC, 0, [(IS_IN, ip(ANY), srcs("10.5.5.5"))])]
+    # A*B empty: nothing is sent
+    assert answer_time(r, query_frame(3, ip(SSM), 10, srcs("10.7.7.7")), 4000, 1000) == (-1, [])
+
+
+def test_pending_source_lists_merge_and_a_group_query_widens_them():
+    r = started()
+    r.receive(query_frame(3, ip(ANY), 50, srcs("10.5.5.5")), 0)
+    r.receive(query_frame(3, ip(ANY), 50, srcs("10.5.5.6", "10.5.5.5")), 1)
+    frames = r.poll(10_000)
+    assert frames == [v3_frame(HOST_MAC, 0, [(IS_IN, ip(ANY), srcs("10.5.5.5", "10.5.5.6"))])]
+    r.receive(query_frame(3, ip(ANY), 50, srcs("10.5.5.5")), 20_000)
+    r.receive(query_frame(3, ip(ANY), 50), 20_001)
+    assert r.poll(30_000) == [v3_frame(HOST_MAC, 0, [(IS_EX, ip(ANY), ())])]
+
+
+def test_the_earlier_deadline_wins_when_queries_merge():
+    r = started()
+    r.receive(query_frame(3, ip(ANY), 250), 0)
+    first = r.next_due
+    r.receive(query_frame(3, ip(ANY), 1), 10)  # 0.1 s: due before 110
+    assert r.next_due <= min(first, 110)
+
+
+def test_a_sooner_general_answer_covers_group_queries():
+    r = Responder(3, {ANY: ()}, robustness=1, seed=3)
+    r.start(0)
+    r.poll(0)
+    r.receive(query_frame(3, 0, 1), 0)  # general, due within 100 ms
+    due = r.next_due
+    r.receive(query_frame(3, ip(ANY), 250), 0)  # a later group answer is not scheduled
+    assert r.next_due == due
+    assert len(r.poll(due)) == 1 and r.poll(30_000) == []
+
+
+def test_v2_querier_gets_v2_reports_per_group_from_a_v3_host():
+    r = started()
+    delay, frames = answer_time(r, query_frame(2, 0, 20), 0, 2000)
+    got = sorted(frames + r.poll(2000))
+    assert 0 <= delay < 2000
+    assert got == sorted([v2_frame(HOST_MAC, 0, V2_REPORT, ip(ANY)), v2_frame(HOST_MAC, 0, V2_REPORT, ip(SSM))])
+
+
+def test_v1_query_gets_v1_reports_within_ten_seconds():
+    r = Responder(2, {ANY: ()}, robustness=1)
+    r.start(0)
+    r.poll(0)
+    delay, frames = answer_time(r, query_frame(1), 0, 10_000)
+    assert 0 <= delay < 10_000 and frames == [v2_frame(HOST_MAC, 0, V1_REPORT, ip(ANY))]
+
+
+def test_v2_host_answers_a_v3_query_in_v2():
+    r = Responder(2, {ANY: ()}, robustness=1)
+    r.start(0)
+    r.poll(0)
+    _, frames = answer_time(r, query_frame(3, ip(ANY), 10), 0, 1000)
+    assert frames == [v2_frame(HOST_MAC, 0, V2_REPORT, ip(ANY))]
+
+
+def test_query_parser_fields():
+    h = harness()
+    q = h.ffi.new("rxf_igmp_query *")
+    f = query_frame(3, ip(SSM), 0x90, srcs("10.1.1.1", "10.1.1.9"))
+    buf = h.ffi.new("uint8_t[]", f)
+    assert h.lib.h_parse(buf, len(f), q) == 0
+    assert (q.version, q.group, q.max_resp_ds, q.nsrc) == (3, ip(SSM), 0x10 << 4, 2)
+    assert struct.unpack("!2I", bytes(h.ffi.buffer(q.src, 8))) == srcs("10.1.1.1", "10.1.1.9")
+
+
+def _mangle_ip(frame: bytes, offset: int, value: bytes) -> bytes:
+    return frame[:14 + offset] + value + frame[14 + offset + len(value):]
+
+
+def _with_igmp(frame: bytes, msg: bytes) -> bytes:
+    """The same addresses (lengths and checksums fixed) around another IGMP message."""
+    return igmp_frame(frame[6:12], QUERIER_IP, dotted(struct.unpack("!I", frame[30:34])[0]), msg)
+
+
+def malformed_queries() -> dict[str, bytes]:
+    good = query_frame(3, ip(SSM), 10, srcs("10.1.1.1"))
+    v3 = good[38:]
+    bad_count = v3[:10] + struct.pack("!H", 2) + v3[12:]  # two sources, one present
+    return {
+        "bad IGMP checksum": good[:-1] + bytes([good[-1] ^ 1]),
+        "bad IP checksum": _mangle_ip(good, 10, b"\x12\x34"),
+        "v3 source count past the end": _with_igmp(good, w.with_checksum(bad_count)),
+        "length 10": _with_igmp(good, w.with_checksum(v3[:10])),
+        "length 4": _with_igmp(good, w.with_checksum(v3[:4])),
+        "IP total length past the frame": _mangle_ip(good, 2, b"\x05\x00"),
+        "IHL 4": _mangle_ip(good, 0, b"\x44"),
+        "group not multicast": _with_igmp(good, w.with_checksum(v3[:4] + b"\x0a\0\0\x01" + v3[8:])),
+        "general with sources": _with_igmp(good, w.with_checksum(v3[:4] + b"\0\0\0\0" + v3[8:])),
+        "fragment": _mangle_ip(good, 6, b"\x20\x00"),
+    }
+
+
+@pytest.mark.parametrize("name", sorted(malformed_queries()))
+def test_malformed_queries_are_counted_never_answered(name):
+    r = started()
+    assert r.receive(malformed_queries()[name], 0) == "bad", name
+    assert r.stats["bad_queries"] == 1 and r.stats["queries_seen"] == 0
+    assert r.poll(100_000) == []
+
+
+def test_every_truncation_of_a_query_is_refused_without_reading_past_it():
+    r = started()
+    good = query_frame(3, ip(SSM), 10, srcs("10.1.1.1", "10.1.1.2"))
+    verdicts = {r.receive(good[:n], 0) for n in range(len(good))}
+    assert verdicts <= {"bad", "not_igmp"}
+    assert r.stats["queries_seen"] == 0 and r.poll(100_000) == []
+    assert r.receive(good, 200_000) == "ok"
+
+
+def test_reports_of_other_hosts_and_udp_are_not_queries():
+    r = started()
+    assert r.receive(v2_frame(bytes(6), 0, V2_REPORT, ip(ANY)), 0) == "other"
+    udp = query_frame(3)[:23] + b"\x11" + query_frame(3)[24:]
+    assert r.receive(udp, 0) == "not_igmp"
+    assert r.stats["bad_queries"] == 0
+
+
+def test_query_behind_a_vlan_tag():
+    r = started()
+    f = query_frame(3, ip(ANY), 10)
+    tagged = f[:12] + b"\x81\x00\x00\x64" + f[12:]
+    assert r.receive(tagged, 0) == "ok"
+    assert r.poll(10_000) == [v3_frame(HOST_MAC, 0, [(IS_EX, ip(ANY), ())])]
+
+
+def test_failed_sends_are_counted():
+    r = Responder(3, {ANY: ()}, robustness=1)
+    r.coll.fail = 1
+    r.start(0)
+    assert r.poll(0) == []
+    assert r.stats["tx_failed"] == 1 and r.stats["reports_sent"] == 0
+
+
+def test_a_v2_querier_puts_a_v3_host_in_v2_mode_reports_and_leaves_included():
+    # RFC 3376 7.2.1: while an older querier is present (Older Version Querier
+    # Present Timeout: robustness x 125 s + 10 s), the host speaks its version.
+    r = Responder(3, {ANY: ()}, robustness=2, interval=1000)
+    r.start(0)
+    r.poll(0)
+    r.receive(query_frame(2, 0, 10), 100)
+    # the second unsolicited report (due at 1000) and the answer: both v2 now
+    assert r.poll(5000) == [v2_frame(HOST_MAC, 0, V2_REPORT, ip(ANY))] * 2
+    assert r.leave(6000) == [v2_frame(HOST_MAC, 0, V2_LEAVE, ip(ANY))]
+    r.start(7000)  # rejoin: its unsolicited reports are v2 too
+    assert r.poll(7000) == [v2_frame(HOST_MAC, 0, V2_REPORT, ip(ANY))]
+    later = 100 + 2 * 125_000 + 10_000
+    assert r.leave(later) == [v3_frame(HOST_MAC, 0, [(TO_IN, ip(ANY), ())])]  # the timeout passed: v3 again
+
+
+def test_a_v1_querier_means_no_leave_and_v1_reports():
+    r = Responder(3, {ANY: ()}, robustness=1)
+    r.start(0)
+    r.poll(0)
+    r.receive(query_frame(1), 100)
+    assert r.poll(100 + 10_000) == [v2_frame(HOST_MAC, 0, V1_REPORT, ip(ANY))]
+    assert r.leave(20_000) == []  # IGMPv1 has no leave
+
+
+def test_an_empty_source_answer_is_not_counted_as_answered():
+    r = started()
+    r.receive(query_frame(3, ip(SSM), 10, srcs("10.7.7.7")), 0)
+    assert r.poll(10_000) == [] and r.stats["queries_answered"] == 0
+
+
+def test_ethernet_padding_after_a_query_is_ignored():
+    # a 46-byte v2 query arrives padded to the 60-byte Ethernet minimum: the IP total length bounds IGMP
+    r = Responder(2, {ANY: ()}, robustness=1)
+    r.start(0)
+    r.poll(0)
+    f = query_frame(2, ip(ANY), 10)
+    assert r.receive(f + bytes(60 - len(f)), 0) == "ok"
+    assert r.poll(1000) == [v2_frame(HOST_MAC, 0, V2_REPORT, ip(ANY))]
