@@ -277,7 +277,7 @@ class GroupMembership:
                  kernel_owns_port: bool | None, can_send: bool, interface: str | None) -> None:
         self.mode = resolve_mode(cfg, kernel_owns_port, can_send, backend)
         self.groups = membership(filters, cfg)
-        self.reason = ("igmp.mode=off" if cfg.mode == "off" else "no network behind the port (a replay)"
+        self.reason = ("igmp.mode=off" if cfg.mode == "off" else "a replay: no network behind the port"
                        if kernel_owns_port is None else "no multicast group among the filters")
         self.kernel: KernelMembership | None = None
         if self.mode == "kernel":

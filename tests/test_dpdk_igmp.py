@@ -32,12 +32,11 @@ from rxfeed import _runloop
 from rxfeed.backend_base import destinations
 from rxfeed.backends.dpdk.backend import igmp_stats, open_device
 from rxfeed.backends.dpdk.config import DpdkConfig
-from rxfeed.multicast import MulticastConfig
 a = json.loads(sys.argv[1])
 n = a.get("queues", 1)
 cfg = DpdkConfig(port="net_af_packet0", vdevs=[f"net_af_packet0,iface={a['iface']},qpairs={n}"], no_pci=True,
-                 filters=a["filters"], rx_queues=n, lcores=f"0-{n - 1}")
-device = open_device(cfg, MulticastConfig(**a["igmp"]))
+                 filters=a["filters"], rx_queues=n, lcores=f"0-{n - 1}", igmp=a["igmp"])
+device = open_device(cfg)
 queues = [device.queue(q, destinations(a["filters"])) for q in range(n)]
 print("RUNNING", flush=True)
 def poll(q):
@@ -194,7 +193,7 @@ def test_replay_reports_igmp_off_and_counts_no_igmp(day_dir):
                         "dpdk", "--json"], capture_output=True, text=True, timeout=120)
     assert p.returncode == 0, p.stderr
     assert json.loads(p.stdout)["backend_stats"]["igmp"] == {"mode": "off",
-                                                             "reason": "no network behind the port (a replay)"}
+                                                             "reason": "a replay: no network behind the port"}
 
 
 def test_queries_on_another_rx_queue_are_answered_by_queue_0s_poller():

@@ -236,3 +236,26 @@ def test_efvi_joins_on_its_interface_for_the_run(monkeypatch, day_dir):
     assert ASM in during and ASM not in after
     check_rfc_exact(frames, mac, net["host_ip"])
     assert w.Record(w.TO_EXCLUDE, ASM) in records(frames) and w.Record(w.TO_INCLUDE, ASM) in records(frames)
+
+
+def test_dpdk_over_a_kernel_netdev_joins_from_a_kernel_socket():
+    """DPDK's net_af_packet runs over a kernel interface: `auto` holds kernel
+    joins on it (the PMD's iface=) for the run, and the kernel leaves after."""
+    with veth_pair("k") as net:
+        iface, mac = net["host_if"], host_mac(net["host_if"])
+        cap = Capture(net, 5.0)
+        cmd = [sys.executable, "-m", "rxfeed.tools.cli", "listen", "--decoder", "itch50", "--backend", "dpdk",
+               "--max-seconds", "2", "--json", "-o", "port=net_af_packet0", "-o", "no_pci=true",
+               "-o", f'vdevs=["net_af_packet0,iface={iface}"]', "-o", f'filters=["{ASM}:26477","{SSM}:26477"]',
+               "-o", 'igmp={"sources": {"%s": ["%s", "%s"]}}' % (SSM, *SSM_SOURCES)]
+        run = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+        after = proc_groups(iface)
+        frames = cap.frames()
+    assert run.returncode == 0, run.stderr
+    igmp = json.loads(run.stdout)["backend_stats"]["igmp"]
+    assert igmp == {"mode": "kernel", "interface": iface, "groups": [ASM, "10.99.0.5,10.99.0.6@" + SSM],
+                    "joined": 2, "version": "kernel's choice"}
+    check_rfc_exact(frames, mac, net["host_ip"])
+    assert {w.Record(w.TO_EXCLUDE, ASM), w.Record(w.ALLOW_NEW, SSM, SSM_SOURCES),
+            w.Record(w.TO_INCLUDE, ASM)} <= records(frames)
+    assert not ({ASM, SSM} & after)

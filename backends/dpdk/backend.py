@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from rxfeed.backend_base import NativeBackend, NativeReader, destinations
-from rxfeed.multicast import GroupMembership, MulticastConfig
+from rxfeed.multicast import GroupMembership
 
 from .config import DpdkConfig
 from .membership import port_network, vdev_args
@@ -37,14 +37,12 @@ def hugepages_free() -> int:
     return 0
 
 
-def hold_membership(device: Any, config: DpdkConfig, igmp: MulticastConfig | None = None) -> GroupMembership:
-    """The port's multicast membership for the run (``igmp``, else
-    ``config.igmp``; see docs/backends/multicast.md): ``kernel`` holds kernel
+def hold_membership(device: Any, config: DpdkConfig) -> GroupMembership:
+    """The port's multicast membership for the run (``config.igmp``; see
+    docs/backends/multicast.md): ``kernel`` holds kernel
     sockets on the PMD's netdev; ``nic`` starts IGMP from TX queue 0
     (dpdk_igmp.c); a replay has none. Before the queues' pollers are made."""
-    cfg = igmp if igmp is not None else getattr(config, "igmp", None)
-    if cfg is None:  # until DpdkConfig has the field: its default
-        cfg = MulticastConfig()
+    cfg = config.igmp
     driver, if_index = device.driver()
     port_name = config.port if isinstance(config.port, str) else ""
     owns, iface = port_network(driver, vdev_args(config.vdevs, port_name), if_index)
@@ -65,9 +63,9 @@ def igmp_stats(device: Any) -> dict[str, Any]:
     return {**out, "interface": "DPDK TX queue 0", **counters} if counters else out
 
 
-def open_device(config: DpdkConfig, igmp: MulticastConfig | None = None) -> Any:
+def open_device(config: DpdkConfig) -> Any:
     """Start EAL (once per process) and the port ``config`` names, with all
-    its RX queues, and its multicast membership (``igmp``, else ``config.igmp``)."""
+    its RX queues, and its multicast membership (``config.igmp``)."""
     dpdk = load_extension()
     dpdk.eal_init(config.eal_args())
     device = dpdk.DpdkDevice(config.port, config.rx_queues, config.rx_desc, config.tx_desc,
@@ -76,7 +74,7 @@ def open_device(config: DpdkConfig, igmp: MulticastConfig | None = None) -> Any:
                              config.nic_ts_unit_ns, nic_timestamps=config.nic_timestamps,
                              nic_clock_hz=config.nic_clock_hz, register_lcore=config.register_lcores)
     try:
-        device.membership = hold_membership(device, config, igmp)
+        device.membership = hold_membership(device, config)
     except BaseException:
         device.close()
         raise

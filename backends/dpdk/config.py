@@ -10,6 +10,7 @@ from pydantic import Field, field_validator, model_validator
 
 from rxfeed.backend_base import DestinationFilters
 from rxfeed.config import PluginConfig
+from rxfeed.multicast import MulticastConfig
 
 _LCORES = re.compile(r"^[0-9]+([-,][0-9]+)*$")
 
@@ -61,6 +62,9 @@ class DpdkConfig(PluginConfig):
         it; off: it allocates from the pool's ring directly (and DPDK
         multi-process stays possible).
     :ivar log_level: EAL log level.
+    :ivar igmp: multicast membership for the filters' groups: a kernel socket
+        on the PMD's netdev, or IGMP sent from TX queue 0 on a fully bypassed
+        port (docs/backends/multicast.md).
     """
 
     port: str | int = 0
@@ -87,6 +91,7 @@ class DpdkConfig(PluginConfig):
     nic_timestamps: Literal["auto", "on", "off"] = "auto"
     nic_clock_hz: int = Field(0, ge=0, le=100_000_000_000)
     register_lcores: bool = True
+    igmp: MulticastConfig = MulticastConfig()
     log_level: str = Field("warning", pattern=r"^(emergency|alert|critical|error|warning|notice|info|debug|[1-8])$")
 
     @field_validator("lcores", mode="before")
