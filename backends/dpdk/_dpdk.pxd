@@ -1,4 +1,4 @@
-from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
+from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 from rxfeed_abi cimport rxf_backend_ops, rxf_packet
 
 cdef extern from "dpdk_igmp.h" nogil:
@@ -50,6 +50,8 @@ cdef extern from "dpdk_rx.h" nogil:
         char reason[320]
     int rxf_flow_set_isolating_drivers(const char *names)
     int rxf_flow_describe(const rxf_flow_cfg *c, uint32_t i, uint16_t nq, char *out, size_t outlen)
+    enum: RXF_DPDK_TS_OFF, RXF_DPDK_TS_AUTO, RXF_DPDK_TS_ON
+    const char *RXF_DPDK_TSC_SOURCE
     ctypedef struct rxf_dpdk_cfg:
         const char *port_name
         uint16_t port_id
@@ -64,6 +66,14 @@ cdef extern from "dpdk_rx.h" nogil:
         double idle_timeout_s
         double nic_ts_unit_ns
         rxf_flow_cfg flow
+        int nic_timestamps
+        uint64_t nic_clock_hz
+        int register_lcore
+    ctypedef struct rxf_dpdk_clock:
+        uint64_t hz
+        uint64_t ticks0
+        uint64_t epoch_ns0
+    ctypedef int (*rxf_dpdk_tick_reader)(void *arg, uint64_t *ticks) noexcept nogil
     ctypedef struct rxf_dpdk_stats:
         uint64_t bursts, frames, packets, bytes, filtered, nic_stamped
         uint64_t drops[7]
@@ -74,13 +84,24 @@ cdef extern from "dpdk_rx.h" nogil:
         int numa_mismatch
         int port_socket
         int lcore_socket
+        int ts_offload
+        char driver[32]
+        char clock_source[160]
         rxf_dpdk_igmp *igmp
         rxf_flow_state flow
         char error[256]
+    ctypedef struct rxf_dpdk_poller_lcore:
+        int registered
+        int socket
+        uint32_t lcore_id
+        uint64_t register_failures
+        int register_errno
+        uint32_t cache_len_at_end
     ctypedef struct rxf_dpdk_queue:
         uint16_t port
         uint16_t queue
         int ts_offset
+        rxf_dpdk_poller_lcore lcore
         rxf_dst_filter filter
         rxf_dpdk_stats stats
         char error[256]
@@ -95,6 +116,15 @@ cdef extern from "dpdk_rx.h" nogil:
     const char *rxf_dpdk_last_error(void *ctx)
     int rxf_dpdk_nic_stats(const rxf_dpdk_dev *d, uint64_t out[6])
     const char *rxf_dpdk_version()
+    int rxf_dpdk_clock_calibrate_ticks(rxf_dpdk_clock *c, rxf_dpdk_tick_reader read, void *arg,
+                                       uint64_t interval_ns, uint64_t known_hz)
+    uint64_t rxf_dpdk_clock_ns(const rxf_dpdk_clock *c, uint64_t ticks)
+    int rxf_dpdk_pool_info(const rxf_dpdk_dev *d, int64_t out[5], uint32_t *cached, uint32_t n, char *name,
+                           size_t name_len)
+    uint32_t rxf_dpdk_max_lcore()
+    int rxf_dpdk_lcore_socket(uint32_t lcore)
+    int rxf_dpdk_register_thread(uint32_t *lcore_id)
+    void rxf_dpdk_unregister_thread()
 
 
 cdef class DpdkDevice:

@@ -1,6 +1,10 @@
 # cython: language_level=3, boundscheck=False, wraparound=False
 """DPDK receive queues exported through the rxfeed C ABI (see dpdk_rx.c)."""
+import os
+
 from libc.stdlib cimport calloc, free, malloc
+from libc.stdint cimport int64_t, uint32_t, uint64_t
+from posix.time cimport clock_gettime, timespec, CLOCK_MONOTONIC
 from libc.string cimport memset
 from cpython.pycapsule cimport PyCapsule_New
 from rxfeed_abi cimport fill_backend_ops, RXF_BACKEND_CAPSULE
@@ -9,10 +13,14 @@ from rxfeed.backend_base import check_filter_count, net_drops
 
 #: RXF_FILTER_MAX of rxfeed/net.h, the size of the filter arrays.
 FILTER_MAX = RXF_FILTER_MAX
+#: clock_source of rx_ts_ns taken from the TSC
+TSC_CLOCK_SOURCE = RXF_DPDK_TSC_SOURCE.decode()
+_NIC_TIMESTAMPS = {"off": RXF_DPDK_TS_OFF, "auto": RXF_DPDK_TS_AUTO, "on": RXF_DPDK_TS_ON}
 #: groups and SSM sources per group the NIC-side IGMP responder holds (rxfeed/igmp.h)
 IGMP_MAX_GROUPS = RXF_IGMP_MAX_GROUPS
 IGMP_MAX_SOURCES = RXF_IGMP_MAX_SOURCES
 _EAL_ARGS = None
+_LCORE_ANY = 0xFFFFFFFF
 
 
 def version() -> str:
@@ -97,6 +105,55 @@ def flow_rule_texts(filters, unsigned int rx_queues=1, flow_queues=(), bint rss=
             raise ValueError(f"rule {i}: queue {f.queue[i]} is not one of {rx_queues} RX queues")
         texts.append(out.decode())
     return texts
+def clock_ns(uint64_t hz, uint64_t ticks0, uint64_t epoch_ns0, uint64_t ticks) -> int:
+    """Epoch ns of a counter reading under a calibration (``rxf_dpdk_clock_ns``,
+    the conversion of TSC and NIC-clock ticks), exported for tests."""
+    if hz == 0:
+        raise ValueError("hz must be > 0")
+    cdef rxf_dpdk_clock c
+    c.hz, c.ticks0, c.epoch_ns0 = hz, ticks0, epoch_ns0
+    return rxf_dpdk_clock_ns(&c, ticks)
+
+
+ctypedef struct _FakeClock:
+    double hz
+    uint64_t offset
+
+
+cdef int _fake_ticks(void *arg, uint64_t *ticks) noexcept nogil:
+    cdef _FakeClock *f = <_FakeClock *>arg
+    cdef timespec ts
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    ticks[0] = f.offset + <uint64_t>((<double>ts.tv_sec + <double>ts.tv_nsec * 1e-9) * f.hz)
+    return 0
+
+
+def calibrate_fake_clock(double hz, uint64_t offset_ticks, uint64_t interval_ns, uint64_t known_hz=0):
+    """Calibrate a stand-in device clock (CLOCK_MONOTONIC x ``hz`` +
+    ``offset_ticks``) as a NIC clock is (``rxf_dpdk_clock_calibrate_ticks``),
+    for tests. Returns ``(calibrated hz, epoch ns of a fresh reading of it)``."""
+    cdef _FakeClock f
+    cdef rxf_dpdk_clock c
+    cdef uint64_t now
+    f.hz, f.offset = hz, offset_ticks
+    if rxf_dpdk_clock_calibrate_ticks(&c, _fake_ticks, &f, interval_ns, known_hz) != 0:
+        raise RuntimeError("the clock could not be calibrated")
+    _fake_ticks(&f, &now)
+    return c.hz, rxf_dpdk_clock_ns(&c, now)
+
+
+def register_current_thread() -> int:
+    """Register the calling thread as a DPDK non-EAL lcore; its lcore id.
+    Pollers do this themselves; for an application's own threads (and tests)."""
+    cdef uint32_t lcore
+    if rxf_dpdk_register_thread(&lcore) != 0:
+        raise RuntimeError("rte_thread_register failed (no free lcore id?)")
+    return lcore
+
+
+def unregister_current_thread() -> None:
+    """Undo :func:`register_current_thread` (in the same thread)."""
+    rxf_dpdk_unregister_thread()
 
 
 cdef int _rx(void *ctx, rxf_packet *pkts, uint32_t max) noexcept nogil:
@@ -119,7 +176,8 @@ cdef class DpdkDevice:
                   unsigned int pool_size=8191, unsigned int pool_cache=256, bint promiscuous=True,
                   bint all_multicast=True, unsigned long long expected_frames=0, double idle_timeout_s=0.0,
                   double nic_ts_unit_ns=1.0, filters=(), str flow_rules="auto", str flow_isolate="auto",
-                  flow_queues=(), bint flow_rss=False):
+                  flow_queues=(), bint flow_rss=False, str nic_timestamps="auto", unsigned long long nic_clock_hz=0,
+                  bint register_lcore=True):
         cdef rxf_dpdk_cfg cfg
         if not rxf_dpdk_eal_ready():
             raise RuntimeError("DPDK's EAL is not running: call eal_init() first")
@@ -137,6 +195,9 @@ cdef class DpdkDevice:
         cfg.idle_timeout_s = idle_timeout_s
         cfg.nic_ts_unit_ns = nic_ts_unit_ns
         _fill_flow(&cfg.flow, filters, rx_queues, flow_rules, flow_isolate, flow_queues, flow_rss)
+        cfg.nic_timestamps = _NIC_TIMESTAMPS[nic_timestamps]
+        cfg.nic_clock_hz = nic_clock_hz
+        cfg.register_lcore = register_lcore
         self._queues = []
         self.membership = None
         self.d = <rxf_dpdk_dev *>calloc(1, sizeof(rxf_dpdk_dev))
@@ -217,6 +278,43 @@ cdef class DpdkDevice:
         f = self.d.flow
         return {"mode": "rte_flow" if f.steering else "software", "rules": f.rules, "isolated": bool(f.isolated),
                 "reason": f.reason.decode(errors="replace")}
+    @property
+    def port_socket(self) -> int:
+        """The port's NUMA socket (-1: unknown, e.g. a virtual device)."""
+        return self.d.port_socket
+
+    @property
+    def clock_source(self) -> str:
+        """Where rx_ts_ns of a frame with a PMD timestamp comes from (others: the TSC)."""
+        return self.d.clock_source.decode(errors="replace")
+
+    @property
+    def timestamp_offload(self) -> bool:
+        """RTE_ETH_RX_OFFLOAD_TIMESTAMP was requested (the port offers it)."""
+        return bool(self.d.ts_offload)
+
+    @staticmethod
+    def lcore_socket(unsigned int lcore) -> int:
+        """The NUMA socket of EAL lcore ``lcore`` (-1: not an EAL lcore)."""
+        return rxf_dpdk_lcore_socket(lcore)
+
+    def pool_info(self) -> dict:
+        """The port's mbuf pool: size, per-lcore cache size, objects available
+        (ring and caches) and in use, socket, and ``cached``: objects in each
+        lcore's cache, for the lcores whose cache holds any."""
+        cdef int64_t out[5]
+        cdef char name[64]
+        cdef uint32_t n = rxf_dpdk_max_lcore()
+        cdef uint32_t *cached = <uint32_t *>calloc(n, sizeof(uint32_t))
+        if cached == NULL:
+            raise MemoryError()
+        try:
+            if not self.is_open or rxf_dpdk_pool_info(self.d, out, cached, n, name, sizeof(name)) != 0:
+                return {}
+            return {"name": name.decode(errors="replace"), "size": out[0], "cache_size": out[1], "avail": out[2], "in_use": out[3], "socket": out[4],
+                    "cached": {i: cached[i] for i in range(n) if cached[i]}}
+        finally:
+            free(cached)
 
     def queue(self, unsigned int q, filters=()):
         """The poller of RX queue ``q`` (one per thread/lcore)."""
@@ -277,12 +375,42 @@ cdef class DpdkQueue:
         if self.device.is_open:
             rxf_dpdk_queue_drain(self.p)
 
+    def lcore_stats(self) -> dict:
+        """The polling thread's lcore (set on the first burst) and its use of the pool cache."""
+        lc = self.p.lcore
+        return {"lcore_id": None if lc.lcore_id == _LCORE_ANY else lc.lcore_id,
+                "lcore_registered": bool(lc.registered), "lcore_register_failures": lc.register_failures,
+                "poller_socket": lc.socket, "port_socket": self.device.port_socket,
+                "pool_cache_len_at_end": lc.cache_len_at_end}
+
+    def lcore_warnings(self) -> list:
+        lc = self.p.lcore
+        if not lc.register_failures:
+            return []
+        return [f"DPDK queue {self.p.queue}: the polling thread got no lcore id (rte_thread_register: "
+                f"{os.strerror(lc.register_errno)}); its mbuf allocations bypass the mempool cache"]
+
+    def clock_source(self) -> str:
+        """The device's clock source, as the frames of this queue got it."""
+        s = self.p.stats
+        source = self.device.clock_source
+        if source == TSC_CLOCK_SOURCE or s.packets == 0:
+            return source
+        if s.nic_stamped == 0:
+            return TSC_CLOCK_SOURCE + " (the PMD stamped no frame)"
+        if s.nic_stamped < s.packets:
+            return f"{source}; {s.packets - s.nic_stamped} frames without one: {TSC_CLOCK_SOURCE}"
+        return source
+
     def stats(self) -> dict:
         s = self.p.stats
         drops = net_drops(s.drops, filtered=s.filtered)
         out = {"port": self.p.port, "queue": self.p.queue, "bursts": s.bursts, "frames": s.frames,
                "packets": s.packets, "bytes": s.bytes, "nic_timestamps": self.p.ts_offset >= 0,
-               "nic_stamped": s.nic_stamped}
+               "nic_stamped": s.nic_stamped, "clock_source": self.clock_source(), **self.lcore_stats()}
+        warnings = self.lcore_warnings()
+        if warnings:
+            out["warnings"] = warnings
         nic = self.device.nic_stats()
         if nic:
             out["nic"] = nic

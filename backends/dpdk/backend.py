@@ -87,19 +87,28 @@ def open_device(config: DpdkConfig) -> Any:
     device = dpdk.DpdkDevice(config.port, config.rx_queues, config.rx_desc, config.tx_desc,
                              config.pool_size, config.pool_cache, config.promiscuous,
                              config.all_multicast, config.expected_frames, config.idle_timeout_s,
-                             config.nic_ts_unit_ns, **flow_options(config))
+                             config.nic_ts_unit_ns, nic_timestamps=config.nic_timestamps,
+                             nic_clock_hz=config.nic_clock_hz, register_lcore=config.register_lcores,
+                             **flow_options(config))
     flow_note = flow_warning(config, device.flow_steering())
     if flow_note:
         warnings.warn(flow_note, RuntimeWarning, stacklevel=3)
-    if device.numa_mismatch:
-        warnings.warn(f"DPDK port {config.port} is on another NUMA node than the polling lcore: "
-                      "every packet crosses the interconnect", RuntimeWarning, stacklevel=3)
     try:
         device.membership = hold_membership(device, config)
     except BaseException:
         device.close()
         raise
     return device
+
+
+def warn_numa(config: DpdkConfig, device: Any, queue: int, cpu: int) -> None:
+    """RuntimeWarning when queue ``queue``'s poller (pinned to ``cpu``) sits on
+    another NUMA node than the port (and so than its mbuf pool)."""
+    poller = device.lcore_socket(cpu)
+    if device.port_socket >= 0 and poller >= 0 and poller != device.port_socket:
+        warnings.warn(f"DPDK port {config.port} (and its mbuf pool) is on NUMA node {device.port_socket}, the "
+                      f"poller of queue {queue} on lcore {cpu} on node {poller}: every packet crosses the "
+                      "interconnect", RuntimeWarning, stacklevel=4)
 
 
 class DpdkBackend(NativeBackend):
@@ -117,6 +126,7 @@ class DpdkBackend(NativeBackend):
         self.queue_id = queue
         super().__init__(config)
         self.cpu = config.lcore_list()[queue]
+        warn_numa(config, self.device, queue, self.cpu)
         self.source = next((v.split("rx_pcap=")[1].split(",")[0] for v in config.vdevs if "rx_pcap=" in v), None)
 
     def open_reader(self, config: DpdkConfig) -> NativeReader:
@@ -175,7 +185,7 @@ class DpdkBackend(NativeBackend):
         steering = self.device.flow_steering()
         flow_note = flow_warning(self.config, steering) if self.queue_id == 0 else None  # once per device
         return {"dpdk_version": dpdk.version(), "eal_args": " ".join(dpdk.eal_args() or []),
-                "igmp": igmp_stats(self.device), "flow_steering": steering,
+                "pool": self.device.pool_info(), "igmp": igmp_stats(self.device), "flow_steering": steering,
                 **({"warnings": [flow_note]} if flow_note else {})}
 
     def close(self) -> None:

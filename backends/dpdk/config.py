@@ -27,7 +27,8 @@ class DpdkConfig(PluginConfig):
     """A DPDK port and the EAL it needs.
 
     :ivar port: port name (``net_pcap0``, ``net_af_packet0``, a PCI address) or id.
-    :ivar lcores: EAL ``-l``; the polling thread is the main lcore.
+    :ivar lcores: EAL ``-l``: the CPUs; queue i's poller thread is pinned to the
+        i-th (a thread that is not an EAL lcore registers itself as one).
     :ivar main_lcore: EAL ``--main-lcore`` (default: the first of ``lcores``).
     :ivar hugepages: True: use reserved hugepages (``--in-memory``: no files
         left behind); False: ``--no-huge`` (ordinary memory; fine for virtual
@@ -41,12 +42,25 @@ class DpdkConfig(PluginConfig):
     :ivar rx_queues: RX queues; > 1 spreads flows with RSS, one poller thread
         (and decoder) per queue, on the lcores in order.
     :ivar rx_desc, tx_desc: descriptor ring sizes.
-    :ivar pool_size, pool_cache: mbuf pool (size should be 2^n - 1).
+    :ivar pool_size, pool_cache: the port's mbuf pool, one on the port's NUMA
+        socket shared by its queues (size should be 2^n - 1), and each
+        lcore's cache in it (0: no cache).
     :ivar promiscuous, all_multicast: port modes (best effort per PMD).
     :ivar filters: ``group:port`` destinations to keep.
     :ivar expected_frames: end of source after this many frames (replay).
     :ivar idle_timeout_s: end of source after this long with no frame (replay; 0: never).
-    :ivar nic_ts_unit_ns: ns per unit of the PMD's RX timestamp (net_pcap: the pcap's unit).
+    :ivar nic_ts_unit_ns: ns per unit of the PMD's RX timestamp when the PMD
+        has no clock to read (net_pcap: the pcap's unit).
+    :ivar nic_timestamps: ``auto``: request ``RTE_ETH_RX_OFFLOAD_TIMESTAMP``
+        when the port offers it, use a PMD timestamp when a frame carries one;
+        ``on``: the same, a port without the offload is an error; ``off``:
+        rx_ts_ns always from the TSC.
+    :ivar nic_clock_hz: the NIC clock's documented frequency; 0: measured at
+        start from two ``rte_eth_read_clock`` readings 100 ms apart.
+    :ivar register_lcores: a poller thread that is not an EAL lcore registers
+        itself (``rte_thread_register``) so the pool's per-lcore cache serves
+        it; off: it allocates from the pool's ring directly (and DPDK
+        multi-process stays possible).
     :ivar log_level: EAL log level.
     :ivar flow_rules: rte_flow rules steering exactly ``filters`` to the RX
         queues (dpdk_flow.c): ``auto`` tries and falls back to the software
@@ -92,6 +106,9 @@ class DpdkConfig(PluginConfig):
     flow_isolate: Literal["auto", "on", "off"] = "auto"
     flow_queues: tuple[int, ...] = ()
     flow_action: Literal["queue", "rss"] = "queue"
+    nic_timestamps: Literal["auto", "on", "off"] = "auto"
+    nic_clock_hz: int = Field(0, ge=0, le=100_000_000_000)
+    register_lcores: bool = True
     igmp: MulticastConfig = MulticastConfig()
     log_level: str = Field("warning", pattern=r"^(emergency|alert|critical|error|warning|notice|info|debug|[1-8])$")
 
@@ -115,8 +132,9 @@ class DpdkConfig(PluginConfig):
             raise ValueError(f"pool_cache {self.pool_cache} is too large for pool_size {self.pool_size}")
         if self.rx_queues > len(_lcore_ids(self.lcores)):
             raise ValueError(f"rx_queues {self.rx_queues} needs as many lcores; lcores is {self.lcores!r}")
-        if self.pool_size < self.rx_desc:
-            raise ValueError(f"pool_size {self.pool_size} cannot fill rx_desc {self.rx_desc} descriptors")
+        if self.pool_size < self.rx_desc * self.rx_queues:
+            raise ValueError(f"pool_size {self.pool_size} cannot fill rx_desc {self.rx_desc} descriptors "
+                             f"x {self.rx_queues} RX queues (one pool per port, shared by its queues)")
         return self
 
     @model_validator(mode="after")
