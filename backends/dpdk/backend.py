@@ -61,7 +61,11 @@ def hold_membership(device: Any, config: DpdkConfig) -> GroupMembership:
     cfg = config.igmp
     driver, if_index = device.driver()
     port_name = config.port if isinstance(config.port, str) else ""
-    owns, iface = port_network(driver, vdev_args(config.vdevs, port_name), if_index)
+    isolated = bool(device.flow_steering()["isolated"])
+    owns, iface = port_network(driver, vdev_args(config.vdevs, port_name), if_index, isolated)
+    if isolated and cfg.mode == "nic":
+        raise ValueError("igmp.mode=nic on a flow-isolated port: the querier's queries go to the kernel, "
+                         "not to DPDK; use igmp.mode=auto (kernel sockets) or flow_isolate=off")
     held = GroupMembership(cfg, config.filters, backend="dpdk", kernel_owns_port=owns, can_send=True,
                            interface=iface)
     if held.mode == "nic" and held.groups:
