@@ -347,7 +347,7 @@ cdef class DpdkDevice:
         DPDK does not support stopping a port under a poller. Then the
         responder and its TX pool are freed (after the port closed: its TX
         ring may hold the pool's mbufs until then); its counters stay readable
-        (:meth:`igmp_counters`), and the port can be opened again."""
+        (:meth:`igmp_counters`)."""
         if self.is_open:
             for dq in self._queues:
                 dq.drain()
