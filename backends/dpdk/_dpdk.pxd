@@ -26,6 +26,7 @@ cdef extern from "dpdk_igmp.h" nogil:
     rxf_dpdk_igmp *rxf_dpdk_igmp_open(uint16_t port, const rxf_dpdk_igmp_cfg *cfg, char *err, size_t errlen)
     void rxf_dpdk_igmp_leave(rxf_dpdk_igmp *g)
     void rxf_dpdk_igmp_free(rxf_dpdk_igmp *g)
+    unsigned rxf_dpdk_igmp_pools()
     uint64_t rxf_dpdk_igmp_handover(const rxf_dpdk_igmp *g, int dropped)
     const char *rxf_dpdk_driver_name(uint16_t port, unsigned *if_index)
 
@@ -133,6 +134,8 @@ cdef class DpdkDevice:
     cdef bint is_open
     cdef list _queues
     cdef public object membership
+    cdef dict _igmp_final  # the IGMP counters once close() freed the responder
+    cdef _free_igmp(self)
 
 
 cdef class DpdkQueue:

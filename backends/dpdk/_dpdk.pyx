@@ -142,6 +142,12 @@ def calibrate_fake_clock(double hz, uint64_t offset_ticks, uint64_t interval_ns,
     return c.hz, rxf_dpdk_clock_ns(&c, now)
 
 
+def igmp_tx_pools() -> int:
+    """The IGMP TX mbuf pools (nic mode, dpdk_igmp.c) that exist in this
+    process: one per open device responding; a closed device's is freed."""
+    return rxf_dpdk_igmp_pools()
+
+
 def register_current_thread() -> int:
     """Register the calling thread as a DPDK non-EAL lcore; its lcore id.
     Pollers do this themselves; for an application's own threads (and tests)."""
@@ -232,8 +238,8 @@ cdef class DpdkDevice:
         (the pollers pick the responder up when they are made)."""
         cdef rxf_dpdk_igmp_cfg cfg
         cdef char err[256]
-        if self._queues or self.d.igmp != NULL:
-            raise RuntimeError("igmp_start: call it once, before the queues' pollers are made")
+        if not self.is_open or self._queues or self.d.igmp != NULL or self._igmp_final is not None:
+            raise RuntimeError("igmp_start: call it once on an open port, before the queues' pollers are made")
         groups = list(groups)
         if len(groups) > RXF_IGMP_MAX_GROUPS:
             raise ValueError(f"IGMP: at most {RXF_IGMP_MAX_GROUPS} groups; got {len(groups)}")
@@ -252,10 +258,11 @@ cdef class DpdkDevice:
             raise RuntimeError(err.decode(errors="replace"))
 
     def igmp_counters(self) -> dict:
-        """The NIC-side responder's counters (empty unless :meth:`igmp_start` ran)."""
+        """The NIC-side responder's counters (empty unless :meth:`igmp_start`
+        ran); after :meth:`close` their final values (``leaves_sent`` included)."""
         cdef rxf_dpdk_igmp *g = self.d.igmp if self.d != NULL else NULL
         if g == NULL:
-            return {}
+            return dict(self._igmp_final or {})
         s = g.st.stats
         return {"version": g.st.version, "reports_sent": s.reports_sent, "queries_seen": s.queries_seen,
                 "queries_answered": s.queries_answered, "leaves_sent": s.leaves_sent, "tx_failed": s.tx_failed,
@@ -331,15 +338,33 @@ cdef class DpdkDevice:
         return {"ipackets": nic[0], "imissed": nic[1], "ierrors": nic[2], "rx_nombuf": nic[3], "ibytes": nic[4]}
 
     def close(self):
+        """Close the port. Call it after the queues' pollers stopped (rxfeed's
+        pipelines close their backends only after the run loops returned).
+        In nic mode the IGMP leaves go out from here, in this thread, from
+        TX queue 0 before the port stops (robustness x up to 0.2 s); should
+        queue 0's poller still be polling, it is fenced off first (it does no
+        more IGMP; an IGMP step in progress is waited for: dpdk_igmp.h), but
+        DPDK does not support stopping a port under a poller. Then the
+        responder and its TX pool are freed (after the port closed: its TX
+        ring may hold the pool's mbufs until then); its counters stay readable
+        (:meth:`igmp_counters`)."""
         if self.is_open:
             for dq in self._queues:
                 dq.drain()
             with nogil:
-                rxf_dpdk_igmp_leave(self.d.igmp)  # the pollers have stopped; the port still runs
+                rxf_dpdk_igmp_leave(self.d.igmp)
             rxf_dpdk_dev_close(self.d)
             self.is_open = False
+            self._free_igmp()
         if self.membership is not None:
             self.membership.close()  # kernel mode: the sockets (the kernel sends the leaves)
+
+    cdef _free_igmp(self):
+        """Keep the responder's final counters; free it (the port has closed)."""
+        if self.d.igmp != NULL:
+            self._igmp_final = self.igmp_counters()
+            rxf_dpdk_igmp_free(self.d.igmp)
+            self.d.igmp = NULL
 
 
 cdef class DpdkQueue:
