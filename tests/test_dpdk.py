@@ -5,6 +5,7 @@ EAL starts once per process, so every DPDK run here is its own process."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -425,7 +426,8 @@ def test_one_thread_polling_two_queues_registers_once_and_gives_the_id_back_at_t
     assert s["messages"] == 20_000 and s["stop_reason"] == "end_of_source"
     assert a["lcore_id"] == b["lcore_id"] not in (None, 0)  # one thread, one lcore id
     assert a["lcore_registered"] is b["lcore_registered"] is True
-    assert a["pool_cache_len_at_end"] > 0
+    # the line ending first saw the thread's cache in use, then flushed it; the other sees what is left
+    assert max(a["pool_cache_len_at_end"], b["pool_cache_len_at_end"]) > 0, (a, b)
     # the id went back when the lines ended
     assert run["next_free_lcore"] == a["lcore_id"]
     assert pool["avail"] + pool["in_use"] == pool["size"] and str(a["lcore_id"]) not in pool["cached"]
@@ -477,6 +479,44 @@ def test_no_free_lcore_id_is_reported_not_fatal(day_dir):
     assert b["lcore_register_failures"] == 1 and b["lcore_id"] is None and b["lcore_registered"] is False
     assert any("got no lcore id (rte_thread_register: Cannot allocate memory); its mbuf allocations bypass "
                "the mempool cache" in w for w in s["warnings"]), s["warnings"]
+
+
+_ISOLATED_OPEN_FAILS = """
+import json
+from rxfeed.backends.dpdk import _dpdk
+_dpdk.set_isolating_drivers(["net_tap"])  # net_tap stands in for mlx5: flow_isolate = auto isolates it
+_dpdk.eal_init(["-l", "0", "--no-huge", "-m", "64", "--no-pci", "--vdev=net_tap0,iface=rxtapz", "--no-telemetry",
+                "--log-level=critical"])
+out = []
+for kw in ({"pool_size": 4_000_000, "pool_cache": 0}, {"flow_isolate": "off", "flow_rules": "off"}):
+    try:
+        d = _dpdk.DpdkDevice("net_tap0", filters=[(0xE9360C6F, 26477)], **kw)
+        out.append(d.flow_steering())
+        d.close()
+    except RuntimeError as e:
+        out.append(str(e))
+print(json.dumps(out))
+"""
+
+
+def test_an_open_failing_after_isolation_leaves_it_and_the_port_opens_again():
+    # isolation is entered before configure; an open failing after it (here
+    # the pool: 4M mbufs in 64 MB) leaves it again in close, so the next open
+    # of the port in this process is not isolated behind its back. net_tap
+    # only flips a flag before its queues exist (what isolation does to its
+    # traffic needs TC flower, which this kernel lacks), so this shows the
+    # path runs and succeeds; the isolation itself is not observable here.
+    name = f"rxiso{os.getpid()}"
+    subprocess.run(["ip", "netns", "add", name], check=True)
+    try:
+        p = subprocess.run(["ip", "netns", "exec", name, sys.executable, "-c", _ISOLATED_OPEN_FAILS],
+                           capture_output=True, text=True, timeout=60)
+    finally:
+        subprocess.run(["ip", "netns", "del", name], capture_output=True)
+    assert p.returncode == 0, p.stderr
+    failed, reopened = json.loads(p.stdout)
+    assert failed == "rte_pktmbuf_pool_create: Cannot allocate memory"  # no "stays isolated": isolation was left
+    assert reopened == {"mode": "software", "rules": 0, "isolated": False, "reason": "flow_rules = off"}
 
 
 def test_one_pool_per_port_must_fill_every_queue():
