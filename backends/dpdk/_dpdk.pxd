@@ -52,6 +52,8 @@ cdef extern from "dpdk_rx.h" nogil:
     int rxf_flow_set_isolating_drivers(const char *names)
     int rxf_flow_describe(const rxf_flow_cfg *c, uint32_t i, uint16_t nq, char *out, size_t outlen)
     enum: RXF_DPDK_TS_OFF, RXF_DPDK_TS_AUTO, RXF_DPDK_TS_ON
+    enum: RXF_DPDK_TSFMT_AUTO, RXF_DPDK_TSFMT_TICKS, RXF_DPDK_TSFMT_NS
+    enum: RXF_DPDK_NICTS_CLOCK, RXF_DPDK_NICTS_NS, RXF_DPDK_NICTS_UNDECIDED
     const char *RXF_DPDK_TSC_SOURCE
     ctypedef struct rxf_dpdk_cfg:
         const char *port_name
@@ -70,6 +72,7 @@ cdef extern from "dpdk_rx.h" nogil:
         int nic_timestamps
         uint64_t nic_clock_hz
         int register_lcore
+        int nic_ts_format
     ctypedef struct rxf_dpdk_clock:
         uint64_t hz
         uint64_t ticks0
@@ -87,7 +90,7 @@ cdef extern from "dpdk_rx.h" nogil:
         int lcore_socket
         int ts_offload
         char driver[32]
-        char clock_source[160]
+        char clock_source[256]
         rxf_dpdk_igmp *igmp
         rxf_flow_state flow
         char error[256]
@@ -99,9 +102,14 @@ cdef extern from "dpdk_rx.h" nogil:
         int register_errno
         uint32_t cache_len_at_end
     ctypedef struct rxf_dpdk_queue:
+        rxf_dpdk_cfg cfg
         uint16_t port
         uint16_t queue
         int ts_offset
+        int nic_ts_mode
+        rxf_dpdk_clock nic_clock
+        char driver[32]
+        char clock_source[256]
         rxf_dpdk_poller_lcore lcore
         rxf_dst_filter filter
         rxf_dpdk_stats stats
@@ -120,12 +128,17 @@ cdef extern from "dpdk_rx.h" nogil:
     int rxf_dpdk_clock_calibrate_ticks(rxf_dpdk_clock *c, rxf_dpdk_tick_reader read, void *arg,
                                        uint64_t interval_ns, uint64_t known_hz)
     uint64_t rxf_dpdk_clock_ns(const rxf_dpdk_clock *c, uint64_t ticks)
+    int rxf_dpdk_nic_ts_is_ns(uint64_t raw, uint64_t now_ns)
+    uint64_t rxf_dpdk_nic_ts_ns(rxf_dpdk_queue *p, uint64_t raw)
+    void rxf_dpdk_describe_nic_ts(char *out, size_t outlen, int mode, const rxf_dpdk_cfg *cfg, const char *driver,
+                                  uint64_t hz)
     int rxf_dpdk_pool_info(const rxf_dpdk_dev *d, int64_t out[5], uint32_t *cached, uint32_t n, char *name,
                            size_t name_len)
     uint32_t rxf_dpdk_max_lcore()
     int rxf_dpdk_lcore_socket(uint32_t lcore)
     int rxf_dpdk_register_thread(uint32_t *lcore_id)
     void rxf_dpdk_unregister_thread()
+    int rxf_dpdk_thread_tokens(uint64_t *out, uint32_t n)
 
 
 cdef class DpdkDevice:

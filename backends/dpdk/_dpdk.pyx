@@ -5,7 +5,7 @@ import os
 from libc.stdlib cimport calloc, free, malloc
 from libc.stdint cimport int64_t, uint32_t, uint64_t
 from posix.time cimport clock_gettime, timespec, CLOCK_MONOTONIC
-from libc.string cimport memset
+from libc.string cimport memcpy, memset
 from cpython.pycapsule cimport PyCapsule_New
 from rxfeed_abi cimport fill_backend_ops, RXF_BACKEND_CAPSULE
 
@@ -16,6 +16,9 @@ FILTER_MAX = RXF_FILTER_MAX
 #: clock_source of rx_ts_ns taken from the TSC
 TSC_CLOCK_SOURCE = RXF_DPDK_TSC_SOURCE.decode()
 _NIC_TIMESTAMPS = {"off": RXF_DPDK_TS_OFF, "auto": RXF_DPDK_TS_AUTO, "on": RXF_DPDK_TS_ON}
+_NIC_TS_FORMATS = {"auto": RXF_DPDK_TSFMT_AUTO, "ticks": RXF_DPDK_TSFMT_TICKS, "ns": RXF_DPDK_TSFMT_NS}
+#: the NIC-stamp mode a port with a clock to read starts in, per nic_ts_format (dpdk_rx.c nic_clock)
+_NIC_TS_START_MODES = {"auto": RXF_DPDK_NICTS_UNDECIDED, "ticks": RXF_DPDK_NICTS_CLOCK, "ns": RXF_DPDK_NICTS_NS}
 #: groups and SSM sources per group the NIC-side IGMP responder holds (rxfeed/igmp.h)
 IGMP_MAX_GROUPS = RXF_IGMP_MAX_GROUPS
 IGMP_MAX_SOURCES = RXF_IGMP_MAX_SOURCES
@@ -148,6 +151,62 @@ def igmp_tx_pools() -> int:
     return rxf_dpdk_igmp_pools()
 
 
+def _nic_ts_format(str fmt) -> int:
+    if fmt not in _NIC_TS_FORMATS:
+        raise ValueError(f"nic_ts_format {fmt!r}: one of auto, ticks, ns")
+    return _NIC_TS_FORMATS[fmt]
+
+
+def nic_ts_is_ns(uint64_t raw, uint64_t now_ns) -> bool:
+    """``nic_ts_format = "auto"``'s test of the first stamped frame: is ``raw``
+    ns since the epoch (within a day of ``now_ns``, TAI included) rather than
+    device ticks (``rxf_dpdk_nic_ts_is_ns``)? Exported for tests."""
+    return bool(rxf_dpdk_nic_ts_is_ns(raw, now_ns))
+
+
+def nic_ts_convert(str fmt, raws, uint64_t hz, uint64_t ticks0, uint64_t epoch_ns0):
+    """The PMD timestamps ``raws`` of one queue of a stand-in port ("net_test",
+    with a clock to read, calibrated as ``hz, ticks0, epoch_ns0``) in the order
+    they arrive, converted as rx_burst converts them under ``nic_ts_format =
+    fmt`` (``rxf_dpdk_nic_ts_ns``). Returns ``([epoch ns, ...], the queue's
+    clock_source after them)``. Exported for tests."""
+    if hz == 0:
+        raise ValueError("hz must be > 0")
+    cdef rxf_dpdk_queue *p = <rxf_dpdk_queue *>calloc(1, sizeof(rxf_dpdk_queue))
+    if p == NULL:
+        raise MemoryError()
+    try:
+        p.cfg.nic_ts_format = _nic_ts_format(fmt)
+        p.cfg.nic_ts_unit_ns = 1.0
+        p.nic_ts_mode = _NIC_TS_START_MODES[fmt]
+        p.nic_clock.hz, p.nic_clock.ticks0, p.nic_clock.epoch_ns0 = hz, ticks0, epoch_ns0
+        memcpy(p.driver, b"net_test", 9)
+        rxf_dpdk_describe_nic_ts(p.clock_source, sizeof(p.clock_source), p.nic_ts_mode, &p.cfg, p.driver, hz)
+        out = [rxf_dpdk_nic_ts_ns(p, raw) for raw in raws]
+        return out, p.clock_source.decode(errors="replace")
+    finally:
+        free(p)
+
+
+def thread_tokens(uint32_t n) -> list:
+    """The tokens pollers know their thread by, of ``n`` threads run one
+    after another, each ended before the next starts (``rxf_dpdk_thread_tokens``).
+    Exported for tests: a token never comes back, though a thread's stack
+    and TLS addresses do."""
+    cdef int rc
+    cdef uint64_t *out = <uint64_t *>calloc(max(n, 1), sizeof(uint64_t))
+    if out == NULL:
+        raise MemoryError()
+    try:
+        with nogil:
+            rc = rxf_dpdk_thread_tokens(out, n)
+        if rc != 0:
+            raise RuntimeError("pthread_create failed")
+        return [out[i] for i in range(n)]
+    finally:
+        free(out)
+
+
 def register_current_thread() -> int:
     """Register the calling thread as a DPDK non-EAL lcore; its lcore id.
     Pollers do this themselves; for an application's own threads (and tests)."""
@@ -183,7 +242,7 @@ cdef class DpdkDevice:
                   bint all_multicast=True, unsigned long long expected_frames=0, double idle_timeout_s=0.0,
                   double nic_ts_unit_ns=1.0, filters=(), str flow_rules="auto", str flow_isolate="auto",
                   flow_queues=(), bint flow_rss=False, str nic_timestamps="auto", unsigned long long nic_clock_hz=0,
-                  bint register_lcore=True):
+                  bint register_lcore=True, str nic_ts_format="auto"):
         cdef rxf_dpdk_cfg cfg
         if not rxf_dpdk_eal_ready():
             raise RuntimeError("DPDK's EAL is not running: call eal_init() first")
@@ -204,14 +263,15 @@ cdef class DpdkDevice:
         cfg.nic_timestamps = _NIC_TIMESTAMPS[nic_timestamps]
         cfg.nic_clock_hz = nic_clock_hz
         cfg.register_lcore = register_lcore
+        cfg.nic_ts_format = _nic_ts_format(nic_ts_format)
         self._queues = []
         self.membership = None
         self.d = <rxf_dpdk_dev *>calloc(1, sizeof(rxf_dpdk_dev))
         if self.d == NULL:
             raise MemoryError()
         if rxf_dpdk_dev_open(self.d, &cfg) != 0:
+            rxf_dpdk_dev_close(self.d)  # it may add to the error (a port left isolated)
             msg = self.d.error.decode(errors="replace")
-            rxf_dpdk_dev_close(self.d)
             free(self.d)
             self.d = NULL
             raise RuntimeError(msg)
@@ -416,9 +476,10 @@ cdef class DpdkQueue:
                 f"{os.strerror(lc.register_errno)}); its mbuf allocations bypass the mempool cache"]
 
     def clock_source(self) -> str:
-        """The device's clock source, as the frames of this queue got it."""
+        """The device's clock source, as the frames of this queue got it
+        (with ``nic_ts_format = "auto"``'s decision once made)."""
         s = self.p.stats
-        source = self.device.clock_source
+        source = self.p.clock_source.decode(errors="replace")
         if source == TSC_CLOCK_SOURCE or s.packets == 0:
             return source
         if s.nic_stamped == 0:

@@ -93,6 +93,7 @@ def open_device(config: DpdkConfig) -> Any:
                              config.all_multicast, config.expected_frames, config.idle_timeout_s,
                              config.nic_ts_unit_ns, nic_timestamps=config.nic_timestamps,
                              nic_clock_hz=config.nic_clock_hz, register_lcore=config.register_lcores,
+                             nic_ts_format=config.nic_ts_format,
                              **flow_options(config))
     flow_note = flow_warning(config, device.flow_steering())
     if flow_note:

@@ -57,6 +57,11 @@ class DpdkConfig(PluginConfig):
         rx_ts_ns always from the TSC.
     :ivar nic_clock_hz: the NIC clock's documented frequency; 0: measured at
         start from two ``rte_eth_read_clock`` readings 100 ms apart.
+    :ivar nic_ts_format: the PMD timestamps of a port with a clock to read
+        (``rte_eth_read_clock``): ``ticks`` of that clock, converted through
+        the calibration; ``ns`` since the epoch, taken as is (mlx5 in
+        real-time timestamp mode); ``auto``: the first stamped frame decides,
+        once (ns if within a day of ``CLOCK_REALTIME``, else ticks).
     :ivar register_lcores: a poller thread that is not an EAL lcore registers
         itself (``rte_thread_register``) so the pool's per-lcore cache serves
         it; off: it allocates from the pool's ring directly (and DPDK
@@ -108,6 +113,7 @@ class DpdkConfig(PluginConfig):
     flow_action: Literal["queue", "rss"] = "queue"
     nic_timestamps: Literal["auto", "on", "off"] = "auto"
     nic_clock_hz: int = Field(0, ge=0, le=100_000_000_000)
+    nic_ts_format: Literal["auto", "ticks", "ns"] = "auto"
     register_lcores: bool = True
     igmp: MulticastConfig = MulticastConfig()
     log_level: str = Field("warning", pattern=r"^(emergency|alert|critical|error|warning|notice|info|debug|[1-8])$")

@@ -3,6 +3,7 @@
 #include "dpdk_rx.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -11,6 +12,7 @@
 #include <rte_eal.h>
 #include <rte_errno.h>
 #include <rte_ethdev.h>
+#include <rte_flow.h>
 #include <rte_lcore.h>
 #include <rte_mbuf.h>
 #include <rte_mbuf_dyn.h>
@@ -190,20 +192,38 @@ static int eth_clock_reader(void *arg, uint64_t *ticks) {
     return rte_eth_read_clock(*(const uint16_t *)arg, ticks) == 0 ? 0 : -1;
 }
 
-/* A PMD timestamp in device-clock ticks (the PMD reads its clock with
-   rte_eth_read_clock): calibrated against CLOCK_REALTIME now. 0 ok; -1: the
-   clock cannot be calibrated, d->clock_source says so (the TSC is used). */
+void rxf_dpdk_describe_nic_ts(char *out, size_t outlen, int mode, const rxf_dpdk_cfg *cfg, const char *driver,
+                              uint64_t hz) {
+    int in_auto = cfg->nic_ts_format == RXF_DPDK_TSFMT_AUTO;
+    if (mode == RXF_DPDK_NICTS_NS) {
+        snprintf(out, outlen, "pmd timestamp in ns since the epoch, taken as is (%s: nic_ts_format %s)", driver,
+                 in_auto ? "auto: the first stamped frame was within a day of CLOCK_REALTIME, a real-time clock"
+                         : "ns");
+        return;
+    }
+    snprintf(out, outlen, "nic clock via rte_eth_read_clock, calibrated to CLOCK_REALTIME at start (%s, %llu Hz %s)%s",
+             driver, (unsigned long long)hz, cfg->nic_clock_hz ? "as configured" : "measured",
+             mode == RXF_DPDK_NICTS_UNDECIDED ? "; nic_ts_format auto: ticks or ns, decided on the first stamped frame"
+             : in_auto ? "; nic_ts_format auto: the first stamped frame was device ticks" : "");
+}
+
+/* A PMD timestamp of a port whose clock rte_eth_read_clock reads: ns as is
+   (nic_ts_format ns), else device ticks (ticks, or maybe: auto) through a
+   calibration against CLOCK_REALTIME taken now. 0 ok; -1: the clock cannot
+   be calibrated, d->clock_source says so (the TSC is used). */
 static int nic_clock(rxf_dpdk_dev *d) {
-    if (rxf_dpdk_clock_calibrate_ticks(&d->nic_clock, eth_clock_reader, &d->port, RXF_DPDK_CLOCK_INTERVAL_NS,
-                                       d->cfg.nic_clock_hz) != 0) {
+    if (d->cfg.nic_ts_format == RXF_DPDK_TSFMT_NS) {
+        d->nic_ts_mode = RXF_DPDK_NICTS_NS;
+    } else if (rxf_dpdk_clock_calibrate_ticks(&d->nic_clock, eth_clock_reader, &d->port, RXF_DPDK_CLOCK_INTERVAL_NS,
+                                              d->cfg.nic_clock_hz) != 0) {
         snprintf(d->clock_source, sizeof(d->clock_source),
                  RXF_DPDK_TSC_SOURCE " (the %s clock read by rte_eth_read_clock does not advance)", d->driver);
         return -1;
+    } else {
+        d->nic_ts_mode = d->cfg.nic_ts_format == RXF_DPDK_TSFMT_AUTO ? RXF_DPDK_NICTS_UNDECIDED : RXF_DPDK_NICTS_CLOCK;
     }
-    d->nic_ts_mode = RXF_DPDK_NICTS_CLOCK;
-    snprintf(d->clock_source, sizeof(d->clock_source),
-             "nic clock via rte_eth_read_clock, calibrated to CLOCK_REALTIME at start (%s, %llu Hz %s)", d->driver,
-             (unsigned long long)d->nic_clock.hz, d->cfg.nic_clock_hz ? "as configured" : "measured");
+    rxf_dpdk_describe_nic_ts(d->clock_source, sizeof(d->clock_source), d->nic_ts_mode, &d->cfg, d->driver,
+                             d->nic_clock.hz);
     return 0;
 }
 
@@ -231,6 +251,10 @@ static int choose_clock(rxf_dpdk_dev *d) {
                      "by rte_eth_read_clock, does not advance and cannot be calibrated", d->port, d->driver);
             return -1;
         }
+    } else if (d->cfg.nic_ts_format == RXF_DPDK_TSFMT_TICKS) {
+        snprintf(d->error, sizeof(d->error), "nic_ts_format = ticks: port %u (driver %s) has no clock "
+                 "rte_eth_read_clock reads, to convert ticks with (use auto or ns)", d->port, d->driver);
+        return -1;
     } else {
         d->nic_ts_mode = RXF_DPDK_NICTS_SCALE;
         if (strcmp(d->driver, "net_pcap") == 0)
@@ -278,12 +302,30 @@ int rxf_dpdk_dev_open(rxf_dpdk_dev *d, const rxf_dpdk_cfg *cfg) {
     return rxf_flow_install(&d->flow, &cfg->flow, d->port, d->nq, d->error, sizeof(d->error));
 }
 
+/* An open that failed after rxf_flow_isolate_early: leave isolation, or the
+   port stays isolated for the next open in this process. On failure d->error
+   says so. */
+static void leave_early_isolation(rxf_dpdk_dev *d) {
+    struct rte_flow_error e;
+    memset(&e, 0, sizeof(e));
+    int rc = rte_flow_isolate(d->port, 0, &e);
+    if (rc == 0) {
+        d->flow.isolated = 0;
+        return;
+    }
+    size_t len = strlen(d->error);
+    snprintf(d->error + len, sizeof(d->error) - len, "; leaving flow isolation failed, port %u stays isolated: %s",
+             d->port, e.message ? e.message : rte_strerror(rc < 0 ? -rc : rc));
+}
+
 void rxf_dpdk_dev_close(rxf_dpdk_dev *d) {
     if (d->started) {
         rxf_flow_close(&d->flow, d->port);
         rte_eth_dev_stop(d->port);
         rte_eth_dev_close(d->port);
         d->started = 0;
+    } else if (d->flow.isolated) {
+        leave_early_isolation(d);
     }
     if (d->pool) rte_mempool_free((struct rte_mempool *)d->pool);
     d->pool = NULL;
@@ -299,6 +341,8 @@ void rxf_dpdk_queue_init(rxf_dpdk_queue *p, const rxf_dpdk_dev *d, uint16_t q) {
     p->ts_flag = d->ts_flag;
     p->nic_ts_mode = d->nic_ts_mode;
     p->nic_clock = d->nic_clock;
+    snprintf(p->driver, sizeof(p->driver), "%s", d->driver);
+    snprintf(p->clock_source, sizeof(p->clock_source), "%s", d->clock_source);
     p->lcore.lcore_id = LCORE_ID_ANY;
     p->lcore.socket = -1;
     double unit = d->cfg.nic_ts_unit_ns;
@@ -308,12 +352,24 @@ void rxf_dpdk_queue_init(rxf_dpdk_queue *p, const rxf_dpdk_dev *d, uint16_t q) {
     p->igmp = d->igmp;
 }
 
+/* nic_ts_format auto, the first stamped frame of this queue: ns or ticks, once. */
+static void decide_nic_ts_format(rxf_dpdk_queue *p, uint64_t raw) {
+    p->nic_ts_mode = rxf_dpdk_nic_ts_is_ns(raw, realtime_ns()) ? RXF_DPDK_NICTS_NS : RXF_DPDK_NICTS_CLOCK;
+    rxf_dpdk_describe_nic_ts(p->clock_source, sizeof(p->clock_source), p->nic_ts_mode, &p->cfg, p->driver,
+                             p->nic_clock.hz);
+}
+
 /* The PMD's RX timestamp in epoch ns: device ticks through the calibrated NIC
-   clock; else integer units (net_pcap's 1000) exactly, others through a double. */
-static inline uint64_t nic_ts_ns(const rxf_dpdk_queue *p, uint64_t raw) {
+   clock; ns as is; else integer units (net_pcap's 1000) exactly, others
+   through a double. */
+static inline uint64_t nic_ts_ns(rxf_dpdk_queue *p, uint64_t raw) {
+    if (unlikely(p->nic_ts_mode == RXF_DPDK_NICTS_UNDECIDED)) decide_nic_ts_format(p, raw);
     if (p->nic_ts_mode == RXF_DPDK_NICTS_CLOCK) return rxf_dpdk_clock_ns(&p->nic_clock, raw);
+    if (p->nic_ts_mode == RXF_DPDK_NICTS_NS) return raw;
     return p->ts_unit_int ? raw * p->ts_unit_int : (uint64_t)((double)raw * p->cfg.nic_ts_unit_ns);
 }
+
+uint64_t rxf_dpdk_nic_ts_ns(rxf_dpdk_queue *p, uint64_t raw) { return nic_ts_ns(p, raw); }
 
 void rxf_dpdk_queue_drain(rxf_dpdk_queue *p) {
     if (p->n_held) {
@@ -330,10 +386,19 @@ const char *rxf_dpdk_last_error(void *ctx) { return ((rxf_dpdk_queue *)ctx)->err
    it. A loop that ends without RXF_EOF (a signal, a limit, the decoder
    stopping) leaves the thread registered: lcore_key's destructor unregisters
    it when the thread exits (its pool cache is not flushed then: the pool
-   may already be freed; what it holds returns when the pool is freed). */
+   may already be freed; what it holds returns when the pool is freed).
+   A thread is known by a token drawn from a process-wide counter on its
+   first burst, never by an address: glibc hands a new thread the stack and
+   TLS block of one that exited, so a TLS address comes back. */
 static __thread int tls_registered;
 static __thread unsigned tls_users;
-#define THIS_THREAD ((const void *)&tls_users) /* a per-thread address: the thread's token */
+static __thread uint64_t tls_token;
+static _Atomic uint64_t next_token;
+
+static inline uint64_t this_thread(void) {
+    if (unlikely(!tls_token)) tls_token = ++next_token;
+    return tls_token;
+}
 static pthread_key_t lcore_key;
 static pthread_once_t lcore_key_once = PTHREAD_ONCE_INIT;
 
@@ -345,9 +410,23 @@ static void lcore_thread_exit(void *unused) {
 
 static void lcore_key_create(void) { pthread_key_create(&lcore_key, lcore_thread_exit); }
 
+static void *store_token(void *out) {
+    *(uint64_t *)out = this_thread();
+    return NULL;
+}
+
+int rxf_dpdk_thread_tokens(uint64_t *out, uint32_t n) {
+    for (uint32_t i = 0; i < n; i++) {
+        pthread_t t;
+        if (pthread_create(&t, NULL, store_token, &out[i]) != 0) return -1;
+        pthread_join(t, NULL);
+    }
+    return 0;
+}
+
 /* The first burst of queue p in this thread: take (or get) an lcore id. */
 static void poller_attach(rxf_dpdk_queue *p) {
-    p->lcore.thread = THIS_THREAD;
+    p->lcore.thread = this_thread();
     p->lcore.detached = 0;
     tls_users++;
     if (rte_lcore_id() == LCORE_ID_ANY && p->cfg.register_lcore) {
@@ -369,7 +448,7 @@ static void poller_attach(rxf_dpdk_queue *p) {
    cache holds; a thread rxfeed registered gives its cache back to the pool
    and, with its last queue, its lcore id. */
 static void poller_detach(rxf_dpdk_queue *p) {
-    if (p->lcore.thread != THIS_THREAD || p->lcore.detached) return;
+    if (p->lcore.thread != this_thread() || p->lcore.detached) return;
     p->lcore.detached = 1;
     struct rte_mempool *mp = p->pool;
     struct rte_mempool_cache *cache = mp ? rte_mempool_default_cache(mp, rte_lcore_id()) : NULL;
@@ -401,7 +480,7 @@ void rxf_dpdk_unregister_thread(void) { rte_thread_unregister(); }
 
 int rxf_dpdk_rx_burst(void *ctx, rxf_packet *pkts, uint32_t max) {
     rxf_dpdk_queue *p = ctx;
-    if (unlikely(p->lcore.thread != THIS_THREAD)) poller_attach(p);
+    if (unlikely(p->lcore.thread != this_thread())) poller_attach(p);
     if (p->cfg.expected_frames && p->stats.frames >= p->cfg.expected_frames) return end_of_source(p);
     if (max > RXF_DPDK_MAX_BURST) max = RXF_DPDK_MAX_BURST;
     struct rte_mbuf **bufs = (struct rte_mbuf **)p->held;

@@ -17,9 +17,11 @@
  * rx_ts_ns is ns since the Unix epoch (abi.h). Its source, named in
  * rxf_dpdk_dev.clock_source: the PMD's RX timestamp when a frame carries one,
  * either already in ns (times nic_ts_unit_ns; net_pcap: the capture's own)
- * or in device-clock ticks converted with a calibration of
- * rte_eth_read_clock against CLOCK_REALTIME taken at start; else the TSC at
- * rx_burst converted with a calibration taken at start (rxf_dpdk_clock).
+ * or, on a port with a clock rte_eth_read_clock reads, in device-clock ticks
+ * converted with a calibration of that clock against CLOCK_REALTIME taken at
+ * start, or ns as is (nic_ts_format; auto decides on the first stamped
+ * frame); else the TSC at rx_burst converted with a calibration taken at
+ * start (rxf_dpdk_clock).
  */
 #ifndef RXF_DPDK_RX_H
 #define RXF_DPDK_RX_H
@@ -50,6 +52,7 @@ typedef struct rxf_dpdk_cfg {
     int nic_timestamps;         /* RXF_DPDK_TS_OFF, _AUTO or _ON */
     uint64_t nic_clock_hz;      /* the NIC clock's frequency; 0: measure it at start */
     int register_lcore;         /* a non-EAL polling thread registers itself (rte_thread_register) */
+    int nic_ts_format;          /* RXF_DPDK_TSFMT_*: a PMD timestamp of a port with a clock to read */
 } rxf_dpdk_cfg;
 
 /* nic_timestamps: off: never use the PMD's timestamps (TSC only); auto:
@@ -58,9 +61,28 @@ typedef struct rxf_dpdk_cfg {
    offload is an error. */
 enum { RXF_DPDK_TS_OFF = 0, RXF_DPDK_TS_AUTO = 1, RXF_DPDK_TS_ON = 2 };
 
-/* How a PMD timestamp becomes epoch ns: not used, times nic_ts_unit_ns, or
-   device-clock ticks through a calibrated rxf_dpdk_clock. */
-enum { RXF_DPDK_NICTS_NONE = 0, RXF_DPDK_NICTS_SCALE = 1, RXF_DPDK_NICTS_CLOCK = 2 };
+/* nic_ts_format, for a port whose clock rte_eth_read_clock reads: its PMD
+   timestamps are device ticks (ticks), already ns since the epoch (ns: mlx5
+   in real-time timestamp mode, while rte_eth_read_clock still reads the
+   free-running counter), or decided on the first stamped frame (auto). */
+enum { RXF_DPDK_TSFMT_AUTO = 0, RXF_DPDK_TSFMT_TICKS = 1, RXF_DPDK_TSFMT_NS = 2 };
+
+/* How a PMD timestamp becomes epoch ns: not used, times nic_ts_unit_ns,
+   device-clock ticks through a calibrated rxf_dpdk_clock, as is (ns), or
+   not decided yet (nic_ts_format auto before the first stamped frame). */
+enum { RXF_DPDK_NICTS_NONE = 0, RXF_DPDK_NICTS_SCALE = 1, RXF_DPDK_NICTS_CLOCK = 2, RXF_DPDK_NICTS_NS = 3,
+       RXF_DPDK_NICTS_UNDECIDED = 4 };
+
+#define RXF_DPDK_DAY_NS (86400ull * 1000000000ull)
+#define RXF_DPDK_TAI_SLACK_NS (60ull * 1000000000ull) /* TAI - UTC: 37 s since 2017, room for more */
+
+/* nic_ts_format auto: a raw PMD timestamp within a day of CLOCK_REALTIME
+   (now_ns; a clock in TAI runs ahead by up to RXF_DPDK_TAI_SLACK_NS) is ns
+   since the epoch; anything else is device ticks (a counter from the NIC's
+   reset reaches epoch-ns magnitudes only after decades). */
+static inline int rxf_dpdk_nic_ts_is_ns(uint64_t raw, uint64_t now_ns) {
+    return raw >= now_ns ? raw - now_ns <= RXF_DPDK_DAY_NS + RXF_DPDK_TAI_SLACK_NS : now_ns - raw <= RXF_DPDK_DAY_NS;
+}
 
 #define RXF_DPDK_TSC_SOURCE "TSC calibrated to CLOCK_REALTIME at start"
 #define RXF_DPDK_CLOCK_INTERVAL_NS 100000000ull /* two NIC clock readings this far apart */
@@ -119,7 +141,7 @@ typedef struct rxf_dpdk_dev {
     rxf_dpdk_clock clock;       /* the TSC, calibrated when the port started */
     rxf_dpdk_clock nic_clock;   /* the NIC clock (nic_ts_mode CLOCK), calibrated at start */
     char driver[32];
-    char clock_source[160];     /* where rx_ts_ns of a stamped frame comes from */
+    char clock_source[256];     /* where rx_ts_ns of a stamped frame comes from */
     rxf_dpdk_igmp *igmp;        /* IGMP from TX queue 0 (nic mode), else NULL */
     rxf_flow_state flow;        /* what dpdk_flow.c installed, or why not */
     char error[256];
@@ -128,7 +150,7 @@ typedef struct rxf_dpdk_dev {
 /* The polling thread's lcore, looked at on the queue's first burst in a thread
    (again if a later run polls the queue from another thread). */
 typedef struct rxf_dpdk_poller_lcore {
-    const void *thread;         /* a token of the polling thread; NULL before the first burst */
+    uint64_t thread;            /* the polling thread's token (dpdk_rx.c); 0 before the first burst */
     int detached;               /* polling ended in this thread (RXF_EOF) */
     int registered;             /* the thread is one rxfeed registered (rte_thread_register) */
     int socket;                 /* the thread's NUMA socket; -1 if unknown */
@@ -152,6 +174,8 @@ typedef struct rxf_dpdk_queue {
     uint64_t ts_unit_int;       /* nic_ts_unit_ns when a whole number, else 0 */
     rxf_dpdk_clock clock;
     rxf_dpdk_clock nic_clock;
+    char driver[32];
+    char clock_source[256];     /* the device's, with nic_ts_format auto's decision once made */
     rxf_dpdk_poller_lcore lcore;
     uint64_t last_rx_tsc;
     rxf_dst_filter filter;
@@ -173,6 +197,12 @@ void rxf_dpdk_queue_init(rxf_dpdk_queue *p, const rxf_dpdk_dev *d, uint16_t q);
 void rxf_dpdk_queue_drain(rxf_dpdk_queue *p);
 int rxf_dpdk_rx_burst(void *ctx, rxf_packet *pkts, uint32_t max);
 void rxf_dpdk_release(void *ctx, rxf_packet *pkts, uint32_t n);
+/* A raw PMD timestamp of queue p -> epoch ns, as rx_burst converts it
+   (making nic_ts_format auto's one-time decision if not made yet). */
+uint64_t rxf_dpdk_nic_ts_ns(rxf_dpdk_queue *p, uint64_t raw);
+/* The clock_source text of a NIC-stamp mode (RXF_DPDK_NICTS_CLOCK, _NS or _UNDECIDED). */
+void rxf_dpdk_describe_nic_ts(char *out, size_t outlen, int mode, const rxf_dpdk_cfg *cfg, const char *driver,
+                              uint64_t hz);
 const char *rxf_dpdk_last_error(void *ctx);
 /* NIC counters (rte_eth_stats). */
 int rxf_dpdk_nic_stats(const rxf_dpdk_dev *d, uint64_t out[6]);
@@ -189,6 +219,9 @@ int rxf_dpdk_lcore_socket(uint32_t lcore);
    For applications' own threads and tests; pollers do it themselves. */
 int rxf_dpdk_register_thread(uint32_t *lcore_id);
 void rxf_dpdk_unregister_thread(void);
+/* For tests: the pollers' thread tokens of n threads run one after another
+   (each joined before the next starts). 0 ok, -1 if a thread cannot start. */
+int rxf_dpdk_thread_tokens(uint64_t *out, uint32_t n);
 const char *rxf_dpdk_version(void);
 
 #endif
