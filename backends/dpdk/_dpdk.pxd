@@ -28,7 +28,6 @@ cdef extern from "dpdk_igmp.h" nogil:
     void rxf_dpdk_igmp_free(rxf_dpdk_igmp *g)
     unsigned rxf_dpdk_igmp_pools()
     uint64_t rxf_dpdk_igmp_handover(const rxf_dpdk_igmp *g, int dropped)
-    const char *rxf_dpdk_driver_name(uint16_t port, unsigned *if_index)
 
 cdef extern from "dpdk_rx.h" nogil:
     enum: RXF_FILTER_MAX
@@ -90,6 +89,7 @@ cdef extern from "dpdk_rx.h" nogil:
         int lcore_socket
         int ts_offload
         char driver[32]
+        unsigned if_index
         char clock_source[256]
         rxf_dpdk_igmp *igmp
         rxf_flow_state flow

@@ -287,9 +287,7 @@ cdef class DpdkDevice:
 
     def driver(self):
         """``(PMD name, kernel interface index or 0)`` of the port."""
-        cdef unsigned if_index = 0
-        name = rxf_dpdk_driver_name(self.d.port, &if_index).decode()
-        return name, if_index
+        return self.d.driver.decode(errors="replace"), self.d.if_index
 
     def igmp_start(self, groups, unsigned int version=3, unsigned int source_ip=0, unsigned int robustness=2,
                    double interval_s=1.0):

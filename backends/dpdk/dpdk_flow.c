@@ -145,14 +145,6 @@ int rxf_flow_describe(const rxf_flow_cfg *c, uint32_t i, uint16_t nq, char *out,
     return t.over ? -1 : 0;
 }
 
-/* The PMD's driver name ("net_pcap", "mlx5_pci", ...), "?" if the port gives none. */
-static void driver_name(uint16_t port, char *out, size_t len) {
-    struct rte_eth_dev_info info;
-    const char *name = "?";
-    if (rte_eth_dev_info_get(port, &info) == 0 && info.driver_name) name = info.driver_name;
-    snprintf(out, len, "%s", name);
-}
-
 /* "<call> said: <the PMD's message> (errno N)". */
 static void flow_said(char *out, size_t len, const char *call, int rc, const struct rte_flow_error *e) {
     int code = rc < 0 ? -rc : rc;
@@ -192,14 +184,16 @@ static int mode_wants_isolation(const rxf_flow_cfg *c, const char *drv) {
     return c->isolate == RXF_FLOW_AUTO && c->rules != RXF_FLOW_OFF && c->dst.n > 0 && isolating_driver(drv);
 }
 
-int rxf_flow_isolate_early(rxf_flow_state *s, const rxf_flow_cfg *c, uint16_t port, char *err, size_t errlen) {
-    char drv[32], said[160];
+int rxf_flow_isolate_early(rxf_flow_state *s, const rxf_flow_cfg *c, uint16_t port, const char *driver, char *err,
+                           size_t errlen) {
+    char said[160];
     memset(s, 0, sizeof(*s));
+    snprintf(s->driver, sizeof(s->driver), "%s", driver);
+    const char *drv = s->driver;
     if (c->isolate == RXF_FLOW_ON && (c->rules == RXF_FLOW_OFF || c->dst.n == 0)) {
         snprintf(err, errlen, "flow_isolate = on needs flow rules: an isolated port without rules receives nothing");
         return -1;
     }
-    driver_name(port, drv, sizeof(drv));
     if (!mode_wants_isolation(c, drv)) return 0;
     struct rte_flow_error e;
     memset(&e, 0, sizeof(e));
@@ -218,10 +212,9 @@ int rxf_flow_isolate_early(rxf_flow_state *s, const rxf_flow_cfg *c, uint16_t po
 }
 
 /* Why rule i could not go in: no flow ops at all (ENOSYS: rte_flow_ops_get found none), or this rule refused. */
-static void explain(char *why, size_t len, const rxf_flow_cfg *c, uint32_t i, uint16_t port, const char *call, int rc,
-                    const struct rte_flow_error *e) {
-    char drv[32], said[160], flt[24];
-    driver_name(port, drv, sizeof(drv));
+static void explain(char *why, size_t len, const rxf_flow_cfg *c, uint32_t i, const char *drv, const char *call,
+                    int rc, const struct rte_flow_error *e) {
+    char said[160], flt[24];
     flow_said(said, sizeof(said), call, rc, e);
     filter_text(c, i, flt, sizeof(flt));
     if (rc == -ENOSYS)
@@ -253,7 +246,7 @@ static int create_rules(rxf_flow_state *s, const rxf_flow_cfg *c, uint16_t port,
         memset(&e, 0, sizeof(e));
         int rc = rte_flow_validate(port, &r.attr, r.items, r.actions, &e);
         if (rc != 0) {
-            explain(why, len, c, i, port, "rte_flow_validate", rc, &e);
+            explain(why, len, c, i, s->driver, "rte_flow_validate", rc, &e);
             return -1;
         }
     }
@@ -262,7 +255,7 @@ static int create_rules(rxf_flow_state *s, const rxf_flow_cfg *c, uint16_t port,
         memset(&e, 0, sizeof(e));
         s->flows[i] = rte_flow_create(port, &r.attr, r.items, r.actions, &e);
         if (!s->flows[i]) {
-            explain(why, len, c, i, port, "rte_flow_create", -rte_errno, &e);
+            explain(why, len, c, i, s->driver, "rte_flow_create", -rte_errno, &e);
             destroy_rules(s, port);
             return -1;
         }

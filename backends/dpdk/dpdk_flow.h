@@ -43,10 +43,13 @@ typedef struct rxf_flow_state {
     uint32_t rules;     /* rules created (destroyed on close; still reported after) */
     void *flows[RXF_FILTER_MAX]; /* their handles (struct rte_flow *), NULL once destroyed */
     char reason[320];   /* why software only / why not isolated ("" when all went as asked) */
+    char driver[32];    /* the PMD's name, for the reasons */
 } rxf_flow_state;
 
-/* Before rte_eth_dev_configure: isolation as `isolate` says. 0 ok; -1 with err set. */
-int rxf_flow_isolate_early(rxf_flow_state *s, const rxf_flow_cfg *c, uint16_t port, char *err, size_t errlen);
+/* Before rte_eth_dev_configure: isolation as `isolate` says for the port's
+   PMD `driver` (rte_eth_dev_info's driver_name). 0 ok; -1 with err set. */
+int rxf_flow_isolate_early(rxf_flow_state *s, const rxf_flow_cfg *c, uint16_t port, const char *driver, char *err,
+                           size_t errlen);
 /* After rte_eth_dev_start: validate every rule, then create them. auto falls back
    (leaving isolation again if it was entered for the rules). 0 ok; -1 with err set. */
 int rxf_flow_install(rxf_flow_state *s, const rxf_flow_cfg *c, uint16_t port, uint16_t nq, char *err,

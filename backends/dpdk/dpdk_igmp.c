@@ -51,14 +51,6 @@ static int send_frame(void *ctx, const uint8_t *frame, uint32_t len) {
     return 0;
 }
 
-const char *rxf_dpdk_driver_name(uint16_t port, unsigned *if_index) {
-    struct rte_eth_dev_info info;
-    *if_index = 0;
-    if (rte_eth_dev_info_get(port, &info) != 0 || !info.driver_name) return "";
-    *if_index = info.if_index;
-    return info.driver_name;
-}
-
 /* The port's MAC and MTU (1500 when the PMD does not say). */
 static int port_identity(uint16_t port, rxf_igmp_port *id, char *err, size_t errlen) {
     struct rte_ether_addr mac;

@@ -75,9 +75,6 @@ void rxf_dpdk_igmp_run(rxf_dpdk_igmp *g, uint64_t now_tsc);
 int rxf_dpdk_igmp_take(rxf_dpdk_igmp *g, uint16_t queue, const uint8_t *frame, uint32_t len, uint64_t now_tsc);
 /* Queries the other queues handed over (dropped: 1 for the ones the slots had to drop), all queues. */
 uint64_t rxf_dpdk_igmp_handover(const rxf_dpdk_igmp *g, int dropped);
-/* The PMD's driver name of a port ("net_af_packet", "net_ixgbe", ...) and
-   the index of the kernel interface it is bound to (0: none). */
-const char *rxf_dpdk_driver_name(uint16_t port, unsigned *if_index);
 
 /* On every poll of every queue: only queue 0 acts, and only when something is due. */
 static inline void rxf_dpdk_igmp_tick(rxf_dpdk_igmp *g, uint16_t queue, uint64_t now_tsc) {

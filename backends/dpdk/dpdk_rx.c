@@ -118,6 +118,7 @@ static int find_port(rxf_dpdk_dev *d, struct rte_eth_dev_info *info) {
     int rc = rte_eth_dev_info_get(d->port, info);
     if (rc != 0) return fail(d, "rte_eth_dev_info_get", rc);
     snprintf(d->driver, sizeof(d->driver), "%s", info->driver_name ? info->driver_name : "?");
+    d->if_index = info->if_index;
     if (d->nq > info->max_rx_queues) {
         snprintf(d->error, sizeof(d->error), "rx_queues %u: port %u has at most %u RX queues", d->nq, d->port,
                  info->max_rx_queues);
@@ -293,7 +294,7 @@ int rxf_dpdk_dev_open(rxf_dpdk_dev *d, const rxf_dpdk_cfg *cfg) {
     }
     struct rte_eth_dev_info info;
     if (find_port(d, &info) != 0) return -1;
-    if (rxf_flow_isolate_early(&d->flow, &cfg->flow, d->port, d->error, sizeof(d->error)) != 0) return -1;
+    if (rxf_flow_isolate_early(&d->flow, &cfg->flow, d->port, d->driver, d->error, sizeof(d->error)) != 0) return -1;
     int sock = port_socket(d);
     if (create_pool(d, sock) != 0) return -1;
     if (configure_port(d, &info) != 0) return -1;

@@ -140,7 +140,8 @@ typedef struct rxf_dpdk_dev {
     int nic_ts_mode;            /* RXF_DPDK_NICTS_* */
     rxf_dpdk_clock clock;       /* the TSC, calibrated when the port started */
     rxf_dpdk_clock nic_clock;   /* the NIC clock (nic_ts_mode CLOCK), calibrated at start */
-    char driver[32];
+    char driver[32];            /* the PMD's name (rte_eth_dev_info's driver_name) */
+    unsigned if_index;          /* its kernel netdev's index, 0 if none */
     char clock_source[256];     /* where rx_ts_ns of a stamped frame comes from */
     rxf_dpdk_igmp *igmp;        /* IGMP from TX queue 0 (nic mode), else NULL */
     rxf_flow_state flow;        /* what dpdk_flow.c installed, or why not */
