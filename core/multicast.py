@@ -271,6 +271,20 @@ def hold_kernel_membership(cfg: MulticastConfig, filters: Sequence[str], interfa
     return KernelMembership(where, groups, cfg.version)
 
 
+def membership_warning(cfg: MulticastConfig, mode: str, kernel_owns_port: bool | None, backend: str) -> str | None:
+    """What the summary should warn about a membership that will not hold:
+    kernel joins on a port whose queries the kernel never sees, or IGMPv2
+    reports from 0.0.0.0 (only IGMPv3 allows that source)."""
+    if mode == "kernel" and kernel_owns_port is False:
+        return (f"igmp.mode=kernel on a {backend} port whose IGMP traffic the backend takes: the kernel joins and "
+                "leaves, but never sees the querier's queries, so the switch drops the groups after its timeout "
+                "(about 260 s) unless something else answers; use igmp.mode=auto (nic)")
+    if mode == "nic" and cfg.version == 2 and cfg.report_source_ip == "0.0.0.0":
+        return ("igmp.version=2 reports from 0.0.0.0: only IGMPv3 (RFC 3376 4.2.13) allows that source and "
+                "queriers may ignore them; set igmp.report_source_ip to the port's address")
+    return None
+
+
 class GroupMembership:
     """What a bypass backend holds for its groups during a run: the mode it
     resolved to and, in ``kernel`` mode, the joined sockets. In ``nic`` mode
@@ -286,6 +300,7 @@ class GroupMembership:
         self.kernel: KernelMembership | None = None
         if self.mode == "kernel":
             self.kernel = hold_kernel_membership(cfg, filters, interface, backend)
+        self.warning = membership_warning(cfg, self.mode, kernel_owns_port, backend) if self.groups else None
 
     def stats(self) -> dict[str, Any]:
         """The summary's ``igmp`` entry."""

@@ -577,3 +577,14 @@ def test_a_poller_on_another_numa_node_than_the_port_is_warned():
         warn_numa(cfg, Port(), 1, 1)  # same node
         Port.port_socket = -1
         warn_numa(cfg, Port(), 0, 0)  # a port without a node (virtual devices)
+
+
+def test_the_eal_runtime_directory_goes_with_the_process(day_dir):
+    # EAL's files under /var/run/dpdk/rxfeed<pid> (memory: a tmpfs) would pile up run after run
+    p = subprocess.Popen([sys.executable, "-m", "rxfeed.tools.cli", "replay", "--backend", "dpdk", "--json",
+                          str(day_dir / "day.pcap")], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    out, err = p.communicate(timeout=120)
+    assert p.returncode == 0, err
+    assert json.loads(out)["messages"] == 20_000
+    runtime = Path("/var/run/dpdk") / f"rxfeed{p.pid}"
+    assert not runtime.exists()

@@ -250,8 +250,10 @@ def test_dpdk_over_a_kernel_netdev_joins_from_a_kernel_socket():
                "-o", 'igmp={"sources": {"%s": ["%s", "%s"]}}' % (SSM, *SSM_SOURCES)]
         run = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
         after = proc_groups(iface)
+        flags = int(Path(f"/sys/class/net/{iface}/flags").read_text(), 16)
         frames = cap.frames()
     assert run.returncode == 0, run.stderr
+    assert not flags & 0x100, "the netdev was left promiscuous (IFF_PROMISC)"
     igmp = json.loads(run.stdout)["backend_stats"]["igmp"]
     assert igmp == {"mode": "kernel", "interface": iface, "groups": [ASM, "10.99.0.5,10.99.0.6@" + SSM],
                     "joined": 2, "version": "kernel's choice"}
@@ -281,3 +283,13 @@ def test_dpdk_over_af_xdp_sends_igmp_itself():
     assert w.Record(w.TO_EXCLUDE, ASM) in records(frames)  # the join
     assert w.Record(w.TO_INCLUDE, ASM) in records(frames)  # the leave at close
     assert ASM not in after  # the kernel never joined
+
+
+def test_memberships_that_will_not_hold_are_warned_about():
+    from rxfeed.multicast import membership_warning
+
+    assert "never sees the querier's queries" in membership_warning(MulticastConfig(mode="kernel"), "kernel", False,
+                                                                      "dpdk")
+    assert "set igmp.report_source_ip" in membership_warning(MulticastConfig(version=2), "nic", False, "dpdk")
+    assert membership_warning(MulticastConfig(version=2, report_source_ip="10.1.1.1"), "nic", False, "dpdk") is None
+    assert membership_warning(MulticastConfig(), "kernel", True, "efvi") is None

@@ -125,6 +125,7 @@ cdef extern from "dpdk_rx.h" nogil:
     const char *rxf_dpdk_last_error(void *ctx)
     int rxf_dpdk_nic_stats(const rxf_dpdk_dev *d, uint64_t out[6])
     const char *rxf_dpdk_version()
+    const char *rxf_dpdk_runtime_dir()
     int rxf_dpdk_clock_calibrate_ticks(rxf_dpdk_clock *c, rxf_dpdk_tick_reader read, void *arg,
                                        uint64_t interval_ns, uint64_t known_hz)
     uint64_t rxf_dpdk_clock_ns(const rxf_dpdk_clock *c, uint64_t ticks)

@@ -31,6 +31,11 @@ def version() -> str:
     return rxf_dpdk_version().decode()
 
 
+def runtime_dir() -> str:
+    """EAL's runtime directory in this process ("" before EAL starts)."""
+    return rxf_dpdk_runtime_dir().decode()
+
+
 def eal_args():
     """The arguments EAL was started with in this process, or None."""
     return _EAL_ARGS
@@ -343,6 +348,11 @@ cdef class DpdkDevice:
         f = self.d.flow
         return {"mode": "rte_flow" if f.steering else "software", "rules": f.rules, "isolated": bool(f.isolated),
                 "reason": f.reason.decode(errors="replace")}
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`close` ran."""
+        return not self.is_open
+
     @property
     def port_socket(self) -> int:
         """The port's NUMA socket (-1: unknown, e.g. a virtual device)."""

@@ -53,6 +53,22 @@ def flow_warning(config: DpdkConfig, steering: dict[str, Any]) -> str | None:
     return f"DPDK port {config.port}: {what}: {steering['reason']}"
 
 
+_RUNTIME_DIRS: set[str] = set()
+
+
+def remove_runtime_dir_at_exit(path: str) -> None:
+    """EAL leaves its runtime directory (config and socket files, a few MB
+    in /var/run, which is memory) behind; with rxfeed's per-process default
+    prefix nothing can ever use it again, so it goes when the process ends.
+    A ``file_prefix`` the user chose (multi-process set-ups) is left alone."""
+    import atexit
+    import shutil
+
+    if path and path not in _RUNTIME_DIRS:
+        _RUNTIME_DIRS.add(path)
+        atexit.register(shutil.rmtree, path, True)
+
+
 def hold_membership(device: Any, config: DpdkConfig) -> GroupMembership:
     """The port's multicast membership for the run (``config.igmp``; see
     docs/backends/multicast.md): ``kernel`` holds kernel
@@ -80,6 +96,9 @@ def igmp_stats(device: Any) -> dict[str, Any]:
     held = device.membership
     out = held.stats() if held is not None else {"mode": "off"}
     counters = device.igmp_counters()
+    if counters and not device.closed and not counters.get("leaves_sent"):
+        counters = {k: v for k, v in counters.items() if k != "leaves_sent"}
+        counters["leaves"] = "sent when the port closes, after this summary"
     return {**out, "interface": "DPDK TX queue 0", **counters} if counters else out
 
 
@@ -88,6 +107,8 @@ def open_device(config: DpdkConfig) -> Any:
     its RX queues, and its multicast membership (``config.igmp``)."""
     dpdk = load_extension()
     dpdk.eal_init(config.eal_args())
+    if config.file_prefix is None:
+        remove_runtime_dir_at_exit(dpdk.runtime_dir())
     device = dpdk.DpdkDevice(config.port, config.rx_queues, config.rx_desc, config.tx_desc,
                              config.pool_size, config.pool_cache, config.promiscuous,
                              config.all_multicast, config.expected_frames, config.idle_timeout_s,
@@ -100,6 +121,8 @@ def open_device(config: DpdkConfig) -> Any:
         warnings.warn(flow_note, RuntimeWarning, stacklevel=3)
     try:
         device.membership = hold_membership(device, config)
+        if device.membership.warning:
+            warnings.warn(device.membership.warning, RuntimeWarning, stacklevel=3)
     except BaseException:
         device.close()
         raise
@@ -188,10 +211,11 @@ class DpdkBackend(NativeBackend):
     def extra_stats(self) -> dict[str, Any]:
         dpdk = load_extension()
         steering = self.device.flow_steering()
-        flow_note = flow_warning(self.config, steering) if self.queue_id == 0 else None  # once per device
+        notes = [] if self.queue_id else [flow_warning(self.config, steering), self.device.membership.warning]
+        notes = [n for n in notes if n]  # once per device: queue 0's
         return {"dpdk_version": dpdk.version(), "eal_args": " ".join(dpdk.eal_args() or []),
                 "pool": self.device.pool_info(), "igmp": igmp_stats(self.device), "flow_steering": steering,
-                **({"warnings": [flow_note]} if flow_note else {})}
+                **({"warnings": notes} if notes else {})}
 
     def close(self) -> None:
         super().close()

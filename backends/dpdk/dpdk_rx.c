@@ -22,6 +22,7 @@
 static int eal_ready = 0;
 
 const char *rxf_dpdk_version(void) { return rte_version(); }
+const char *rxf_dpdk_runtime_dir(void) { return eal_ready ? rte_eal_get_runtime_dir() : ""; }
 int rxf_dpdk_eal_ready(void) { return eal_ready; }
 
 int rxf_dpdk_eal_init(int argc, char **argv, char *errbuf, size_t errlen) {
@@ -269,13 +270,28 @@ static int choose_clock(rxf_dpdk_dev *d) {
     return 0;
 }
 
+/* Promiscuous / all-multicast as asked (best effort per PMD), remembering
+   which this run switched on: a kernel netdev under an AF_PACKET/AF_XDP PMD
+   would otherwise stay promiscuous after the process ends. */
+static void port_modes_on(rxf_dpdk_dev *d) {
+    if (d->cfg.promiscuous && rte_eth_promiscuous_get(d->port) == 0)
+        d->promisc_set = rte_eth_promiscuous_enable(d->port) == 0;
+    if (d->cfg.all_multicast && rte_eth_allmulticast_get(d->port) == 0)
+        d->allmulti_set = rte_eth_allmulticast_enable(d->port) == 0;
+}
+
+static void port_modes_off(rxf_dpdk_dev *d) {
+    if (d->promisc_set) rte_eth_promiscuous_disable(d->port);
+    if (d->allmulti_set) rte_eth_allmulticast_disable(d->port);
+    d->promisc_set = d->allmulti_set = 0;
+}
+
 /* Step 4: start; port modes (best effort: not every PMD can); the clocks. */
 static int start_port(rxf_dpdk_dev *d) {
     int rc = rte_eth_dev_start(d->port);
     if (rc != 0) return fail(d, "rte_eth_dev_start", rc);
     d->started = 1;
-    if (d->cfg.promiscuous) rte_eth_promiscuous_enable(d->port);
-    if (d->cfg.all_multicast) rte_eth_allmulticast_enable(d->port);
+    port_modes_on(d);
     return choose_clock(d);
 }
 
@@ -322,6 +338,7 @@ static void leave_early_isolation(rxf_dpdk_dev *d) {
 void rxf_dpdk_dev_close(rxf_dpdk_dev *d) {
     if (d->started) {
         rxf_flow_close(&d->flow, d->port);
+        port_modes_off(d);
         rte_eth_dev_stop(d->port);
         rte_eth_dev_close(d->port);
         d->started = 0;

@@ -142,6 +142,7 @@ typedef struct rxf_dpdk_dev {
     rxf_dpdk_clock nic_clock;   /* the NIC clock (nic_ts_mode CLOCK), calibrated at start */
     char driver[32];            /* the PMD's name (rte_eth_dev_info's driver_name) */
     unsigned if_index;          /* its kernel netdev's index, 0 if none */
+    int promisc_set, allmulti_set; /* this run switched the mode on (and switches it off at close) */
     char clock_source[256];     /* where rx_ts_ns of a stamped frame comes from */
     rxf_dpdk_igmp *igmp;        /* IGMP from TX queue 0 (nic mode), else NULL */
     rxf_flow_state flow;        /* what dpdk_flow.c installed, or why not */
@@ -224,5 +225,7 @@ void rxf_dpdk_unregister_thread(void);
    (each joined before the next starts). 0 ok, -1 if a thread cannot start. */
 int rxf_dpdk_thread_tokens(uint64_t *out, uint32_t n);
 const char *rxf_dpdk_version(void);
+/* EAL's runtime directory (/var/run/dpdk/<file prefix> as root); "" before EAL. */
+const char *rxf_dpdk_runtime_dir(void);
 
 #endif
