@@ -350,3 +350,14 @@ def test_v1_and_v2_querier_present_timers_run_apart():
     assert r.leave(timeout - 1) == []  # v1: no leave
     assert r.leave(timeout) == [v2_frame(HOST_MAC, 0, V2_LEAVE, ip(ANY))]  # the v1 querier is gone, the v2 one is not
     assert r.leave(last_v2 + timeout) == [v3_frame(HOST_MAC, 0, [(TO_IN, ip(ANY), ())])]
+
+
+@pytest.mark.parametrize("version", [1, 2])
+def test_a_v1_v2_query_has_no_source_pointer_past_its_8_bytes(version):
+    # g + 12 of an 8-byte message points past the frame (undefined behaviour in C even unread)
+    h = harness()
+    q = h.ffi.new("rxf_igmp_query *")
+    f = query_frame(version, 0 if version == 1 else ip(SSM), 10)
+    buf = h.ffi.new("uint8_t[]", f)
+    assert h.lib.h_parse(buf, len(f), q) == 0
+    assert (q.version, q.nsrc, q.src) == (version, 0, h.ffi.NULL)

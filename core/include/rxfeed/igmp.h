@@ -72,7 +72,7 @@ typedef struct rxf_igmp_query {
     uint32_t group;         /* 0: general query */
     uint32_t max_resp_ds;   /* tenths of a second */
     uint32_t nsrc;
-    const uint8_t *src;     /* nsrc big-endian addresses */
+    const uint8_t *src;     /* nsrc big-endian addresses (v3; NULL for v1/v2) */
 } rxf_igmp_query;
 
 typedef enum rxf_igmp_verdict {
@@ -253,13 +253,14 @@ static inline rxf_igmp_verdict rxf_igmp_parse_query(const uint8_t *f, uint32_t l
     if (g[0] != RXF_IGMP_QUERY) return RXF_IGMP_Q_OTHER;
     q->group = rxf_net_be32(g + 4);
     q->nsrc = 0;
-    q->src = g + 12;
+    q->src = NULL;   /* v3 only: g + 12 of an 8-byte message would point past the frame */
     if (glen == 8) {
         q->version = g[1] ? 2 : 1;
         q->max_resp_ds = g[1] ? g[1] : 100;
     } else if (glen >= 12) {
         q->version = 3;
         q->max_resp_ds = rxf_igmp_max_resp_ds(g[1]);
+        q->src = g + 12;
         q->nsrc = rxf_net_be16(g + 10);
         if (q->nsrc > (glen - 12) / 4) return RXF_IGMP_Q_BAD;
     } else {
