@@ -234,10 +234,17 @@ def off_stats(reason: str) -> dict[str, Any]:
 def resolve_mode(cfg: MulticastConfig, kernel_owns_port: bool | None, can_send: bool, backend: str) -> str:
     """The mode a backend runs: ``kernel``, ``nic`` or ``off``.
 
-    :param kernel_owns_port: True when the kernel still has the port (a
-        netdev that answers for it), False when it is fully bypassed, None
-        when there is no network at all (a capture replay).
+    :param kernel_owns_port: True when the kernel still sees the port's
+        IGMP traffic (a netdev whose stack receives the querier's queries),
+        False when the backend takes it all (vfio; an AF_XDP queue; mlx5
+        without flow isolation), None when there is no network at all (a
+        capture replay).
     :param can_send: the backend can send reports from its own TX queue.
+
+    ``kernel`` asked for on a port whose queries the kernel does not see is
+    allowed (the reports on join and leave still go out; queries go
+    unanswered, so the switch drops the group after its timeout unless
+    something else answers): the user's explicit choice.
     """
     if cfg.mode == "off" or kernel_owns_port is None:
         return "off"
@@ -246,9 +253,6 @@ def resolve_mode(cfg: MulticastConfig, kernel_owns_port: bool | None, can_send: 
     if cfg.mode == "nic" and not can_send:
         raise ValueError(f"igmp.mode=nic: the {backend} backend cannot send IGMP itself; the kernel owns its "
                          "port, use igmp.mode=kernel (the default, auto, does)")
-    if cfg.mode == "kernel" and not kernel_owns_port and not cfg.interface:
-        raise ValueError(f"igmp.mode=kernel: the {backend} port has no kernel interface; name one in "
-                         "igmp.interface, or use igmp.mode=nic")
     return cfg.mode
 
 

@@ -1,75 +1,18 @@
-"""rxfeed/igmp.h behind a small cffi harness (tests/c_harness.py), and the
-frames its tests compare with, built by tests/igmp_wire.py from RFC 2236 /
-RFC 3376 alone (addresses here are host-order integers, as the C takes them)."""
+"""rxfeed/igmp.h behind a small cffi harness (tests/c_harness.py) and
+:class:`Responder`, its Python face. The frames its tests compare with are
+built by tests/igmp_wire.py from RFC 2236 / RFC 3376 alone."""
 
 from __future__ import annotations
 
 import functools
-import ipaddress
-import struct
 from typing import Any
 
-from tests import igmp_wire as w
 from tests.c_harness import build_harness
+# tests/fuzz imports these from here
+from tests.igmp_wire import ip, read_report, v2_frame  # noqa: F401
+from tests.igmp_wire import querier_frame as query_frame  # noqa: F401
 
-QUERY, V1_REPORT, V2_REPORT, V2_LEAVE, V3_REPORT = w.QUERY, w.V1_REPORT, w.V2_REPORT, w.V2_LEAVE, w.V3_REPORT
-IS_IN, IS_EX, TO_IN, TO_EX, ALLOW, BLOCK = 1, 2, 3, 4, 5, 6
 VERDICTS = ("ok", "not_igmp", "other", "bad")
-QUERIER_MAC = bytes.fromhex("020000000001")
-QUERIER_IP = "10.0.0.1"
-
-
-def ip(text: str) -> int:
-    """Dotted quad -> host-order integer."""
-    return int(ipaddress.IPv4Address(text))
-
-
-def dotted(addr: int) -> str:
-    return str(ipaddress.IPv4Address(addr))
-
-
-def igmp_frame(mac: bytes, src_ip: int | str, dst: str, igmp: bytes, ident: int = 0) -> bytes:
-    """Ethernet + IPv4 (TTL 1, TOS 0xc0, DF, Router Alert) around an IGMP message."""
-    src = src_ip if isinstance(src_ip, str) else dotted(src_ip)
-    return w.ethernet(dst, mac) + w.ipv4_header(src, dst, len(igmp), ident) + igmp
-
-
-def v2_frame(mac: bytes, src_ip: int, kind: int, group: int) -> bytes:
-    """A v1/v2 report to the group, or a leave to 224.0.0.2."""
-    dst = w.ALL_ROUTERS if kind == V2_LEAVE else dotted(group)
-    return igmp_frame(mac, src_ip, dst, w.igmpv2(kind, dotted(group)))
-
-
-def v3_frame(mac: bytes, src_ip: int, records: list[tuple[int, int, tuple[int, ...]]]) -> bytes:
-    """An IGMPv3 membership report to 224.0.0.22 of ``(type, group, sources)`` records."""
-    recs = [w.Record(k, dotted(g), tuple(map(dotted, s))) for k, g, s in records]
-    return igmp_frame(mac, src_ip, w.IGMPV3_ROUTERS, w.igmpv3_report(recs))
-
-
-def query_message(version: int, group: int = 0, max_resp_code: int = 100, sources: tuple[int, ...] = ()) -> bytes:
-    """A membership query: v1 (8 bytes, max resp 0), v2 (8 bytes) or v3 (RFC 3376 4.1)."""
-    if version < 3:
-        return w.igmpv2(QUERY, dotted(group), max_resp_code if version == 2 else 0)
-    return w.igmpv3_query(dotted(group), max_resp_code, tuple(map(dotted, sources)))
-
-
-def query_frame(version: int, group: int = 0, max_resp_code: int = 100, sources: tuple[int, ...] = (),
-                src_ip: str = QUERIER_IP) -> bytes:
-    """A query as a querier sends it: general ones to 224.0.0.1, others to the group."""
-    return w.query_frame(QUERIER_MAC, src_ip, query_message(version, group, max_resp_code, sources), dotted(group))
-
-
-def read_report(frame: bytes) -> dict[str, Any]:
-    """The fields of a report frame (tests/igmp_wire.parse), both checksums
-    verified and the records filling the message (raises if not)."""
-    p = w.parse(frame)
-    assert w.checksum(frame[14:14 + 4 * (frame[14] & 15)]) == 0, "IP header checksum"
-    assert w.checksum(p.igmp) == 0, "IGMP checksum"
-    recs = [(r.kind, ip(r.group), tuple(map(ip, r.sources))) for r in p.records]
-    if p.kind == V3_REPORT:
-        assert 8 + sum(8 + 4 * len(s) for _, _, s in recs) == len(p.igmp), "records fill the message"
-    return {"dst": ip(p.dst), "ttl": p.ttl, "tos": p.tos, "type": p.kind, "router_alert": p.options == w.ROUTER_ALERT,
-            "group": ip(p.group) if p.group else None, "records": recs}
 
 
 _CDEF = """

@@ -6,6 +6,7 @@ listener's CPU) and returns what both sides printed."""
 from __future__ import annotations
 
 import json
+import os
 import select
 import subprocess
 import sys
@@ -28,12 +29,14 @@ def live_run(backend: str, options: dict[str, Any], source, group: str, rate: fl
         cmd += ["--cpu", "0"]
     lst = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     try:
-        seen = ""
-        while "rxfeed: listening" not in seen:  # PMDs (libxdp) may log first
-            ready, _, _ = select.select([lst.stderr], [], [], 30)
-            line = lst.stderr.readline() if ready else ""
-            assert line, "listener did not start:\n" + seen + (lst.stderr.read() if lst.poll() is not None else "")
-            seen += line
+        # PMDs (libxdp) and warnings may come first. Raw reads: a buffered
+        # readline would keep "listening" in its buffer, out of select's sight.
+        fd, seen = lst.stderr.fileno(), b""
+        while b"rxfeed: listening" not in seen:
+            ready, _, _ = select.select([fd], [], [], 30)
+            chunk = os.read(fd, 65536) if ready else b""
+            assert chunk, "listener did not start:\n" + seen.decode(errors="replace")
+            seen += chunk
         snd = [sys.executable, "-m", "rxfeed.tools.cli", "send", str(source), "--group", group, "--rate", str(rate),
                "--iface", iface_ip]
         if netns:

@@ -14,15 +14,16 @@ def test_vdev_arguments_of_the_port():
     assert vdev_args(vdevs, "0000:3b:00.0") == {}
 
 
-@pytest.mark.parametrize("driver, args, if_index, want", [
-    ("net_pcap", {"rx_pcap": "day.pcap"}, 0, (None, None)),        # a replay: no network
-    ("net_pcap", {"iface": "eth1"}, 0, (True, "eth1")),            # pcap on a live interface
-    ("net_af_packet", {"iface": "veth0"}, 0, (True, "veth0")),
-    ("net_af_xdp", {"iface": "veth1"}, 0, (True, "veth1")),
-    ("mlx5_pci", {}, 1, (True, "lo")),                             # bifurcated: the netdev by index
-    ("net_ring", {}, 0, (None, None)),
-    ("net_ice", {}, 0, (False, None)),                             # vfio-pci: fully bypassed
-    ("net_sfc_efx", {}, 0, (False, None)),
+@pytest.mark.parametrize("driver, args, if_index, isolated, want", [
+    ("net_pcap", {"rx_pcap": "day.pcap"}, 0, False, (None, None)),  # a replay: no network
+    ("net_pcap", {"iface": "eth1"}, 0, False, (True, "eth1")),      # pcap on a live interface
+    ("net_af_packet", {"iface": "veth0"}, 0, False, (True, "veth0")),  # AF_PACKET copies: the kernel sees all
+    ("net_af_xdp", {"iface": "veth1"}, 0, False, (False, "veth1")),  # XDP redirects the queue's every frame
+    ("mlx5_pci", {}, 1, True, (True, "lo")),                         # isolated: IGMP stays with the kernel
+    ("mlx5_pci", {}, 1, False, (False, "lo")),                       # not isolated: DPDK takes it all
+    ("net_ring", {}, 0, False, (None, None)),
+    ("net_ice", {}, 0, False, (False, None)),                        # vfio-pci: fully bypassed
+    ("net_sfc_efx", {}, 0, False, (False, None)),
 ])
-def test_who_owns_the_port(driver, args, if_index, want):
-    assert port_network(driver, args, if_index) == want
+def test_who_sees_the_ports_igmp(driver, args, if_index, isolated, want):
+    assert port_network(driver, args, if_index, isolated) == want

@@ -191,7 +191,8 @@ class TestEfctConformance(NativeBackendConformance):
         """The stand-in reads its personality and pcap from the environment when
         the VI opens; both are put back after each test."""
         monkeypatch.setenv("RXF_EFVI_STANDIN_ARCH", "efct")
-        monkeypatch.delenv("RXF_EFVI_STANDIN_PCAP", raising=False)
+        monkeypatch.setenv("RXF_EFVI_STANDIN_PCAP", "")  # records the variable's state, so that the
+        monkeypatch.delenv("RXF_EFVI_STANDIN_PCAP")  # direct os.environ writes below are undone too
 
     def source_config(self, tmp_path, payloads):
         write_pcap(tmp_path / "nic.pcap", [(i * 1000, udp_frame(p)) for i, p in enumerate(payloads)])

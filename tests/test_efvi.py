@@ -158,7 +158,8 @@ class TestEfviConformance(NativeBackendConformance):
         """source_config points the stand-in at a pcap through the environment;
         this puts the environment back after each test (a live test later in
         the session must not find the pcap)."""
-        monkeypatch.delenv("RXF_EFVI_STANDIN_PCAP", raising=False)
+        monkeypatch.setenv("RXF_EFVI_STANDIN_PCAP", "")  # records the variable's state, so that the
+        monkeypatch.delenv("RXF_EFVI_STANDIN_PCAP")  # direct os.environ writes below are undone too
 
     def source_config(self, tmp_path, payloads):
         write_pcap(tmp_path / "nic.pcap", [(i * 1000, udp_frame(p)) for i, p in enumerate(payloads)])

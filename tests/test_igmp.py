@@ -10,9 +10,9 @@ import struct
 import pytest
 
 from tests import igmp_wire as w
-from tests.igmp_harness import (ALLOW, BLOCK, HOST_MAC, IS_EX, IS_IN, QUERIER_IP, TO_EX, TO_IN, V1_REPORT, V2_LEAVE,
-                                V2_REPORT, Responder, dotted, harness, igmp_frame, ip, query_frame, read_report,
-                                v2_frame, v3_frame)
+from tests.igmp_harness import HOST_MAC, Responder, harness
+from tests.igmp_wire import (ALLOW, BLOCK, IS_EX, IS_IN, QUERIER_IP, TO_EX, TO_IN, V1_REPORT, V2_LEAVE, V2_REPORT,
+                             dotted, igmp_frame, ip, querier_frame, read_report, v2_frame, v3_frame)
 
 ANY = "233.54.12.111"
 SSM = "232.1.1.1"
@@ -110,7 +110,7 @@ def test_general_query_v3_one_report_of_every_group_within_max_resp(seed):
     r = Responder(3, {ANY: (), SSM: SSM_SOURCES}, robustness=1, seed=seed + 1)
     r.start(0)
     r.poll(0)
-    delay, frames = answer_time(r, query_frame(3, 0, 20), 100, 2000)  # 2.0 s
+    delay, frames = answer_time(r, querier_frame(3, 0, 20), 100, 2000)  # 2.0 s
     assert 0 <= delay < 2000
     assert frames == [v3_frame(HOST_MAC, 0, [(IS_EX, ip(ANY), ()), (IS_IN, ip(SSM), srcs(*SSM_SOURCES))])]
     assert r.stats["queries_seen"] == 1 and r.stats["queries_answered"] == 1
@@ -122,7 +122,7 @@ def test_answer_delays_are_spread_over_the_max_response_time():
         r = Responder(3, {ANY: ()}, robustness=1, seed=seed)
         r.start(0)
         r.poll(0)
-        delays.append(answer_time(r, query_frame(3, 0, 100), 0, 10_000)[0])
+        delays.append(answer_time(r, querier_frame(3, 0, 100), 0, 10_000)[0])
     assert all(0 <= d < 10_000 for d in delays)
     assert len(set(delays)) > 30 and min(delays) < 3000 and max(delays) > 7000
 
@@ -138,46 +138,46 @@ def test_max_resp_code_floating_point():
 
 def test_large_max_resp_code_v3_bounds_the_delay():
     r = started()
-    delay, _ = answer_time(r, query_frame(3, 0, 0x81), 0, 20_000)  # (1|16) << 3 = 136 ds
+    delay, _ = answer_time(r, querier_frame(3, 0, 0x81), 0, 20_000)  # (1|16) << 3 = 136 ds
     assert 0 <= delay < 13_600
 
 
 def test_group_specific_query_answers_that_group_only():
     r = started()
-    delay, frames = answer_time(r, query_frame(3, ip(SSM), 10), 0, 1000)
+    delay, frames = answer_time(r, querier_frame(3, ip(SSM), 10), 0, 1000)
     assert 0 <= delay < 1000
     assert frames == [v3_frame(HOST_MAC, 0, [(IS_IN, ip(SSM), srcs(*SSM_SOURCES))])]
-    assert answer_time(r, query_frame(3, ip("239.9.9.9"), 10), 2000, 3000) == (-1, [])
+    assert answer_time(r, querier_frame(3, ip("239.9.9.9"), 10), 2000, 3000) == (-1, [])
 
 
 def test_group_and_source_specific_query_rfc_3376_5_2():
     r = started()
     # INCLUDE(A) with A = {.1, .2}, queried B = {.2, .3}: IS_IN(A*B)
-    _, frames = answer_time(r, query_frame(3, ip(SSM), 10, srcs("10.1.1.2", "10.1.1.3")), 0, 1000)
+    _, frames = answer_time(r, querier_frame(3, ip(SSM), 10, srcs("10.1.1.2", "10.1.1.3")), 0, 1000)
     assert frames == [v3_frame(HOST_MAC, 0, [(IS_IN, ip(SSM), srcs("10.1.1.2"))])]
     # EXCLUDE({}) : IS_IN(B)
-    _, frames = answer_time(r, query_frame(3, ip(ANY), 10, srcs("10.5.5.5")), 2000, 1000)
+    _, frames = answer_time(r, querier_frame(3, ip(ANY), 10, srcs("10.5.5.5")), 2000, 1000)
     assert frames == [v3_frame(HOST_MAC, 0, [(IS_IN, ip(ANY), srcs("10.5.5.5"))])]
     # A*B empty: nothing is sent
-    assert answer_time(r, query_frame(3, ip(SSM), 10, srcs("10.7.7.7")), 4000, 1000) == (-1, [])
+    assert answer_time(r, querier_frame(3, ip(SSM), 10, srcs("10.7.7.7")), 4000, 1000) == (-1, [])
 
 
 def test_pending_source_lists_merge_and_a_group_query_widens_them():
     r = started()
-    r.receive(query_frame(3, ip(ANY), 50, srcs("10.5.5.5")), 0)
-    r.receive(query_frame(3, ip(ANY), 50, srcs("10.5.5.6", "10.5.5.5")), 1)
+    r.receive(querier_frame(3, ip(ANY), 50, srcs("10.5.5.5")), 0)
+    r.receive(querier_frame(3, ip(ANY), 50, srcs("10.5.5.6", "10.5.5.5")), 1)
     frames = r.poll(10_000)
     assert frames == [v3_frame(HOST_MAC, 0, [(IS_IN, ip(ANY), srcs("10.5.5.5", "10.5.5.6"))])]
-    r.receive(query_frame(3, ip(ANY), 50, srcs("10.5.5.5")), 20_000)
-    r.receive(query_frame(3, ip(ANY), 50), 20_001)
+    r.receive(querier_frame(3, ip(ANY), 50, srcs("10.5.5.5")), 20_000)
+    r.receive(querier_frame(3, ip(ANY), 50), 20_001)
     assert r.poll(30_000) == [v3_frame(HOST_MAC, 0, [(IS_EX, ip(ANY), ())])]
 
 
 def test_the_earlier_deadline_wins_when_queries_merge():
     r = started()
-    r.receive(query_frame(3, ip(ANY), 250), 0)
+    r.receive(querier_frame(3, ip(ANY), 250), 0)
     first = r.next_due
-    r.receive(query_frame(3, ip(ANY), 1), 10)  # 0.1 s: due before 110
+    r.receive(querier_frame(3, ip(ANY), 1), 10)  # 0.1 s: due before 110
     assert r.next_due <= min(first, 110)
 
 
@@ -185,16 +185,16 @@ def test_a_sooner_general_answer_covers_group_queries():
     r = Responder(3, {ANY: ()}, robustness=1, seed=3)
     r.start(0)
     r.poll(0)
-    r.receive(query_frame(3, 0, 1), 0)  # general, due within 100 ms
+    r.receive(querier_frame(3, 0, 1), 0)  # general, due within 100 ms
     due = r.next_due
-    r.receive(query_frame(3, ip(ANY), 250), 0)  # a later group answer is not scheduled
+    r.receive(querier_frame(3, ip(ANY), 250), 0)  # a later group answer is not scheduled
     assert r.next_due == due
     assert len(r.poll(due)) == 1 and r.poll(30_000) == []
 
 
 def test_v2_querier_gets_v2_reports_per_group_from_a_v3_host():
     r = started()
-    delay, frames = answer_time(r, query_frame(2, 0, 20), 0, 2000)
+    delay, frames = answer_time(r, querier_frame(2, 0, 20), 0, 2000)
     got = sorted(frames + r.poll(2000))
     assert 0 <= delay < 2000
     assert got == sorted([v2_frame(HOST_MAC, 0, V2_REPORT, ip(ANY)), v2_frame(HOST_MAC, 0, V2_REPORT, ip(SSM))])
@@ -204,7 +204,7 @@ def test_v1_query_gets_v1_reports_within_ten_seconds():
     r = Responder(2, {ANY: ()}, robustness=1)
     r.start(0)
     r.poll(0)
-    delay, frames = answer_time(r, query_frame(1), 0, 10_000)
+    delay, frames = answer_time(r, querier_frame(1), 0, 10_000)
     assert 0 <= delay < 10_000 and frames == [v2_frame(HOST_MAC, 0, V1_REPORT, ip(ANY))]
 
 
@@ -212,14 +212,14 @@ def test_v2_host_answers_a_v3_query_in_v2():
     r = Responder(2, {ANY: ()}, robustness=1)
     r.start(0)
     r.poll(0)
-    _, frames = answer_time(r, query_frame(3, ip(ANY), 10), 0, 1000)
+    _, frames = answer_time(r, querier_frame(3, ip(ANY), 10), 0, 1000)
     assert frames == [v2_frame(HOST_MAC, 0, V2_REPORT, ip(ANY))]
 
 
 def test_query_parser_fields():
     h = harness()
     q = h.ffi.new("rxf_igmp_query *")
-    f = query_frame(3, ip(SSM), 0x90, srcs("10.1.1.1", "10.1.1.9"))
+    f = querier_frame(3, ip(SSM), 0x90, srcs("10.1.1.1", "10.1.1.9"))
     buf = h.ffi.new("uint8_t[]", f)
     assert h.lib.h_parse(buf, len(f), q) == 0
     assert (q.version, q.group, q.max_resp_ds, q.nsrc) == (3, ip(SSM), 0x10 << 4, 2)
@@ -236,7 +236,7 @@ def _with_igmp(frame: bytes, msg: bytes) -> bytes:
 
 
 def malformed_queries() -> dict[str, bytes]:
-    good = query_frame(3, ip(SSM), 10, srcs("10.1.1.1"))
+    good = querier_frame(3, ip(SSM), 10, srcs("10.1.1.1"))
     v3 = good[38:]
     bad_count = v3[:10] + struct.pack("!H", 2) + v3[12:]  # two sources, one present
     return {
@@ -263,7 +263,7 @@ def test_malformed_queries_are_counted_never_answered(name):
 
 def test_every_truncation_of_a_query_is_refused_without_reading_past_it():
     r = started()
-    good = query_frame(3, ip(SSM), 10, srcs("10.1.1.1", "10.1.1.2"))
+    good = querier_frame(3, ip(SSM), 10, srcs("10.1.1.1", "10.1.1.2"))
     verdicts = {r.receive(good[:n], 0) for n in range(len(good))}
     assert verdicts <= {"bad", "not_igmp"}
     assert r.stats["queries_seen"] == 0 and r.poll(100_000) == []
@@ -273,14 +273,14 @@ def test_every_truncation_of_a_query_is_refused_without_reading_past_it():
 def test_reports_of_other_hosts_and_udp_are_not_queries():
     r = started()
     assert r.receive(v2_frame(bytes(6), 0, V2_REPORT, ip(ANY)), 0) == "other"
-    udp = query_frame(3)[:23] + b"\x11" + query_frame(3)[24:]
+    udp = querier_frame(3)[:23] + b"\x11" + querier_frame(3)[24:]
     assert r.receive(udp, 0) == "not_igmp"
     assert r.stats["bad_queries"] == 0
 
 
 def test_query_behind_a_vlan_tag():
     r = started()
-    f = query_frame(3, ip(ANY), 10)
+    f = querier_frame(3, ip(ANY), 10)
     tagged = f[:12] + b"\x81\x00\x00\x64" + f[12:]
     assert r.receive(tagged, 0) == "ok"
     assert r.poll(10_000) == [v3_frame(HOST_MAC, 0, [(IS_EX, ip(ANY), ())])]
@@ -300,7 +300,7 @@ def test_a_v2_querier_puts_a_v3_host_in_v2_mode_reports_and_leaves_included():
     r = Responder(3, {ANY: ()}, robustness=2, interval=1000)
     r.start(0)
     r.poll(0)
-    r.receive(query_frame(2, 0, 10), 100)
+    r.receive(querier_frame(2, 0, 10), 100)
     # the second unsolicited report (due at 1000) and the answer: both v2 now
     assert r.poll(5000) == [v2_frame(HOST_MAC, 0, V2_REPORT, ip(ANY))] * 2
     assert r.leave(6000) == [v2_frame(HOST_MAC, 0, V2_LEAVE, ip(ANY))]
@@ -314,14 +314,14 @@ def test_a_v1_querier_means_no_leave_and_v1_reports():
     r = Responder(3, {ANY: ()}, robustness=1)
     r.start(0)
     r.poll(0)
-    r.receive(query_frame(1), 100)
+    r.receive(querier_frame(1), 100)
     assert r.poll(100 + 10_000) == [v2_frame(HOST_MAC, 0, V1_REPORT, ip(ANY))]
     assert r.leave(20_000) == []  # IGMPv1 has no leave
 
 
 def test_an_empty_source_answer_is_not_counted_as_answered():
     r = started()
-    r.receive(query_frame(3, ip(SSM), 10, srcs("10.7.7.7")), 0)
+    r.receive(querier_frame(3, ip(SSM), 10, srcs("10.7.7.7")), 0)
     assert r.poll(10_000) == [] and r.stats["queries_answered"] == 0
 
 
@@ -330,7 +330,7 @@ def test_ethernet_padding_after_a_query_is_ignored():
     r = Responder(2, {ANY: ()}, robustness=1)
     r.start(0)
     r.poll(0)
-    f = query_frame(2, ip(ANY), 10)
+    f = querier_frame(2, ip(ANY), 10)
     assert r.receive(f + bytes(60 - len(f)), 0) == "ok"
     assert r.poll(1000) == [v2_frame(HOST_MAC, 0, V2_REPORT, ip(ANY))]
 

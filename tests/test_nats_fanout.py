@@ -193,18 +193,27 @@ def test_a_killed_single_server_losing_acked_messages_is_reported_not_hidden(nat
         assert_same_books(report, handler_books_report(handler.books))
         return
 
-    async def losses():
-        import nats
-
-        nc = await nats.connect(nats_server.url)
-        sub = await nc.jetstream().pull_subscribe("rxfeed.itch50.loss.>", stream=handler.sink.session.stream)
-        msgs = await sub.fetch(100, timeout=2)
-        await nc.close()
-        return np.concatenate([np.frombuffer(m.data, dtype=make_events(EventKind.LOSS).dtype) for m in msgs])
-
-    loss = as_kind(asyncio.run(losses()), EventKind.LOSS)
+    loss = as_kind(asyncio.run(stored_losses(nats_server.url, handler.sink.session.stream)), EventKind.LOSS)
     stream = loss[loss["reason"] == LossReason.STREAM]
     assert int(stream["count"].sum()) == lost and any("lost" in e for e in stats["errors"])
+
+
+async def stored_losses(url: str, stream: str) -> np.ndarray:
+    """Every LOSS record in the stream: fetched until a fetch finds no more
+    (one fetch may return only part of what is stored)."""
+    import nats
+
+    nc = await nats.connect(url)
+    sub = await nc.jetstream().pull_subscribe("rxfeed.itch50.loss.>", stream=stream)
+    msgs = []
+    while True:
+        try:
+            got = await sub.fetch(10_000, timeout=2)
+        except nats.errors.TimeoutError:
+            break
+        msgs += got
+    await nc.close()
+    return np.concatenate([np.frombuffer(m.data, dtype=make_events(EventKind.LOSS).dtype) for m in msgs])
 
 
 def test_a_full_ring_is_counted_and_published_as_a_loss_and_the_handler_is_unaffected(nats_server, small_day):
@@ -221,17 +230,7 @@ def test_a_full_ring_is_counted_and_published_as_a_loss_and_the_handler_is_unaff
     assert handler_books_report(handler.books) == handler_books_report(ref_books)
     assert summary.messages == 60_000
 
-    async def losses():
-        import nats
-
-        nc = await nats.connect(nats_server.url)
-        js = nc.jetstream()
-        sub = await js.pull_subscribe("rxfeed.itch50.loss.>", stream=handler.sink.session.stream)
-        msgs = await sub.fetch(10_000, timeout=2)
-        await nc.close()
-        return np.concatenate([np.frombuffer(m.data, dtype=make_events(EventKind.LOSS).dtype) for m in msgs])
-
-    loss = as_kind(asyncio.run(losses()), EventKind.LOSS)
+    loss = as_kind(asyncio.run(stored_losses(nats_server.url, handler.sink.session.stream)), EventKind.LOSS)
     assert (loss["reason"] == LossReason.RING).all() and int(loss["count"].sum()) == ring["dropped"]
 
 

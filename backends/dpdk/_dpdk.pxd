@@ -1,4 +1,4 @@
-from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
+from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 from rxfeed_abi cimport rxf_backend_ops, rxf_packet
 
 cdef extern from "dpdk_igmp.h" nogil:
@@ -26,11 +26,34 @@ cdef extern from "dpdk_igmp.h" nogil:
     rxf_dpdk_igmp *rxf_dpdk_igmp_open(uint16_t port, const rxf_dpdk_igmp_cfg *cfg, char *err, size_t errlen)
     void rxf_dpdk_igmp_leave(rxf_dpdk_igmp *g)
     void rxf_dpdk_igmp_free(rxf_dpdk_igmp *g)
+    unsigned rxf_dpdk_igmp_pools()
     uint64_t rxf_dpdk_igmp_handover(const rxf_dpdk_igmp *g, int dropped)
-    const char *rxf_dpdk_driver_name(uint16_t port, unsigned *if_index)
 
 cdef extern from "dpdk_rx.h" nogil:
     enum: RXF_FILTER_MAX
+    ctypedef struct rxf_dst_filter:
+        uint32_t n
+        uint32_t ip[16]
+        uint16_t port[16]
+    # dpdk_flow.h
+    enum: RXF_FLOW_OFF, RXF_FLOW_AUTO, RXF_FLOW_ON
+    ctypedef struct rxf_flow_cfg:
+        int rules
+        int isolate
+        int rss
+        rxf_dst_filter dst
+        uint16_t queue[16]
+    ctypedef struct rxf_flow_state:
+        int steering
+        int isolated
+        uint32_t rules
+        char reason[320]
+    int rxf_flow_set_isolating_drivers(const char *names)
+    int rxf_flow_describe(const rxf_flow_cfg *c, uint32_t i, uint16_t nq, char *out, size_t outlen)
+    enum: RXF_DPDK_TS_OFF, RXF_DPDK_TS_AUTO, RXF_DPDK_TS_ON
+    enum: RXF_DPDK_TSFMT_AUTO, RXF_DPDK_TSFMT_TICKS, RXF_DPDK_TSFMT_NS
+    enum: RXF_DPDK_NICTS_CLOCK, RXF_DPDK_NICTS_NS, RXF_DPDK_NICTS_UNDECIDED
+    const char *RXF_DPDK_TSC_SOURCE
     ctypedef struct rxf_dpdk_cfg:
         const char *port_name
         uint16_t port_id
@@ -44,10 +67,16 @@ cdef extern from "dpdk_rx.h" nogil:
         uint64_t expected_frames
         double idle_timeout_s
         double nic_ts_unit_ns
-    ctypedef struct rxf_dst_filter:
-        uint32_t n
-        uint32_t ip[16]
-        uint16_t port[16]
+        rxf_flow_cfg flow
+        int nic_timestamps
+        uint64_t nic_clock_hz
+        int register_lcore
+        int nic_ts_format
+    ctypedef struct rxf_dpdk_clock:
+        uint64_t hz
+        uint64_t ticks0
+        uint64_t epoch_ns0
+    ctypedef int (*rxf_dpdk_tick_reader)(void *arg, uint64_t *ticks) noexcept nogil
     ctypedef struct rxf_dpdk_stats:
         uint64_t bursts, frames, packets, bytes, filtered, nic_stamped
         uint64_t drops[7]
@@ -58,12 +87,30 @@ cdef extern from "dpdk_rx.h" nogil:
         int numa_mismatch
         int port_socket
         int lcore_socket
+        int ts_offload
+        char driver[32]
+        unsigned if_index
+        char clock_source[256]
         rxf_dpdk_igmp *igmp
+        rxf_flow_state flow
         char error[256]
+    ctypedef struct rxf_dpdk_poller_lcore:
+        int registered
+        int socket
+        uint32_t lcore_id
+        uint64_t register_failures
+        int register_errno
+        uint32_t cache_len_at_end
     ctypedef struct rxf_dpdk_queue:
+        rxf_dpdk_cfg cfg
         uint16_t port
         uint16_t queue
         int ts_offset
+        int nic_ts_mode
+        rxf_dpdk_clock nic_clock
+        char driver[32]
+        char clock_source[256]
+        rxf_dpdk_poller_lcore lcore
         rxf_dst_filter filter
         rxf_dpdk_stats stats
         char error[256]
@@ -78,6 +125,20 @@ cdef extern from "dpdk_rx.h" nogil:
     const char *rxf_dpdk_last_error(void *ctx)
     int rxf_dpdk_nic_stats(const rxf_dpdk_dev *d, uint64_t out[6])
     const char *rxf_dpdk_version()
+    int rxf_dpdk_clock_calibrate_ticks(rxf_dpdk_clock *c, rxf_dpdk_tick_reader read, void *arg,
+                                       uint64_t interval_ns, uint64_t known_hz)
+    uint64_t rxf_dpdk_clock_ns(const rxf_dpdk_clock *c, uint64_t ticks)
+    int rxf_dpdk_nic_ts_is_ns(uint64_t raw, uint64_t now_ns)
+    uint64_t rxf_dpdk_nic_ts_ns(rxf_dpdk_queue *p, uint64_t raw)
+    void rxf_dpdk_describe_nic_ts(char *out, size_t outlen, int mode, const rxf_dpdk_cfg *cfg, const char *driver,
+                                  uint64_t hz)
+    int rxf_dpdk_pool_info(const rxf_dpdk_dev *d, int64_t out[5], uint32_t *cached, uint32_t n, char *name,
+                           size_t name_len)
+    uint32_t rxf_dpdk_max_lcore()
+    int rxf_dpdk_lcore_socket(uint32_t lcore)
+    int rxf_dpdk_register_thread(uint32_t *lcore_id)
+    void rxf_dpdk_unregister_thread()
+    int rxf_dpdk_thread_tokens(uint64_t *out, uint32_t n)
 
 
 cdef class DpdkDevice:
@@ -86,6 +147,8 @@ cdef class DpdkDevice:
     cdef bint is_open
     cdef list _queues
     cdef public object membership
+    cdef dict _igmp_final  # the IGMP counters once close() freed the responder
+    cdef _free_igmp(self)
 
 
 cdef class DpdkQueue:

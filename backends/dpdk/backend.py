@@ -37,6 +37,22 @@ def hugepages_free() -> int:
     return 0
 
 
+def flow_options(config: DpdkConfig) -> dict[str, Any]:
+    """The device's flow steering arguments (dpdk_flow.c) from the config."""
+    return {"filters": destinations(config.filters), "flow_rules": config.flow_rules,
+            "flow_isolate": config.flow_isolate, "flow_queues": config.flow_queues,
+            "flow_rss": config.flow_action == "rss"}
+
+
+def flow_warning(config: DpdkConfig, steering: dict[str, Any]) -> str | None:
+    """What to say when flow rules were asked for (auto) but only the software
+    filters run, or isolation (auto) was wanted and did not happen; else None."""
+    if config.flow_rules == "off" or not config.filters or not steering["reason"]:
+        return None
+    what = "rte_flow rules in place" if steering["mode"] == "rte_flow" else "no rte_flow rules, software filters only"
+    return f"DPDK port {config.port}: {what}: {steering['reason']}"
+
+
 def hold_membership(device: Any, config: DpdkConfig) -> GroupMembership:
     """The port's multicast membership for the run (``config.igmp``; see
     docs/backends/multicast.md): ``kernel`` holds kernel
@@ -45,7 +61,11 @@ def hold_membership(device: Any, config: DpdkConfig) -> GroupMembership:
     cfg = config.igmp
     driver, if_index = device.driver()
     port_name = config.port if isinstance(config.port, str) else ""
-    owns, iface = port_network(driver, vdev_args(config.vdevs, port_name), if_index)
+    isolated = bool(device.flow_steering()["isolated"])
+    owns, iface = port_network(driver, vdev_args(config.vdevs, port_name), if_index, isolated)
+    if isolated and cfg.mode == "nic":
+        raise ValueError("igmp.mode=nic on a flow-isolated port: the querier's queries go to the kernel, "
+                         "not to DPDK; use igmp.mode=auto (kernel sockets) or flow_isolate=off")
     held = GroupMembership(cfg, config.filters, backend="dpdk", kernel_owns_port=owns, can_send=True,
                            interface=iface)
     if held.mode == "nic" and held.groups:
@@ -71,16 +91,29 @@ def open_device(config: DpdkConfig) -> Any:
     device = dpdk.DpdkDevice(config.port, config.rx_queues, config.rx_desc, config.tx_desc,
                              config.pool_size, config.pool_cache, config.promiscuous,
                              config.all_multicast, config.expected_frames, config.idle_timeout_s,
-                             config.nic_ts_unit_ns)
-    if device.numa_mismatch:
-        warnings.warn(f"DPDK port {config.port} is on another NUMA node than the polling lcore: "
-                      "every packet crosses the interconnect", RuntimeWarning, stacklevel=3)
+                             config.nic_ts_unit_ns, nic_timestamps=config.nic_timestamps,
+                             nic_clock_hz=config.nic_clock_hz, register_lcore=config.register_lcores,
+                             nic_ts_format=config.nic_ts_format,
+                             **flow_options(config))
+    flow_note = flow_warning(config, device.flow_steering())
+    if flow_note:
+        warnings.warn(flow_note, RuntimeWarning, stacklevel=3)
     try:
         device.membership = hold_membership(device, config)
     except BaseException:
         device.close()
         raise
     return device
+
+
+def warn_numa(config: DpdkConfig, device: Any, queue: int, cpu: int) -> None:
+    """RuntimeWarning when queue ``queue``'s poller (pinned to ``cpu``) sits on
+    another NUMA node than the port (and so than its mbuf pool)."""
+    poller = device.lcore_socket(cpu)
+    if device.port_socket >= 0 and poller >= 0 and poller != device.port_socket:
+        warnings.warn(f"DPDK port {config.port} (and its mbuf pool) is on NUMA node {device.port_socket}, the "
+                      f"poller of queue {queue} on lcore {cpu} on node {poller}: every packet crosses the "
+                      "interconnect", RuntimeWarning, stacklevel=4)
 
 
 class DpdkBackend(NativeBackend):
@@ -98,6 +131,7 @@ class DpdkBackend(NativeBackend):
         self.queue_id = queue
         super().__init__(config)
         self.cpu = config.lcore_list()[queue]
+        warn_numa(config, self.device, queue, self.cpu)
         self.source = next((v.split("rx_pcap=")[1].split(",")[0] for v in config.vdevs if "rx_pcap=" in v), None)
 
     def open_reader(self, config: DpdkConfig) -> NativeReader:
@@ -153,8 +187,11 @@ class DpdkBackend(NativeBackend):
 
     def extra_stats(self) -> dict[str, Any]:
         dpdk = load_extension()
+        steering = self.device.flow_steering()
+        flow_note = flow_warning(self.config, steering) if self.queue_id == 0 else None  # once per device
         return {"dpdk_version": dpdk.version(), "eal_args": " ".join(dpdk.eal_args() or []),
-                "igmp": igmp_stats(self.device)}
+                "pool": self.device.pool_info(), "igmp": igmp_stats(self.device), "flow_steering": steering,
+                **({"warnings": [flow_note]} if flow_note else {})}
 
     def close(self) -> None:
         super().close()

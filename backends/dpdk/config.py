@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -26,7 +27,8 @@ class DpdkConfig(PluginConfig):
     """A DPDK port and the EAL it needs.
 
     :ivar port: port name (``net_pcap0``, ``net_af_packet0``, a PCI address) or id.
-    :ivar lcores: EAL ``-l``; the polling thread is the main lcore.
+    :ivar lcores: EAL ``-l``: the CPUs; queue i's poller thread is pinned to the
+        i-th (a thread that is not an EAL lcore registers itself as one).
     :ivar main_lcore: EAL ``--main-lcore`` (default: the first of ``lcores``).
     :ivar hugepages: True: use reserved hugepages (``--in-memory``: no files
         left behind); False: ``--no-huge`` (ordinary memory; fine for virtual
@@ -40,13 +42,45 @@ class DpdkConfig(PluginConfig):
     :ivar rx_queues: RX queues; > 1 spreads flows with RSS, one poller thread
         (and decoder) per queue, on the lcores in order.
     :ivar rx_desc, tx_desc: descriptor ring sizes.
-    :ivar pool_size, pool_cache: mbuf pool (size should be 2^n - 1).
+    :ivar pool_size, pool_cache: the port's mbuf pool, one on the port's NUMA
+        socket shared by its queues (size should be 2^n - 1), and each
+        lcore's cache in it (0: no cache).
     :ivar promiscuous, all_multicast: port modes (best effort per PMD).
     :ivar filters: ``group:port`` destinations to keep.
     :ivar expected_frames: end of source after this many frames (replay).
     :ivar idle_timeout_s: end of source after this long with no frame (replay; 0: never).
-    :ivar nic_ts_unit_ns: ns per unit of the PMD's RX timestamp (net_pcap: the pcap's unit).
+    :ivar nic_ts_unit_ns: ns per unit of the PMD's RX timestamp when the PMD
+        has no clock to read (net_pcap: the pcap's unit).
+    :ivar nic_timestamps: ``auto``: request ``RTE_ETH_RX_OFFLOAD_TIMESTAMP``
+        when the port offers it, use a PMD timestamp when a frame carries one;
+        ``on``: the same, a port without the offload is an error; ``off``:
+        rx_ts_ns always from the TSC.
+    :ivar nic_clock_hz: the NIC clock's documented frequency; 0: measured at
+        start from two ``rte_eth_read_clock`` readings 100 ms apart.
+    :ivar nic_ts_format: the PMD timestamps of a port with a clock to read
+        (``rte_eth_read_clock``): ``ticks`` of that clock, converted through
+        the calibration; ``ns`` since the epoch, taken as is (mlx5 in
+        real-time timestamp mode); ``auto``: the first stamped frame decides,
+        once (ns if within a day of ``CLOCK_REALTIME``, else ticks).
+    :ivar register_lcores: a poller thread that is not an EAL lcore registers
+        itself (``rte_thread_register``) so the pool's per-lcore cache serves
+        it; off: it allocates from the pool's ring directly (and DPDK
+        multi-process stays possible).
     :ivar log_level: EAL log level.
+    :ivar flow_rules: rte_flow rules steering exactly ``filters`` to the RX
+        queues (dpdk_flow.c): ``auto`` tries and falls back to the software
+        filters, reported in ``backend_stats.flow_steering`` and warned about;
+        ``on`` refuses to start when the PMD cannot; ``off``: software filters
+        only. The software filters stay on in every mode.
+    :ivar flow_isolate: ``rte_flow_isolate`` (before configure): only what the
+        rules match reaches DPDK, the rest stays with the kernel (mlx5's
+        bifurcated driver). ``auto``: on for mlx5 when rules are to be
+        installed (left again if they fail); ``on``: needs the rules, refuses
+        to start without them.
+    :ivar flow_queues: the queue of each filter's rule (default: filter i to
+        queue i modulo ``rx_queues``).
+    :ivar flow_action: ``queue`` (each rule to its queue) or ``rss`` (each rule
+        spreads over all RX queues by IPv4/UDP hash; ``flow_queues`` unused).
     :ivar igmp: multicast membership for the filters' groups: a kernel socket
         on the PMD's netdev, or IGMP sent from TX queue 0 on a fully bypassed
         port (docs/backends/multicast.md).
@@ -73,6 +107,14 @@ class DpdkConfig(PluginConfig):
     expected_frames: int = Field(0, ge=0)
     idle_timeout_s: float = Field(0.0, ge=0.0)
     nic_ts_unit_ns: float = Field(1.0, gt=0.0)
+    flow_rules: Literal["auto", "on", "off"] = "auto"
+    flow_isolate: Literal["auto", "on", "off"] = "auto"
+    flow_queues: tuple[int, ...] = ()
+    flow_action: Literal["queue", "rss"] = "queue"
+    nic_timestamps: Literal["auto", "on", "off"] = "auto"
+    nic_clock_hz: int = Field(0, ge=0, le=100_000_000_000)
+    nic_ts_format: Literal["auto", "ticks", "ns"] = "auto"
+    register_lcores: bool = True
     igmp: MulticastConfig = MulticastConfig()
     log_level: str = Field("warning", pattern=r"^(emergency|alert|critical|error|warning|notice|info|debug|[1-8])$")
 
@@ -96,8 +138,27 @@ class DpdkConfig(PluginConfig):
             raise ValueError(f"pool_cache {self.pool_cache} is too large for pool_size {self.pool_size}")
         if self.rx_queues > len(_lcore_ids(self.lcores)):
             raise ValueError(f"rx_queues {self.rx_queues} needs as many lcores; lcores is {self.lcores!r}")
-        if self.pool_size < self.rx_desc:
-            raise ValueError(f"pool_size {self.pool_size} cannot fill rx_desc {self.rx_desc} descriptors")
+        if self.pool_size < self.rx_desc * self.rx_queues:
+            raise ValueError(f"pool_size {self.pool_size} cannot fill rx_desc {self.rx_desc} descriptors "
+                             f"x {self.rx_queues} RX queues (one pool per port, shared by its queues)")
+        return self
+
+    @model_validator(mode="after")
+    def _flow_consistent(self) -> "DpdkConfig":
+        if self.flow_queues and len(self.flow_queues) != len(self.filters):
+            raise ValueError(f"flow_queues has {len(self.flow_queues)} entries for {len(self.filters)} filters "
+                             "(one queue per filter, or none for the default spread)")
+        bad = [q for q in self.flow_queues if not 0 <= q < self.rx_queues]
+        if bad:
+            raise ValueError(f"flow_queues {bad} are not RX queues of rx_queues {self.rx_queues}")
+        if self.flow_isolate == "on" and (self.flow_rules == "off" or not self.filters):
+            raise ValueError("flow_isolate = on needs flow rules (filters, flow_rules auto or on): "
+                             "an isolated port without rules receives nothing")
+        if self.flow_isolate == "on" and self.igmp.mode == "nic":
+            raise ValueError("flow_isolate = on with igmp.mode = nic: no rule steers IGMP, so queries would never "
+                             "reach the responder and the switch would drop the groups")
+        if self.flow_rules == "on" and not self.filters:
+            raise ValueError("flow_rules = on needs filters: the rules steer exactly the filters")
         return self
 
     def lcore_list(self) -> list[int]:

@@ -1,5 +1,6 @@
 /* See dpdk_igmp.h. */
 #include "dpdk_igmp.h"
+#include "dpdk_rx.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,8 +11,15 @@
 #include <rte_ethdev.h>
 #include <rte_mbuf.h>
 #include <rte_mempool.h>
+#include <rte_pause.h>
 
 #define TX_POOL_MAX 8191
+
+_Static_assert(RXF_DPDK_IGMP_QUEUES == RXF_DPDK_MAX_QUEUES, "one hand-over slot per RX queue");
+
+/* TX pools get names of their own: a port closed and opened again in the
+   same process (before the old device object is collected) gets a new one. */
+static _Atomic unsigned pool_seq;
 
 /* Mbufs for TX: more than TX queue 0's ring holds, so that a PMD freeing
    sent mbufs lazily (when the ring runs low) never starves the pool. */
@@ -41,14 +49,6 @@ static int send_frame(void *ctx, const uint8_t *frame, uint32_t len) {
     memcpy(data, frame, len);
     if (rte_eth_tx_burst(g->port, 0, &m, 1) != 1) { rte_pktmbuf_free(m); return -1; }
     return 0;
-}
-
-const char *rxf_dpdk_driver_name(uint16_t port, unsigned *if_index) {
-    struct rte_eth_dev_info info;
-    *if_index = 0;
-    if (rte_eth_dev_info_get(port, &info) != 0 || !info.driver_name) return "";
-    *if_index = info.if_index;
-    return info.driver_name;
 }
 
 /* The port's MAC and MTU (1500 when the PMD does not say). */
@@ -98,8 +98,8 @@ rxf_dpdk_igmp *rxf_dpdk_igmp_open(uint16_t port, const rxf_dpdk_igmp_cfg *cfg, c
     g->port = port;
     g->leave_spacing_s = cfg->interval_s < 0.2 ? cfg->interval_s : 0.2;
     if (init_state(g, cfg, err, errlen) != 0) { free(g); return NULL; }
-    char name[64];
-    snprintf(name, sizeof(name), "rxf_igmp_%u", port);
+    char name[RTE_MEMPOOL_NAMESIZE];
+    snprintf(name, sizeof(name), "rxf_igmp_%u_%u", port, atomic_fetch_add(&pool_seq, 1));
     int sock = rte_eth_dev_socket_id(port);
     g->pool = rte_pktmbuf_pool_create(name, tx_pool_size(port), 0, 0, RTE_PKTMBUF_HEADROOM + RXF_IGMP_FRAME_MAX,
                                       sock >= 0 ? sock : (int)rte_socket_id());
@@ -112,12 +112,40 @@ rxf_dpdk_igmp *rxf_dpdk_igmp_open(uint16_t port, const rxf_dpdk_igmp_cfg *cfg, c
     return g;
 }
 
+/* Queue 0's poller enters an IGMP step: 0 when close has begun (nothing to do). */
+static int step_enter(rxf_dpdk_igmp *g) {
+    atomic_store(&g->in_step, 1);  /* seq_cst, against close's store to closing */
+    if (!atomic_load(&g->closing)) return 1;
+    atomic_store_explicit(&g->in_step, 0, memory_order_release);
+    return 0;
+}
+
+static void step_exit(rxf_dpdk_igmp *g) { atomic_store_explicit(&g->in_step, 0, memory_order_release); }
+
+/* The closing thread: from now on queue 0's poller does no IGMP; wait out a step in progress. */
+static void fence_poller(rxf_dpdk_igmp *g) {
+    atomic_store(&g->closing, 1);
+    while (atomic_load(&g->in_step)) rte_pause();
+}
+
 void rxf_dpdk_igmp_leave(rxf_dpdk_igmp *g) {
-    if (!g || !g->st.ngroups) return;
+    if (!g) return;
+    fence_poller(g);
+    if (!g->st.ngroups) return;
     for (uint32_t r = 0; r < g->st.robustness; r++) {
         if (r) rte_delay_us_sleep((unsigned)(g->leave_spacing_s * 1e6));
         rxf_igmp_leave(&g->st, rte_rdtsc(), send_frame, g);
     }
+}
+
+static void count_igmp_pool(struct rte_mempool *mp, void *arg) {
+    if (strncmp(mp->name, "rxf_igmp_", 9) == 0) ++*(unsigned *)arg;
+}
+
+unsigned rxf_dpdk_igmp_pools(void) {
+    unsigned n = 0;
+    rte_mempool_walk(count_igmp_pool, &n);
+    return n;
 }
 
 void rxf_dpdk_igmp_free(rxf_dpdk_igmp *g) {
@@ -127,6 +155,7 @@ void rxf_dpdk_igmp_free(rxf_dpdk_igmp *g) {
 }
 
 void rxf_dpdk_igmp_run(rxf_dpdk_igmp *g, uint64_t now_tsc) {
+    if (!step_enter(g)) return;
     if (atomic_load_explicit(&g->handed, memory_order_acquire)) {
         for (uint32_t q = 1; q < RXF_DPDK_IGMP_QUEUES; q++) {
             rxf_dpdk_igmp_slot *s = &g->slots[q];
@@ -137,31 +166,42 @@ void rxf_dpdk_igmp_run(rxf_dpdk_igmp *g, uint64_t now_tsc) {
         }
     }
     rxf_igmp_poll(&g->st, now_tsc, send_frame, g);
+    step_exit(g);
+}
+
+/* A producer's counter (one writer): a relaxed load and store, no locked add. */
+static void count(_Atomic uint64_t *c) {
+    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + 1, memory_order_relaxed);
 }
 
 /* Another queue's query into its slot (dropped, counted, while the slot is full). */
 static void hand_over(rxf_dpdk_igmp *g, uint16_t queue, const uint8_t *frame, uint32_t len) {
     rxf_dpdk_igmp_slot *s = &g->slots[queue];
     if (atomic_load_explicit(&s->full, memory_order_acquire) || len > sizeof(s->frame)) {
-        s->dropped++;
+        count(&s->dropped);
         return;
     }
     memcpy(s->frame, frame, len);
     s->len = len;
-    s->handed++;
-    atomic_store_explicit(&s->full, 1, memory_order_release);
+    count(&s->handed);
+    /* g->handed first: queue 0 never takes a slot it has not counted (no wrap below 0) */
     atomic_fetch_add_explicit(&g->handed, 1, memory_order_acq_rel);
+    atomic_store_explicit(&s->full, 1, memory_order_release);
 }
 
 int rxf_dpdk_igmp_take(rxf_dpdk_igmp *g, uint16_t queue, const uint8_t *frame, uint32_t len, uint64_t now_tsc) {
     if (!g || queue >= RXF_DPDK_IGMP_QUEUES || rxf_igmp_peek_type(frame, len) != RXF_IGMP_QUERY) return 0;
-    if (queue == 0) rxf_igmp_handle_frame(&g->st, frame, len, now_tsc);
-    else hand_over(g, queue, frame, len);
+    if (queue != 0) hand_over(g, queue, frame, len);
+    else if (step_enter(g)) {
+        rxf_igmp_handle_frame(&g->st, frame, len, now_tsc);
+        step_exit(g);
+    }
     return 1;
 }
 
 uint64_t rxf_dpdk_igmp_handover(const rxf_dpdk_igmp *g, int dropped) {
     uint64_t n = 0;
-    for (uint32_t q = 0; q < RXF_DPDK_IGMP_QUEUES; q++) n += dropped ? g->slots[q].dropped : g->slots[q].handed;
+    for (uint32_t q = 0; q < RXF_DPDK_IGMP_QUEUES; q++)
+        n += atomic_load_explicit(dropped ? &g->slots[q].dropped : &g->slots[q].handed, memory_order_relaxed);
     return n;
 }

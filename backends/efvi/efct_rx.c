@@ -61,21 +61,19 @@ static int poll_events(rxf_efvi *e, rxf_packet *pkts, int room, uint32_t *n) {
 }
 
 rxf_net_verdict rxf_efct_early_look(const uint8_t *p) {
-    uint32_t off = 12;  /* every read below stays inside EFCT_FUTURE_VALID_BYTES */
-    uint16_t et = rxf_net_be16(p + off);
-    for (int tags = 0; (et == 0x8100 || et == 0x88a8) && tags < 2; tags++) {
-        off += 4;
-        et = rxf_net_be16(p + off);
-    }
+    uint32_t off;  /* the valid bytes hold two VLAN tags and a 20-byte IP header: every read below stays inside */
+    int et = rxf_net_ethertype(p, EFCT_FUTURE_VALID_BYTES, &off);
+    if (et < 0) return RXF_NET_TRUNCATED;
     if (et != 0x0800) return RXF_NET_NOT_IPV4;
-    const uint8_t *ip = p + off + 2;
+    if (off + 20 > EFCT_FUTURE_VALID_BYTES) return RXF_NET_TRUNCATED;
+    const uint8_t *ip = p + off;
     if ((ip[0] >> 4) != 4) return RXF_NET_NOT_IPV4;
     if ((ip[0] & 0x0f) < 5) return RXF_NET_BAD_HEADER;
     uint16_t frag = rxf_net_be16(ip + 6);
     if ((frag & 0x2000u) || (frag & 0x1fffu)) return RXF_NET_FRAGMENT;
     if (ip[9] != 17) return RXF_NET_NOT_UDP;
     uint32_t total = rxf_net_be16(ip + 2);  /* the frame's length as the IP header says: warm its lines */
-    uint32_t end = off + 2 + total;
+    uint32_t end = off + total;
     if (end > RXF_EFCT_FRAME_ROOM) end = RXF_EFCT_FRAME_ROOM;
     for (uint32_t at = 64; at < end; at += 64) __builtin_prefetch(p + at);
     return RXF_NET_OK;
