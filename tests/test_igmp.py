@@ -343,9 +343,9 @@ def test_v1_and_v2_querier_present_timers_run_apart():
     r.start(0)
     r.poll(0)
     timeout = 125_000 + 10_000  # robustness 1
-    r.receive(query_frame(1), 0)
+    r.receive(querier_frame(1), 0)
     for t in range(1000, timeout + 20_000, 30_000):
-        r.receive(query_frame(2, 0, 1), t)
+        r.receive(querier_frame(2, 0, 1), t)
     last_v2 = max(range(1000, timeout + 20_000, 30_000))
     assert r.leave(timeout - 1) == []  # v1: no leave
     assert r.leave(timeout) == [v2_frame(HOST_MAC, 0, V2_LEAVE, ip(ANY))]  # the v1 querier is gone, the v2 one is not
@@ -357,7 +357,7 @@ def test_a_v1_v2_query_has_no_source_pointer_past_its_8_bytes(version):
     # g + 12 of an 8-byte message points past the frame (undefined behaviour in C even unread)
     h = harness()
     q = h.ffi.new("rxf_igmp_query *")
-    f = query_frame(version, 0 if version == 1 else ip(SSM), 10)
+    f = querier_frame(version, 0 if version == 1 else ip(SSM), 10)
     buf = h.ffi.new("uint8_t[]", f)
     assert h.lib.h_parse(buf, len(f), q) == 0
     assert (q.version, q.nsrc, q.src) == (version, 0, h.ffi.NULL)
