@@ -29,6 +29,7 @@ int rxf_igmp_add_group(rxf_igmp_state *st, uint32_t group, const uint32_t *src, 
 void rxf_igmp_start(rxf_igmp_state *st, uint64_t now);
 int h_handle(rxf_igmp_state *st, const uint8_t *f, uint32_t len, uint64_t now);
 int h_parse(const uint8_t *f, uint32_t len, rxf_igmp_query *q);
+int rxf_igmp_peek_type(const uint8_t *f, uint32_t len);
 uint32_t rxf_igmp_v2_frame(const rxf_igmp_port *port, uint8_t type, uint32_t group, uint8_t *out, uint32_t cap);
 uint32_t rxf_igmp_max_resp_ds(uint8_t code);
 void h_poll(rxf_igmp_state *st, uint64_t now, collector *c);

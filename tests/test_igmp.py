@@ -333,3 +333,31 @@ def test_ethernet_padding_after_a_query_is_ignored():
     f = querier_frame(2, ip(ANY), 10)
     assert r.receive(f + bytes(60 - len(f)), 0) == "ok"
     assert r.poll(1000) == [v2_frame(HOST_MAC, 0, V2_REPORT, ip(ANY))]
+
+
+def test_v1_and_v2_querier_present_timers_run_apart():
+    # RFC 3376 7.2.1: one IGMPv1 and one IGMPv2 Querier Present timer. A v1
+    # querier heard once, a v2 querier heard on: v1 until the v1 timer runs
+    # out, then v2 (the v2 queries do not keep the host in v1), then v3.
+    r = Responder(3, {ANY: ()}, robustness=1)
+    r.start(0)
+    r.poll(0)
+    timeout = 125_000 + 10_000  # robustness 1
+    r.receive(querier_frame(1), 0)
+    for t in range(1000, timeout + 20_000, 30_000):
+        r.receive(querier_frame(2, 0, 1), t)
+    last_v2 = max(range(1000, timeout + 20_000, 30_000))
+    assert r.leave(timeout - 1) == []  # v1: no leave
+    assert r.leave(timeout) == [v2_frame(HOST_MAC, 0, V2_LEAVE, ip(ANY))]  # the v1 querier is gone, the v2 one is not
+    assert r.leave(last_v2 + timeout) == [v3_frame(HOST_MAC, 0, [(TO_IN, ip(ANY), ())])]
+
+
+@pytest.mark.parametrize("version", [1, 2])
+def test_a_v1_v2_query_has_no_source_pointer_past_its_8_bytes(version):
+    # g + 12 of an 8-byte message points past the frame (undefined behaviour in C even unread)
+    h = harness()
+    q = h.ffi.new("rxf_igmp_query *")
+    f = querier_frame(version, 0 if version == 1 else ip(SSM), 10)
+    buf = h.ffi.new("uint8_t[]", f)
+    assert h.lib.h_parse(buf, len(f), q) == 0
+    assert (q.version, q.nsrc, q.src) == (version, 0, h.ffi.NULL)

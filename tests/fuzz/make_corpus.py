@@ -128,6 +128,8 @@ def igmp_seeds(out: Path) -> None:
     vlan = query_frame(3, ssm, 20)
     (out / "v3_vlan.bin").write_bytes(vlan[:12] + b"\x81\x00\x00\x64" + vlan[12:])
     (out / "v2_report.bin").write_bytes(v2_frame(bytes(6), 0, 0x16, ssm))
+    many = tuple(ip("10.1.1.1") + i for i in range(70))  # more than a pending answer keeps (RXF_IGMP_MAX_QSRC)
+    (out / "v3_group_many_sources.bin").write_bytes(query_frame(3, ip("233.54.12.111"), 20, many))
 
 
 SEEDS: dict[str, Callable[[Path], None]] = {

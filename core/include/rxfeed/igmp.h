@@ -72,7 +72,7 @@ typedef struct rxf_igmp_query {
     uint32_t group;         /* 0: general query */
     uint32_t max_resp_ds;   /* tenths of a second */
     uint32_t nsrc;
-    const uint8_t *src;     /* nsrc big-endian addresses */
+    const uint8_t *src;     /* nsrc big-endian addresses (v3; NULL for v1/v2) */
 } rxf_igmp_query;
 
 typedef enum rxf_igmp_verdict {
@@ -106,8 +106,8 @@ typedef struct rxf_igmp_state {
     uint64_t general_due;
     uint32_t unsolicited_left;
     uint64_t unsolicited_due;
-    uint8_t compat_version;              /* an older querier's version (RFC 3376 7.2.1), 0: none */
-    uint64_t compat_until;
+    uint8_t older_heard[2];              /* an IGMPv1 / IGMPv2 querier heard (RFC 3376 7.2.1) */
+    uint64_t older_until[2];             /* its Querier Present timer: until then the host speaks its version */
     uint64_t next_due;                   /* UINT64_MAX: nothing to send */
     uint64_t rng;
     rxf_igmp_stats stats;
@@ -253,13 +253,14 @@ static inline rxf_igmp_verdict rxf_igmp_parse_query(const uint8_t *f, uint32_t l
     if (g[0] != RXF_IGMP_QUERY) return RXF_IGMP_Q_OTHER;
     q->group = rxf_net_be32(g + 4);
     q->nsrc = 0;
-    q->src = g + 12;
+    q->src = NULL;   /* v3 only: g + 12 of an 8-byte message would point past the frame */
     if (glen == 8) {
         q->version = g[1] ? 2 : 1;
         q->max_resp_ds = g[1] ? g[1] : 100;
     } else if (glen >= 12) {
         q->version = 3;
         q->max_resp_ds = rxf_igmp_max_resp_ds(g[1]);
+        q->src = g + 12;
         q->nsrc = rxf_net_be16(g + 10);
         if (q->nsrc > (glen - 12) / 4) return RXF_IGMP_Q_BAD;
     } else {
@@ -367,23 +368,25 @@ static inline void rxf_igmp_schedule_group(rxf_igmp_state *st, int i, uint64_t d
     else { p->all_sources = 1; p->nq = 0; }
 }
 
-/* A parsed query: schedule what it asks for (RFC 3376 5.2; v1/v2 queriers
-   get v1/v2 answers, per group; a v2 host answers v3 queries in v2). */
-/* The version the host speaks at now: its own, or an older querier's while
-   that one is present (RFC 3376 7.2.1). */
+/* The version the host speaks at now (RFC 3376 7.2.1): IGMPv1 while a v1
+   querier is present, else IGMPv2 while a v2 querier is, else its own. */
 static inline uint8_t rxf_igmp_mode_version(const rxf_igmp_state *st, uint64_t now) {
-    return st->compat_version && now < st->compat_until ? st->compat_version : st->version;
+    for (uint8_t v = 1; v < st->version; v++)
+        if (st->older_heard[v - 1] && now < st->older_until[v - 1]) return v;
+    return st->version;
 }
 
-/* An older querier heard: speak its version for the Older Version Querier
-   Present Timeout (robustness x 125 s + 10 s, the default intervals). */
+/* An older querier heard: (re)start its own Querier Present timer, the
+   Older Version Querier Present Timeout (robustness x 125 s + 10 s, the
+   default intervals); the v1 and v2 timers run apart. */
 static inline void rxf_igmp_note_querier(rxf_igmp_state *st, uint8_t version, uint64_t now) {
     if (version >= st->version) return;
-    if (rxf_igmp_mode_version(st, now) < version) version = st->compat_version;
-    st->compat_version = version;
-    st->compat_until = now + ((uint64_t)st->robustness * 125 + 10) * st->ticks_per_s;
+    st->older_heard[version - 1] = 1;
+    st->older_until[version - 1] = now + ((uint64_t)st->robustness * 125 + 10) * st->ticks_per_s;
 }
 
+/* A parsed query: schedule what it asks for (RFC 3376 5.2; v1/v2 queriers
+   get v1/v2 answers, per group; a v2 host answers v3 queries in v2). */
 static inline void rxf_igmp_on_query(rxf_igmp_state *st, const rxf_igmp_query *q, uint64_t now) {
     rxf_igmp_note_querier(st, q->version, now);
     uint8_t version = rxf_igmp_mode_version(st, now);
