@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -27,8 +28,8 @@ static void push(uint64_t **a, size_t *n, size_t *cap, uint64_t v) {
 
 def build_module(name: str, cdef: str, source: str, **set_source: Any) -> Any:
     """Compile ``source`` exposing ``cdef`` as module ``name`` (cffi API mode,
-    ``set_source`` keyword arguments as given) in a temporary directory, and
-    import it."""
+    ``set_source`` keyword arguments as given) in a temporary directory,
+    import it, and remove the directory."""
     ffi = cffi.FFI()
     ffi.cdef(cdef)
     ffi.set_source(name, source, **set_source)
@@ -39,6 +40,7 @@ def build_module(name: str, cdef: str, source: str, **set_source: Any) -> Any:
         return importlib.import_module(name)
     finally:
         sys.path.remove(str(out))
+        shutil.rmtree(out, ignore_errors=True)  # the loaded library stays mapped; nothing piles up in /tmp
 
 
 def build_harness(name: str, cdef: str, source: str, include_dirs: list[str] | None = None) -> Any:
