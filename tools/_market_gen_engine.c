@@ -1,6 +1,7 @@
 /* The full-market day generator's state machine; see _market_gen_engine.h
  * and rxfeed/tools/market_generator.py for the model. */
 #include "_market_gen_engine.h"
+#include "rxfeed/net.h"
 
 #include <math.h>
 #include <string.h>
@@ -688,14 +689,6 @@ static inline uint8_t *le32(uint8_t *p, uint32_t v) {
     return p + 4;
 }
 
-static uint16_t ip_checksum(const uint8_t *h) {
-    uint32_t s = 0;
-    for (int i = 0; i < 20; i += 2) s += (uint32_t)(h[i] << 8 | h[i + 1]);
-    s = (s & 0xFFFF) + (s >> 16);
-    s = (s & 0xFFFF) + (s >> 16);
-    return (uint16_t)(~s & 0xFFFF);
-}
-
 /* one record: u64 capture time (ns since the epoch) and u32 frame length,
  * little-endian, then the frame (patched header template, mold header, block) */
 static uint8_t *mold_record(mg_mold *p, uint8_t *out, uint16_t count) {
@@ -707,7 +700,7 @@ static uint8_t *mold_record(mg_mold *p, uint8_t *out, uint16_t count) {
     put16(f + 16, 28 + payload);
     put16(f + 18, (uint32_t)(p->datagrams & 0xFFFF));
     put16(f + 24, 0);
-    put16(f + 24, ip_checksum(f + 14));
+    put16(f + 24, rxf_net_csum(f + 14, 20));
     put16(f + 38, 8 + payload);
     out = put16(put64(putn(f + 42, p->session, 10), p->seq), count);
     out = putn(out, p->block, p->used);

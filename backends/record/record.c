@@ -1,6 +1,7 @@
 /* Live capture around a backend table: see record.h. */
 #define _GNU_SOURCE
 #include "record.h"
+#include "rxfeed/net.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -174,16 +175,6 @@ static size_t file_header(uint8_t *b)
     return sizeof shb + 32;
 }
 
-static uint16_t ip_checksum(const uint8_t *ip)
-{
-    uint32_t sum = 0;
-    for (int i = 0; i < 20; i += 2)
-        sum += (uint32_t)ip[i] << 8 | ip[i + 1];
-    while (sum >> 16)
-        sum = (sum & 0xFFFF) + (sum >> 16);
-    return (uint16_t)~sum;
-}
-
 #define FRAME_HDR 42u /* Ethernet 14 + IPv4 20 + UDP 8 */
 
 /* Ethernet/IPv4/UDP headers for one recorded payload. The destination MAC
@@ -206,7 +197,7 @@ static void frame_header(uint8_t *f, const rec_hdr *h)
     ip[9] = 17;
     put32be(ip + 12, h->src_ip);
     put32be(ip + 16, h->dst_ip);
-    put16be(ip + 10, ip_checksum(ip));
+    put16be(ip + 10, rxf_net_csum(ip, 20));
     uint8_t *udp = ip + 20;
     put16be(udp, h->src_port);
     put16be(udp + 2, h->dst_port);

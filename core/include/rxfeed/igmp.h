@@ -123,15 +123,6 @@ static inline void rxf_igmp_wr32(uint8_t *p, uint32_t v) {
     p[0] = (uint8_t)(v >> 24); p[1] = (uint8_t)(v >> 16); p[2] = (uint8_t)(v >> 8); p[3] = (uint8_t)v;
 }
 
-/* The Internet checksum (RFC 1071) of len bytes; 0 over data that carries a right one. */
-static inline uint16_t rxf_igmp_csum(const uint8_t *p, uint32_t len) {
-    uint32_t sum = 0;
-    for (uint32_t i = 0; i + 1 < len; i += 2) sum += rxf_net_be16(p + i);
-    if (len & 1) sum += (uint32_t)p[len - 1] << 8;
-    while (sum >> 16) sum = (sum & 0xffffu) + (sum >> 16);
-    return (uint16_t)~sum;
-}
-
 static inline int rxf_igmp_is_multicast(uint32_t ip) { return (ip >> 28) == 0xE; }
 
 /* Max Resp Code -> tenths of a second (RFC 3376 4.1.1: >= 128 is floating point). */
@@ -158,7 +149,7 @@ static inline void rxf_igmp_put_headers(const rxf_igmp_port *port, uint32_t dst,
     rxf_igmp_wr32(ip + 12, port->src_ip);
     rxf_igmp_wr32(ip + 16, dst);
     ip[20] = 0x94; ip[21] = 0x04; ip[22] = 0; ip[23] = 0;   /* Router Alert */
-    rxf_igmp_wr16(ip + 10, rxf_igmp_csum(ip, RXF_IGMP_IP_LEN));
+    rxf_igmp_wr16(ip + 10, rxf_net_csum(ip, RXF_IGMP_IP_LEN));
 }
 
 #define RXF_IGMP_HDRS (RXF_IGMP_ETH_LEN + RXF_IGMP_IP_LEN)
@@ -174,7 +165,7 @@ static inline uint32_t rxf_igmp_v2_frame(const rxf_igmp_port *port, uint8_t type
     g[0] = type; g[1] = 0;
     rxf_igmp_wr16(g + 2, 0);
     rxf_igmp_wr32(g + 4, group);
-    rxf_igmp_wr16(g + 2, rxf_igmp_csum(g, 8));
+    rxf_igmp_wr16(g + 2, rxf_net_csum(g, 8));
     return RXF_IGMP_HDRS + 8;
 }
 
@@ -206,7 +197,7 @@ static inline uint32_t rxf_igmp_v3_frame(const rxf_igmp_port *port, const rxf_ig
     rxf_igmp_wr16(g + 2, 0);
     rxf_igmp_wr16(g + 4, 0);
     rxf_igmp_wr16(g + 6, (uint16_t)(i - *next));
-    rxf_igmp_wr16(g + 2, rxf_igmp_csum(g, 8 + used));
+    rxf_igmp_wr16(g + 2, rxf_net_csum(g, 8 + used));
     rxf_igmp_put_headers(port, RXF_IGMP_V3_ROUTERS, out, 8 + used);
     *next = i;
     return RXF_IGMP_HDRS + 8 + used;
@@ -234,7 +225,7 @@ static inline rxf_igmp_verdict rxf_igmp_locate(const uint8_t *f, uint32_t len, c
     uint32_t ihl = (ip[0] & 0x0fu) * 4u, total = rxf_net_be16(ip + 2);
     if (ihl < 20 || total < ihl || total > len - off) return RXF_IGMP_Q_BAD;
     if (rxf_net_be16(ip + 6) & 0x3fffu) return RXF_IGMP_Q_BAD;   /* a fragment */
-    if (rxf_igmp_csum(ip, ihl) != 0) return RXF_IGMP_Q_BAD;
+    if (rxf_net_csum(ip, ihl) != 0) return RXF_IGMP_Q_BAD;
     *igmp = ip + ihl;
     *igmp_len = total - ihl;
     return RXF_IGMP_Q_OK;
@@ -249,7 +240,7 @@ static inline rxf_igmp_verdict rxf_igmp_parse_query(const uint8_t *f, uint32_t l
     rxf_igmp_verdict v = rxf_igmp_locate(f, len, &g, &glen);
     if (v != RXF_IGMP_Q_OK) return v;
     if (glen < 8) return RXF_IGMP_Q_BAD;
-    if (rxf_igmp_csum(g, glen) != 0) return RXF_IGMP_Q_BAD;
+    if (rxf_net_csum(g, glen) != 0) return RXF_IGMP_Q_BAD;
     if (g[0] != RXF_IGMP_QUERY) return RXF_IGMP_Q_OTHER;
     q->group = rxf_net_be32(g + 4);
     q->nsrc = 0;

@@ -37,6 +37,16 @@ typedef struct rxf_udp_view {
 } rxf_udp_view;
 
 static inline uint16_t rxf_net_be16(const uint8_t *p) { return (uint16_t)((p[0] << 8) | p[1]); }
+
+/* The Internet checksum (RFC 1071) of len bytes: what goes in an IPv4, IGMP,
+   ... header's checksum field (zeroed first); 0 over data carrying a right one. */
+static inline uint16_t rxf_net_csum(const uint8_t *p, uint32_t len) {
+    uint32_t sum = 0;
+    for (uint32_t i = 0; i + 1 < len; i += 2) sum += rxf_net_be16(p + i);
+    if (len & 1) sum += (uint32_t)p[len - 1] << 8;
+    while (sum >> 16) sum = (sum & 0xffffu) + (sum >> 16);
+    return (uint16_t)~sum;
+}
 static inline uint32_t rxf_net_be32(const uint8_t *p) {
     return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
 }
