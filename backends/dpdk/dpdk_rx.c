@@ -1,6 +1,7 @@
 /* See dpdk_rx.h. */
 #define ALLOW_EXPERIMENTAL_API /* rte_eth_read_clock is experimental in DPDK 22.11 */
 #include "dpdk_rx.h"
+#include "rxfeed/clock.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -45,9 +46,7 @@ static int fail(rxf_dpdk_dev *d, const char *what, int rc) {
 }
 
 static uint64_t realtime_ns(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+    return rxf_clock_ns(CLOCK_REALTIME);
 }
 
 /* One (ticks, CLOCK_REALTIME ns) pair: the reading bracketed by two clock

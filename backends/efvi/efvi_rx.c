@@ -1,6 +1,7 @@
 /* See efvi_rx.h. Set-up, the EF10 loop, and what both loops share. */
 #include "efvi_rx.h"
 #include "efct_rx.h"
+#include "rxfeed/clock.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -16,9 +17,7 @@ static int fail(rxf_efvi *e, const char *what, int rc) {
 }
 
 uint64_t rxf_efvi_now_ns(int clock) {
-    struct timespec ts;
-    clock_gettime(clock, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+    return rxf_clock_ns(clock);
 }
 
 /* Post free buffers until the ring is full; one doorbell for the batch. */

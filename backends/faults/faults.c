@@ -1,5 +1,6 @@
 /* Seeded fault injection around a backend table: see faults.h. */
 #include "faults.h"
+#include "rxfeed/clock.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -121,9 +122,7 @@ struct rxf_faults {
 
 static uint64_t mono_ns(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+    return rxf_clock_ns(CLOCK_MONOTONIC);
 }
 
 static int fires(rxf_faults *f, int kind)

@@ -1,6 +1,7 @@
 /* See pcap_source.h. Formats: classic pcap (usec and nsec magic, either byte
    order) and pcapng (SHB, IDB, EPB, SPB; several interfaces and sections). */
 #include "pcap_source.h"
+#include "rxfeed/clock.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -18,9 +19,7 @@ static inline uint16_t rd16(const rxf_pcap *pc, const uint8_t *p) {
 }
 
 static uint64_t mono_ns(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+    return rxf_clock_ns(CLOCK_MONOTONIC);
 }
 
 static int fail(rxf_pcap *pc, const char *msg) {

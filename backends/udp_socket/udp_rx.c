@@ -1,6 +1,7 @@
 /* See udp_rx.h. */
 #define _GNU_SOURCE
 #include "udp_rx.h"
+#include "rxfeed/clock.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -17,9 +18,7 @@
 #endif
 
 static uint64_t mono_ns(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+    return rxf_clock_ns(CLOCK_MONOTONIC);
 }
 
 static int fail(rxf_udp *u, const char *what) {
@@ -143,7 +142,7 @@ int rxf_udp_rx_burst(void *ctx, rxf_packet *pkts, uint32_t max) {
             if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS) {
                 struct timespec ts;
                 memcpy(&ts, CMSG_DATA(c), sizeof(ts));
-                k->rx_ts_ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+                k->rx_ts_ns = rxf_timespec_ns(&ts);
             } else if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SO_RXQ_OVFL) {
                 uint32_t d;
                 memcpy(&d, CMSG_DATA(c), sizeof(d));

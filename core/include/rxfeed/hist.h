@@ -12,10 +12,9 @@
 #include <x86intrin.h>
 static inline uint64_t rxf_cycles(void) { return __rdtsc(); }
 #else
-#include <time.h>
+#include "rxfeed/clock.h"
 static inline uint64_t rxf_cycles(void) {
-    struct timespec ts; clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+    return rxf_clock_ns(CLOCK_MONOTONIC);
 }
 #endif
 /* HDR-style log-linear buckets: exact below 128 cycles, then 64 sub-buckets

@@ -18,6 +18,7 @@
 #include <time.h>
 
 #include "rxfeed/abi.h"
+#include "rxfeed/clock.h"
 
 #define RXF_LINES_MAX 8u
 
@@ -38,9 +39,7 @@ typedef struct rxf_lines {
 } rxf_lines;
 
 static inline uint64_t rxf_lines_now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+    return rxf_clock_ns(CLOCK_MONOTONIC_COARSE);
 }
 
 static inline void rxf_line_ended(rxf_lines *ls, uint32_t i, int rc) {

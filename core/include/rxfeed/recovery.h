@@ -36,6 +36,7 @@
 #include <unistd.h>
 
 #include "rxfeed/hist.h"
+#include "rxfeed/clock.h"
 #include "rxfeed/rerequest.h"
 #include "rxfeed/sequencer.h"
 
@@ -63,9 +64,7 @@ typedef struct rxf_recovery {
 } rxf_recovery;
 
 static inline uint64_t rxf_rec_now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+    return rxf_clock_ns(CLOCK_MONOTONIC);
 }
 
 static inline void rxf_rec_on_deliver(void *user, const rxf_seq_block *b, uint32_t skip) {
