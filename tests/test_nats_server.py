@@ -25,19 +25,30 @@ def _batches(n_batches: int, per_batch: int) -> list[bytes]:
 
 async def _publish_and_read(servers: list[str], replicas: int, payloads: list[bytes]) -> tuple[list[int], list[bytes]]:
     """Create a stream, publish ``payloads`` (acks awaited), read them back
-    with a pull consumer; (acked stream sequences, payloads read)."""
+    with a pull consumer; (acked stream sequences, payloads read).
+
+    A replicated stream answers only once its replicas have elected a leader,
+    which add_stream does not wait for (a loaded machine saw "no responders"
+    on the first publish), so publishing retries as after a failover."""
     nc = await nats.connect(servers=servers, connect_timeout=10)
     try:
         js = nc.jetstream(timeout=20)
         await js.add_stream(name="RXF_SMOKE", subjects=["rxfeed.smoke.>"], num_replicas=replicas)
-        acks = [await js.publish("rxfeed.smoke.trade.7", p) for p in payloads]
+        acks = [await _publish_once(js, "rxfeed.smoke.trade.7", p, f"first-{i}") for i, p in enumerate(payloads)]
         sub = await js.pull_subscribe("rxfeed.smoke.>", durable="smoke")
         got: list[bytes] = []
+        deadline = time.monotonic() + 60
         while len(got) < len(payloads):
-            for msg in await sub.fetch(len(payloads) - len(got), timeout=10):
+            try:
+                batch = await sub.fetch(len(payloads) - len(got), timeout=10)
+            except nats.errors.TimeoutError:  # the new consumer's replicas still electing
+                if time.monotonic() > deadline:
+                    raise
+                continue
+            for msg in batch:
                 got.append(msg.data)
                 await msg.ack()
-        return [a.seq for a in acks], got
+        return acks, got
     finally:
         await nc.close()
 
