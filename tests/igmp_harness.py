@@ -19,9 +19,10 @@ _CDEF = """
 typedef struct { uint64_t reports_sent, queries_seen, queries_answered, leaves_sent, tx_failed, bad_queries; }
     rxf_igmp_stats;
 typedef struct { uint8_t mac[6]; uint32_t src_ip; uint32_t mtu; } rxf_igmp_port;
-typedef struct { uint64_t next_due; rxf_igmp_stats stats; ...; } rxf_igmp_state;
-typedef struct { uint8_t version; uint32_t group; uint32_t max_resp_ds; uint32_t nsrc; const uint8_t *src; }
-    rxf_igmp_query;
+typedef struct { uint32_t robustness, querier_qrv, querier_qi_s; uint64_t next_due; rxf_igmp_stats stats; ...; }
+    rxf_igmp_state;
+typedef struct { uint8_t version; uint32_t group; uint32_t max_resp_ds; uint32_t nsrc; const uint8_t *src;
+                 uint8_t qrv; uint32_t qqi_s; } rxf_igmp_query;
 typedef struct { uint32_t n; uint32_t len[64]; uint8_t buf[64][1514]; int fail; } collector;
 int rxf_igmp_init(rxf_igmp_state *st, const rxf_igmp_port *port, uint8_t version, uint32_t robustness,
                   uint64_t interval, uint64_t ticks_per_s, uint64_t seed);
@@ -34,6 +35,7 @@ uint32_t rxf_igmp_v2_frame(const rxf_igmp_port *port, uint8_t type, uint32_t gro
 uint32_t rxf_igmp_max_resp_ds(uint8_t code);
 void h_poll(rxf_igmp_state *st, uint64_t now, collector *c);
 void h_leave(rxf_igmp_state *st, uint64_t now, collector *c);
+uint32_t rxf_igmp_robustness(const rxf_igmp_state *st);
 """
 
 _SOURCE = r"""
@@ -113,3 +115,8 @@ class Responder:
     @property
     def next_due(self) -> int:
         return self.st.next_due
+
+    @property
+    def robustness(self) -> int:
+        """The Robustness Variable in force (a querier's QRV once heard)."""
+        return self.h.rxf_igmp_robustness(self.st)

@@ -50,15 +50,23 @@ def test_v3_join_is_one_report_to_224_0_0_22_with_to_ex_and_allow():
     assert read_report(frame)["router_alert"]
 
 
-def test_unsolicited_reports_robustness_times_spaced_by_the_interval():
-    r = Responder(3, {ANY: ()}, robustness=3, interval=1000)
-    r.start(5)
-    assert len(r.poll(5)) == 1
-    assert r.poll(1004) == [] and r.next_due == 1005
-    assert len(r.poll(1005)) == 1
-    assert len(r.poll(2005)) == 1
-    assert r.poll(10_000) == [] and r.next_due == 2**64 - 1
-    assert r.stats["reports_sent"] == 3
+def unsolicited_times(r: Responder, start: int, until: int) -> list[int]:
+    r.start(start)
+    return [t for t in range(start, until) if r.poll(t)]
+
+
+def test_unsolicited_reports_robustness_times_at_random_within_the_interval():
+    # RFC 3376 5.1: the first at once, the robustness - 1 others each after
+    # a delay chosen at random from (0, Unsolicited Report Interval]
+    gaps = []
+    for seed in range(1, 31):
+        r = Responder(3, {ANY: ()}, robustness=3, interval=1000, seed=seed)
+        times = unsolicited_times(r, 5, 5000)
+        assert len(times) == 3 and times[0] == 5 and r.stats["reports_sent"] == 3
+        assert r.next_due == 2**64 - 1
+        gaps += [b - a for a, b in zip(times, times[1:])]
+    assert all(1 <= g <= 1000 for g in gaps)
+    assert len(set(gaps)) > 40 and min(gaps) < 300 and max(gaps) > 700, gaps
 
 
 def test_leave_v3_to_in_for_any_source_block_for_ssm():
@@ -223,6 +231,7 @@ def test_query_parser_fields():
     buf = h.ffi.new("uint8_t[]", f)
     assert h.lib.h_parse(buf, len(f), q) == 0
     assert (q.version, q.group, q.max_resp_ds, q.nsrc) == (3, ip(SSM), 0x10 << 4, 2)
+    assert (q.qrv, q.qqi_s) == (2, 125)  # igmp_wire's defaults
     assert struct.unpack("!2I", bytes(h.ffi.buffer(q.src, 8))) == srcs("10.1.1.1", "10.1.1.9")
 
 
@@ -296,7 +305,8 @@ def test_failed_sends_are_counted():
 
 def test_a_v2_querier_puts_a_v3_host_in_v2_mode_reports_and_leaves_included():
     # RFC 3376 7.2.1: while an older querier is present (Older Version Querier
-    # Present Timeout: robustness x 125 s + 10 s), the host speaks its version.
+    # Present Timeout, 8.12: robustness x the Query Interval, 125 s by
+    # default, + the query's Max Response Time, here 1 s), the host speaks its version.
     r = Responder(3, {ANY: ()}, robustness=2, interval=1000)
     r.start(0)
     r.poll(0)
@@ -306,7 +316,8 @@ def test_a_v2_querier_puts_a_v3_host_in_v2_mode_reports_and_leaves_included():
     assert r.leave(6000) == [v2_frame(HOST_MAC, 0, V2_LEAVE, ip(ANY))]
     r.start(7000)  # rejoin: its unsolicited reports are v2 too
     assert r.poll(7000) == [v2_frame(HOST_MAC, 0, V2_REPORT, ip(ANY))]
-    later = 100 + 2 * 125_000 + 10_000
+    later = 100 + 2 * 125_000 + 1_000
+    assert r.leave(later - 1) == [v2_frame(HOST_MAC, 0, V2_LEAVE, ip(ANY))]
     assert r.leave(later) == [v3_frame(HOST_MAC, 0, [(TO_IN, ip(ANY), ())])]  # the timeout passed: v3 again
 
 
@@ -342,14 +353,16 @@ def test_v1_and_v2_querier_present_timers_run_apart():
     r = Responder(3, {ANY: ()}, robustness=1)
     r.start(0)
     r.poll(0)
-    timeout = 125_000 + 10_000  # robustness 1
+    timeout = 125_000 + 10_000  # robustness 1: 1 x 125 s + IGMPv1's 10 s response time
+    v2_timeout = 125_000 + 100  # + the v2 queries' 0.1 s
     r.receive(querier_frame(1), 0)
     for t in range(1000, timeout + 20_000, 30_000):
         r.receive(querier_frame(2, 0, 1), t)
     last_v2 = max(range(1000, timeout + 20_000, 30_000))
     assert r.leave(timeout - 1) == []  # v1: no leave
     assert r.leave(timeout) == [v2_frame(HOST_MAC, 0, V2_LEAVE, ip(ANY))]  # the v1 querier is gone, the v2 one is not
-    assert r.leave(last_v2 + timeout) == [v3_frame(HOST_MAC, 0, [(TO_IN, ip(ANY), ())])]
+    assert r.leave(last_v2 + v2_timeout - 1) == [v2_frame(HOST_MAC, 0, V2_LEAVE, ip(ANY))]
+    assert r.leave(last_v2 + v2_timeout) == [v3_frame(HOST_MAC, 0, [(TO_IN, ip(ANY), ())])]
 
 
 @pytest.mark.parametrize("version", [1, 2])
@@ -361,3 +374,71 @@ def test_a_v1_v2_query_has_no_source_pointer_past_its_8_bytes(version):
     buf = h.ffi.new("uint8_t[]", f)
     assert h.lib.h_parse(buf, len(f), q) == 0
     assert (q.version, q.nsrc, q.src) == (version, 0, h.ffi.NULL)
+
+
+def v3_query_frame(group: str | int = 0, max_resp_code: int = 10, qrv: int = 2, qqic: int = 125) -> bytes:
+    return w.query_frame(w.QUERIER_MAC, QUERIER_IP, w.igmpv3_query(group, max_resp_code, (), qrv=qrv, qqic=qqic), group)
+
+
+def test_qrv_and_qqic_are_parsed_with_the_floating_point_form():
+    # RFC 3376 4.1.6-4.1.7: QRV the low 3 bits of byte 8 (the S flag beside it
+    # is not part of it), QQIC byte 9 in the same form as Max Resp Code
+    h = harness()
+    q = h.ffi.new("rxf_igmp_query *")
+    for qrv_byte, qqic, want in [(0x0F, 60, (7, 60)), (0x08, 0x80 | (3 << 4) | 5, (0, (5 | 0x10) << 6)), (0, 0, (0, 0))]:
+        f = bytearray(v3_query_frame(0, 10))
+        f[38 + 8], f[38 + 9] = qrv_byte, qqic
+        f = igmp_frame(f[6:12], QUERIER_IP, "224.0.0.1", w.with_checksum(bytes(f[38:40]) + b"\0\0" + bytes(f[42:])))
+        buf = h.ffi.new("uint8_t[]", f)
+        assert h.lib.h_parse(buf, len(f), q) == 0
+        assert (q.qrv, q.qqi_s) == want
+    for version in (1, 2):
+        f = querier_frame(version, 0, 10)
+        assert h.lib.h_parse(h.ffi.new("uint8_t[]", f), len(f), q) == 0 and (q.qrv, q.qqi_s) == (0, 0)
+
+
+def test_a_querier_qrv_sets_the_robustness_and_qrv_0_keeps_it():
+    # RFC 3376 8.1 and Linux hosts: the querier's non-zero QRV is the
+    # Robustness Variable from then on: how many unsolicited reports a (re)join sends
+    r = started()
+    assert r.robustness == 1
+    r.receive(v3_query_frame(qrv=0), 0)
+    assert r.robustness == 1
+    r.receive(v3_query_frame(qrv=4), 0)
+    assert r.robustness == 4 and r.st.querier_qrv == 4
+    r.poll(10_000)
+    assert len(unsolicited_times(r, 20_000, 30_000)) == 4
+    r.receive(querier_frame(2, 0, 10), 40_000)  # v1/v2 queries carry no QRV
+    assert r.robustness == 4
+
+
+def test_older_querier_timeout_uses_the_querier_interval_and_robustness_heard():
+    # RFC 3376 8.12: robustness x the last Query Interval received + the Max
+    # Response Time; here QRV 3 and QQIC 20 s from a v3 querier, then a v2
+    # query with 2.5 s: v2 for 3 x 20 + 2.5 = 62.5 s
+    r = started(3, **{ANY: ()})
+    r.receive(v3_query_frame(qrv=3, qqic=20), 0)
+    r.poll(10_000)
+    r.receive(querier_frame(2, 0, 25), 20_000)
+    r.poll(30_000)
+    end = 20_000 + 62_500
+    assert r.leave(end - 1) == [v2_frame(HOST_MAC, 0, V2_LEAVE, ip(ANY))]
+    assert r.leave(end) == [v3_frame(HOST_MAC, 0, [(TO_IN, ip(ANY), ())])]
+
+
+def test_an_answer_pending_for_a_v3_query_goes_out_in_v2_once_a_v2_querier_is_heard():
+    # the v3 general answer and a v3 group answer are pending when a v2
+    # querier appears: the host speaks IGMPv2 now, and the v2 querier ignores
+    # IGMPv3 reports, so both go out as IGMPv2 reports
+    r = Responder(3, {ANY: (), "233.54.12.112": ()}, robustness=1)
+    r.start(0)
+    r.poll(0)
+    r.receive(querier_frame(3, 0, 100), 0)                      # general, 10 s
+    r.receive(querier_frame(3, ip("233.54.12.112"), 100), 0)    # covered by the general answer when it is sooner
+    r.receive(querier_frame(2, ip(ANY), 1), 1)                  # v2 querier: group query, 0.1 s
+    frames = []
+    for t in range(1, 11_000):
+        frames += r.poll(t)
+    v2 = {g: v2_frame(HOST_MAC, 0, V2_REPORT, ip(g)) for g in (ANY, "233.54.12.112")}
+    assert frames and all(f in v2.values() for f in frames), "an IGMPv3 report reached a v2 querier"
+    assert set(frames) == set(v2.values())

@@ -12,6 +12,7 @@ cdef extern from "dpdk_igmp.h" nogil:
         uint64_t reports_sent, queries_seen, queries_answered, leaves_sent, tx_failed, bad_queries
     ctypedef struct rxf_igmp_state:
         uint8_t version
+        uint32_t robustness, querier_qrv, querier_qi_s
         uint32_t ngroups
         rxf_igmp_stats stats
     ctypedef struct rxf_dpdk_igmp_cfg:

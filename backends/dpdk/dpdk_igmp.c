@@ -132,7 +132,7 @@ void rxf_dpdk_igmp_leave(rxf_dpdk_igmp *g) {
     if (!g) return;
     fence_poller(g);
     if (!g->st.ngroups) return;
-    for (uint32_t r = 0; r < g->st.robustness; r++) {
+    for (uint32_t r = 0, n = rxf_igmp_robustness(&g->st); r < n; r++) {
         if (r) rte_delay_us_sleep((unsigned)(g->leave_spacing_s * 1e6));
         rxf_igmp_leave(&g->st, rte_rdtsc(), send_frame, g);
     }

@@ -4,7 +4,8 @@ The input is one Ethernet frame, in a heap block of exactly its size.
 Properties:
 - the parser's verdict is one of ok / not_igmp / other / bad, and a query it
   accepts lies inside the frame: its source list ends within the IGMP
-  message, which ends within the frame; v1/v2 queries are 8 bytes;
+  message, which ends within the frame; v1/v2 queries are 8 bytes and carry
+  no QRV / QQIC; a v3 QRV is 3 bits, its QQIC at most 31744 s;
 - the cheap type peek (the DPDK pollers' hand-over test) agrees with the
   parser: the IGMP type of whatever the parser found to be IGMP;
 - a responder (IGMPv3 and IGMPv2 hosts, an any-source and an SSM group)
@@ -37,9 +38,9 @@ def check_parse(data: bytes) -> None:
     assert expected_peek.get(verdict, True), (verdict, peek)
     if verdict != "ok":
         return
-    assert q.version in (1, 2, 3)
+    assert q.version in (1, 2, 3) and q.qrv <= 7 and q.qqi_s <= 31744
     if q.version < 3:
-        assert q.nsrc == 0
+        assert q.nsrc == 0 and q.qrv == 0 and q.qqi_s == 0
         return
     start = int(h.ffi.cast("uintptr_t", q.src)) - int(h.ffi.cast("uintptr_t", buf))
     assert 14 + 20 + 12 <= start and start + 4 * q.nsrc <= len(data), (start, q.nsrc, len(data))

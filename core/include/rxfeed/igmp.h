@@ -73,6 +73,8 @@ typedef struct rxf_igmp_query {
     uint32_t max_resp_ds;   /* tenths of a second */
     uint32_t nsrc;
     const uint8_t *src;     /* nsrc big-endian addresses (v3; NULL for v1/v2) */
+    uint8_t qrv;            /* v3: the querier's Robustness Variable (0: not given); 0 for v1/v2 */
+    uint32_t qqi_s;         /* v3: the querier's Query Interval, s (QQIC decoded; 0: not given); 0 for v1/v2 */
 } rxf_igmp_query;
 
 typedef enum rxf_igmp_verdict {
@@ -97,7 +99,9 @@ typedef struct rxf_igmp_pending {
 typedef struct rxf_igmp_state {
     rxf_igmp_port port;
     uint8_t version;                     /* 2 or 3 */
-    uint32_t robustness;
+    uint32_t robustness;                 /* configured; a querier's QRV overrides it (rxf_igmp_robustness) */
+    uint32_t querier_qrv;                /* the last IGMPv3 query's non-zero QRV, 0 before one */
+    uint32_t querier_qi_s;               /* the last IGMPv3 query's non-zero Query Interval, s (125 before) */
     uint64_t ticks_per_s, interval;      /* interval: between unsolicited reports, ticks */
     uint32_t ngroups;
     rxf_igmp_group groups[RXF_IGMP_MAX_GROUPS];
@@ -125,12 +129,16 @@ static inline void rxf_igmp_wr32(uint8_t *p, uint32_t v) {
 
 static inline int rxf_igmp_is_multicast(uint32_t ip) { return (ip >> 28) == 0xE; }
 
-/* Max Resp Code -> tenths of a second (RFC 3376 4.1.1: >= 128 is floating point). */
-static inline uint32_t rxf_igmp_max_resp_ds(uint8_t code) {
+/* An IGMPv3 8-bit code's value (RFC 3376 4.1.1 Max Resp Code, 4.1.7 QQIC:
+   below 128 the value itself, from 128 on a floating-point form). */
+static inline uint32_t rxf_igmp_code_value(uint8_t code) {
     if (code < 128) return code;
     uint32_t exp = (code >> 4) & 0x7u, mant = code & 0x0fu;
     return (mant | 0x10u) << (exp + 3);
 }
+
+/* Max Resp Code -> tenths of a second. */
+static inline uint32_t rxf_igmp_max_resp_ds(uint8_t code) { return rxf_igmp_code_value(code); }
 
 /* Ethernet + IPv4 (with Router Alert) headers for igmp_len bytes of IGMP to dst. */
 static inline void rxf_igmp_put_headers(const rxf_igmp_port *port, uint32_t dst, uint8_t *f, uint32_t igmp_len) {
@@ -245,12 +253,16 @@ static inline rxf_igmp_verdict rxf_igmp_parse_query(const uint8_t *f, uint32_t l
     q->group = rxf_net_be32(g + 4);
     q->nsrc = 0;
     q->src = NULL;   /* v3 only: g + 12 of an 8-byte message would point past the frame */
+    q->qrv = 0;
+    q->qqi_s = 0;
     if (glen == 8) {
         q->version = g[1] ? 2 : 1;
         q->max_resp_ds = g[1] ? g[1] : 100;
     } else if (glen >= 12) {
         q->version = 3;
         q->max_resp_ds = rxf_igmp_max_resp_ds(g[1]);
+        q->qrv = g[8] & 0x07u;
+        q->qqi_s = rxf_igmp_code_value(g[9]);
         q->src = g + 12;
         q->nsrc = rxf_net_be16(g + 10);
         if (q->nsrc > (glen - 12) / 4) return RXF_IGMP_Q_BAD;
@@ -291,6 +303,7 @@ static inline int rxf_igmp_init(rxf_igmp_state *st, const rxf_igmp_port *port, u
     st->port = *port;
     st->version = version;
     st->robustness = robustness;
+    st->querier_qi_s = 125;              /* RFC 3376 8.2 default Query Interval */
     st->interval = interval;
     st->ticks_per_s = ticks_per_s;
     st->rng = seed ? seed : 0x9e3779b97f4a7c15ull;
@@ -312,18 +325,29 @@ static inline int rxf_igmp_add_group(rxf_igmp_state *st, uint32_t group, const u
     return 0;
 }
 
+/* The Robustness Variable in force: the last IGMPv3 querier's QRV once one
+   was heard (RFC 3376 4.1.6, 8.1; as Linux hosts do), else the configured one.
+   How many unsolicited reports and leaves are sent. */
+static inline uint32_t rxf_igmp_robustness(const rxf_igmp_state *st) {
+    return st->querier_qrv ? st->querier_qrv : st->robustness;
+}
+
+/* A random number in [0, span) (0 when span is 0). */
+static inline uint64_t rxf_igmp_random(rxf_igmp_state *st, uint64_t span) {
+    st->rng ^= st->rng << 13; st->rng ^= st->rng >> 7; st->rng ^= st->rng << 17;  /* xorshift64 */
+    return span ? st->rng % span : 0;
+}
+
 /* Start: robustness unsolicited reports, the first at the next poll. */
 static inline void rxf_igmp_start(rxf_igmp_state *st, uint64_t now) {
-    st->unsolicited_left = st->ngroups ? st->robustness : 0;
+    st->unsolicited_left = st->ngroups ? rxf_igmp_robustness(st) : 0;
     st->unsolicited_due = now;
     rxf_igmp_refresh_due(st);
 }
 
 /* A delay in [0, max_resp_ds tenths of a second) in ticks. */
 static inline uint64_t rxf_igmp_delay(rxf_igmp_state *st, uint32_t max_resp_ds) {
-    uint64_t span = (uint64_t)max_resp_ds * st->ticks_per_s / 10;
-    st->rng ^= st->rng << 13; st->rng ^= st->rng >> 7; st->rng ^= st->rng << 17;  /* xorshift64 */
-    return span ? st->rng % span : 0;
+    return rxf_igmp_random(st, (uint64_t)max_resp_ds * st->ticks_per_s / 10);
 }
 
 static inline int rxf_igmp_find(const rxf_igmp_state *st, uint32_t group) {
@@ -367,19 +391,26 @@ static inline uint8_t rxf_igmp_mode_version(const rxf_igmp_state *st, uint64_t n
     return st->version;
 }
 
-/* An older querier heard: (re)start its own Querier Present timer, the
-   Older Version Querier Present Timeout (robustness x 125 s + 10 s, the
-   default intervals); the v1 and v2 timers run apart. */
-static inline void rxf_igmp_note_querier(rxf_igmp_state *st, uint8_t version, uint64_t now) {
-    if (version >= st->version) return;
-    st->older_heard[version - 1] = 1;
-    st->older_until[version - 1] = now + ((uint64_t)st->robustness * 125 + 10) * st->ticks_per_s;
+/* A query heard. IGMPv3: its non-zero QRV and QQIC are adopted. An older
+   querier: (re)start its own Querier Present timer for the Older Version
+   Querier Present Timeout (RFC 3376 8.12): robustness x the last Query
+   Interval heard (125 s before any) + this query's Max Response Time (10 s
+   for IGMPv1); the v1 and v2 timers run apart. */
+static inline void rxf_igmp_note_querier(rxf_igmp_state *st, const rxf_igmp_query *q, uint64_t now) {
+    if (q->version == 3) {
+        if (q->qrv) st->querier_qrv = q->qrv;
+        if (q->qqi_s) st->querier_qi_s = q->qqi_s;
+    }
+    if (q->version >= st->version) return;
+    uint64_t timeout_ds = (uint64_t)rxf_igmp_robustness(st) * st->querier_qi_s * 10 + q->max_resp_ds;
+    st->older_heard[q->version - 1] = 1;
+    st->older_until[q->version - 1] = now + timeout_ds * st->ticks_per_s / 10;
 }
 
 /* A parsed query: schedule what it asks for (RFC 3376 5.2; v1/v2 queriers
    get v1/v2 answers, per group; a v2 host answers v3 queries in v2). */
 static inline void rxf_igmp_on_query(rxf_igmp_state *st, const rxf_igmp_query *q, uint64_t now) {
-    rxf_igmp_note_querier(st, q->version, now);
+    rxf_igmp_note_querier(st, q, now);
     uint8_t version = rxf_igmp_mode_version(st, now);
     uint64_t due = now + rxf_igmp_delay(st, q->max_resp_ds);
     if (version == 3 && st->general_active && st->general_due <= due) return;   /* rule 1 */
@@ -456,11 +487,12 @@ static inline void rxf_igmp_send_all(rxf_igmp_state *st, rxf_igmp_kind kind, uin
 /* A group's pending answer: the whole group, or for a group-and-source
    query IS_IN of the queried sources we want (RFC 3376 5.2: INCLUDE(A):
    A*B; EXCLUDE({}): B); nothing when that is empty. 1 if something was sent. */
-static inline int rxf_igmp_send_group_answer(rxf_igmp_state *st, uint32_t i, rxf_igmp_send_fn send, void *ctx) {
+static inline int rxf_igmp_send_group_answer(rxf_igmp_state *st, uint32_t i, uint8_t version,
+                                             rxf_igmp_send_fn send, void *ctx) {
     const rxf_igmp_group *g = &st->groups[i];
     rxf_igmp_pending *p = &st->pend[i];
-    if (p->version < 3) {
-        rxf_igmp_send_v2(st, rxf_igmp_v2_type(RXF_IGMP_ANSWER, p->version), g->group, send, ctx);
+    if (version < 3) {
+        rxf_igmp_send_v2(st, rxf_igmp_v2_type(RXF_IGMP_ANSWER, version), g->group, send, ctx);
         return 1;
     }
     rxf_igmp_record r = rxf_igmp_group_record(g, RXF_IGMP_ANSWER);
@@ -478,22 +510,29 @@ static inline int rxf_igmp_send_group_answer(rxf_igmp_state *st, uint32_t i, rxf
     return 1;
 }
 
-/* Send what is due at now (unsolicited reports, answers). Cheap when nothing is. */
+/* Send what is due at now (unsolicited reports, answers). Cheap when nothing is.
+   Everything goes out in the version the host speaks at now: an answer
+   scheduled for an IGMPv3 query before an older querier was heard is sent
+   in the older version (that querier ignores IGMPv3 reports). Unsolicited
+   reports after the first are spaced at random in (0, interval] (RFC 3376
+   5.1, as Linux does for IGMPv2 too). */
 static inline void rxf_igmp_poll(rxf_igmp_state *st, uint64_t now, rxf_igmp_send_fn send, void *ctx) {
     if (now < st->next_due) return;
+    uint8_t speak = rxf_igmp_mode_version(st, now);
     if (st->unsolicited_left && now >= st->unsolicited_due) {
-        rxf_igmp_send_all(st, RXF_IGMP_JOIN, rxf_igmp_mode_version(st, now), send, ctx);
+        rxf_igmp_send_all(st, RXF_IGMP_JOIN, speak, send, ctx);
         st->unsolicited_left--;
-        st->unsolicited_due = now + st->interval;
+        st->unsolicited_due = now + 1 + rxf_igmp_random(st, st->interval);
     }
     if (st->general_active && now >= st->general_due) {
-        rxf_igmp_send_all(st, RXF_IGMP_ANSWER, 3, send, ctx);
+        rxf_igmp_send_all(st, RXF_IGMP_ANSWER, speak, send, ctx);
         st->general_active = 0;
         st->stats.queries_answered++;
     }
     for (uint32_t i = 0; i < st->ngroups; i++) {
         if (!st->pend[i].active || now < st->pend[i].due) continue;
-        st->stats.queries_answered += (uint64_t)rxf_igmp_send_group_answer(st, i, send, ctx);
+        uint8_t version = st->pend[i].version < speak ? st->pend[i].version : speak;
+        st->stats.queries_answered += (uint64_t)rxf_igmp_send_group_answer(st, i, version, send, ctx);
         st->pend[i].active = 0;
     }
     rxf_igmp_refresh_due(st);
