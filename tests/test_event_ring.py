@@ -145,6 +145,31 @@ def test_bad_capacity_is_refused(h):
     assert h.ffi.string(h.lib.ring_new_error(1024)) == b""
 
 
+def test_a_ring_larger_than_half_the_memory_is_refused_before_it_is_committed(h):
+    # the ring's pages are touched at creation (no page fault in the loop), so
+    # a ring the machine cannot hold must be refused, not get the process killed
+    import os
+    memory = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGESIZE")
+    too_big = 1 << max(1, (memory // 2 // 64)).bit_length()  # events: over half the memory at 64 bytes each
+    assert too_big <= 2**30, "a machine with over 128 GiB: pick another size"
+    assert b"more than half of this machine's memory" in h.ffi.string(h.lib.ring_new_error(too_big))
+
+
+def test_the_ring_is_committed_at_creation_not_in_the_loop(h):
+    # every page of the slots is resident once the ring exists: the producer's
+    # first lap takes no page fault (minor faults counted around the pushes)
+    import resource
+    r = h.lib.ring_new(1 << 14)  # 1 MiB: 256 small pages (no huge page below 2 MiB)
+    try:
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+        for seq in range(1 << 14):
+            assert h.lib.push(r, seq) == 1
+        faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
+    finally:
+        h.lib.ring_free(r)
+    assert faults < 32, f"{faults} page faults while filling a 1 MiB ring (256 pages)"
+
+
 def test_producer_thread_and_consumer_see_every_record_in_order(h, ring):
     r = ring(64)
     n = 200_000
