@@ -64,7 +64,7 @@ class MulticastConfig(BaseModel):
     :ivar report_source_ip: IPv4 source address of the reports the ``nic``
         path sends (RFC 3376 4.2.13 allows 0.0.0.0 before a host has one).
     :ivar robustness: unsolicited reports sent on join and on leave (RFC 3376 8.1);
-        in ``nic`` mode an IGMPv3 querier's non-zero QRV takes over once heard.
+        in ``nic`` mode the last IGMPv3 query's QRV takes over while it is not 0.
     :ivar unsolicited_interval_s: the most time between them; each waits a
         random time up to it (RFC 3376 5.1, 8.11).
     """

@@ -208,7 +208,7 @@ def test_queries_on_another_rx_queue_are_answered_by_queue_0s_poller():
         queries = [(INTERVAL_S + 0.1 * i, querier_frame(3, ip(g), MAX_RESP_CODE, src_ip=f"10.0.0.{i + 1}"))
                    for i, g in enumerate(groups)]
         frames, sent, counters = run_exchange(net, {**igmp_settings(3, "0.0.0.0"), "robustness": 1, "sources": {}},
-                                              [f"{g}:26477" for g in groups], queries, frames=1 + 12 + 1, queues=2)
+                                              [f"{g}:26477" for g in groups], queries, frames=1 + 12 + 2, queues=2)
     mac = frames[0][2][6:12]
     assert len(sent) == len(groups)
     delays = []
@@ -223,6 +223,8 @@ def test_queries_on_another_rx_queue_are_answered_by_queue_0s_poller():
     assert all("not_udp" not in q["drops"] for q in per_queue)
     assert counters["queries_seen"] == counters["queries_answered"] == len(groups)
     assert counters["queries_dropped"] == 0 and counters["tx_failed"] == 0
+    # robustness 1 configured; the queries' QRV 2 (RFC 3376 4.1.6) is the one in force: two leaves
+    assert counters["robustness"] == 2 and counters["leaves_sent"] == 2
 
 
 # Open the port in nic mode, poll queue 0 a little, close (leaves); look at the IGMP TX pools meanwhile.

@@ -397,9 +397,10 @@ def test_qrv_and_qqic_are_parsed_with_the_floating_point_form():
         assert h.lib.h_parse(h.ffi.new("uint8_t[]", f), len(f), q) == 0 and (q.qrv, q.qqi_s) == (0, 0)
 
 
-def test_a_querier_qrv_sets_the_robustness_and_qrv_0_keeps_it():
-    # RFC 3376 8.1 and Linux hosts: the querier's non-zero QRV is the
-    # Robustness Variable from then on: how many unsolicited reports a (re)join sends
+def test_a_querier_qrv_sets_the_robustness_and_qrv_0_gives_back_the_configured_one():
+    # RFC 3376 4.1.6, 8.1: the last query's QRV is the Robustness Variable
+    # (how many unsolicited reports a (re)join sends); a QRV of 0 (a querier
+    # whose robustness is over 7) means the configured value again
     r = started()
     assert r.robustness == 1
     r.receive(v3_query_frame(qrv=0), 0)
@@ -410,6 +411,19 @@ def test_a_querier_qrv_sets_the_robustness_and_qrv_0_keeps_it():
     assert len(unsolicited_times(r, 20_000, 30_000)) == 4
     r.receive(querier_frame(2, 0, 10), 40_000)  # v1/v2 queries carry no QRV
     assert r.robustness == 4
+    r.receive(v3_query_frame(qrv=0), 400_000)
+    assert r.robustness == 1
+    r.poll(500_000)
+    assert len(unsolicited_times(r, 600_000, 610_000)) == 1
+
+
+def test_qqic_0_means_the_default_query_interval():
+    # RFC 3376 4.1.7: a QQIC of 0 is the default 125 s, not "keep the last one"
+    r = started(3, **{ANY: ()})
+    r.receive(v3_query_frame(qqic=20), 0)
+    assert r.st.querier_qi_s == 20
+    r.receive(v3_query_frame(qqic=0), 10)
+    assert r.st.querier_qi_s == 125
 
 
 def test_older_querier_timeout_uses_the_querier_interval_and_robustness_heard():
@@ -429,7 +443,7 @@ def test_older_querier_timeout_uses_the_querier_interval_and_robustness_heard():
 def test_an_answer_pending_for_a_v3_query_goes_out_in_v2_once_a_v2_querier_is_heard():
     # the v3 general answer and a v3 group answer are pending when a v2
     # querier appears: the host speaks IGMPv2 now, and the v2 querier ignores
-    # IGMPv3 reports, so both go out as IGMPv2 reports
+    # IGMPv3 reports, so they go out as IGMPv2 reports, one per group
     r = Responder(3, {ANY: (), "233.54.12.112": ()}, robustness=1)
     r.start(0)
     r.poll(0)
@@ -441,4 +455,28 @@ def test_an_answer_pending_for_a_v3_query_goes_out_in_v2_once_a_v2_querier_is_he
         frames += r.poll(t)
     v2 = {g: v2_frame(HOST_MAC, 0, V2_REPORT, ip(g)) for g in (ANY, "233.54.12.112")}
     assert frames and all(f in v2.values() for f in frames), "an IGMPv3 report reached a v2 querier"
-    assert set(frames) == set(v2.values())
+    assert sorted(frames) == sorted(v2.values()), "each group reported once"
+    assert r.stats["queries_answered"] == 2
+
+
+def test_a_v2_host_hearing_a_v1_querier_stays_in_v1_for_400_s():
+    # RFC 2236 8.11: the Version 1 Router Present Timeout of an IGMPv2 host is 400 s
+    r = Responder(2, {ANY: ()}, robustness=1)
+    r.start(0)
+    r.poll(0)
+    r.receive(querier_frame(1), 1000)
+    assert r.leave(1000 + 400_000 - 1) == []  # IGMPv1: no leave
+    assert r.leave(1000 + 400_000) == [v2_frame(HOST_MAC, 0, V2_LEAVE, ip(ANY))]
+
+
+def test_older_querier_timeout_takes_the_query_response_interval_from_general_queries():
+    # RFC 3376 8.12's "one Query Response Interval" is a general query's max
+    # response time; a group-specific query's (the Last Member Query
+    # Interval) does not change it
+    r = started(3, **{ANY: ()})
+    r.receive(querier_frame(2, 0, 50), 0)          # general, 5 s: QRI 5 s
+    r.receive(querier_frame(2, ip(ANY), 10), 100)  # group-specific, 1 s: QRI still 5 s
+    r.poll(20_000)
+    end = 100 + 125_000 + 5_000  # robustness 1 x 125 s + 5 s, from the last v2 query
+    assert r.leave(end - 1) == [v2_frame(HOST_MAC, 0, V2_LEAVE, ip(ANY))]
+    assert r.leave(end) == [v3_frame(HOST_MAC, 0, [(TO_IN, ip(ANY), ())])]

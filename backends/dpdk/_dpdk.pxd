@@ -12,7 +12,7 @@ cdef extern from "dpdk_igmp.h" nogil:
         uint64_t reports_sent, queries_seen, queries_answered, leaves_sent, tx_failed, bad_queries
     ctypedef struct rxf_igmp_state:
         uint8_t version
-        uint32_t robustness, querier_qrv, querier_qi_s
+        uint32_t querier_qi_s
         uint32_t ngroups
         rxf_igmp_stats stats
     ctypedef struct rxf_dpdk_igmp_cfg:
@@ -24,6 +24,7 @@ cdef extern from "dpdk_igmp.h" nogil:
         rxf_igmp_group groups[RXF_IGMP_MAX_GROUPS]
     ctypedef struct rxf_dpdk_igmp:
         rxf_igmp_state st
+    uint32_t rxf_igmp_robustness(const rxf_igmp_state *st)
     rxf_dpdk_igmp *rxf_dpdk_igmp_open(uint16_t port, const rxf_dpdk_igmp_cfg *cfg, char *err, size_t errlen)
     void rxf_dpdk_igmp_leave(rxf_dpdk_igmp *g)
     void rxf_dpdk_igmp_free(rxf_dpdk_igmp *g)

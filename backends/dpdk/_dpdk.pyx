@@ -323,14 +323,14 @@ cdef class DpdkDevice:
     def igmp_counters(self) -> dict:
         """The NIC-side responder's counters (empty unless :meth:`igmp_start`
         ran); after :meth:`close` their final values (``leaves_sent`` included).
-        ``robustness`` is the one in force (the last IGMPv3 querier's QRV once
-        heard, else the configured one), ``querier_query_interval_s`` the last
-        IGMPv3 querier's Query Interval (125 before one)."""
+        ``robustness`` is the one in force (the last IGMPv3 query's QRV when
+        not 0, else the configured one), ``querier_query_interval_s`` the last
+        IGMPv3 query's Query Interval (125 when none or 0)."""
         cdef rxf_dpdk_igmp *g = self.d.igmp if self.d != NULL else NULL
         if g == NULL:
             return dict(self._igmp_final or {})
         s = g.st.stats
-        return {"version": g.st.version, "robustness": g.st.querier_qrv or g.st.robustness,
+        return {"version": g.st.version, "robustness": rxf_igmp_robustness(&g.st),
                 "querier_query_interval_s": g.st.querier_qi_s, "reports_sent": s.reports_sent, "queries_seen": s.queries_seen,
                 "queries_answered": s.queries_answered, "leaves_sent": s.leaves_sent, "tx_failed": s.tx_failed,
                 "bad_queries": s.bad_queries, "queries_handed_over": rxf_dpdk_igmp_handover(g, 0),

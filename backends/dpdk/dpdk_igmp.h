@@ -61,7 +61,8 @@ typedef struct rxf_dpdk_igmp {
 /* On a started port: its MAC and MTU, a TX pool, the groups; the first
    unsolicited report goes out at queue 0's next poll. NULL with err set. */
 rxf_dpdk_igmp *rxf_dpdk_igmp_open(uint16_t port, const rxf_dpdk_igmp_cfg *cfg, char *err, size_t errlen);
-/* Leaves, robustness times spaced by min(interval, 0.2 s), from the closing
+/* Leaves, as many as the robustness in force (rxf_igmp_robustness: a
+   querier's QRV or the configured one), spaced by min(interval, 0.2 s), from the closing
    thread: pollers stopped, port started. Fences queue 0's poller off first
    (see above); afterwards the responder sends nothing more. */
 void rxf_dpdk_igmp_leave(rxf_dpdk_igmp *g);

@@ -100,9 +100,10 @@ typedef struct rxf_igmp_state {
     rxf_igmp_port port;
     uint8_t version;                     /* 2 or 3 */
     uint32_t robustness;                 /* configured; a querier's QRV overrides it (rxf_igmp_robustness) */
-    uint32_t querier_qrv;                /* the last IGMPv3 query's non-zero QRV, 0 before one */
-    uint32_t querier_qi_s;               /* the last IGMPv3 query's non-zero Query Interval, s (125 before) */
-    uint64_t ticks_per_s, interval;      /* interval: between unsolicited reports, ticks */
+    uint32_t querier_qrv;                /* the last IGMPv3 query's QRV (0: none, or it said 0) */
+    uint32_t querier_qi_s;               /* the last IGMPv3 query's Query Interval, s (125 when none or 0) */
+    uint32_t querier_qri_ds;             /* the last general query's max response time, tenths (100 before one) */
+    uint64_t ticks_per_s, interval;      /* interval: the most time between unsolicited reports, ticks */
     uint32_t ngroups;
     rxf_igmp_group groups[RXF_IGMP_MAX_GROUPS];
     rxf_igmp_pending pend[RXF_IGMP_MAX_GROUPS];
@@ -298,12 +299,13 @@ static inline void rxf_igmp_refresh_due(rxf_igmp_state *st) {
 static inline int rxf_igmp_init(rxf_igmp_state *st, const rxf_igmp_port *port, uint8_t version,
                                 uint32_t robustness, uint64_t interval, uint64_t ticks_per_s, uint64_t seed) {
     memset(st, 0, sizeof(*st));
-    if ((version != 2 && version != 3) || robustness < 1 || ticks_per_s == 0) return -1;
+    if ((version != 2 && version != 3) || robustness < 1 || robustness > 255 || ticks_per_s == 0) return -1;
     if (port->mtu < RXF_IGMP_MIN_MTU || port->mtu > 1500) return -1;
     st->port = *port;
     st->version = version;
     st->robustness = robustness;
     st->querier_qi_s = 125;              /* RFC 3376 8.2 default Query Interval */
+    st->querier_qri_ds = 100;            /* RFC 3376 8.3 default Query Response Interval */
     st->interval = interval;
     st->ticks_per_s = ticks_per_s;
     st->rng = seed ? seed : 0x9e3779b97f4a7c15ull;
@@ -325,9 +327,9 @@ static inline int rxf_igmp_add_group(rxf_igmp_state *st, uint32_t group, const u
     return 0;
 }
 
-/* The Robustness Variable in force: the last IGMPv3 querier's QRV once one
-   was heard (RFC 3376 4.1.6, 8.1; as Linux hosts do), else the configured one.
-   How many unsolicited reports and leaves are sent. */
+/* The Robustness Variable in force: the last IGMPv3 query's QRV when it was
+   not 0 (RFC 3376 4.1.6, 8.1), else the configured one. How many
+   unsolicited reports and leaves are sent. */
 static inline uint32_t rxf_igmp_robustness(const rxf_igmp_state *st) {
     return st->querier_qrv ? st->querier_qrv : st->robustness;
 }
@@ -391,18 +393,23 @@ static inline uint8_t rxf_igmp_mode_version(const rxf_igmp_state *st, uint64_t n
     return st->version;
 }
 
-/* A query heard. IGMPv3: its non-zero QRV and QQIC are adopted. An older
-   querier: (re)start its own Querier Present timer for the Older Version
-   Querier Present Timeout (RFC 3376 8.12): robustness x the last Query
-   Interval heard (125 s before any) + this query's Max Response Time (10 s
-   for IGMPv1); the v1 and v2 timers run apart. */
+/* A query heard. An IGMPv3 host takes an IGMPv3 query's QRV and QQIC (0:
+   the configured robustness, the default 125 s; RFC 3376 4.1.6-4.1.7); a
+   general query's max response time is the Query Response Interval. An
+   older querier (re)starts its own Querier Present timer: IGMPv3 hosts for
+   the Older Version Querier Present Timeout (RFC 3376 8.12: robustness x
+   Query Interval + Query Response Interval), IGMPv2 hosts hearing IGMPv1
+   for the Version 1 Router Present Timeout (RFC 2236 8.11: 400 s); the v1
+   and v2 timers run apart. */
 static inline void rxf_igmp_note_querier(rxf_igmp_state *st, const rxf_igmp_query *q, uint64_t now) {
-    if (q->version == 3) {
-        if (q->qrv) st->querier_qrv = q->qrv;
-        if (q->qqi_s) st->querier_qi_s = q->qqi_s;
+    if (q->version == 3 && st->version == 3) {
+        st->querier_qrv = q->qrv;
+        st->querier_qi_s = q->qqi_s ? q->qqi_s : 125;
     }
+    if (q->group == 0) st->querier_qri_ds = q->max_resp_ds;
     if (q->version >= st->version) return;
-    uint64_t timeout_ds = (uint64_t)rxf_igmp_robustness(st) * st->querier_qi_s * 10 + q->max_resp_ds;
+    uint64_t timeout_ds = st->version == 2 ? 4000
+        : (uint64_t)rxf_igmp_robustness(st) * st->querier_qi_s * 10 + st->querier_qri_ds;
     st->older_heard[q->version - 1] = 1;
     st->older_until[q->version - 1] = now + timeout_ds * st->ticks_per_s / 10;
 }
@@ -412,6 +419,13 @@ static inline void rxf_igmp_note_querier(rxf_igmp_state *st, const rxf_igmp_quer
 static inline void rxf_igmp_on_query(rxf_igmp_state *st, const rxf_igmp_query *q, uint64_t now) {
     rxf_igmp_note_querier(st, q, now);
     uint8_t version = rxf_igmp_mode_version(st, now);
+    if (version < 3 && st->general_active) {
+        /* an older querier now: the pending IGMPv3 general answer becomes an
+           answer per group in that version (each group reported once) */
+        rxf_igmp_query every = {.version = version};
+        for (uint32_t i = 0; i < st->ngroups; i++) rxf_igmp_schedule_group(st, (int)i, st->general_due, &every, version);
+        st->general_active = 0;
+    }
     uint64_t due = now + rxf_igmp_delay(st, q->max_resp_ds);
     if (version == 3 && st->general_active && st->general_due <= due) return;   /* rule 1 */
     if (q->group == 0 && version == 3) {
@@ -539,7 +553,7 @@ static inline void rxf_igmp_poll(rxf_igmp_state *st, uint64_t now, rxf_igmp_send
 }
 
 /* One round of leaves in the version spoken at now (the caller repeats it
-   robustness times, spaced); pending answers and unsolicited reports are dropped. */
+   rxf_igmp_robustness times, spaced); pending answers and unsolicited reports are dropped. */
 static inline void rxf_igmp_leave(rxf_igmp_state *st, uint64_t now, rxf_igmp_send_fn send, void *ctx) {
     st->unsolicited_left = 0;
     st->general_active = 0;
