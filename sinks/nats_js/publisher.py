@@ -55,6 +55,7 @@ class PublisherStats:
     disconnects: int = 0
     connected: bool = False
     failed: bool = False
+    loss_unreported: bool = False  # the run's last drops could not be written as a LOSS event (close)
     errors: list[str] = field(default_factory=list)
 
 

@@ -167,13 +167,28 @@ class NatsJsSink:
         """After the run: report pending drops, publish the rest, final snapshots, disconnect."""
         if self.publisher is None:
             return
-        self.ring.flush_loss()
+        self._report_last_drops()
         self.publisher.stop(self.config.close_timeout_s)
         if self.publisher.stats.failed:  # what it could not take from the ring is not published either
             left = self.ring.pop(self.config.ring_events)
             self.publisher.stats.unpublished_events += len(left)
         if self.books is not None:
             self.books.emit_events(None)
+
+    def _report_last_drops(self) -> None:
+        """The run's last drops as their LOSS event. The ring may still be
+        full when the run ends (that is why they were dropped): wait, as the
+        producer, for the publisher to make room, up to ``close_timeout_s``.
+        If it never does (it failed, or the time ran out), the missing report
+        is an error in the stats, not a silent gap."""
+        deadline = time.monotonic() + self.config.close_timeout_s
+        while not self.ring.flush_loss():
+            if not self.publisher.alive or self.publisher.stats.failed or time.monotonic() > deadline:
+                self.publisher.stats.loss_unreported = True
+                self.publisher.stats.errors.append("the last dropped events could not be reported as a LOSS "
+                                                   "event: the ring stayed full (see ring.dropped)")
+                return
+            time.sleep(0.001)
 
     def stats(self) -> dict[str, Any]:
         """Ring and publisher counters (any thread)."""
