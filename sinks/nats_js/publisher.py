@@ -88,6 +88,7 @@ class Publisher:
         self.session = session
         self.stats = PublisherStats()
         self.shadow = EventBooks()
+        self._unsaved: set[tuple[int, int]] = set()  # (venue, symbol) books no round has written since they changed
         self._names: dict[int, str] = {}
         self._pending: dict[int, _Pending] = {}
         self._next_no = 0
@@ -474,9 +475,12 @@ class Publisher:
             self._note(f"snapshot round skipped: {type(exc).__name__}: {exc}")
 
     async def _write_snapshots(self, kv: Any) -> None:
+        """The books changed since the last round, and those a failed round
+        did not write (kept in ``_unsaved`` until a round writes them)."""
         changed = self.shadow.take_changed()
+        self._unsaved |= set(zip(changed["venue"].tolist(), changed["symbol"].tolist()))
         puts = []
-        for venue_id, sym in zip(changed["venue"].tolist(), changed["symbol"].tolist()):
+        for venue_id, sym in sorted(self._unsaved):
             data = wire.encode_snapshot(venue_id, sym, self.stats.last_seq, self.session.session,
                                         self.shadow.snapshot(venue_id, sym))
             key = wire.snapshot_key(self.session.venue, wire.symbol_token(sym, self._names.get(sym)))
@@ -486,8 +490,9 @@ class Publisher:
                 puts = []
         if puts:
             await asyncio.gather(*puts)
-        self.stats.snapshots += len(changed)
+        self.stats.snapshots += len(self._unsaved)
         self.stats.snapshot_rounds += 1
+        self._unsaved = set()
 
     # ---- connection events ----
 
