@@ -36,7 +36,9 @@ HEADER_SENT_NS = "Rxfeed-Sent-Ns"
 
 @dataclass
 class PublisherStats:
-    """Counters of one publisher, read by any thread (plain ints: each written by the publisher only)."""
+    """Counters of one publisher, read by any thread (plain ints: each written by
+    the publisher only; ``loss_unreported`` and the first of ``errors`` by the
+    sink's close(), in the caller's thread)."""
 
     published_messages: int = 0
     published_events: int = 0

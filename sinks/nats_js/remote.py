@@ -3,7 +3,8 @@ iterators of trades and BBOs (``rxfeed.remote``).
 
 :class:`Books` reads the publisher's session record, loads the latest
 snapshot of each symbol it follows (checked: format, venue, symbol,
-session), then reads the stream from the oldest stamp + 1 with one pull
+session), then reads the stream from the oldest stamp + 1 (earlier when a
+symbol with messages in this session has no snapshot) with one pull
 consumer filtered on those symbols' ``book``/``symbol``/``status`` subjects.
 A message at or below its symbol's stamp is already in the snapshot and is
 skipped; every later one is checked whole (records, session, count) before
@@ -28,6 +29,12 @@ from rxfeed.events import EVENT_DTYPE, EVENT_SIZE, KIND_DTYPES, EventError, Even
 from . import wire
 
 BOOK_KINDS = ("book", "symbol", "status")
+#: Leader lookups (last / first message of a subject) in flight at once.
+LOOKUPS_IN_FLIGHT = 32
+#: nats-server lists at most this many subjects in one stream info (it pages the rest).
+SUBJECT_LIST_MAX = 100_000
+#: JetStream's error code for "no message found".
+NO_MESSAGE_FOUND = 10037
 
 
 @dataclass
@@ -225,36 +232,64 @@ class Books:
         await self._load_snapshots(kv)
 
     def _start_after_snapshots(self) -> bool:
-        """Whether reading from the oldest stamp + 1 misses nothing: every snapshot
-        was sound and (following chosen symbols) each of them has one. A symbol
-        with no snapshot changed only after the publisher's last snapshot round,
-        so after every stamp; otherwise read from the session's start."""
+        """Whether reading can start after the snapshots: every snapshot was
+        sound and (following chosen symbols) each of them has one; otherwise
+        read from the session's start. (Following every symbol, one with no
+        snapshot normally changed only after the publisher's last snapshot
+        round; :meth:`_first_seq_without_snapshot` covers the others.)"""
         if not self._stamps or self.stats.snapshots_rejected:
             return False
         return self.symbols is None or all(s in self._stamps for s in self.symbols)
 
     async def _first_seq_without_snapshot(self, js: Any) -> int | None:
-        """The first stream sequence of a followed book subject whose symbol
-        has no snapshot loaded (None: there is none). A symbol normally has
-        none only when it changed after the publisher's last snapshot round,
-        but a round the bucket refused, or a listing read from a node that is
-        behind, can leave one out: reading must then start where its
-        messages start, not after the other symbols' stamps. (Asked of the
-        stream's leader: the subjects in the stream, then each one's first.)"""
+        """Following every symbol: where the messages of this session's
+        symbols that have no snapshot loaded start (None: there are none; 1:
+        from the session's start). A symbol normally has none only when it
+        changed after the publisher's last snapshot round, but a round the
+        bucket refused, or a key listing read from a node that is behind, can
+        leave one out: reading must then start where its messages start, not
+        after the other symbols' stamps. Asked of the stream's leader: the
+        book subjects in the stream (every session's), the last message of
+        each (a subject whose last message is an earlier session's has none
+        of this one), the first message of the others (one of an earlier
+        session: this session's first is not known, so from its start)."""
+        if self.symbols is not None:  # _start_after_snapshots: each followed symbol has one
+            return None
+        subjects: list[str] = []
+        for kind in BOOK_KINDS:
+            info = await js.stream_info(self.stream, subjects_filter=wire.subject(self.prefix, self.venue, kind, "*"))
+            listed = list((info.state.subjects or {}))
+            if len(listed) >= SUBJECT_LIST_MAX:
+                return 1  # the leader pages longer lists, which this client cannot ask for: from the start
+            subjects += [s for s in listed if s.rsplit(".", 1)[-1] not in self._stamps]
+        lookups = asyncio.Semaphore(LOOKUPS_IN_FLIGHT)
+
+        async def first_of(subject: str) -> int | None:
+            async with lookups:
+                if await self._session_msg(js, subject, last=True) is None:
+                    return None
+                return await self._session_msg(js, subject, last=False) or 1
+
+        firsts = [f for f in await asyncio.gather(*(first_of(s) for s in subjects)) if f is not None]
+        return min(firsts) if firsts else None
+
+    async def _session_msg(self, js: Any, subject: str, last: bool) -> int | None:
+        """The stream sequence of the last (or first) message on ``subject``,
+        from the leader, if it is this session's; None when there is none or
+        it belongs to another session."""
         import nats.js.errors
 
-        info = await js.stream_info(self.stream, subjects_filter=f"{self.prefix}.{self.venue}.>")
-        wanted = None if self.symbols is None else set(self.symbols)
-        firsts = []
-        for subject in (info.state.subjects or {}):
-            kind, tok = subject.rsplit(".", 2)[-2:]
-            if kind not in BOOK_KINDS or tok in self._stamps or (wanted is not None and tok not in wanted):
-                continue
-            try:
-                firsts.append(int((await js.get_msg(self.stream, seq=1, subject=subject, next=True)).seq))
-            except nats.js.errors.NotFoundError:
-                continue
-        return min(firsts) if firsts else None
+        try:
+            if last:
+                msg = await js.get_last_msg(self.stream, subject, direct=False)
+            else:
+                msg = await js.get_msg(self.stream, seq=1, subject=subject, next=True)
+        except nats.js.errors.NotFoundError as exc:
+            if getattr(exc, "err_code", None) == NO_MESSAGE_FOUND:
+                return None
+            raise
+        assert self.session is not None
+        return int(msg.seq) if (msg.headers or {}).get(wire.HEADER_SESSION) == self.session.session else None
 
     def _subjects(self) -> list[str]:
         tokens = self.symbols or [">"]
@@ -368,21 +403,22 @@ class Books:
         if self._reader is None or not await self._reader.caught_up():
             return False
         last = await self._last_seq_at_leader()
-        self._behind_leader = last is None or self._reader.next_seq - 1 < last
+        if last is None:
+            return False  # the leader did not answer: not known, asked again next time
+        self._behind_leader = self._reader.next_seq - 1 < last
         return not self._behind_leader
 
     async def _last_seq_at_leader(self) -> int | None:
-        """The stream sequence of the last message on these books' subjects,
-        read from the stream's leader (0: none; None: not answered now)."""
-        import nats.js.errors
-
+        """The stream sequence of the last message of this session on these
+        books' subjects, read from the stream's leader (0: none; None: not
+        answered now). A subject whose last message is an earlier session's
+        has none of this session (one writer, an append-only stream)."""
         js = self._nc.jetstream()
+        lookups = asyncio.Semaphore(LOOKUPS_IN_FLIGHT)
 
         async def last_of(subject: str) -> int:
-            try:
-                return int((await js.get_last_msg(self.stream, subject, direct=False)).seq)
-            except nats.js.errors.NotFoundError:
-                return 0
+            async with lookups:
+                return await self._session_msg(js, subject, last=True) or 0
 
         try:
             return max(await asyncio.gather(*(last_of(s) for s in self._subjects())), default=0)

@@ -36,6 +36,8 @@ _PUBLISHER_METRICS = (
     ("rxfeed_snapshots_total", "book snapshots written", "counter", "snapshots"),
     ("rxfeed_nats_reconnects_total", "reconnections to NATS", "counter", "reconnects"),
     ("rxfeed_stream_last_seq", "last stream sequence acknowledged", "gauge", "last_seq"),
+    ("rxfeed_loss_unreported", "1 when the run's last drops could not be published as a LOSS event", "gauge",
+     "loss_unreported"),
 )
 
 
@@ -184,9 +186,9 @@ class NatsJsSink:
         deadline = time.monotonic() + self.config.close_timeout_s
         while not self.ring.flush_loss():
             if not self.publisher.alive or self.publisher.stats.failed or time.monotonic() > deadline:
-                self.publisher.stats.loss_unreported = True
-                self.publisher.stats.errors.append("the last dropped events could not be reported as a LOSS "
-                                                   "event: the ring stayed full (see ring.dropped)")
+                self.publisher.stats.loss_unreported = True  # the caller's thread: the publisher is done with it
+                self.publisher.stats.errors.insert(0, "the last dropped events could not be reported as a LOSS "
+                                                      "event: the ring stayed full (see ring.dropped)")
                 return
             time.sleep(0.001)
 
