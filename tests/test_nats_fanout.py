@@ -363,6 +363,13 @@ def test_a_symbol_without_a_snapshot_is_read_from_its_first_message(nats_server,
     expected = handler_books_report(handler.books)
     victim = sorted(expected)[0]
 
+    async def start_seq() -> tuple[int, int]:
+        async with Books(nats_server.url, "itch50") as books:
+            return books._reader.next_seq, min(books._stamps.values()) + 1
+
+    starts, after_stamps = asyncio.run(start_seq())
+    assert starts == after_stamps > 1, "every symbol (and the venue-wide subject) has a snapshot: read after them"
+
     async def forget() -> None:
         nc = await nats.connect(nats_server.url)
         kv = await nc.jetstream().key_value("rxfeed-books")
@@ -370,6 +377,7 @@ def test_a_symbol_without_a_snapshot_is_read_from_its_first_message(nats_server,
         await nc.close()
 
     asyncio.run(forget())
+    assert asyncio.run(start_seq())[0] < after_stamps, "the symbol without a snapshot is read from its start"
     report = consumer_report(consumer(nats_server.url, "--venue", "itch50"))
     assert report["stats"]["snapshots_loaded"] >= len(expected) - 1 and report["stats"]["messages_skipped"] > 0
     assert_same_books(report, expected)
