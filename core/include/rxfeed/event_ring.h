@@ -24,14 +24,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
 #include "rxfeed/events.h"
+#include "rxfeed/hugemem.h"
 
 #define RXF_EVENT_RING_MIN 2u
 #define RXF_EVENT_RING_MAX (1u << 30)
-#define RXF_EVENT_RING_HUGE ((size_t)2 << 20)   /* a transparent huge page on x86-64 */
 
 typedef struct rxf_event_ring_stats {
     uint64_t offered;      /* events given to rxf_event_ring_push */
@@ -91,19 +90,16 @@ static inline rxf_event_ring *rxf_event_ring_new(uint64_t capacity, const char *
         return NULL;
     }
     rxf_event_ring *r = aligned_alloc(64, sizeof *r);
-    /* rings of 2 MiB and more on 2 MiB boundaries, as transparent huge pages
-       where the kernel allows them (fewer TLB misses on the loop's writes) */
-    size_t align = bytes >= RXF_EVENT_RING_HUGE ? RXF_EVENT_RING_HUGE : 64;
-    rxf_event *slots = aligned_alloc(align, bytes);
+    /* from 2 MiB on, as transparent huge pages where the kernel allows them
+       (fewer TLB misses on the loop's writes); below, 64-byte slots from malloc's 16-byte
+       alignment would straddle cache lines: aligned to 64 */
+    rxf_event *slots = bytes >= RXF_HUGE_PAGE ? rxf_huge_alloc(bytes) : aligned_alloc(64, bytes);
     if (!r || !slots) {
         free(r);
         free(slots);
         if (why) *why = "event ring: out of memory";
         return NULL;
     }
-#ifdef MADV_HUGEPAGE
-    if (align == RXF_EVENT_RING_HUGE) (void)madvise(slots, bytes, MADV_HUGEPAGE);  /* advice only */
-#endif
     /* Touch every page now: the loop must not take a page fault (and the
        kernel's zeroing of a fresh page) on its first lap of the ring. A
        1M-message day emits 93 MB of events: 22,700 faults, about 7% of the

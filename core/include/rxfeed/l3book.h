@@ -34,6 +34,8 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#include "rxfeed/hugemem.h"
+
 #ifndef RXF_L3_PRICE
 #define RXF_L3_PRICE int64_t
 #endif
@@ -114,21 +116,8 @@ typedef struct rxf_l3 {
 
 /* ---- growable arrays: one helper for every pool and output buffer ---- */
 
-#define RXF_L3_HUGE ((size_t)1 << 21)
-
-/* Memory for an array (free() releases it). From 2 MiB on: 2 MiB aligned,
-   transparent huge pages asked for (madvise), so that the random reads of
-   the pools and indexes do not miss the TLB on every order. */
-static void *rxf_l3_alloc(size_t bytes) {
-    if (bytes < RXF_L3_HUGE) return malloc(bytes);
-    void *p = NULL;
-    size_t whole = (bytes + RXF_L3_HUGE - 1) & ~(RXF_L3_HUGE - 1);
-    if (posix_memalign(&p, RXF_L3_HUGE, whole) != 0) return NULL;
-#ifdef MADV_HUGEPAGE
-    madvise(p, whole, MADV_HUGEPAGE);  /* only a hint: without it, ordinary pages */
-#endif
-    return p;
-}
+/* Pools and indexes come from rxf_huge_alloc (rxfeed/hugemem.h): the
+   random reads of an order do not miss the TLB on every one. */
 
 /* Double the array at *arrp (from first elements, at most max); 0, or -1 with *oom set. */
 static int rxf_l3_grow(int *oom, void *arrp, uint64_t *cap, size_t elem, uint64_t first, uint64_t max) {
@@ -136,8 +125,8 @@ static int rxf_l3_grow(int *oom, void *arrp, uint64_t *cap, size_t elem, uint64_
     if (ncap > max) ncap = max;
     void *old, *na = NULL;
     memcpy(&old, arrp, sizeof old);
-    if (ncap > *cap && ncap * elem < RXF_L3_HUGE) na = realloc(old, ncap * elem);
-    else if (ncap > *cap && (na = rxf_l3_alloc(ncap * elem)) != NULL) {
+    if (ncap > *cap && ncap * elem < RXF_HUGE_PAGE) na = realloc(old, ncap * elem);
+    else if (ncap > *cap && (na = rxf_huge_alloc(ncap * elem)) != NULL) {
         if (old) memcpy(na, old, *cap * elem);
         free(old);
     }
@@ -258,7 +247,7 @@ static inline void rxf_l3_prefetch_neighbours(const rxf_l3 *e, uint64_t ref) {
 static int l3_index_grow(rxf_l3 *e) {
     uint64_t ncap = e->hash_cap * 2;
     if (ncap > ((uint64_t)1 << 32)) { e->oom = 1; return -1; }
-    rxf_l3_entry *nh = rxf_l3_alloc(ncap * sizeof(rxf_l3_entry)), *old = e->hash;
+    rxf_l3_entry *nh = rxf_huge_alloc(ncap * sizeof(rxf_l3_entry)), *old = e->hash;
     if (!nh) { e->oom = 1; return -1; }
     for (uint64_t i = 0; i < ncap; i++) nh[i].slot = EMPTY;
     uint64_t ocap = e->hash_cap;
@@ -520,7 +509,7 @@ static inline void rxf_l3_prefetch_level_tail(const rxf_l3 *e, const rxf_side *s
 static int l3_lvx_insert(rxf_l3 *e, int32_t z) {
     if ((e->lvx_live + 1) * 4 > e->lvx_cap * 3) {
         uint64_t ncap = e->lvx_cap * 2;
-        rxf_l3_lv_entry *nt = rxf_l3_alloc(ncap * sizeof(*nt));
+        rxf_l3_lv_entry *nt = rxf_huge_alloc(ncap * sizeof(*nt));
         if (!nt) { e->oom = 1; return -1; }
         for (uint64_t i = 0; i < ncap; i++) nt[i].level = -1;
         for (uint64_t i = 0; i < e->lvx_cap; i++)
@@ -842,7 +831,7 @@ static int rxf_l3_init_sized(rxf_l3 *e, uint32_t depth_n, uint64_t expected_orde
     if (expected_orders > POOL_MAX) expected_orders = POOL_MAX;
     e->hash_cap = 1u << 17;
     while (e->hash_cap * 7 < expected_orders * 10) e->hash_cap *= 2;
-    e->hash = rxf_l3_alloc(e->hash_cap * sizeof(rxf_l3_entry));
+    e->hash = rxf_huge_alloc(e->hash_cap * sizeof(rxf_l3_entry));
     uint64_t first = expected_orders > (1u << 16) ? expected_orders : 1u << 16;
     if (!e->hash || rxf_l3_grow(&e->oom, &e->orders, &e->cap_orders, sizeof(rxf_order), first, POOL_MAX) != 0 ||
         rxf_l3_grow(&e->oom, &e->lv, &e->cap_lv, sizeof(rxf_level), 4096, POOL_MAX) != 0)
