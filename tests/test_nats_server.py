@@ -8,6 +8,7 @@ import asyncio
 import time
 
 import nats  # the [nats] extra, installed by scripts/dev.sh setup
+import nats.js.errors
 import numpy as np
 from nats.js.client import JetStreamContext
 from nats.js.errors import NoStreamResponseError
@@ -41,7 +42,9 @@ async def _publish_and_read(servers: list[str], replicas: int, payloads: list[by
         while len(got) < len(payloads):
             try:
                 batch = await sub.fetch(len(payloads) - len(got), timeout=10)
-            except nats.errors.TimeoutError:  # the new consumer's replicas still electing
+            except (nats.errors.TimeoutError, nats.js.errors.ServiceUnavailableError):
+                # the new consumer's replicas still electing: a timeout, or 503 (CI saw both)
+                await asyncio.sleep(0.2)
                 if time.monotonic() > deadline:
                     raise
                 continue
